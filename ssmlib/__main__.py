@@ -1,0 +1,47 @@
+"""One CLI: ``python -m ssmlib collect | train | eval | bench ...``.
+
+Bad input ends with one line on stderr (``ssmlib: error: ...``) and exit code 2; nothing is lost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from .errors import SsmlibError
+
+# Modules that register subcommands through ``add_cli(subparsers)``, in help order.
+COMMAND_MODULES = ("ssmlib.data.cli", "ssmlib.train", "ssmlib.evaluate", "ssmlib.bench")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m ssmlib", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as e:
+            if e.name != name:  # a real missing dependency, not a command that does not exist yet
+                raise
+            continue
+        module.add_cli(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        args.func(args)
+    except SsmlibError as e:
+        print(f"ssmlib: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("ssmlib: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,152 @@
+"""Configs for every command, as dataclasses whose fields carry one-line docstrings (CleanRL style).
+
+Two profiles exist for everything: ``quick`` (CPU, tiny frames and models, seconds to minutes: CI and
+the live cells of the book) and ``paper`` (GPU, the paper's sizes: 200x160 RGB frames, a 25x20x64
+state). Where the paper is silent the value is ours; ``../shared/paper-notes.md`` and the book say so.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from .errors import SsmlibError
+
+PROFILES = ("quick", "paper")
+
+# The five environment models of the paper, in the book's reading order.
+MODEL_NAMES = ("AR", "RAR", "dSSM-DET", "dSSM-VAE", "sSSM")
+
+
+@dataclass
+class DataConfig:
+    """How frames are collected from the ALE and stored."""
+
+    game: str = "MsPacman"
+    """ALE game by short name (MsPacman, Bowling, Centipede, Surround, ... any ALE ROM)."""
+    height: int = 80
+    """Frame height after preprocessing; a multiple of 8 (the state is 1/8 of the frame)."""
+    width: int = 64
+    """Frame width after preprocessing; a multiple of 8."""
+    frameskip: int = 4
+    """Emulator frames per agent step, as ALE v5."""
+    sticky_actions: float = 0.25
+    """Probability that the emulator repeats the previous action (ALE v5's default)."""
+    num_envs: int = 8
+    """Environments stepped together by the vector env (C++ threads in ale-py)."""
+    steps_per_shard: int = 500
+    """Agent steps per environment in one shard; a shard is the unit of resume and checksum."""
+    mean_action_repeat: float = 4.0
+    """Random policy: mean number of consecutive steps one sampled action is held (geometric)."""
+    test_fraction: float = 0.1
+    """Fraction of episodes held out for evaluation, chosen by a hash of (seed, episode id)."""
+    max_episode_steps: int = 27_000
+    """Agent steps before an episode is truncated (108k emulator frames, as ALE v5)."""
+    seed: int = 0
+    """Base seed; shard i is collected from seed (seed, i), so a resumed run equals an uninterrupted one."""
+
+
+@dataclass
+class ModelConfig:
+    """Sizes of an environment model; channel counts follow the paper's captions, times ``width``."""
+
+    model: str = "sSSM"
+    """Which model: one of AR, RAR, dSSM-DET, dSSM-VAE, sSSM."""
+    height: int = 80
+    """Frame height the model reads and writes (from the data manifest)."""
+    width: int = 64
+    """Frame width the model reads and writes (from the data manifest)."""
+    num_actions: int = 9
+    """Size of the game's action set (from the data manifest)."""
+    channel_scale: float = 1.0
+    """Multiplier on every channel count of the paper's blocks (paper 1.0, quick 0.5)."""
+    state_channels: int = 64
+    """Channels of the state map s_t (paper: 64), before channel_scale."""
+    z_channels: int = 32
+    """Channels of the latent map z_t (paper: not stated; ours), before channel_scale."""
+    min_std: float = 0.01
+    """Floor added to softplus standard deviations of prior and posterior."""
+    reward_bits: int = 12
+    """Bits of |floor(r)| predicted by the reward head (plus one sign bit)."""
+    ar_frames: int = 3
+    """Frames the AR model conditions on at every step (same as the SSM's 3-frame context)."""
+    jump: int = 1
+    """Environment steps per model transition (jumpy models, k > 1)."""
+
+
+@dataclass
+class TrainConfig:
+    """The training loop shared by every model."""
+
+    context: int = 3
+    """Real frames that build the initial state (the paper uses 3)."""
+    horizon: int = 10
+    """Future frames predicted per training window (the paper trains 10 steps ahead)."""
+    batch_size: int = 32
+    """Windows per optimiser step."""
+    steps: int = 20_000
+    """Optimiser steps."""
+    lr: float = 5e-4
+    """AdamW learning rate (ours: the paper's optimiser is unknown)."""
+    weight_decay: float = 1e-5
+    """AdamW weight decay."""
+    grad_clip: float = 1.0
+    """Global gradient-norm clip."""
+    kl_warmup_steps: int = 1000
+    """Linear warm-up of the KL weight from 0 to 1 (ours; reported in the book)."""
+    log_every: int = 50
+    """Steps between metric lines in metrics.jsonl."""
+    eval_every: int = 1000
+    """Steps between test-set evaluations during training."""
+    ckpt_every: int = 1000
+    """Steps between checkpoints."""
+    amp: bool = True
+    """bf16 autocast on CUDA (ignored on CPU)."""
+    compile: bool = True
+    """torch.compile on CUDA (ignored on CPU)."""
+    seed: int = 0
+    """Seed of parameters and window sampling."""
+
+
+@dataclass
+class Profile:
+    """One named bundle of configs."""
+
+    name: str
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+def get_profile(name: str) -> Profile:
+    """The ``quick`` (CPU) or ``paper`` (GPU) profile, freshly built so callers may edit it."""
+    if name == "quick":
+        return Profile(
+            name="quick",
+            data=DataConfig(height=80, width=64, num_envs=4, steps_per_shard=1000),
+            model=ModelConfig(height=80, width=64, channel_scale=0.5, z_channels=16),
+            train=TrainConfig(horizon=5, batch_size=8, steps=200, log_every=10, eval_every=100,
+                              ckpt_every=100, kl_warmup_steps=50, lr=1e-3),
+        )
+    if name == "paper":
+        return Profile(
+            name="paper",
+            data=DataConfig(height=200, width=160, num_envs=64, steps_per_shard=1000),
+            model=ModelConfig(height=200, width=160, channel_scale=1.0),
+            train=TrainConfig(),
+        )
+    raise SsmlibError(f"unknown profile {name!r}; choose one of {', '.join(PROFILES)}")
+
+
+def to_dict(cfg) -> dict:
+    """A JSON-ready dict of a config dataclass."""
+    return dataclasses.asdict(cfg)
+
+
+def from_dict(cls, d: dict):
+    """Build config ``cls`` from a dict, refusing unknown keys with one clear line."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(d) - names)
+    if unknown:
+        raise SsmlibError(f"unknown {cls.__name__} fields: {', '.join(unknown)}")
+    return cls(**d)

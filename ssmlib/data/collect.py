@@ -1,0 +1,248 @@
+"""Vectorised collection of ALE frames with any policy, shard by shard, resumable.
+
+Shard ``i`` is collected by ``num_envs`` environments reset with seeds drawn from ``(seed, i)`` and a
+policy RNG drawn from the same pair, so a collection that is killed and resumed writes exactly the
+bytes an uninterrupted one would. Tensors are pre-allocated as (steps, envs, ...) as in CleanRL.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import shutil
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Callable, Protocol
+
+import numpy as np
+
+from ..config import DataConfig
+from ..errors import SsmlibError
+from ..io import git_sha
+from . import store
+from .ale import PREPROCESSING, action_meanings, check_frame_size, make_vector_env, preprocess, resolve_game
+
+
+class Policy(Protocol):
+    """Any callable: (frames (n, H, W, 3) uint8, rng) -> actions (n,) int. ``describe()`` is optional."""
+
+    def __call__(self, frames: np.ndarray, rng: np.random.Generator) -> np.ndarray: ...
+
+
+class RandomPolicy:
+    """Uniform random actions, each held for a geometric number of steps (mean ``mean_repeat``).
+
+    Holding actions moves MsPacman through corridors instead of jittering in place, which covers
+    more of the maze than i.i.d. actions at the same budget.
+    """
+
+    def __init__(self, num_actions: int, mean_repeat: float = 4.0):
+        self.num_actions, self.mean_repeat = num_actions, mean_repeat
+        self._current: np.ndarray | None = None
+
+    def __call__(self, frames, rng):
+        n = len(frames)
+        if self._current is None or len(self._current) != n:
+            self._current = rng.integers(0, self.num_actions, n)
+        change = rng.random(n) < 1.0 / max(self.mean_repeat, 1.0)
+        self._current = np.where(change, rng.integers(0, self.num_actions, n), self._current)
+        return self._current
+
+    def describe(self) -> dict:
+        return {"name": "random", "mean_repeat": self.mean_repeat}
+
+
+class EpsilonPolicy:
+    """Wrap a policy (e.g. a trained agent) so each env takes a uniform random action with probability eps."""
+
+    def __init__(self, policy: Callable, num_actions: int, epsilon: float = 0.05):
+        self.policy, self.num_actions, self.epsilon = policy, num_actions, epsilon
+
+    def __call__(self, frames, rng):
+        a = np.asarray(self.policy(frames, rng))
+        explore = rng.random(len(a)) < self.epsilon
+        return np.where(explore, rng.integers(0, self.num_actions, len(a)), a)
+
+    def describe(self) -> dict:
+        inner = getattr(self.policy, "describe", lambda: {"name": repr(self.policy)})()
+        return {"name": "epsilon", "epsilon": self.epsilon, "policy": inner}
+
+
+def describe_policy(policy) -> dict:
+    return policy.describe() if hasattr(policy, "describe") else {"name": repr(policy)}
+
+
+_POOL: ThreadPoolExecutor | None = None
+
+
+def preprocess_parallel(screens: np.ndarray, height: int, width: int, out: np.ndarray) -> None:
+    """``preprocess`` over a batch of screens in threads (cv2 releases the GIL), into ``out``."""
+    global _POOL
+    n = len(screens)
+    if n < 8:
+        out[:] = preprocess(screens, height, width)
+        return
+    if _POOL is None:
+        import os
+
+        _POOL = ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1))
+    chunks = np.array_split(np.arange(n), min(n, _POOL._max_workers))
+
+    def work(idx):
+        out[idx[0]:idx[-1] + 1] = preprocess(screens[idx[0]:idx[-1] + 1], height, width)
+
+    list(_POOL.map(work, chunks))
+
+
+def collect_shard(env, cfg: DataConfig, index: int, policy_factory: Callable[[], Policy],
+                  progress=None) -> dict[str, np.ndarray]:
+    """Run ``cfg.num_envs`` envs for ``cfg.steps_per_shard`` steps from seeds (cfg.seed, index); cut into episodes."""
+    n, steps, H, W = cfg.num_envs, cfg.steps_per_shard, cfg.height, cfg.width
+    seeds = (np.random.SeedSequence([cfg.seed, index]).generate_state(n) >> 1).astype(np.int64)  # ALE takes int32 seeds
+    rng = np.random.default_rng([cfg.seed, index, 1])
+    policy = policy_factory()  # fresh policy state per shard: shards are independent
+    frames = np.empty((steps + 1, n, H, W, 3), np.uint8)
+    actions = np.zeros((steps, n), np.int64)
+    rewards = np.zeros((steps, n), np.float32)
+    ended = np.zeros((steps, n), np.uint8)  # 1 terminated, 2 truncated, at the step that ended an episode
+    obs, _ = env.reset(seed=seeds)
+    preprocess_parallel(obs[:, -1], H, W, frames[0])
+    for k in range(steps):
+        actions[k] = policy(frames[k], rng)
+        obs, r, term, trunc, _ = env.step(actions[k])
+        preprocess_parallel(obs[:, -1], H, W, frames[k + 1])
+        rewards[k] = r
+        ended[k] = np.where(term, store.TERMINATED, np.where(trunc, store.TRUNCATED, 0))
+        if progress is not None:
+            progress.update(n)
+    return split_episodes(frames, actions, rewards, ended, first_episode_id=index * 100_000)
+
+
+def split_episodes(frames, actions, rewards, ended, first_episode_id: int, min_frames: int = 2) -> dict[str, np.ndarray]:
+    """Cut (steps, envs) streams into contiguous episodes, following NEXT_STEP autoreset.
+
+    Stream of env j: o_0, a_0, r_0, o_1, ... If step k ended an episode (o_{k+1} is its last frame),
+    step k+1 is a reset step (its action is ignored, its reward is 0) whose observation o_{k+2} starts
+    the next episode.
+    The episode cut by the shard's end is marked truncated.
+    """
+    steps, n = actions.shape
+    pieces = {k: [] for k in store.ARRAYS}
+    eid = first_episode_id
+    for j in range(n):
+        start = 0  # index of the episode's first frame
+        while start <= steps:
+            # find the step that ends this episode, if any, before the shard ends
+            end_steps = np.flatnonzero(ended[start:, j])
+            if len(end_steps):
+                last = start + end_steps[0] + 1  # index of the episode's last frame
+                flag = ended[last - 1, j]
+            else:
+                last, flag = steps, store.TRUNCATED
+            length = last - start + 1
+            if length >= min_frames:
+                acts = np.zeros(length, np.uint8)
+                rews = np.zeros(length, np.float32)
+                acts[:-1] = actions[start:last, j]
+                rews[:-1] = rewards[start:last, j]
+                done = np.zeros(length, np.uint8)
+                done[-1] = flag
+                pieces["frames"].append(frames[start:last + 1, j])
+                pieces["actions"].append(acts)
+                pieces["rewards"].append(rews)
+                pieces["episode"].append(np.full(length, eid, np.int64))
+                pieces["done"].append(done)
+                eid += 1
+            start = last + 1  # frame `last` is terminal, step `last` resets, frame last+1 starts anew
+    return {k: np.concatenate(v) for k, v in pieces.items()}
+
+
+def _manifest_for(cfg: DataConfig, game, policy: dict, n_shards: int) -> dict:
+    import importlib.metadata as md
+
+    return {
+        "format": store.FORMAT, "game": game.name, "rom": game.rom, "env_id": game.env_id,
+        "num_actions": len(action_meanings(game)), "action_meanings": action_meanings(game),
+        "height": cfg.height, "width": cfg.width, "preprocessing": PREPROCESSING,
+        "frameskip": cfg.frameskip, "sticky_actions": cfg.sticky_actions,
+        "max_episode_steps": cfg.max_episode_steps, "num_envs": cfg.num_envs,
+        "steps_per_shard": cfg.steps_per_shard, "seed": cfg.seed, "test_fraction": cfg.test_fraction,
+        "policy": policy, "target_shards": n_shards, "complete": False, "shards": [],
+        "versions": {"ale-py": md.version("ale-py"), "gymnasium": md.version("gymnasium")},
+        "git_sha": git_sha(), "collect_seconds": 0.0,
+    }
+
+
+# Manifest keys that must agree for --resume to continue a collection.
+_RESUME_KEYS = ("format", "game", "height", "width", "frameskip", "sticky_actions", "max_episode_steps",
+                "num_envs", "steps_per_shard", "seed", "test_fraction", "policy")
+
+
+def collect(cfg: DataConfig, out: str | Path, total_steps: int, *, policy: Policy | None = None,
+            policy_factory: Callable[[], Policy] | None = None, resume: bool = False,
+            overwrite: bool = False, progress: bool = True) -> store.Dataset:
+    """Collect ``total_steps`` agent steps (rounded up to whole shards) of ``cfg.game`` into ``out``.
+
+    Give a stateless ``policy`` or a ``policy_factory`` (a fresh policy per shard); default: RandomPolicy.
+    Refuses an existing folder unless ``resume`` (continue a matching collection) or ``overwrite``.
+    """
+    game = resolve_game(cfg.game)
+    check_frame_size(cfg.height, cfg.width)
+    if total_steps <= 0:
+        raise SsmlibError(f"--steps must be positive, got {total_steps}")
+    out = Path(out)
+    num_actions = len(action_meanings(game))
+    if policy_factory is None:
+        policy_factory = (lambda: policy) if policy is not None else (
+            lambda: RandomPolicy(num_actions, cfg.mean_action_repeat))
+    n_shards = math.ceil(total_steps / (cfg.num_envs * cfg.steps_per_shard))
+    fresh = _manifest_for(cfg, game, describe_policy(policy_factory()), n_shards)
+
+    if out.exists() and any(out.iterdir()):
+        if overwrite:
+            shutil.rmtree(out)
+        elif resume:
+            pass
+        else:
+            raise SsmlibError(f"output folder {out} exists; use --resume to continue it or --overwrite to replace it")
+    if resume and (out / "manifest.json").exists():
+        manifest = store.read_manifest(out)
+        diff = [k for k in _RESUME_KEYS if manifest.get(k) != fresh.get(k)]
+        if diff:
+            raise SsmlibError(f"cannot resume {out}: it was collected with other settings ({', '.join(diff)})")
+        manifest["target_shards"] = max(manifest["target_shards"], n_shards)
+    else:
+        manifest = fresh
+    out.mkdir(parents=True, exist_ok=True)
+    store.write_manifest(out, manifest)
+
+    done = {s["index"] for s in manifest["shards"]}
+    todo = [i for i in range(manifest["target_shards"]) if i not in done]
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=len(todo) * cfg.num_envs * cfg.steps_per_shard, unit="step", unit_scale=True,
+               desc=f"collect {game.name}", disable=not progress, smoothing=0.1)
+    env = make_vector_env(game, cfg.num_envs, sticky_actions=cfg.sticky_actions, frameskip=cfg.frameskip,
+                          max_episode_steps=cfg.max_episode_steps)
+    try:
+        for i in todo:
+            t0 = time.perf_counter()
+            arrays = collect_shard(env, cfg, i, policy_factory, progress=bar)
+            entry = store.write_shard(out, i, arrays)
+            manifest["shards"] = sorted(manifest["shards"] + [entry], key=lambda s: s["index"])
+            manifest["collect_seconds"] = manifest.get("collect_seconds", 0.0) + time.perf_counter() - t0
+            manifest["complete"] = len(manifest["shards"]) >= manifest["target_shards"]
+            store.write_manifest(out, manifest)
+    except KeyboardInterrupt:
+        bar.close()
+        raise SsmlibError(f"interrupted: {len(manifest['shards'])} of {manifest['target_shards']} shards of {out} "
+                          f"are complete and valid; continue with --resume") from None
+    finally:
+        env.close()
+        bar.close()
+    return store.open_dataset(out, verify=False)
+
+
+def config_with(cfg: DataConfig, **changes) -> DataConfig:
+    return dataclasses.replace(cfg, **{k: v for k, v in changes.items() if v is not None})

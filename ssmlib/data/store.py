@@ -1,0 +1,178 @@
+"""Datasets on disk: sharded uint8 arrays + a manifest with per-file checksums; atomic writes.
+
+Layout of a dataset folder::
+
+    manifest.json            game, preprocessing, policy, seed, versions, shard list with sha256 of each file
+    shard-00000/frames.npy   (N, H, W, 3) uint8   frame o_t
+               actions.npy  (N,) uint8           action a_t taken at o_t (0 on an episode's last row)
+               rewards.npy  (N,) float32         reward of a_t (0 on an episode's last row)
+               episode.npy  (N,) int64           episode id; each episode's rows are contiguous
+               done.npy     (N,) uint8           on an episode's last row: 1 terminated, 2 truncated; else 0
+
+A shard is written to a temporary folder and renamed into place, then the manifest is rewritten
+atomically: a killed collection leaves only complete, listed shards, and ``--resume`` collects the rest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import SsmlibError
+from ..io import atomic_save_npy, atomic_write_json, sha256_file
+
+FORMAT = "ssmlib-dataset/1"
+ARRAYS = {"frames": np.uint8, "actions": np.uint8, "rewards": np.float32, "episode": np.int64, "done": np.uint8}
+TERMINATED, TRUNCATED = 1, 2
+
+
+def shard_name(i: int) -> str:
+    return f"shard-{i:05d}"
+
+
+def write_shard(root: Path, index: int, arrays: dict[str, np.ndarray]) -> dict:
+    """Write one shard atomically (temp folder, then rename); return its manifest entry."""
+    n = len(arrays["frames"])
+    for k, dtype in ARRAYS.items():
+        if arrays[k].dtype != dtype or len(arrays[k]) != n:
+            raise ValueError(f"shard array {k}: {arrays[k].dtype} {arrays[k].shape}, expected {dtype} with {n} rows")
+    final = root / shard_name(index)
+    tmp = root / f".{shard_name(index)}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    files = {}
+    for k in ARRAYS:
+        atomic_save_npy(tmp / f"{k}.npy", np.ascontiguousarray(arrays[k]))
+        files[f"{k}.npy"] = sha256_file(tmp / f"{k}.npy")
+    shutil.rmtree(final, ignore_errors=True)  # a stale, unlisted shard from a killed run
+    os.replace(tmp, final)
+    return {"name": final.name, "index": index, "rows": n,
+            "episodes": int(len(np.unique(arrays["episode"]))), "files": files}
+
+
+def write_manifest(root: Path, manifest: dict) -> None:
+    atomic_write_json(root / "manifest.json", manifest)
+
+
+def read_manifest(root: str | os.PathLike) -> dict:
+    root = Path(root)
+    path = root / "manifest.json"
+    if not root.is_dir():
+        raise SsmlibError(f"no dataset at {root} (collect one with: python -m ssmlib collect --out {root})")
+    if not path.exists():
+        raise SsmlibError(f"{root} is not an ssmlib dataset: it has no manifest.json")
+    try:
+        manifest = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise SsmlibError(f"{path} is corrupt: {e}") from None
+    if manifest.get("format") != FORMAT:
+        raise SsmlibError(f"{path} has format {manifest.get('format')!r}, expected {FORMAT!r}")
+    return manifest
+
+
+def episode_in_test(seed: int, episode_id: int, test_fraction: float) -> bool:
+    """Train/test split by episode: a hash of (seed, episode id), deterministic on every machine."""
+    h = hashlib.blake2b(f"{seed}:{episode_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(h, "little") / 2**64 < test_fraction
+
+
+@dataclass
+class Episode:
+    id: int
+    shard: int
+    start: int
+    """First row in its shard."""
+    length: int
+    """Frames in the episode (transitions + 1)."""
+    test: bool
+
+
+class Dataset:
+    """A collected dataset, opened read-only; arrays are memory-mapped, checksums verified on open."""
+
+    def __init__(self, root: str | os.PathLike, verify: bool = True):
+        self.root = Path(root)
+        self.manifest = read_manifest(self.root)
+        self.manifest_sha256 = hashlib.sha256((self.root / "manifest.json").read_bytes()).hexdigest()
+        if not self.manifest["shards"]:
+            raise SsmlibError(f"dataset {self.root} has no complete shard yet")
+        self.shards: list[dict[str, np.ndarray]] = []
+        for entry in self.manifest["shards"]:
+            self.shards.append(self._open_shard(entry, verify))
+        self.episodes = self._index_episodes()
+
+    def _open_shard(self, entry: dict, verify: bool) -> dict[str, np.ndarray]:
+        arrays = {}
+        for fname, digest in entry["files"].items():
+            path = self.root / entry["name"] / fname
+            if not path.exists():
+                raise SsmlibError(f"dataset file missing: {path}")
+            if verify and sha256_file(path) != digest:
+                raise SsmlibError(f"checksum mismatch in {path}: the file is corrupt or truncated; "
+                                  f"delete the shard folder and re-run collect with --resume")
+            try:
+                arrays[fname.removesuffix(".npy")] = np.load(path, mmap_mode="r", allow_pickle=False)
+            except (ValueError, OSError, EOFError) as e:
+                raise SsmlibError(f"cannot read {path}: {e}") from None
+        n = entry["rows"]
+        for k, a in arrays.items():
+            if len(a) != n:
+                raise SsmlibError(f"{self.root / entry['name'] / (k + '.npy')} has {len(a)} rows, manifest says {n}")
+        return arrays
+
+    def _index_episodes(self) -> list[Episode]:
+        m = self.manifest
+        out = []
+        for si, shard in enumerate(self.shards):
+            ep = np.asarray(shard["episode"])
+            starts = np.flatnonzero(np.r_[True, ep[1:] != ep[:-1]])
+            ends = np.r_[starts[1:], len(ep)]
+            for s, e in zip(starts, ends):
+                eid = int(ep[s])
+                out.append(Episode(eid, si, int(s), int(e - s), episode_in_test(m["seed"], eid, m["test_fraction"])))
+        return out
+
+    # Convenience views used by the CLI, the notebooks and the window sampler.
+    game = property(lambda self: self.manifest["game"])
+    height = property(lambda self: self.manifest["height"])
+    width = property(lambda self: self.manifest["width"])
+    num_actions = property(lambda self: self.manifest["num_actions"])
+    action_meanings = property(lambda self: self.manifest["action_meanings"])
+
+    def __len__(self) -> int:
+        return sum(len(s["frames"]) for s in self.shards)
+
+    def episode(self, e: Episode | int) -> dict[str, np.ndarray]:
+        """All rows of one episode (by Episode or by position in ``self.episodes``)."""
+        if isinstance(e, int):
+            e = self.episodes[e]
+        return {k: np.array(a[e.start:e.start + e.length]) for k, a in self.shards[e.shard].items()}
+
+    def split(self, name: str) -> list[Episode]:
+        if name not in ("train", "test", "all"):
+            raise SsmlibError(f"unknown split {name!r}; choose train, test or all")
+        return [e for e in self.episodes if name == "all" or e.test == (name == "test")]
+
+    def summary(self) -> dict:
+        lengths = np.array([e.length for e in self.episodes])
+        rewards = np.concatenate([np.asarray(s["rewards"]) for s in self.shards])
+        actions = np.concatenate([np.asarray(s["actions"])[np.asarray(s["done"]) == 0] for s in self.shards])
+        return {
+            "game": self.game, "frames": len(self), "episodes": len(self.episodes),
+            "test_episodes": sum(e.test for e in self.episodes),
+            "terminated_episodes": int(sum((np.asarray(s["done"]) == TERMINATED).sum() for s in self.shards)),
+            "mean_episode_length": float(lengths.mean()),
+            "reward_values": {str(float(v)): int(c) for v, c in zip(*np.unique(rewards, return_counts=True))},
+            "action_counts": np.bincount(actions, minlength=self.num_actions).tolist(),
+        }
+
+
+def open_dataset(path: str | os.PathLike, verify: bool = True) -> Dataset:
+    """Open a dataset folder; one clear SsmlibError line for anything missing, truncated or corrupt."""
+    return Dataset(path, verify=verify)

@@ -1,0 +1,264 @@
+"""The data pipeline: games, preprocessing, episodes, shards, checksums, resume, windows."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from ssmlib.config import get_profile
+from ssmlib.data import store
+from ssmlib.data.ale import check_frame_size, preprocess, resolve_game
+from ssmlib.data.collect import collect, config_with, split_episodes
+from ssmlib.data.store import episode_in_test, open_dataset
+from ssmlib.data.windows import WindowDataset, WindowSampler, to_device
+from ssmlib.errors import SsmlibError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_resolve_game_accepts_common_spellings():
+    for name in ("MsPacman", "mspacman", "ms_pacman", "ALE/MsPacman-v5"):
+        g = resolve_game(name)
+        assert (g.name, g.rom, g.env_id) == ("MsPacman", "ms_pacman", "ALE/MsPacman-v5")
+    assert resolve_game("bowling").name == "Bowling"
+
+
+def test_unknown_game_lists_close_matches():
+    with pytest.raises(SsmlibError, match="did you mean.*MsPacman"):
+        resolve_game("MsPacmn")
+
+
+@pytest.mark.parametrize("h,w", [(81, 64), (80, 60), (0, 64), (216, 160)])
+def test_frame_size_must_be_multiple_of_8(h, w):
+    with pytest.raises(SsmlibError):
+        check_frame_size(h, w)
+
+
+def test_preprocess_resizes_rgb_screens_and_refuses_others():
+    screens = np.random.default_rng(0).integers(0, 256, (2, 3, 210, 160, 3), dtype=np.uint8)
+    out = preprocess(screens, 80, 64)
+    assert out.shape == (2, 3, 80, 64, 3) and out.dtype == np.uint8
+    flat = np.full((210, 160, 3), 77, np.uint8)
+    assert (preprocess(flat, 200, 160) == 77).all()  # area resize keeps a flat colour exactly
+    with pytest.raises(SsmlibError, match="expected uint8 ALE screens"):
+        preprocess(np.zeros((100, 100, 3), np.uint8), 80, 64)
+
+
+def test_split_episodes_follows_next_step_autoreset():
+    # one env, 7 steps: the episode ends at step 2 (frame 3 is terminal), step 3 resets, frame 4 starts anew
+    steps = 7
+    frames = np.arange(steps + 1, dtype=np.uint8)[:, None, None, None, None] * np.ones((1, 1, 2, 2, 3), np.uint8)
+    actions = np.arange(10, 10 + steps)[:, None]
+    rewards = np.arange(steps, dtype=np.float32)[:, None]
+    ended = np.zeros((steps, 1), np.uint8)
+    ended[2, 0] = store.TERMINATED
+    out = split_episodes(frames, actions, rewards, ended, first_episode_id=5)
+    assert out["episode"].tolist() == [5, 5, 5, 5, 6, 6, 6, 6]
+    assert out["frames"][:, 0, 0, 0].tolist() == [0, 1, 2, 3, 4, 5, 6, 7]
+    assert out["actions"].tolist() == [10, 11, 12, 0, 14, 15, 16, 0]  # action 13 (reset step) dropped
+    assert out["rewards"].tolist() == [0, 1, 2, 0, 4, 5, 6, 0]
+    assert out["done"].tolist() == [0, 0, 0, store.TERMINATED, 0, 0, 0, store.TRUNCATED]
+
+
+def test_split_is_deterministic_and_by_episode(quick_dataset):
+    a, b = open_dataset(quick_dataset), open_dataset(quick_dataset)
+    assert [e.test for e in a.episodes] == [e.test for e in b.episodes]
+    assert any(e.test for e in a.episodes) and not all(e.test for e in a.episodes)
+    flags = [episode_in_test(0, i, 0.1) for i in range(2000)]
+    assert flags == [episode_in_test(0, i, 0.1) for i in range(2000)]
+    assert 0.05 < np.mean(flags) < 0.15
+    assert flags != [episode_in_test(1, i, 0.1) for i in range(2000)]
+
+
+def test_dataset_manifest_records_provenance(quick_dataset):
+    m = json.loads((quick_dataset / "manifest.json").read_text())
+    for key in ("game", "preprocessing", "policy", "seed", "versions", "sticky_actions", "frameskip"):
+        assert key in m
+    assert m["versions"]["ale-py"] and m["complete"] and len(m["shards"]) == 2
+    assert all(len(s["files"]) == len(store.ARRAYS) for s in m["shards"])
+    ds = open_dataset(quick_dataset)
+    assert ds.num_actions == 9 and ds.action_meanings[0] == "NOOP"
+    assert ds.shards[0]["frames"].shape[1:] == (80, 64, 3)
+
+
+def test_windows_never_cross_episodes(quick_dataset):
+    ds = open_dataset(quick_dataset)
+    for split in ("train", "test"):
+        s = WindowSampler(ds, split, context=3, horizon=10)
+        first = s.episode_of_row[s.starts]
+        last = s.episode_of_row[s.starts + s.span - 1]
+        assert torch.equal(first, last)
+        # every episode of the split contributes exactly length - span + 1 windows: none is missed
+        assert len(s) == sum(max(0, e.length - s.span + 1) for e in ds.split(split))
+
+
+def test_window_contents_match_the_episode(quick_dataset):
+    ds = open_dataset(quick_dataset)
+    s = WindowSampler(ds, "train", context=3, horizon=4, seed=1)
+    b = s.sample(6)
+    assert b["frames"].shape == (6, 7, 3, 80, 64) and b["frames"].dtype == torch.float32
+    assert 0.0 <= b["frames"].min() and b["frames"].max() <= 1.0
+    by_id = {e.id: e for e in ds.episodes}
+    for i in range(6):
+        ep = ds.episode(by_id[int(b["episode"][i])])
+        t = int(b["start"][i])
+        want = torch.from_numpy(ep["frames"][t:t + 7]).permute(0, 3, 1, 2).float() / 255
+        assert torch.equal(b["frames"][i], want)
+        assert b["actions"][i].tolist() == ep["actions"][t:t + 6].tolist()
+        assert b["rewards"][i].tolist() == ep["rewards"][t:t + 6].tolist()
+
+
+def test_jumpy_windows_chunk_actions_and_sum_rewards(quick_dataset):
+    ds = open_dataset(quick_dataset)
+    k = 4
+    s = WindowSampler(ds, "train", context=3, horizon=2, jump=k, seed=2)
+    b = s.sample(5)
+    assert b["actions"].shape == (5, 4, k) and b["frames"].shape[1] == 5
+    by_id = {e.id: e for e in ds.episodes}
+    for i in range(5):
+        ep = ds.episode(by_id[int(b["episode"][i])])
+        t = int(b["start"][i])
+        for j in range(4):
+            assert b["actions"][i, j].tolist() == ep["actions"][t + j * k:t + (j + 1) * k].tolist()
+            assert float(b["rewards"][i, j]) == pytest.approx(float(ep["rewards"][t + j * k:t + (j + 1) * k].sum()))
+        want = torch.from_numpy(ep["frames"][t:t + 4 * k + 1:k]).permute(0, 3, 1, 2).float() / 255
+        assert torch.equal(b["frames"][i], want)
+    # the DataLoader path gives the same windows as the in-memory sampler
+    wd = WindowDataset(ds, "train", context=3, horizon=2, jump=k)
+    assert len(wd) == len(s)
+    one = to_device(WindowDataset.collate([wd[7]]), "cpu")
+    ref = s.gather(s.starts[7:8])
+    assert all(torch.equal(one[n], ref[n]) for n in ref)
+
+
+def test_sampler_resume_state(quick_dataset):
+    ds = open_dataset(quick_dataset)
+    a = WindowSampler(ds, "train", horizon=3, seed=5)
+    a.sample(4)
+    state = a.state_dict()
+    x = a.sample(4)
+    b = WindowSampler(ds, "train", horizon=3, seed=99)
+    b.load_state_dict(state)
+    assert torch.equal(b.sample(4)["start"], x["start"])
+
+
+def test_checksum_catches_a_flipped_byte(quick_dataset, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(quick_dataset, copy)
+    path = copy / "shard-00001" / "frames.npy"
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+    with pytest.raises(SsmlibError, match=r"checksum mismatch in .*shard-00001/frames.npy"):
+        open_dataset(copy)
+
+
+def test_truncated_shard_is_named(quick_dataset, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(quick_dataset, copy)
+    path = copy / "shard-00000" / "rewards.npy"
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(SsmlibError, match="shard-00000/rewards.npy"):
+        open_dataset(copy)
+    with pytest.raises(SsmlibError, match="shard-00000/rewards.npy"):
+        open_dataset(copy, verify=False)  # even without checksums the short file is refused
+
+
+def test_missing_or_foreign_folder(tmp_path):
+    with pytest.raises(SsmlibError, match="no dataset"):
+        open_dataset(tmp_path / "nope")
+    (tmp_path / "x").mkdir()
+    with pytest.raises(SsmlibError, match="no manifest.json"):
+        open_dataset(tmp_path / "x")
+    (tmp_path / "x" / "manifest.json").write_text("{not json")
+    with pytest.raises(SsmlibError, match="corrupt"):
+        open_dataset(tmp_path / "x")
+
+
+def test_existing_output_is_refused_and_overwrite_replaces(quick_dataset, tmp_path):
+    cfg = config_with(get_profile("quick").data, num_envs=2, steps_per_shard=50)
+    out = tmp_path / "d"
+    out.mkdir()
+    (out / "keep.txt").write_text("precious")
+    with pytest.raises(SsmlibError, match="exists"):
+        collect(cfg, out, 100, progress=False)
+    assert (out / "keep.txt").read_text() == "precious"  # nothing lost
+    with pytest.raises(SsmlibError, match="other settings"):
+        collect(config_with(cfg, seed=1), quick_dataset, 100, resume=True, progress=False)
+    collect(cfg, out, 100, overwrite=True, progress=False)
+    assert not (out / "keep.txt").exists() and open_dataset(out).manifest["complete"]
+
+
+def _cli(*args, **kw):
+    return subprocess.run([sys.executable, "-m", "ssmlib", *args], capture_output=True, text=True, cwd=ROOT, **kw)
+
+
+def test_resume_after_a_killed_collection_equals_an_uninterrupted_one(tmp_path):
+    common = ["collect", "--steps", "800", "--envs", "2", "--steps-per-shard", "100", "--no-progress"]
+    ref = tmp_path / "ref"
+    assert _cli(*common, "--out", str(ref)).returncode == 0
+    out = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "ssmlib", *common, "--out", str(out)], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline:  # kill -9 once at least one shard is listed, mid-way through the rest
+        try:
+            if json.loads((out / "manifest.json").read_text())["shards"]:
+                break
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    partial = open_dataset(out)  # what is listed is valid (checksums verified)
+    assert 1 <= len(partial.manifest["shards"]) < 4 and not partial.manifest["complete"]
+    r = _cli(*common, "--out", str(out))
+    assert r.returncode == 2 and "--resume" in r.stderr
+    assert _cli(*common, "--out", str(out), "--resume").returncode == 0
+    done, want = open_dataset(out).manifest, open_dataset(ref).manifest
+    assert done["complete"]
+    assert [s["files"] for s in done["shards"]] == [s["files"] for s in want["shards"]]
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temp files left
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--game", "MsPacmn"], "unknown game 'MsPacmn'; did you mean MsPacman"),
+    (["--height", "84"], "not a multiple of 8"),
+    (["--steps", "0"], "must be positive"),
+])
+def test_cli_errors_are_one_clear_line(tmp_path, args, message):
+    base = {"--steps": "10", "--out": str(tmp_path / "o")}
+    for i in range(0, len(args), 2):
+        base[args[i]] = args[i + 1]
+    r = _cli("collect", *[x for kv in base.items() for x in kv])
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("ssmlib: error:") and message in lines[0]
+    assert "Traceback" not in r.stderr
+
+
+def test_cli_refuses_existing_output(quick_dataset):
+    r = _cli("collect", "--steps", "10", "--out", str(quick_dataset))
+    assert r.returncode == 2 and "exists" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert open_dataset(quick_dataset).manifest["complete"]
+
+
+def test_bench_collect_writes_a_well_formed_file(tmp_path):
+    out = tmp_path / "bench.json"
+    r = _cli("bench", "collect", "--envs", "2", "--seconds", "0.3", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    result = json.loads(out.read_text())
+    row = result["rows"][0]
+    assert row["envs"] == 2 and row["sync_steps_per_s"] > 0 and row["native_steps_per_s"] > 0
+    assert row["native_over_sync"] == pytest.approx(row["native_steps_per_s"] / row["sync_steps_per_s"])
+    assert {"git_sha", "device", "versions"} <= set(result["provenance"])

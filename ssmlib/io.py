@@ -66,19 +66,24 @@ def sha256_file(path, chunk: int = 1 << 22) -> str:
 
 
 def git_sha(short: bool = False) -> str:
-    """The repository's HEAD commit (with '+dirty' if tracked files changed), or 'unknown'."""
+    """The repository's HEAD commit (with '+dirty' if tracked files changed).
+
+    Where the tree is not a git checkout (a copy sent to a GPU machine), $SSMLIB_GIT_SHA, else 'unknown'.
+    """
+    if os.environ.get("SSMLIB_GIT_SHA"):
+        return os.environ["SSMLIB_GIT_SHA"]
     root = Path(__file__).resolve().parent.parent
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
                              timeout=10).stdout.strip()
-        if not sha:
-            return os.environ.get("SSMLIB_GIT_SHA", "unknown")
+        if len(sha) != 40 or any(c not in "0123456789abcdef" for c in sha):
+            return "unknown"
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
                                capture_output=True, text=True, timeout=10).stdout.strip()
         sha = sha[:10] if short else sha
         return sha + ("+dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
-        return os.environ.get("SSMLIB_GIT_SHA", "unknown")
+        return "unknown"
 
 
 def device_name(device: str | None = None) -> str:

@@ -150,3 +150,22 @@ def from_dict(cls, d: dict):
     if unknown:
         raise SsmlibError(f"unknown {cls.__name__} fields: {', '.join(unknown)}")
     return cls(**d)
+
+
+# Where things live in a checkout: results/ is committed (GPU studies with provenance), runs/ is not
+# (quick runs of the book, datasets, scratch checkpoints).
+from pathlib import Path as _Path  # noqa: E402
+
+REPO_ROOT = _Path(__file__).resolve().parent.parent
+RESULTS_DIR = REPO_ROOT / "results"
+RUNS_DIR = REPO_ROOT / "runs"
+CHECKPOINTS_DIR = REPO_ROOT / "checkpoints"
+
+
+def book_profile() -> str:
+    """The profile notebooks run at: $SSMLIB_PROFILE (``quick`` in CI and ``make book``)."""
+    import os
+
+    name = os.environ.get("SSMLIB_PROFILE", "quick")
+    get_profile(name)  # validate
+    return name

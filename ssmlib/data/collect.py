@@ -246,3 +246,15 @@ def collect(cfg: DataConfig, out: str | Path, total_steps: int, *, policy: Polic
 
 def config_with(cfg: DataConfig, **changes) -> DataConfig:
     return dataclasses.replace(cfg, **{k: v for k, v in changes.items() if v is not None})
+
+
+def ensure_dataset(out: str | Path, cfg: DataConfig, total_steps: int, progress: bool = False) -> store.Dataset:
+    """Open the dataset in ``out`` if it is complete; collect (or finish) it otherwise. Used by the book."""
+    out = Path(out)
+    if (out / "manifest.json").exists():
+        m = store.read_manifest(out)
+        if m["complete"] and all(m.get(k) == v for k, v in (("game", resolve_game(cfg.game).name),
+                                                             ("height", cfg.height), ("width", cfg.width),
+                                                             ("seed", cfg.seed))):
+            return store.open_dataset(out)
+    return collect(cfg, out, total_steps, resume=True, progress=progress)

@@ -76,6 +76,20 @@ def read_manifest(root: str | os.PathLike) -> dict:
     return manifest
 
 
+def fingerprint(manifest: dict) -> str:
+    """Identity of a dataset's content: its settings and the checksums of its shards.
+
+    Unlike the manifest's own bytes it ignores timing and the collecting commit, so the same data
+    collected again from the same seed on another machine has the same fingerprint (checkpoints
+    record it, and resuming training on other data is refused).
+    """
+    keys = ("format", "game", "height", "width", "preprocessing", "frameskip", "sticky_actions",
+            "max_episode_steps", "num_envs", "steps_per_shard", "seed", "test_fraction", "policy")
+    content = {k: manifest.get(k) for k in keys}
+    content["shards"] = [s["files"] for s in manifest["shards"]]
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
+
+
 def episode_in_test(seed: int, episode_id: int, test_fraction: float) -> bool:
     """Train/test split by episode: a hash of (seed, episode id), deterministic on every machine."""
     h = hashlib.blake2b(f"{seed}:{episode_id}".encode(), digest_size=8).digest()
@@ -100,6 +114,7 @@ class Dataset:
         self.root = Path(root)
         self.manifest = read_manifest(self.root)
         self.manifest_sha256 = hashlib.sha256((self.root / "manifest.json").read_bytes()).hexdigest()
+        self.fingerprint = fingerprint(self.manifest)
         if not self.manifest["shards"]:
             raise SsmlibError(f"dataset {self.root} has no complete shard yet")
         self.shards: list[dict[str, np.ndarray]] = []

@@ -1,0 +1,256 @@
+"""The one interface every environment model implements (training, evaluation, widgets, speed, I2A).
+
+A model holds a :class:`State` (a small dataclass of tensors) and offers:
+
+* ``initial_state(context)``: 3 real frames -> state;
+* ``step(state, a)``: one prior transition (imagination), ``observe(state, a, o_t)``: one filtering
+  (posterior) step that sees the real frame;
+* ``decode(state)``: frame and reward logits; ``imagine(state, actions)``: a whole batched rollout;
+* ``score(batch, K)`` and ``loss(batch)``: per-step log-likelihood terms and the training objective.
+
+Batch format (from the data pipeline, already on the device), ``C = 3`` context frames, ``T`` targets:
+
+* ``frames``  float ``(B, C+T, 3, H, W)`` in [0, 1];
+* ``actions`` int64 ``(B, C+T-1)`` (jumpy: ``(B, C+T-1, k)``): ``actions[:, i]`` is taken at frame i
+  and leads to frame i+1;
+* ``rewards`` float ``(B, C+T-1)``: the reward of ``actions[:, i]`` (summed over a jumpy chunk).
+
+Target frame ``C+j`` is predicted with action ``actions[:, C-1+j]`` and reward ``rewards[:, C-1+j]``.
+Pixels are independent Bernoulli variables on intensities in [0, 1]:
+``log p(o | ...) = -BCEWithLogits(logits, o)`` summed over pixels and channels (nats per frame).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..config import ModelConfig
+from ..errors import SsmlibError
+from .blocks import RewardHead, encode_reward, decode_reward, scaled, tile_actions
+
+CONTEXT = 3
+"""Real frames that build the initial state (the paper uses 3)."""
+
+
+@dataclass
+class State:
+    """What a model carries between steps; fields a model does not use stay ``None``."""
+
+    s: Tensor | None = None
+    """(B, Cs, h, w) deterministic state s_t (SSMs) or recurrent/transition map h_t (AR, RAR)."""
+    z: Tensor | None = None
+    """(B, Cz, h, w) the last latent z_t (dSSM-VAE, sSSM)."""
+    frames: Tensor | None = None
+    """AR/RAR only: (B, k, 3, H, W) the last k frames in [0, 1] (real or predicted)."""
+    enc: Tensor | None = None
+    """AR/RAR only: (B, k, E, h, w) encodings of ``frames`` (a cache: each frame is encoded once)."""
+
+    def map(self, fn: Callable[[Tensor], Tensor]) -> "State":
+        """A new State with ``fn`` applied to every tensor (e.g. ``lambda t: t.repeat_interleave(9, 0)``)."""
+        return State(**{f.name: (None if (v := getattr(self, f.name)) is None else fn(v))
+                        for f in dataclasses.fields(self)})
+
+    def detach(self) -> "State":
+        return self.map(Tensor.detach)
+
+
+@dataclass
+class Rollout:
+    """The output of :meth:`EnvironmentModel.imagine` for ``T`` steps."""
+
+    features: Tensor
+    """(B, T, C, h, w) latent features per step: s_t, and z_t concatenated for latent models (I2A reads these)."""
+    reward_logits: Tensor
+    """(B, T, 1 + reward_bits) Bernoulli logits of the reward bits (see ``blocks.decode_reward``)."""
+    frame_logits: Tensor | None = None
+    """(B, T, 3, H, W) Bernoulli logits of the frames, when ``decode=True``."""
+    final: State | None = None
+    """The state after the last step (to continue imagining)."""
+
+
+def logmeanexp(x: Tensor, dim: int = 0) -> Tensor:
+    """log(mean(exp(x))) along ``dim``, stably."""
+    return torch.logsumexp(x, dim) - math.log(x.shape[dim])
+
+
+class EnvironmentModel(nn.Module):
+    """Base class: shared input checks, the reward head, ``score`` and ``loss`` on top of ``_terms``.
+
+    Subclasses implement ``initial_state``, ``step``, ``observe``, ``decode``, ``imagine`` and
+    ``_terms(frames, actions)``, the teacher-forced / filtering pass over a batch, returning
+    ``frame_logits (N,T,3,H,W)``, ``reward_logits (N,T,nbits)`` and, for latent models, ``kl``,
+    ``log_pz``, ``log_qz`` ``(N,T)``.
+    """
+
+    name: str
+    stochastic: bool = False
+    """True when imagination with ``sample=True`` draws random numbers."""
+    latent: bool = False
+    """True when the model has latent variables z (its ``score`` draws samples from the posterior)."""
+
+    def __init__(self, cfg: ModelConfig, *, latent: bool = False, stochastic: bool = False):
+        super().__init__()
+        self.latent, self.stochastic = latent, stochastic
+        if cfg.height % 8 or cfg.width % 8 or cfg.height <= 0 or cfg.width <= 0:
+            raise SsmlibError(f"frame size {cfg.height}x{cfg.width} must be positive multiples of 8")
+        if cfg.num_actions < 1 or cfg.jump < 1 or cfg.channel_scale <= 0 or cfg.reward_bits < 1:
+            raise SsmlibError("num_actions, jump, reward_bits must be >= 1 and channel_scale > 0")
+        self.cfg = cfg
+        self.name = cfg.model
+        self.h, self.w = cfg.height // 8, cfg.width // 8
+        self.nbits = 1 + cfg.reward_bits
+        self.action_channels = cfg.num_actions * cfg.jump
+        sc = cfg.channel_scale
+        self.state_channels = scaled(cfg.state_channels, sc)
+        self.z_channels = scaled(cfg.z_channels, sc) if self.latent else 0
+        self.embed_channels = scaled(64, sc)
+        self.reward_head = RewardHead(self.state_channels, self.h, self.w, cfg.reward_bits, sc)
+
+    @property
+    def feature_channels(self) -> int:
+        """Channels of ``Rollout.features``."""
+        return self.state_channels + self.z_channels
+
+    # ----- the interface (subclasses) ---------------------------------------------------------------
+    def initial_state(self, context_frames: Tensor) -> State:
+        """The state after the context frames ``(B, 3, 3, H, W)`` in [0, 1]."""
+        raise NotImplementedError
+
+    def step(self, state: State, action: Tensor, *, sample: bool = True) -> State:
+        """One prior transition (imagination) with actions ``(B,)`` (jumpy: ``(B, k)``)."""
+        raise NotImplementedError
+
+    def observe(self, state: State, action: Tensor, frame: Tensor) -> tuple[State, dict]:
+        """One filtering step with the real frame o_t ``(B, 3, H, W)``; dict: ``kl``, ``log_q``, ``log_p`` ``(B,)``."""
+        raise NotImplementedError
+
+    def decode(self, state: State) -> tuple[Tensor, Tensor]:
+        """Frame logits ``(B, 3, H, W)`` and reward logits ``(B, nbits)`` of a state."""
+        raise NotImplementedError
+
+    def imagine(self, state: State, actions: Tensor, *, decode: bool = False, sample: bool = True) -> Rollout:
+        """A rollout of ``T`` prior steps with actions ``(B, T)`` (jumpy: ``(B, T, k)``)."""
+        raise NotImplementedError
+
+    def _terms(self, frames: Tensor, actions: Tensor) -> dict[str, Tensor]:
+        raise NotImplementedError
+
+    # ----- shared helpers ---------------------------------------------------------------------------
+    def tile(self, action: Tensor, dtype: torch.dtype | None = None) -> Tensor:
+        """One step's actions ``(B,)`` / ``(B, k)`` -> tiled one-hot ``(B, k*A, h, w)``."""
+        k, A = self.cfg.jump, self.cfg.num_actions
+        want = (1 if k == 1 else 2) + action.is_floating_point()
+        if action.dim() != want or (k > 1 and action.shape[1] != k) or (
+                action.is_floating_point() and action.shape[-1] != A):
+            shape = ("(B,)" if k == 1 else f"(B, {k})") if not action.is_floating_point() else (
+                f"(B, {A})" if k == 1 else f"(B, {k}, {A})")
+            raise SsmlibError(f"{self.name}: one step's actions must be {shape}, got {tuple(action.shape)}")
+        return tile_actions(action, A, self.h, self.w, dtype)
+
+    def _check_frames(self, frames: Tensor, what: str) -> None:
+        H, W = self.cfg.height, self.cfg.width
+        if frames.shape[-3:] != (3, H, W):
+            raise SsmlibError(f"{what} must end in (3, {H}, {W}), got {tuple(frames.shape)}")
+
+    def _check_context(self, context: Tensor) -> None:
+        self._check_frames(context, "context frames")
+        if context.dim() != 5 or context.shape[1] != CONTEXT:
+            raise SsmlibError(f"context frames must be (B, {CONTEXT}, 3, H, W), got {tuple(context.shape)}")
+
+    def _check_actions(self, actions: Tensor, T: int | None = None) -> None:
+        k = self.cfg.jump
+        nd = (2 if k == 1 else 3) + actions.is_floating_point()
+        if actions.dim() != nd or (T is not None and actions.shape[1] != T) or (k > 1 and actions.shape[2] != k):
+            want = "(B, T)" if k == 1 else f"(B, T, {k})"
+            raise SsmlibError(f"{self.name}: actions must be {want}"
+                              f"{'' if T is None else f' with T={T}'}, got {tuple(actions.shape)}")
+
+    def _unpack(self, batch: dict) -> tuple[Tensor, Tensor, Tensor, int]:
+        missing = [key for key in ("frames", "actions", "rewards") if key not in batch]
+        if missing:
+            raise SsmlibError(f"batch lacks {', '.join(missing)}")
+        frames, actions, rewards = batch["frames"], batch["actions"], batch["rewards"]
+        self._check_frames(frames, "batch['frames']")
+        if frames.dim() != 5 or frames.shape[1] <= CONTEXT:
+            raise SsmlibError(f"batch['frames'] must be (B, {CONTEXT}+T, 3, H, W) with T >= 1, got {tuple(frames.shape)}")
+        T = frames.shape[1] - CONTEXT
+        self._check_actions(actions, CONTEXT + T - 1)
+        if tuple(rewards.shape) != tuple(actions.shape[:2]):
+            raise SsmlibError(f"batch['rewards'] must be {tuple(actions.shape[:2])}, got {tuple(rewards.shape)}")
+        return frames, actions, rewards, T
+
+    def score(self, batch: dict, num_samples: int = 1) -> dict[str, Tensor]:
+        """Teacher-forced (AR, RAR, dSSM-DET) or filtering (latent models) scoring of a batch.
+
+        Returns per-step tensors ``(K, B, T)``: ``log_px`` (nats, summed over pixels and channels),
+        ``log_pz`` and ``log_qz`` (log densities of the sampled z, summed over its dimensions; zeros
+        without latents), ``kl`` (analytic), ``reward_logp``, ``reward_correct`` (bool: all bits
+        right) and ``frame_mse`` (of the mean frame ``sigmoid(logits)``). The importance-weighted bound
+        is ``logmeanexp_k sum_t (log_px + log_pz - log_qz)``; the ELBO is ``sum_t (log_px - kl)``.
+        """
+        frames, actions, rewards, T = self._unpack(batch)
+        B, K = frames.shape[0], int(num_samples)
+        if K < 1:
+            raise SsmlibError(f"num_samples must be >= 1, got {num_samples}")
+        if self.latent and K > 1:  # K posterior samples in one batched pass
+            frames = frames.repeat(K, 1, 1, 1, 1)
+            actions = actions.repeat(K, *([1] * (actions.dim() - 1)))
+            rewards = rewards.repeat(K, 1)
+        out = self._likelihoods(self._terms(frames, actions), frames, rewards, T)
+        n = K if self.latent else 1
+        return {key: v.reshape(n, B, T).expand(K, B, T) for key, v in out.items()}
+
+    def _likelihoods(self, terms: dict, frames: Tensor, rewards: Tensor, T: int) -> dict[str, Tensor]:
+        target = frames[:, CONTEXT:]
+        logits = terms["frame_logits"].float()
+        log_px = -F.binary_cross_entropy_with_logits(logits, target, reduction="none").sum((-3, -2, -1))
+        mse = (torch.sigmoid(logits) - target).square().mean((-3, -2, -1))
+        r = rewards[:, CONTEXT - 1:]
+        bits = encode_reward(r, self.cfg.reward_bits)
+        rl = terms["reward_logits"].float()
+        reward_logp = -F.binary_cross_entropy_with_logits(rl, bits, reduction="none").sum(-1)
+        correct = ((rl > 0) == (bits > 0.5)).all(-1)
+        zeros = torch.zeros_like(log_px)
+        return {
+            "log_px": log_px,
+            "log_pz": terms.get("log_pz", zeros),
+            "log_qz": terms.get("log_qz", zeros),
+            "kl": terms.get("kl", zeros),
+            "reward_logp": reward_logp,
+            "reward_correct": correct,
+            "frame_mse": mse,
+        }
+
+    def loss(self, batch: dict, kl_weight: float | Tensor = 1.0) -> dict[str, Tensor]:
+        """Training terms in nats PER FRAME, averaged over batch and time (one posterior sample):
+
+        ``loss = recon + kl_weight * kl + reward`` (backpropagate this), ``recon = -E_q log p(o_t|s_t,z_t)``,
+        ``kl = KL(q(z_t|s_{t-1},a_{t-1},o_t) || p(z_t|s_{t-1},a_{t-1}))`` (0 without latents),
+        ``reward = -log p(r_t|s_t)``, ``elbo = -(recon + kl)``.
+        """
+        frames, actions, rewards, T = self._unpack(batch)
+        terms = self._terms(frames, actions)
+        t = self._likelihoods(terms, frames, rewards, T)
+        recon, reward = -t["log_px"].mean(), -t["reward_logp"].mean()
+        # no reduction of a zeros tensor: Triton 3.6 (torch 2.11, H200) fails to compile a sum of a
+        # constant splat ('PassManager::run failed'), seen with torch.compile of the det. models' loss
+        kl = terms["kl"].mean() if "kl" in terms else recon.new_zeros(())
+        return {
+            "loss": recon + kl_weight * kl + reward,
+            "recon": recon,
+            "kl": kl,
+            "reward": reward,
+            "elbo": -(recon + kl),
+        }
+
+    @staticmethod
+    def decode_reward(reward_logits: Tensor) -> Tensor:
+        """Most likely reward of reward logits (any leading shape)."""
+        return decode_reward(reward_logits)

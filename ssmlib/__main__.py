@@ -33,14 +33,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        args.func(args)
+        code = args.func(args) or 0
     except SsmlibError as e:
         print(f"ssmlib: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("ssmlib: interrupted", file=sys.stderr)
         return 130
-    return 0
+    return code
 
 
 if __name__ == "__main__":

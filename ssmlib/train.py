@@ -1,0 +1,547 @@
+"""One training loop for every environment model (nanoGPT-sized).
+
+``train("sSSM", "data/MsPacman", "runs/MsPacman/sSSM", profile="quick")`` or, from the shell,
+``python -m ssmlib train --model sSSM --data data/MsPacman``. What it does, in order:
+
+1. opens the dataset (checksums verified) and builds the model from the profile's ModelConfig, with
+   the frame size and action count taken from the data and ``--set key=value`` overrides applied;
+2. AdamW, global grad-norm clipping, a linear KL warm-up (``kl_warmup_steps``; deterministic models
+   ignore it), bf16 autocast and ``torch.compile`` on CUDA (plain fp32 eager on the CPU);
+3. every ``log_every`` steps a line in ``metrics.jsonl`` (loss terms averaged over the interval, lr,
+   grad norm, frames/s, wall time); every ``eval_every`` steps the same terms on a fixed set of test
+   windows (``split: "test"``); a tqdm bar shows frames/s (frames = batch x horizon per step);
+4. every ``ckpt_every`` steps and at the end ``checkpoint.safetensors`` (+ ``.json``), written
+   atomically, with the model, the optimiser, torch's RNG and the window sampler's RNG, so that
+   ``--resume`` continues a killed run exactly as if it had never stopped;
+5. a non-finite loss or gradient stops the run before the optimiser steps, naming the step; the last
+   good checkpoint is never overwritten. Ctrl-C finishes the current step, saves, and exits cleanly
+   (a second Ctrl-C aborts at once).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import difflib
+import json
+import math
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from . import checkpoint as ckpt
+from .config import MODEL_NAMES, PROFILES, ModelConfig, TrainConfig, get_profile, to_dict
+from .errors import SsmlibError
+from .io import atomic_write, atomic_write_json, provenance
+
+CHECKPOINT = "checkpoint.safetensors"
+METRICS = "metrics.jsonl"
+CONFIG = "config.json"
+SUMMARY = "summary.json"
+EVAL_WINDOWS = 256
+"""Test windows scored at every evaluation during training (evenly spaced, the same every time)."""
+# The ModelConfig fields that come from the data, never from the user.
+FROM_DATA = ("height", "width", "num_actions")
+# Overrides a resumed run may change: they do not alter the optimisation trajectory.
+RESUMABLE = ("steps", "log_every", "eval_every", "ckpt_every", "compile")
+TERMS = ("loss", "recon", "kl", "reward", "elbo")
+
+
+# --------------------------------------------------------------------------------------------------
+# configs
+
+
+def _coerce(value: Any, default: Any, key: str) -> Any:
+    if not isinstance(value, str):
+        return value
+    try:
+        if isinstance(default, bool):
+            v = value.strip().lower()
+            if v in ("1", "true", "yes", "on"):
+                return True
+            if v in ("0", "false", "no", "off"):
+                return False
+            raise ValueError
+        if isinstance(default, int):
+            f = float(value)
+            if not f.is_integer():
+                raise ValueError
+            return int(f)
+        if isinstance(default, float):
+            return float(value)
+    except ValueError:
+        raise SsmlibError(f"--set {key}={value}: expected a {type(default).__name__}") from None
+    return value
+
+
+def apply_overrides(train_cfg: TrainConfig, model_cfg: ModelConfig, overrides: dict | None
+                    ) -> tuple[TrainConfig, ModelConfig]:
+    """Copies of the configs with ``overrides`` (field name -> value, strings coerced) applied."""
+    train_cfg, model_cfg = dataclasses.replace(train_cfg), dataclasses.replace(model_cfg)
+    tnames = {f.name for f in dataclasses.fields(TrainConfig)}
+    mnames = {f.name for f in dataclasses.fields(ModelConfig)}
+    for key, value in (overrides or {}).items():
+        if key in FROM_DATA:
+            raise SsmlibError(f"--set {key}: the frame size and action count come from the data")
+        if key == "model":
+            raise SsmlibError("--set model: choose the model with --model")
+        if key in tnames:
+            setattr(train_cfg, key, _coerce(value, getattr(train_cfg, key), key))
+        elif key in mnames:
+            setattr(model_cfg, key, _coerce(value, getattr(model_cfg, key), key))
+        else:
+            close = difflib.get_close_matches(key, sorted(tnames | mnames), n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise SsmlibError(f"--set {key}: no such TrainConfig or ModelConfig field{hint}")
+    for name in ("batch_size", "steps", "horizon", "context", "log_every"):
+        if getattr(train_cfg, name) < 1:
+            raise SsmlibError(f"{name} must be at least 1, got {getattr(train_cfg, name)}")
+    if train_cfg.lr <= 0:
+        raise SsmlibError(f"lr must be positive, got {train_cfg.lr}")
+    return train_cfg, model_cfg
+
+
+def resolve_device(device: str | None) -> torch.device:
+    """``None`` -> CUDA if available, else CPU; refuses CUDA on a machine without it."""
+    if device is None:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise SsmlibError(f"device {device} requested but CUDA is not available here")
+    if dev.type not in ("cpu", "cuda"):
+        raise SsmlibError(f"device {device}: only cpu and cuda are supported")
+    return dev
+
+
+# --------------------------------------------------------------------------------------------------
+# metrics file
+
+
+def _clean(v: Any) -> Any:
+    if isinstance(v, torch.Tensor):
+        v = v.item()
+    if isinstance(v, float) and not math.isfinite(v):
+        return None  # strict JSON: a non-finite value is written as null
+    return v
+
+
+class MetricsLog:
+    """``metrics.jsonl``: one JSON object per line, appended and flushed as it is written."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def write(self, record: dict) -> None:
+        line = json.dumps({k: _clean(v) for k, v in record.items()}, allow_nan=False)
+        with open(self.path, "a") as f:
+            f.write(line + "\n")
+
+    def truncate_after(self, step: int) -> None:
+        """Drop lines of steps after ``step`` (and any half-written line) before a resume."""
+        if not self.path.exists():
+            return
+        keep = []
+        for line in self.path.read_text().splitlines():
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(rec, dict) and rec.get("step", 0) <= step:
+                keep.append(line)
+        atomic_write(self.path, lambda f: f.write("".join(s + "\n" for s in keep)), mode="w")
+
+
+def read_metrics(path) -> list[dict]:
+    """The records of a ``metrics.jsonl`` (or of a run folder's)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / METRICS
+    return [json.loads(s) for s in path.read_text().splitlines() if s.strip()]
+
+
+# --------------------------------------------------------------------------------------------------
+# helpers of the loop
+
+
+def kl_weight_at(step: int, warmup: int) -> float:
+    """KL weight of (1-based) optimiser step ``step``: linear from 1/warmup up to 1."""
+    return 1.0 if warmup <= 0 else min(1.0, step / warmup)
+
+
+def _model_batch(batch: dict) -> dict:
+    return {k: batch[k] for k in ("frames", "actions", "rewards")}
+
+
+@torch.no_grad()
+def test_metrics(model, sampler, batch_size: int, max_windows: int, autocast) -> dict:
+    """Mean loss terms (kl_weight 1, i.e. the true ELBO) over a fixed, evenly spaced set of test windows.
+
+    Runs under a forked RNG with a fixed seed, so it neither perturbs training nor varies between calls.
+    """
+    was_training = model.training
+    model.eval()
+    dev = next(model.parameters()).device
+    devices = [dev.index or 0] if dev.type == "cuda" else []
+    sums: dict[str, float] = {}
+    n = 0
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(12345)
+        for batch in sampler.iterate(batch_size, max_windows=max_windows):
+            b = batch["frames"].shape[0]
+            with autocast():
+                out = model.loss(_model_batch(batch), kl_weight=1.0)
+            vals = torch.stack([out[k].detach().float() for k in TERMS]).tolist()
+            for k, v in zip(TERMS, vals):
+                sums[k] = sums.get(k, 0.0) + v * b
+            n += b
+    model.train(was_training)
+    if n == 0:
+        return {}
+    return {**{k: v / n for k, v in sums.items()}, "windows": n}
+
+
+class _GracefulStop:
+    """First Ctrl-C (SIGINT) sets a flag the loop checks between steps; the second one aborts."""
+
+    def __init__(self):
+        self.requested = False
+        self._old = None
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self._old = signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def _handler(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc):
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+        return False
+
+
+class NonFiniteError(SsmlibError):
+    """A non-finite loss or gradient stopped training."""
+
+
+# --------------------------------------------------------------------------------------------------
+# the loop
+
+
+def _check_out_dir(out: Path, resume: bool, overwrite: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise SsmlibError(f"output path {out} is a file, not a folder")
+    if out.exists() and any(out.iterdir()) and not (resume or overwrite):
+        raise SsmlibError(f"output folder {out} already exists; pass --resume to continue that run "
+                          f"or --overwrite to start it again")
+
+
+def _prepare_out_dir(out: Path, resume: bool, overwrite: bool) -> None:
+    """Create ``out``; with ``overwrite`` (and no resume) delete the files of an earlier run there."""
+    _check_out_dir(out, resume, overwrite)
+    if out.exists() and overwrite and not resume:
+        for name in (CHECKPOINT, Path(CHECKPOINT).with_suffix(".json").name, METRICS, CONFIG, SUMMARY):
+            (out / name).unlink(missing_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def train(model_name: str | None, data_dir, out_dir=None, profile: str = "quick", overrides: dict | None = None,
+          resume: bool = False, device: str | None = None, overwrite: bool = False, progress: bool = True,
+          eval_windows: int = EVAL_WINDOWS, callback: Callable[[int, dict], None] | None = None,
+          time_limit: float | None = None) -> dict:
+    """Train ``model_name`` on the dataset at ``data_dir``; write everything under ``out_dir``.
+
+    ``time_limit`` (seconds of this process's loop) stops the run cleanly with a checkpoint, status
+    ``time-limit``; ``resume=True`` later continues it exactly.
+
+    ``out_dir`` defaults to ``runs/<game>/<model>``. An existing, non-empty ``out_dir`` is refused
+    unless ``resume`` (continue from its checkpoint, exactly; with no checkpoint there yet, start
+    over) or ``overwrite``. ``overrides`` maps TrainConfig/ModelConfig field names to values. On a
+    resume the configs come from the checkpoint; only ``steps``, ``log_every``, ``eval_every``,
+    ``ckpt_every`` and ``compile`` may be changed. ``callback(step, record)`` is called after every
+    step (record: that step's loss terms as floats, only on logging steps; else ``{}``).
+
+    Returns a summary dict (also written to ``summary.json``): status ``done`` or ``interrupted``,
+    the step reached, the last train and test metrics, frames/s and wall time.
+    """
+    from .data.store import open_dataset
+    from .data.windows import WindowSampler
+    from .models import build_model
+
+    if profile not in PROFILES:
+        raise SsmlibError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
+    if model_name is not None and model_name not in MODEL_NAMES:
+        raise SsmlibError(f"unknown model {model_name!r}; choose one of {', '.join(MODEL_NAMES)}")
+    ds = open_dataset(data_dir, verify=True)
+    if out_dir is None:
+        if model_name is None:
+            raise SsmlibError("choose a model with --model (or give --out of a run to resume)")
+        out_dir = Path("runs") / ds.game / model_name
+    out = Path(out_dir)
+    ckpt_path = out / CHECKPOINT
+    resuming = resume and ckpt_path.exists()
+    _check_out_dir(out, resume, overwrite)
+    overrides = dict(overrides or {})
+
+    # ---- configs
+    meta = tensors = None
+    if resuming:
+        meta, tensors = ckpt.load_checkpoint(ckpt_path, expect_model=model_name, dataset=ds)
+        if meta.get("data_fingerprint") != ds.fingerprint:
+            raise SsmlibError(f"cannot resume {out}: it was trained on other data (fingerprint "
+                              f"{str(meta.get('data_fingerprint'))[:12]}, {data_dir} has {ds.fingerprint[:12]})")
+        if ckpt.train_config(meta) is None or meta.get("optimizer") is None or "sampler" not in meta:
+            raise SsmlibError(f"cannot resume from {ckpt_path}: it holds no training state")
+        model_name = meta["model"]
+        old_train, model_cfg = ckpt.train_config(meta), ckpt.model_config(meta)
+        train_cfg, new_model_cfg = apply_overrides(old_train, model_cfg, overrides)
+        changed = [f.name for f in dataclasses.fields(TrainConfig)
+                   if getattr(train_cfg, f.name) != getattr(old_train, f.name) and f.name not in RESUMABLE]
+        changed += [f.name for f in dataclasses.fields(ModelConfig)
+                    if getattr(new_model_cfg, f.name) != getattr(model_cfg, f.name)]
+        if changed:
+            raise SsmlibError(f"cannot change {', '.join(changed)} when resuming {out} "
+                              f"(only {', '.join(RESUMABLE)} may change)")
+    else:
+        if model_name is None:
+            raise SsmlibError("choose a model with --model")
+        prof = get_profile(profile)
+        train_cfg, model_cfg = apply_overrides(prof.train, prof.model, overrides)
+        model_cfg.model = model_name
+        model_cfg.height, model_cfg.width, model_cfg.num_actions = ds.height, ds.width, ds.num_actions
+    if train_cfg.context != 3:
+        raise SsmlibError(f"context {train_cfg.context}: the models build their state from exactly 3 frames")
+    _prepare_out_dir(out, resume, overwrite)  # only now, once the configs are known to be good
+
+    dev = resolve_device(device)
+    on_cuda = dev.type == "cuda"
+    use_amp = train_cfg.amp and on_cuda
+    use_compile = train_cfg.compile and on_cuda
+    if on_cuda:
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        torch.backends.cudnn.benchmark = True
+
+    def autocast():
+        return torch.autocast("cuda", dtype=torch.bfloat16) if use_amp else contextlib.nullcontext()
+
+    # ---- model, optimiser, data
+    torch.manual_seed(train_cfg.seed)
+    model = build_model(model_cfg).to(dev)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay,
+                                  **({"fused": True} if on_cuda else {}))
+    sampler = WindowSampler(ds, split="train", context=train_cfg.context, horizon=train_cfg.horizon,
+                            jump=model_cfg.jump, device=str(dev), seed=train_cfg.seed)
+    try:
+        test_sampler = WindowSampler(ds, split="test", context=train_cfg.context, horizon=train_cfg.horizon,
+                                     jump=model_cfg.jump, device=str(dev), seed=train_cfg.seed)
+    except SsmlibError:  # no test episode long enough: train without test metrics (config.json says so)
+        test_sampler = None
+
+    metrics = MetricsLog(out / METRICS)
+    step, wall0 = 0, 0.0
+    run_info = provenance(str(dev), data_fingerprint=ds.fingerprint)
+    if resuming:
+        model.load_state_dict(ckpt.model_state({k: v.to(dev) for k, v in tensors.items() if k.startswith("model.")}))
+        ckpt.load_optimizer(optimizer, meta, tensors)
+        sampler.load_state_dict(ckpt.unpack_state(meta["sampler"], tensors))
+        ckpt.set_rng_state(tensors)
+        step, wall0 = int(meta["step"]), float(meta.get("wall_s", 0.0))
+        metrics.truncate_after(step)
+        config = json.loads((out / CONFIG).read_text()) if (out / CONFIG).exists() else {}
+        config.setdefault("resumes", []).append({"step": step, "provenance": run_info})
+        config["train_cfg"] = to_dict(train_cfg)
+    else:
+        (out / METRICS).unlink(missing_ok=True)
+        config = {
+            "model": model_name, "profile": profile, "overrides": overrides,
+            "model_cfg": to_dict(model_cfg), "train_cfg": to_dict(train_cfg),
+            "data": {"dir": str(data_dir), "game": ds.game, "height": ds.height, "width": ds.width,
+                     "num_actions": ds.num_actions, "fingerprint": ds.fingerprint,
+                     "train_windows": len(sampler), "test_windows": len(test_sampler or [])},
+            "eval_windows": eval_windows if test_sampler is not None else 0,
+            "num_parameters": sum(p.numel() for p in model.parameters()),
+            "amp_bf16": use_amp, "compiled": use_compile, "provenance": run_info,
+        }
+    atomic_write_json(out / CONFIG, config)
+    del tensors
+
+    loss_fn = torch.compile(model.loss) if use_compile else model.loss
+    model.train()
+    B, T = train_cfg.batch_size, train_cfg.horizon
+    last_saved = step if resuming else None
+
+    def save(at_step: int, wall: float) -> None:
+        nonlocal last_saved
+        extra_t: dict[str, torch.Tensor] = {}
+        extra = {"data_fingerprint": ds.fingerprint, "wall_s": wall, "profile": config.get("profile"),
+                 "sampler": ckpt.pack_state(sampler.state_dict(), "sampler", extra_t),
+                 "frames_seen": at_step * B * T}
+        with torch.no_grad():
+            bad = [n for n, p in model.named_parameters() if not torch.isfinite(p).all()]
+        if bad:  # never replace a good checkpoint by a broken model
+            raise NonFiniteError(f"step {at_step}: parameter {bad[0]} is not finite; checkpoint not written")
+        ckpt.save_checkpoint(ckpt_path, model, optimizer, step=at_step, train_cfg=train_cfg,
+                             extra_meta=extra, extra_tensors=extra_t)
+        last_saved = at_step
+
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=train_cfg.steps, initial=step, disable=not progress, unit="step", dynamic_ncols=True,
+               desc=f"{model_name}")
+    acc = torch.zeros(len(TERMS) + 1, device=dev)  # interval sums of the loss terms and the grad norm
+    acc_n, t_interval, train_time = 0, 0.0, 0.0
+    last_train: dict = {}
+    interval_fps: list[float] = []  # frames/s of each logging interval of this process
+    last_test: dict = {}
+    status = "done"
+    start = time.perf_counter()
+    params = [p for p in model.parameters() if p.requires_grad]
+    kl_w = torch.zeros((), device=dev)
+
+    def wall() -> float:
+        return wall0 + time.perf_counter() - start
+
+    try:
+        with _GracefulStop() as stop:
+            while step < train_cfg.steps:
+                if stop.requested:
+                    status = "interrupted"
+                    break
+                if time_limit is not None and time.perf_counter() - start > time_limit:
+                    status = "time-limit"  # a planned stop (e.g. a GPU lease); resume continues exactly
+                    break
+                t0 = time.perf_counter()
+                batch = _model_batch(sampler.sample(B))
+                kw = kl_weight_at(step + 1, train_cfg.kl_warmup_steps)
+                kl_w.fill_(kw)
+                with autocast():
+                    out_terms = loss_fn(batch, kl_weight=kl_w)
+                loss = out_terms["loss"]
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                gnorm = torch.nn.utils.clip_grad_norm_(params, train_cfg.grad_clip if train_cfg.grad_clip > 0
+                                                       else float("inf"))
+                if not bool(torch.isfinite(loss.detach()) & torch.isfinite(gnorm)):  # the one sync per step
+                    what = "loss" if not torch.isfinite(loss.detach()) else "gradient"
+                    metrics.write({"step": step + 1, "split": "train", "event": f"non-finite {what}",
+                                   "loss": loss.item(), "grad_norm": gnorm.item()})
+                    kept = (f"the last good checkpoint {ckpt_path} (step {last_saved}) is kept"
+                            if last_saved is not None else "no checkpoint had been written yet")
+                    raise NonFiniteError(f"non-finite {what} ({loss.item():.4g}) at step {step + 1}; "
+                                         f"training stopped, {kept} (try a lower --lr or --set grad_clip)")
+                optimizer.step()
+                step += 1
+                with torch.no_grad():
+                    acc += torch.stack([out_terms[k].detach().float() for k in TERMS] + [gnorm.float()])
+                acc_n += 1
+                dt = time.perf_counter() - t0
+                t_interval += dt
+                train_time += dt
+                bar.update(1)
+
+                record: dict = {}
+                if step % train_cfg.log_every == 0 or step == train_cfg.steps:
+                    vals = (acc / acc_n).tolist()
+                    record = {"step": step, "split": "train", **dict(zip(TERMS, vals)), "grad_norm": vals[-1],
+                              "kl_weight": kw, "lr": optimizer.param_groups[0]["lr"],
+                              "frames_per_s": acc_n * B * T / max(t_interval, 1e-9),
+                              "frames": step * B * T, "wall_s": wall()}
+                    metrics.write(record)
+                    last_train = record
+                    interval_fps.append(record["frames_per_s"])
+                    bar.set_postfix(loss=f"{vals[0]:.1f}", fps=f"{record['frames_per_s']:.0f}", refresh=False)
+                    acc.zero_()
+                    acc_n, t_interval = 0, 0.0
+                if test_sampler is not None and train_cfg.eval_every > 0 and (
+                        step % train_cfg.eval_every == 0 or step == train_cfg.steps):
+                    tm = test_metrics(model, test_sampler, B, eval_windows, autocast)
+                    if tm:
+                        last_test = {"step": step, "split": "test", **tm, "wall_s": wall()}
+                        metrics.write(last_test)
+                if (train_cfg.ckpt_every > 0 and step % train_cfg.ckpt_every == 0) or step == train_cfg.steps:
+                    save(step, wall())
+                if callback is not None:
+                    callback(step, record)
+            if status != "done" and last_saved != step:
+                save(step, wall())
+    finally:
+        bar.close()
+
+    summary = {
+        "status": status, "model": model_name, "step": step, "steps": train_cfg.steps,
+        "out_dir": str(out), "checkpoint": str(ckpt_path) if last_saved is not None else None,
+        "train": last_train, "test": last_test,
+        "frames_per_s": (step - int(meta["step"] if meta else 0)) * B * T / max(train_time, 1e-9),
+        # steady state: the median interval after the first (which pays for torch.compile and warm-up)
+        "frames_per_s_steady": (sorted(interval_fps[1:])[len(interval_fps[1:]) // 2] if len(interval_fps) > 1
+                                else (interval_fps[0] if interval_fps else None)),
+        "wall_s": wall(), "device": run_info["device"],
+    }
+    atomic_write_json(out / SUMMARY, summary)
+    return summary
+
+
+# --------------------------------------------------------------------------------------------------
+# command line
+
+
+def _parse_sets(items: list[str] | None) -> dict:
+    out = {}
+    for item in items or []:
+        if "=" not in item:
+            raise SsmlibError(f"--set {item}: expected key=value")
+        k, v = item.split("=", 1)
+        out[k.strip().replace("-", "_")] = v.strip()
+    return out
+
+
+def run_cli(args: argparse.Namespace) -> int:
+    """``python -m ssmlib train ...``: 0 when done, 130 when stopped by Ctrl-C (checkpoint saved)."""
+    overrides = _parse_sets(args.set)
+    for flag, key in (("steps", "steps"), ("batch_size", "batch_size"), ("lr", "lr")):
+        if getattr(args, flag) is not None:
+            overrides[key] = getattr(args, flag)
+    summary = train(args.model, args.data, args.out, profile=args.profile, overrides=overrides,
+                    resume=args.resume, overwrite=args.overwrite, device=args.device,
+                    time_limit=args.time_limit, progress=not args.no_progress)
+    test = summary["test"]
+    tail = f", test ELBO {test['elbo']:.1f} nats/frame" if test.get("elbo") is not None else ""
+    print(f"{summary['status']}: {summary['model']} step {summary['step']}/{summary['steps']}, "
+          f"{summary['frames_per_s']:.0f} frames/s{tail}; checkpoint {summary['checkpoint']}")
+    if summary["status"] == "interrupted":
+        print(f"resume with: python -m ssmlib train --out {summary['out_dir']} --data {args.data} --resume")
+        return 130
+    return 0
+
+
+def add_cli(subparsers) -> argparse.ArgumentParser:
+    """Register ``train`` on an argparse subparsers object; dispatch via ``args.func(args)``."""
+    p = subparsers.add_parser("train", help="train an environment model on a collected dataset",
+                              description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", choices=MODEL_NAMES, default=None,
+                   help="which environment model (required unless resuming)")
+    p.add_argument("--data", required=True, metavar="DIR", help="dataset folder written by `collect`")
+    p.add_argument("--out", default=None, metavar="DIR", help="run folder (default runs/<game>/<model>)")
+    p.add_argument("--profile", choices=PROFILES, default="quick", help="config profile (default: quick)")
+    p.add_argument("--steps", type=int, default=None, help="optimiser steps (profile's if omitted)")
+    p.add_argument("--batch-size", type=int, default=None, help="windows per step (profile's if omitted)")
+    p.add_argument("--lr", type=float, default=None, help="AdamW learning rate (profile's if omitted)")
+    p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda if available)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    p.add_argument("--overwrite", action="store_true", help="start over in an existing --out")
+    p.add_argument("--time-limit", type=float, default=None, metavar="SECONDS",
+                   help="stop cleanly (checkpoint saved) after this many seconds of this process; --resume continues")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (logs stay in metrics.jsonl)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override any TrainConfig/ModelConfig field, e.g. --set horizon=5 (repeatable)")
+    p.set_defaults(func=run_cli)
+    return p

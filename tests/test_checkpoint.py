@@ -1,0 +1,164 @@
+"""Checkpoints: exact round trip, and one clear refusal for every way a file can be wrong."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from ssmlib import checkpoint as ckpt
+from ssmlib.config import ModelConfig, TrainConfig
+from ssmlib.errors import SsmlibError
+from ssmlib.models import build_model
+
+
+def tiny(name: str = "sSSM") -> torch.nn.Module:
+    torch.manual_seed(0)
+    return build_model(ModelConfig(model=name, height=16, width=16, num_actions=5, channel_scale=0.25, z_channels=8))
+
+
+def trained_pair(name: str = "sSSM"):
+    """A tiny model and an AdamW that has taken one step (so it has moments to save)."""
+    model = tiny(name)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    batch = {"frames": torch.rand(2, 5, 3, 16, 16), "actions": torch.randint(5, (2, 4)),
+             "rewards": torch.tensor([[0.0, 10.0, 0.0, 0.0], [0.0, 0.0, 0.0, 50.0]])}
+    model.loss(batch)["loss"].backward()
+    opt.step()
+    return model, opt
+
+
+@pytest.fixture
+def saved(tmp_path):
+    model, opt = trained_pair("sSSM")
+    path = tmp_path / "checkpoint.safetensors"
+    ckpt.save_checkpoint(path, model, opt, step=7, train_cfg=TrainConfig(horizon=3),
+                         extra_meta={"data_fingerprint": "abc"})
+    return path, model, opt
+
+
+def test_round_trip_is_exact(saved):
+    path, model, opt = saved
+    meta, tensors = ckpt.load_checkpoint(path, expect_model="sSSM")
+    assert meta["kind"] == ckpt.KIND and meta["step"] == 7 and meta["model"] == "sSSM"
+    assert meta["data_fingerprint"] == "abc" and ckpt.train_config(meta).horizon == 3
+    # the sidecar is the header's metadata, human-readable
+    assert json.loads(ckpt.sidecar_path(path).read_text()) == meta
+    loaded = ckpt.load_model(path, expect_model="sSSM")
+    for (k, a), (k2, b) in zip(model.state_dict().items(), loaded.state_dict().items()):
+        assert k == k2 and torch.equal(a, b)
+    # optimiser state: moments, step counts and hyper-parameters restored exactly
+    opt2 = torch.optim.AdamW(loaded.parameters(), lr=0.5)
+    ckpt.load_optimizer(opt2, meta, tensors)
+    s1, s2 = opt.state_dict(), opt2.state_dict()
+    assert s1["param_groups"] == s2["param_groups"]
+    for i, st in s1["state"].items():
+        for k, v in st.items():
+            assert torch.equal(v, s2["state"][i][k])
+    assert torch.equal(tensors["rng.torch_cpu"], tensors["rng.torch_cpu"].to(torch.uint8))
+
+
+def test_pack_state_round_trip():
+    tensors: dict = {}
+    state = {"generator": torch.arange(5, dtype=torch.uint8), 3: {"a": (1, 2.5)}, "x": [np.arange(3), None, "s"]}
+    packed = ckpt.pack_state(state, "sampler", tensors)
+    back = ckpt.unpack_state(json.loads(json.dumps(packed)), tensors)
+    assert torch.equal(back["generator"], state["generator"]) and back[3] == {"a": (1, 2.5)}
+    assert np.array_equal(back["x"][0], np.arange(3)) and back["x"][1:] == [None, "s"]
+
+
+def test_refuses_another_model(saved):
+    path, *_ = saved
+    with pytest.raises(SsmlibError, match=r"holds a sSSM, not a dSSM-DET"):
+        ckpt.load_model(path, expect_model="dSSM-DET")
+
+
+def test_refuses_missing_file(tmp_path):
+    with pytest.raises(SsmlibError, match="not found"):
+        ckpt.load_checkpoint(tmp_path / "nope.safetensors")
+
+
+@pytest.mark.parametrize("cut", [0.5, 0.999, 4])
+def test_refuses_truncated_file(saved, cut):
+    path, *_ = saved
+    data = path.read_bytes()
+    n = int(len(data) * cut) if cut < 1 else cut
+    path.write_bytes(data[:n])
+    with pytest.raises(SsmlibError, match=r"truncated") as e:
+        ckpt.load_model(path)
+    assert str(path) in str(e.value) and "\n" not in str(e.value)
+
+
+def test_refuses_corrupt_header(saved):
+    path, *_ = saved
+    data = bytearray(path.read_bytes())
+    data[8:40] = b"\x00garbage, not json at all!!!!!!!"
+    path.write_bytes(bytes(data))
+    with pytest.raises(SsmlibError, match=r"corrupt.*header"):
+        ckpt.load_checkpoint(path)
+
+
+def test_refuses_corrupt_tensor_bytes(saved):
+    path, *_ = saved
+    data = bytearray(path.read_bytes())
+    data[-100] ^= 0xFF  # one flipped byte inside the tensor data
+    path.write_bytes(bytes(data))
+    with pytest.raises(SsmlibError, match=r"corrupt .*sha256"):
+        ckpt.load_checkpoint(path)
+
+
+def test_refuses_foreign_safetensors(tmp_path):
+    from safetensors.torch import save_file
+
+    path = tmp_path / "other.safetensors"
+    save_file({"w": torch.zeros(3)}, str(path))
+    with pytest.raises(SsmlibError, match="not an ssmlib checkpoint"):
+        ckpt.load_checkpoint(path)
+    path.write_bytes(b"\x80\x04\x95pickle data, not safetensors")
+    with pytest.raises(SsmlibError, match="truncated or corrupt"):
+        ckpt.load_checkpoint(path)
+
+
+def test_refuses_other_frame_size_or_actions(saved):
+    path, *_ = saved
+    with pytest.raises(SsmlibError, match=r"16x16 frames with 5 actions.*80x64 frames with 9 actions"):
+        ckpt.load_model(path, dataset=SimpleNamespace(height=80, width=64, num_actions=9, game="MsPacman"))
+    ckpt.load_model(path, dataset=SimpleNamespace(height=16, width=16, num_actions=5, game="MsPacman"))
+
+
+def test_write_is_atomic_and_path_checked(tmp_path, saved):
+    path, model, opt = saved
+    before = path.read_bytes()
+    with pytest.raises(TypeError):  # a failure mid-save leaves the old checkpoint untouched
+        ckpt.save_checkpoint(path, model, opt, extra_meta={"bad": object()})
+    assert path.read_bytes() == before
+    assert not [p for p in path.parent.iterdir() if p.name.endswith(".tmp")]
+    with pytest.raises(SsmlibError, match=r"must end in \.safetensors"):
+        ckpt.save_checkpoint(tmp_path / "model.pt", model)
+
+
+def test_no_pickle_loading_anywhere_in_ssmlib():
+    """ssmlib never unpickles: no pickle.load(s), no torch.load without weights_only=True, no allow_pickle=True."""
+    root = Path(ckpt.__file__).resolve().parent
+    bad = []
+    for f in sorted(root.rglob("*.py")):
+        src = f.read_text()
+        for m in re.finditer(r"\btorch\.load\s*\(", src):
+            call = src[m.end():m.end() + 400]
+            depth, end = 1, 0
+            for end, ch in enumerate(call):  # the call's argument text, up to its closing parenthesis
+                depth += (ch == "(") - (ch == ")")
+                if depth == 0:
+                    break
+            if "weights_only=True" not in call[:end]:
+                bad.append(f"{f.name}: torch.load without weights_only=True")
+        for pat in (r"\bpickle\.loads?\s*\(", r"\bdill\.", r"\bcloudpickle\.", r"allow_pickle\s*=\s*True",
+                    r"\bjoblib\.load\s*\("):
+            if re.search(pat, src):
+                bad.append(f"{f.name}: {pat}")
+    assert not bad, bad

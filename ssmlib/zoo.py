@@ -122,17 +122,22 @@ def report(data: Path, runs: Path, results: Path, models: list[str], samples: in
             "model": m, "parameters": sum(p.numel() for p in model.parameters()),
             "train_steps": run.get("step"), "train_wall_s": run.get("wall_s"),
             "train_frames_per_s_steady": run.get("frames_per_s_steady"),
-            "ll_nats_per_frame": tot.get("ll_nats"), "elbo_nats_per_frame": tot.get("elbo_nats"),
-            "nll_bits_per_dim": tot.get("nll_bits_per_dim"),
+            "horizon": ev["horizon"],
+            "ll_nats_per_frame": tot["ll_nats_per_frame"], "ll_nats_sequence": tot["ll_nats"],
+            "ll_nats_sequence_sem": tot["ll_nats_sem"],
+            "elbo_nats_per_frame": tot["elbo_nats"] / ev["horizon"],
+            "iwae_minus_elbo_nats_sequence": tot["iwae_minus_elbo_nats"],
+            "nll_bits_per_dim": tot["nll_bits_per_dim"],
             "ll_nats_h1": ph["ll_nats"][0], "ll_nats_h10": ph["ll_nats"][-1],
             "reward_acc_open_loop": tot.get("reward_acc_open_loop"),
+            "reward_acc_teacher": tot.get("reward_acc_teacher"),
             "frame_mse_open_loop": tot.get("frame_mse_open_loop"),
             "frame_mse_open_loop_h1": ph["frame_mse_open_loop"][0],
             "frame_mse_open_loop_h10": ph["frame_mse_open_loop"][-1],
             "test_windows": ev.get("windows"),
         })
         loaded[m] = model
-        print(f"{m}: LL {tot.get('ll_nats'):.1f} nats/frame, open-loop MSE {tot.get('frame_mse_open_loop'):.5f}",
+        print(f"{m}: LL {tot['ll_nats_per_frame']:.1f} nats/frame, open-loop MSE {tot['frame_mse_open_loop']:.5f}",
               flush=True)
     if not rows:
         raise SsmlibError(f"no trained model found under {runs}")
@@ -156,7 +161,7 @@ def report(data: Path, runs: Path, results: Path, models: list[str], samples: in
 def format_table(rows: list[dict]) -> str:
     cols = [("model", "{}"), ("parameters", "{:,}"), ("train_steps", "{}"), ("ll_nats_per_frame", "{:.1f}"),
             ("nll_bits_per_dim", "{:.4f}"), ("ll_nats_h1", "{:.1f}"), ("ll_nats_h10", "{:.1f}"),
-            ("reward_acc_open_loop", "{:.3f}"), ("frame_mse_open_loop", "{:.5f}")]
+            ("reward_acc_teacher", "{:.3f}"), ("reward_acc_open_loop", "{:.3f}"), ("frame_mse_open_loop", "{:.5f}")]
     head = "| " + " | ".join(c for c, _ in cols) + " |\n|" + "---|" * len(cols) + "\n"
     body = "".join("| " + " | ".join(("-" if r.get(c) is None else f.format(r[c])) for c, f in cols) + " |\n"
                    for r in rows)

@@ -12,7 +12,8 @@ import sys
 from .errors import SsmlibError
 
 # Modules that register subcommands through ``add_cli(subparsers)``, in help order.
-COMMAND_MODULES = ("ssmlib.data.cli", "ssmlib.train", "ssmlib.evaluate", "ssmlib.zoo", "ssmlib.bench")
+COMMAND_MODULES = ("ssmlib.data.cli", "ssmlib.train", "ssmlib.evaluate", "ssmlib.zoo", "ssmlib.pretrained",
+                   "ssmlib.bench")
 
 
 def build_parser() -> argparse.ArgumentParser:

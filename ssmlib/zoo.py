@@ -158,6 +158,25 @@ def report(data: Path, runs: Path, results: Path, models: list[str], samples: in
     return summary
 
 
+def load_study(game: str = "MsPacman", results: Path | None = None) -> dict:
+    """The committed model-zoo study of ``game``: its summary (rows + provenance) and, per model, the
+    raw learning curve (``curves[model]``: the metrics.jsonl records) and evaluation (``evals[model]``)."""
+    from .train import read_metrics
+
+    root = Path(results) if results else RESULTS_DIR / "model_zoo" / game
+    if not (root / "summary.json").exists():
+        raise SsmlibError(f"no model-zoo study for {game} in {root} (run scripts/gpu_model_zoo.sh on a GPU)")
+    study = json.loads((root / "summary.json").read_text())
+    study["curves"], study["evals"], study["configs"] = {}, {}, {}
+    for row in study["rows"]:
+        m = row["model"]
+        study["curves"][m] = read_metrics(root / m / "metrics.jsonl")
+        study["evals"][m] = json.loads((root / m / "eval.json").read_text())["eval"]
+        study["configs"][m] = json.loads((root / m / "config.json").read_text())
+    study["root"] = str(root)
+    return study
+
+
 def format_table(rows: list[dict]) -> str:
     cols = [("model", "{}"), ("parameters", "{:,}"), ("train_steps", "{}"), ("ll_nats_per_frame", "{:.1f}"),
             ("nll_bits_per_dim", "{:.4f}"), ("ll_nats_h1", "{:.1f}"), ("ll_nats_h10", "{:.1f}"),

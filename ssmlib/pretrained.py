@@ -1,0 +1,87 @@
+"""Small pretrained environment models committed under ``checkpoints/<game>/<model>.safetensors``.
+
+They are the GPU runs of the model-zoo study (``results/model_zoo/<game>/``), exported without
+optimiser or RNG state so that a laptop without a GPU can load them and explore real rollouts.
+``python -m ssmlib export --checkpoint runs/.../sSSM --out checkpoints/MsPacman/sSSM.safetensors``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .config import CHECKPOINTS_DIR
+from .errors import SsmlibError
+
+
+def pretrained_path(game: str, model: str) -> Path:
+    return CHECKPOINTS_DIR / game / f"{model}.safetensors"
+
+
+def available() -> list[tuple[str, str]]:
+    """(game, model) pairs of the committed checkpoints."""
+    return sorted((p.parent.name, p.stem) for p in CHECKPOINTS_DIR.glob("*/*.safetensors"))
+
+
+def load_pretrained(game: str = "MsPacman", model: str = "sSSM", device: str = "cpu"):
+    """A committed pretrained model, in eval mode; a clear error lists what is available."""
+    from .checkpoint import load_model
+
+    path = pretrained_path(game, model)
+    if not path.exists():
+        have = ", ".join(f"{g}/{m}" for g, m in available()) or "none"
+        raise SsmlibError(f"no pretrained {model} for {game} (available: {have})")
+    return load_model(path, expect_model=model, device=device)
+
+
+def export(src: str | Path, dst: str | Path, overwrite: bool = False) -> dict:
+    """Copy the weights of a training checkpoint (file or run folder) into a small inference checkpoint.
+
+    The metadata keeps the model config, the step, the data fingerprint and where it came from
+    (the source's git sha, device and wall time); optimiser and RNG state are dropped.
+    """
+    import json
+
+    from .checkpoint import build_from_checkpoint, load_checkpoint, save_checkpoint, train_config
+
+    src, dst = Path(src), Path(dst)
+    if src.is_dir():
+        src = src / "checkpoint.safetensors"
+    if dst.exists() and not overwrite:
+        raise SsmlibError(f"{dst} exists; pass --overwrite to replace it")
+    meta, tensors = load_checkpoint(src)
+    model = build_from_checkpoint(src, meta, tensors)
+    run_config = src.parent / "config.json"
+    source = {"checkpoint": str(src), "git_sha": meta.get("git_sha"), "step": meta.get("step"),
+              "wall_s": meta.get("wall_s")}
+    if run_config.exists():
+        cfg = json.loads(run_config.read_text())
+        source.update(device=cfg.get("provenance", {}).get("device"), data=cfg.get("data"))
+    return save_checkpoint(dst, model, step=meta.get("step", 0), train_cfg=train_config(meta),
+                           extra_meta={"data_fingerprint": meta.get("data_fingerprint"), "exported_from": source,
+                                       "profile": meta.get("profile")})
+
+
+def _cli_export(args) -> int:
+    meta = export(args.checkpoint, args.out, args.overwrite)
+    print(f"wrote {args.out}: {meta['model']} step {meta['step']}, {meta['num_parameters']:,} parameters")
+    return 0
+
+
+def add_cli(subparsers) -> None:
+    p = subparsers.add_parser("export", help="weights-only copy of a training checkpoint (for checkpoints/)")
+    p.add_argument("--checkpoint", required=True, help="checkpoint file or run folder")
+    p.add_argument("--out", required=True, help="e.g. checkpoints/MsPacman/sSSM.safetensors")
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(func=_cli_export)
+
+
+def demo_dataset(game: str = "MsPacman", height: int = 200, width: int = 160, steps: int = 1200):
+    """A small real dataset at the pretrained models' frame size, from a seed the GPU runs never used
+    (1000), so its episodes are unseen by every committed checkpoint. Collected once (a few seconds
+    on a CPU) into runs/book/, then reused."""
+    from .config import RUNS_DIR, DataConfig
+    from .data.collect import ensure_dataset
+
+    cfg = DataConfig(game=game, height=height, width=width, num_envs=4, steps_per_shard=steps // 4,
+                     seed=1000, test_fraction=1.0)
+    return ensure_dataset(RUNS_DIR / "book" / f"{game}-{height}x{width}-demo", cfg, steps)

@@ -1,0 +1,81 @@
+"""The model-zoo study runner, the export of pretrained checkpoints and the committed checkpoints."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from ssmlib.errors import SsmlibError
+from ssmlib.pretrained import available, export, load_pretrained
+from ssmlib.zoo import format_table, load_study, parse_models, report, train_all
+
+TINY = ["channel_scale=0.25", "horizon=3", "batch_size=2", "steps=3", "log_every=1", "eval_every=0"]
+
+
+@pytest.fixture(scope="module")
+def tiny_zoo(quick_dataset, tmp_path_factory):
+    runs = tmp_path_factory.mktemp("zoo") / "runs"
+    codes = train_all(quick_dataset, runs, ["dSSM-DET", "sSSM"], "quick", sets=TINY, device="cpu")
+    assert codes == {"dSSM-DET": 0, "sSSM": 0}
+    return runs
+
+
+def test_zoo_report_writes_the_study(quick_dataset, tiny_zoo, tmp_path):
+    results = tmp_path / "results"
+    summary = report(quick_dataset, tiny_zoo, results, ["dSSM-DET", "sSSM"], samples=2, max_windows=8, device="cpu")
+    assert [r["model"] for r in summary["rows"]] == ["dSSM-DET", "sSSM"]
+    for row in summary["rows"]:
+        assert row["train_steps"] == 3 and row["ll_nats_per_frame"] < 0
+        assert row["ll_nats_sequence"] == pytest.approx(row["ll_nats_per_frame"] * row["horizon"], rel=1e-6)
+    for f in ("summary.json", "table.md", "rollouts.png", "sSSM/eval.json", "sSSM/metrics.jsonl", "sSSM/config.json"):
+        assert (results / f).stat().st_size > 0, f
+    assert {"git_sha", "device", "versions"} <= set(summary["provenance"])
+    study = load_study("MsPacman", results)
+    assert study["evals"]["sSSM"]["latent"] and len(study["curves"]["dSSM-DET"]) >= 3
+    assert "| dSSM-DET |" in format_table(summary["rows"])
+
+
+def test_zoo_train_resumes_rather_than_restarting(quick_dataset, tiny_zoo):
+    codes = train_all(quick_dataset, tiny_zoo, ["dSSM-DET"], "quick", sets=[s.replace("steps=3", "steps=5") for s in TINY],
+                      device="cpu")
+    assert codes == {"dSSM-DET": 0}
+    assert json.loads((tiny_zoo / "dSSM-DET" / "summary.json").read_text())["step"] == 5
+
+
+def test_unknown_model_names_are_refused():
+    with pytest.raises(SsmlibError, match="unknown model"):
+        parse_models("sSSM,ssm")
+    assert parse_models("all")[0] == "AR"
+
+
+def test_export_drops_training_state_and_keeps_weights(tiny_zoo, tmp_path):
+    from ssmlib.checkpoint import load_checkpoint, load_model
+
+    dst = tmp_path / "sSSM.safetensors"
+    meta = export(tiny_zoo / "sSSM", dst)
+    assert meta["optimizer"] is None and meta["exported_from"]["step"] == 3
+    _, tensors = load_checkpoint(dst)
+    assert not any(k.startswith("optim.") for k in tensors)
+    a, b = load_model(tiny_zoo / "sSSM" / "checkpoint.safetensors"), load_model(dst)
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+    with pytest.raises(SsmlibError, match="exists"):
+        export(tiny_zoo / "sSSM", dst)
+
+
+def test_committed_checkpoints_load_and_are_small():
+    pairs = available()
+    assert ("MsPacman", "dSSM-DET") in pairs and ("MsPacman", "sSSM") in pairs
+    model = load_pretrained("MsPacman", "sSSM")
+    assert (model.cfg.height, model.cfg.width, model.cfg.num_actions) == (200, 160, 9)
+    from ssmlib.pretrained import pretrained_path
+
+    for game, name in pairs:
+        assert pretrained_path(game, name).stat().st_size < 10 * 2**20
+    with pytest.raises(SsmlibError, match="no pretrained"):
+        load_pretrained("MsPacman", "nope")
+    with pytest.raises(SsmlibError, match="holds a"):
+        from ssmlib.checkpoint import load_model
+
+        load_model(pretrained_path("MsPacman", "sSSM"), expect_model="dSSM-DET")

@@ -105,7 +105,7 @@ def _cli_collect(args) -> None:
 
 
 def add_cli(subparsers) -> None:
-    p = subparsers.add_parser("bench", help="benchmarks: collect (more arrive with the models)")
+    p = subparsers.add_parser("bench", help="benchmarks: collect, rollout, train (throughputs and ratios in one run)")
     sub = p.add_subparsers(dest="bench", required=True)
     c = sub.add_parser("collect", help="agent steps/s: gymnasium sync vector env vs ale-py AtariVectorEnv")
     c.add_argument("--game", default="MsPacman")
@@ -114,3 +114,267 @@ def add_cli(subparsers) -> None:
     c.add_argument("--out", help="write the JSON result here (e.g. results/bench_collect/cpu-2core.json)")
     c.add_argument("--overwrite", action="store_true")
     c.set_defaults(func=_cli_collect)
+    _add_speed_cli(sub)
+
+
+# --------------------------------------------------------------------------------------------------
+# Imagination speed: ``python -m ssmlib bench rollout``; training speed: ``python -m ssmlib bench train``
+
+ROLLOUT_MODELS = (("AR", 1), ("RAR", 1), ("dSSM-DET", 1), ("dSSM-VAE", 1), ("sSSM", 1), ("sSSM", 2), ("sSSM", 4))
+"""(model, jump k) pairs of the speed study: the five models and jumpy sSSMs."""
+
+
+def _sync(dev) -> None:
+    import torch
+
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def _median_ms(fn, dev, repeats: int, warmup: int) -> float:
+    for _ in range(warmup):
+        fn()
+    _sync(dev)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        _sync(dev)
+        times.append((time.perf_counter() - t0) * 1e3)
+    return float(np.median(times))
+
+
+def _peaks(dev) -> dict:
+    """Measured bf16 matmul peak and device copy bandwidth of this GPU (the roofline's two roofs)."""
+    import torch
+
+    if dev.type != "cuda":
+        return {}
+    a = torch.randn(8192, 8192, device=dev, dtype=torch.bfloat16)
+    ms = _median_ms(lambda: a @ a, dev, 10, 3)
+    x = torch.empty(2 ** 30, device=dev, dtype=torch.uint8)
+    y = torch.empty_like(x)
+    copy_ms = _median_ms(lambda: y.copy_(x), dev, 10, 3)
+    return {"bf16_matmul_tflops": 2 * 8192 ** 3 / ms / 1e9, "copy_gb_per_s": 2 * 2 ** 30 / copy_ms / 1e6}
+
+
+def bench_rollout(profile: str = "paper", batches=(1, 16, 64, 256, 1024), env_horizon: int = 10,
+                  variants=("fp32-eager", "bf16-eager", "bf16-graph"), models=ROLLOUT_MODELS,
+                  repeats: int = 10, warmup: int = 3, device: str | None = None) -> dict:
+    """Imagined environment steps per second of every model, latent-only and with frames decoded.
+
+    Variants: fp32 eager; bf16 weights eager; bf16 with the whole rollout captured as one CUDA graph
+    (launch overhead removed). Jumpy models advance k env steps per transition, so a horizon of
+    ``env_horizon`` env steps takes ceil(env_horizon / k) transitions.
+    """
+    import dataclasses
+
+    import torch
+
+    from .config import get_profile
+    from .models import build_model
+
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if dev.type != "cuda":
+        variants = tuple(v for v in variants if v == "fp32-eager")
+    base = get_profile(profile).model
+    rows = []
+    for name, k in models:
+        cfg = dataclasses.replace(base, model=name, jump=k)
+        torch.manual_seed(0)
+        for variant in variants:
+            dtype = torch.float32 if variant.startswith("fp32") else torch.bfloat16
+            model = build_model(cfg).to(dev, dtype).eval()
+            T = -(-env_horizon // k)
+            for B in batches:
+                ctx = torch.rand(B, 3, 3, cfg.height, cfg.width, device=dev, dtype=dtype)
+                shape = (B, T) if k == 1 else (B, T, k)
+                actions = torch.randint(0, cfg.num_actions, shape, device=dev)
+                for decode in (False, True):
+                    with torch.no_grad():
+                        try:
+                            state = model.initial_state(ctx)
+                            run = lambda: model.imagine(state, actions, decode=decode)  # noqa: E731
+                            if variant.endswith("graph"):
+                                run = _graphed(run, dev)
+                            ms = _median_ms(run, dev, repeats, warmup)
+                        except (torch.OutOfMemoryError, RuntimeError) as e:  # recorded, not fatal
+                            rows.append({"model": name, "jump": k, "variant": variant, "decode": decode,
+                                         "batch": B, "error": str(e).splitlines()[0][:200]})
+                            print(json.dumps(rows[-1]), flush=True)
+                            torch.cuda.empty_cache() if dev.type == "cuda" else None
+                            continue
+                    rows.append({"model": name, "jump": k, "variant": variant, "decode": decode, "batch": B,
+                                 "transitions": T, "env_steps": T * k, "ms_per_rollout": ms,
+                                 "ms_per_env_step": ms / (T * k), "env_steps_per_s": B * T * k / ms * 1e3})
+                    print(json.dumps(rows[-1]), flush=True)
+            del model
+            if dev.type == "cuda":
+                torch.cuda.empty_cache()
+    _add_ratios(rows)
+    result = {"study": "speed_rollout", "profile": profile, "env_horizon": env_horizon, "rows": rows,
+              "peaks": _peaks(dev), "provenance": provenance(str(dev))}
+    result["roofline"] = _roofline(profile, max(batches), dev, result["peaks"], rows)
+    return result
+
+
+def _graphed(fn, dev):
+    """Capture ``fn`` (a whole rollout) as one CUDA graph; return its replay."""
+    import torch
+
+    s = torch.cuda.Stream()
+    s.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(s):
+        for _ in range(2):
+            fn()
+    torch.cuda.current_stream().wait_stream(s)
+    g = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(g):
+        fn()
+    return g.replay
+
+
+def _add_ratios(rows: list[dict]) -> None:
+    """Speed-up per env step against RAR and AR of the same variant, batch and decode mode."""
+    rows_ok = [r for r in rows if "error" not in r]
+    ref = {(r["model"], r["variant"], r["batch"], r["decode"]): r["ms_per_env_step"] for r in rows_ok if r["jump"] == 1}
+    for r in rows_ok:
+        for base in ("RAR", "AR"):
+            b = ref.get((base, r["variant"], r["batch"], r["decode"]))
+            r[f"speedup_vs_{base}"] = b / r["ms_per_env_step"] if b else None
+
+
+def _roofline(profile: str, B: int, dev, peaks: dict, rows: list[dict]) -> dict:
+    """FLOPs of one latent sSSM transition at batch B (counted by torch) against the GPU's measured roofs."""
+    import dataclasses
+
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from .config import get_profile
+    from .models import build_model
+
+    if not peaks:
+        return {}
+    cfg = dataclasses.replace(get_profile(profile).model, model="sSSM")
+    model = build_model(cfg).to(dev, torch.bfloat16).eval()
+    with torch.no_grad():
+        state = model.initial_state(torch.rand(B, 3, 3, cfg.height, cfg.width, device=dev, dtype=torch.bfloat16))
+        actions = torch.randint(0, cfg.num_actions, (B, 1), device=dev)
+        with FlopCounterMode(display=False) as fc:
+            model.imagine(state, actions)
+    flops = fc.get_total_flops()
+    state_bytes = (state.s.numel() + model.z_channels * model.h * model.w * B) * 2
+    weight_bytes = sum(p.numel() for p in model.parameters()) * 2
+    min_bytes = 2 * state_bytes + weight_bytes  # read and write the state once, the weights once
+    floor_ms = max(flops / (peaks["bf16_matmul_tflops"] * 1e9), min_bytes / (peaks["copy_gb_per_s"] * 1e6))
+    best = min((r["ms_per_env_step"] for r in rows if "error" not in r and r["model"] == "sSSM" and r["jump"] == 1
+                and r["batch"] == B and not r["decode"]), default=None)
+    return {"batch": B, "flops_per_step": flops, "min_bytes_per_step": min_bytes, "floor_ms_per_step": floor_ms,
+            "best_measured_ms_per_step": best, "measured_over_floor": best / floor_ms if best else None,
+            "achieved_tflops": flops / best / 1e9 if best else None}
+
+
+def bench_train(profile: str = "paper", models=("RAR", "dSSM-DET", "sSSM"), batch: int | None = None,
+                variants=("fp32-eager", "bf16-eager", "bf16-compile"), repeats: int = 10, warmup: int = 3,
+                device: str | None = None) -> dict:
+    """Frames per second of one training step (forward, backward, AdamW) per variant, same batch."""
+    import dataclasses
+
+    import torch
+
+    from .config import get_profile
+    from .models import build_model
+
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if dev.type != "cuda":
+        variants = tuple(v for v in variants if v == "fp32-eager")
+    prof = get_profile(profile)
+    B, T = batch or prof.train.batch_size, prof.train.horizon
+    rows = []
+    for name in models:
+        cfg = dataclasses.replace(prof.model, model=name)
+        for variant in variants:
+            torch.manual_seed(0)
+            model = build_model(cfg).to(dev)
+            opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+            loss_fn = torch.compile(model.loss) if variant.endswith("compile") else model.loss
+            amp = variant.startswith("bf16")
+            batch_ = {"frames": torch.rand(B, 3 + T, 3, cfg.height, cfg.width, device=dev),
+                      "actions": torch.randint(0, cfg.num_actions, (B, 2 + T), device=dev),
+                      "rewards": torch.zeros(B, 2 + T, device=dev)}
+
+            def step():
+                with torch.autocast(dev.type, torch.bfloat16, enabled=amp):
+                    loss = loss_fn(batch_)["loss"]
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+
+            t0 = time.perf_counter()
+            step()  # the first step pays for compilation
+            _sync(dev)
+            first_s = time.perf_counter() - t0
+            ms = _median_ms(step, dev, repeats, warmup)
+            rows.append({"model": name, "variant": variant, "batch": B, "horizon": T, "ms_per_step": ms,
+                         "frames_per_s": B * T / ms * 1e3, "first_step_s": first_s})
+            print(json.dumps(rows[-1]), flush=True)
+            del model, opt
+    for r in rows:
+        base = next(x for x in rows if x["model"] == r["model"] and x["variant"] == "fp32-eager")
+        r["speedup_vs_fp32_eager"] = base["ms_per_step"] / r["ms_per_step"]
+    return {"study": "speed_train", "profile": profile, "rows": rows, "provenance": provenance(str(dev))}
+
+
+def _write(result: dict, out: str | None, overwrite: bool) -> None:
+    if out:
+        path = Path(out)
+        if path.exists() and not overwrite:
+            raise SsmlibError(f"{path} exists; pass --overwrite to replace it")
+        atomic_write_json(path, result)
+        print(f"wrote {path}")
+
+
+def _ints(text: str, flag: str) -> tuple[int, ...]:
+    try:
+        vals = tuple(int(x) for x in text.split(","))
+    except ValueError:
+        raise SsmlibError(f"{flag} must be comma-separated integers, got {text!r}") from None
+    if any(v < 1 for v in vals):
+        raise SsmlibError(f"{flag} must be positive, got {text!r}")
+    return vals
+
+
+def _cli_rollout(args) -> None:
+    result = bench_rollout(args.profile, _ints(args.batches, "--batches"), args.horizon,
+                           tuple(args.variants.split(",")), repeats=args.repeats, device=args.device)
+    _write(result, args.out, args.overwrite)
+
+
+def _cli_train(args) -> None:
+    result = bench_train(args.profile, tuple(args.models.split(",")), args.batch, tuple(args.variants.split(",")),
+                         repeats=args.repeats, device=args.device)
+    _write(result, args.out, args.overwrite)
+
+
+def _add_speed_cli(sub) -> None:
+    r = sub.add_parser("rollout", help="imagined env steps/s of every model (latent-only and decoded)")
+    r.add_argument("--profile", default="quick", choices=("quick", "paper"))
+    r.add_argument("--batches", default="1,16,64,256,1024")
+    r.add_argument("--horizon", type=int, default=10, help="env steps per rollout")
+    r.add_argument("--variants", default="fp32-eager,bf16-eager,bf16-graph")
+    r.add_argument("--repeats", type=int, default=10)
+    r.add_argument("--device", default=None)
+    r.add_argument("--out")
+    r.add_argument("--overwrite", action="store_true")
+    r.set_defaults(func=_cli_rollout)
+    t = sub.add_parser("train", help="frames/s of one training step: fp32 eager vs bf16 (+ torch.compile)")
+    t.add_argument("--profile", default="quick", choices=("quick", "paper"))
+    t.add_argument("--models", default="RAR,dSSM-DET,sSSM")
+    t.add_argument("--batch", type=int, default=None)
+    t.add_argument("--variants", default="fp32-eager,bf16-eager,bf16-compile")
+    t.add_argument("--repeats", type=int, default=10)
+    t.add_argument("--device", default=None)
+    t.add_argument("--out")
+    t.add_argument("--overwrite", action="store_true")
+    t.set_defaults(func=_cli_train)

@@ -345,9 +345,25 @@ def _ints(text: str, flag: str) -> tuple[int, ...]:
     return vals
 
 
+def _parse_rollout_models(text: str) -> tuple[tuple[str, int], ...]:
+    """'all' or e.g. 'RAR,sSSM,sSSM:4' (model[:jump])."""
+    from .models import MODEL_NAMES
+
+    if text == "all":
+        return ROLLOUT_MODELS
+    out = []
+    for item in text.split(","):
+        name, _, k = item.partition(":")
+        if name not in MODEL_NAMES:
+            raise SsmlibError(f"unknown model {name!r} in --models; choose from {', '.join(MODEL_NAMES)}")
+        out.append((name, int(k) if k else 1))
+    return tuple(out)
+
+
 def _cli_rollout(args) -> None:
     result = bench_rollout(args.profile, _ints(args.batches, "--batches"), args.horizon,
-                           tuple(args.variants.split(",")), repeats=args.repeats, device=args.device)
+                           tuple(args.variants.split(",")), models=_parse_rollout_models(args.models),
+                           repeats=args.repeats, device=args.device)
     _write(result, args.out, args.overwrite)
 
 
@@ -363,6 +379,7 @@ def _add_speed_cli(sub) -> None:
     r.add_argument("--batches", default="1,16,64,256,1024")
     r.add_argument("--horizon", type=int, default=10, help="env steps per rollout")
     r.add_argument("--variants", default="fp32-eager,bf16-eager,bf16-graph")
+    r.add_argument("--models", default="all", help="'all' or e.g. RAR,sSSM,sSSM:4 (model[:jump])")
     r.add_argument("--repeats", type=int, default=10)
     r.add_argument("--device", default=None)
     r.add_argument("--out")

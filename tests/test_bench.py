@@ -1,0 +1,39 @@
+"""The speed benchmarks run on CPU at the quick profile and write well-formed files (no timing assertions)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "ssmlib", *args], capture_output=True, text=True, cwd=ROOT)
+
+
+def test_bench_rollout_writes_rows_with_ratios(tmp_path):
+    out = tmp_path / "rollout.json"
+    r = _cli("bench", "rollout", "--profile", "quick", "--batches", "2", "--horizon", "4", "--repeats", "1",
+             "--models", "RAR,sSSM,sSSM:2", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    result = json.loads(out.read_text())
+    rows = {(x["model"], x["jump"], x["decode"]): x for x in result["rows"]}
+    assert set(rows) == {(m, k, d) for m, k in (("RAR", 1), ("sSSM", 1), ("sSSM", 2)) for d in (False, True)}
+    for x in rows.values():
+        assert x["variant"] == "fp32-eager" and x["ms_per_rollout"] > 0 and x["env_steps"] == 4
+        assert x["env_steps_per_s"] > 0 and x["speedup_vs_RAR"] > 0
+    assert rows[("sSSM", 2, False)]["transitions"] == 2
+    assert rows[("RAR", 1, False)]["speedup_vs_RAR"] == 1.0
+    assert {"git_sha", "device"} <= set(result["provenance"])
+
+
+def test_bench_train_and_bad_models(tmp_path):
+    out = tmp_path / "train.json"
+    r = _cli("bench", "train", "--profile", "quick", "--models", "dSSM-DET", "--batch", "2", "--repeats", "1",
+             "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    row = json.loads(out.read_text())["rows"][0]
+    assert row["model"] == "dSSM-DET" and row["frames_per_s"] > 0 and row["speedup_vs_fp32_eager"] == 1.0
+    bad = _cli("bench", "rollout", "--models", "sSM", "--out", str(tmp_path / "x.json"))
+    assert bad.returncode == 2 and "unknown model 'sSM'" in bad.stderr

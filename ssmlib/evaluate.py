@@ -244,3 +244,46 @@ def add_cli(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda if available)")
     p.set_defaults(func=run_cli)
     return p
+
+
+# --------------------------------------------------------------------------------------------------
+# diagnostics used by the book
+
+
+def bernoulli_floor(frames) -> torch.Tensor:
+    """The best log-likelihood any per-pixel Bernoulli model can reach on ``frames``, per frame (nats).
+
+    For an intensity o in [0, 1], ``o log p + (1-o) log(1-p)`` is largest at p = o, where it equals
+    ``-H_b(o)``, minus the binary entropy; summed over a frame: ``-sum_{c,y,x} H_b(o_{c,y,x})``. This
+    part of every model's nats is irreducible, so differences between models are judged against it.
+    ``frames``: uint8 (..., H, W, 3) (as stored) or float (..., 3, H, W) in [0, 1] (as in a batch).
+    """
+    x = torch.as_tensor(frames)
+    if x.dtype == torch.uint8:
+        x = x.float().div(255.0)
+    x = x.float()
+    return -(torch.special.entr(x) + torch.special.entr(1 - x)).sum((-3, -2, -1))
+
+
+def count_pixel_calls(model, fn) -> dict[str, int]:
+    """Run ``fn()`` and count what went through the model's pixel encoder and decoder: calls and frames.
+
+    This is where the time of pixel-space imagination goes: AR/RAR encode and decode a frame at every
+    step; a state-space model encodes only its context and decodes only when asked.
+    """
+    counts = {"encoder_calls": 0, "decoder_calls": 0, "encoder_frames": 0, "decoder_frames": 0}
+
+    def hook(part):
+        def count(module, inputs, output):
+            counts[f"{part}_calls"] += 1
+            counts[f"{part}_frames"] += int(output.shape[0])
+        return count
+
+    handles = [getattr(model, part).register_forward_hook(hook(part)) for part in ("encoder", "decoder")]
+    try:
+        with torch.no_grad():
+            fn()
+    finally:
+        for h in handles:
+            h.remove()
+    return counts

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -232,3 +233,26 @@ def test_time_limit_stops_cleanly_and_resume_continues(quick_dataset, tmp_path):
     assert first["status"] == "time-limit" and first["step"] == 0 and first["checkpoint"]
     done = train(None, quick_dataset, out, resume=True, progress=False, device="cpu")
     assert done["status"] == "done" and done["step"] == 4
+
+
+def test_bernoulli_floor_and_pixel_call_counts():
+    import numpy as np
+
+    from ssmlib.config import ModelConfig
+    from ssmlib.evaluate import bernoulli_floor, count_pixel_calls
+    from ssmlib.models import build_model
+
+    frames = np.zeros((2, 8, 8, 3), np.uint8)
+    frames[1] = 255
+    assert torch.allclose(bernoulli_floor(frames), torch.zeros(2))  # binary pixels: no entropy
+    half = torch.full((1, 3, 8, 8), 0.5)
+    assert bernoulli_floor(half).item() == pytest.approx(-3 * 64 * math.log(2), rel=1e-6)
+    cfg = ModelConfig(height=16, width=16, channel_scale=0.25, z_channels=8)
+    ctx = torch.rand(2, 3, 3, 16, 16)
+    acts = torch.zeros(2, 4, dtype=torch.long)
+    for name, want_enc in (("dSSM-DET", 0), ("RAR", 2 * 3)):  # RAR re-encodes T-1 of its own predictions
+        model = build_model(dataclasses.replace(cfg, model=name))
+        state = model.initial_state(ctx)
+        c = count_pixel_calls(model, lambda: model.imagine(state, acts, decode=False))
+        assert c["encoder_frames"] == want_enc
+        assert (c["decoder_frames"] == 0) == (name == "dSSM-DET")

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The model-zoo study on a lent GPU machine, one lease at a time (each call starts from a bare machine):
 #   1. collect the paper-profile dataset from its seed (deterministic: same fingerprint every call);
-#   2. unpack the run folders carried from the previous call (.carry/zoo/<game>/*.tar), if any;
+#   2. unpack the run folders carried from the previous call (.carry/zoo/<game>/*.tar), if any
+#      (without them, new runs start from the committed weights in checkpoints/<game>/);
 #   3. train every model in parallel processes on the one GPU, resuming, for TRAIN_SECONDS;
 #   4. evaluate all models with the same code and write the study (results/model_zoo/<game>/);
 #   5. pack each run folder (checkpoint with optimiser state, metrics, config) into $OUT for the next call.
@@ -20,7 +21,9 @@ nvidia-smi --query-gpu=name,memory.total,memory.used --format=csv,noheader
 [ -f "$DATA/manifest.json" ] || python3 -m ssmlib collect --profile paper --game "$GAME" --steps "$STEPS" --out "$DATA" --no-progress
 echo "collected in $(( $(date +%s) - t0 )) s"
 for t in .carry/zoo/$GAME/*.tar; do [ -f "$t" ] && tar -xf "$t" -C "$RUNS"; done
-python3 -m ssmlib zoo train --data "$DATA" --runs "$RUNS" --models "$MODELS" --profile paper --time-limit "$TRAIN_SECONDS" || true
+# a model with no carried run folder starts from the committed weights in checkpoints/$GAME, if any
+python3 -m ssmlib zoo train --data "$DATA" --runs "$RUNS" --models "$MODELS" --profile paper \
+  --time-limit "$TRAIN_SECONDS" --init-from "checkpoints/$GAME" || true
 echo "trained until $(( $(date +%s) - t0 )) s"
 python3 -m ssmlib zoo report --data "$DATA" --runs "$RUNS" --models "$MODELS" --results "results/model_zoo/$GAME" --samples 8 --max-windows 512
 echo "reported at $(( $(date +%s) - t0 )) s"

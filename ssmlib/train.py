@@ -256,11 +256,13 @@ def _prepare_out_dir(out: Path, resume: bool, overwrite: bool) -> None:
 def train(model_name: str | None, data_dir, out_dir=None, profile: str = "quick", overrides: dict | None = None,
           resume: bool = False, device: str | None = None, overwrite: bool = False, progress: bool = True,
           eval_windows: int = EVAL_WINDOWS, callback: Callable[[int, dict], None] | None = None,
-          time_limit: float | None = None) -> dict:
+          time_limit: float | None = None, init_from: str | None = None) -> dict:
     """Train ``model_name`` on the dataset at ``data_dir``; write everything under ``out_dir``.
 
     ``time_limit`` (seconds of this process's loop) stops the run cleanly with a checkpoint, status
-    ``time-limit``; ``resume=True`` later continues it exactly.
+    ``time-limit``; ``resume=True`` later continues it exactly. ``init_from`` starts a new run from the
+    weights (and model config) of another checkpoint, e.g. a committed pretrained one, with a fresh
+    optimiser at step 0.
 
     ``out_dir`` defaults to ``runs/<game>/<model>``. An existing, non-empty ``out_dir`` is refused
     unless ``resume`` (continue from its checkpoint, exactly; with no checkpoint there yet, start
@@ -314,7 +316,11 @@ def train(model_name: str | None, data_dir, out_dir=None, profile: str = "quick"
         if model_name is None:
             raise SsmlibError("choose a model with --model")
         prof = get_profile(profile)
-        train_cfg, model_cfg = apply_overrides(prof.train, prof.model, overrides)
+        init_meta = init_tensors = None
+        if init_from is not None:  # the architecture comes with the weights
+            init_meta, init_tensors = ckpt.load_checkpoint(init_from, expect_model=model_name, dataset=ds)
+        train_cfg, model_cfg = apply_overrides(prof.train, ckpt.model_config(init_meta) if init_meta else prof.model,
+                                               overrides)
         model_cfg.model = model_name
         model_cfg.height, model_cfg.width, model_cfg.num_actions = ds.height, ds.width, ds.num_actions
     if train_cfg.context != 3:
@@ -336,6 +342,8 @@ def train(model_name: str | None, data_dir, out_dir=None, profile: str = "quick"
     # ---- model, optimiser, data
     torch.manual_seed(train_cfg.seed)
     model = build_model(model_cfg).to(dev)
+    if not resuming and init_from is not None:
+        model.load_state_dict(ckpt.model_state(init_tensors))
     optimizer = torch.optim.AdamW(model.parameters(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay,
                                   **({"fused": True} if on_cuda else {}))
     sampler = WindowSampler(ds, split="train", context=train_cfg.context, horizon=train_cfg.horizon,
@@ -370,6 +378,8 @@ def train(model_name: str | None, data_dir, out_dir=None, profile: str = "quick"
             "eval_windows": eval_windows if test_sampler is not None else 0,
             "num_parameters": sum(p.numel() for p in model.parameters()),
             "amp_bf16": use_amp, "compiled": use_compile, "provenance": run_info,
+            "init_from": (None if init_from is None else {"path": str(init_from), "step": init_meta.get("step"),
+                                                           "git_sha": init_meta.get("git_sha")}),
         }
     atomic_write_json(out / CONFIG, config)
     del tensors
@@ -512,7 +522,7 @@ def run_cli(args: argparse.Namespace) -> int:
             overrides[key] = getattr(args, flag)
     summary = train(args.model, args.data, args.out, profile=args.profile, overrides=overrides,
                     resume=args.resume, overwrite=args.overwrite, device=args.device,
-                    time_limit=args.time_limit, progress=not args.no_progress)
+                    time_limit=args.time_limit, progress=not args.no_progress, init_from=args.init_from)
     test = summary["test"]
     tail = f", test ELBO {test['elbo']:.1f} nats/frame" if test.get("elbo") is not None else ""
     print(f"{summary['status']}: {summary['model']} step {summary['step']}/{summary['steps']}, "
@@ -541,6 +551,8 @@ def add_cli(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--time-limit", type=float, default=None, metavar="SECONDS",
                    help="stop cleanly (checkpoint saved) after this many seconds of this process; --resume continues")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (logs stay in metrics.jsonl)")
+    p.add_argument("--init-from", default=None, metavar="CHECKPOINT",
+                   help="start from these weights (e.g. checkpoints/MsPacman/sSSM.safetensors), fresh optimiser")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override any TrainConfig/ModelConfig field, e.g. --set horizon=5 (repeatable)")
     p.set_defaults(func=run_cli)

@@ -37,8 +37,13 @@ def parse_models(spec: str) -> list[str]:
 
 
 def train_all(data: Path, runs: Path, models: list[str], profile: str, time_limit: float | None = None,
-              parallel: bool = True, device: str | None = None, sets: list[str] = ()) -> dict[str, int]:
-    """One ``python -m ssmlib train --resume`` process per model; returns each process's exit code."""
+              parallel: bool = True, device: str | None = None, sets: list[str] = (),
+              init_from: Path | None = None) -> dict[str, int]:
+    """One ``python -m ssmlib train --resume`` process per model; returns each process's exit code.
+
+    A model without a run folder yet starts from ``init_from/<model>.safetensors`` when that exists
+    (e.g. the committed ``checkpoints/<game>``: weights carried on with a fresh optimiser).
+    """
     runs.mkdir(parents=True, exist_ok=True)
     procs = {}
     for m in models:
@@ -46,6 +51,9 @@ def train_all(data: Path, runs: Path, models: list[str], profile: str, time_limi
                "--profile", profile, "--resume", "--no-progress"]
         if time_limit:
             cmd += ["--time-limit", str(time_limit)]
+        start = Path(init_from) / f"{m}.safetensors" if init_from else None
+        if start is not None and start.exists() and not (runs / m / CKPT).exists():
+            cmd += ["--init-from", str(start)]
         if device:
             cmd += ["--device", device]
         for s in sets:
@@ -189,7 +197,7 @@ def format_table(rows: list[dict]) -> str:
 
 def _cli_train(args) -> int:
     codes = train_all(Path(args.data), Path(args.runs), parse_models(args.models), args.profile, args.time_limit,
-                      not args.sequential, args.device, args.set or [])
+                      not args.sequential, args.device, args.set or [], args.init_from)
     failed = {m: c for m, c in codes.items() if c != 0}
     if failed:
         raise SsmlibError(f"training failed for {', '.join(f'{m} (exit {c})' for m, c in failed.items())}; "
@@ -221,6 +229,8 @@ def add_cli(subparsers) -> None:
     t.add_argument("--sequential", action="store_true", help="one model after another")
     t.add_argument("--device", default=None)
     t.add_argument("--set", action="append", metavar="KEY=VALUE")
+    t.add_argument("--init-from", default=None, metavar="DIR",
+                   help="folder of <model>.safetensors to start new runs from (e.g. checkpoints/MsPacman)")
     t.set_defaults(func=_cli_train)
     r = sub.add_parser("report", help="evaluate every trained model and write results/model_zoo/<game>/")
     r.add_argument("--data", required=True)

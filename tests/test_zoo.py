@@ -79,3 +79,21 @@ def test_committed_checkpoints_load_and_are_small():
         from ssmlib.checkpoint import load_model
 
         load_model(pretrained_path("MsPacman", "sSSM"), expect_model="dSSM-DET")
+
+
+def test_init_from_starts_a_new_run_from_exported_weights(quick_dataset, tiny_zoo, tmp_path):
+    from ssmlib.checkpoint import load_model
+    from ssmlib.train import train
+
+    src = tmp_path / "start.safetensors"
+    exported = export(tiny_zoo / "dSSM-DET", src)
+    out = tmp_path / "continued"
+    summary = train("dSSM-DET", quick_dataset, out, overrides={"steps": 1, "eval_every": 0}, init_from=str(src),
+                    progress=False, device="cpu", time_limit=0.0)  # stops before its first step
+    assert summary["step"] == 0
+    a, b = load_model(src), load_model(out / "checkpoint.safetensors")
+    assert a.cfg == b.cfg  # the architecture (channel_scale 0.25) came with the weights
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+    assert json.loads((out / "config.json").read_text())["init_from"]["step"] == exported["step"] > 0
+    with pytest.raises(SsmlibError, match="holds a dSSM-DET"):
+        train("sSSM", quick_dataset, tmp_path / "x", init_from=str(src), progress=False, device="cpu")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .data.ale import _quiet_ale, make_vector_env, preprocess, resolve_game
+from .data.ale import _quiet_ale, make_vector_env, resolve_game
 from .errors import SsmlibError
 from .io import atomic_write_json, provenance
 
@@ -208,7 +208,6 @@ def bench_rollout(profile: str = "paper", batches=(1, 16, 64, 256, 1024), env_ho
                                  "transitions": T, "env_steps": T * k, "ms_per_rollout": ms,
                                  "ms_per_env_step": ms / (T * k), "env_steps_per_s": B * T * k / ms * 1e3})
                     print(json.dumps(rows[-1]), flush=True)
-            del model
             if dev.type == "cuda":
                 torch.cuda.empty_cache()
     _add_ratios(rows)
@@ -319,7 +318,6 @@ def bench_train(profile: str = "paper", models=("RAR", "dSSM-DET", "sSSM"), batc
             rows.append({"model": name, "variant": variant, "batch": B, "horizon": T, "ms_per_step": ms,
                          "frames_per_s": B * T / ms * 1e3, "first_step_s": first_s})
             print(json.dumps(rows[-1]), flush=True)
-            del model, opt
     for r in rows:
         base = next(x for x in rows if x["model"] == r["model"] and x["variant"] == "fp32-eager")
         r["speedup_vs_fp32_eager"] = base["ms_per_step"] / r["ms_per_step"]

@@ -78,12 +78,13 @@ def _last_line(path: Path) -> str:
 
 @torch.no_grad()
 def rollout_panel(models: dict, ds, device, window: int = 0, horizon: int = 10, seed: int = 0):
-    """Real frames of one test window next to each model's open-loop prediction (and |difference|)."""
-    from .data.windows import WindowSampler
+    """Real frames of one test window next to each model's open-loop prediction (stochastic models: one
+    prior sample). The window is read from the memory-mapped shards: nothing else is loaded."""
+    from .data.windows import WindowDataset, to_device
     from .viz.frames import frame_strip
 
-    sampler = WindowSampler(ds, "test", context=3, horizon=horizon, device=device, storage="host")
-    batch = sampler.gather(sampler.starts[window:window + 1])
+    windows = WindowDataset(ds, "test", context=3, horizon=horizon)
+    batch = to_device(WindowDataset.collate([windows[window]]), device)
     frames, actions = batch["frames"], batch["actions"]
     rows, labels = [list(frames[0, 3:])], ["real"]
     for name, model in models.items():

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -262,3 +261,18 @@ def test_bench_collect_writes_a_well_formed_file(tmp_path):
     assert row["envs"] == 2 and row["sync_steps_per_s"] > 0 and row["native_steps_per_s"] > 0
     assert row["native_over_sync"] == pytest.approx(row["native_steps_per_s"] / row["sync_steps_per_s"])
     assert {"git_sha", "device", "versions"} <= set(result["provenance"])
+
+
+def test_collect_with_any_callable_policy_and_epsilon(tmp_path):
+    from ssmlib.data.collect import EpsilonPolicy
+
+    cfg = config_with(get_profile("quick").data, num_envs=2, steps_per_shard=60)
+    always_left = lambda frames, rng: np.full(len(frames), 3)  # noqa: E731  (LEFT)
+    ds = collect(cfg, tmp_path / "left", 120, policy=always_left, progress=False)
+    acted = np.concatenate([np.asarray(s["actions"])[np.asarray(s["done"]) == 0] for s in ds.shards])
+    assert len(acted) > 100 and (acted == 3).all()
+    assert ds.manifest["policy"]["name"].startswith("<function")
+    eps = EpsilonPolicy(always_left, num_actions=9, epsilon=0.5)
+    picks = eps(np.zeros((4000, 1)), np.random.default_rng(0))
+    assert 0.5 < (picks == 3).mean() < 0.6  # 50% kept + 50% * 1/9 random LEFT
+    assert eps.describe()["epsilon"] == 0.5

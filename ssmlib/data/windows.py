@@ -82,8 +82,8 @@ class WindowSampler:
         frames = self.frames[frame_rows]  # (B, L, H, W, 3) uint8
         step_rows = starts[:, None, None] + (torch.arange(L - 1, device=where) * k)[:, None] \
             + torch.arange(k, device=where)  # (B, L-1, k)
-        actions = self.actions.to(where)[step_rows]
-        rewards = self.rewards.to(where)[step_rows].sum(-1)
+        actions = self.actions[step_rows]
+        rewards = self.rewards[step_rows].sum(-1)
         if k == 1:
             actions = actions[..., 0]
         batch = {"frames": frames, "actions": actions, "rewards": rewards,

@@ -492,7 +492,8 @@ for p, model in models.items():
 # $o_1$: the mean frame $\sigma(\text{logits})$ and the logits of the red channel. The weights are
 # **untrained**. The feature maps show what random convolutions pick out of a frame, mostly the
 # edges and colours of the maze. The decoded frame is an almost uniform grey, because the logits
-# start near 0: the red-channel logits stay within a few hundredths of 0, with no visible structure.
+# start near 0: the red-channel logits stay close to 0 (the panel title gives their range), with no
+# visible structure.
 # Chapters 3 to 5 train these blocks.
 
 # %%

@@ -346,9 +346,9 @@ for game, st in studies.items():
 
 # %% [markdown]
 # All five models of a game trained at the same time, as parallel processes on one H200. The
-# MsPacman runs continued across several leases of about 7 minutes each, and the Bowling runs had
-# one. Each model therefore reached as many steps as fitted into that time, so the models did not
-# reach equal numbers of steps. This is **far** shorter training than the paper's, which is not
+# MsPacman runs continued across several short leases, and the Bowling runs had one (the lease
+# counts are printed above). Each model therefore reached as many steps as fitted into that time,
+# so the models did not reach equal numbers of steps. This is **far** shorter training than the paper's, which is not
 # known to us but surely ran for much longer. The data come from a random policy with held
 # actions (chapter 1), and the frames are 200x160 RGB.
 #
@@ -421,7 +421,7 @@ for game, st in studies.items():
 # - **left**: the teacher-forced log-likelihood of AR and RAR. Every term conditions on real
 #   frames, so it has no reason to change with $h$. For dSSM-DET (grey), the same quantity is
 #   open-loop.
-# - **right**: the frame MSE of the mean prediction, teacher-forced (dashed) and open-loop (solid).
+# - **right**: the frame MSE of the mean prediction, teacher-forced (dotted) and open-loop (solid).
 #   Teacher-forced, the error stays flat. Open-loop, the model feeds on its own predictions, and
 #   **errors compound** with every step.
 
@@ -456,8 +456,8 @@ for game, st in studies.items():
 # the model to read its own predictions, so it does not measure how a model degrades open-loop.
 # The open-loop error does. In the printed ratios, the open-loop error grows with the horizon
 # while the teacher-forced error stays flat. Compare the grey dSSM-DET line on the right. In these
-# runs it starts at or above the pixel models at $h = 1$ and grows more slowly. Its training
-# objective *is* the open-loop one, because its state never sees the target frames, so it is trained
+# runs it starts above AR at $h = 1$ (on MsPacman above both pixel models) and grows more slowly.
+# Its training objective *is* the open-loop one, because its state never sees the target frames, so it is trained
 # for exactly the situation that imagination puts it in.
 #
 # ## Rollouts of the pretrained models, next to real frames

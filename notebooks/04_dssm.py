@@ -367,8 +367,8 @@ for i, h in enumerate(ph["dSSM-DET"]["h"]):
 # `config.json` and the study's `summary.json`. The data are frames of a uniformly random policy
 # whose actions are held for a few steps (chapter 1), at the paper's 200x160. The models are
 # `paper`-profile models. The five models of a game trained **at the same time** on one H200, as
-# separate processes, over a few GPU leases of about 7 minutes each. Each run reached a different
-# number of steps in the same wall time, and the slower latent models reached fewer. Mixed
+# separate processes, over a few short GPU leases (the cell prints each run's leases and minutes).
+# Each run reached a different number of steps in the same wall time, and the slower latent models reached fewer. Mixed
 # precision (bf16) and `torch.compile` were on. The learning rate was constant.
 #
 # **This is far less training than the paper's.** The paper's schedule is unknown to us, but it
@@ -703,7 +703,7 @@ for g in studies:
 #   which had a single lease, and where dSSM-VAE made fewer steps than dSSM-DET.
 # - **Caveats.** Each model was trained once (one seed), for thousands of steps rather than the
 #   paper's far longer schedule, with a constant learning rate. Every model had the same wall time,
-#   not the same number of steps. Differences of a few nats per frame could change order with more
+#   not the same number of steps. The smaller differences printed above could change order with more
 #   training or another seed. Chapter 5 adds the sSSM, the model the paper's claim 2 is really
 #   about, and chapter 9 collects every study.
 #

@@ -588,7 +588,7 @@ for game, study in studies.items():
 #   the latent models got fewer of them than dSSM-DET in the same wall-clock time. The sSSM's test
 #   curve was still rising when the leases ended.
 # - **Little use of $z$.** The sSSM's KL is only a few nats per step on both games (printed above),
-#   an order of magnitude less than dSSM-VAE's on MsPacman. Its posterior stays close to its prior,
+#   several times less than dSSM-VAE's on MsPacman. Its posterior stays close to its prior,
 #   so $z$ explains little of each frame, and the model pays the KL and the bound's looseness
 #   without gaining much. With $z$ inside the transition, the optimisation is harder. A longer KL
 #   warm-up, free nats, or simply much longer training might change this. We have not tested any

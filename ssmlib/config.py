@@ -94,6 +94,8 @@ class TrainConfig:
     """Global gradient-norm clip."""
     kl_warmup_steps: int = 1000
     """Linear warm-up of the KL weight from 0 to 1 (ours; reported in the book)."""
+    reward_weight: float = 1.0
+    """Weight of the reward negative log-likelihood in the loss (ours: >1 makes the state carry reward)."""
     log_every: int = 50
     """Steps between metric lines in metrics.jsonl."""
     eval_every: int = 1000

@@ -434,7 +434,7 @@ def train(model_name: str | None, data_dir, out_dir=None, profile: str = "quick"
                 kw = kl_weight_at(step + 1, train_cfg.kl_warmup_steps)
                 kl_w.fill_(kw)
                 with autocast():
-                    out_terms = loss_fn(batch, kl_weight=kl_w)
+                    out_terms = loss_fn(batch, kl_weight=kl_w, reward_weight=train_cfg.reward_weight)
                 loss = out_terms["loss"]
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()

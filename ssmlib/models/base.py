@@ -228,10 +228,11 @@ class EnvironmentModel(nn.Module):
             "frame_mse": mse,
         }
 
-    def loss(self, batch: dict, kl_weight: float | Tensor = 1.0) -> dict[str, Tensor]:
+    def loss(self, batch: dict, kl_weight: float | Tensor = 1.0, reward_weight: float = 1.0) -> dict[str, Tensor]:
         """Training terms in nats PER FRAME, averaged over batch and time (one posterior sample):
 
-        ``loss = recon + kl_weight * kl + reward`` (backpropagate this), ``recon = -E_q log p(o_t|s_t,z_t)``,
+        ``loss = recon + kl_weight * kl + reward_weight * reward`` (backpropagate this; the reported
+        terms are unweighted), ``recon = -E_q log p(o_t|s_t,z_t)``,
         ``kl = KL(q(z_t|s_{t-1},a_{t-1},o_t) || p(z_t|s_{t-1},a_{t-1}))`` (0 without latents),
         ``reward = -log p(r_t|s_t)``, ``elbo = -(recon + kl)``.
         """
@@ -243,7 +244,7 @@ class EnvironmentModel(nn.Module):
         # constant splat ('PassManager::run failed'), seen with torch.compile of the det. models' loss
         kl = terms["kl"].mean() if "kl" in terms else recon.new_zeros(())
         return {
-            "loss": recon + kl_weight * kl + reward,
+            "loss": recon + kl_weight * kl + reward_weight * reward,
             "recon": recon,
             "kl": kl,
             "reward": reward,

@@ -176,6 +176,15 @@ def save_checkpoint(path, model: torch.nn.Module, optimizer: torch.optim.Optimiz
     }
     meta.update(extra_meta or {})
     meta.setdefault("data_fingerprint", None)
+    return write_file(path, tensors, meta)
+
+
+def write_file(path, tensors: dict[str, torch.Tensor], meta: dict) -> dict:
+    """Write tensors + JSON metadata (with the tensors' sha256 added) as ``path`` and its ``.json``
+    sidecar, each atomically; return the metadata as stored. Any checkpoint kind (``meta["kind"]``)."""
+    path = Path(path)
+    if path.suffix != SUFFIX:
+        raise SsmlibError(f"checkpoint path {path} must end in {SUFFIX}")
     blob = _serialize(tensors, meta)
     atomic_write_bytes(path, blob)
     n = int.from_bytes(blob[:8], "little")
@@ -188,7 +197,7 @@ def save_checkpoint(path, model: torch.nn.Module, optimizer: torch.optim.Optimiz
 # loading
 
 
-def read_meta(path) -> dict:
+def read_meta(path, kind: str = KIND) -> dict:
     """The metadata of checkpoint ``path`` from its header, checked to be an ssmlib checkpoint of the
     right length. Reads only the header, so it is cheap; :func:`load_checkpoint` also verifies the
     tensor bytes against their sha256.
@@ -212,7 +221,7 @@ def read_meta(path) -> dict:
     if 8 + n + end != size:
         what = "truncated" if 8 + n + end > size else "corrupt (trailing bytes)"
         raise SsmlibError(f"checkpoint {path} is {what}: {size} bytes, its header describes {8 + n + end}")
-    return _parse_meta(path, doc)
+    return _parse_meta(path, doc, kind)
 
 
 def _exists(path: Path) -> None:
@@ -235,7 +244,7 @@ def _parse_header(path: Path, header: bytes) -> dict:
     return doc
 
 
-def _parse_meta(path: Path, doc: dict) -> dict:
+def _parse_meta(path: Path, doc: dict, kind: str = KIND) -> dict:
     raw = (doc.get("__metadata__") or {}).get(META_KEY)
     if raw is None:
         raise SsmlibError(f"{path} is not an ssmlib checkpoint (a safetensors file without ssmlib metadata)")
@@ -243,9 +252,10 @@ def _parse_meta(path: Path, doc: dict) -> dict:
         meta = json.loads(raw)
     except json.JSONDecodeError:
         raise SsmlibError(f"checkpoint {path} is corrupt (its ssmlib metadata is not valid JSON)") from None
-    if not isinstance(meta, dict) or meta.get("kind") != KIND:
-        kind = meta.get("kind") if isinstance(meta, dict) else None
-        raise SsmlibError(f"{path} is not an ssmlib environment-model checkpoint (kind {kind!r}, expected {KIND!r})")
+    if not isinstance(meta, dict) or meta.get("kind") != kind:
+        have = meta.get("kind") if isinstance(meta, dict) else None
+        what = "environment-model" if kind == KIND else kind.removeprefix("ssmlib-")
+        raise SsmlibError(f"{path} is not an ssmlib {what} checkpoint (kind {have!r}, expected {kind!r})")
     version = meta.get("format_version")
     if not isinstance(version, int) or version > FORMAT_VERSION:
         raise SsmlibError(f"checkpoint {path} has format version {version!r}; this ssmlib reads up to "
@@ -272,7 +282,7 @@ def check_meta(path, meta: dict, expect_model: str | None = None, dataset=None) 
 
 
 def load_checkpoint(path, expect_model: str | None = None, map_location="cpu", dataset=None,
-                    ) -> tuple[dict, dict[str, torch.Tensor]]:
+                    kind: str = KIND) -> tuple[dict, dict[str, torch.Tensor]]:
     """``(meta, tensors)`` of checkpoint ``path``, verified; tensors on ``map_location``.
 
     Refuses (SsmlibError, one line): a missing file, a truncated or corrupt one (bad header, bad tensor
@@ -282,8 +292,9 @@ def load_checkpoint(path, expect_model: str | None = None, map_location="cpu", d
     from safetensors.torch import load as st_load
 
     path = Path(path)
-    meta = read_meta(path)  # cheap header checks first: clear messages before reading gigabytes
-    check_meta(path, meta, expect_model, dataset)
+    meta = read_meta(path, kind)  # cheap header checks first: clear messages before reading gigabytes
+    if kind == KIND:
+        check_meta(path, meta, expect_model, dataset)
     blob = path.read_bytes()
     n = int.from_bytes(blob[:8], "little")
     want = meta.get("tensors_sha256")

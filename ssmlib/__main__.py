@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from .errors import SsmlibError
 
 # Modules that register subcommands through ``add_cli(subparsers)``, in help order.
 COMMAND_MODULES = ("ssmlib.data.cli", "ssmlib.train", "ssmlib.evaluate", "ssmlib.zoo", "ssmlib.pretrained",
-                   "ssmlib.bench")
+                   "ssmlib.bench", "ssmlib.jumpy", "ssmlib.agents")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,7 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         code = args.func(args) or 0
     except SsmlibError as e:
-        print(f"ssmlib: error: {e}", file=sys.stderr)
+        if os.environ.get("RANK", "0") == "0":  # under torchrun every rank fails alike: one line, from rank 0
+            print(f"ssmlib: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("ssmlib: interrupted", file=sys.stderr)

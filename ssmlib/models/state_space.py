@@ -87,6 +87,11 @@ class StateSpaceModel(EnvironmentModel):
             z = s.new_zeros(s.shape[0], self.z_channels, self.h, self.w)
         return torch.cat([s, z.to(s.dtype)], dim=1)
 
+    def features(self, state: State) -> Tensor:
+        """The latent features of a state, as ``Rollout.features`` holds them: s_t (and z_t; zeros before
+        the first step). What an agent reads (I2A's rollout encoder and rollout policy)."""
+        return self._features(state.s, state.z)
+
     # ----- interface --------------------------------------------------------------------------------
     def initial_state(self, context_frames: Tensor) -> State:
         """:math:`s_0 = \\mathrm{init}(\\mathrm{concat}(e(o_{-2}), e(o_{-1}), e(o_0)))`; no z yet."""

@@ -1,0 +1,174 @@
+"""The I2A study: every agent variant x seed trained for the same environment steps, then one report.
+
+``python -m ssmlib agent report --runs runs/i2a/MsPacman --results results/i2a/MsPacman`` copies each
+run's raw files (metrics, episodes, config, summary; not the checkpoints) and writes ``summary.json``
+and ``table.md``: per variant and seed the steps reached, the score at the common budget (the mean
+return of the last 100 episodes that ended by then) and the training throughput.
+
+``python -m ssmlib agent bench``: agent steps/s of the whole A2C loop (acting with imagination,
+environment steps and the update) of each variant alone, for the cost of imagination relative to the
+model-free agent, measured in one run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import SsmlibError
+from ..io import atomic_write, atomic_write_json, provenance
+
+RUN_FILES = ("metrics.jsonl", "episodes.jsonl", "config.json", "summary.json")
+VARIANTS = ("model-free", "copy-distill", "i2a-uniform", "i2a-distill", "i2a-learned")
+"""Run-folder names: ``<agent>[-<rollout policy>]-s<seed>``."""
+
+
+def variant_args(variant: str) -> tuple[str, str]:
+    """``'i2a-distill'`` -> ``('i2a', 'distill')``; ``'model-free'`` -> ``('model-free', 'uniform')``."""
+    if variant == "model-free":
+        return "model-free", "uniform"
+    agent, _, mode = variant.partition("-")
+    if agent not in ("i2a", "copy") or mode not in ("uniform", "distill", "learned"):
+        raise SsmlibError(f"unknown variant {variant!r}; choose from {', '.join(VARIANTS)}")
+    return agent, mode
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    return [json.loads(s) for s in path.read_text().splitlines() if s.strip()]
+
+
+def score_at(episodes: list[dict], budget: int, last: int = 100) -> tuple[float | None, int]:
+    """Mean return of the last ``last`` episodes that ended by agent step ``budget``, and how many there were."""
+    rets = [e["return"] for e in episodes if e["step"] <= budget][-last:]
+    return (float(np.mean(rets)) if rets else None), len(rets)
+
+
+def curve(episodes: list[dict], window: int = 100) -> tuple[list[int], list[float]]:
+    """Running mean of the last ``window`` returns against the agent step each episode ended at."""
+    steps, rets = [e["step"] for e in episodes], [e["return"] for e in episodes]
+    means = [float(np.mean(rets[max(0, i + 1 - window):i + 1])) for i in range(len(rets))]
+    return steps, means
+
+
+def merge_benches(paths) -> dict | None:
+    """One bench document from several ``agent bench`` files (e.g. one per GPU, run side by side)."""
+    docs = [json.loads(Path(p).read_text()) for p in paths if Path(p).exists()]
+    if not docs:
+        return None
+    merged = dict(docs[0])
+    merged["variants"] = {k: v for d in docs for k, v in d["variants"].items()}
+    merged["devices"] = sorted({d["provenance"].get("device") or "" for d in docs})
+    return merged
+
+
+def report(runs: Path, results: Path, bench: list | None = None) -> dict:
+    runs, results = Path(runs), Path(results)
+    folders = sorted(d for d in runs.iterdir() if d.is_dir() and (d / "summary.json").exists()) if runs.exists() else []
+    if not folders:
+        raise SsmlibError(f"no finished agent run (a folder with summary.json) under {runs}")
+    results.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for d in folders:
+        s = json.loads((d / "summary.json").read_text())
+        name, _, seed = d.name.rpartition("-s")
+        metrics = _read_jsonl(d / "metrics.jsonl")
+        sps = [m["steps_per_s"] for m in metrics[1:]]  # the first interval holds start-up
+        rows.append({"run": d.name, "variant": name, "seed": int(seed), "steps": s["step"], "wall_s": s["wall_s"],
+                     "steps_per_s_shared": float(np.median(sps)) if sps else None,
+                     "episodes": len(_read_jsonl(d / "episodes.jsonl"))})
+        out = results / d.name
+        out.mkdir(parents=True, exist_ok=True)
+        for f in RUN_FILES:
+            if (d / f).exists():
+                shutil.copyfile(d / f, out / f)
+    budget = min(r["steps"] for r in rows)
+    for r in rows:
+        r["score_at_budget"], r["episodes_in_score"] = score_at(_read_jsonl(runs / r["run"] / "episodes.jsonl"), budget)
+    variants = {}
+    for v in sorted({r["variant"] for r in rows}, key=lambda v: VARIANTS.index(v) if v in VARIANTS else 99):
+        scores = [r["score_at_budget"] for r in rows if r["variant"] == v and r["score_at_budget"] is not None]
+        variants[v] = {"seeds": sum(r["variant"] == v for r in rows),
+                       "score_mean": float(np.mean(scores)) if scores else None,
+                       "score_min": float(min(scores)) if scores else None,
+                       "score_max": float(max(scores)) if scores else None}
+    speed = merge_benches(bench or [])
+    if speed:
+        mf = speed["variants"].get("model-free", {}).get("steps_per_s")
+        for v, rec in speed["variants"].items():
+            if v in variants:
+                variants[v]["steps_per_s_alone"] = rec["steps_per_s"]
+                variants[v]["cost_vs_model_free"] = (mf / rec["steps_per_s"]) if mf and rec["steps_per_s"] else None
+    summary = {"study": "i2a", "budget_agent_steps": budget, "budget_frames": 4 * budget, "score": "mean return of "
+               "the last 100 episodes ended by the budget (whole games, unclipped)", "rows": rows,
+               "variants": variants, "bench": speed, "provenance": provenance()}
+    atomic_write_json(results / "summary.json", summary)
+    atomic_write(results / "table.md", lambda f: f.write(format_table(summary)), mode="w")
+    return summary
+
+
+def format_table(summary: dict) -> str:
+    lines = [f"Budget: {summary['budget_agent_steps']:,} agent steps ({summary['budget_frames']:,} frames) per run.", "",
+             "| variant | seeds | score (mean) | min | max | steps/s alone | cost vs model-free |",
+             "|---|---|---|---|---|---|---|"]
+
+    def f(x, fmt="{:.0f}"):
+        return "n/a" if x is None else fmt.format(x)
+
+    for v, r in summary["variants"].items():
+        lines.append(f"| {v} | {r['seeds']} | {f(r['score_mean'])} | {f(r['score_min'])} | {f(r['score_max'])} | "
+                     f"{f(r.get('steps_per_s_alone'))} | {f(r.get('cost_vs_model_free'), '{:.2f}x')} |")
+    return "\n".join(lines) + "\n"
+
+
+def bench(variants: list[str], profile: str, env_model: str | None, seconds: float, out: Path,
+          device: str | None = None, sets: list[str] | None = None) -> dict:
+    """Steps/s of the full A2C loop for each variant, one after another in this process."""
+    from .a2c import agent_profile, train_agent, with_sets
+
+    res = {}
+    for v in variants:
+        agent, mode = variant_args(v)
+        cfg = dataclasses.replace(agent_profile(profile), agent=agent, rollout_policy=mode, total_steps=10**12,
+                                  log_every=5, ckpt_every=1e9)
+        if env_model:
+            cfg = dataclasses.replace(cfg, env_model=env_model)
+        cfg = with_sets(cfg, sets)
+        with tempfile.TemporaryDirectory() as tmp:
+            t0 = time.perf_counter()
+            s = train_agent(cfg, Path(tmp) / "run", device=device, time_limit=seconds, progress=False)
+            metrics = _read_jsonl(Path(tmp) / "run" / "metrics.jsonl")
+        sps = [m["steps_per_s"] for m in metrics[1:]]  # after the first interval (warm-up)
+        res[v] = {"steps_per_s": float(np.median(sps)) if sps else None, "intervals": len(sps),
+                  "steps": s["step"], "wall_s": time.perf_counter() - t0, "num_envs": cfg.num_envs,
+                  "rollout_depth": cfg.rollout_depth}
+        print(f"{v}: {res[v]['steps_per_s']} agent steps/s", flush=True)
+    doc = {"bench": "agents", "profile": profile, "seconds_each": seconds, "variants": res,
+           "provenance": provenance(device)}
+    atomic_write_json(out, doc)
+    return doc
+
+
+def add_cli(sub) -> None:
+    r = sub.add_parser("report", help="the I2A study's summary from its run folders")
+    r.add_argument("--runs", required=True)
+    r.add_argument("--results", required=True)
+    r.add_argument("--bench", nargs="*", default=[], help="bench files of `agent bench` (the cost of imagination)")
+    r.set_defaults(func=lambda a: (report(Path(a.runs), Path(a.results), a.bench), 0)[1])
+    b = sub.add_parser("bench", help="agent steps/s of each variant's training loop, alone, in one run")
+    b.add_argument("--variants", default=",".join(VARIANTS))
+    b.add_argument("--profile", default="quick")
+    b.add_argument("--env-model", default=None)
+    b.add_argument("--seconds", type=float, default=30.0)
+    b.add_argument("--set", action="append", metavar="KEY=VALUE", help="any AgentConfig field")
+    b.add_argument("--device", default=None)
+    b.add_argument("--out", required=True)
+    b.set_defaults(func=lambda a: (bench([v.strip() for v in a.variants.split(",") if v.strip()], a.profile,
+                                         a.env_model, a.seconds, Path(a.out), a.device, a.set), 0)[1])

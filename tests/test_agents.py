@@ -1,0 +1,289 @@
+"""Agents: A2C pieces, I2A and its rollout policies, the copy model, the model as an environment, and
+tiny CPU training of every variant. Each known defect of public I2A code has a test here:
+distillation with the wrong sign, a rollout policy that is never updated, imagination that leaves the
+GPU tensor path (per-pixel Python loops), a model that the RL loss changes."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from ssmlib.agents import (AgentConfig, CopyModel, I2AAgent, ImaginedVectorEnv, a2c_losses, agent_profile,
+                           build_agent, distill_loss, gae, load_agent, make_agent_env, train_agent)
+from ssmlib.config import get_profile
+from ssmlib.errors import SsmlibError
+from ssmlib.models import build_model
+
+torch.set_num_threads(1)
+A = 9
+
+
+def quick_model(name="dSSM-DET", seed=0):
+    torch.manual_seed(seed)
+    cfg = dataclasses.replace(get_profile("quick").model, model=name)
+    return build_model(cfg).eval()
+
+
+def obs_batch(n=2, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(0, 256, (n, 3, 80, 64, 3), generator=g, dtype=torch.uint8)
+
+
+def i2a(mode="distill", model="dSSM-DET", copy=False, depth=2):
+    torch.manual_seed(1)
+    return I2AAgent(quick_model(model), A, 80, 64, rollout_policy=mode, depth=depth, hidden=64, lstm=32, copy=copy)
+
+
+# ----- A2C ------------------------------------------------------------------------------------------
+
+def test_gae_stops_at_episode_ends_hand_made():
+    # two envs, three steps; env 0's episode ends after step 1 (obs 2 starts a new one)
+    r = torch.tensor([[1.0, 0.0], [1.0, 0.0], [1.0, 1.0]])
+    v = torch.zeros(3, 2)
+    dones = torch.tensor([[False, False], [False, False], [True, False]])
+    adv, ret = gae(r, v, dones, next_value=torch.tensor([10.0, 10.0]), next_done=torch.tensor([False, True]),
+                   gamma=0.5, lam=1.0)
+    # env 0: steps 0,1 form one episode (1 + 0.5*1), step 2 starts another and bootstraps from 10
+    assert torch.allclose(ret[:, 0], torch.tensor([1.5, 1.0, 1.0 + 0.5 * 10]))
+    # env 1: the episode ends after step 2 (next_done): no bootstrap from 10
+    assert torch.allclose(ret[:, 1], torch.tensor([0.25, 0.5, 1.0]))
+    assert torch.allclose(adv, ret - v)
+
+
+def test_distillation_has_the_right_sign_and_decreases_kl():
+    torch.manual_seed(0)
+    pi = torch.randn(64, A)
+    rollout = torch.nn.Parameter(torch.zeros(64, A))
+    opt = torch.optim.SGD([rollout], lr=64.0)  # the loss is a mean over 64 rows
+    kls = []
+    for _ in range(20):
+        with torch.no_grad():
+            p = torch.softmax(pi, -1)
+            kls.append(float((p * (torch.log_softmax(pi, -1) - torch.log_softmax(rollout, -1))).sum(-1).mean()))
+        loss = distill_loss(pi, rollout)
+        opt.zero_grad()
+        loss.backward()
+        assert pi.grad is None  # the agent's policy is a stop-gradient target
+        opt.step()
+    assert kls[-1] < 0.3 * kls[0]
+
+
+def test_distillation_trains_the_rollout_policy_of_i2a():
+    agent = i2a("distill")
+    opt = torch.optim.RMSprop([p for p in agent.parameters() if p.requires_grad], lr=1e-3)
+    before = [p.detach().clone() for p in agent.rollout_policy.parameters()]
+    obs = obs_batch(4)
+    cfg = AgentConfig(rollout_policy="distill", distill_coef=1.0)
+    kls = []
+    for _ in range(15):
+        out = agent(obs)
+        terms = a2c_losses(out, torch.zeros(4, dtype=torch.long), torch.zeros(4), torch.zeros(4), cfg)
+        kls.append(float(terms["kl_pi_rollout"]))
+        opt.zero_grad()
+        terms["loss"].backward()
+        opt.step()  # the rollout policy's parameters are in the optimiser and do move
+    assert kls[-1] < kls[0]
+    assert any(not torch.equal(b, p) for b, p in zip(before, agent.rollout_policy.parameters()))
+
+
+def test_only_the_distillation_term_reaches_a_distilled_rollout_policy():
+    agent = i2a("distill")
+    out = agent(obs_batch(2))
+    cfg = AgentConfig(rollout_policy="distill", distill_coef=0.0)
+    a2c_losses(out, torch.tensor([1, 2]), torch.ones(2), torch.ones(2), cfg)["loss"].backward()
+    assert all(p.grad is None or not p.grad.any() for p in agent.rollout_policy.parameters())
+
+
+def test_learning_to_query_sends_policy_gradients_into_the_rollout_policy():
+    agent = i2a("learned", depth=3)
+    out = agent(obs_batch(2))
+    assert out.rollout_logits is not None
+    cfg = AgentConfig(rollout_policy="learned")
+    terms = a2c_losses(out, torch.tensor([1, 2]), torch.tensor([1.0, -0.5]), torch.ones(2), cfg)
+    assert "distill_loss" not in terms
+    terms["loss"].backward()
+    grads = [p.grad for p in agent.rollout_policy.parameters()]
+    assert all(g is not None for g in grads) and any(g.abs().sum() > 0 for g in grads)
+
+
+def test_uniform_rollouts_have_no_rollout_policy():
+    agent = i2a("uniform")
+    assert agent.rollout_policy is None
+    out = agent(obs_batch(2))
+    assert out.rollout_logits is None
+    names = [n for n, p in agent.named_parameters() if p.requires_grad]
+    assert not any("rollout_policy" in n for n in names)
+
+
+def test_environment_model_stays_frozen_through_training_updates():
+    agent = i2a("learned", depth=2)
+    m = agent.env_model
+    before = {k: v.clone() for k, v in m.state_dict().items()}
+    assert not any(p.requires_grad for p in m.parameters())
+    opt = torch.optim.RMSprop([p for p in agent.parameters() if p.requires_grad], lr=1e-2)
+    agent.train()
+    assert not m.training
+    for _ in range(2):
+        out = agent(obs_batch(2))
+        loss = a2c_losses(out, torch.tensor([0, 1]), torch.ones(2), torch.ones(2), AgentConfig(rollout_policy="learned"))["loss"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert all(torch.equal(before[k], v) for k, v in m.state_dict().items())
+    assert all(p.grad is None for p in m.parameters())
+
+
+def test_imagination_is_one_batched_call_per_depth_over_envs_times_actions():
+    agent = i2a("distill", depth=3)
+    calls = []
+    real = agent.env_model.imagine
+
+    def spy(state, actions, **kw):
+        calls.append((state.s.shape[0], tuple(actions.shape), state.s.device.type))
+        return real(state, actions, **kw)
+
+    agent.env_model.imagine = spy
+    with torch.no_grad():
+        agent(obs_batch(5))
+    assert calls == [(5 * A, (5 * A, 1), "cpu")] * 3  # no per-env, per-action or per-pixel loops
+
+
+def test_first_action_of_each_rollout_is_forced():
+    agent = i2a("uniform", depth=2)
+    with torch.no_grad():
+        im = agent.imagine(torch.rand(3, 3, 3, 80, 64))
+    assert torch.equal(im["actions"][:, 0], torch.arange(A).repeat(3))
+    assert im["features"].shape[:2] == (3 * A, 2)
+
+
+def test_copy_model_returns_its_input():
+    m = quick_model("sSSM")
+    copy = CopyModel(m)
+    with torch.no_grad():
+        s0 = copy.initial_state(torch.rand(2, 3, 3, 80, 64))
+        assert copy.step(s0, torch.tensor([1, 2])) is s0
+        roll = copy.imagine(s0, torch.tensor([[1, 2, 3], [4, 5, 6]]))
+    f0 = m.features(s0)
+    assert all(torch.equal(roll.features[:, t], f0) for t in range(3))
+    assert roll.final is s0
+    # the copy agent's rollouts for different first actions are identical
+    agent = i2a("uniform", model="sSSM", copy=True)
+    with torch.no_grad():
+        im = agent.imagine(torch.rand(1, 3, 3, 80, 64))
+    assert torch.equal(im["features"][0], im["features"][1])
+
+
+def test_pixel_models_are_refused_inside_i2a():
+    with pytest.raises(SsmlibError, match="state-space model"):
+        I2AAgent(quick_model("RAR"), A, 80, 64)
+
+
+# ----- environments ---------------------------------------------------------------------------------
+
+def test_agent_env_frames_equal_the_datasets_preprocessing():
+    from ssmlib.data.ale import make_vector_env, preprocess
+
+    a = make_agent_env("MsPacman", 2, 80, 64, noop_max=0, sticky_actions=0.0, num_threads=1)
+    b = make_vector_env("MsPacman", 2, sticky_actions=0.0, num_threads=1)
+    seeds = np.array([5, 6], np.int64)
+    oa, _ = a.reset(seed=seeds)
+    ob, _ = b.reset(seed=seeds)
+    for t in range(6):
+        act = np.array([t % A, (t + 2) % A])
+        oa, *_ = a.step(act)
+        ob, *_ = b.step(act)
+    assert oa.shape == (2, 3, 80, 64, 3) and oa.dtype == np.uint8
+    assert np.array_equal(oa[:, -1], preprocess(ob[:, -1], 80, 64))
+    a.close()
+    b.close()
+
+
+def test_imagined_env_resets_from_real_frames_and_steps(quick_dataset):
+    from ssmlib.data.store import open_dataset
+
+    ds = open_dataset(quick_dataset)
+    env = ImaginedVectorEnv(quick_model("sSSM"), ds, num_envs=3, max_steps=2, seed=0)
+    obs, _ = env.reset(seed=0)
+    assert obs.shape == (3, 3, 80, 64, 3) and obs.dtype == np.uint8
+    obs2, r, term, trunc, _ = env.step(np.array([0, 1, 2]))
+    assert np.array_equal(obs2[:, :2], obs[:, 1:])  # the stack shifts; the new frame is the prediction
+    assert r.shape == (3,) and not term.any() and not trunc.any()
+    obs3, r, term, trunc, _ = env.step(np.array([0, 1, 2]))
+    assert trunc.all()  # max_steps reached: same-step autoreset to new real contexts
+    assert env.t.tolist() == [0, 0, 0]
+    env_lat = ImaginedVectorEnv(quick_model("dSSM-DET"), ds, num_envs=2, decode=False)
+    o, _ = env_lat.reset(seed=1)
+    assert o.shape == (2, env_lat.model.feature_channels, 10, 8)
+    with pytest.raises(SsmlibError, match="actions must lie"):
+        env_lat.step(np.array([0, 99]))
+
+
+# ----- training, checkpoints, command line ----------------------------------------------------------
+
+VARIANTS = [("model-free", "uniform"), ("i2a", "uniform"), ("i2a", "distill"), ("i2a", "learned"), ("copy", "distill")]
+
+
+@pytest.mark.parametrize("agent,mode", VARIANTS)
+def test_every_variant_trains_in_imagination(agent, mode, quick_dataset, tmp_path):
+    from ssmlib.data.store import open_dataset
+
+    model = quick_model("dSSM-DET")
+    env = ImaginedVectorEnv(quick_model("sSSM", seed=2), open_dataset(quick_dataset), num_envs=4, max_steps=6)
+    cfg = dataclasses.replace(agent_profile("quick"), agent=agent, rollout_policy=mode, num_envs=4, num_steps=4,
+                              total_steps=64, log_every=1, env_model="(given)")
+    s = train_agent(cfg, tmp_path / "run", env=env, env_model=model, progress=False)
+    assert s["status"] == "done" and s["step"] == 64
+    lines = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["update"] for r in lines] == [1, 2, 3, 4]
+    assert all(np.isfinite(r["loss"]) and r["steps_per_s"] > 0 for r in lines)
+    assert (tmp_path / "run" / "episodes.jsonl").exists()  # 6-step imagined episodes ended and were logged
+
+
+def test_real_game_training_resumes_and_checkpoints_refuse_bad_input(tmp_path):
+    m = quick_model("dSSM-DET")
+    from ssmlib.checkpoint import save_checkpoint
+
+    save_checkpoint(tmp_path / "model.safetensors", m)
+    cfg = dataclasses.replace(agent_profile("quick"), agent="i2a", rollout_policy="distill", num_envs=2, num_steps=3,
+                              total_steps=12, env_model=str(tmp_path / "model.safetensors"), env_threads=1)
+    out = tmp_path / "agent"
+    s = train_agent(cfg, out, progress=False)
+    assert s["step"] == 12
+    with pytest.raises(SsmlibError, match="exists and is not empty"):
+        train_agent(cfg, out, progress=False)
+    s2 = train_agent(dataclasses.replace(cfg, total_steps=24), out, resume=True, progress=False)
+    assert s2["step"] == 24
+    with pytest.raises(SsmlibError, match="cannot change rollout_policy"):
+        train_agent(dataclasses.replace(cfg, rollout_policy="learned", total_steps=30), out, resume=True, progress=False)
+    agent, cfg2, meta, _ = load_agent(out / "checkpoint.safetensors")
+    assert meta["step"] == 24 and cfg2.rollout_policy == "distill"
+    with pytest.raises(SsmlibError, match="not an ssmlib ssmlib-agent checkpoint|not an ssmlib agent checkpoint"):
+        load_agent(tmp_path / "model.safetensors")
+    blob = (out / "checkpoint.safetensors").read_bytes()
+    (tmp_path / "cut.safetensors").write_bytes(blob[: len(blob) // 2])
+    with pytest.raises(SsmlibError, match="truncated|corrupt"):
+        load_agent(tmp_path / "cut.safetensors")
+
+
+def test_cli_errors_are_one_line(tmp_path, capsys):
+    from ssmlib.__main__ import main
+
+    code = main(["agent", "train", "--agent", "i2a", "--out", str(tmp_path / "x"), "--env-model",
+                 str(tmp_path / "missing.safetensors"), "--no-progress"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "not found" in err[0]
+    code = main(["agent", "train", "--agent", "model-free", "--out", str(tmp_path / "y"), "--set", "bogus=1"])
+    assert code == 2 and "no such AgentConfig field" in capsys.readouterr().err
+
+
+def test_build_agent_refuses_a_model_of_another_frame_size(tmp_path):
+    from ssmlib.checkpoint import save_checkpoint
+
+    save_checkpoint(tmp_path / "m.safetensors", quick_model())
+    cfg = dataclasses.replace(agent_profile("paper"), env_model=str(tmp_path / "m.safetensors"))
+    with pytest.raises(SsmlibError, match="80x64 frames, the agent's are 200x160"):
+        build_agent(cfg, A)

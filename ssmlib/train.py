@@ -16,6 +16,9 @@
 5. a non-finite loss or gradient stops the run before the optimiser steps, naming the step; the last
    good checkpoint is never overwritten. Ctrl-C finishes the current step, saves, and exits cleanly
    (a second Ctrl-C aborts at once).
+6. started by ``torchrun --nproc-per-node N``, the same loop runs data-parallel (DDP; ssmlib.distributed
+   says what is split, what is kept and what resumes exactly): the global batch and learning rate stay
+   the config's, only rank 0 writes, loss terms are averaged over ranks and frames/s are global.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from typing import Any, Callable
 import torch
 
 from . import checkpoint as ckpt
+from . import distributed
 from .config import MODEL_NAMES, PROFILES, ModelConfig, TrainConfig, get_profile, to_dict
 from .errors import SsmlibError
 from .io import atomic_write, atomic_write_json, provenance
@@ -50,6 +54,8 @@ FROM_DATA = ("height", "width", "num_actions")
 # Overrides a resumed run may change: they do not alter the optimisation trajectory.
 RESUMABLE = ("steps", "log_every", "eval_every", "ckpt_every", "compile")
 TERMS = ("loss", "recon", "kl", "reward", "elbo")
+STOPS = {1: "time-limit", 2: "interrupted"}
+"""Why a run stopped before its last step, by the code the ranks agree on (the larger wins)."""
 
 
 # --------------------------------------------------------------------------------------------------
@@ -156,6 +162,16 @@ class MetricsLog:
         atomic_write(self.path, lambda f: f.write("".join(s + "\n" for s in keep)), mode="w")
 
 
+class _NoLog:
+    """What ranks other than 0 write their metrics to: nothing (rank 0 writes the reduced values)."""
+
+    def write(self, record: dict) -> None:
+        pass
+
+    def truncate_after(self, step: int) -> None:
+        pass
+
+
 def read_metrics(path) -> list[dict]:
     """The records of a ``metrics.jsonl`` (or of a run folder's)."""
     path = Path(path)
@@ -178,31 +194,37 @@ def _model_batch(batch: dict) -> dict:
 
 
 @torch.no_grad()
-def test_metrics(model, sampler, batch_size: int, max_windows: int, autocast) -> dict:
+def test_metrics(model, sampler, batch_size: int, max_windows: int, autocast, ctx: distributed.Context | None = None
+                 ) -> dict:
     """Mean loss terms (kl_weight 1, i.e. the true ELBO) over a fixed, evenly spaced set of test windows.
 
     Runs under a forked RNG with a fixed seed, so it neither perturbs training nor varies between calls.
+    Under data parallelism (``ctx``) rank r scores every N-th of those windows and the sums are reduced.
     """
+    ctx = ctx or distributed.Context()
     was_training = model.training
     model.eval()
     dev = next(model.parameters()).device
     devices = [dev.index or 0] if dev.type == "cuda" else []
-    sums: dict[str, float] = {}
+    sums = dict.fromkeys(TERMS, 0.0)
     n = 0
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(12345)
-        for batch in sampler.iterate(batch_size, max_windows=max_windows):
+        for batch in sampler.iterate(batch_size, max_windows=max_windows, part=(ctx.rank, ctx.world_size)):
             b = batch["frames"].shape[0]
             with autocast():
                 out = model.loss(_model_batch(batch), kl_weight=1.0)
             vals = torch.stack([out[k].detach().float() for k in TERMS]).tolist()
             for k, v in zip(TERMS, vals):
-                sums[k] = sums.get(k, 0.0) + v * b
+                sums[k] += v * b
             n += b
     model.train(was_training)
+    if ctx.enabled:  # every rank scored its share of the windows
+        sums = distributed.reduce_metrics(ctx, {**sums, "windows": n}, op="sum", device=dev)
+        n = int(sums.pop("windows"))
     if n == 0:
         return {}
-    return {**{k: v / n for k, v in sums.items()}, "windows": n}
+    return {**{k: sums[k] / n for k in TERMS}, "windows": n}
 
 
 class _GracefulStop:
@@ -232,6 +254,17 @@ class NonFiniteError(SsmlibError):
     """A non-finite loss or gradient stopped training."""
 
 
+class _LossModule(torch.nn.Module):
+    """What DDP wraps: its forward is the model's loss, so DDP syncs the gradients of what the loss used."""
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, batch: dict, kl_weight, reward_weight: float = 1.0) -> dict:
+        return self.model.loss(batch, kl_weight=kl_weight, reward_weight=reward_weight)
+
+
 # --------------------------------------------------------------------------------------------------
 # the loop
 
@@ -256,7 +289,7 @@ def _prepare_out_dir(out: Path, resume: bool, overwrite: bool) -> None:
 def train(model_name: str | None, data_dir, out_dir=None, profile: str = "quick", overrides: dict | None = None,
           resume: bool = False, device: str | None = None, overwrite: bool = False, progress: bool = True,
           eval_windows: int = EVAL_WINDOWS, callback: Callable[[int, dict], None] | None = None,
-          time_limit: float | None = None, init_from: str | None = None) -> dict:
+          time_limit: float | None = None, init_from: str | None = None, data_shards: int | None = None) -> dict:
     """Train ``model_name`` on the dataset at ``data_dir``; write everything under ``out_dir``.
 
     ``time_limit`` (seconds of this process's loop) stops the run cleanly with a checkpoint, status
@@ -271,18 +304,35 @@ def train(model_name: str | None, data_dir, out_dir=None, profile: str = "quick"
     ``ckpt_every`` and ``compile`` may be changed. ``callback(step, record)`` is called after every
     step (record: that step's loss terms as floats, only on logging steps; else ``{}``).
 
+    Under torchrun (WORLD_SIZE > 1) the run is data-parallel over the ranks (ssmlib.distributed):
+    ``batch_size`` stays the global batch. ``data_shards`` (a new run only; default: one per rank)
+    cuts the train episodes into that many shards, each drawing ``batch_size / data_shards`` windows
+    a step, so that one process with ``data_shards=N`` draws exactly the global batch of N ranks.
+
     Returns a summary dict (also written to ``summary.json``): status ``done`` or ``interrupted``,
     the step reached, the last train and test metrics, frames/s and wall time.
     """
+    ctx = distributed.setup(device)
+    try:
+        return _train(ctx, model_name, data_dir, out_dir, profile, overrides, resume, device, overwrite, progress,
+                      eval_windows, callback, time_limit, init_from, data_shards)
+    finally:
+        ctx.close()
+
+
+def _train(ctx: distributed.Context, model_name, data_dir, out_dir, profile, overrides, resume, device, overwrite,
+           progress, eval_windows, callback, time_limit, init_from, data_shards) -> dict:
     from .data.store import open_dataset
     from .data.windows import WindowSampler
     from .models import build_model
+
+    W, rank = ctx.world_size, ctx.rank
 
     if profile not in PROFILES:
         raise SsmlibError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
     if model_name is not None and model_name not in MODEL_NAMES:
         raise SsmlibError(f"unknown model {model_name!r}; choose one of {', '.join(MODEL_NAMES)}")
-    ds = open_dataset(data_dir, verify=True)
+    ds = open_dataset(data_dir, verify=ctx.is_main)  # rank 0 checks every checksum; the others trust it
     if out_dir is None:
         if model_name is None:
             raise SsmlibError("choose a model with --model (or give --out of a run to resume)")
@@ -325,9 +375,22 @@ def train(model_name: str | None, data_dir, out_dir=None, profile: str = "quick"
         model_cfg.height, model_cfg.width, model_cfg.num_actions = ds.height, ds.width, ds.num_actions
     if train_cfg.context != 3:
         raise SsmlibError(f"context {train_cfg.context}: the models build their state from exactly 3 frames")
-    _prepare_out_dir(out, resume, overwrite)  # only now, once the configs are known to be good
+    # data shards: a new run cuts the train episodes into one shard per rank (or data_shards); a resumed
+    # run keeps its shards where they divide over the ranks it has now, else re-cuts them (not exact)
+    saved_shards = saved_sampler = None
+    if resuming:
+        saved_shards, saved_sampler = distributed.unpack_sampler_state(ckpt.unpack_state(meta["sampler"], tensors))
+    shards, shards_kept = distributed.plan_shards(train_cfg.batch_size, W, saved_shards)
+    if data_shards is not None and not resuming:
+        distributed.check_shards(train_cfg.batch_size, data_shards, W)
+        shards = data_shards
+    elif data_shards is not None and data_shards != shards:
+        raise SsmlibError(f"cannot change data_shards when resuming {out} (it continues with {shards})")
+    ctx.barrier()  # every rank has read what it needs from the run folder before rank 0 changes it
+    if ctx.is_main:
+        _prepare_out_dir(out, resume, overwrite)  # only now, once the configs are known to be good
 
-    dev = resolve_device(device)
+    dev = ctx.device if ctx.enabled else resolve_device(device)
     on_cuda = dev.type == "cuda"
     use_amp = train_cfg.amp and on_cuda
     use_compile = train_cfg.compile and on_cuda
@@ -346,67 +409,102 @@ def train(model_name: str | None, data_dir, out_dir=None, profile: str = "quick"
         model.load_state_dict(ckpt.model_state(init_tensors))
     optimizer = torch.optim.AdamW(model.parameters(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay,
                                   **({"fused": True} if on_cuda else {}))
-    sampler = WindowSampler(ds, split="train", context=train_cfg.context, horizon=train_cfg.horizon,
-                            jump=model_cfg.jump, device=str(dev), seed=train_cfg.seed)
+    # this rank's data shards; a re-cut on resume is seeded from the step so it does not replay the start
+    sampler = distributed.ShardedSampler(
+        ds, shards, distributed.rank_shards(shards, rank, W), context=train_cfg.context, horizon=train_cfg.horizon,
+        jump=model_cfg.jump, device=str(dev), seed=train_cfg.seed,
+        salt=("resume", int(meta["step"])) if resuming and not shards_kept else ())
+    train_windows = sum(ctx.all_gather(len(sampler)))
     try:
         test_sampler = WindowSampler(ds, split="test", context=train_cfg.context, horizon=train_cfg.horizon,
                                      jump=model_cfg.jump, device=str(dev), seed=train_cfg.seed)
     except SsmlibError:  # no test episode long enough: train without test metrics (config.json says so)
         test_sampler = None
 
-    metrics = MetricsLog(out / METRICS)
+    metrics = MetricsLog(out / METRICS) if ctx.is_main else _NoLog()
     step, wall0 = 0, 0.0
     run_info = provenance(str(dev), data_fingerprint=ds.fingerprint)
+    dist_info = {"world_size": W, "data_shards": shards, "backend": ctx.backend,
+                 "batch_per_rank": train_cfg.batch_size // W}
+    if not resuming and ctx.enabled:  # independent posterior noise on every rank (the weights are equal)
+        torch.manual_seed(distributed.derived_seed(train_cfg.seed, "rank", rank))
     if resuming:
         model.load_state_dict(ckpt.model_state({k: v.to(dev) for k, v in tensors.items() if k.startswith("model.")}))
         ckpt.load_optimizer(optimizer, meta, tensors)
-        sampler.load_state_dict(ckpt.unpack_state(meta["sampler"], tensors))
-        ckpt.set_rng_state(tensors)
         step, wall0 = int(meta["step"]), float(meta.get("wall_s", 0.0))
+        if shards_kept:
+            sampler.load_state_dicts(saved_sampler)
+        saved_world = int(meta.get("world_size", 1))
+        if saved_world == W == 1:
+            ckpt.set_rng_state(tensors)
+        elif saved_world == W:  # each rank continues its own torch RNG
+            distributed.set_rng_state({k.rsplit(".", 1)[1]: v for k, v in tensors.items()
+                                       if k.startswith(f"rank_rng.{rank}.")}, dev)
+        else:  # another number of ranks: fresh, reproducible streams
+            torch.manual_seed(distributed.derived_seed(train_cfg.seed, "rank", rank, "step", step))
         metrics.truncate_after(step)
-        config = json.loads((out / CONFIG).read_text()) if (out / CONFIG).exists() else {}
-        config.setdefault("resumes", []).append({"step": step, "provenance": run_info})
+        config = json.loads((out / CONFIG).read_text()) if ctx.is_main and (out / CONFIG).exists() else {}
+        config.setdefault("resumes", []).append({"step": step, "provenance": run_info, **dist_info,
+                                                 "from_world_size": saved_world, "shards_kept": shards_kept})
         config["train_cfg"] = to_dict(train_cfg)
+        config["distributed"] = dist_info
     else:
-        (out / METRICS).unlink(missing_ok=True)
+        if ctx.is_main:
+            (out / METRICS).unlink(missing_ok=True)
         config = {
             "model": model_name, "profile": profile, "overrides": overrides,
             "model_cfg": to_dict(model_cfg), "train_cfg": to_dict(train_cfg),
             "data": {"dir": str(data_dir), "game": ds.game, "height": ds.height, "width": ds.width,
                      "num_actions": ds.num_actions, "fingerprint": ds.fingerprint,
-                     "train_windows": len(sampler), "test_windows": len(test_sampler or [])},
+                     "train_windows": train_windows, "test_windows": len(test_sampler or [])},
             "eval_windows": eval_windows if test_sampler is not None else 0,
             "num_parameters": sum(p.numel() for p in model.parameters()),
             "amp_bf16": use_amp, "compiled": use_compile, "provenance": run_info,
             "init_from": (None if init_from is None else {"path": str(init_from), "step": init_meta.get("step"),
                                                            "git_sha": init_meta.get("git_sha")}),
+            "distributed": dist_info,
         }
-    atomic_write_json(out / CONFIG, config)
+    if ctx.is_main:
+        atomic_write_json(out / CONFIG, config)
     del tensors
 
-    loss_fn = torch.compile(model.loss) if use_compile else model.loss
+    if ctx.enabled:  # DDP averages the gradients over ranks during backward; compile as on one GPU
+        ddp = torch.nn.parallel.DistributedDataParallel(
+            _LossModule(model), device_ids=[dev.index] if on_cuda else None, gradient_as_bucket_view=True)
+        loss_fn = torch.compile(ddp) if use_compile else ddp
+    else:
+        loss_fn = torch.compile(model.loss) if use_compile else model.loss
     model.train()
-    B, T = train_cfg.batch_size, train_cfg.horizon
+    B, T = train_cfg.batch_size, train_cfg.horizon  # B: the global batch, B // W windows on each rank
     last_saved = step if resuming else None
 
     def save(at_step: int, wall: float) -> None:
         nonlocal last_saved
-        extra_t: dict[str, torch.Tensor] = {}
-        extra = {"data_fingerprint": ds.fingerprint, "wall_s": wall, "profile": config.get("profile"),
-                 "sampler": ckpt.pack_state(sampler.state_dict(), "sampler", extra_t),
-                 "frames_seen": at_step * B * T}
+        # every rank takes part (its shards' generators, its torch RNG); rank 0 alone writes
+        shard_states: dict[int, dict] = {}
+        for part in ctx.all_gather(sampler.state_dicts()):
+            shard_states.update(part)
+        rank_rngs = ctx.all_gather(distributed.rng_state(dev)) if ctx.enabled else []
         with torch.no_grad():
             bad = [n for n, p in model.named_parameters() if not torch.isfinite(p).all()]
-        if bad:  # never replace a good checkpoint by a broken model
+        if bad:  # never replace a good checkpoint by a broken model (the weights are equal on every rank)
             raise NonFiniteError(f"step {at_step}: parameter {bad[0]} is not finite; checkpoint not written")
-        ckpt.save_checkpoint(ckpt_path, model, optimizer, step=at_step, train_cfg=train_cfg,
-                             extra_meta=extra, extra_tensors=extra_t)
+        if ctx.is_main:
+            extra_t: dict[str, torch.Tensor] = {}
+            sampler_state = distributed.pack_sampler_state(shards, shard_states)
+            extra = {"data_fingerprint": ds.fingerprint, "wall_s": wall, "profile": config.get("profile"),
+                     "sampler": ckpt.pack_state(sampler_state, "sampler", extra_t),
+                     "frames_seen": at_step * B * T, "world_size": W}
+            for r, state in enumerate(rank_rngs):
+                extra_t.update({f"rank_rng.{r}.{k}": v for k, v in state.items()})
+            ckpt.save_checkpoint(ckpt_path, model, optimizer, step=at_step, train_cfg=train_cfg,
+                                 extra_meta=extra, extra_tensors=extra_t)
         last_saved = at_step
 
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=train_cfg.steps, initial=step, disable=not progress, unit="step", dynamic_ncols=True,
-               desc=f"{model_name}")
+    bar = tqdm(total=train_cfg.steps, initial=step, disable=not (progress and ctx.is_main), unit="step",
+               dynamic_ncols=True, desc=f"{model_name}")
     acc = torch.zeros(len(TERMS) + 1, device=dev)  # interval sums of the loss terms and the grad norm
     acc_n, t_interval, train_time = 0, 0.0, 0.0
     last_train: dict = {}
@@ -422,15 +520,23 @@ def train(model_name: str | None, data_dir, out_dir=None, profile: str = "quick"
 
     try:
         with _GracefulStop() as stop:
-            while step < train_cfg.steps:
+
+            def stop_code() -> int:  # this process's view; ranks agree on the largest (STOPS)
                 if stop.requested:
-                    status = "interrupted"
-                    break
+                    return 2
                 if time_limit is not None and time.perf_counter() - start > time_limit:
-                    status = "time-limit"  # a planned stop (e.g. a GPU lease); resume continues exactly
+                    return 1  # a planned stop (e.g. a GPU lease); resume continues exactly
+                return 0
+
+            # under DDP every rank must stop at the same step: the codes are reduced with each step's flags
+            agreed = int(ctx.max_(torch.full((1,), float(stop_code()), device=dev)).item()) if ctx.enabled else 0
+            while step < train_cfg.steps:
+                code = agreed if ctx.enabled else stop_code()
+                if code:
+                    status = STOPS[code]
                     break
                 t0 = time.perf_counter()
-                batch = _model_batch(sampler.sample(B))
+                batch = _model_batch(sampler.sample(B // W))
                 kw = kl_weight_at(step + 1, train_cfg.kl_warmup_steps)
                 kl_w.fill_(kw)
                 with autocast():
@@ -440,8 +546,16 @@ def train(model_name: str | None, data_dir, out_dir=None, profile: str = "quick"
                 loss.backward()
                 gnorm = torch.nn.utils.clip_grad_norm_(params, train_cfg.grad_clip if train_cfg.grad_clip > 0
                                                        else float("inf"))
-                if not bool(torch.isfinite(loss.detach()) & torch.isfinite(gnorm)):  # the one sync per step
-                    what = "loss" if not torch.isfinite(loss.detach()) else "gradient"
+                if ctx.enabled:  # the one sync per step: non-finite on any rank, and the stop codes
+                    flags = torch.cat([torch.stack([~torch.isfinite(loss.detach()), ~torch.isfinite(gnorm)]).float(),
+                                       torch.full((1,), float(stop_code()), device=dev)])
+                    loss_bad, grad_bad, code = ctx.max_(flags).tolist()
+                    ok, agreed = not (loss_bad or grad_bad), int(code)
+                else:
+                    ok = bool(torch.isfinite(loss.detach()) & torch.isfinite(gnorm))  # the one sync per step
+                if not ok:
+                    loss_bad = loss_bad if ctx.enabled else not torch.isfinite(loss.detach())
+                    what = "loss" if loss_bad else "gradient"
                     metrics.write({"step": step + 1, "split": "train", "event": f"non-finite {what}",
                                    "loss": loss.item(), "grad_norm": gnorm.item()})
                     kept = (f"the last good checkpoint {ckpt_path} (step {last_saved}) is kept"
@@ -460,7 +574,7 @@ def train(model_name: str | None, data_dir, out_dir=None, profile: str = "quick"
 
                 record: dict = {}
                 if step % train_cfg.log_every == 0 or step == train_cfg.steps:
-                    vals = (acc / acc_n).tolist()
+                    vals = (ctx.sum_(acc) / (acc_n * W)).tolist()  # mean over the interval and the ranks
                     record = {"step": step, "split": "train", **dict(zip(TERMS, vals)), "grad_norm": vals[-1],
                               "kl_weight": kw, "lr": optimizer.param_groups[0]["lr"],
                               "frames_per_s": acc_n * B * T / max(t_interval, 1e-9),
@@ -473,7 +587,7 @@ def train(model_name: str | None, data_dir, out_dir=None, profile: str = "quick"
                     acc_n, t_interval = 0, 0.0
                 if test_sampler is not None and train_cfg.eval_every > 0 and (
                         step % train_cfg.eval_every == 0 or step == train_cfg.steps):
-                    tm = test_metrics(model, test_sampler, B, eval_windows, autocast)
+                    tm = test_metrics(model, test_sampler, B // W, eval_windows, autocast, ctx)
                     if tm:
                         last_test = {"step": step, "split": "test", **tm, "wall_s": wall()}
                         metrics.write(last_test)
@@ -494,9 +608,11 @@ def train(model_name: str | None, data_dir, out_dir=None, profile: str = "quick"
         # steady state: the median interval after the first (which pays for torch.compile and warm-up)
         "frames_per_s_steady": (sorted(interval_fps[1:])[len(interval_fps[1:]) // 2] if len(interval_fps) > 1
                                 else (interval_fps[0] if interval_fps else None)),
-        "wall_s": wall(), "device": run_info["device"],
+        "wall_s": wall(), "device": run_info["device"], "world_size": W, "data_shards": shards,
     }
-    atomic_write_json(out / SUMMARY, summary)
+    if ctx.is_main:
+        atomic_write_json(out / SUMMARY, summary)
+    ctx.barrier()  # every rank returns once the run folder is complete
     return summary
 
 
@@ -522,13 +638,19 @@ def run_cli(args: argparse.Namespace) -> int:
             overrides[key] = getattr(args, flag)
     summary = train(args.model, args.data, args.out, profile=args.profile, overrides=overrides,
                     resume=args.resume, overwrite=args.overwrite, device=args.device,
-                    time_limit=args.time_limit, progress=not args.no_progress, init_from=args.init_from)
+                    time_limit=args.time_limit, progress=not args.no_progress, init_from=args.init_from,
+                    data_shards=args.data_shards)
+    if distributed.env_rank() != 0:  # one report, from rank 0
+        return 130 if summary["status"] == "interrupted" else 0
     test = summary["test"]
     tail = f", test ELBO {test['elbo']:.1f} nats/frame" if test.get("elbo") is not None else ""
+    ranks = f" on {summary['world_size']} ranks" if summary["world_size"] > 1 else ""
     print(f"{summary['status']}: {summary['model']} step {summary['step']}/{summary['steps']}, "
-          f"{summary['frames_per_s']:.0f} frames/s{tail}; checkpoint {summary['checkpoint']}")
+          f"{summary['frames_per_s']:.0f} frames/s{ranks}{tail}; checkpoint {summary['checkpoint']}")
     if summary["status"] == "interrupted":
-        print(f"resume with: python -m ssmlib train --out {summary['out_dir']} --data {args.data} --resume")
+        launcher = (f"torchrun --nproc-per-node {summary['world_size']} -m ssmlib" if summary["world_size"] > 1
+                    else "python -m ssmlib")
+        print(f"resume with: {launcher} train --out {summary['out_dir']} --data {args.data} --resume")
         return 130
     return 0
 
@@ -553,6 +675,9 @@ def add_cli(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bar (logs stay in metrics.jsonl)")
     p.add_argument("--init-from", default=None, metavar="CHECKPOINT",
                    help="start from these weights (e.g. checkpoints/MsPacman/sSSM.safetensors), fresh optimiser")
+    p.add_argument("--data-shards", type=int, default=None, metavar="S",
+                   help="cut the train episodes into S shards, batch_size/S windows from each per step "
+                        "(default: one per torchrun rank; S=N in one process draws the global batch of N ranks)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override any TrainConfig/ModelConfig field, e.g. --set horizon=5 (repeatable)")
     p.set_defaults(func=run_cli)

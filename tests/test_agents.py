@@ -287,3 +287,22 @@ def test_build_agent_refuses_a_model_of_another_frame_size(tmp_path):
     cfg = dataclasses.replace(agent_profile("paper"), env_model=str(tmp_path / "m.safetensors"))
     with pytest.raises(SsmlibError, match="80x64 frames, the agent's are 200x160"):
         build_agent(cfg, A)
+
+
+def test_a_trained_agent_collects_data_with_epsilon(tmp_path):
+    from ssmlib.__main__ import main
+    from ssmlib.data.store import open_dataset
+
+    cfg = dataclasses.replace(agent_profile("quick"), agent="model-free", num_envs=2, num_steps=2, total_steps=8,
+                              env_threads=1)
+    train_agent(cfg, tmp_path / "mf", progress=False)
+    args = ["collect", "--steps", "40", "--envs", "2", "--steps-per-shard", "20", "--out", str(tmp_path / "data"),
+            "--policy-agent", str(tmp_path / "mf" / "checkpoint.safetensors"), "--epsilon", "0.1", "--no-progress"]
+    assert main(args) == 0
+    ds = open_dataset(tmp_path / "data")
+    assert len(ds) > 0
+    pol = ds.manifest["policy"]
+    assert pol["name"] == "epsilon" and pol["epsilon"] == 0.1 and pol["policy"]["name"] == "agent"
+    bad = [*args[:9], "--policy-agent", str(tmp_path / "nope.safetensors"), "--overwrite"]
+    assert main(bad) == 2
+    assert open_dataset(tmp_path / "data").summary() == ds.summary()  # nothing lost

@@ -8,10 +8,10 @@ the agents and ``envs.py`` for where they act.
 
 from .a2c import (AgentConfig, a2c_losses, agent_profile, build_agent, distill_loss, evaluate_agent, gae,
                   load_agent, train_agent)
-from .envs import EpisodeTracker, ImaginedVectorEnv, make_agent_env, reset_env
+from .envs import AgentPolicy, EpisodeTracker, ImaginedVectorEnv, make_agent_env, reset_env
 from .networks import AGENTS, ROLLOUT_POLICIES, CopyModel, I2AAgent, ModelFreeAgent, frames_from_obs
 
-__all__ = ["AGENTS", "ROLLOUT_POLICIES", "AgentConfig", "CopyModel", "EpisodeTracker", "I2AAgent",
+__all__ = ["AGENTS", "AgentPolicy", "ROLLOUT_POLICIES", "AgentConfig", "CopyModel", "EpisodeTracker", "I2AAgent",
            "ImaginedVectorEnv", "ModelFreeAgent", "a2c_losses", "agent_profile", "build_agent", "distill_loss",
            "evaluate_agent", "frames_from_obs", "gae", "load_agent", "make_agent_env", "reset_env", "train_agent"]
 

@@ -37,14 +37,15 @@ class WindowSampler:
     """
 
     def __init__(self, ds: Dataset, split: str = "train", context: int = 3, horizon: int = 10, jump: int = 1,
-                 device: str | torch.device = "cpu", seed: int = 0, storage: str = "auto"):
+                 device: str | torch.device = "cpu", seed: int = 0, storage: str = "auto", episodes=None):
         if context < 1 or horizon < 1 or jump < 1:
             raise SsmlibError(f"context, horizon and jump must be >= 1 (got {context}, {horizon}, {jump})")
         self.ds, self.split, self.context, self.horizon, self.jump = ds, split, context, horizon, jump
         self.device = torch.device(device)
         self.length = context + horizon  # frames per window
         self.span = (self.length - 1) * jump + 1  # environment frames a window covers
-        episodes = ds.split(split)
+        # ``episodes``: a subset of the split (a data-parallel shard, ssmlib.distributed); default all of it
+        episodes = ds.split(split) if episodes is None else list(episodes)
         lengths = np.array([e.length for e in episodes], np.int64)
         offsets = np.r_[0, np.cumsum(lengths)[:-1]].astype(np.int64)
         self.starts = torch.from_numpy(window_starts(lengths, offsets, self.span))
@@ -95,11 +96,15 @@ class WindowSampler:
         i = torch.randint(len(self.starts), (batch_size,), generator=self.generator)
         return self.gather(self.starts[i])
 
-    def iterate(self, batch_size: int, max_windows: int | None = None):
-        """A deterministic pass over the split's windows (an evenly spaced subset if ``max_windows``)."""
+    def iterate(self, batch_size: int, max_windows: int | None = None, part: tuple[int, int] = (0, 1)):
+        """A deterministic pass over the split's windows (an evenly spaced subset if ``max_windows``).
+
+        ``part=(i, n)``: only every n-th of those windows from the i-th (rank i of n data-parallel ranks).
+        """
         idx = torch.arange(len(self.starts))
         if max_windows is not None and max_windows < len(idx):
             idx = torch.linspace(0, len(idx) - 1, max_windows).round().long()
+        idx = idx[part[0]::part[1]]
         for b in range(0, len(idx), batch_size):
             yield self.gather(self.starts[idx[b:b + batch_size]])
 

@@ -120,8 +120,12 @@ def add_cli(subparsers) -> None:
 # --------------------------------------------------------------------------------------------------
 # Imagination speed: ``python -m ssmlib bench rollout``; training speed: ``python -m ssmlib bench train``
 
-ROLLOUT_MODELS = (("AR", 1), ("RAR", 1), ("dSSM-DET", 1), ("dSSM-VAE", 1), ("sSSM", 1), ("sSSM", 2), ("sSSM", 4))
-"""(model, jump k) pairs of the speed study: the five models and jumpy sSSMs."""
+ROLLOUT_MODELS = (("AR", 1), ("RAR", 1), ("dSSM-DET", 1), ("dSSM-VAE", 1), ("sSSM", 1), ("sSSM", 2), ("sSSM", 4),
+                  ("dSSM-DET", 2), ("dSSM-DET", 4))
+"""(model, jump k) pairs of the speed study: the five models and the jumpy SSMs of ``ssmlib.jumpy``."""
+ROLLOUT_VARIANTS = ("fp32-eager", "bf16-eager", "bf16-graph", "bf16-compile")
+"""fp32 eager; bf16 weights eager; bf16 with the rollout captured as one CUDA graph; bf16 with the rollout
+compiled by ``torch.compile`` (inductor's fused kernels, no CUDA graph). All but the first need CUDA."""
 
 
 def _sync(dev) -> None:
@@ -159,13 +163,15 @@ def _peaks(dev) -> dict:
 
 
 def bench_rollout(profile: str = "paper", batches=(1, 16, 64, 256, 1024), env_horizon: int = 10,
-                  variants=("fp32-eager", "bf16-eager", "bf16-graph"), models=ROLLOUT_MODELS,
+                  variants=ROLLOUT_VARIANTS, models=ROLLOUT_MODELS,
                   repeats: int = 10, warmup: int = 3, device: str | None = None) -> dict:
     """Imagined environment steps per second of every model, latent-only and with frames decoded.
 
-    Variants: fp32 eager; bf16 weights eager; bf16 with the whole rollout captured as one CUDA graph
-    (launch overhead removed). Jumpy models advance k env steps per transition, so a horizon of
-    ``env_horizon`` env steps takes ceil(env_horizon / k) transitions.
+    Variants (``ROLLOUT_VARIANTS``): fp32 eager; bf16 weights eager; bf16 with the whole rollout
+    captured as one CUDA graph (launch overhead removed); bf16 with the rollout compiled by
+    ``torch.compile`` (its first call, which compiles, is timed apart as ``compile_s``). On a CPU only
+    fp32 eager runs; the others are listed in ``skipped_variants``. Jumpy models advance k env steps
+    per transition, so a horizon of ``env_horizon`` env steps takes ceil(env_horizon / k) transitions.
     """
     import dataclasses
 
@@ -174,9 +180,12 @@ def bench_rollout(profile: str = "paper", batches=(1, 16, 64, 256, 1024), env_ho
     from .config import get_profile
     from .models import build_model
 
+    unknown = [v for v in variants if v not in ROLLOUT_VARIANTS]
+    if unknown:
+        raise SsmlibError(f"unknown variant(s) {', '.join(unknown)}; choose from {', '.join(ROLLOUT_VARIANTS)}")
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    if dev.type != "cuda":
-        variants = tuple(v for v in variants if v == "fp32-eager")
+    skipped = () if dev.type == "cuda" else tuple(v for v in variants if v != "fp32-eager")
+    variants = tuple(v for v in variants if v not in skipped)
     base = get_profile(profile).model
     rows = []
     for name, k in models:
@@ -185,18 +194,25 @@ def bench_rollout(profile: str = "paper", batches=(1, 16, 64, 256, 1024), env_ho
         for variant in variants:
             dtype = torch.float32 if variant.startswith("fp32") else torch.bfloat16
             model = build_model(cfg).to(dev, dtype).eval()
+            compiled = _compiled_imagine(model) if variant.endswith("compile") else None
             T = -(-env_horizon // k)
             for B in batches:
                 ctx = torch.rand(B, 3, 3, cfg.height, cfg.width, device=dev, dtype=dtype)
                 shape = (B, T) if k == 1 else (B, T, k)
                 actions = torch.randint(0, cfg.num_actions, shape, device=dev)
                 for decode in (False, True):
+                    extra = {}
                     with torch.no_grad():
                         try:
                             state = model.initial_state(ctx)
-                            run = lambda: model.imagine(state, actions, decode=decode)  # noqa: E731
+                            run = lambda: (compiled or model.imagine)(state, actions, decode=decode)  # noqa: E731
                             if variant.endswith("graph"):
                                 run = _graphed(run, dev)
+                            if compiled is not None:  # the first call compiles (again for a new shape)
+                                t0 = time.perf_counter()
+                                run()
+                                _sync(dev)
+                                extra["compile_s"] = time.perf_counter() - t0
                             ms = _median_ms(run, dev, repeats, warmup)
                         except (torch.OutOfMemoryError, RuntimeError) as e:  # recorded, not fatal
                             rows.append({"model": name, "jump": k, "variant": variant, "decode": decode,
@@ -206,15 +222,27 @@ def bench_rollout(profile: str = "paper", batches=(1, 16, 64, 256, 1024), env_ho
                             continue
                     rows.append({"model": name, "jump": k, "variant": variant, "decode": decode, "batch": B,
                                  "transitions": T, "env_steps": T * k, "ms_per_rollout": ms,
-                                 "ms_per_env_step": ms / (T * k), "env_steps_per_s": B * T * k / ms * 1e3})
+                                 "ms_per_env_step": ms / (T * k), "env_steps_per_s": B * T * k / ms * 1e3, **extra})
                     print(json.dumps(rows[-1]), flush=True)
             if dev.type == "cuda":
                 torch.cuda.empty_cache()
     _add_ratios(rows)
     result = {"study": "speed_rollout", "profile": profile, "env_horizon": env_horizon, "rows": rows,
-              "peaks": _peaks(dev), "provenance": provenance(str(dev))}
+              "skipped_variants": list(skipped), "peaks": _peaks(dev), "provenance": provenance(str(dev))}
     result["roofline"] = _roofline(profile, max(batches), dev, result["peaks"], rows)
     return result
+
+
+def _compiled_imagine(model):
+    """``model.imagine`` through ``torch.compile`` (default mode: fused kernels, no CUDA graph).
+
+    Dynamo's caches are reset first: every model's ``imagine`` shares one code object, and after
+    ``cache_size_limit`` recompilations of it dynamo would silently fall back to eager.
+    """
+    import torch
+
+    torch._dynamo.reset()
+    return torch.compile(model.imagine)
 
 
 def _graphed(fn, dev):
@@ -376,7 +404,8 @@ def _add_speed_cli(sub) -> None:
     r.add_argument("--profile", default="quick", choices=("quick", "paper"))
     r.add_argument("--batches", default="1,16,64,256,1024")
     r.add_argument("--horizon", type=int, default=10, help="env steps per rollout")
-    r.add_argument("--variants", default="fp32-eager,bf16-eager,bf16-graph")
+    r.add_argument("--variants", default=",".join(ROLLOUT_VARIANTS),
+                   help=f"comma-separated, from {','.join(ROLLOUT_VARIANTS)} (only fp32-eager runs on a CPU)")
     r.add_argument("--models", default="all", help="'all' or e.g. RAR,sSSM,sSSM:4 (model[:jump])")
     r.add_argument("--repeats", type=int, default=10)
     r.add_argument("--device", default=None)

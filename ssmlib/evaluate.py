@@ -16,7 +16,24 @@ horizon ``h = 1..T``:
 * **reward accuracy** (all bits of the reward right): teacher-forced / filtered (``score``), and from
   open-loop imagination with the prior from the context frames;
 * **frame MSE** of open-loop imagination (``imagine(..., decode=True, sample=False)``: the prior mean
-  for latent models), the mean frame ``sigmoid(logits)`` against the real one; and of the filtered pass.
+  for latent models), the mean frame ``sigmoid(logits)`` against the real one; and of the filtered pass;
+* **open-loop predictive log-likelihood**: what a model that never sees a frame after the context
+  gives the real frame h steps ahead. Imagination from the context with the recorded actions, ``K``
+  samples from the prior (one for models that imagine deterministically, ``model.stochastic`` false):
+
+  .. math:: \\log p(o_h \\mid o_{\\le 0}, a_{0:h-1}) \\approx \\log \\frac{1}{K} \\sum_{k=1}^{K}
+            \\mathrm{Bernoulli}(o_h \\mid \\ell^{(k)}_h) = \\mathrm{logmeanexp}_k \\log \\mathrm{Bernoulli}(o_h \\mid \\ell^{(k)}_h)
+
+  with :math:`\\ell^{(k)}_h` the frame logits of sample k after h transitions (nats per frame; in
+  expectation a lower bound by Jensen). Unlike the filtering LL above, it is comparable between a
+  jumpy model (one transition = k env steps) and a k=1 model that sees every real frame: both are
+  read at the same env step (``ssmlib.jumpy``). The total is the sum over h of these marginals;
+  ``ll_open_loop_joint_nats`` is the joint ``logmeanexp_k sum_h log Bernoulli(o_h | l^(k)_h)``.
+  For dSSM-DET all of these equal its exact log-likelihood (its state never sees a frame);
+* **cumulative reward of open-loop imagination** (``return_*``): the most likely reward of each
+  transition (``decode_reward``) summed up to h, against the real rewards summed the same way
+  (both as the reward head encodes them). For a jumpy model a transition's reward is already the sum
+  over its k env steps, so these are comparable across k at the same env step.
 
 ``evaluate`` returns a JSON-ready dict; ``python -m ssmlib eval --checkpoint ... --data ...`` writes it
 with provenance.
@@ -31,6 +48,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from .errors import SsmlibError
 
@@ -63,10 +81,11 @@ def evaluate(model, data, batch_size: int = 16, num_samples: int = 8, max_window
 
     ``data``: a test-split ``WindowSampler``, or a dataset (then its test split with ``horizon``
     target frames, default 10). ``num_samples`` posterior samples per window for latent models (ignored
-    otherwise). ``max_windows``: an evenly spaced subset of the test windows. Draws its random numbers
-    from a fork of torch's RNG seeded with ``seed``, so results repeat and the caller's RNG is untouched.
+    otherwise), and prior samples of the open-loop predictive LL for stochastic models. ``max_windows``:
+    an evenly spaced subset of the test windows. Draws its random numbers from a fork of torch's RNG
+    seeded with ``seed``, so results repeat and the caller's RNG is untouched.
     """
-    from .models.blocks import encode_reward
+    from .models.blocks import decode_reward, encode_reward
 
     if num_samples < 1:
         raise SsmlibError(f"num_samples must be >= 1, got {num_samples}")
@@ -75,6 +94,7 @@ def evaluate(model, data, batch_size: int = 16, num_samples: int = 8, max_window
     if len(sampler) == 0:
         raise SsmlibError("no test window to evaluate on (the test split is empty or its episodes too short)")
     K = num_samples if model.latent else 1
+    K_open = num_samples if model.stochastic else 1  # prior samples of the open-loop predictive LL
     H, W = model.cfg.height, model.cfg.width
     dims = 3 * H * W
     use_amp = amp and dev.type == "cuda"
@@ -97,11 +117,22 @@ def evaluate(model, data, batch_size: int = 16, num_samples: int = 8, max_window
                           disable=not progress, desc=f"eval {model.name}", unit="batch"):
             batch = {k: batch[k] for k in ("frames", "actions", "rewards")}
             T = batch["frames"].shape[1] - CONTEXT
+            acts = batch["actions"][:, CONTEXT - 1:CONTEXT - 1 + T]
+            target = batch["frames"][:, CONTEXT:]
             with torch.autocast("cuda", dtype=torch.bfloat16) if use_amp else contextlib.nullcontext():
                 s = model.score(batch, num_samples=K)
                 s = {k: v.float() if v.is_floating_point() else v for k, v in s.items()}
-                roll = model.imagine(model.initial_state(batch["frames"][:, :CONTEXT]),
-                                     batch["actions"][:, CONTEXT - 1:CONTEXT - 1 + T], decode=True, sample=False)
+                s0 = model.initial_state(batch["frames"][:, :CONTEXT])
+                roll = model.imagine(s0, acts, decode=True, sample=False)
+                open_logits = roll.frame_logits
+                if K_open > 1:  # K prior samples in one batched rollout, sample-major: row k*B + b
+                    rep = lambda t: t.repeat(K_open, *([1] * (t.dim() - 1)))  # noqa: E731
+                    open_logits = model.imagine(s0.map(rep), rep(acts), decode=True, sample=True).frame_logits
+            log_open = -F.binary_cross_entropy_with_logits(
+                open_logits.float(), target.repeat(K_open, 1, 1, 1, 1), reduction="none").sum((-3, -2, -1))
+            log_open = log_open.reshape(K_open, -1, T)  # (K, B, T)
+            add("ll_open_loop", _logmeanexp(log_open, 0))
+            add("ll_open_loop_joint", _logmeanexp(log_open.sum(-1), 0)[:, None])
             log_px, kl = s["log_px"][:K], s["kl"][:K]
             elbo = (log_px - kl).mean(0)
             if model.latent:
@@ -115,10 +146,12 @@ def evaluate(model, data, batch_size: int = 16, num_samples: int = 8, max_window
             add("kl", kl.mean(0))
             add("reward_acc_teacher", s["reward_correct"][:K].float().mean(0))
             add("frame_mse_teacher", s["frame_mse"][:K].mean(0))
-            target = batch["frames"][:, CONTEXT:]
             add("frame_mse_open_loop", (torch.sigmoid(roll.frame_logits.float()) - target).square().mean((-3, -2, -1)))
             bits = encode_reward(batch["rewards"][:, CONTEXT - 1:CONTEXT - 1 + T], model.cfg.reward_bits)
             add("reward_acc_open_loop", ((roll.reward_logits.float() > 0) == (bits > 0.5)).all(-1).float())
+            ret_err = decode_reward(roll.reward_logits.float()).cumsum(-1) - decode_reward(bits * 2 - 1).cumsum(-1)
+            add("return_abs_err_open_loop", ret_err.abs())
+            add("return_acc_open_loop", (ret_err == 0).float())
     model.train(was_training)
 
     a = {k: np.concatenate(v, 0) for k, v in cols.items()}  # each (N, T)
@@ -146,7 +179,11 @@ def evaluate(model, data, batch_size: int = 16, num_samples: int = 8, max_window
         "reward_acc_open_loop": mean(a["reward_acc_open_loop"]),
         "frame_mse_teacher": mean(a["frame_mse_teacher"]),
         "frame_mse_open_loop": mean(a["frame_mse_open_loop"]),
+        "ll_open_loop_nats": mean(a["ll_open_loop"]),
+        "return_acc_open_loop": mean(a["return_acc_open_loop"]),
+        "return_abs_err_open_loop": mean(a["return_abs_err_open_loop"]),
     }
+    open_tot = a["ll_open_loop"].sum(1)
     total = {
         "ll_nats": float(iwae_tot.mean()),
         "ll_nats_sem": sem(iwae_tot),
@@ -161,12 +198,20 @@ def evaluate(model, data, batch_size: int = 16, num_samples: int = 8, max_window
         "reward_acc_open_loop": float(a["reward_acc_open_loop"].mean()),
         "frame_mse_teacher": float(a["frame_mse_teacher"].mean()),
         "frame_mse_open_loop": float(a["frame_mse_open_loop"].mean()),
+        "ll_open_loop_nats": float(open_tot.mean()),
+        "ll_open_loop_nats_sem": sem(open_tot),
+        "ll_open_loop_nats_per_frame": float(open_tot.mean() / T),
+        "ll_open_loop_joint_nats": float(a["ll_open_loop_joint"].mean()),
+        # the whole rollout's summed reward: the values at the last horizon
+        "return_acc_open_loop": float(a["return_acc_open_loop"][:, -1].mean()),
+        "return_abs_err_open_loop": float(a["return_abs_err_open_loop"][:, -1].mean()),
     }
     return {
         "model": model.name,
         "latent": bool(model.latent),
         "log_likelihood": (f"importance-weighted bound, K={K}" if model.latent else "exact"),
         "num_samples": K,
+        "open_loop_samples": K_open,
         "windows": int(N),
         "context": CONTEXT,
         "horizon": int(T),
@@ -206,11 +251,12 @@ def run_cli(args: argparse.Namespace) -> int:
     print(f"{res['model']} on {res['windows']} test windows of {ds.game} ({res['log_likelihood']}):")
     print(f"  log-likelihood {t['ll_nats_per_frame']:.1f} nats/frame ({t['nll_bits_per_dim']:.4f} bits/dim), "
           f"ELBO {t['elbo_nats'] / res['horizon']:.1f} nats/frame; reward acc {t['reward_acc_teacher']:.3f} "
-          f"(open loop {t['reward_acc_open_loop']:.3f}); open-loop MSE {t['frame_mse_open_loop']:.5f}")
-    print("  h  ll_nats  bits/dim  open-loop MSE  reward acc (open loop)")
+          f"(open loop {t['reward_acc_open_loop']:.3f}); open-loop MSE {t['frame_mse_open_loop']:.5f}; "
+          f"open-loop LL {t['ll_open_loop_nats_per_frame']:.1f} nats/frame (K={res['open_loop_samples']})")
+    print("  h  ll_nats  bits/dim  open-loop: ll_nats  MSE      reward acc")
     for i, h in enumerate(ph["h"]):
-        print(f"  {h:<2} {ph['ll_nats'][i]:8.1f}  {ph['nll_bits_per_dim'][i]:.4f}    {ph['frame_mse_open_loop'][i]:.5f}"
-              f"        {ph['reward_acc_open_loop'][i]:.3f}")
+        print(f"  {h:<2} {ph['ll_nats'][i]:8.1f}  {ph['nll_bits_per_dim'][i]:.4f}    {ph['ll_open_loop_nats'][i]:8.1f}  "
+              f"{ph['frame_mse_open_loop'][i]:.5f}  {ph['reward_acc_open_loop'][i]:.3f}")
     if args.out:
         doc = {
             "results": res,

@@ -45,29 +45,43 @@ def train_all(data: Path, runs: Path, models: list[str], profile: str, time_limi
     (e.g. the committed ``checkpoints/<game>``: weights carried on with a fresh optimiser).
     """
     runs.mkdir(parents=True, exist_ok=True)
-    procs = {}
+    cmds = {}
     for m in models:
-        cmd = [sys.executable, "-m", "ssmlib", "train", "--model", m, "--data", str(data), "--out", str(runs / m),
-               "--profile", profile, "--resume", "--no-progress"]
-        if time_limit:
-            cmd += ["--time-limit", str(time_limit)]
+        cmds[m] = train_command(m, data, runs / m, profile, time_limit, device, sets)
         start = Path(init_from) / f"{m}.safetensors" if init_from else None
         if start is not None and start.exists() and not (runs / m / CKPT).exists():
-            cmd += ["--init-from", str(start)]
-        if device:
-            cmd += ["--device", device]
-        for s in sets:
-            cmd += ["--set", s]
-        log = open(runs / f"{m}.log", "a")
-        procs[m] = (subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT), log)
-        print(f"started {m}: {' '.join(cmd[3:])}", flush=True)
+            cmds[m] += ["--init-from", str(start)]
+    return run_commands(cmds, runs, parallel)
+
+
+def train_command(model: str, data: Path, out: Path, profile: str, time_limit: float | None = None,
+                  device: str | None = None, sets: list[str] = ()) -> list[str]:
+    """The ``python -m ssmlib train --resume`` command line of one run folder."""
+    cmd = [sys.executable, "-m", "ssmlib", "train", "--model", model, "--data", str(data), "--out", str(out),
+           "--profile", profile, "--resume", "--no-progress"]
+    if time_limit:
+        cmd += ["--time-limit", str(time_limit)]
+    if device:
+        cmd += ["--device", device]
+    for s in sets:
+        cmd += ["--set", s]
+    return cmd
+
+
+def run_commands(cmds: dict[str, list[str]], logs: Path, parallel: bool = True) -> dict[str, int]:
+    """One process per named command, logging to ``logs/<name>.log``; returns each process's exit code."""
+    procs = {}
+    for name, cmd in cmds.items():
+        log = open(logs / f"{name}.log", "a")
+        procs[name] = (subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT), log)
+        print(f"started {name}: {' '.join(cmd[3:])}", flush=True)
         if not parallel:
-            procs[m][0].wait()
+            procs[name][0].wait()
     codes = {}
-    for m, (p, log) in procs.items():
-        codes[m] = p.wait()
+    for name, (p, log) in procs.items():
+        codes[name] = p.wait()
         log.close()
-        print(f"{m}: exit {codes[m]}; last log line: {_last_line(runs / f'{m}.log')}", flush=True)
+        print(f"{name}: exit {codes[name]}; last log line: {_last_line(logs / f'{name}.log')}", flush=True)
     return codes
 
 
@@ -118,14 +132,8 @@ def report(data: Path, runs: Path, results: Path, models: list[str], samples: in
         t0 = time.perf_counter()
         ev = evaluate(model, ds, batch_size=batch_size, num_samples=samples, max_windows=max_windows)
         eval_s = time.perf_counter() - t0
-        out = results / m
-        out.mkdir(parents=True, exist_ok=True)
-        for f in RUN_FILES:
-            if (runs / m / f).exists():
-                shutil.copyfile(runs / m / f, out / f)
-        atomic_write_json(out / "eval.json", {"eval": ev, "eval_seconds": eval_s, "samples": samples,
-                                              "max_windows": max_windows, "provenance": provenance(str(dev))})
-        run = json.loads((runs / m / "summary.json").read_text()) if (runs / m / "summary.json").exists() else {}
+        run = save_run(runs / m, results / m, {"eval": ev, "eval_seconds": eval_s, "samples": samples,
+                                               "max_windows": max_windows, "provenance": provenance(str(dev))})
         tot, ph = ev["total"], ev["per_horizon"]
         rows.append({
             "model": m, "parameters": sum(p.numel() for p in model.parameters()),
@@ -167,6 +175,17 @@ def report(data: Path, runs: Path, results: Path, models: list[str], samples: in
     return summary
 
 
+def save_run(run: Path, out: Path, eval_doc: dict) -> dict:
+    """Copy a run folder's metrics, config and summary into ``out``, write ``eval_doc`` as its
+    ``eval.json``; return the run's summary (``{}`` if it has none)."""
+    out.mkdir(parents=True, exist_ok=True)
+    for f in RUN_FILES:
+        if (run / f).exists():
+            shutil.copyfile(run / f, out / f)
+    atomic_write_json(out / "eval.json", eval_doc)
+    return json.loads((run / "summary.json").read_text()) if (run / "summary.json").exists() else {}
+
+
 def load_study(game: str = "MsPacman", results: Path | None = None) -> dict:
     """The committed model-zoo study of ``game``: its summary (rows + provenance) and, per model, the
     raw learning curve (``curves[model]``: the metrics.jsonl records) and evaluation (``evals[model]``)."""
@@ -186,10 +205,15 @@ def load_study(game: str = "MsPacman", results: Path | None = None) -> dict:
     return study
 
 
-def format_table(rows: list[dict]) -> str:
-    cols = [("model", "{}"), ("parameters", "{:,}"), ("train_steps", "{}"), ("ll_nats_per_frame", "{:.1f}"),
-            ("nll_bits_per_dim", "{:.4f}"), ("ll_nats_h1", "{:.1f}"), ("ll_nats_h10", "{:.1f}"),
-            ("reward_acc_teacher", "{:.3f}"), ("reward_acc_open_loop", "{:.3f}"), ("frame_mse_open_loop", "{:.5f}")]
+TABLE_COLUMNS = [("model", "{}"), ("parameters", "{:,}"), ("train_steps", "{}"), ("ll_nats_per_frame", "{:.1f}"),
+                 ("nll_bits_per_dim", "{:.4f}"), ("ll_nats_h1", "{:.1f}"), ("ll_nats_h10", "{:.1f}"),
+                 ("reward_acc_teacher", "{:.3f}"), ("reward_acc_open_loop", "{:.3f}"),
+                 ("frame_mse_open_loop", "{:.5f}")]
+"""(key, format) of the columns of the study's table.md."""
+
+
+def format_table(rows: list[dict], cols: list[tuple[str, str]] = TABLE_COLUMNS) -> str:
+    """A Markdown table of ``rows`` (dicts) with columns ``cols``, ``-`` where a value is missing."""
     head = "| " + " | ".join(c for c, _ in cols) + " |\n|" + "---|" * len(cols) + "\n"
     body = "".join("| " + " | ".join(("-" if r.get(c) is None else f.format(r[c])) for c, f in cols) + " |\n"
                    for r in rows)

@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | cksum
 export SSMLIB_PROFILE ?= quick
 export PYTHONUNBUFFERED := 1
 
-.PHONY: book test lab venv clean sync
+.PHONY: book test lab venv clean sync browser-test
 
 # Create .venv if missing and install the pinned requirements (torch pinned in the same install,
 # so pip takes the CPU wheel and never pulls CUDA packages), then ssmlib itself in editable mode.
@@ -30,6 +30,13 @@ book: venv
 test: venv
 	$(BIN)/python -m pytest tests -q
 	$(BIN)/python -m pytest -q --nbval-lax --nbval-current-env -p no:cacheprovider notebooks
+
+# The book as a reader sees it (scripts/browser_test.py): headless chromium opens every page of
+# _build/html (images, widgets, math, no console error, nothing from the network), then JupyterLab on
+# 127.0.0.1 runs notebooks/11_explorer.ipynb; screenshots in _build/screenshots/. Needs `make book`.
+# Without chromium it prints one SKIPPED line; BROWSER_TEST_ARGS=--install apt-gets it (root, Debian).
+browser-test: venv
+	$(BIN)/python scripts/browser_test.py $(BROWSER_TEST_ARGS)
 
 # JupyterLab on 127.0.0.1 with Jupyter's token kept (paired notebooks open as notebooks).
 lab: venv

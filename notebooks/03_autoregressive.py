@@ -65,6 +65,7 @@ from ssmlib.evaluate import bernoulli_floor, count_pixel_calls, evaluate
 from ssmlib.models import CONTEXT, AutoregressiveModel, build_model, count_parameters
 from ssmlib.pretrained import demo_dataset, load_pretrained
 from ssmlib.train import read_metrics, train
+from ssmlib.viz.explorer import explore
 from ssmlib.viz.frames import frame_strip
 from ssmlib.zoo import load_study, rollout_panel
 
@@ -517,6 +518,17 @@ for name, ev in live.items():
 ax.set(xlabel="horizon h", ylabel="frame MSE", title="pretrained models on the demo dataset (live, CPU)")
 ax.grid(alpha=0.3), ax.legend(fontsize=7)
 fig.tight_layout()
+
+# %% [markdown]
+# ### In the rollout explorer
+#
+# The pretrained AR in the explorer of chapter 11: a window of the demo dataset, the recorded and
+# the imagined frame of every step, and $2 \times |\text{imagined} - \text{recorded}|$. Press play or
+# move the timeline (this works on the static page too). In JupyterLab you can also switch to RAR,
+# choose another window, or change the actions and watch the rollout follow.
+
+# %%
+explore("MsPacman", "AR", compact=True)
 
 # %% [markdown]
 # ## The paper's claim, and what this chapter measured

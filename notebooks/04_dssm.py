@@ -58,6 +58,7 @@ from ssmlib.evaluate import bernoulli_floor, count_pixel_calls, evaluate
 from ssmlib.models import CONTEXT, build_model
 from ssmlib.pretrained import demo_dataset, load_pretrained, pretrained_path
 from ssmlib.train import kl_weight_at, read_metrics, train
+from ssmlib.viz.explorer import explore
 from ssmlib.viz.frames import frame_strip
 from ssmlib.zoo import load_study, rollout_panel
 
@@ -655,6 +656,17 @@ print("mean per-pixel std of the decoded frame over 4 samples, t+1..t+10:", [f"{
 # diverge the way the real game can. A model that commits to a sampled future, so that a ghost that went left keeps
 # going left, needs $z$ in the transition. That model is the sSSM of chapter 5.
 #
+# ### In the rollout explorer
+#
+# The pretrained dSSM-VAE in the explorer of chapter 11, with 2 samples side by side, each with
+# $2 \times |\text{imagined} - \text{recorded}|$ under it. Press play or move the timeline (this works
+# on the static page too). In JupyterLab you can switch to dSSM-DET, whose samples are identical, draw
+# new samples, or change the actions.
+
+# %%
+explore("MsPacman", "dSSM-VAE", samples=2, compact=True)
+
+# %% [markdown]
 # ## What the paper claimed, and what we measured
 #
 # The paper's claims that concern this chapter, stated as the paper's (the chapter numbers refer to

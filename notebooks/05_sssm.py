@@ -61,6 +61,7 @@ from ssmlib.models import CONTEXT, count_parameters, logmeanexp
 from ssmlib.models.blocks import gaussian_kl
 from ssmlib.pretrained import demo_dataset, load_pretrained
 from ssmlib.train import read_metrics, train
+from ssmlib.viz.explorer import explore
 from ssmlib.viz.frames import as_hwc_uint8, frame_strip, learning_curves
 from ssmlib.zoo import load_study
 
@@ -367,6 +368,17 @@ print("99.9th percentile of the per-pixel std per step:",
 # nats (measured below on the whole test set), so $z$ carries little information and its prior
 # samples stay close to the prior mean. Keep this in mind when we read the log-likelihoods.
 #
+# ### In the rollout explorer
+#
+# The pretrained sSSM in the explorer of chapter 11, with 2 samples side by side, each with
+# $2 \times |\text{imagined} - \text{recorded}|$ under it. Press play or move the timeline (this works
+# on the static page too). In JupyterLab you can draw new samples, show up to 4, choose another
+# window, or change the actions.
+
+# %%
+explore("MsPacman", "sSSM", samples=2, compact=True)
+
+# %% [markdown]
 # ## Training a small sSSM on the CPU
 #
 # `ssmlib.train.train` maximises the ELBO (plus the reward log-likelihood) with AdamW. At the start

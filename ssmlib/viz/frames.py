@@ -74,7 +74,24 @@ def frames_player(frames, fps: int = 15, scale: float = 2.0, titles: Sequence[st
     anim = animation.FuncAnimation(fig, show, frames=len(frames), interval=1000 / fps, blit=False)
     html = anim.to_jshtml(default_mode="once")
     plt.close(fig)
-    return HTML(html)
+    return HTML(offline_jshtml(html))
+
+
+# matplotlib's player draws its buttons with FontAwesome 4 icons from a CDN stylesheet. Offline (the
+# book, or JupyterLab without network) that link fails; plain characters draw the buttons anywhere.
+_JSHTML_ICONS = {"fa fa-minus": "\u2212", "fa fa-fast-backward": "|\u25c0", "fa fa-step-backward": "\u25c1",
+                 "fa fa-play fa-flip-horizontal": "\u25c0", "fa fa-pause": "\u2016", "fa fa-play": "\u25b6",
+                 "fa fa-step-forward": "\u25b7", "fa fa-fast-forward": "\u25b6|", "fa fa-plus": "+"}
+
+
+def offline_jshtml(html: str) -> str:
+    """``FuncAnimation.to_jshtml()`` output without its CDN stylesheet, its icons as characters."""
+    import re
+
+    html = re.sub(r'<link rel="stylesheet"\s+href="https://maxcdn\.bootstrapcdn\.com/font-awesome/[^"]*"\s*/?>\s*', "", html)
+    for cls, text in _JSHTML_ICONS.items():
+        html = html.replace(f'<i class="{cls}"></i>', text)
+    return html
 
 
 def episode_browser(episode: dict, action_names: Sequence[str], scale: int = 4):

@@ -18,8 +18,10 @@ def pretrained_path(game: str, model: str) -> Path:
 
 
 def available() -> list[tuple[str, str]]:
-    """(game, model) pairs of the committed checkpoints."""
-    return sorted((p.parent.name, p.stem) for p in CHECKPOINTS_DIR.glob("*/*.safetensors"))
+    """(game, model) pairs of the committed environment-model checkpoints (not the agents')."""
+    from .config import MODEL_NAMES
+
+    return sorted((p.parent.name, p.stem) for p in CHECKPOINTS_DIR.glob("*/*.safetensors") if p.stem in MODEL_NAMES)
 
 
 def load_pretrained(game: str = "MsPacman", model: str = "sSSM", device: str = "cpu"):

@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import checkpoint as ckpt
-from ..config import PROFILES, from_dict, to_dict
+from ..config import PROFILES, REPO_ROOT, from_dict, to_dict
 from ..errors import SsmlibError
 from ..io import atomic_write_json, git_sha, provenance, sha256_file
 from .envs import EpisodeTracker, make_agent_env, reset_env
@@ -211,6 +211,8 @@ def load_agent(path, device="cpu", env_model=None, num_actions: int | None = Non
     and checked against the sha256 recorded at training time."""
     meta, tensors = ckpt.load_checkpoint(path, kind=KIND)
     cfg = from_dict(AgentConfig, meta["config"])
+    if cfg.env_model and not Path(cfg.env_model).exists() and (REPO_ROOT / cfg.env_model).exists():
+        cfg = dataclasses.replace(cfg, env_model=str(REPO_ROOT / cfg.env_model))  # a path relative to the repo
     if env_model is None and cfg.agent != "model-free":
         want = meta.get("env_model_sha256")
         if want and Path(cfg.env_model).exists() and sha256_file(cfg.env_model) != want:
@@ -309,6 +311,9 @@ def train_agent(cfg: AgentConfig, out, *, resume: bool = False, overwrite: bool 
 
     # storage, pre-allocated (steps, envs, ...)
     obs_shape = env.single_observation_space.shape
+    if env.single_observation_space.dtype != np.uint8:
+        raise SsmlibError("agents learn from frames: use an environment with uint8 frame observations "
+                          "(ImaginedVectorEnv(decode=True))")
     obs = torch.zeros((S, N, *obs_shape), dtype=torch.uint8, device=dev)
     actions = torch.zeros((S, N), dtype=torch.int64, device=dev)
     rewards = torch.zeros((S, N), device=dev)
@@ -405,19 +410,25 @@ def evaluate_agent(agent, env, episodes: int, seed: int = 1_000_000, device=None
     dev = torch.device(device) if device else next(p for p in agent.parameters()).device
     agent.eval()
     N = env.num_envs
+    # the first k games of EVERY env: the first games to end overall would favour short (low-scoring) games
+    per_env = -(-episodes // N)
     o = torch.as_tensor(reset_env(env, seed) if hasattr(env, "ssmlib_seed") else env.reset(seed=seed)[0], device=dev)
-    tracker, done_eps, steps = EpisodeTracker(N), [], 0
+    tracker, steps = EpisodeTracker(N), 0
+    done_eps: list[list[tuple[float, int]]] = [[] for _ in range(N)]
     t0 = time.perf_counter()
-    while len(done_eps) < episodes and steps < max_steps:
+    while min(len(d) for d in done_eps) < per_env and steps < max_steps:
         with _autocast(dev, amp):
             logits = agent(o).logits.float()
         a = torch.distributions.Categorical(logits=logits).sample()
         nobs, r, term, trunc, _ = env.step(a.cpu().numpy())
-        done_eps += tracker.update(np.asarray(r, np.float64), np.logical_or(term, trunc))
+        done = np.logical_or(term, trunc)
+        for i, ep in zip(np.flatnonzero(done), tracker.update(np.asarray(r, np.float64), done)):
+            done_eps[i].append(ep)
         o = torch.as_tensor(nobs, device=dev)
         steps += 1
-    rets = [r for r, _ in done_eps[:episodes]]
-    return {"episodes": len(rets), "returns": rets, "lengths": [n for _, n in done_eps[:episodes]],
+    kept = [ep for d in done_eps for ep in d[:per_env]][:episodes]
+    rets = [r for r, _ in kept]
+    return {"episodes": len(rets), "returns": rets, "lengths": [n for _, n in kept], "per_env": per_env,
             "return_mean": float(np.mean(rets)) if rets else None,
             "return_std": float(np.std(rets)) if rets else None,
             "agent_steps": steps * N, "wall_s": time.perf_counter() - t0}

@@ -306,3 +306,12 @@ def test_a_trained_agent_collects_data_with_epsilon(tmp_path):
     bad = [*args[:9], "--policy-agent", str(tmp_path / "nope.safetensors"), "--overwrite"]
     assert main(bad) == 2
     assert open_dataset(tmp_path / "data").summary() == ds.summary()  # nothing lost
+
+
+def test_env_rows_must_stay_in_env_order():
+    from ssmlib.agents.a2c import check_env_order
+
+    check_env_order({"env_id": np.arange(4)}, 4)
+    check_env_order({}, 4)  # envs that do not report ids (ImaginedVectorEnv) are in order by construction
+    with pytest.raises(SsmlibError, match="out of env order"):
+        check_env_order({"env_id": np.array([1, 0, 2, 3])}, 4)

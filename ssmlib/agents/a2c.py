@@ -243,6 +243,15 @@ def export_agent(src, dst, overwrite: bool = False) -> dict:
 # training
 
 
+def check_env_order(info: dict, n: int) -> None:
+    """Row i of every array must be env i: the episode bookkeeping and GAE follow rows across steps.
+    (ale-py's vector env reports the env of each row in ``info["env_id"]``; an env pool that returned
+    rows in completion order would silently splice episodes of different envs.)"""
+    ids = info.get("env_id") if isinstance(info, dict) else None
+    if ids is not None and not np.array_equal(np.asarray(ids), np.arange(n)):
+        raise SsmlibError(f"the vector env returned its rows out of env order ({np.asarray(ids)[:8]}...)")
+
+
 def _autocast(device: torch.device, amp: bool):
     return torch.autocast("cuda", dtype=torch.bfloat16) if amp and device.type == "cuda" else contextlib.nullcontext()
 
@@ -349,7 +358,8 @@ def train_agent(cfg: AgentConfig, out, *, resume: bool = False, overwrite: bool 
                     o = agent(next_obs)
                 a = torch.distributions.Categorical(logits=o.logits.float()).sample()
                 actions[t], values[t] = a, o.value.float()
-                nobs, r, term, trunc, _ = env.step(a.cpu().numpy())
+                nobs, r, term, trunc, info = env.step(a.cpu().numpy())
+                check_env_order(info, N)
                 done = np.logical_or(term, trunc)
                 for ret, length in tracker.update(np.asarray(r, np.float64), done):
                     episodes.write({"step": step + (t + 1) * N, "return": ret, "length": length})
@@ -420,7 +430,8 @@ def evaluate_agent(agent, env, episodes: int, seed: int = 1_000_000, device=None
         with _autocast(dev, amp):
             logits = agent(o).logits.float()
         a = torch.distributions.Categorical(logits=logits).sample()
-        nobs, r, term, trunc, _ = env.step(a.cpu().numpy())
+        nobs, r, term, trunc, info = env.step(a.cpu().numpy())
+        check_env_order(info, N)
         done = np.logical_or(term, trunc)
         for i, ep in zip(np.flatnonzero(done), tracker.update(np.asarray(r, np.float64), done)):
             done_eps[i].append(ep)

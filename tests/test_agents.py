@@ -315,3 +315,18 @@ def test_env_rows_must_stay_in_env_order():
     check_env_order({}, 4)  # envs that do not report ids (ImaginedVectorEnv) are in order by construction
     with pytest.raises(SsmlibError, match="out of env order"):
         check_env_order({"env_id": np.array([1, 0, 2, 3])}, 4)
+
+
+def test_init_from_starts_a_new_run_from_another_agents_weights(tmp_path):
+    cfg = dataclasses.replace(agent_profile("quick"), agent="model-free", num_envs=2, num_steps=2, total_steps=4,
+                              env_threads=1)
+    train_agent(cfg, tmp_path / "a", progress=False)
+    src, *_ = load_agent(tmp_path / "a" / "checkpoint.safetensors")
+    s = train_agent(dataclasses.replace(cfg, lr=1e-30), tmp_path / "b", progress=False,
+                    init_from=tmp_path / "a" / "checkpoint.safetensors")
+    assert s["step"] == 4  # a new run: the step counter starts at 0
+    dst, *_ = load_agent(tmp_path / "b" / "checkpoint.safetensors")
+    assert all(torch.allclose(p, q) for p, q in zip(src.parameters(), dst.parameters()))
+    with pytest.raises(SsmlibError, match="hidden differ"):
+        train_agent(dataclasses.replace(cfg, hidden=64), tmp_path / "c", progress=False,
+                    init_from=tmp_path / "a" / "checkpoint.safetensors")

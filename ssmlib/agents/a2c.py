@@ -257,7 +257,8 @@ def _autocast(device: torch.device, amp: bool):
 
 
 def train_agent(cfg: AgentConfig, out, *, resume: bool = False, overwrite: bool = False, device: str | None = None,
-                env=None, env_model=None, time_limit: float | None = None, progress: bool = True) -> dict:
+                env=None, env_model=None, time_limit: float | None = None, progress: bool = True,
+                init_from: str | None = None) -> dict:
     """Train ``cfg``'s agent with A2C; write ``out/{checkpoint.safetensors, metrics.jsonl, episodes.jsonl,
     config.json, summary.json}``. ``env``: any vector env with 3-frame observations (default: the real
     game); ``resume`` continues from ``out``'s checkpoint (environments restart their episodes from a
@@ -307,6 +308,15 @@ def train_agent(cfg: AgentConfig, out, *, resume: bool = False, overwrite: bool 
         ckpt.load_optimizer(optimizer, meta, tensors)
         ckpt.set_rng_state(tensors)
         step, update, wall0 = meta["step"], meta["update"], meta.get("wall_s", 0.0)
+    elif init_from is not None:  # a new run from another agent's weights (same architecture), fresh optimiser
+        _, _, init_meta, init_tensors = load_agent(init_from, device="cpu", env_model=env_model, num_actions=A)
+        saved = from_dict(AgentConfig, init_meta["config"])
+        arch = [f for f in ("agent", "height", "width", "mf_pool", "hidden", "lstm", "rollout_policy")
+                if getattr(saved, f) != getattr(cfg, f)]
+        if arch:
+            raise SsmlibError(f"cannot start from {init_from}: its {', '.join(arch)} differ from this run's")
+        agent.load_state_dict({k[len("agent."):]: v for k, v in init_tensors.items() if k.startswith("agent.")},
+                              strict=False)
     env_seed = cfg.seed + 100_003 * (meta.get("resumes", 0) + 1 if resuming else 0)
     resumes = meta.get("resumes", 0) + 1 if resuming else 0
     extra = {"num_actions": A, "game": cfg.game}
@@ -480,7 +490,7 @@ def with_sets(cfg: AgentConfig, items: list[str] | None) -> AgentConfig:
 def _cli_train(args) -> int:
     cfg = _config_from_args(args)
     s = train_agent(cfg, args.out, resume=args.resume, overwrite=args.overwrite, device=args.device,
-                    time_limit=args.time_limit, progress=not args.no_progress)
+                    time_limit=args.time_limit, progress=not args.no_progress, init_from=args.init_from)
     print(json.dumps({k: s[k] for k in ("status", "step", "wall_s", "return_mean_100")}))
     return 0
 
@@ -517,6 +527,8 @@ def add_cli(subparsers) -> None:
     t.add_argument("--seed", type=int, default=None)
     t.add_argument("--out", required=True)
     t.add_argument("--resume", action="store_true")
+    t.add_argument("--init-from", default=None, metavar="CHECKPOINT",
+                   help="start from another agent's weights (same architecture), fresh optimiser")
     t.add_argument("--overwrite", action="store_true")
     t.add_argument("--device", default=None)
     t.add_argument("--time-limit", type=float, default=None, help="seconds, then a clean stop with a checkpoint")

@@ -471,19 +471,14 @@ def _config_from_args(args) -> AgentConfig:
 
 
 def with_sets(cfg: AgentConfig, items: list[str] | None) -> AgentConfig:
-    """``cfg`` with ``--set key=value`` items applied (values coerced to the field's type)."""
-    from ..train import _parse_sets
+    """``cfg`` with ``--set key=value`` items applied (values coerced to the field's type, as ``train``'s)."""
+    from ..train import _coerce, _parse_sets
 
+    names = {f.name for f in dataclasses.fields(AgentConfig)}
     for key, value in _parse_sets(items).items():
-        fields = {f.name: f for f in dataclasses.fields(AgentConfig)}
-        if key not in fields:
+        if key not in names:
             raise SsmlibError(f"--set {key}: no such AgentConfig field")
-        cur = getattr(cfg, key)
-        try:
-            value = (value.lower() in ("1", "true", "yes")) if isinstance(cur, bool) else type(cur)(value)
-        except ValueError:
-            raise SsmlibError(f"--set {key}={value}: expected {type(cur).__name__}") from None
-        cfg = dataclasses.replace(cfg, **{key: value})
+        cfg = dataclasses.replace(cfg, **{key: _coerce(value, getattr(cfg, key), key)})
     return cfg
 
 

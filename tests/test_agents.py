@@ -152,6 +152,49 @@ def test_imagination_is_one_batched_call_per_depth_over_envs_times_actions():
     assert calls == [(5 * A, (5 * A, 1), "cpu")] * 3  # no per-env, per-action or per-pixel loops
 
 
+@pytest.mark.parametrize("mode", ["uniform", "distill"])
+def test_the_update_reuses_the_rollouts_the_policy_acted_on(mode):
+    agent = i2a(mode, depth=2)
+    obs = obs_batch(3)
+    with torch.no_grad():
+        acted = agent(obs)
+    torch.manual_seed(123)  # a fresh pass would sample other rollout actions; the cached one may not
+    again = agent(obs, imagination=acted.imagination)
+    fresh = agent(obs)
+    torch.testing.assert_close(again.logits.detach(), acted.logits, rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(again.value.detach(), acted.value, rtol=1e-5, atol=1e-7)
+    assert not torch.allclose(fresh.logits.detach(), acted.logits, rtol=1e-5, atol=1e-7)  # other samples
+    assert acted.imagination["features"].shape[:2] == (3 * A, 2)
+
+
+def test_learning_to_query_refuses_cached_rollouts():
+    agent = i2a("learned", depth=2)
+    assert not agent.reuses_imagination
+    with torch.no_grad():
+        acted = agent(obs_batch(2))
+    with pytest.raises(SsmlibError, match="fresh rollouts"):
+        agent(obs_batch(2), imagination=acted.imagination)
+
+
+@pytest.mark.parametrize("mode,fresh_in_update", [("distill", False), ("learned", True)])
+def test_training_imagines_once_per_acting_step(mode, fresh_in_update, quick_dataset, tmp_path):
+    """Per update: S acting passes + 1 bootstrap pass imagine; the update imagines again only when the
+    rollout policy learns through the rollouts (learning to query)."""
+    from ssmlib.data.store import open_dataset
+
+    model = quick_model("dSSM-DET")
+    calls = []
+    real = model.imagine
+    model.imagine = lambda state, actions, **kw: (calls.append(state.s.shape[0]), real(state, actions, **kw))[1]
+    env = ImaginedVectorEnv(quick_model("sSSM", seed=2), open_dataset(quick_dataset), num_envs=4, max_steps=6)
+    cfg = dataclasses.replace(agent_profile("quick"), agent="i2a", rollout_policy=mode, num_envs=4, num_steps=3,
+                              total_steps=24, rollout_depth=2, log_every=1, env_model="(given)")
+    train_agent(cfg, tmp_path / "run", env=env, env_model=model, progress=False)
+    updates, passes = 2, 3 + 1 + int(fresh_in_update)
+    assert len(calls) == updates * passes * 2
+    assert sorted(set(calls)) == sorted({4 * A} | ({3 * 4 * A} if fresh_in_update else set()))
+
+
 def test_first_action_of_each_rollout_is_forced():
     agent = i2a("uniform", depth=2)
     with torch.no_grad():
@@ -322,11 +365,41 @@ def test_init_from_starts_a_new_run_from_another_agents_weights(tmp_path):
                               env_threads=1)
     train_agent(cfg, tmp_path / "a", progress=False)
     src, *_ = load_agent(tmp_path / "a" / "checkpoint.safetensors")
-    s = train_agent(dataclasses.replace(cfg, lr=1e-30), tmp_path / "b", progress=False,
-                    init_from=tmp_path / "a" / "checkpoint.safetensors")
+    s = train_agent(dataclasses.replace(cfg, lr=0.0, rollout_policy="distill"), tmp_path / "b", progress=False,
+                    init_from=tmp_path / "a" / "checkpoint.safetensors")  # (a model-free agent has no rollout policy)
     assert s["step"] == 4  # a new run: the step counter starts at 0
     dst, *_ = load_agent(tmp_path / "b" / "checkpoint.safetensors")
     assert all(torch.allclose(p, q) for p, q in zip(src.parameters(), dst.parameters()))
     with pytest.raises(SsmlibError, match="hidden differ"):
         train_agent(dataclasses.replace(cfg, hidden=64), tmp_path / "c", progress=False,
                     init_from=tmp_path / "a" / "checkpoint.safetensors")
+
+
+def test_study_report_sets_the_training_log_beside_the_frozen_final_weights(quick_dataset, tmp_path):
+    """Each run's logged score (a policy that learns while it plays) beside two scores of its final
+    weights frozen: ``agent eval`` and the same A2C loop with lr=0."""
+    from ssmlib.agents.a2c import evaluate_agent
+    from ssmlib.agents.study import report
+    from ssmlib.data.store import open_dataset
+
+    def env(seed):
+        return ImaginedVectorEnv(quick_model("sSSM", seed=2), open_dataset(quick_dataset), num_envs=4, max_steps=5,
+                                 seed=seed)
+
+    cfg = dataclasses.replace(agent_profile("quick"), agent="model-free", num_envs=4, num_steps=4, total_steps=64)
+    runs, frozen = tmp_path / "runs", tmp_path / "frozen"
+    for seed in (0, 1):
+        run = runs / f"model-free-s{seed}"
+        train_agent(dataclasses.replace(cfg, seed=seed), run, env=env(seed), progress=False)
+        agent, *_ = load_agent(run / "checkpoint.safetensors")
+        ev = evaluate_agent(agent, env(9), episodes=4)
+        (run / "eval.json").write_text(json.dumps({**ev, "trained_steps": 64}))
+        train_agent(dataclasses.replace(cfg, seed=seed, lr=0.0), frozen / run.name, env=env(seed), progress=False,
+                    init_from=run / "checkpoint.safetensors")
+    s = report(runs, tmp_path / "results", frozen=frozen)
+    mf = s["variants"]["model-free"]
+    assert mf["seeds"] == 2 and all(r["eval_episodes"] == 4 and r["frozen_loop_episodes"] > 0 for r in s["rows"])
+    assert mf["eval_return_mean"] == pytest.approx(np.mean([r["eval_return_mean"] for r in s["rows"]]))
+    assert mf["online_last100_at_end"] is not None and mf["frozen_loop_last100"] is not None
+    assert (tmp_path / "results" / "model-free-s1" / "frozen-loop-episodes.jsonl").exists()
+    assert "| model-free |" in (tmp_path / "results" / "table.md").read_text().split("lr=0 |")[1]

@@ -312,7 +312,7 @@ def train_agent(cfg: AgentConfig, out, *, resume: bool = False, overwrite: bool 
         _, _, init_meta, init_tensors = load_agent(init_from, device="cpu", env_model=env_model, num_actions=A)
         saved = from_dict(AgentConfig, init_meta["config"])
         arch = [f for f in ("agent", "height", "width", "mf_pool", "hidden", "lstm", "rollout_policy")
-                if getattr(saved, f) != getattr(cfg, f)]
+                if getattr(saved, f) != getattr(cfg, f) and not (f == "rollout_policy" and cfg.agent == "model-free")]
         if arch:
             raise SsmlibError(f"cannot start from {init_from}: its {', '.join(arch)} differ from this run's")
         agent.load_state_dict({k[len("agent."):]: v for k, v in init_tensors.items() if k.startswith("agent.")},
@@ -340,6 +340,10 @@ def train_agent(cfg: AgentConfig, out, *, resume: bool = False, overwrite: bool 
     values = torch.zeros((S, N), device=dev)
     next_obs = torch.as_tensor(reset_env(env, env_seed) if own_env else env.reset(seed=env_seed)[0], device=dev)
     next_done = torch.zeros(N, dtype=torch.bool, device=dev)
+    # I2A (uniform/distill/copy): the acting pass's rollouts, kept (steps, ...) for the update, which then
+    # learns from exactly the imagination the policy acted on and skips the model's cost a second time
+    reuse = bool(getattr(agent, "reuses_imagination", False))
+    imagined: dict[str, torch.Tensor] = {}
     tracker = EpisodeTracker(N)
     recent: list[float] = []
 
@@ -366,6 +370,11 @@ def train_agent(cfg: AgentConfig, out, *, resume: bool = False, overwrite: bool 
                 obs[t], dones[t] = next_obs, next_done
                 with torch.no_grad(), _autocast(dev, cfg.amp):
                     o = agent(next_obs)
+                if reuse:
+                    for k, v in o.imagination.items():
+                        if k not in imagined:
+                            imagined[k] = torch.empty((S, *v.shape), dtype=v.dtype, device=dev)
+                        imagined[k][t] = v
                 a = torch.distributions.Categorical(logits=o.logits.float()).sample()
                 actions[t], values[t] = a, o.value.float()
                 nobs, r, term, trunc, info = env.step(a.cpu().numpy())
@@ -381,7 +390,10 @@ def train_agent(cfg: AgentConfig, out, *, resume: bool = False, overwrite: bool 
                 next_value = agent(next_obs).value.float()
             adv, ret = gae(rewards, values, dones, next_value, next_done, cfg.gamma, cfg.gae_lambda)
             with _autocast(dev, cfg.amp):
-                o = agent(obs.flatten(0, 1))
+                if reuse:
+                    o = agent(obs.flatten(0, 1), imagination={k: v.flatten(0, 1) for k, v in imagined.items()})
+                else:
+                    o = agent(obs.flatten(0, 1))
             terms = a2c_losses(o, actions.flatten(), adv.flatten(), ret.flatten(), cfg)
             optimizer.zero_grad(set_to_none=True)
             terms["loss"].backward()

@@ -53,6 +53,8 @@ class AgentOutput:
     """(N,) state value."""
     rollout_logits: Tensor | None = None
     """(N, A) the rollout policy at the real state (distillation target side), when it has parameters."""
+    imagination: dict[str, Tensor] | None = None
+    """I2A: what the rollouts gave (``features``, ``reward_logits``, ``root``), to reuse in the update."""
 
 
 class ModelFreePath(nn.Module):
@@ -254,15 +256,27 @@ class I2AAgent(nn.Module):
             return straight_through_gumbel(logits, self.tau)
         return torch.distributions.Categorical(logits=logits.float()).sample()
 
-    def forward(self, obs: Tensor) -> AgentOutput:
+    @property
+    def reuses_imagination(self) -> bool:
+        """Whether the update may reuse the acting pass's rollouts instead of imagining again: yes unless
+        the rollout policy learns through them (``learned``). The model is frozen and pi_hat only changes
+        at the update, so the cached rollouts are exactly what the policy acted on (the same samples)."""
+        return self.rollout_mode != "learned"
+
+    def forward(self, obs: Tensor, imagination: dict[str, Tensor] | None = None) -> AgentOutput:
+        """Policy and value of ``obs``; ``imagination``: rollouts of these observations from an earlier
+        pass (see :attr:`reuses_imagination`), used instead of imagining again."""
         frames = frames_from_obs(obs)
         N, A = frames.shape[0], self.num_actions
-        im = self.imagine(frames)
+        if imagination is not None and not self.reuses_imagination:
+            raise SsmlibError("learning to query needs the gradient of fresh rollouts; do not pass imagination")
+        im = self.imagine(frames) if imagination is None else imagination
         codes = self.encoder(im["features"], torch.sigmoid(im["reward_logits"].float()))  # (N*A, lstm)
         x = torch.cat([codes.reshape(N, -1), self.mf(frames)], -1)
         h = self.core(x)
         rollout_logits = self.rollout_policy(im["root"]) if self.rollout_policy is not None else None
-        return AgentOutput(self.policy(h), self.value(h).squeeze(-1), rollout_logits)
+        cache = {k: im[k] for k in ("features", "reward_logits", "root")}
+        return AgentOutput(self.policy(h), self.value(h).squeeze(-1), rollout_logits, cache)
 
     def agent_state_dict(self) -> dict[str, Tensor]:
         """The agent's own weights (the frozen model is stored by reference, not copied)."""

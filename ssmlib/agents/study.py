@@ -5,6 +5,14 @@ run's raw files (metrics, episodes, config, summary; not the checkpoints) and wr
 and ``table.md``: per variant and seed the steps reached, the score at the common budget (the mean
 return of the last 100 episodes that ended by then) and the training throughput.
 
+Two more scores of each run's FINAL weights, when present, separate learning from playing:
+
+* ``eval.json`` in the run folder (``agent eval``): one whole game in each of 64 envs, weights frozen;
+* ``--frozen DIR``: ``DIR/<run>`` is the same A2C loop restarted from the final weights with ``lr=0``
+  (``agent train --init-from ... --set lr=0``); its logged mean is what the training log would say of a
+  policy that stops learning. The training log's own score is of a policy updated every ``num_steps``
+  steps while it plays (about a hundred updates per game).
+
 ``python -m ssmlib agent bench``: agent steps/s of the whole A2C loop (acting with imagination,
 environment steps and the update) of each variant alone, for the cost of imagination relative to the
 model-free agent, measured in one run.
@@ -69,7 +77,12 @@ def merge_benches(paths) -> dict | None:
     return merged
 
 
-def report(runs: Path, results: Path, bench: list | None = None) -> dict:
+def _mean(rows: list[dict], key: str) -> float | None:
+    vals = [r[key] for r in rows if r.get(key) is not None]
+    return float(np.mean(vals)) if vals else None
+
+
+def report(runs: Path, results: Path, bench: list | None = None, frozen: Path | None = None) -> dict:
     runs, results = Path(runs), Path(results)
     folders = sorted(d for d in runs.iterdir() if d.is_dir() and (d / "summary.json").exists()) if runs.exists() else []
     if not folders:
@@ -81,14 +94,27 @@ def report(runs: Path, results: Path, bench: list | None = None) -> dict:
         name, _, seed = d.name.rpartition("-s")
         metrics = _read_jsonl(d / "metrics.jsonl")
         sps = [m["steps_per_s"] for m in metrics[1:]]  # the first interval holds start-up
-        rows.append({"run": d.name, "variant": name, "seed": int(seed), "steps": s["step"], "wall_s": s["wall_s"],
-                     "steps_per_s_shared": float(np.median(sps)) if sps else None,
-                     "episodes": len(_read_jsonl(d / "episodes.jsonl"))})
+        row = {"run": d.name, "variant": name, "seed": int(seed), "steps": s["step"], "wall_s": s["wall_s"],
+               "steps_per_s_shared": float(np.median(sps)) if sps else None,
+               "episodes": len(_read_jsonl(d / "episodes.jsonl")), "online_last100_at_end": s["return_mean_100"]}
         out = results / d.name
         out.mkdir(parents=True, exist_ok=True)
         for f in RUN_FILES:
             if (d / f).exists():
                 shutil.copyfile(d / f, out / f)
+        if (d / "eval.json").exists():  # the final weights, frozen, one game per env
+            ev = json.loads((d / "eval.json").read_text())
+            row.update(eval_return_mean=ev["return_mean"], eval_return_std=ev["return_std"],
+                       eval_episodes=ev["episodes"], eval_trained_steps=ev["trained_steps"])
+            shutil.copyfile(d / "eval.json", out / "eval.json")
+        fz = Path(frozen) / d.name if frozen else None
+        if fz is not None and (fz / "summary.json").exists():  # the final weights, frozen, in the A2C loop
+            fs = json.loads((fz / "summary.json").read_text())
+            row.update(frozen_loop_last100=fs["return_mean_100"], frozen_loop_episodes=fs["episodes_this_run"])
+            for f in ("episodes.jsonl", "summary.json"):
+                if (fz / f).exists():
+                    shutil.copyfile(fz / f, out / f"frozen-loop-{f}")
+        rows.append(row)
     budget = min(r["steps"] for r in rows)
     for r in rows:
         r["score_at_budget"], r["episodes_in_score"] = score_at(_read_jsonl(runs / r["run"] / "episodes.jsonl"), budget)
@@ -98,7 +124,9 @@ def report(runs: Path, results: Path, bench: list | None = None) -> dict:
         variants[v] = {"seeds": sum(r["variant"] == v for r in rows),
                        "score_mean": float(np.mean(scores)) if scores else None,
                        "score_min": float(min(scores)) if scores else None,
-                       "score_max": float(max(scores)) if scores else None}
+                       "score_max": float(max(scores)) if scores else None,
+                       **{k: _mean([r for r in rows if r["variant"] == v], k)
+                          for k in ("online_last100_at_end", "eval_return_mean", "frozen_loop_last100")}}
     speed = merge_benches(bench or [])
     if speed:
         mf = speed["variants"].get("model-free", {}).get("steps_per_s")
@@ -125,6 +153,14 @@ def format_table(summary: dict) -> str:
     for v, r in summary["variants"].items():
         lines.append(f"| {v} | {r['seeds']} | {f(r['score_mean'])} | {f(r['score_min'])} | {f(r['score_max'])} | "
                      f"{f(r.get('steps_per_s_alone'))} | {f(r.get('cost_vs_model_free'), '{:.2f}x')} |")
+    if any(r.get("eval_return_mean") is not None or r.get("frozen_loop_last100") is not None
+           for r in summary["variants"].values()):
+        lines += ["", "Final weights (mean over seeds): the training log while learning vs the same weights frozen.", "",
+                  "| variant | training log, last 100 at the end | frozen: eval, 1 game per env | frozen: A2C loop, lr=0 |",
+                  "|---|---|---|---|"]
+        for v, r in summary["variants"].items():
+            lines.append(f"| {v} | {f(r.get('online_last100_at_end'))} | {f(r.get('eval_return_mean'))} | "
+                         f"{f(r.get('frozen_loop_last100'))} |")
     return "\n".join(lines) + "\n"
 
 
@@ -161,7 +197,8 @@ def add_cli(sub) -> None:
     r.add_argument("--runs", required=True)
     r.add_argument("--results", required=True)
     r.add_argument("--bench", nargs="*", default=[], help="bench files of `agent bench` (the cost of imagination)")
-    r.set_defaults(func=lambda a: (report(Path(a.runs), Path(a.results), a.bench), 0)[1])
+    r.add_argument("--frozen", default=None, help="folder of lr=0 continuations from each run's final weights")
+    r.set_defaults(func=lambda a: (report(Path(a.runs), Path(a.results), a.bench, a.frozen), 0)[1])
     b = sub.add_parser("bench", help="agent steps/s of each variant's training loop, alone, in one run")
     b.add_argument("--variants", default=",".join(VARIANTS))
     b.add_argument("--profile", default="quick")

@@ -28,8 +28,10 @@
 #    models' data;
 # 2. the network, and the advantage actor-critic (A2C) objective that trains every agent of the book;
 # 3. a short training run on the CPU, to see the loop work and measure its speed;
-# 4. the GPU runs of the I2A study (`results/i2a/MsPacman/`): learning curves of two seeds;
-# 5. the trained agent (`checkpoints/agents/MsPacman-model-free.safetensors`) playing the real game;
+# 4. the GPU runs of the I2A study (`results/i2a/MsPacman/`): learning curves of two seeds, each
+#    trained for 2,000,000 agent steps;
+# 5. the trained agent (`checkpoints/agents/MsPacman-model-free.safetensors`, seed 0 of that study)
+#    playing the real game;
 # 6. how a trained agent becomes a data-collection policy for the environment models.
 #
 # The paper does not say which actor-critic it used. The reimplementations use A2C or A3C, and so do
@@ -243,11 +245,13 @@ fig.tight_layout()
 # %% [markdown]
 # ## The GPU runs
 #
-# The I2A study (`scripts/gpu_i2a.sh`) trained five agents on one lease of a machine with several
-# H200 GPUs, each variant with two seeds, all for the same wall-clock time and all at once (so they
-# shared the CPUs that run the emulators). Chapter 8 compares them at the common budget of agent steps. Here
-# are the model-free agent's two seeds: the raw score of every finished game (dots) and the running
-# mean of the last 100 games (lines), against the agent steps at which the game ended.
+# The I2A study (`scripts/gpu_i2a.sh`) trained five agents, each variant with two seeds, all at once
+# on a machine with four H200 GPUs (so they shared the CPUs that run the emulators). Every run went to
+# the same target of 2,000,000 agent steps (8,000,000 emulator frames): the runs were stopped by
+# the time limit of a device call and resumed from their checkpoints in the next one, three calls in
+# all. Chapter 8 compares the five agents at that budget. Here are the model-free agent's two seeds:
+# the raw score of every finished game (dots) and the running mean of the last 100 games (lines),
+# against the agent steps at which the game ended.
 
 # %%
 study = load_i2a_study()
@@ -257,13 +261,17 @@ gcfg = study["runs"][mf_runs[0]]["config"]["config"]
 print(f"study: {study['provenance']['device']}, git {study['provenance']['git_sha']}; "
       f"{gcfg['num_envs']} envs, {gcfg['height']}x{gcfg['width']} frames (pooled {gcfg['mf_pool']}x), "
       f"n = {gcfg['num_steps']}, lr {gcfg['lr']}")
+print(f"budget: {study['budget_agent_steps']:,} agent steps = {study['budget_frames']:,} emulator frames per run")
 for run in mf_runs:
     r = rows[run]
     eps = study["runs"][run]["episodes"]
-    end, _ = score_at(eps, r["steps"])
+    x, y = curve(eps, 100)
+    best = int(np.argmax(y))
+    first = np.mean([e["return"] for e in eps[:100]])
     print(f"{run}: {r['steps']:,} agent steps in {r['wall_s']:.0f} s ({r['steps_per_s_shared']:,.0f} steps/s, "
-          f"sharing the machine), {len(eps):,} games; mean of the last 100 games: {r['score_at_budget']:.0f} at the "
-          f"budget of {study['budget_agent_steps']:,} steps, {end:.0f} at the end")
+          f"sharing the machine), {len(eps):,} games")
+    print(f"    mean of 100 games: first {first:.0f}, highest {y[best]:.0f} (at {x[best]:,} steps), "
+          f"last {score_at(eps, r['steps'])[0]:.0f} at the end")
 
 # %%
 fig, ax = plt.subplots(figsize=(9, 3.8))
@@ -272,7 +280,6 @@ for run, color in zip(mf_runs, ("tab:blue", "tab:orange")):
     ax.scatter([e["step"] for e in eps], [e["return"] for e in eps], s=3, alpha=0.15, color=color)
     x, y = curve(eps, 100)
     ax.plot(x, y, color=color, lw=2, label=f"{run}: mean of the last 100 games")
-ax.axvline(study["budget_agent_steps"], color="0.4", ls="--", lw=1, label="common budget (chapter 8)")
 ax.set(xlabel="agent steps (x4 emulator frames)", ylabel="score of a whole game", ylim=(0, None),
        title="Model-free A2C on MsPacman (H200 study, 2 seeds)")
 ax.grid(alpha=0.3)
@@ -280,26 +287,32 @@ ax.legend(fontsize=8)
 fig.tight_layout()
 
 # %% [markdown]
-# Both seeds end far above the scores of their first games, and above where they stood at the
-# common budget (the two means printed per seed). The way up is not smooth: the running means dip
-# and recover along the way. The single games scatter widely around their mean, because a game ends
-# when the last life is lost, and one unlucky meeting with a ghost ends a life. A mean over 100
-# games has much less noise than the dots. The difference between the two seeds shows how much a
-# whole run varies. These runs are short next to the paper's curves (chapter 8 compares with them).
+# Both seeds end well above the mean of their first 100 games (printed above). The way up is not
+# smooth: the running means dip and recover along the way, and the last 100 games need not be the
+# best 100 of the run (compare the highest and the last mean printed per seed). The single games
+# scatter widely around their mean, because a game ends when the last life is lost, and one unlucky
+# meeting with a ghost ends a life. A mean over 100 games has much less noise than the dots. The
+# difference between the two seeds shows how much a whole run varies. These runs are short next to
+# the paper's curves (chapter 8 compares with them).
 #
 # ## The trained agent plays
 #
-# The weights of seed 0 at the end of its run are committed, without the optimiser state, as
-# `checkpoints/agents/MsPacman-model-free.safetensors`. `load_agent` rebuilds the network from the
-# config stored in the file. We let it play one game on this CPU at its own frame size: it acts
-# through the intro unrecorded, then `play_agent` records every step (the screen, the policy, the
-# value, the action and the reward).
+# The weights of seed 0 at the end of its run (2,000,000 agent steps) are committed, without the
+# optimiser state, as `checkpoints/agents/MsPacman-model-free.safetensors`. `load_agent` rebuilds the
+# network from the config stored in the file. The study also scored these final weights frozen,
+# with `python -m ssmlib agent eval` (one fresh game in each of 64 environments, no learning); chapter
+# 8 explains why that score can differ from the training log. We let the agent play one game on this
+# CPU at its own frame size: it acts through the intro unrecorded, then `play_agent` records every
+# step (the screen, the policy, the value, the action and the reward).
 
 # %%
 agent, acfg, meta, _ = load_agent(MF_AGENT)
 print(f"{meta['agent']} agent, {acfg.height}x{acfg.width} frames, trained {meta['step']:,} agent steps "
       f"({meta['wall_s']:.0f} s, git {meta['git_sha']}); {count_parameters(agent):,} parameters; "
       f"exported from {meta['exported_from']}")
+r0 = rows[mf_runs[0]]
+print(f"{r0['run']}: training log {r0['online_last100_at_end']:.0f} (last 100 games); frozen, agent eval "
+      f"{r0['eval_return_mean']:.0f} +- {r0['eval_return_std']:.0f} over {r0['eval_episodes']} games")
 env = make_agent_env("MsPacman", 1, acfg.height, acfg.width, seed=0, num_threads=1)
 t0 = time.perf_counter()
 clip = play_agent(agent, env, 160, warmup=60, seed=0, action_names=NAMES)
@@ -395,8 +408,8 @@ fig.tight_layout()
 #   policy gradient with GAE advantages, value regression and an entropy bonus, rewards clipped to
 #   their sign for learning, real scores reported.
 # - On this CPU the quick loop runs at the speed printed above. On the GPU, two seeds of the
-#   paper-size agent ended their runs far above their first games, with dips on the way; their
-#   curves are the baseline of chapter 8.
+#   paper-size agent, trained for 2,000,000 agent steps each, ended their runs well above their
+#   first games, with dips on the way; their curves are the baseline of chapter 8.
 # - A trained agent, wrapped in `AgentPolicy` and `EpsilonPolicy`, collects data that covers more of
 #   the game than a random policy.
 #

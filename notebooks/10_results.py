@@ -418,7 +418,9 @@ print(f"games per run: eval {sorted({r['eval_episodes'] for r in runs10})}, lr=0
 # systematic: the log scores a policy that learns while it plays, and on average it scores more than
 # its final weights do frozen. The evaluation code is not at fault: it agrees with the training loop
 # run at learning rate 0, a different code path over the same weights (the correlation above). On the
-# 10 paired runs the frozen weights average about 9% (eval) to 12% (lr=0 loop) below the log.
+# 10 paired runs the frozen weights average about 9% (eval) to 12% (lr=0 loop) below the log. The
+# lr=0 loop's figure is the less fair of the two: its 96,000 steps from a common start give each
+# environment about two games, and the games that ended are the shorter ones (chapter 8).
 #
 # So read the logged agent scores of this book as a **mild upper bound** of what the final policy
 # scores frozen. The comparisons between variants hold under all three measures: the cell below

@@ -9,6 +9,8 @@
 #      and export small weights-only checkpoints of seed 0;
 #   3. every call: report into results/i2a/$GAME and pack it into $OUT (a lost machine loses no results).
 # Usage: TARGET_STEPS=2000000 TRAIN_SECONDS=480 bash scripts/gpu_i2a.sh   (then again, FINAL=1 at the end)
+# A FINAL call trains first too (up to TRAIN_SECONDS): leave it room for the frozen scores and the bench
+# (about 4 minutes on 4xH200) under the 10-minute limit of one device call.
 set -euo pipefail
 GAME=${GAME:-MsPacman}
 TARGET_STEPS=${TARGET_STEPS:-2000000}
@@ -53,7 +55,6 @@ fi
 for f in "$RUNS"/*.log; do echo "$f: $(tail -n 1 "$f")"; done
 echo "trained until $(( $(date +%s) - t0 )) s"
 
-BENCH=()
 if [ "$FINAL" = 1 ]; then
   # ---- 2a. the final weights, frozen: eval (1 game per env) and the A2C loop with lr=0, all runs at once
   runs=(); for v in $VARIANTS; do for s in $SEEDS; do runs+=("$v-s$s"); done; done
@@ -63,7 +64,7 @@ if [ "$FINAL" = 1 ]; then
     v=${run%-s*}; s=${run##*-s}; read -r a m <<< "$(args_of "$v")"
     dev=""; [ "$NGPU" -gt 0 ] && dev="--device cuda:$(( i % NGPU ))"
     ck="$RUNS/$run/checkpoint.safetensors"
-    ( python3 -m ssmlib agent eval --checkpoint "$ck" --episodes 64 --num-envs 64 $dev \
+    ( python3 -m ssmlib agent eval --checkpoint "$ck" --episodes 64 --num-envs 64 --env-threads $THREADS $dev \
         --out "$RUNS/$run/eval.json" --overwrite
       python3 -m ssmlib agent train --profile "$PROFILE" --game "$GAME" --agent "$a" --rollout-policy "$m" \
         --env-model "$ENV_MODEL" --seed "$s" --out "$FROZEN/$run" --overwrite --init-from "$ck" \
@@ -81,7 +82,6 @@ if [ "$FINAL" = 1 ]; then
     python3 -m ssmlib agent bench --profile "$PROFILE" --env-model "$ENV_MODEL" --seconds "$BENCH_SECONDS" \
       --variants "$v" --set env_threads=$(( $(nproc) / (NGPU > 0 ? NGPU : 1) )) $dev --out "$RUNS/bench-$v.json" \
       > "$RUNS/bench-$v.log" 2>&1 &
-    BENCH+=("$RUNS/bench-$v.json")
     i=$((i + 1))
     if [ "$NGPU" -gt 0 ] && [ $(( i % NGPU )) -eq 0 ]; then wait || true; fi
   done
@@ -89,7 +89,8 @@ if [ "$FINAL" = 1 ]; then
   echo "benched until $(( $(date +%s) - t0 )) s"
 fi
 
-# ---- 3. report and pack (every call)
+# ---- 3. report and pack (every call; with whatever bench files exist)
+shopt -s nullglob; BENCH=("$RUNS"/bench-*.json); shopt -u nullglob
 python3 -m ssmlib agent report --runs "$RUNS" --results "$RESULTS" --frozen "$FROZEN" --bench "${BENCH[@]}"
 cp "$RUNS"/*.log "$RESULTS"/ 2>/dev/null || true
 cat "$RESULTS/table.md"

@@ -167,6 +167,36 @@ def test_the_update_reuses_the_rollouts_the_policy_acted_on(mode):
     assert acted.imagination["features"].shape[:2] == (3 * A, 2)
 
 
+def test_inside_training_the_update_sees_what_the_policy_acted_on(quick_dataset, tmp_path, monkeypatch):
+    """In train_agent the update's forward (before the optimiser step) must give, row by row, the logits
+    and values of the acting passes: the (steps, envs*actions) cache is flattened in the obs order."""
+    from ssmlib.data.store import open_dataset
+
+    seen = {"act": [], "update": []}
+    real = I2AAgent.forward
+
+    def spy(self, obs, imagination=None):
+        out = real(self, obs, imagination)
+        if imagination is not None:
+            seen["update"].append((out.logits.detach().clone(), out.value.detach().clone()))
+            out.rollout_logits.sum().backward(retain_graph=True)  # pi_hat still learns (distillation)
+            assert self.rollout_policy.net[0].weight.grad is not None
+            self.zero_grad(set_to_none=True)
+        elif not torch.is_grad_enabled():
+            seen["act"].append((out.logits.clone(), out.value.clone()))
+        return out
+
+    monkeypatch.setattr(I2AAgent, "forward", spy)
+    env = ImaginedVectorEnv(quick_model("sSSM", seed=2), open_dataset(quick_dataset), num_envs=4, max_steps=6)
+    cfg = dataclasses.replace(agent_profile("quick"), agent="i2a", rollout_policy="distill", num_envs=4, num_steps=3,
+                              total_steps=12, rollout_depth=2, log_every=1, env_model="(given)")
+    train_agent(cfg, tmp_path / "run", env=env, env_model=quick_model("dSSM-DET"), progress=False)
+    assert len(seen["update"]) == 1 and len(seen["act"]) == 3 + 1  # 3 acting passes + the bootstrap value
+    logits, values = seen["update"][0]
+    torch.testing.assert_close(logits, torch.cat([a[0] for a in seen["act"][:3]]), rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(values, torch.cat([a[1] for a in seen["act"][:3]]), rtol=1e-5, atol=1e-6)
+
+
 def test_learning_to_query_refuses_cached_rollouts():
     agent = i2a("learned", depth=2)
     assert not agent.reuses_imagination
@@ -402,4 +432,19 @@ def test_study_report_sets_the_training_log_beside_the_frozen_final_weights(quic
     assert mf["eval_return_mean"] == pytest.approx(np.mean([r["eval_return_mean"] for r in s["rows"]]))
     assert mf["online_last100_at_end"] is not None and mf["frozen_loop_last100"] is not None
     assert (tmp_path / "results" / "model-free-s1" / "frozen-loop-episodes.jsonl").exists()
-    assert "| model-free |" in (tmp_path / "results" / "table.md").read_text().split("lr=0 |")[1]
+    assert "| model-free |" in (tmp_path / "results" / "table.md").read_text().split("first game per env |")[1]
+    # the lr=0 loop's first game of every env (episodes record their env): 4 envs, each its first game
+    fe = [json.loads(x) for x in (frozen / "model-free-s0" / "episodes.jsonl").read_text().splitlines()]
+    firsts = {}
+    for e in fe:
+        firsts.setdefault(e["env"], e["return"])
+    row0 = next(r for r in s["rows"] if r["run"] == "model-free-s0")
+    assert row0["frozen_loop_envs"] == len(firsts) == 4
+    assert row0["frozen_loop_first_game"] == pytest.approx(np.mean(list(firsts.values())))
+    # a score taken before the run was resumed is stale: flagged, and left out of the variant's mean
+    ev = json.loads((runs / "model-free-s1" / "eval.json").read_text())
+    (runs / "model-free-s1" / "eval.json").write_text(json.dumps({**ev, "trained_steps": 32}))
+    s = report(runs, tmp_path / "results2", frozen=frozen)
+    row1 = next(r for r in s["rows"] if r["run"] == "model-free-s1")
+    assert row1["eval_stale_at_step"] == 32 and "eval_return_mean" not in row1
+    assert s["variants"]["model-free"]["eval_return_mean"] is None  # not a mean over one of two seeds

@@ -302,6 +302,7 @@ def train_agent(cfg: AgentConfig, out, *, resume: bool = False, overwrite: bool 
     optimizer = torch.optim.RMSprop(params, lr=cfg.lr, alpha=0.99, eps=1e-5)
     step = update = 0
     wall0 = 0.0
+    extra_init: dict = {}
     if resuming:
         own = {k[len("agent."):]: v for k, v in tensors.items() if k.startswith("agent.")}
         agent.load_state_dict(own, strict=False)
@@ -317,6 +318,7 @@ def train_agent(cfg: AgentConfig, out, *, resume: bool = False, overwrite: bool 
             raise SsmlibError(f"cannot start from {init_from}: its {', '.join(arch)} differ from this run's")
         agent.load_state_dict({k[len("agent."):]: v for k, v in init_tensors.items() if k.startswith("agent.")},
                               strict=False)
+        extra_init = {"init_from": {"path": str(init_from), "step": int(init_meta["step"])}}
     env_seed = cfg.seed + 100_003 * (meta.get("resumes", 0) + 1 if resuming else 0)
     resumes = meta.get("resumes", 0) + 1 if resuming else 0
     extra = {"num_actions": A, "game": cfg.game}
@@ -380,8 +382,8 @@ def train_agent(cfg: AgentConfig, out, *, resume: bool = False, overwrite: bool 
                 nobs, r, term, trunc, info = env.step(a.cpu().numpy())
                 check_env_order(info, N)
                 done = np.logical_or(term, trunc)
-                for ret, length in tracker.update(np.asarray(r, np.float64), done):
-                    episodes.write({"step": step + (t + 1) * N, "return": ret, "length": length})
+                for i, (ret, length) in zip(np.flatnonzero(done), tracker.update(np.asarray(r, np.float64), done)):
+                    episodes.write({"step": step + (t + 1) * N, "return": ret, "length": length, "env": int(i)})
                     recent.append(ret)
                 rewards[t] = torch.as_tensor(np.sign(r), dtype=torch.float32, device=dev)  # clipped for learning
                 next_obs = torch.as_tensor(nobs, device=dev)
@@ -426,7 +428,7 @@ def train_agent(cfg: AgentConfig, out, *, resume: bool = False, overwrite: bool 
         env.close()
     summary = {"status": status, "step": step, "update": update, "wall_s": wall, "episodes_this_run": len(recent),
                "return_mean_100": float(np.mean(recent[-100:])) if recent else None, "last_terms": last,
-               "config": to_dict(cfg), "provenance": provenance(str(dev))}
+               "config": to_dict(cfg), "provenance": provenance(str(dev)), **extra_init}
     atomic_write_json(out / "summary.json", summary)
     return summary
 
@@ -508,7 +510,7 @@ def _cli_eval(args) -> int:
     dev = resolve_device(args.device)
     agent, cfg, meta, _ = load_agent(args.checkpoint, device=dev)
     env = make_agent_env(cfg.game, args.num_envs, cfg.height, cfg.width, sticky_actions=cfg.sticky_actions,
-                         noop_max=cfg.noop_max)
+                         noop_max=cfg.noop_max, num_threads=args.env_threads)
     res = evaluate_agent(agent, env, args.episodes, seed=args.seed, amp=cfg.amp)
     env.close()
     res.update({"checkpoint": str(args.checkpoint), "agent": cfg.agent, "rollout_policy": cfg.rollout_policy,
@@ -547,6 +549,7 @@ def add_cli(subparsers) -> None:
     e.add_argument("--episodes", type=int, default=10)
     e.add_argument("--num-envs", type=int, default=8)
     e.add_argument("--seed", type=int, default=1_000_000)
+    e.add_argument("--env-threads", type=int, default=0, help="emulator threads (0: one per env up to the CPUs)")
     e.add_argument("--device", default=None)
     e.add_argument("--out", default=None, help="write the returns as JSON here")
     e.add_argument("--overwrite", action="store_true")

@@ -260,7 +260,10 @@ class I2AAgent(nn.Module):
     def reuses_imagination(self) -> bool:
         """Whether the update may reuse the acting pass's rollouts instead of imagining again: yes unless
         the rollout policy learns through them (``learned``). The model is frozen and pi_hat only changes
-        at the update, so the cached rollouts are exactly what the policy acted on (the same samples)."""
+        at the update, so the cached rollouts are exactly what the policy acted on (the same samples).
+        The ``learned`` update imagines again to get a graph, with fresh rollout-action samples (and
+        fresh z for a stochastic model): its policy gradient is taken at rollouts that differ from the
+        acted-on ones in those samples, the one variant where this happens."""
         return self.rollout_mode != "learned"
 
     def forward(self, obs: Tensor, imagination: dict[str, Tensor] | None = None) -> AgentOutput:

@@ -9,9 +9,15 @@ Two more scores of each run's FINAL weights, when present, separate learning fro
 
 * ``eval.json`` in the run folder (``agent eval``): one whole game in each of 64 envs, weights frozen;
 * ``--frozen DIR``: ``DIR/<run>`` is the same A2C loop restarted from the final weights with ``lr=0``
-  (``agent train --init-from ... --set lr=0``); its logged mean is what the training log would say of a
-  policy that stops learning. The training log's own score is of a policy updated every ``num_steps``
-  steps while it plays (about a hundred updates per game).
+  (``agent train --init-from ... --set lr=0``): the training loop's own code, with learning switched
+  off. Its last 100 games lean towards short games (a short run from a synchronised start ends the
+  short games first), so where its episodes record their env the report also gives the mean of the
+  first game of every env, which has no such bias. The training log's own score is of a policy
+  updated every ``num_steps`` steps while it plays (over a hundred updates per game), in a steady
+  state where the envs are out of step.
+
+A score of final weights is used only if it was taken at the run's final step (``trained_steps`` /
+``init_from.step``); a stale one (the run was resumed after it) is reported as such and left out.
 
 ``python -m ssmlib agent bench``: agent steps/s of the whole A2C loop (acting with imagination,
 environment steps and the update) of each variant alone, for the cost of imagination relative to the
@@ -78,8 +84,18 @@ def merge_benches(paths) -> dict | None:
 
 
 def _mean(rows: list[dict], key: str) -> float | None:
-    vals = [r[key] for r in rows if r.get(key) is not None]
-    return float(np.mean(vals)) if vals else None
+    """Mean of ``key`` over ``rows`` (the seeds of a variant); None unless every seed has it."""
+    vals = [r.get(key) for r in rows]
+    return float(np.mean(vals)) if vals and all(v is not None for v in vals) else None
+
+
+def first_game_of_every_env(episodes: list[dict]) -> tuple[float | None, int]:
+    """Mean return of the first game each env finished (needs the ``env`` field), and how many envs."""
+    first: dict[int, float] = {}
+    for e in episodes:
+        if "env" in e:
+            first.setdefault(e["env"], e["return"])
+    return (float(np.mean(list(first.values()))) if first else None), len(first)
 
 
 def report(runs: Path, results: Path, bench: list | None = None, frozen: Path | None = None) -> dict:
@@ -96,7 +112,9 @@ def report(runs: Path, results: Path, bench: list | None = None, frozen: Path | 
         sps = [m["steps_per_s"] for m in metrics[1:]]  # the first interval holds start-up
         row = {"run": d.name, "variant": name, "seed": int(seed), "steps": s["step"], "wall_s": s["wall_s"],
                "steps_per_s_shared": float(np.median(sps)) if sps else None,
-               "episodes": len(_read_jsonl(d / "episodes.jsonl")), "online_last100_at_end": s["return_mean_100"]}
+               "episodes": len(_read_jsonl(d / "episodes.jsonl")),
+               # from the whole log (the summary's own mean covers only the last resumed call's games)
+               "online_last100_at_end": score_at(_read_jsonl(d / "episodes.jsonl"), s["step"])[0]}
         out = results / d.name
         out.mkdir(parents=True, exist_ok=True)
         for f in RUN_FILES:
@@ -104,16 +122,26 @@ def report(runs: Path, results: Path, bench: list | None = None, frozen: Path | 
                 shutil.copyfile(d / f, out / f)
         if (d / "eval.json").exists():  # the final weights, frozen, one game per env
             ev = json.loads((d / "eval.json").read_text())
-            row.update(eval_return_mean=ev["return_mean"], eval_return_std=ev["return_std"],
-                       eval_episodes=ev["episodes"], eval_trained_steps=ev["trained_steps"])
-            shutil.copyfile(d / "eval.json", out / "eval.json")
+            if ev.get("trained_steps") == s["step"]:
+                row.update(eval_return_mean=ev.get("return_mean"), eval_return_std=ev.get("return_std"),
+                           eval_episodes=ev.get("episodes"), eval_trained_steps=ev["trained_steps"])
+                shutil.copyfile(d / "eval.json", out / "eval.json")
+            else:
+                row["eval_stale_at_step"] = ev.get("trained_steps")
         fz = Path(frozen) / d.name if frozen else None
         if fz is not None and (fz / "summary.json").exists():  # the final weights, frozen, in the A2C loop
             fs = json.loads((fz / "summary.json").read_text())
-            row.update(frozen_loop_last100=fs["return_mean_100"], frozen_loop_episodes=fs["episodes_this_run"])
-            for f in ("episodes.jsonl", "summary.json"):
-                if (fz / f).exists():
-                    shutil.copyfile(fz / f, out / f"frozen-loop-{f}")
+            start = (fs.get("init_from") or {}).get("step", s["step"])  # (older summaries did not record it)
+            if start == s["step"]:
+                fe = _read_jsonl(fz / "episodes.jsonl")
+                first, envs = first_game_of_every_env(fe)
+                row.update(frozen_loop_last100=fs.get("return_mean_100"), frozen_loop_episodes=len(fe),
+                           frozen_loop_first_game=first, frozen_loop_envs=envs)
+                for f in ("episodes.jsonl", "summary.json"):
+                    if (fz / f).exists():
+                        shutil.copyfile(fz / f, out / f"frozen-loop-{f}")
+            else:
+                row["frozen_loop_stale_at_step"] = start
         rows.append(row)
     budget = min(r["steps"] for r in rows)
     for r in rows:
@@ -126,7 +154,8 @@ def report(runs: Path, results: Path, bench: list | None = None, frozen: Path | 
                        "score_min": float(min(scores)) if scores else None,
                        "score_max": float(max(scores)) if scores else None,
                        **{k: _mean([r for r in rows if r["variant"] == v], k)
-                          for k in ("online_last100_at_end", "eval_return_mean", "frozen_loop_last100")}}
+                          for k in ("online_last100_at_end", "eval_return_mean", "frozen_loop_last100",
+                                    "frozen_loop_first_game")}}
     speed = merge_benches(bench or [])
     if speed:
         mf = speed["variants"].get("model-free", {}).get("steps_per_s")
@@ -155,12 +184,14 @@ def format_table(summary: dict) -> str:
                      f"{f(r.get('steps_per_s_alone'))} | {f(r.get('cost_vs_model_free'), '{:.2f}x')} |")
     if any(r.get("eval_return_mean") is not None or r.get("frozen_loop_last100") is not None
            for r in summary["variants"].values()):
-        lines += ["", "Final weights (mean over seeds): the training log while learning vs the same weights frozen.", "",
-                  "| variant | training log, last 100 at the end | frozen: eval, 1 game per env | frozen: A2C loop, lr=0 |",
-                  "|---|---|---|---|"]
+        lines += ["", "Final weights (mean over seeds): the training log while learning vs the same weights frozen.",
+                  "The lr=0 loop's last 100 games lean towards short games; its first game of every env does not.", "",
+                  "| variant | training log, last 100 at the end | frozen: eval, 1 game per env | "
+                  "frozen: A2C loop, lr=0, last 100 | frozen: A2C loop, lr=0, first game per env |",
+                  "|---|---|---|---|---|"]
         for v, r in summary["variants"].items():
             lines.append(f"| {v} | {f(r.get('online_last100_at_end'))} | {f(r.get('eval_return_mean'))} | "
-                         f"{f(r.get('frozen_loop_last100'))} |")
+                         f"{f(r.get('frozen_loop_last100'))} | {f(r.get('frozen_loop_first_game'))} |")
     return "\n".join(lines) + "\n"
 
 

@@ -91,6 +91,7 @@ fi
 
 # ---- 3. report and pack (every call; with whatever bench files exist)
 shopt -s nullglob; BENCH=("$RUNS"/bench-*.json); shopt -u nullglob
+rm -rf "$RESULTS"  # (the machine's copy of the committed study) so nothing stale is packed with the new one
 python3 -m ssmlib agent report --runs "$RUNS" --results "$RESULTS" --frozen "$FROZEN" --bench "${BENCH[@]}"
 cp "$RUNS"/*.log "$RESULTS"/ 2>/dev/null || true
 cat "$RESULTS/table.md"

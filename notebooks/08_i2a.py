@@ -522,7 +522,8 @@ for v in VARIANTS:
 # %% [markdown]
 # Said plainly: the copy agent and the I2As with uniform and distilled rollouts are within 3 times
 # the model-free agent's cost per step; the learned I2A is not. In the previous study, before the
-# update reused the rollouts, the uniform I2A cost 2.99x and the distilled one 3.23x. The learned
+# update reused the rollouts, the uniform I2A cost 2.99x and the distilled one 3.23x
+# (`results/i2a/MsPacman-previous/summary.json`). The learned
 # I2A imagines twice per step (to act and in the update) and also pays for a backward pass through
 # the imagination. The copy agent's price is the price of the imagination path without any model
 # step: its encoder, rollout encoder and rollout policy alone.

@@ -412,7 +412,7 @@ print(f"games per run: eval {sorted({r['eval_episodes'] for r in runs10})}, lr=0
 
 # %% [markdown]
 # This settles the puzzle of the previous, shorter study, where the exported model-free agent
-# logged 930 but evaluated at 484. Two effects explain it. The larger is the variation of an A2C
+# logged 930 but evaluated at 484 (`results/i2a/MsPacman-previous/`). Two effects explain it. The larger is the variation of an A2C
 # policy from one snapshot to the next: the frozen final weights of a single run can score well
 # above or well below its log (the per-run differences above go both ways). The smaller is
 # systematic: the log scores a policy that learns while it plays, and on average it scores more than

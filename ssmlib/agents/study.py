@@ -108,13 +108,13 @@ def report(runs: Path, results: Path, bench: list | None = None, frozen: Path | 
     for d in folders:
         s = json.loads((d / "summary.json").read_text())
         name, _, seed = d.name.rpartition("-s")
-        metrics = _read_jsonl(d / "metrics.jsonl")
+        metrics, episodes = _read_jsonl(d / "metrics.jsonl"), _read_jsonl(d / "episodes.jsonl")
         sps = [m["steps_per_s"] for m in metrics[1:]]  # the first interval holds start-up
         row = {"run": d.name, "variant": name, "seed": int(seed), "steps": s["step"], "wall_s": s["wall_s"],
                "steps_per_s_shared": float(np.median(sps)) if sps else None,
-               "episodes": len(_read_jsonl(d / "episodes.jsonl")),
+               "episodes": len(episodes),
                # from the whole log (the summary's own mean covers only the last resumed call's games)
-               "online_last100_at_end": score_at(_read_jsonl(d / "episodes.jsonl"), s["step"])[0]}
+               "online_last100_at_end": score_at(episodes, s["step"])[0], "_episodes": episodes}
         out = results / d.name
         out.mkdir(parents=True, exist_ok=True)
         for f in RUN_FILES:
@@ -145,7 +145,7 @@ def report(runs: Path, results: Path, bench: list | None = None, frozen: Path | 
         rows.append(row)
     budget = min(r["steps"] for r in rows)
     for r in rows:
-        r["score_at_budget"], r["episodes_in_score"] = score_at(_read_jsonl(runs / r["run"] / "episodes.jsonl"), budget)
+        r["score_at_budget"], r["episodes_in_score"] = score_at(r.pop("_episodes"), budget)
     variants = {}
     for v in sorted({r["variant"] for r in rows}, key=lambda v: VARIANTS.index(v) if v in VARIANTS else 99):
         scores = [r["score_at_budget"] for r in rows if r["variant"] == v and r["score_at_budget"] is not None]

@@ -45,6 +45,9 @@ DIFF_GAIN = 2
 
 _BG, _FG, _DIM = (24, 24, 24), (235, 235, 235), (150, 150, 150)
 _GAP, _LABEL_H = 4, 14
+_MIN_CELL_W = 120
+"""Frames narrower than this are drawn enlarged by a whole factor (nearest neighbour: 80x64 frames at
+2x), so that the labels and the text lines (font size 11) fit above and beside them."""
 
 
 # --------------------------------------------------------------------------------------------- caches
@@ -404,11 +407,23 @@ def _font():
     return ImageFont.load_default(size=11)
 
 
+def _fit(draw, text: str, font, width: int) -> str:
+    """``text`` cut (ending in "..") to at most ``width`` pixels."""
+    if draw.textlength(text, font=font) <= width:
+        return text
+    while text and draw.textlength(text + "..", font=font) > width:
+        text = text[:-1]
+    return text + ".."
+
+
 def _grid(rows: list[list], labels: list[list[str]], texts: dict | None = None) -> np.ndarray:
-    """Frames on a dark canvas with a label above each; ``texts[(i, j)]`` = lines written in an empty cell."""
+    """Frames on a dark canvas with a label above each; ``texts[(i, j)]`` = lines written in an empty cell.
+    Small frames are enlarged (``_MIN_CELL_W``); labels and lines are cut to their cell's width."""
     from PIL import Image, ImageDraw
 
     h, w = next(as_hwc_uint8(f).shape[:2] for row in rows for f in row if f is not None)
+    scale = -(-_MIN_CELL_W // w)
+    h, w = h * scale, w * scale
     n_rows, n_cols = len(rows), max(len(r) for r in rows)
     H = n_rows * (h + _LABEL_H + _GAP) + _GAP
     W_ = n_cols * (w + _GAP) + _GAP
@@ -418,17 +433,19 @@ def _grid(rows: list[list], labels: list[list[str]], texts: dict | None = None) 
         for j, f in enumerate(row):
             if f is not None:
                 y, x = _GAP + i * (h + _LABEL_H + _GAP) + _LABEL_H, _GAP + j * (w + _GAP)
-                canvas[y:y + h, x:x + w] = as_hwc_uint8(f)
+                f = as_hwc_uint8(f)
+                canvas[y:y + h, x:x + w] = f.repeat(scale, 0).repeat(scale, 1) if scale > 1 else f
     img = Image.fromarray(canvas)
     draw, font = ImageDraw.Draw(img), _font()
     for i, row_labels in enumerate(labels):
         for j, text in enumerate(row_labels):
             if text:
-                draw.text((_GAP + j * (w + _GAP) + 1, _GAP + i * (h + _LABEL_H + _GAP)), text, fill=_FG, font=font)
+                draw.text((_GAP + j * (w + _GAP) + 1, _GAP + i * (h + _LABEL_H + _GAP)), _fit(draw, text, font, w - 2),
+                          fill=_FG, font=font)
     for (i, j), lines in (texts or {}).items():
         y0 = _GAP + i * (h + _LABEL_H + _GAP) + _LABEL_H + 2
         for k, (line, color) in enumerate(lines):
-            draw.text((_GAP + j * (w + _GAP) + 2, y0 + 13 * k), line, fill=color, font=font)
+            draw.text((_GAP + j * (w + _GAP) + 2, y0 + 13 * k), _fit(draw, line, font, w - 4), fill=color, font=font)
     return np.asarray(img)
 
 
@@ -567,7 +584,8 @@ def explore(game: str = "MsPacman", model="sSSM", *, data=None, episode: int = 0
                     img.value = ex.png(i)
                     img.layout.width = image_w
                 context_img.value = ex.context_png()
-                context_img.layout.width = f"{min(width, int(1.25 * (3 * (ex.data.width + _GAP) + _GAP)))}px"
+                context_w = int.from_bytes(ex.context_png()[16:20], "big")  # the PNG's width (IHDR)
+                context_img.layout.width = f"{min(width, int(1.25 * context_w))}px"
                 rewards_w.value = ex.reward_table_html()
                 shown["rollout"] = r
             sync_controls()

@@ -115,6 +115,9 @@ def add_cli(subparsers) -> None:
     c.add_argument("--overwrite", action="store_true")
     c.set_defaults(func=_cli_collect)
     _add_speed_cli(sub)
+    from .viz.play import add_bench_cli  # bench play: the play widget's key-press latency
+
+    add_bench_cli(sub)
 
 
 # --------------------------------------------------------------------------------------------------

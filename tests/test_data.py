@@ -233,7 +233,7 @@ def test_resume_after_a_killed_collection_equals_an_uninterrupted_one(tmp_path):
 @pytest.mark.parametrize("args,message", [
     (["--game", "MsPacmn"], "unknown game 'MsPacmn'; did you mean MsPacman"),
     (["--height", "84"], "not a multiple of 8"),
-    (["--steps", "0"], "must be positive"),
+    (["--steps", "0"], "collect --steps must be at least 1, got 0"),
 ])
 def test_cli_errors_are_one_clear_line(tmp_path, args, message):
     base = {"--steps": "10", "--out": str(tmp_path / "o")}

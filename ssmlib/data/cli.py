@@ -3,26 +3,51 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from ..config import get_profile
-from .collect import collect, config_with
+from ..errors import SsmlibError
+from .collect import collect, config_from_manifest, config_with
+
+DEFAULT_EPSILON = 0.05
 
 
 def _cli_collect(args) -> None:
-    cfg = config_with(get_profile(args.profile).data, game=args.game, height=args.height, width=args.width,
-                      num_envs=args.envs, seed=args.seed, steps_per_shard=args.steps_per_shard)
+    out = Path(args.out)
+    manifest = None
+    if args.resume and (out / "manifest.json").exists():
+        from .store import read_manifest
+
+        manifest = read_manifest(out)
+    if args.steps is None and manifest is None:
+        raise SsmlibError("collect needs --steps N (agent steps in all)"
+                          + (f"; {out} has no collection to resume" if args.resume else ""))
+    # --resume continues with the dataset's own settings; flags given with it must agree (collect checks)
+    base = config_from_manifest(manifest) if manifest is not None and args.profile is None else \
+        get_profile(args.profile or "quick").data
+    cfg = config_with(base, game=args.game, height=args.height, width=args.width, num_envs=args.envs,
+                      seed=args.seed, steps_per_shard=args.steps_per_shard)
+    agent_ckpt, epsilon = args.policy_agent, args.epsilon
+    if manifest is not None and agent_ckpt is None and (manifest.get("policy") or {}).get("name") == "epsilon":
+        inner = manifest["policy"].get("policy") or {}
+        if inner.get("name") == "agent":  # collected with a trained agent: the same one, with the same epsilon
+            agent_ckpt = inner["checkpoint"]
+            epsilon = manifest["policy"]["epsilon"] if epsilon is None else epsilon
+    if epsilon is not None and agent_ckpt is None:
+        raise SsmlibError("--epsilon applies to --policy-agent only (the random policy is uniform)")
     factory = None
-    if args.policy_agent:  # a trained agent (e.g. the model-free one) with some epsilon, fresh per shard
+    if agent_ckpt:  # a trained agent (e.g. the model-free one) with some epsilon, fresh per shard
         from ..agents.envs import AgentPolicy
         from .ale import action_meanings
         from .collect import EpsilonPolicy
 
         n = len(action_meanings(cfg.game))
-        AgentPolicy(args.policy_agent)  # fail early, with one line, on a bad checkpoint
+        eps = DEFAULT_EPSILON if epsilon is None else epsilon
+        AgentPolicy(agent_ckpt)  # fail early, with one line, on a bad checkpoint
 
         def factory():
-            return EpsilonPolicy(AgentPolicy(args.policy_agent), n, args.epsilon)
-    ds = collect(cfg, args.out, args.steps, policy_factory=factory, resume=args.resume, overwrite=args.overwrite,
+            return EpsilonPolicy(AgentPolicy(agent_ckpt), n, eps)
+    ds = collect(cfg, out, args.steps, policy_factory=factory, resume=args.resume, overwrite=args.overwrite,
                  progress=not args.no_progress)
     print(json.dumps(ds.summary()))
 
@@ -30,9 +55,11 @@ def _cli_collect(args) -> None:
 def add_cli(subparsers) -> None:
     p = subparsers.add_parser("collect", help="collect ALE frames (random policy, or a trained agent) into a dataset folder")
     p.add_argument("--game", default=None, help="ALE game by short name (default: the profile's, MsPacman)")
-    p.add_argument("--steps", type=int, required=True, help="agent steps in all (rounded up to whole shards)")
+    p.add_argument("--steps", type=int, default=None,
+                   help="agent steps in all, rounded up to whole shards (required unless --resume)")
     p.add_argument("--out", required=True, help="dataset folder to create")
-    p.add_argument("--profile", default="quick", choices=("quick", "paper"))
+    p.add_argument("--profile", default=None, choices=("quick", "paper"),
+                   help="settings of a new dataset (default quick); with --resume: the dataset's own")
     p.add_argument("--height", type=int, help="frame height, a multiple of 8 (profile: quick 80, paper 200)")
     p.add_argument("--width", type=int, help="frame width, a multiple of 8 (profile: quick 64, paper 160)")
     p.add_argument("--envs", type=int, help="environments stepped together")
@@ -40,8 +67,10 @@ def add_cli(subparsers) -> None:
     p.add_argument("--seed", type=int)
     p.add_argument("--policy-agent", default=None, metavar="CHECKPOINT",
                    help="collect with a trained agent (ssmlib agent checkpoint) instead of random actions")
-    p.add_argument("--epsilon", type=float, default=0.05, help="with --policy-agent: random-action probability")
-    p.add_argument("--resume", action="store_true", help="continue an interrupted collection in --out")
+    p.add_argument("--epsilon", type=float, default=None,
+                   help=f"with --policy-agent: random-action probability (default {DEFAULT_EPSILON})")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the collection in --out with its own settings; re-collects missing or corrupt shards")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_cli_collect)

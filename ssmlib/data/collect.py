@@ -17,8 +17,8 @@ from typing import Callable, Protocol
 
 import numpy as np
 
-from ..config import DataConfig
-from ..errors import SsmlibError
+from ..config import DataConfig, TrainConfig
+from ..errors import SsmlibError, warn
 from ..io import git_sha
 from . import store
 from .ale import PREPROCESSING, action_meanings, check_frame_size, make_vector_env, preprocess, resolve_game
@@ -179,39 +179,86 @@ _RESUME_KEYS = ("format", "game", "height", "width", "frameskip", "sticky_action
                 "num_envs", "steps_per_shard", "seed", "test_fraction", "policy")
 
 
-def collect(cfg: DataConfig, out: str | Path, total_steps: int, *, policy: Policy | None = None,
+def check_data_config(cfg: DataConfig) -> None:
+    """Refuse settings no collection can run with (the CLI's flags are also range-checked in ssmlib/cliargs.py)."""
+    check_frame_size(cfg.height, cfg.width)
+    for name in ("num_envs", "steps_per_shard", "frameskip", "max_episode_steps"):
+        if getattr(cfg, name) < 1:
+            raise SsmlibError(f"{name} must be at least 1, got {getattr(cfg, name)}")
+    if not 0 <= cfg.sticky_actions <= 1:
+        raise SsmlibError(f"sticky_actions must be between 0 and 1, got {cfg.sticky_actions}")
+    if not 0 <= cfg.test_fraction <= 1:
+        raise SsmlibError(f"test_fraction must be between 0 and 1, got {cfg.test_fraction}")
+    if not cfg.mean_action_repeat >= 1:
+        raise SsmlibError(f"mean_action_repeat must be at least 1, got {cfg.mean_action_repeat}")
+    if not 0 <= cfg.seed < 2**63:
+        raise SsmlibError(f"seed must be a non-negative integer, got {cfg.seed}")
+
+
+def config_from_manifest(manifest: dict) -> DataConfig:
+    """The DataConfig a dataset was collected with (what ``collect --resume`` continues by default)."""
+    policy = manifest.get("policy") or {}
+    return DataConfig(game=manifest["game"], height=manifest["height"], width=manifest["width"],
+                      frameskip=manifest["frameskip"], sticky_actions=manifest["sticky_actions"],
+                      num_envs=manifest["num_envs"], steps_per_shard=manifest["steps_per_shard"],
+                      mean_action_repeat=policy.get("mean_repeat", DataConfig.mean_action_repeat),
+                      test_fraction=manifest["test_fraction"], max_episode_steps=manifest["max_episode_steps"],
+                      seed=manifest["seed"])
+
+
+def _differences(manifest: dict, fresh: dict) -> str:
+    return "; ".join(f"{k}: {manifest.get(k)!r} there, {fresh.get(k)!r} here"
+                     for k in _RESUME_KEYS if manifest.get(k) != fresh.get(k))
+
+
+def collect(cfg: DataConfig, out: str | Path, total_steps: int | None, *, policy: Policy | None = None,
             policy_factory: Callable[[], Policy] | None = None, resume: bool = False,
             overwrite: bool = False, progress: bool = True) -> store.Dataset:
     """Collect ``total_steps`` agent steps (rounded up to whole shards) of ``cfg.game`` into ``out``.
 
     Give a stateless ``policy`` or a ``policy_factory`` (a fresh policy per shard); default: RandomPolicy.
     Refuses an existing folder unless ``resume`` (continue a matching collection) or ``overwrite``.
+    ``resume`` first verifies every listed shard and collects any missing or corrupt one again (shard
+    i comes from seed (seed, i), so the bytes are the same); ``total_steps`` may then be None (the
+    collection's own target). Warns when the test split has no window for ``train``/``eval``.
     """
     game = resolve_game(cfg.game)
-    check_frame_size(cfg.height, cfg.width)
-    if total_steps <= 0:
-        raise SsmlibError(f"--steps must be positive, got {total_steps}")
+    check_data_config(cfg)
     out = Path(out)
+    resuming = resume and (out / "manifest.json").exists()
+    if total_steps is None and not resuming:
+        raise SsmlibError("give the number of agent steps to collect (--steps N)")
+    if total_steps is not None and total_steps <= 0:
+        raise SsmlibError(f"--steps must be positive, got {total_steps}")
     num_actions = len(action_meanings(game))
     if policy_factory is None:
         policy_factory = (lambda: policy) if policy is not None else (
             lambda: RandomPolicy(num_actions, cfg.mean_action_repeat))
-    n_shards = math.ceil(total_steps / (cfg.num_envs * cfg.steps_per_shard))
+    n_shards = math.ceil(total_steps / (cfg.num_envs * cfg.steps_per_shard)) if total_steps else 0
     fresh = _manifest_for(cfg, game, describe_policy(policy_factory()), n_shards)
 
+    if out.exists() and not out.is_dir():
+        raise SsmlibError(f"output {out} exists and is not a folder")
     if out.exists() and any(out.iterdir()):
         if overwrite:
             shutil.rmtree(out)
+            resuming = False
         elif resume:
             pass
         else:
             raise SsmlibError(f"output folder {out} exists; use --resume to continue it or --overwrite to replace it")
-    if resume and (out / "manifest.json").exists():
+    if resuming:
         manifest = store.read_manifest(out)
-        diff = [k for k in _RESUME_KEYS if manifest.get(k) != fresh.get(k)]
+        diff = _differences(manifest, fresh)
         if diff:
-            raise SsmlibError(f"cannot resume {out}: it was collected with other settings ({', '.join(diff)})")
+            raise SsmlibError(f"cannot resume {out}: it was collected with other settings ({diff})")
         manifest["target_shards"] = max(manifest["target_shards"], n_shards)
+        for entry, reason in store.verify_shards(out, manifest):  # the advice of a checksum error leads here
+            warn(f"shard {entry['index']} of {out} is damaged ({reason}); collecting it again from its seed")
+            manifest["shards"] = [s for s in manifest["shards"] if s["index"] != entry["index"]]
+            manifest["complete"] = False
+            shutil.rmtree(out / entry["name"], ignore_errors=True)
+            manifest.setdefault("recollected", []).append({"index": entry["index"], "files": entry["files"]})
     else:
         manifest = fresh
     out.mkdir(parents=True, exist_ok=True)
@@ -224,7 +271,7 @@ def collect(cfg: DataConfig, out: str | Path, total_steps: int, *, policy: Polic
     bar = tqdm(total=len(todo) * cfg.num_envs * cfg.steps_per_shard, unit="step", unit_scale=True,
                desc=f"collect {game.name}", disable=not progress, smoothing=0.1)
     env = make_vector_env(game, cfg.num_envs, sticky_actions=cfg.sticky_actions, frameskip=cfg.frameskip,
-                          max_episode_steps=cfg.max_episode_steps)
+                          max_episode_steps=cfg.max_episode_steps) if todo else None
     try:
         for i in todo:
             t0 = time.perf_counter()
@@ -236,12 +283,22 @@ def collect(cfg: DataConfig, out: str | Path, total_steps: int, *, policy: Polic
             store.write_manifest(out, manifest)
     except KeyboardInterrupt:
         bar.close()
+        how = (f"python -m ssmlib collect --out {out} --resume" if store.resumable_from_cli(manifest)
+               else "collect(..., resume=True) with the same policy")
         raise SsmlibError(f"interrupted: {len(manifest['shards'])} of {manifest['target_shards']} shards of {out} "
-                          f"are complete and valid; continue with --resume") from None
+                          f"are complete and valid; continue with: {how}") from None
     finally:
-        env.close()
+        if env is not None:
+            env.close()
         bar.close()
-    return store.open_dataset(out, verify=False)
+    if not manifest["complete"]:  # a resumed, already complete collection whose flag was lost
+        manifest["complete"] = len(manifest["shards"]) >= manifest["target_shards"]
+        store.write_manifest(out, manifest)
+    ds = store.open_dataset(out, verify=False)
+    problem = store.split_problem(ds, "test", TrainConfig().context + TrainConfig().horizon)
+    if problem:
+        warn(f"{problem}; until then `train` reports no test metrics and `eval` refuses the dataset")
+    return ds
 
 
 def config_with(cfg: DataConfig, **changes) -> DataConfig:
@@ -256,5 +313,7 @@ def ensure_dataset(out: str | Path, cfg: DataConfig, total_steps: int, progress:
         if m["complete"] and all(m.get(k) == v for k, v in (("game", resolve_game(cfg.game).name),
                                                              ("height", cfg.height), ("width", cfg.width),
                                                              ("seed", cfg.seed))):
-            return store.open_dataset(out)
+            if not store.verify_shards(out, m):
+                return store.open_dataset(out, verify=False)  # just verified
+            # a damaged shard: resume collects it again from its seed (below), the rest is kept
     return collect(cfg, out, total_steps, resume=True, progress=progress)

@@ -64,16 +64,52 @@ def read_manifest(root: str | os.PathLike) -> dict:
     root = Path(root)
     path = root / "manifest.json"
     if not root.is_dir():
-        raise SsmlibError(f"no dataset at {root} (collect one with: python -m ssmlib collect --out {root})")
+        raise SsmlibError(f"no dataset at {root} (collect one with: python -m ssmlib collect --out {root} --steps N)")
     if not path.exists():
         raise SsmlibError(f"{root} is not an ssmlib dataset: it has no manifest.json")
     try:
         manifest = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise SsmlibError(f"{path} is corrupt: {e}") from None
-    if manifest.get("format") != FORMAT:
-        raise SsmlibError(f"{path} has format {manifest.get('format')!r}, expected {FORMAT!r}")
+        # the manifest is written atomically, so this is damage from outside; its shard checksums are lost
+        raise SsmlibError(f"{path} is corrupt ({e}); collect the dataset again with: "
+                          f"python -m ssmlib collect --out {root} --overwrite --steps N (and its other settings)") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        have = manifest.get("format") if isinstance(manifest, dict) else None
+        raise SsmlibError(f"{path} has format {have!r}, expected {FORMAT!r}")
     return manifest
+
+
+def resumable_from_cli(manifest: dict) -> bool:
+    """Whether ``collect --out DIR --resume`` alone can continue this dataset: its settings are all in
+    the manifest, and so is its policy unless it was a Python callable (then only Python can)."""
+    policy = manifest.get("policy") or {}
+    inner = policy.get("policy") or {}
+    return policy.get("name") == "random" or (policy.get("name") == "epsilon" and inner.get("name") == "agent")
+
+
+def repair_advice(root: Path, manifest: dict) -> str:
+    """How to re-collect a damaged or missing shard: shard i comes from seed (seed, i), so ``--resume``
+    verifies every listed shard and collects any bad one again, byte for byte."""
+    if resumable_from_cli(manifest):
+        return f"re-collect it with: python -m ssmlib collect --out {root} --resume"
+    return (f"re-collect it with ssmlib.data.collect.collect(cfg, {str(root)!r}, steps, policy=<the same policy>, "
+            f"resume=True)")
+
+
+def verify_shards(root: Path, manifest: dict) -> list[tuple[dict, str]]:
+    """Every listed shard whose files are missing or do not match their sha256: ``(entry, reason)``."""
+    bad = []
+    for entry in manifest.get("shards", []):
+        for fname, digest in entry["files"].items():
+            path = root / entry["name"] / fname
+            if not path.exists():
+                bad.append((entry, f"{path} is missing"))
+                break
+            found = sha256_file(path)
+            if found != digest:
+                bad.append((entry, f"{path} has sha256 {found}, the manifest lists {digest}"))
+                break
+    return bad
 
 
 def fingerprint(manifest: dict) -> str:
@@ -116,7 +152,8 @@ class Dataset:
         self.manifest_sha256 = hashlib.sha256((self.root / "manifest.json").read_bytes()).hexdigest()
         self.fingerprint = fingerprint(self.manifest)
         if not self.manifest["shards"]:
-            raise SsmlibError(f"dataset {self.root} has no complete shard yet")
+            raise SsmlibError(f"dataset {self.root} has no complete shard yet; continue it with: "
+                              f"python -m ssmlib collect --out {self.root} --resume")
         self.shards: list[dict[str, np.ndarray]] = []
         for entry in self.manifest["shards"]:
             self.shards.append(self._open_shard(entry, verify))
@@ -127,18 +164,19 @@ class Dataset:
         for fname, digest in entry["files"].items():
             path = self.root / entry["name"] / fname
             if not path.exists():
-                raise SsmlibError(f"dataset file missing: {path}")
-            if verify and sha256_file(path) != digest:
-                raise SsmlibError(f"checksum mismatch in {path}: the file is corrupt or truncated; "
-                                  f"delete the shard folder and re-run collect with --resume")
+                raise SsmlibError(f"dataset file missing: {path}; {repair_advice(self.root, self.manifest)}")
+            if verify and (found := sha256_file(path)) != digest:
+                raise SsmlibError(f"checksum mismatch in {path}: sha256 {found}, the manifest lists {digest} "
+                                  f"(corrupt or truncated); {repair_advice(self.root, self.manifest)}")
             try:
                 arrays[fname.removesuffix(".npy")] = np.load(path, mmap_mode="r", allow_pickle=False)
             except (ValueError, OSError, EOFError) as e:
-                raise SsmlibError(f"cannot read {path}: {e}") from None
+                raise SsmlibError(f"cannot read {path} ({e}); {repair_advice(self.root, self.manifest)}") from None
         n = entry["rows"]
         for k, a in arrays.items():
             if len(a) != n:
-                raise SsmlibError(f"{self.root / entry['name'] / (k + '.npy')} has {len(a)} rows, manifest says {n}")
+                raise SsmlibError(f"{self.root / entry['name'] / (k + '.npy')} has {len(a)} rows, manifest says {n}; "
+                                  f"{repair_advice(self.root, self.manifest)}")
         return arrays
 
     def _index_episodes(self) -> list[Episode]:
@@ -186,6 +224,30 @@ class Dataset:
             "reward_values": {str(float(v)): int(c) for v, c in zip(*np.unique(rewards, return_counts=True))},
             "action_counts": np.bincount(actions, minlength=self.num_actions).tolist(),
         }
+
+
+def split_problem(ds: Dataset, split: str = "test", span: int = 13) -> str | None:
+    """Why ``split`` of ``ds`` holds no window of ``span`` frames (no episode, or none that long), with
+    what to do about it, as one line; None when it holds one. ``train`` and ``eval`` need test windows
+    of ``context + horizon`` frames (13 at the default 3 + 10)."""
+    episodes = ds.split(split)
+    longest = max((e.length for e in episodes), default=0)
+    if longest >= span:
+        return None
+    m = ds.manifest
+    have = (f"no {split} episode" if not episodes else
+            f"no {split} episode of {span} frames (the longest of {len(episodes)} has {longest})")
+    why = (f"the {split} split is a hash-chosen {m['test_fraction']:.0%} of its {len(ds.episodes)} episodes"
+           if split == "test" else f"{len(ds.episodes)} episodes")
+    if split == "test" and m["test_fraction"] <= 0:
+        return f"{ds.root} has {have}: it was collected with test_fraction 0"
+    if m["steps_per_shard"] + 1 < span:  # an episode never spans two shards: more shards cannot help
+        return (f"{ds.root} has {have}: its shards hold {m['steps_per_shard']} steps per env, fewer than a "
+                f"window's {span} frames; collect a new dataset with a larger --steps-per-shard")
+    steps = m["target_shards"] * m["num_envs"] * m["steps_per_shard"]
+    more = (f"python -m ssmlib collect --out {ds.root} --resume --steps {2 * steps}" if resumable_from_cli(m)
+            else f"collect(..., resume=True) and twice the steps ({2 * steps})")
+    return f"{ds.root} has {have} ({why}); collect more with: {more}"
 
 
 def open_dataset(path: str | os.PathLike, verify: bool = True) -> Dataset:

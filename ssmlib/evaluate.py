@@ -66,7 +66,9 @@ every per-window metric and the window count (``per_episode``, a ``stats.Episode
 95% intervals of the main per-horizon means from a bootstrap over episodes (``ci``). Comparisons
 between models (``ssmlib.claims``) bootstrap those tables paired, on the same episodes.
 
-``evaluate`` returns a JSON-ready dict; ``python -m ssmlib eval --checkpoint ... --data ...`` writes it
+Per-horizon means are in ``per_horizon``; the ratios that can be undefined (moving-pixel metrics where
+nothing moved, the AUC where one reward class is absent) are in ``per_horizon_where_defined`` (``None``
+there). ``evaluate`` returns a JSON-ready dict; ``python -m ssmlib eval --checkpoint ... --data ...`` writes it
 with provenance.
 """
 
@@ -332,20 +334,21 @@ def _summarise(model, a: dict, episode: np.ndarray, start: np.ndarray, T: int, d
         "recon_nats": mean(a["recon"]),
         "kl_nats": mean(a["kl"]),
         "moving_share": [float(v) / dims for v in a["moving_n"].mean(0)],
-        **{k: ratio(*nd) for k, nd in RATIOS.items()},
         "frame_mse_teacher": mean(a["frame_mse_teacher"]),
         "frame_mse_open_loop": mean(a["frame_mse_open_loop"]),
         "reward_nonzero_rate": mean(a["reward_nonzero"]),
         "reward_nll_teacher": mean(a["reward_nll_teacher"]),
         "reward_nll_open_loop": mean(a["reward_nll_open_loop"]),
         "reward_nll_base_rate": mean(a["reward_nll_base_rate"]),
-        "reward_auc_open_loop": [nan_none(v) for v in auc_h],
         "reward_acc_teacher": mean(a["reward_acc_teacher"]),
         "reward_acc_open_loop": mean(a["reward_acc_open_loop"]),
         "return_abs_err_open_loop": mean(a["return_abs_err_open_loop"]),
         "return_abs_err_zero": mean(a["return_abs_err_zero"]),
         "return_acc_open_loop": mean(a["return_acc_open_loop"]),
     }
+    # ratios that are undefined (None) where nothing moved / where every window has the same reward class
+    per_h_defined = {**{k: ratio(*nd) for k, nd in RATIOS.items()},
+                     "reward_auc_open_loop": [nan_none(v) for v in auc_h]}
     iwae_tot, elbo_tot, open_tot = a["iwae"].sum(1), a["elbo"].sum(1), a["ll_open_loop"].sum(1)
     pf = lambda x: float(x.sum(1).mean() / T)  # noqa: E731  (a per-horizon metric's mean over h: per frame)
     moving_tot = {k: (float(a[n].sum() / a[d].sum()) if a[d].sum() > 0 else None) for k, (n, d) in RATIOS.items()}
@@ -415,6 +418,7 @@ def _summarise(model, a: dict, episode: np.ndarray, start: np.ndarray, T: int, d
         "ci_level": 0.95,
         "n_boot": int(n_boot),
         "per_horizon": per_h,
+        "per_horizon_where_defined": per_h_defined,
         "total": total,
         "ci": ci,
         "per_episode": table.to_json(),
@@ -439,7 +443,7 @@ def episode_table(ev: dict) -> EpisodeTable:
 
 def format_eval(res: dict, game: str = "") -> str:
     """A short text report of an ``evaluate`` result: totals, then one line per horizon."""
-    t, ph = res["total"], res["per_horizon"]
+    t, ph = res["total"], {**res["per_horizon"], **res.get("per_horizon_where_defined", {})}
     ci = res.get("ci", {})
 
     def band(key):

@@ -210,9 +210,13 @@ def read_meta(path, kind: str = KIND) -> dict:
         if len(head) < 8:
             raise SsmlibError(f"checkpoint {path} is truncated or corrupt ({size} bytes, no safetensors header)")
         n = int.from_bytes(head, "little")
+        first = f.read(1)
+        if first != b"{" or n > 100 << 20:  # a safetensors header is JSON, at most 100 MB (safetensors' cap)
+            raise SsmlibError(f"{path} is not a safetensors file{_looks_like(head)}; ssmlib reads only "
+                              f"safetensors checkpoints (it never unpickles)")
         if n <= 0 or 8 + n > size:
             raise SsmlibError(f"checkpoint {path} is truncated or corrupt (header of {n} bytes, file of {size})")
-        header = f.read(n)
+        header = first + f.read(n - 1)
     doc = _parse_header(path, header)
     try:
         end = max((int(v["data_offsets"][1]) for k, v in doc.items() if k != "__metadata__"), default=0)
@@ -222,6 +226,15 @@ def read_meta(path, kind: str = KIND) -> dict:
         what = "truncated" if 8 + n + end > size else "corrupt (trailing bytes)"
         raise SsmlibError(f"checkpoint {path} is {what}: {size} bytes, its header describes {8 + n + end}")
     return _parse_meta(path, doc, kind)
+
+
+def _looks_like(head: bytes) -> str:
+    """What a non-safetensors file seems to be, from its first bytes (for the refusal's message)."""
+    if head[:4] == b"PK\x03\x04":
+        return " (it is a zip archive, as torch.save writes: a pickle inside)"
+    if head[:1] == b"\x80" and 2 <= head[1:2][0] <= 5:
+        return " (it is a Python pickle)"
+    return ""
 
 
 def _exists(path: Path) -> None:

@@ -120,6 +120,13 @@ def test_refuses_foreign_safetensors(tmp_path):
     with pytest.raises(SsmlibError, match="not an ssmlib checkpoint"):
         ckpt.load_checkpoint(path)
     path.write_bytes(b"\x80\x04\x95pickle data, not safetensors")
+    with pytest.raises(SsmlibError, match="is not a safetensors file \\(it is a Python pickle\\)"):
+        ckpt.load_checkpoint(path)
+    torch.save({"w": torch.zeros(3)}, path)  # what a user may pass by mistake: never unpickled, named for what it is
+    with pytest.raises(SsmlibError, match="not a safetensors file \\(it is a zip archive, as torch.save writes"):
+        ckpt.load_checkpoint(path)
+    save_file({"w": torch.zeros(3)}, str(path))
+    path.write_bytes(path.read_bytes()[:12])  # a real safetensors file cut short stays "truncated"
     with pytest.raises(SsmlibError, match="truncated or corrupt"):
         ckpt.load_checkpoint(path)
 

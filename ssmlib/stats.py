@@ -161,20 +161,26 @@ def bootstrap(tables: Mapping[str, Sequence[EpisodeTable] | EpisodeTable],
     return Interval(float(vals[0]), float(lo), float(hi), level, n_boot, len(episodes), seeds, windows)
 
 
-def decide(iv: Interval, threshold: float, better: str = "below") -> str:
+def decide(iv: Interval, threshold: float, better: str = "below", strict: bool = False) -> str:
     """A three-way verdict of an interval against a threshold written down before the numbers.
 
-    ``better='below'``: the claim holds when the statistic is at most ``threshold``: ``reproduced`` if the
-    whole interval is at or below it, ``not reproduced`` if the whole interval is above it,
-    ``inconclusive`` otherwise (or when the interval is not finite). ``'above'``: mirrored.
+    ``better='below'``: the claim is ``statistic <= threshold`` (``<`` when ``strict``): ``reproduced`` if the
+    whole interval satisfies it, ``not reproduced`` if no point of the interval does, ``inconclusive``
+    otherwise (or when the interval is not finite). ``'above'``: the claim is ``statistic > threshold``,
+    mirrored: reproduced if ``lo > threshold``, not reproduced if ``hi <= threshold``. A difference that must be negative (``better='below', strict=True``) is thus never
+    reproduced by two identical models (interval [0, 0]).
     """
-    if not (math.isfinite(iv.lo) and math.isfinite(iv.hi)):
+    lo, hi = iv.lo, iv.hi
+    if not (math.isfinite(lo) and math.isfinite(hi)):
         return "inconclusive"
     if better == "below":
-        return "reproduced" if iv.hi <= threshold else "not reproduced" if iv.lo > threshold else "inconclusive"
-    if better == "above":
-        return "reproduced" if iv.lo > threshold else "not reproduced" if iv.hi <= threshold else "inconclusive"
-    raise SsmlibError(f"better must be 'below' or 'above', got {better!r}")
+        ok = hi < threshold if strict else hi <= threshold
+        bad = lo >= threshold if strict else lo > threshold
+    elif better == "above":
+        ok, bad = lo > threshold, hi <= threshold
+    else:
+        raise SsmlibError(f"better must be 'below' or 'above', got {better!r}")
+    return "reproduced" if ok else "not reproduced" if bad else "inconclusive"
 
 
 def auc(scores: np.ndarray, labels: np.ndarray) -> float:

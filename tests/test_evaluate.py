@@ -178,6 +178,10 @@ def test_bootstrap_interval_covers_the_point_pairs_models_and_decides():
     assert decide(Interval(1.0, 0.8, 1.2), 1.0) == "inconclusive"
     assert decide(Interval(1.0, 1.2, 1.9), 1.0, better="above") == "reproduced"
     assert decide(Interval(1.0, float("nan"), 1.9), 1.0) == "inconclusive"
+    # a difference that must be negative: two identical models give [0, 0], which must not pass
+    assert decide(Interval(0.0, 0.0, 0.0), 0.0, strict=True) == "not reproduced"
+    assert decide(Interval(0.0, 0.0, 0.0), 0.0) == "reproduced"  # (non-strict: <= 0 holds)
+    assert decide(Interval(-1.0, -2.0, -0.5), 0.0, strict=True) == "reproduced"
     with pytest.raises(SsmlibError, match="at least 2 episodes"):
         bootstrap({"a": EpisodeTable(np.arange(1), win[:1], {"x": base[:1]})}, lambda m: m["a"]["x"][:, 0])
 

@@ -1,0 +1,560 @@
+"""The paper's five claims (``ssmlib.paper.CLAIMS``) as functions of ``results/``: each returns a
+:class:`Verdict`: ``reproduced``, ``not reproduced``, ``inconclusive`` or ``not run``, with the rule, the
+evidence, the 95% interval it rests on, the scale (windows, episodes, seeds, games) and the files read.
+
+Every rule was written down (the ``RULES`` texts below, quoted in the verdicts) BEFORE the re-scored
+numbers it judges were computed. Three principles hold for all of them:
+
+* **An interval, not a point.** Accuracy comparisons use the paired episode bootstrap of
+  ``ssmlib.stats`` on the per-episode sums that ``ssmlib.evaluate`` stores; a verdict is ``reproduced``
+  only when the whole interval is on the claim's side, ``not reproduced`` only when the whole interval is
+  on the other side, and ``inconclusive`` otherwise.
+* **A scale that can fail.** Accuracy is the *excess* over the exact floor of the very target frames
+  (``evaluate``: a sum of per-pixel KL divergences, nats/frame), never a share of the total
+  log-likelihood, which is dominated by the irreducible floor (~35k nats/frame on MsPacman).
+* **A naive model must not pass.** Every accuracy rule also demands beating the copy reference
+  (copying the last context frame, open loop), so a model that copies its input fails it.
+
+Speed measurements (``results/speed``) are single timings per cell (no interval); their rules take the
+least favourable cell. Agent scores (``results/i2a``) are bootstrapped over evaluation games and seeds.
+
+``all_claims()`` gives the five verdicts; ``format_verdicts`` prints them (chapters 3-10 call these and
+compute no verdict of their own).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .config import RESULTS_DIR
+from .errors import SsmlibError
+from .paper import CLAIMS
+from .stats import EpisodeTable, Interval, bootstrap, decide
+
+PIXEL = ("AR", "RAR")
+SSMS = ("dSSM-DET", "dSSM-VAE", "sSSM")
+DETERMINISTIC = ("dSSM-DET", "dSSM-VAE")
+GAMES = ("MsPacman", "Bowling")
+
+SPEED_MIN = 2.0
+"""Claim 1: 'several times faster' means at least this ratio of imagination throughput [ours]."""
+JUMPY_SPEED_MIN = 2.0
+"""Claim 3: 'a large further speed-up' means at least this ratio over the same model at k = 1 [ours]."""
+ACCURACY_RATIO = 1.25
+"""Claims 1 and 3: 'competitive' / 'similar' accuracy means an excess at most this many times the
+reference model's [ours]."""
+SPEED_MIN_BATCH = 64
+"""Speed is judged at rollout batches of at least this size: I2A imagines (envs x actions) rollouts at once."""
+SPEED_VARIANT = "fp32-eager"
+
+RULES = {
+    "1.speed": (f"Speed: in every cell of results/speed with batch >= {SPEED_MIN_BATCH}, variant {SPEED_VARIANT}, "
+                f"no decoding, the SSM's imagination throughput (env steps/s) is at least {SPEED_MIN:g}x that of "
+                f"the faster pixel model (AR or RAR) in that cell ['several times': ours]. The smallest ratio "
+                f"over those cells decides; a single timing per cell, so no interval."),
+    "1.accuracy": (f"Accuracy: on the same test windows, (a) the SSM's open-loop excess over the exact floor "
+                   f"(nats/frame, mean over h = 1..T) is at most {ACCURACY_RATIO:g}x that of the better pixel "
+                   f"model (the one with the lower excess in each bootstrap replicate); (b) its mean absolute error "
+                   f"on moving pixels is at most {ACCURACY_RATIO:g}x the better pixel model's; (c) its open-loop "
+                   f"excess is below that of copying the last context frame. Reproduced when every upper 95% bound "
+                   f"is on the claim's side ((a), (b) <= {ACCURACY_RATIO:g}, (c) difference < 0); not reproduced when "
+                   f"any lower bound is on the other side; else inconclusive."),
+    "1.claim": ("Claim 1 is reproduced for an SSM when speed and accuracy both are, not reproduced when either is "
+                "not; the claim (about SSMs as a class) is reproduced when at least one SSM is, not reproduced "
+                "when every SSM is not, else inconclusive."),
+    "2": ("On each game: d = joint excess of a deterministic-transition SSM (dSSM-DET, exact; dSSM-VAE, K-sample "
+          "bound) minus the sSSM's (K-sample bound), nats/frame, mean over h = 1..T, paired episode bootstrap. "
+          "Reproduced on a game when the lower 95% bound of d is > 0 for both dSSMs and the sSSM's joint excess "
+          "is below the copy-previous-frame reference (upper bound of the difference < 0); not reproduced on a "
+          "game when the upper bound of d is < 0 for either dSSM. The claim ('several games') is reproduced "
+          "when reproduced on every game evaluated (at least 2), not reproduced when not reproduced on any, else "
+          "inconclusive. The sSSM's bound is below its exact likelihood, so the rule is conservative for it."),
+    "3.speed": (f"Speed: in every cell of results/speed with batch >= {SPEED_MIN_BATCH} and no decoding that has "
+                f"the model at jump k and at k = 1 in the same variant, the jump-k throughput (env steps/s) is at "
+                f"least {JUMPY_SPEED_MIN:g}x the k = 1 model's ['large': ours]; the smallest ratio decides."),
+    "3.accuracy": (f"Accuracy at matched environment steps (results/jumpy: the same anchored test windows for "
+                   f"every k): (a) the jump-k model's open-loop excess (nats/frame, mean over the matched env "
+                   f"steps) is at most {ACCURACY_RATIO:g}x the same model's at k = 1, and (b) below the copy-last-"
+                   f"context-frame reference at the same env steps. Reproduced when both upper 95% bounds are on the "
+                   f"claim's side; not reproduced when either lower bound is on the other side; else inconclusive."),
+    "3.claim": ("Claim 3 is reproduced for a (model, k > 1) when speed and accuracy both are; the claim is reproduced "
+                "when at least one jumpy model is, not reproduced when every one is not, else inconclusive."),
+    "4": ("Frozen final-weight evaluation games of results/i2a/<game> (bootstrap over games and seeds): "
+          "(a) I2A beats the baselines: the mean return of i2a-learned (the paper's full agent) minus that of the "
+          "model-free agent, and minus that of the copy-model I2A, each have a lower 95% bound > 0; (b) learning "
+          "to query helps: i2a-learned minus i2a-distill and minus i2a-uniform each have a lower bound > 0. "
+          "Reproduced when (a) and (b) are; not reproduced when any upper bound is < 0; else inconclusive."),
+    "5": ("Would need I2A agents that query a deterministic SSM and a stochastic SSM at few rollouts (e.g. depth "
+          "1-3), several seeds each, scored like claim 4; the difference of mean returns with its interval "
+          "would decide. Until such runs exist in results/, the verdict is 'not run'."),
+}
+"""The rules, as written before the re-scored numbers (quoted verbatim in every verdict)."""
+
+VERDICTS = ("reproduced", "not reproduced", "inconclusive", "not run")
+
+
+@dataclass
+class Verdict:
+    """One claim (or one part of it) judged on results/."""
+
+    claim: int
+    title: str
+    verdict: str
+    rule: str
+    evidence: dict = field(default_factory=dict)
+    ci: dict = field(default_factory=dict)
+    scale: dict = field(default_factory=dict)
+    sources: list = field(default_factory=list)
+    parts: list = field(default_factory=list)
+    note: str = ""
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["parts"] = [p.to_json() if isinstance(p, Verdict) else p for p in self.parts]
+        return d
+
+
+def combine_all(verdicts: list[str]) -> str:
+    """Every part must hold: not reproduced if any part is not, reproduced if all are, else inconclusive."""
+    if not verdicts or any(v == "not run" for v in verdicts):
+        return "not run" if verdicts and all(v == "not run" for v in verdicts) else "inconclusive"
+    if "not reproduced" in verdicts:
+        return "not reproduced"
+    return "reproduced" if all(v == "reproduced" for v in verdicts) else "inconclusive"
+
+
+def combine_any(verdicts: list[str]) -> str:
+    """One instance suffices: reproduced if any is, not reproduced if all are not, else inconclusive."""
+    if not verdicts or all(v == "not run" for v in verdicts):
+        return "not run"
+    if "reproduced" in verdicts:
+        return "reproduced"
+    return "not reproduced" if all(v == "not reproduced" for v in verdicts) else "inconclusive"
+
+
+# --------------------------------------------------------------------------------------------------
+# reading results/
+
+
+def _rel(path: Path, root: Path) -> str:
+    try:
+        return str(Path(path).relative_to(root.parent))
+    except ValueError:
+        return str(path)
+
+
+def zoo_tables(game: str, results: Path = RESULTS_DIR, models=PIXEL + SSMS) -> tuple[dict, dict, list]:
+    """Per model: the per-episode table and the evaluation summary of results/model_zoo/<game>/<model>/eval.json.
+    Models without a file are left out; a file from an evaluator without per-episode sums raises."""
+    from .evaluate import episode_table
+
+    tables, evals, sources = {}, {}, []
+    for m in models:
+        f = Path(results) / "model_zoo" / game / m / "eval.json"
+        if not f.exists():
+            continue
+        doc = json.loads(f.read_text())
+        ev = doc.get("eval", doc)
+        tables[m], evals[m] = episode_table(ev), ev
+        sources.append(_rel(f, Path(results)))
+    return tables, evals, sources
+
+
+def _scale(evals: dict, tables: dict, **extra) -> dict:
+    ev = next(iter(evals.values()))
+    shas = {e.get("windows_sha") for e in evals.values()}
+    return {"windows": ev["windows"], "episodes": len(next(iter(tables.values())).episodes),
+            "horizon": ev["horizon"], "seeds": 1, "same_windows": len(shas) == 1, **extra}
+
+
+def _mean_h(x: np.ndarray) -> np.ndarray:
+    """A per-horizon replicate array (R, T) -> its mean over h (R,): nats per frame."""
+    return x.mean(-1) if x.ndim > 1 else x
+
+
+def _iv(iv: Interval) -> dict:
+    return iv.to_json()
+
+
+def _speed_rows(results: Path) -> tuple[list[dict], list[str]]:
+    rows, sources = [], []
+    for f in sorted((Path(results) / "speed").glob("rollout-*.json")):
+        doc = json.loads(f.read_text())
+        rows += [dict(r, file=f.name) for r in doc.get("rows", [])]
+        sources.append(_rel(f, Path(results)))
+    return rows, sources
+
+
+def speed_ratio(rows: list[dict], model: str, ref_models, jump: int = 1, ref_jump: int = 1,
+                variant: str | None = SPEED_VARIANT, min_batch: int = SPEED_MIN_BATCH) -> dict | None:
+    """The smallest throughput ratio of ``model`` at ``jump`` over the fastest of ``ref_models`` at
+    ``ref_jump``, over every (file, variant, batch >= min_batch, no decoding) cell holding both."""
+    cells = {}
+    for r in rows:
+        if r.get("decode") or r["batch"] < min_batch or (variant and r["variant"] != variant):
+            continue
+        cells.setdefault((r["file"], r["variant"], r["batch"]), []).append(r)
+    ratios = []
+    for key, rs in sorted(cells.items()):
+        mine = [r["env_steps_per_s"] for r in rs if r["model"] == model and r["jump"] == jump]
+        ref = [r["env_steps_per_s"] for r in rs if r["model"] in ref_models and r["jump"] == ref_jump]
+        if mine and ref:
+            ratios.append({"file": key[0], "variant": key[1], "batch": key[2], "ratio": mine[0] / max(ref)})
+    if not ratios:
+        return None
+    worst = min(ratios, key=lambda c: c["ratio"])
+    return {"min_ratio": worst["ratio"], "at": {k: worst[k] for k in ("file", "variant", "batch")},
+            "max_ratio": max(c["ratio"] for c in ratios), "cells": len(ratios)}
+
+
+# --------------------------------------------------------------------------------------------------
+# claim 1
+
+
+def accuracy_vs_pixel(tables: dict, model: str, pixel=PIXEL, n_boot: int = 2000, seed: int = 0) -> dict:
+    """Claim 1's accuracy parts (a)-(c) for ``model`` against the better of ``pixel``: intervals and verdict."""
+    pixel = [p for p in pixel if p in tables]
+    if not pixel:
+        raise SsmlibError("no pixel model in the tables")
+    sub = {m: tables[m] for m in (model, *pixel)}
+
+    def best_pixel(means, key):
+        return np.min(np.stack([_mean_h(means[p][key]) for p in pixel]), 0)
+
+    def moving_mae(means, m):
+        return means[m]["moving_abs_err"].sum(-1) / means[m]["moving_n"].sum(-1)
+
+    a = bootstrap(sub, lambda mm: _mean_h(mm[model]["excess_open_loop"]) / best_pixel(mm, "excess_open_loop"),
+                  n_boot=n_boot, seed=seed)
+    b = bootstrap(sub, lambda mm: moving_mae(mm, model) / np.min(np.stack([moving_mae(mm, p) for p in pixel]), 0),
+                  n_boot=n_boot, seed=seed)
+    c = bootstrap(sub, lambda mm: _mean_h(mm[model]["excess_open_loop"]) - _mean_h(mm[model]["copy_ctx_excess"]),
+                  n_boot=n_boot, seed=seed)
+    parts = [decide(a, ACCURACY_RATIO), decide(b, ACCURACY_RATIO), decide(c, 0.0, strict=True)]
+    return {"verdict": combine_all(parts), "parts": dict(zip(("a", "b", "c"), parts)),
+            "ci": {"open_loop_excess_ratio_vs_best_pixel": _iv(a), "moving_mae_ratio_vs_best_pixel": _iv(b),
+                   "open_loop_excess_minus_copy_ctx_nats_per_frame": _iv(c)}}
+
+
+def claim1(game: str = "MsPacman", results: Path = RESULTS_DIR, n_boot: int = 2000, seed: int = 0) -> Verdict:
+    """Claim 1: SSMs several times faster than pixel AR models at competitive accuracy.
+
+    Rules (written before the numbers): ``RULES['1.speed']``, ``RULES['1.accuracy']``, ``RULES['1.claim']``.
+    """
+    rule = " ".join(RULES[k] for k in ("1.speed", "1.accuracy", "1.claim"))
+    c = CLAIMS[1]
+    try:
+        tables, evals, sources = zoo_tables(game, results)
+    except SsmlibError as e:
+        return Verdict(1, c.title, "inconclusive", rule, note=str(e))
+    rows, speed_src = _speed_rows(results)
+    missing = [m for m in PIXEL + SSMS if m not in tables]
+    if not any(p in tables for p in PIXEL) or not any(s in tables for s in SSMS):
+        return Verdict(1, c.title, "not run", rule, note=f"missing evaluations: {', '.join(missing)}")
+    parts, ev_all, ci_all = [], {}, {}
+    for m in (s for s in SSMS if s in tables):
+        sp = speed_ratio(rows, m, PIXEL)
+        speed_v = "inconclusive" if sp is None else ("reproduced" if sp["min_ratio"] >= SPEED_MIN else "not reproduced")
+        acc = accuracy_vs_pixel(tables, m, n_boot=n_boot, seed=seed)
+        v = combine_all([speed_v, acc["verdict"]])
+        t = evals[m]["total"]
+        ev = {"speed": sp, "speed_verdict": speed_v, "accuracy_verdict": acc["verdict"],
+              "accuracy_parts": acc["parts"],
+              "excess_open_loop_nats_per_frame": t.get("excess_open_loop_nats_per_frame"),
+              "moving_mae": t.get("moving_mae"),
+              "copy_ctx_excess_nats_per_frame": t.get("copy_ctx_excess_nats_per_frame")}
+        parts.append(Verdict(1, f"{c.title}: {m}", v, rule, ev, acc["ci"]))
+        ev_all[m], ci_all[m] = ev, acc["ci"]
+    for p in PIXEL:
+        if p in evals:
+            ev_all[p] = {"excess_open_loop_nats_per_frame": evals[p]["total"].get("excess_open_loop_nats_per_frame"),
+                         "moving_mae": evals[p]["total"].get("moving_mae")}
+    verdict = combine_any([p.verdict for p in parts])
+    return Verdict(1, c.title, verdict, rule, ev_all, ci_all,
+                   _scale(evals, tables, game=game, unit="nats/frame (excess), ratio (speed)"),
+                   sources + speed_src, parts,
+                   note=("missing: " + ", ".join(missing)) if missing else "")
+
+
+# --------------------------------------------------------------------------------------------------
+# claim 2
+
+
+def claim2_game(game: str, results: Path = RESULTS_DIR, n_boot: int = 2000, seed: int = 0) -> Verdict:
+    """Claim 2 on one game (``RULES['2']``)."""
+    c = CLAIMS[2]
+    tables, evals, sources = zoo_tables(game, results, models=("sSSM", *DETERMINISTIC))
+    if "sSSM" not in tables or not all(d in tables for d in DETERMINISTIC):
+        return Verdict(2, f"{c.title}: {game}", "not run", RULES["2"], sources=sources,
+                       note=f"needs sSSM, dSSM-DET and dSSM-VAE evaluations of {game}")
+    ci, parts = {}, []
+    for d in DETERMINISTIC:
+        iv = bootstrap({d: tables[d], "sSSM": tables["sSSM"]},
+                       lambda mm, d=d: _mean_h(mm[d]["excess_joint"]) - _mean_h(mm["sSSM"]["excess_joint"]),
+                       n_boot=n_boot, seed=seed)
+        ci[f"{d}_minus_sSSM_joint_excess_nats_per_frame"] = _iv(iv)
+        parts.append(decide(iv, 0.0, better="above"))
+    guard = bootstrap({"sSSM": tables["sSSM"]},
+                      lambda mm: _mean_h(mm["sSSM"]["excess_joint"]) - _mean_h(mm["sSSM"]["copy_prev_excess"]),
+                      n_boot=n_boot, seed=seed)
+    ci["sSSM_joint_excess_minus_copy_prev_nats_per_frame"] = _iv(guard)
+    if "not reproduced" in parts:
+        v = "not reproduced"
+    elif all(p == "reproduced" for p in parts) and decide(guard, 0.0, strict=True) == "reproduced":
+        v = "reproduced"
+    else:
+        v = "inconclusive"
+    ev = {m: {"excess_joint_nats_per_frame": evals[m]["total"].get("excess_joint_nats_per_frame"),
+              "ll_nats_per_frame": evals[m]["total"]["ll_nats_per_frame"],
+              "log_likelihood": evals[m]["log_likelihood"]} for m in evals}
+    ev["per_dssm"] = dict(zip(DETERMINISTIC, parts))
+    return Verdict(2, f"{c.title}: {game}", v, RULES["2"], ev, ci,
+                   _scale(evals, tables, game=game, unit="nats/frame (joint excess)"), sources)
+
+
+def claim2(games=GAMES, results: Path = RESULTS_DIR, n_boot: int = 2000, seed: int = 0) -> Verdict:
+    """Claim 2: the sSSM reaches a higher test likelihood than dSSM-DET and dSSM-VAE on several games.
+
+    Rule (written before the numbers): ``RULES['2']``.
+    """
+    c = CLAIMS[2]
+    parts = []
+    for g in games:
+        try:
+            parts.append(claim2_game(g, results, n_boot, seed))
+        except SsmlibError as e:
+            parts.append(Verdict(2, f"{c.title}: {g}", "inconclusive", RULES["2"], note=str(e)))
+    vs = [p.verdict for p in parts if p.verdict != "not run"]
+    if len(vs) < 2:
+        v = "inconclusive" if vs else "not run"
+    elif all(x == "not reproduced" for x in vs):
+        v = "not reproduced"
+    else:
+        v = "reproduced" if all(x == "reproduced" for x in vs) else "inconclusive"
+    return Verdict(2, c.title, v, RULES["2"], {p.title: p.verdict for p in parts},
+                   {p.title: p.ci for p in parts}, {"games": len(vs), **({"per_game": [p.scale for p in parts]})},
+                   [s for p in parts for s in p.sources], parts,
+                   note="" if len(vs) >= 2 else "fewer than 2 games evaluated")
+
+
+# --------------------------------------------------------------------------------------------------
+# claim 3
+
+
+def jumpy_tables(game: str, results: Path = RESULTS_DIR) -> tuple[dict, dict, list, dict]:
+    """Per jumpy run: an EpisodeTable of its per-episode sums at the study's matched env steps (columns in
+    env-step order), the eval, the files read, and the study summary."""
+    from .evaluate import episode_table
+
+    root = Path(results) / "jumpy" / game
+    f = root / "summary.json"
+    if not f.exists():
+        raise SsmlibError(f"no jumpy study in {root}")
+    summary = json.loads(f.read_text())
+    steps = summary["env_steps"]
+    tables, evals, sources = {}, {}, [_rel(f, Path(results))]
+    for r in summary["rows"]:
+        ef = root / r["run"] / "eval.json"
+        ev = json.loads(ef.read_text())["eval"]
+        t = episode_table(ev)
+        idx = [e // r["jump"] - 1 for e in steps]
+        tables[r["run"]] = EpisodeTable(t.episodes, t.windows,
+                                        {k: (v[:, idx] if v.ndim == 2 else v) for k, v in t.sums.items()})
+        evals[r["run"]] = dict(ev, jump=r["jump"], base_model=r["model"])
+        sources.append(_rel(ef, Path(results)))
+    return tables, evals, sources, summary
+
+
+def claim3(game: str = "MsPacman", results: Path = RESULTS_DIR, n_boot: int = 2000, seed: int = 0) -> Verdict:
+    """Claim 3: jumpy models are faster still at similar accuracy.
+
+    Rules (written before the numbers): ``RULES['3.speed']``, ``RULES['3.accuracy']``, ``RULES['3.claim']``.
+    """
+    from .jumpy import run_name
+
+    c = CLAIMS[3]
+    rule = " ".join(RULES[k] for k in ("3.speed", "3.accuracy", "3.claim"))
+    try:
+        tables, evals, sources, summary = jumpy_tables(game, results)
+    except SsmlibError as e:
+        return Verdict(3, c.title, "inconclusive" if "per-episode" in str(e) else "not run", rule, note=str(e))
+    rows, speed_src = _speed_rows(results)
+    parts, ci_all, ev_all = [], {}, {}
+    for run, ev in evals.items():
+        k, m = ev["jump"], ev["base_model"]
+        base = run_name(m, 1)
+        if k == 1 or base not in tables:
+            continue
+        sp = speed_ratio(rows, m, (m,), jump=k, ref_jump=1, variant=None)
+        speed_v = "inconclusive" if sp is None else (
+            "reproduced" if sp["min_ratio"] >= JUMPY_SPEED_MIN else "not reproduced")
+        sub = {run: tables[run], base: tables[base]}
+        a = bootstrap(sub, lambda mm: _mean_h(mm[run]["excess_open_loop"]) / _mean_h(mm[base]["excess_open_loop"]),
+                      n_boot=n_boot, seed=seed)
+        b = bootstrap(sub, lambda mm: _mean_h(mm[run]["excess_open_loop"]) - _mean_h(mm[base]["copy_ctx_excess"]),
+                      n_boot=n_boot, seed=seed)
+        acc = combine_all([decide(a, ACCURACY_RATIO), decide(b, 0.0, strict=True)])
+        v = combine_all([speed_v, acc])
+        ci = {"open_loop_excess_ratio_vs_k1": _iv(a), "open_loop_excess_minus_copy_ctx_nats_per_frame": _iv(b)}
+        evd = {"speed": sp, "speed_verdict": speed_v, "accuracy_verdict": acc,
+               "train_steps": next((r["train_steps"] for r in summary["rows"] if r["run"] == run), None),
+               "k1_train_steps": next((r["train_steps"] for r in summary["rows"] if r["run"] == base), None)}
+        parts.append(Verdict(3, f"{c.title}: {run}", v, rule, evd, ci))
+        ci_all[run], ev_all[run] = ci, evd
+    if not parts:
+        return Verdict(3, c.title, "not run", rule, sources=sources, note="no jumpy run with its k = 1 partner")
+    t0 = next(iter(tables.values()))
+    scale = {"windows": int(t0.windows.sum()), "episodes": len(t0.episodes), "seeds": 1, "game": game,
+             "env_steps": summary["env_steps"], "unit": "nats/frame (open-loop excess), ratio (speed)"}
+    note = summary.get("note") or ""
+    if any(e["train_steps"] != e["k1_train_steps"] for e in ev_all.values()):
+        note = (note + " " if note else "") + ("runs were trained for different numbers of steps (see evidence): "
+                                               "accuracy differences may reflect training, not the jump")
+    return Verdict(3, c.title, combine_any([p.verdict for p in parts]), rule, ev_all, ci_all, scale,
+                   sources + speed_src, parts, note)
+
+
+# --------------------------------------------------------------------------------------------------
+# claim 4
+
+
+def agent_tables(game: str = "MsPacman", results: Path = RESULTS_DIR) -> tuple[dict, dict, list]:
+    """Per I2A-study variant: one EpisodeTable per seed of its frozen evaluation games (one 'episode' per
+    game index, the return as the metric), the per-run metadata, and the files read."""
+    root = Path(results) / "i2a" / game
+    f = root / "summary.json"
+    if not f.exists():
+        raise SsmlibError(f"no I2A study in {root}")
+    summary = json.loads(f.read_text())
+    tables, meta, sources = {}, {}, [_rel(f, Path(results))]
+    for r in summary["rows"]:
+        ef = root / r["run"] / "eval.json"
+        if not ef.exists():
+            continue
+        ev = json.loads(ef.read_text())
+        ret = np.asarray(ev["returns"], np.float64)
+        tables.setdefault(r["variant"], []).append(
+            EpisodeTable(np.arange(len(ret)), np.ones(len(ret), np.int64), {"return": ret}))
+        meta.setdefault(r["variant"], []).append({"run": r["run"], "games": len(ret),
+                                                 "trained_steps": ev.get("trained_steps"),
+                                                 "return_mean": float(ret.mean())})
+        sources.append(_rel(ef, Path(results)))
+    return tables, meta, sources
+
+
+def claim4(game: str = "MsPacman", results: Path = RESULTS_DIR, n_boot: int = 2000, seed: int = 0) -> Verdict:
+    """Claim 4: I2A with an SSM beats model-free, and learning to query helps.
+
+    Rule (written before the numbers): ``RULES['4']``.
+    """
+    c = CLAIMS[4]
+    try:
+        tables, meta, sources = agent_tables(game, results)
+    except SsmlibError as e:
+        return Verdict(4, c.title, "not run", RULES["4"], note=str(e))
+    need = ("i2a-learned", "model-free", "copy-distill", "i2a-distill", "i2a-uniform")
+    missing = [v for v in need if v not in tables]
+    if missing:
+        return Verdict(4, c.title, "not run", RULES["4"], sources=sources,
+                       note=f"missing variants: {', '.join(missing)}")
+    ci, verdicts = {}, {}
+    for part, others in (("a", ("model-free", "copy-distill")), ("b", ("i2a-distill", "i2a-uniform"))):
+        for o in others:
+            iv = bootstrap({"i2a-learned": tables["i2a-learned"], o: tables[o]},
+                           lambda mm, o=o: mm["i2a-learned"]["return"] - mm[o]["return"], n_boot=n_boot, seed=seed)
+            ci[f"i2a-learned_minus_{o}"] = _iv(iv)
+            verdicts[f"{part}:{o}"] = decide(iv, 0.0, better="above")
+    a = combine_all([v for k, v in verdicts.items() if k.startswith("a:")])
+    b = combine_all([v for k, v in verdicts.items() if k.startswith("b:")])
+    evidence = {"mean_return": {v: float(np.mean([m["return_mean"] for m in meta[v]])) for v in meta},
+                "runs": meta, "part_a_beats_baselines": a, "part_b_learning_to_query": b, "per_comparison": verdicts}
+    scale = {"games_per_seed": {v: [m["games"] for m in meta[v]] for v in meta},
+             "seeds": {v: len(meta[v]) for v in meta}, "unit": "game score (frozen final weights)", "game": game}
+    return Verdict(4, c.title, combine_all([a, b]), RULES["4"], evidence, ci, scale, sources,
+                   note=("seeds are resampled too: with 2 seeds per variant the interval is wide by design; "
+                         "budget: see the runs' trained_steps (far below the paper's)"))
+
+
+# --------------------------------------------------------------------------------------------------
+# claim 5
+
+
+def claim5(game: str = "MsPacman", results: Path = RESULTS_DIR) -> Verdict:
+    """Claim 5: deterministic SSMs work better inside I2A with few rollouts. Never run here.
+
+    Rule (written before any such run): ``RULES['5']``.
+    """
+    c = CLAIMS[5]
+    sources, models = [], set()
+    root = Path(results) / "i2a" / game
+    for f in sorted(root.glob("*/config.json")):
+        cfg = json.loads(f.read_text()).get("config", {})
+        if cfg.get("agent") == "i2a" and cfg.get("env_model"):
+            models.add(Path(cfg["env_model"]).stem)
+            sources.append(_rel(f, Path(results)))
+    stochastic = {m for m in models if m.startswith("sSSM") or m.startswith("dSSM-VAE")}
+    if stochastic and models - stochastic:
+        note = ("I2A runs with both kinds of model exist, but no rule-conforming comparison at few rollouts is "
+                "implemented yet")
+        return Verdict(5, c.title, "inconclusive", RULES["5"], {"env_models": sorted(models)}, sources=sources,
+                       note=note)
+    return Verdict(5, c.title, "not run", RULES["5"], {"env_models_in_i2a_runs": sorted(models)},
+                   scale={"i2a_runs": len(sources)}, sources=sources,
+                   note=("missing: I2A agents with a stochastic SSM (sSSM) beside the deterministic one, at few "
+                         "rollouts, several seeds each; every I2A run so far queries "
+                         + (", ".join(sorted(models)) if models else "no model")))
+
+
+# --------------------------------------------------------------------------------------------------
+# all of them
+
+
+def all_claims(results: Path = RESULTS_DIR, game: str = "MsPacman", n_boot: int = 2000, seed: int = 0) -> list[Verdict]:
+    """The five verdicts, in order."""
+    return [claim1(game, results, n_boot, seed), claim2(GAMES, results, n_boot, seed),
+            claim3(game, results, n_boot, seed), claim4(game, results, n_boot, seed), claim5(game, results)]
+
+
+def _fmt_ci(ci: dict) -> str:
+    out = []
+    for k, v in ci.items():
+        if isinstance(v, dict) and "point" in v:
+            p, lo, hi = (v.get(x) for x in ("point", "lo", "hi"))
+            f = (lambda x: "nan" if x is None or not math.isfinite(x) else f"{x:.3g}")
+            out.append(f"{k} {f(p)} [{f(lo)}, {f(hi)}]")
+    return "; ".join(out)
+
+
+def format_verdicts(verdicts: list[Verdict], rules: bool = False, parts: bool = True) -> str:
+    """A plain-text table: one line per claim (and per part), the 95% intervals, optionally the rules."""
+    lines = [f"{'claim':<6}{'verdict':<16}what"]
+    for v in verdicts:
+        lines.append(f"{v.claim:<6}{v.verdict:<16}{v.title}")
+        if v.scale:
+            sc = {k: x for k, x in v.scale.items() if k not in ("per_game",)}
+            lines.append(f"{'':<22}scale: " + ", ".join(f"{k} {x}" for k, x in sc.items()))
+        if v.ci and not v.parts:
+            lines.append(f"{'':<22}95% CI: {_fmt_ci(v.ci)}")
+        if parts:
+            for p in v.parts:
+                lines.append(f"{'':<6}{p.verdict:<16}{p.title}")
+                if p.ci:
+                    lines.append(f"{'':<22}95% CI: {_fmt_ci(p.ci)}")
+                if p.note:
+                    lines.append(f"{'':<22}note: {p.note}")
+        if v.note:
+            lines.append(f"{'':<22}note: {v.note}")
+        if rules:
+            lines.append(f"{'':<22}rule: {v.rule}")
+    return "\n".join(lines)
+
+
+def verdict_rows(verdicts: list[Verdict]) -> list[dict]:
+    """One row per claim: number, title, verdict, the paper's claim text."""
+    return [{"claim": v.claim, "title": v.title, "verdict": v.verdict, "paper": CLAIMS[v.claim].text,
+             "note": v.note} for v in verdicts]

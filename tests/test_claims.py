@@ -1,0 +1,202 @@
+"""The claim verdicts: each rule on synthetic results built to pass and built to fail, a 'copy the last frame'
+model that must not pass the accuracy rules, and every claim on the committed results."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ssmlib import claims
+from ssmlib.stats import EpisodeTable
+
+E, T = 24, 5  # test episodes, horizons of the synthetic evaluations
+
+
+def _table(levels: dict, seed: int, E=E, T=T, noise=0.05) -> dict:
+    """Per-episode sums around the given per-window means (episode effects shared through ``seed``)."""
+    rng = np.random.default_rng(seed)
+    shared = np.random.default_rng(1234).normal(1.0, 0.2, (E, 1))  # the same episodes: hard ones are hard for all
+    win = np.full(E, 10)
+    sums = {}
+    for k, v in levels.items():
+        per = v * shared * (1 + rng.normal(0, noise, (E, T)))
+        sums[k] = per * win[:, None]
+    return EpisodeTable(np.arange(E) + 100, win, sums).to_json()
+
+
+def _eval_doc(model: str, open_ex: float, joint_ex=None, copy_ctx=300.0, copy_prev=250.0, mae=0.2, seed=0,
+              T=T, copies=False) -> dict:
+    """An eval.json document; ``copies``: the model IS the copy-last-context-frame reference (the same
+    per-window open-loop excess, and the copy's moving-pixel error)."""
+    joint_ex = open_ex if joint_ex is None else joint_ex
+    moving_n = 1000.0
+    levels = {"excess_open_loop": open_ex, "excess_joint": joint_ex, "copy_ctx_excess": copy_ctx,
+              "copy_prev_excess": copy_prev, "moving_n": moving_n, "moving_abs_err": mae * moving_n}
+    table = _table(levels, seed, T=T)
+    if copies:
+        table["sums"]["excess_open_loop"] = table["sums"]["copy_ctx_excess"]
+    return {"eval": {"model": model, "windows": E * 10, "horizon": T, "windows_sha": "synthetic",
+                     "log_likelihood": "exact", "per_episode": table,
+                     "total": {"excess_open_loop_nats_per_frame": open_ex, "excess_joint_nats_per_frame": joint_ex,
+                               "ll_nats_per_frame": -1000 - joint_ex, "moving_mae": mae,
+                               "copy_ctx_excess_nats_per_frame": copy_ctx}}}
+
+
+def _write(path: Path, doc) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc))
+
+
+def _speed(root: Path, rates: dict) -> None:
+    """results/speed/rollout-test.json with env steps/s per (model, jump) at batches 64 and 1024."""
+    rows = [{"model": m, "jump": k, "batch": b, "variant": "fp32-eager", "decode": False, "env_steps_per_s": r * b}
+            for (m, k), r in rates.items() for b in (64, 1024)]
+    _write(root / "speed" / "rollout-test.json", {"rows": rows})
+
+
+def zoo(root: Path, excess: dict, games=("MsPacman", "Bowling"), **kw) -> Path:
+    """results/model_zoo/<game>/<model>/eval.json; ``excess[model]`` = (open-loop, joint) or a dict of args."""
+    for g in games:
+        for i, (m, args) in enumerate(excess.items()):
+            a = args if isinstance(args, dict) else {"open_ex": args[0], "joint_ex": args[1]}
+            _write(root / "model_zoo" / g / m / "eval.json", _eval_doc(m, seed=i, **{**kw, **a}))
+    return root
+
+
+GOOD = {"AR": (110, 100), "RAR": (100, 95), "dSSM-DET": (105, 105), "dSSM-VAE": (104, 100), "sSSM": (100, 80)}
+FAST = {("AR", 1): 1000, ("RAR", 1): 1100, ("dSSM-DET", 1): 3500, ("dSSM-VAE", 1): 3000, ("sSSM", 1): 2900,
+        ("dSSM-DET", 2): 7000, ("sSSM", 2): 6000}
+
+
+def test_claim1_passes_a_fast_competitive_ssm(tmp_path):
+    _speed(zoo(tmp_path, GOOD), FAST)
+    v = claims.claim1(results=tmp_path, n_boot=300)
+    assert v.verdict == "reproduced", claims.format_verdicts([v])
+    assert {p.title.split(": ")[1]: p.verdict for p in v.parts} == {
+        "dSSM-DET": "reproduced", "dSSM-VAE": "reproduced", "sSSM": "reproduced"}
+    assert v.scale["episodes"] == E and v.scale["seeds"] == 1 and v.sources
+    ci = v.ci["sSSM"]["open_loop_excess_ratio_vs_best_pixel"]
+    assert ci["lo"] <= ci["point"] <= ci["hi"] and ci["point"] == pytest.approx(1.0, abs=0.05)
+
+
+def test_claim1_fails_a_slow_or_inaccurate_ssm(tmp_path):
+    bad = {**GOOD, "dSSM-DET": (200, 200), "dSSM-VAE": (210, 200), "sSSM": (220, 200)}
+    _speed(zoo(tmp_path, bad), FAST)
+    assert claims.claim1(results=tmp_path, n_boot=300).verdict == "not reproduced"
+    slow = {**FAST, ("dSSM-DET", 1): 1500, ("dSSM-VAE", 1): 1500, ("sSSM", 1): 1500}
+    _speed(zoo(tmp_path, GOOD), slow)
+    v = claims.claim1(results=tmp_path, n_boot=300)
+    assert v.verdict == "not reproduced" and v.parts[0].evidence["speed"]["min_ratio"] < claims.SPEED_MIN
+
+
+def test_claim1_copying_the_last_frame_does_not_pass(tmp_path):
+    """A naive 'SSM' that copies the last context frame, against pixel models that are no better than
+    copying: it is as accurate as them and fast, yet it must not pass (it does not beat copying)."""
+    naive = {"AR": (320, 250), "RAR": (310, 250),
+             **{m: {"open_ex": 300, "joint_ex": 250, "copies": True} for m in ("dSSM-DET", "dSSM-VAE", "sSSM")}}
+    _speed(zoo(tmp_path, naive, copy_ctx=300.0), FAST)
+    v = claims.claim1(results=tmp_path, n_boot=300)
+    assert v.verdict != "reproduced", claims.format_verdicts([v])
+    for p in v.parts:
+        assert p.evidence["accuracy_parts"]["c"] != "reproduced"
+
+
+def test_claim2_on_two_games_and_its_failures(tmp_path):
+    zoo(tmp_path / "a", GOOD)
+    v = claims.claim2(results=tmp_path / "a", n_boot=300)
+    assert v.verdict == "reproduced", claims.format_verdicts([v])
+    assert [p.verdict for p in v.parts] == ["reproduced", "reproduced"]
+    worse = {**GOOD, "sSSM": (100, 130)}  # the sSSM's joint excess above both dSSMs'
+    zoo(tmp_path / "b", worse)
+    assert claims.claim2(results=tmp_path / "b", n_boot=300).verdict == "not reproduced"
+    zoo(tmp_path / "c", GOOD, games=("MsPacman",))  # one game is not 'several'
+    assert claims.claim2(results=tmp_path / "c", n_boot=300).verdict == "inconclusive"
+    tie = {**GOOD, "sSSM": (100, 100), "dSSM-VAE": (104, 100)}  # sSSM = dSSM-VAE: cannot be decided
+    zoo(tmp_path / "d", tie)
+    assert claims.claim2(results=tmp_path / "d", n_boot=300).verdict != "reproduced"
+    # the sSSM beats the dSSMs but not the copy-previous-frame reference: no verdict in its favour
+    zoo(tmp_path / "e", GOOD, copy_prev=60.0)
+    assert claims.claim2(results=tmp_path / "e", n_boot=300).verdict == "inconclusive"
+
+
+def _jumpy(root: Path, excess: dict, copy_ctx=300.0, steps=(2, 4), copies=()):
+    rows = []
+    for i, ((m, k), ex) in enumerate(excess.items()):
+        run = f"{m}-k{k}"
+        Tk = max(steps) // k
+        _write(root / "jumpy" / "MsPacman" / run / "eval.json", _eval_doc(m, ex, copy_ctx=copy_ctx, seed=i, T=Tk,
+                                                                              copies=(m, k) in copies))
+        rows.append({"run": run, "model": m, "jump": k, "train_steps": 100})
+    _write(root / "jumpy" / "MsPacman" / "summary.json", {"env_steps": list(steps), "rows": rows})
+
+
+def test_claim3_jumpy_pass_fail_and_copy(tmp_path):
+    _jumpy(tmp_path / "a", {("dSSM-DET", 1): 100, ("dSSM-DET", 2): 105, ("sSSM", 1): 100, ("sSSM", 2): 110})
+    _speed(tmp_path / "a", FAST)
+    v = claims.claim3(results=tmp_path / "a", n_boot=300)
+    assert v.verdict == "reproduced", claims.format_verdicts([v])
+    _jumpy(tmp_path / "b", {("dSSM-DET", 1): 100, ("dSSM-DET", 2): 200, ("sSSM", 1): 100, ("sSSM", 2): 190})
+    _speed(tmp_path / "b", FAST)
+    assert claims.claim3(results=tmp_path / "b", n_boot=300).verdict == "not reproduced"
+    # a jumpy 'model' that copies the last context frame, next to k = 1 models no better than copying
+    _jumpy(tmp_path / "c", {("dSSM-DET", 1): 290, ("dSSM-DET", 2): 300, ("sSSM", 1): 290, ("sSSM", 2): 300},
+           copies=[("dSSM-DET", 2), ("sSSM", 2)])
+    _speed(tmp_path / "c", FAST)
+    assert claims.claim3(results=tmp_path / "c", n_boot=300).verdict != "reproduced"
+    _speed(tmp_path / "a", {**FAST, ("dSSM-DET", 2): 3600, ("sSSM", 2): 3000})  # no real speed-up
+    assert claims.claim3(results=tmp_path / "a", n_boot=300).verdict == "not reproduced"
+
+
+def _agents(root: Path, means: dict, seeds=2, games=64, sd=300.0):
+    rng = np.random.default_rng(0)
+    rows = []
+    for v, mu in means.items():
+        for s in range(seeds):
+            run = f"{v}-s{s}"
+            _write(root / "i2a" / "MsPacman" / run / "eval.json",
+                   {"returns": rng.normal(mu, sd, games).tolist(), "trained_steps": 1000})
+            rows.append({"run": run, "variant": v, "seed": s})
+    _write(root / "i2a" / "MsPacman" / "summary.json", {"rows": rows})
+
+
+def test_claim4_pass_and_fail(tmp_path):
+    base = {"model-free": 1000, "copy-distill": 1000, "i2a-uniform": 1300, "i2a-distill": 1400}
+    _agents(tmp_path / "a", {**base, "i2a-learned": 2500})
+    v = claims.claim4(results=tmp_path / "a", n_boot=300)
+    assert v.verdict == "reproduced", claims.format_verdicts([v])
+    assert v.scale["seeds"]["i2a-learned"] == 2
+    _agents(tmp_path / "b", {**base, "i2a-learned": 500})
+    assert claims.claim4(results=tmp_path / "b", n_boot=300).verdict == "not reproduced"
+    _agents(tmp_path / "c", {**base, "i2a-learned": 1400})  # beats model-free, but not distillation
+    assert claims.claim4(results=tmp_path / "c", n_boot=300).verdict != "reproduced"
+
+
+def test_claim5_is_not_run_and_says_what_is_missing(tmp_path):
+    v = claims.claim5(results=tmp_path)
+    assert v.verdict == "not run" and "missing" in v.note
+
+
+def test_missing_or_old_results_never_pass(tmp_path):
+    assert all(v.verdict in ("not run", "inconclusive") for v in claims.all_claims(tmp_path, n_boot=50))
+    old = tmp_path / "old"
+    _write(old / "model_zoo" / "MsPacman" / "AR" / "eval.json", {"eval": {"model": "AR", "per_horizon": {}}})
+    v = claims.claim1(results=old, n_boot=50)
+    assert v.verdict == "inconclusive" and "re-score" in v.note
+
+
+def test_every_claim_on_the_committed_results():
+    verdicts = claims.all_claims(n_boot=200)
+    assert [v.claim for v in verdicts] == [1, 2, 3, 4, 5]
+    for v in verdicts:
+        assert v.verdict in claims.VERDICTS and v.rule
+        json.dumps(v.to_json())
+    assert verdicts[4].verdict == "not run"
+    c4 = verdicts[3]
+    assert c4.sources and all((claims.RESULTS_DIR.parent / s).exists() for s in c4.sources)
+    for iv in c4.ci.values():
+        assert iv["lo"] <= iv["point"] <= iv["hi"]
+    text = claims.format_verdicts(verdicts, rules=True)
+    assert "rule:" in text and "claim" in text

@@ -177,10 +177,15 @@ class PlayStep:
     """Milliseconds of the emulator's k steps and the preprocessing of the last screen."""
     segment: int
     """Which (re-)sync this press imagines from (0: the start, +1 at every resync and model switch)."""
+    mse: float = 0.0
+    """Mean squared error of the imagined frame against the real one (intensities in [0, 1])."""
 
-    @property
-    def mse(self) -> float:
-        return float(np.mean(np.square(self.imagined.astype(np.float32) / 255 - self.real.astype(np.float32) / 255)))
+    def __post_init__(self):
+        self.update_mse()
+
+    def update_mse(self) -> None:
+        d = self.imagined.astype(np.float32) - self.real.astype(np.float32)
+        self.mse = float(np.mean(d * d)) / 255 ** 2
 
 
 @dataclass
@@ -375,6 +380,7 @@ class PlaySession:
             self._state, self._rng, img, pred, self.last_frame_logits = self._model_step(old.action)
             old.imagined, old.predicted_reward = img, pred
             old.model_ms = (time.perf_counter() - t0) * 1e3
+            old.update_mse()
 
     # ----- what the page shows ----------------------------------------------------------------------
     @property
@@ -407,8 +413,8 @@ class PlaySession:
         lines = [(s.model_label[:22], _FG),
                  (f"press {n + 1}: {self.action_meanings[s.action]}" + (f" x{s.jump}" if s.jump > 1 else ""), _FG),
                  (f"reward {s.real_reward:g}, pred. {s.predicted_reward:.3g}", (120, 220, 120) if good else (255, 120, 120)),
-                 (f"score {real_score:g}", _FG),
-                 (f"pred. score {pred_score:.4g}", _FG),
+                 (f"real score +{real_score:g}", _FG),
+                 (f"pred. score {pred_score:+.3g}", _FG),
                  (f"MSE {s.mse:.4f}", _DIM),
                  (f"model {s.model_ms:.0f} ms", _DIM)]
         if s.segment and self.segments[s.segment].first == n:
@@ -417,9 +423,12 @@ class PlaySession:
                      [[f"real, frame {frame_no}", "imagined", f"|diff| x{DIFF_GAIN}", ""]], {(0, 3): lines})
 
     def png(self, i: int = -1) -> bytes:
-        from .explorer import _png
+        """The picture of press ``i`` as a PNG (fast compression: it is made at every key press)."""
+        from PIL import Image
 
-        return _png(self.picture(i))
+        buf = io.BytesIO()
+        Image.fromarray(self.picture(i)).save(buf, format="PNG", compress_level=1)
+        return buf.getvalue()
 
     def pictures(self) -> list[np.ndarray]:
         """The picture of every press, padded to one size (a model switch may change the frame size)."""
@@ -526,8 +535,11 @@ def bench_play(game: str = "MsPacman", models=PLAY_BENCH_MODELS, threads: int = 
     from ..models import build_model
     from ..pretrained import pretrained_path
 
+    import os
+
     old_threads = torch.get_num_threads()
     torch.set_num_threads(int(threads))
+    load_before = os.getloadavg()[0]
     demo = record_demo(game)
     rows = []
     try:
@@ -572,7 +584,9 @@ def bench_play(game: str = "MsPacman", models=PLAY_BENCH_MODELS, threads: int = 
             "measures": {"model_ms": "key press to the next imagined frame: model.step + decode + sigmoid + uint8",
                          "press_ms": "the whole press of the widget without the browser: model, emulator k steps, "
                                      "preprocessing, picture and PNG"},
-            "warmup_presses": warmup, "rows": rows, "provenance": provenance(device="cpu", torch_threads=int(threads))}
+            "warmup_presses": warmup, "rows": rows,
+            "provenance": provenance(device="cpu", torch_threads=int(threads), cpu_count=os.cpu_count(),
+                                     load_average_1m=[load_before, os.getloadavg()[0]])}
 
 
 def _cli_bench_play(args) -> None:

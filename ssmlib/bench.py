@@ -305,54 +305,146 @@ def _roofline(profile: str, B: int, dev, peaks: dict, rows: list[dict]) -> dict:
             "achieved_tflops": flops / best / 1e9 if best else None}
 
 
-def bench_train(profile: str = "paper", models=("RAR", "dSSM-DET", "sSSM"), batch: int | None = None,
-                variants=("fp32-eager", "bf16-eager", "bf16-compile"), repeats: int = 10, warmup: int = 3,
-                device: str | None = None) -> dict:
-    """Frames per second of one training step (forward, backward, AdamW) per variant, same batch."""
+TRAIN_VARIANTS = {
+    # name: (per-GPU batch, lr, torch.compile, channels_last) -- the first is the engine before the
+    # campaign (batch 32, NCHW), the second the paper profile's now (batch 128, sqrt lr rule, NHWC)
+    "b32-compile": (32, 5e-4, True, False),
+    "b128-compile-cl": (128, 1e-3, True, True),
+    "b256-compile-cl": (256, 1.4e-3, True, True),
+    "b128-eager-cl": (128, 1e-3, False, True),
+}
+"""Training-step variants of ``bench train``, all bf16 autocast with fused AdamW on CUDA."""
+
+
+def _busy_share(step, dev, steps: int) -> float | None:
+    """Share of the wall time of ``steps`` steps during which the GPU ran kernels or copies (profiler)."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    if dev.type != "cuda":
+        return None
+    _sync(dev)
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            step()
+        _sync(dev)
+        wall_us = (time.perf_counter() - t0) * 1e6
+    spans = sorted((e.time_range.start, e.time_range.end) for e in prof.events()
+                   if e.device_type == torch.autograd.DeviceType.CUDA and e.time_range.end > e.time_range.start)
+    busy, cur_s, cur_e = 0.0, None, None
+    for s_, e_ in spans:  # union of the device intervals (several streams may overlap)
+        if cur_e is None or s_ > cur_e:
+            busy += 0 if cur_e is None else cur_e - cur_s
+            cur_s, cur_e = s_, e_
+        else:
+            cur_e = max(cur_e, e_)
+    busy += 0 if cur_e is None else cur_e - cur_s
+    return min(1.0, busy / wall_us)
+
+
+def bench_train(profile: str = "paper", models=("AR", "RAR", "dSSM-DET", "dSSM-VAE", "sSSM"),
+                variants=("b32-compile", "b128-compile-cl"), seconds: float = 10.0, device: str | None = None,
+                profile_steps: int = 10) -> dict:
+    """Training frames/s per model and variant with the loop's own step (``train.forward_backward`` +
+    fused AdamW with the on-device non-finite skip), data drawn on the device as uint8 like the
+    sampler; plus the GPU-busy share (profiler), achieved TFLOP/s (FLOPs counted on one eager step)
+    and its share of the measured bf16 matmul peak. Throughput: steps timed back to back, one sync."""
+    import contextlib
     import dataclasses
 
     import torch
+    from torch.utils.flop_counter import FlopCounterMode
 
     from .config import get_profile
+    from .data.windows import to_device
     from .models import build_model
+    from .train import forward_backward
 
+    unknown = [v for v in variants if v not in TRAIN_VARIANTS]
+    if unknown:
+        raise SsmlibError(f"unknown variant(s) {', '.join(unknown)}; choose from {', '.join(TRAIN_VARIANTS)}")
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    if dev.type != "cuda":
-        variants = tuple(v for v in variants if v == "fp32-eager")
+    on_cuda = dev.type == "cuda"
+    if on_cuda:
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
     prof = get_profile(profile)
-    B, T = batch or prof.train.batch_size, prof.train.horizon
+    T, tc = prof.train.horizon, prof.train
+    peaks = _peaks(dev)
     rows = []
     for name in models:
         cfg = dataclasses.replace(prof.model, model=name)
         for variant in variants:
+            B, lr, compiled, cl = TRAIN_VARIANTS[variant]
+            if not on_cuda:  # a CPU run checks the code path at a small batch
+                B, compiled, cl = min(B, 4), False, False
             torch.manual_seed(0)
             model = build_model(cfg).to(dev)
-            opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
-            loss_fn = torch.compile(model.loss) if variant.endswith("compile") else model.loss
-            amp = variant.startswith("bf16")
-            batch_ = {"frames": torch.rand(B, 3 + T, 3, cfg.height, cfg.width, device=dev),
-                      "actions": torch.randint(0, cfg.num_actions, (B, 2 + T), device=dev),
-                      "rewards": torch.zeros(B, 2 + T, device=dev)}
+            if cl:
+                model = model.to(memory_format=torch.channels_last)
+            opt = torch.optim.AdamW(model.parameters(), lr=lr, **({"fused": True} if on_cuda else {}))
+            params = [p for p in model.parameters() if p.requires_grad]
+            loss_fn = torch.compile(model.loss) if compiled else model.loss
+            frames_u8 = torch.randint(0, 256, (4 * B, 3 + T, cfg.height, cfg.width, 3), dtype=torch.uint8, device=dev)
+            actions = torch.randint(0, cfg.num_actions, (4 * B, 2 + T), device=dev)
+            rewards = (torch.rand(4 * B, 2 + T, device=dev) < 0.08).float() * 10
+            kl_w = torch.ones((), device=dev)
+            autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if on_cuda else contextlib.nullcontext
+            opts = {"reward_weight": tc.reward_weight, "kl_balance": tc.kl_balance, "free_nats": tc.kl_free_nats}
 
             def step():
-                with torch.autocast(dev.type, torch.bfloat16, enabled=amp):
-                    loss = loss_fn(batch_)["loss"]
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
+                i = torch.randint(4 * B, (B,), device=dev)
+                batch = to_device({"frames": frames_u8[i], "actions": actions[i], "rewards": rewards[i]}, dev)
+                out, gnorm = forward_backward(loss_fn, opt, params, batch, kl_w, tc.grad_clip, opts, autocast)
+                if on_cuda:
+                    opt.found_inf = (~(torch.isfinite(out["loss"].detach()) & torch.isfinite(gnorm))).float()
                 opt.step()
 
-            t0 = time.perf_counter()
-            step()  # the first step pays for compilation
-            _sync(dev)
-            first_s = time.perf_counter() - t0
-            ms = _median_ms(step, dev, repeats, warmup)
-            rows.append({"model": name, "variant": variant, "batch": B, "horizon": T, "ms_per_step": ms,
-                         "frames_per_s": B * T / ms * 1e3, "first_step_s": first_s})
+            try:
+                t0 = time.perf_counter()
+                step()  # the first step pays for compilation
+                _sync(dev)
+                first_s = time.perf_counter() - t0
+                for _ in range(5):
+                    step()
+                _sync(dev)
+                n, t0 = 0, time.perf_counter()
+                while time.perf_counter() - t0 < seconds:
+                    for _ in range(10):
+                        step()
+                    n += 10
+                    _sync(dev)
+                elapsed = time.perf_counter() - t0
+                busy = _busy_share(step, dev, profile_steps)
+                batch = to_device({"frames": frames_u8[:B], "actions": actions[:B], "rewards": rewards[:B]}, dev)
+                with FlopCounterMode(display=False) as fc:  # forward + backward of one step (eager)
+                    forward_backward(model.loss, opt, params, batch, kl_w, tc.grad_clip, opts, autocast)
+                opt.zero_grad(set_to_none=True)
+                flops = fc.get_total_flops()
+            except torch.cuda.OutOfMemoryError as e:
+                rows.append({"model": name, "variant": variant, "batch": B, "error": str(e).splitlines()[0]})
+                continue
+            finally:
+                del model, opt
+                if on_cuda:
+                    torch.cuda.empty_cache()
+            ms = elapsed / n * 1e3
+            tflops = flops / (ms * 1e-3) / 1e12
+            rows.append({"model": name, "variant": variant, "batch": B, "horizon": T, "lr": lr, "compile": compiled,
+                         "channels_last": cl, "ms_per_step": ms, "frames_per_s": B * T / ms * 1e3,
+                         "first_step_s": first_s, "steps_timed": n, "gpu_busy_share": busy,
+                         "flops_per_step": flops, "achieved_tflops": tflops,
+                         "share_of_bf16_peak": tflops / peaks["bf16_matmul_tflops"] if peaks else None})
             print(json.dumps(rows[-1]), flush=True)
+    base_name = variants[0]
     for r in rows:
-        base = next(x for x in rows if x["model"] == r["model"] and x["variant"] == "fp32-eager")
-        r["speedup_vs_fp32_eager"] = base["ms_per_step"] / r["ms_per_step"]
-    return {"study": "speed_train", "profile": profile, "rows": rows, "provenance": provenance(str(dev))}
+        base = next((x for x in rows if x["model"] == r["model"] and x["variant"] == base_name and "error" not in x),
+                    None)
+        if base and "error" not in r:
+            r[f"speedup_vs_{base_name}"] = r["frames_per_s"] / base["frames_per_s"]
+    return {"study": "speed_train", "profile": profile, "variants": {v: TRAIN_VARIANTS[v] for v in variants},
+            "peaks": peaks, "rows": rows, "provenance": provenance(str(dev))}
 
 
 def _write(result: dict, out: str | None, overwrite: bool) -> None:
@@ -397,8 +489,8 @@ def _cli_rollout(args) -> None:
 
 
 def _cli_train(args) -> None:
-    result = bench_train(args.profile, tuple(args.models.split(",")), args.batch, tuple(args.variants.split(",")),
-                         repeats=args.repeats, device=args.device)
+    result = bench_train(args.profile, tuple(args.models.split(",")), tuple(args.variants.split(",")),
+                         seconds=args.seconds, device=args.device)
     _write(result, args.out, args.overwrite)
 
 
@@ -415,12 +507,12 @@ def _add_speed_cli(sub) -> None:
     r.add_argument("--out")
     r.add_argument("--overwrite", action="store_true")
     r.set_defaults(func=_cli_rollout)
-    t = sub.add_parser("train", help="frames/s of one training step: fp32 eager vs bf16 (+ torch.compile)")
+    t = sub.add_parser("train", help="training frames/s, GPU-busy share and TFLOP/s: the old engine vs the new")
     t.add_argument("--profile", default="quick", choices=("quick", "paper"))
-    t.add_argument("--models", default="RAR,dSSM-DET,sSSM")
-    t.add_argument("--batch", type=int, default=None)
-    t.add_argument("--variants", default="fp32-eager,bf16-eager,bf16-compile")
-    t.add_argument("--repeats", type=int, default=10)
+    t.add_argument("--models", default="AR,RAR,dSSM-DET,dSSM-VAE,sSSM")
+    t.add_argument("--variants", default="b32-compile,b128-compile-cl",
+                   help=f"comma-separated, from {','.join(TRAIN_VARIANTS)} (the first is the baseline of the ratios)")
+    t.add_argument("--seconds", type=float, default=10.0, help="seconds timed per model and variant")
     t.add_argument("--device", default=None)
     t.add_argument("--out")
     t.add_argument("--overwrite", action="store_true")

@@ -330,14 +330,21 @@ def model_state(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
 
 
+# What checkpoints written before a field existed were trained with (not today's defaults).
+LEGACY_MODEL_FIELDS = {"reward_head": "bits"}
+LEGACY_TRAIN_FIELDS = {"kl_balance": 0.5, "kl_free_nats": 0.0, "channels_last": False}
+
+
 def model_config(meta: dict) -> ModelConfig:
     """The checkpoint's ModelConfig."""
-    return from_dict(ModelConfig, meta["model_cfg"])
+    cfg = from_dict(ModelConfig, {**LEGACY_MODEL_FIELDS, **meta["model_cfg"]})
+    cfg.reward_values = tuple(cfg.reward_values)
+    return cfg
 
 
 def train_config(meta: dict) -> TrainConfig | None:
     """The checkpoint's TrainConfig, or None if it was saved without one."""
-    return from_dict(TrainConfig, meta["train_cfg"]) if meta.get("train_cfg") else None
+    return from_dict(TrainConfig, {**LEGACY_TRAIN_FIELDS, **meta["train_cfg"]}) if meta.get("train_cfg") else None
 
 
 def build_from_checkpoint(path, meta: dict, tensors: dict[str, torch.Tensor], device="cpu"):

@@ -54,6 +54,9 @@ FROM_DATA = ("height", "width", "num_actions")
 # Overrides a resumed run may change: they do not alter the optimisation trajectory.
 RESUMABLE = ("steps", "log_every", "eval_every", "ckpt_every", "compile")
 TERMS = ("loss", "recon", "kl", "reward", "elbo")
+TEST_TERMS = TERMS + ("floor", "excess")
+"""Test terms add the exact Bernoulli floor of the target frames and the excess ``floor - ELBO`` (nats/frame)."""
+CONTEXT_FRAMES = 3
 STOPS = {1: "time-limit", 2: "interrupted"}
 """Why a run stopped before its last step, by the code the ranks agree on (the larger wins)."""
 
@@ -189,6 +192,42 @@ def kl_weight_at(step: int, warmup: int) -> float:
     return 1.0 if warmup <= 0 else min(1.0, step / warmup)
 
 
+def reward_counts(ds, jump: int = 1, split: str = "train") -> dict[float, int]:
+    """How often each reward (summed over ``jump`` consecutive steps, as a jumpy model sees it) occurs
+    in a split: ``{value: count}`` over every step of every episode."""
+    import numpy as np
+
+    counts: dict[float, int] = {}
+    for e in ds.split(split):
+        r = np.asarray(ds.episode(e)["rewards"], np.float64)
+        if jump > 1:
+            r = np.convolve(r, np.ones(jump), "valid") if len(r) >= jump else r[:0]
+        vals, n = np.unique(r, return_counts=True)
+        for v, c in zip(vals.tolist(), n.tolist()):
+            counts[float(v)] = counts.get(float(v), 0) + int(c)
+    return counts
+
+
+def reward_classes(ds, model_cfg: ModelConfig) -> tuple[list[float], list[float]]:
+    """The categorical reward head's values and loss weights on the train split (see ``blocks``)."""
+    from .models.blocks import reward_values_from_counts
+
+    return reward_values_from_counts(reward_counts(ds, model_cfg.jump), model_cfg.reward_classes,
+                                     values=model_cfg.reward_values or None)
+
+
+def forward_backward(loss_fn, optimizer, params, batch: dict, kl_w, grad_clip: float, loss_opts: dict, autocast
+                     ) -> tuple[dict, torch.Tensor]:
+    """The step's maths up to the optimiser (shared by the loop and ``bench train``): the loss terms
+    under autocast, gradients, and the global gradient norm after clipping to ``grad_clip``."""
+    with autocast():
+        out = loss_fn(batch, kl_weight=kl_w, **loss_opts)
+    optimizer.zero_grad(set_to_none=True)
+    out["loss"].backward()
+    gnorm = torch.nn.utils.clip_grad_norm_(params, grad_clip if grad_clip > 0 else float("inf"))
+    return out, gnorm
+
+
 def _model_batch(batch: dict) -> dict:
     return {k: batch[k] for k in ("frames", "actions", "rewards")}
 
@@ -206,7 +245,9 @@ def test_metrics(model, sampler, batch_size: int, max_windows: int, autocast, ct
     model.eval()
     dev = next(model.parameters()).device
     devices = [dev.index or 0] if dev.type == "cuda" else []
-    sums = dict.fromkeys(TERMS, 0.0)
+    from .evaluate import bernoulli_floor
+
+    sums = dict.fromkeys(TEST_TERMS, 0.0)
     n = 0
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(12345)
@@ -214,8 +255,10 @@ def test_metrics(model, sampler, batch_size: int, max_windows: int, autocast, ct
             b = batch["frames"].shape[0]
             with autocast():
                 out = model.loss(_model_batch(batch), kl_weight=1.0)
-            vals = torch.stack([out[k].detach().float() for k in TERMS]).tolist()
-            for k, v in zip(TERMS, vals):
+            floor = bernoulli_floor(batch["frames"][:, CONTEXT_FRAMES:]).mean()  # exact floor of these targets
+            out = {**out, "floor": floor, "excess": floor - out["elbo"].float()}
+            vals = torch.stack([out[k].detach().float() for k in TEST_TERMS]).tolist()
+            for k, v in zip(TEST_TERMS, vals):
                 sums[k] += v * b
             n += b
     model.train(was_training)
@@ -224,7 +267,7 @@ def test_metrics(model, sampler, batch_size: int, max_windows: int, autocast, ct
         n = int(sums.pop("windows"))
     if n == 0:
         return {}
-    return {**{k: sums[k] / n for k in TERMS}, "windows": n}
+    return {**{k: sums[k] / n for k in TEST_TERMS}, "windows": n}
 
 
 class _GracefulStop:
@@ -261,8 +304,10 @@ class _LossModule(torch.nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, batch: dict, kl_weight, reward_weight: float = 1.0) -> dict:
-        return self.model.loss(batch, kl_weight=kl_weight, reward_weight=reward_weight)
+    def forward(self, batch: dict, kl_weight, reward_weight: float = 1.0, kl_balance: float = 0.5,
+                free_nats: float = 0.0) -> dict:
+        return self.model.loss(batch, kl_weight=kl_weight, reward_weight=reward_weight, kl_balance=kl_balance,
+                               free_nats=free_nats)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -403,8 +448,16 @@ def _train(ctx: distributed.Context, model_name, data_dir, out_dir, profile, ove
         return torch.autocast("cuda", dtype=torch.bfloat16) if use_amp else contextlib.nullcontext()
 
     # ---- model, optimiser, data
+    class_weights = None
+    if model_cfg.reward_head == "categorical":  # reward values (a new run) and loss weights from the data
+        values, class_weights = reward_classes(ds, model_cfg)
+        model_cfg.reward_values = tuple(values)
     torch.manual_seed(train_cfg.seed)
     model = build_model(model_cfg).to(dev)
+    if class_weights is not None:
+        model.set_reward_class_weights(class_weights)
+    if on_cuda and train_cfg.channels_last:  # NHWC convolutions: what cuDNN's bf16 kernels want
+        model = model.to(memory_format=torch.channels_last)
     if not resuming and init_from is not None:
         model.load_state_dict(ckpt.model_state(init_tensors))
     optimizer = torch.optim.AdamW(model.parameters(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay,
@@ -485,6 +538,8 @@ def _train(ctx: distributed.Context, model_name, data_dir, out_dir, profile, ove
         for part in ctx.all_gather(sampler.state_dicts()):
             shard_states.update(part)
         rank_rngs = ctx.all_gather(distributed.rng_state(dev)) if ctx.enabled else []
+        if deferred and (at := int(bad_step)):  # a skipped non-finite step since the last check
+            raise_non_finite(at, "loss or gradient", "update skipped on the device")
         with torch.no_grad():
             bad = [n for n, p in model.named_parameters() if not torch.isfinite(p).all()]
         if bad:  # never replace a good checkpoint by a broken model (the weights are equal on every rank)
@@ -514,6 +569,20 @@ def _train(ctx: distributed.Context, model_name, data_dir, out_dir, profile, ove
     start = time.perf_counter()
     params = [p for p in model.parameters() if p.requires_grad]
     kl_w = torch.zeros((), device=dev)
+    # CUDA, one process: a non-finite step is skipped ON THE DEVICE (fused AdamW reads ``found_inf``, as
+    # under a GradScaler) and the first such step is remembered there; the host reads it every
+    # ``check_every`` steps, so the CPU never waits for the GPU inside the loop
+    deferred = on_cuda and not ctx.enabled and getattr(optimizer, "defaults", {}).get("fused", False)
+    bad_step = torch.zeros((), dtype=torch.long, device=dev)  # first non-finite step (0: none)
+    check_every = train_cfg.check_every or train_cfg.log_every
+    loss_opts = {"reward_weight": train_cfg.reward_weight, "kl_balance": train_cfg.kl_balance,
+                 "free_nats": train_cfg.kl_free_nats}
+
+    def raise_non_finite(at: int, what: str, value: str) -> None:
+        kept = (f"the last good checkpoint {ckpt_path} (step {last_saved}) is kept"
+                if last_saved is not None else "no checkpoint had been written yet")
+        raise NonFiniteError(f"non-finite {what} ({value}) at step {at}; "
+                             f"training stopped, {kept} (try a lower --lr or --set grad_clip)")
 
     def wall() -> float:
         return wall0 + time.perf_counter() - start
@@ -539,14 +608,15 @@ def _train(ctx: distributed.Context, model_name, data_dir, out_dir, profile, ove
                 batch = _model_batch(sampler.sample(B // W))
                 kw = kl_weight_at(step + 1, train_cfg.kl_warmup_steps)
                 kl_w.fill_(kw)
-                with autocast():
-                    out_terms = loss_fn(batch, kl_weight=kl_w, reward_weight=train_cfg.reward_weight)
+                out_terms, gnorm = forward_backward(loss_fn, optimizer, params, batch, kl_w, train_cfg.grad_clip,
+                                                    loss_opts, autocast)
                 loss = out_terms["loss"]
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                gnorm = torch.nn.utils.clip_grad_norm_(params, train_cfg.grad_clip if train_cfg.grad_clip > 0
-                                                       else float("inf"))
-                if ctx.enabled:  # the one sync per step: non-finite on any rank, and the stop codes
+                if deferred:
+                    nonfinite = ~(torch.isfinite(loss.detach()) & torch.isfinite(gnorm))
+                    optimizer.found_inf = nonfinite.float()  # fused AdamW skips the update (and its step count)
+                    bad_step = torch.where(nonfinite & (bad_step == 0), step + 1, bad_step)
+                    ok = True
+                elif ctx.enabled:  # the one sync per step: non-finite on any rank, and the stop codes
                     flags = torch.cat([torch.stack([~torch.isfinite(loss.detach()), ~torch.isfinite(gnorm)]).float(),
                                        torch.full((1,), float(stop_code()), device=dev)])
                     loss_bad, grad_bad, code = ctx.max_(flags).tolist()
@@ -558,12 +628,13 @@ def _train(ctx: distributed.Context, model_name, data_dir, out_dir, profile, ove
                     what = "loss" if loss_bad else "gradient"
                     metrics.write({"step": step + 1, "split": "train", "event": f"non-finite {what}",
                                    "loss": loss.item(), "grad_norm": gnorm.item()})
-                    kept = (f"the last good checkpoint {ckpt_path} (step {last_saved}) is kept"
-                            if last_saved is not None else "no checkpoint had been written yet")
-                    raise NonFiniteError(f"non-finite {what} ({loss.item():.4g}) at step {step + 1}; "
-                                         f"training stopped, {kept} (try a lower --lr or --set grad_clip)")
+                    raise_non_finite(step + 1, what, f"{loss.item():.4g}")
                 optimizer.step()
                 step += 1
+                if deferred and (step % check_every == 0 or step == train_cfg.steps) and (at := int(bad_step)):
+                    metrics.write({"step": at, "split": "train", "event": "non-finite loss or gradient",
+                                   "skipped_on_device": True})
+                    raise_non_finite(at, "loss or gradient", "update skipped on the device")
                 with torch.no_grad():
                     acc += torch.stack([out_terms[k].detach().float() for k in TERMS] + [gnorm.float()])
                 acc_n += 1

@@ -30,10 +30,17 @@ def test_bench_rollout_writes_rows_with_ratios(tmp_path):
 
 def test_bench_train_and_bad_models(tmp_path):
     out = tmp_path / "train.json"
-    r = _cli("bench", "train", "--profile", "quick", "--models", "dSSM-DET", "--batch", "2", "--repeats", "1",
-             "--out", str(out))
+    r = _cli("bench", "train", "--profile", "quick", "--models", "dSSM-DET,sSSM", "--variants",
+             "b32-compile,b128-compile-cl", "--seconds", "0.2", "--out", str(out))
     assert r.returncode == 0, r.stderr
-    row = json.loads(out.read_text())["rows"][0]
-    assert row["model"] == "dSSM-DET" and row["frames_per_s"] > 0 and row["speedup_vs_fp32_eager"] == 1.0
+    res = json.loads(out.read_text())
+    rows = {(x["model"], x["variant"]): x for x in res["rows"]}
+    assert set(rows) == {(m, v) for m in ("dSSM-DET", "sSSM") for v in ("b32-compile", "b128-compile-cl")}
+    for x in rows.values():  # the loop's own step ran and was timed; FLOPs were counted
+        assert x["frames_per_s"] > 0 and x["steps_timed"] >= 10 and x["flops_per_step"] > 0
+    assert rows[("sSSM", "b32-compile")]["speedup_vs_b32-compile"] == 1.0
+    assert {"git_sha", "device"} <= set(res["provenance"])
+    bad_variant = _cli("bench", "train", "--variants", "b64", "--out", str(tmp_path / "y.json"))
+    assert bad_variant.returncode == 2 and "unknown variant(s) b64" in bad_variant.stderr
     bad = _cli("bench", "rollout", "--models", "sSM", "--out", str(tmp_path / "x.json"))
     assert bad.returncode == 2 and "unknown model 'sSM'" in bad.stderr

@@ -85,10 +85,10 @@ def test_model_shapes_quick_profile():
         st = m.initial_state(batch["frames"][:, :CONTEXT])
         r = m.imagine(st, torch.randint(0, 9, (B, 4)), decode=True)
         assert r.features.shape == (B, 4, m.feature_channels, 10, 8)
-        assert r.reward_logits.shape == (B, 4, 1 + cfg.reward_bits)
+        assert r.reward_logits.shape == (B, 4, m.reward_dims)
         assert r.frame_logits.shape == (B, 4, 3, 80, 64)
         fl, rl = m.decode(m.step(st, torch.zeros(B, dtype=torch.long)))
-        assert fl.shape == (B, 3, 80, 64) and rl.shape == (B, 1 + cfg.reward_bits)
+        assert fl.shape == (B, 3, 80, 64) and rl.shape == (B, m.reward_dims)
 
 
 def test_model_shapes_paper_profile():

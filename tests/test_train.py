@@ -96,9 +96,9 @@ def test_nan_stops_and_keeps_last_good_checkpoint(quick_dataset, tmp_path, monke
         calls = {"n": 0}
         real_loss = model.loss
 
-        def loss(batch, kl_weight=1.0, reward_weight=1.0):
+        def loss(batch, **kw):
             calls["n"] += 1
-            out = real_loss(batch, kl_weight=kl_weight, reward_weight=reward_weight)
+            out = real_loss(batch, **kw)
             if calls["n"] == 4:
                 out["loss"] = out["loss"] * float("nan")
             return out

@@ -125,6 +125,9 @@ class CopyModel(nn.Module):
     def features(self, state: State) -> Tensor:
         return self.model.features(state)
 
+    def reward_probs(self, reward_logits: Tensor) -> Tensor:
+        return self.model.reward_probs(reward_logits)
+
     def step(self, state: State, action: Tensor, *, sample: bool = True) -> State:
         return state
 
@@ -274,7 +277,7 @@ class I2AAgent(nn.Module):
         if imagination is not None and not self.reuses_imagination:
             raise SsmlibError("learning to query needs the gradient of fresh rollouts; do not pass imagination")
         im = self.imagine(frames) if imagination is None else imagination
-        codes = self.encoder(im["features"], torch.sigmoid(im["reward_logits"].float()))  # (N*A, lstm)
+        codes = self.encoder(im["features"], self.env_model.reward_probs(im["reward_logits"]))  # (N*A, lstm)
         x = torch.cat([codes.reshape(N, -1), self.mf(frames)], -1)
         h = self.core(x)
         rollout_logits = self.rollout_policy(im["root"]) if self.rollout_policy is not None else None

@@ -64,7 +64,10 @@ class WindowSampler:
         self.frames = frames.pin_memory() if pin else frames.to(where)
         self.actions = torch.from_numpy(data["actions"].astype(np.int64)).to(where)
         self.rewards = torch.from_numpy(data["rewards"]).to(where)
-        self.generator = torch.Generator().manual_seed(seed)
+        if storage == "device":  # the whole pipeline on the GPU: indices drawn there, no host sync per batch
+            self.starts = self.starts.to(where)
+            self.episode_of_row, self.row_in_episode = self.episode_of_row.to(where), self.row_in_episode.to(where)
+        self.generator = torch.Generator(device=self.starts.device).manual_seed(seed)
 
     @staticmethod
     def _fits_on_device(nbytes: int) -> bool:
@@ -87,13 +90,14 @@ class WindowSampler:
         rewards = self.rewards[step_rows].sum(-1)
         if k == 1:
             actions = actions[..., 0]
+        rows = starts.to(self.episode_of_row.device)
         batch = {"frames": frames, "actions": actions, "rewards": rewards,
-                 "episode": self.episode_of_row[starts.cpu()], "start": self.row_in_episode[starts.cpu()]}
+                 "episode": self.episode_of_row[rows], "start": self.row_in_episode[rows]}
         return to_device(batch, self.device)
 
     def sample(self, batch_size: int) -> dict[str, torch.Tensor]:
         """``batch_size`` windows drawn uniformly (with replacement) from the split."""
-        i = torch.randint(len(self.starts), (batch_size,), generator=self.generator)
+        i = torch.randint(len(self.starts), (batch_size,), generator=self.generator, device=self.starts.device)
         return self.gather(self.starts[i])
 
     def iterate(self, batch_size: int, max_windows: int | None = None, part: tuple[int, int] = (0, 1)):
@@ -101,9 +105,9 @@ class WindowSampler:
 
         ``part=(i, n)``: only every n-th of those windows from the i-th (rank i of n data-parallel ranks).
         """
-        idx = torch.arange(len(self.starts))
+        idx = torch.arange(len(self.starts), device=self.starts.device)
         if max_windows is not None and max_windows < len(idx):
-            idx = torch.linspace(0, len(idx) - 1, max_windows).round().long()
+            idx = torch.linspace(0, len(idx) - 1, max_windows, device=self.starts.device).round().long()
         idx = idx[part[0]::part[1]]
         for b in range(0, len(idx), batch_size):
             yield self.gather(self.starts[idx[b:b + batch_size]])
@@ -112,7 +116,12 @@ class WindowSampler:
         return {"generator": self.generator.get_state()}
 
     def load_state_dict(self, state: dict) -> None:
-        self.generator.set_state(state["generator"])
+        try:
+            self.generator.set_state(state["generator"])
+        except (RuntimeError, ValueError):  # a CPU generator's state into a CUDA one, or the reverse
+            raise SsmlibError(f"the saved window-sampler state does not fit a {self.generator.device.type} "
+                              f"sampler (saved with the data stored elsewhere); resume on the same kind "
+                              f"of device") from None
 
 
 class WindowDataset(torch.utils.data.Dataset):
@@ -151,5 +160,6 @@ class WindowDataset(torch.utils.data.Dataset):
 def to_device(batch: dict[str, torch.Tensor], device) -> dict[str, torch.Tensor]:
     """Move a batch to ``device`` and turn its uint8 HWC frames into float CHW in [0, 1] there."""
     batch = {n: t.to(device, non_blocking=True) for n, t in batch.items()}
+    # uint8 HWC -> float CHW in [0, 1] (a copy on the device; the model reads NCHW or channels_last)
     batch["frames"] = batch["frames"].permute(0, 1, 4, 2, 3).float().div_(255.0)
     return batch

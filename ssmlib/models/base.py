@@ -33,7 +33,7 @@ from torch import Tensor, nn
 
 from ..config import ModelConfig
 from ..errors import SsmlibError
-from .blocks import RewardHead, encode_reward, decode_reward, scaled, tile_actions
+from .blocks import CategoricalRewardHead, RewardHead, encode_reward, decode_reward, gaussian_kl, scaled, tile_actions
 
 CONTEXT = 3
 """Real frames that build the initial state (the paper uses 3)."""
@@ -68,7 +68,8 @@ class Rollout:
     features: Tensor
     """(B, T, C, h, w) latent features per step: s_t, and z_t concatenated for latent models (I2A reads these)."""
     reward_logits: Tensor
-    """(B, T, 1 + reward_bits) Bernoulli logits of the reward bits (see ``blocks.decode_reward``)."""
+    """(B, T, R) reward logits: one per reward value (categorical head), or the Bernoulli logits of the
+    reward bits (legacy ``bits`` head); read them through the model's ``reward_*`` methods."""
     frame_logits: Tensor | None = None
     """(B, T, 3, H, W) Bernoulli logits of the frames, when ``decode=True``."""
     final: State | None = None
@@ -102,16 +103,73 @@ class EnvironmentModel(nn.Module):
             raise SsmlibError(f"frame size {cfg.height}x{cfg.width} must be positive multiples of 8")
         if cfg.num_actions < 1 or cfg.jump < 1 or cfg.channel_scale <= 0 or cfg.reward_bits < 1:
             raise SsmlibError("num_actions, jump, reward_bits must be >= 1 and channel_scale > 0")
+        if cfg.reward_head not in ("categorical", "bits"):
+            raise SsmlibError(f"reward_head {cfg.reward_head!r}: choose categorical or bits")
         self.cfg = cfg
         self.name = cfg.model
         self.h, self.w = cfg.height // 8, cfg.width // 8
-        self.nbits = 1 + cfg.reward_bits
         self.action_channels = cfg.num_actions * cfg.jump
         sc = cfg.channel_scale
         self.state_channels = scaled(cfg.state_channels, sc)
         self.z_channels = scaled(cfg.z_channels, sc) if self.latent else 0
         self.embed_channels = scaled(64, sc)
-        self.reward_head = RewardHead(self.state_channels, self.h, self.w, cfg.reward_bits, sc)
+        if cfg.reward_head == "bits":
+            self.reward_head = RewardHead(self.state_channels, self.h, self.w, cfg.reward_bits, sc)
+        else:  # no values yet (a model built outside ``train``): sign classes until the data says more
+            self.reward_head = CategoricalRewardHead(self.state_channels, self.h, self.w,
+                                                     cfg.reward_values or (-1.0, 0.0, 1.0), sc)
+        self.reward_dims = self.reward_head.linear.out_features
+        self.nbits = self.reward_dims  # the name agents used for the reward head's width
+        self.register_buffer("reward_class_weights", torch.ones(self.reward_dims), persistent=False)
+
+    # ----- the reward: one reading of the reward logits for every head ---------------------------
+    @property
+    def categorical_reward(self) -> bool:
+        return isinstance(self.reward_head, CategoricalRewardHead)
+
+    def set_reward_class_weights(self, weights) -> None:
+        """Loss weights of the categorical reward classes (``train`` sets them from the data)."""
+        w = torch.as_tensor(weights, dtype=torch.float32, device=self.reward_class_weights.device)
+        if w.shape != self.reward_class_weights.shape:
+            raise SsmlibError(f"{len(w)} reward class weights for {self.reward_dims} classes")
+        self.reward_class_weights.copy_(w)
+
+    def reward_log_prob(self, reward_logits: Tensor, rewards: Tensor) -> Tensor:
+        """log p(r) in nats ``(...)`` of rewards ``(...)`` under reward logits ``(..., R)``.
+
+        Categorical: ``log softmax(l)[c(r)]`` with c(r) the nearest reward value; bits: the sum of the
+        bits' Bernoulli log-likelihoods."""
+        logits = reward_logits.float()
+        if self.categorical_reward:
+            c = self.reward_head.classes(rewards)
+            return logits.log_softmax(-1).gather(-1, c.unsqueeze(-1)).squeeze(-1)
+        bits = encode_reward(rewards, self.cfg.reward_bits)
+        return -F.binary_cross_entropy_with_logits(logits, bits, reduction="none").sum(-1)
+
+    def reward_probs(self, reward_logits: Tensor) -> Tensor:
+        """What an agent reads of a predicted reward ``(..., R)``: class probabilities (bits: each bit's)."""
+        logits = reward_logits.float()
+        return logits.softmax(-1) if self.categorical_reward else torch.sigmoid(logits)
+
+    def reward_p_nonzero(self, reward_logits: Tensor) -> Tensor:
+        """P(r != 0) ``(...)``: 1 - p(class 0); bits: 1 - prod of P(magnitude bit = 0)."""
+        logits = reward_logits.float()
+        if self.categorical_reward:
+            return 1.0 - logits.softmax(-1)[..., self.reward_head.zero_class]
+        return 1.0 - torch.sigmoid(-logits[..., 1:]).prod(-1)
+
+    def reward_expected(self, reward_logits: Tensor) -> Tensor:
+        """The predicted reward ``(...)``: the categorical's mean ``sum_c p_c v_c``; bits: the most likely."""
+        logits = reward_logits.float()
+        if self.categorical_reward:
+            return logits.softmax(-1) @ self.reward_head.values
+        return decode_reward(logits)
+
+    def _reward_correct(self, reward_logits: Tensor, rewards: Tensor) -> Tensor:
+        logits = reward_logits.float()
+        if self.categorical_reward:
+            return logits.argmax(-1) == self.reward_head.classes(rewards)
+        return ((logits > 0) == (encode_reward(rewards, self.cfg.reward_bits) > 0.5)).all(-1)
 
     @property
     def feature_channels(self) -> int:
@@ -213,10 +271,9 @@ class EnvironmentModel(nn.Module):
         log_px = -F.binary_cross_entropy_with_logits(logits, target, reduction="none").sum((-3, -2, -1))
         mse = (torch.sigmoid(logits) - target).square().mean((-3, -2, -1))
         r = rewards[:, CONTEXT - 1:]
-        bits = encode_reward(r, self.cfg.reward_bits)
-        rl = terms["reward_logits"].float()
-        reward_logp = -F.binary_cross_entropy_with_logits(rl, bits, reduction="none").sum(-1)
-        correct = ((rl > 0) == (bits > 0.5)).all(-1)
+        rl = terms["reward_logits"]
+        reward_logp = self.reward_log_prob(rl, r)
+        correct = self._reward_correct(rl, r)
         zeros = torch.zeros_like(log_px)
         return {
             "log_px": log_px,
@@ -228,30 +285,51 @@ class EnvironmentModel(nn.Module):
             "frame_mse": mse,
         }
 
-    def loss(self, batch: dict, kl_weight: float | Tensor = 1.0, reward_weight: float = 1.0) -> dict[str, Tensor]:
+    def loss(self, batch: dict, kl_weight: float | Tensor = 1.0, reward_weight: float = 1.0,
+             kl_balance: float = 0.5, free_nats: float = 0.0) -> dict[str, Tensor]:
         """Training terms in nats PER FRAME, averaged over batch and time (one posterior sample):
 
-        ``loss = recon + kl_weight * kl + reward_weight * reward`` (backpropagate this; the reported
-        terms are unweighted), ``recon = -E_q log p(o_t|s_t,z_t)``,
+        ``loss = recon + kl_weight * kl_train + reward_weight * reward_train`` (backpropagate this; the
+        reported terms are unweighted), ``recon = -E_q log p(o_t|s_t,z_t)``,
         ``kl = KL(q(z_t|s_{t-1},a_{t-1},o_t) || p(z_t|s_{t-1},a_{t-1}))`` (0 without latents),
         ``reward = -log p(r_t|s_t)``, ``elbo = -(recon + kl)``.
+
+        ``kl_train`` (ours): per frame, ``a KL(sg(q)||p) + (1-a) KL(q||sg(p))`` with ``a = kl_balance``
+        (the value is the KL; only the gradient is shared out), and no gradient on a frame whose KL is
+        below ``free_nats``. ``reward_train``: the class-weighted cross-entropy (categorical head;
+        ``set_reward_class_weights``), else the reward NLL.
         """
         frames, actions, rewards, T = self._unpack(batch)
         terms = self._terms(frames, actions)
         t = self._likelihoods(terms, frames, rewards, T)
         recon, reward = -t["log_px"].mean(), -t["reward_logp"].mean()
+        reward_train = reward
+        if self.categorical_reward:
+            w = self.reward_class_weights[self.reward_head.classes(rewards[:, CONTEXT - 1:])]  # (N, T)
+            reward_train = -(w * t["reward_logp"]).sum() / w.sum()
         # no reduction of a zeros tensor: Triton 3.6 (torch 2.11, H200) fails to compile a sum of a
         # constant splat ('PassManager::run failed'), seen with torch.compile of the det. models' loss
         kl = terms["kl"].mean() if "kl" in terms else recon.new_zeros(())
+        kl_train = kl
+        if "q_mean" in terms:
+            qm, qs, pm, ps = terms["q_mean"], terms["q_std"], terms["p_mean"], terms["p_std"]
+            # KL balancing: the prior moves towards the posterior more than the posterior towards the prior
+            def kl_nt(mq, sq, mp, sp):  # (N, T, Cz, h, w) -> (N, T)
+                return gaussian_kl(mq.flatten(0, 1), sq.flatten(0, 1), mp.flatten(0, 1), sp.flatten(0, 1)
+                                   ).view(qm.shape[:2])
+
+            bal = (kl_balance * kl_nt(qm.detach(), qs.detach(), pm, ps)
+                   + (1 - kl_balance) * kl_nt(qm, qs, pm.detach(), ps.detach()))
+            # free nats: a frame's KL below the threshold gets no gradient (its value still counts)
+            kl_train = torch.where(terms["kl"] > free_nats, bal, bal.detach()).mean()
         return {
-            "loss": recon + kl_weight * kl + reward_weight * reward,
+            "loss": recon + kl_weight * kl_train + reward_weight * reward_train,
             "recon": recon,
             "kl": kl,
             "reward": reward,
             "elbo": -(recon + kl),
         }
 
-    @staticmethod
-    def decode_reward(reward_logits: Tensor) -> Tensor:
-        """Most likely reward of reward logits (any leading shape)."""
-        return decode_reward(reward_logits)
+    def decode_reward(self, reward_logits: Tensor) -> Tensor:
+        """The predicted reward of reward logits (any leading shape): ``reward_expected``."""
+        return self.reward_expected(reward_logits)

@@ -151,7 +151,7 @@ class StateSpaceModel(EnvironmentModel):
         # one encoder call: the context, and (latent models) every real target frame for the posterior
         e = self._encode(frames if self.latent else frames[:, :CONTEXT])
         s = self.init(e[:, :CONTEXT].flatten(1, 2))
-        ss, zs, kl, lq, lp = [], [], [], [], []
+        ss, zs, kl, lq, lp, dists = [], [], [], [], [], []
         for t in range(T):
             a = self.tile(actions[:, CONTEXT - 1 + t], s.dtype)
             z = None
@@ -159,6 +159,7 @@ class StateSpaceModel(EnvironmentModel):
                 z, info = self._filter_z(s, a, e[:, CONTEXT + t])
                 zs.append(z)
                 kl.append(info["kl"]), lq.append(info["log_q"]), lp.append(info["log_p"])
+                dists.append((info["q_mean"], info["q_std"], info["p_mean"], info["p_std"]))
             s = self._next_s(s, a, z)
             ss.append(s)
         S = torch.stack(ss, 1)
@@ -169,4 +170,6 @@ class StateSpaceModel(EnvironmentModel):
         }
         if self.latent:
             out.update(kl=torch.stack(kl, 1), log_qz=torch.stack(lq, 1), log_pz=torch.stack(lp, 1))
+            # the Gaussians of every step (N, T, Cz, h, w), for the training loss's KL balancing
+            out.update(zip(("q_mean", "q_std", "p_mean", "p_std"), (torch.stack(d, 1) for d in zip(*dists))))
         return out

@@ -16,7 +16,10 @@ on the SAME test windows, read at the SAME environment steps: the windows share 
 frame (the "anchor"), a k = 1 model is evaluated over ``max(env_steps)`` transitions, a k = 4 model over
 a quarter as many, and each is read at the transitions that land on ``env_steps``. There the metrics
 that need no real frame after the context compare across k: the open-loop predictive log-likelihood,
-the open-loop frame MSE and the cumulative reward of imagination. The filtering LL of ``evaluate`` is
+the open-loop frame MSE and the cumulative reward of imagination, and the excess of the open-loop
+likelihood over the exact floor of the target frames beside that of copying the last context frame
+(``ssmlib.evaluate``; the per-episode sums in each ``eval.json`` let ``ssmlib.claims`` bootstrap the
+comparison across k, paired on the same windows). The filtering LL of ``evaluate`` is
 reported too, but a k = 1 model's posterior (or teacher forcing) sees every real frame and a k = 4
 model's every fourth, so it does not compare across k. It writes ``results/jumpy/<game>/``:
 ``summary.json`` (rows + provenance), ``table.md`` and per run ``eval.json``, ``metrics.jsonl``,
@@ -43,8 +46,9 @@ JUMPS = (1, 2, 4)
 """Jump lengths k (the paper's are unknown; ours)."""
 ENV_STEPS = (4, 8, 12, 16, 20)
 """Environment steps after the last context frame at which every run is read (multiples of every k)."""
-MATCHED = ("ll_open_loop_nats", "frame_mse_open_loop", "reward_acc_open_loop", "return_acc_open_loop",
-           "return_abs_err_open_loop")
+MATCHED = ("ll_open_loop_nats", "floor_nats", "excess_open_loop_nats", "copy_ctx_excess_nats", "frame_mse_open_loop",
+           "reward_nll_open_loop", "reward_nll_base_rate", "reward_acc_open_loop", "return_acc_open_loop",
+           "return_abs_err_open_loop", "return_abs_err_zero")
 """Per-horizon metrics of ``evaluate`` that compare across k at one env step (see the module docstring)."""
 
 
@@ -96,7 +100,7 @@ def anchored_sampler(ds, k: int, env_max: int, anchors: torch.Tensor, device="cp
     from .data.windows import WindowSampler
 
     sampler = WindowSampler(ds, "test", context=CONTEXT, horizon=env_max // k, jump=k, device=str(device))
-    starts = anchors - (CONTEXT - 1) * k
+    starts = (anchors - (CONTEXT - 1) * k).to(sampler.starts.device)
     if not bool(torch.isin(starts, sampler.starts).all()):
         raise SsmlibError(f"anchors do not give valid jump-{k} windows of {env_max} env steps")
     sampler.starts = starts  # only these windows, in this order (iterate reads ``starts``)
@@ -105,16 +109,16 @@ def anchored_sampler(ds, k: int, env_max: int, anchors: torch.Tensor, device="cp
 
 def at_env_steps(ev: dict, k: int, env_steps) -> dict[str, list]:
     """The ``MATCHED`` per-horizon values of an ``evaluate`` result of a jump-``k`` model at ``env_steps``."""
-    ph = ev["per_horizon"]
+    ph = {**ev["per_horizon"], **ev.get("per_horizon_where_defined", {})}
     idx = [e // k - 1 for e in env_steps]
     if any(e % k for e in env_steps) or max(idx) >= len(ph["h"]):
         raise SsmlibError(f"env steps {list(env_steps)} are not transitions 1..{len(ph['h'])} of a jump-{k} model")
     return {"env_step": list(env_steps), "transition": [i + 1 for i in idx],
-            **{key: [ph[key][i] for i in idx] for key in MATCHED}}
+            **{key: [ph[key][i] for i in idx] for key in MATCHED + ("moving_mae",) if key in ph}}
 
 
 def score(model, ds, anchors: torch.Tensor, env_steps=ENV_STEPS, samples: int = 8, batch_size: int = 16,
-          samplers: dict | None = None) -> tuple[dict, dict]:
+          samplers: dict | None = None, amp: bool = False) -> tuple[dict, dict]:
     """``evaluate`` of ``model`` on the anchored test windows over ``max(env_steps)`` env steps, and its
     values at ``env_steps`` (``at_env_steps``). ``samplers``: a cache of the windows per jump."""
     from .evaluate import evaluate
@@ -123,16 +127,26 @@ def score(model, ds, anchors: torch.Tensor, env_steps=ENV_STEPS, samples: int = 
     samplers = {} if samplers is None else samplers
     if k not in samplers:
         samplers[k] = anchored_sampler(ds, k, env_max, anchors, next(model.parameters()).device)
-    ev = evaluate(model, samplers[k], batch_size=batch_size, num_samples=samples)
+    ev = evaluate(model, samplers[k], batch_size=batch_size, num_samples=samples, amp=amp)
     return ev, at_env_steps(ev, k, env_steps)
 
 
+WEIGHTS = ("checkpoint.safetensors", "weights.safetensors")
+"""What a run folder may hold: the training checkpoint, or its weights-only export (gpu_jumpy.sh packs those)."""
+
+
+def run_weights(run: Path) -> Path | None:
+    """The weights of a run folder (the training checkpoint first), or None."""
+    return next((Path(run) / w for w in WEIGHTS if (Path(run) / w).exists()), None)
+
+
 def report(data: Path, runs: Path, results: Path, models=MODELS, jumps=JUMPS, env_steps=ENV_STEPS,
-           samples: int = 8, max_windows: int | None = 512, batch_size: int = 16, device: str | None = None) -> dict:
+           samples: int = 8, max_windows: int | None = 512, batch_size: int = 16, device: str | None = None,
+           amp: bool = False, note: str | None = None) -> dict:
     """Score every trained run at matched env steps with the same code; write the study under ``results``."""
     from .checkpoint import load_model
     from .data.store import open_dataset
-    from .zoo import CKPT, save_run
+    from .zoo import save_run
 
     env_steps = check_env_steps(env_steps, jumps)
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -145,14 +159,15 @@ def report(data: Path, runs: Path, results: Path, models=MODELS, jumps=JUMPS, en
     for m in models:
         for k in jumps:
             name = run_name(m, k)
-            if not (runs / name / CKPT).exists():
+            weights = run_weights(runs / name)
+            if weights is None:
                 print(f"{name}: no checkpoint in {runs / name}, skipped", flush=True)
                 continue
-            model = load_model(runs / name / CKPT, expect_model=m, device=dev, dataset=ds)
+            model = load_model(weights, expect_model=m, device=dev, dataset=ds)
             if model.cfg.jump != k:
                 raise SsmlibError(f"{runs / name} holds a jump-{model.cfg.jump} {m}, expected jump {k}")
             t0 = time.perf_counter()
-            ev, at = score(model, ds, anchors, env_steps, samples, batch_size, samplers)
+            ev, at = score(model, ds, anchors, env_steps, samples, batch_size, samplers, amp)
             run = save_run(runs / name, results / name, {
                 "eval": ev, "at_env_steps": at, "eval_seconds": time.perf_counter() - t0, "samples": samples,
                 "max_windows": max_windows, "provenance": provenance(str(dev))})
@@ -167,11 +182,14 @@ def report(data: Path, runs: Path, results: Path, models=MODELS, jumps=JUMPS, en
                 "filtering_log_likelihood": ev["log_likelihood"],
                 "filtering_ll_nats_per_frame": ev["total"]["ll_nats_per_frame"],
                 "ll_open_loop_nats_matched_mean": float(np.mean(at["ll_open_loop_nats"])),
+                "excess_open_loop_nats_matched_mean": float(np.mean(at["excess_open_loop_nats"])),
+                "copy_ctx_excess_nats_matched_mean": float(np.mean(at["copy_ctx_excess_nats"])),
                 "frame_mse_open_loop_matched_mean": float(np.mean(at["frame_mse_open_loop"])),
                 "at_env_steps": at,
             })
-            print(f"{name}: open-loop LL at env steps {list(env_steps)}: "
-                  + ", ".join(f"{v:.1f}" for v in at["ll_open_loop_nats"]) + " nats/frame", flush=True)
+            print(f"{name}: open-loop excess over the floor at env steps {list(env_steps)}: "
+                  + ", ".join(f"{v:.1f}" for v in at["excess_open_loop_nats"]) + " nats/frame (copy last context frame: "
+                  + ", ".join(f"{v:.1f}" for v in at["copy_ctx_excess_nats"]) + ")", flush=True)
     if not rows:
         raise SsmlibError(f"no trained run found under {runs} (expected folders like {run_name(models[0], jumps[0])})")
     summary = {"study": "jumpy", "game": ds.game, "env_steps": list(env_steps), "jumps": list(jumps),
@@ -180,6 +198,8 @@ def report(data: Path, runs: Path, results: Path, models=MODELS, jumps=JUMPS, en
                "data": {"dir": str(data), "fingerprint": ds.fingerprint, "frames": len(ds),
                         "episodes": len(ds.episodes), "height": ds.height, "width": ds.width},
                "rows": rows, "provenance": provenance(str(dev))}
+    if note:
+        summary["note"] = note
     atomic_write_json(results / "summary.json", summary)
     atomic_write(results / "table.md", lambda f: f.write(format_tables(rows)), mode="w")
     return summary
@@ -187,10 +207,12 @@ def report(data: Path, runs: Path, results: Path, models=MODELS, jumps=JUMPS, en
 
 RUN_COLUMNS = [("run", "{}"), ("jump", "{}"), ("parameters", "{:,}"), ("train_steps", "{}"),
                ("train_env_steps_per_s_steady", "{:.0f}"), ("filtering_ll_nats_per_frame", "{:.1f}"),
-               ("ll_open_loop_nats_matched_mean", "{:.1f}"), ("frame_mse_open_loop_matched_mean", "{:.5f}")]
+               ("ll_open_loop_nats_matched_mean", "{:.1f}"), ("excess_open_loop_nats_matched_mean", "{:.1f}"),
+               ("copy_ctx_excess_nats_matched_mean", "{:.1f}"), ("frame_mse_open_loop_matched_mean", "{:.5f}")]
 STEP_COLUMNS = [("run", "{}"), ("env_step", "{}"), ("transition", "{}"), ("ll_open_loop_nats", "{:.1f}"),
-                ("frame_mse_open_loop", "{:.5f}"), ("reward_acc_open_loop", "{:.3f}"),
-                ("return_acc_open_loop", "{:.3f}"), ("return_abs_err_open_loop", "{:.2f}")]
+                ("excess_open_loop_nats", "{:.1f}"), ("copy_ctx_excess_nats", "{:.1f}"), ("moving_mae", "{:.3f}"),
+                ("reward_nll_open_loop", "{:.3f}"), ("reward_nll_base_rate", "{:.3f}"),
+                ("return_abs_err_open_loop", "{:.2f}"), ("return_abs_err_zero", "{:.2f}")]
 
 
 def step_rows(rows: list[dict]) -> list[dict]:
@@ -250,7 +272,7 @@ def _cli_report(args) -> int:
     jumps = _ints(args.jumps, "--jumps")
     summary = report(Path(args.data), Path(args.runs), results, parse_models(args.models), jumps,
                      check_env_steps(_ints(args.env_steps, "--env-steps"), jumps), args.samples,
-                     args.max_windows, args.batch_size, args.device)
+                     args.max_windows or None, args.batch_size, args.device, args.amp, args.note)
     print(format_tables(summary["rows"]))
     print(f"wrote {results}")
     return 0
@@ -279,7 +301,10 @@ def add_cli(subparsers) -> None:
                    help="env steps after the context at which every run is read (multiples of every k)")
     r.add_argument("--results", default=None, help="default: results/jumpy/<game>")
     r.add_argument("--samples", type=int, default=8, help="posterior / prior samples K (stochastic models)")
-    r.add_argument("--max-windows", type=int, default=512, help="evenly spaced test windows (the same for every run)")
+    r.add_argument("--max-windows", type=int, default=512,
+                   help="evenly spaced test windows, the same for every run (0: all)")
     r.add_argument("--batch-size", type=int, default=16)
+    r.add_argument("--amp", action="store_true", help="bf16 autocast on CUDA")
+    r.add_argument("--note", default=None, help="a note for the study's summary.json (e.g. unmatched training)")
     r.add_argument("--device", default=None)
     r.set_defaults(func=_cli_report)

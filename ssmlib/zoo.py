@@ -6,7 +6,9 @@ leases. ``python -m ssmlib zoo report`` evaluates every checkpoint on the held-o
 ``ssmlib.evaluate`` and writes ``results/model_zoo/<game>/``: per model the raw learning curve
 (``metrics.jsonl``), ``config.json`` (configs + provenance), ``summary.json`` of the run and
 ``eval.json``; for the study ``summary.json`` (one row per model, with provenance), ``table.md`` and
-``rollouts.png`` (real frames next to each model's open-loop predictions).
+``rollouts.png`` (real frames next to each model's open-loop predictions). ``python -m ssmlib zoo rescore``
+evaluates exported weights (``checkpoints/<game>/<model>.safetensors``) the same way
+(``evaluate_checkpoints``, which other scripts call with a ``{model: checkpoint}`` dict).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import torch
 
 from .config import MODEL_NAMES, RESULTS_DIR
 from .errors import SsmlibError
-from .io import atomic_write, atomic_write_bytes, atomic_write_json, provenance
+from .io import atomic_write, atomic_write_bytes, atomic_write_json, provenance, sha256_file
 
 CKPT = "checkpoint.safetensors"
 RUN_FILES = ("metrics.jsonl", "config.json", "summary.json")
@@ -112,67 +114,152 @@ def rollout_panel(models: dict, ds, device, window: int = 0, horizon: int = 10, 
     return frame_strip(rows, row_labels=labels, col_labels=cols, scale=1.4)
 
 
-def report(data: Path, runs: Path, results: Path, models: list[str], samples: int = 8, max_windows: int = 512,
-           batch_size: int = 16, device: str | None = None) -> dict:
-    """Evaluate each trained model with the same code and write the study's files under ``results``."""
+def evaluate_checkpoints(checkpoints: dict, data: Path, results: Path, samples: int = 8,
+                         max_windows: int | None = None, batch_size: int = 16, device: str | None = None,
+                         run_dirs: dict | None = None, amp: bool = False, panel: bool = True,
+                         n_boot: int = 1000) -> dict:
+    """Evaluate each checkpoint (``{model name: path of a .safetensors}``) with ``ssmlib.evaluate`` on the
+    SAME test windows of ``data`` and write the study under ``results`` (``results/model_zoo/<game>/``):
+    per model ``eval.json`` (with per-episode sums for the paired bootstraps of ``ssmlib.claims``), and
+    the study's ``summary.json`` (one row per model, then the two copy references), ``table.md`` and
+    ``rollouts.png``. ``run_dirs[name]``: a run folder whose metrics/config/summary are copied beside the
+    eval (without one, files already in ``results/<name>/`` are kept, e.g. when re-scoring exported weights).
+    ``max_windows``: an evenly spaced subset of the test windows (None: all of them).
+    """
     from .checkpoint import load_model
     from .data.store import open_dataset
-    from .evaluate import evaluate
+    from .evaluate import evaluate, format_eval
 
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     ds = open_dataset(data)
+    results = Path(results)
     results.mkdir(parents=True, exist_ok=True)
-    rows, loaded = [], {}
-    for m in models:
-        ckpt = runs / m / CKPT
+    rows, loaded, evals = [], {}, {}
+    for m, ckpt in checkpoints.items():
+        ckpt = Path(ckpt)
         if not ckpt.exists():
-            print(f"{m}: no checkpoint in {runs / m}, skipped", flush=True)
+            print(f"{m}: no checkpoint at {ckpt}, skipped", flush=True)
             continue
         model = load_model(ckpt, expect_model=m, device=dev, dataset=ds)
         t0 = time.perf_counter()
-        ev = evaluate(model, ds, batch_size=batch_size, num_samples=samples, max_windows=max_windows)
+        ev = evaluate(model, ds, batch_size=batch_size, num_samples=samples, max_windows=max_windows, amp=amp,
+                      n_boot=n_boot)
         eval_s = time.perf_counter() - t0
-        run = save_run(runs / m, results / m, {"eval": ev, "eval_seconds": eval_s, "samples": samples,
-                                               "max_windows": max_windows, "provenance": provenance(str(dev))})
-        tot, ph = ev["total"], ev["per_horizon"]
-        rows.append({
-            "model": m, "parameters": sum(p.numel() for p in model.parameters()),
-            "train_steps": run.get("step"), "train_wall_s": run.get("wall_s"),
-            "train_frames_per_s_steady": run.get("frames_per_s_steady"),
-            "horizon": ev["horizon"],
-            "ll_nats_per_frame": tot["ll_nats_per_frame"], "ll_nats_sequence": tot["ll_nats"],
-            "ll_nats_sequence_sem": tot["ll_nats_sem"],
-            "elbo_nats_per_frame": tot["elbo_nats"] / ev["horizon"],
-            "iwae_minus_elbo_nats_sequence": tot["iwae_minus_elbo_nats"],
-            "nll_bits_per_dim": tot["nll_bits_per_dim"],
-            "ll_nats_h1": ph["ll_nats"][0], "ll_nats_h10": ph["ll_nats"][-1],
-            "reward_acc_open_loop": tot.get("reward_acc_open_loop"),
-            "reward_acc_teacher": tot.get("reward_acc_teacher"),
-            "frame_mse_open_loop": tot.get("frame_mse_open_loop"),
-            "frame_mse_open_loop_h1": ph["frame_mse_open_loop"][0],
-            "frame_mse_open_loop_h10": ph["frame_mse_open_loop"][-1],
-            "test_windows": ev.get("windows"),
-        })
-        loaded[m] = model
-        print(f"{m}: LL {tot['ll_nats_per_frame']:.1f} nats/frame, open-loop MSE {tot['frame_mse_open_loop']:.5f}",
-              flush=True)
+        doc = {"eval": ev, "eval_seconds": eval_s, "samples": samples, "max_windows": max_windows,
+               "checkpoint": {"path": str(ckpt), "sha256": sha256_file(ckpt)},
+               "data": {"game": ds.game, "fingerprint": ds.fingerprint, "split": "test"},
+               "provenance": provenance(str(dev))}
+        run_dir = (run_dirs or {}).get(m)
+        if run_dir is not None:
+            run = save_run(Path(run_dir), results / m, doc)
+        else:
+            (results / m).mkdir(parents=True, exist_ok=True)
+            atomic_write_json(results / m / "eval.json", doc)
+            f = results / m / "summary.json"
+            run = json.loads(f.read_text()) if f.exists() else {}
+        rows.append(study_row(m, ev, run, sum(p.numel() for p in model.parameters())))
+        evals[m] = ev
+        if panel:
+            loaded[m] = model
+        print(format_eval(ev, ds.game), flush=True)
+        print(f"{m}: evaluated in {eval_s:.1f} s", flush=True)
     if not rows:
-        raise SsmlibError(f"no trained model found under {runs}")
-    summary = {"study": "model_zoo", "game": ds.game, "data": {"dir": str(data), "fingerprint": ds.fingerprint,
-               "frames": len(ds), "episodes": len(ds.episodes), "height": ds.height, "width": ds.width},
+        raise SsmlibError("no checkpoint found to evaluate")
+    rows += reference_rows(next(iter(evals.values())))
+    summary = {"study": "model_zoo", "game": ds.game,
+               "data": {"dir": str(data), "fingerprint": ds.fingerprint, "frames": len(ds),
+                        "episodes": len(ds.episodes), "test_episodes": len(ds.split("test")),
+                        "height": ds.height, "width": ds.width},
+               "evaluation": {"samples": samples, "max_windows": max_windows, "windows": rows[0]["test_windows"],
+                              "episodes": rows[0]["test_episodes"], "seeds": 1, "ci": "95%, bootstrap over test episodes",
+                              "same_windows": len({e["windows_sha"] for e in evals.values()}) == 1},
                "rows": rows, "provenance": provenance(str(dev))}
     atomic_write_json(results / "summary.json", summary)
     atomic_write(results / "table.md", lambda f: f.write(format_table(rows)), mode="w")
-    fig = rollout_panel(loaded, ds, dev)
-    import io
+    if panel and loaded:
+        fig = rollout_panel(loaded, ds, dev)
+        import io
 
-    import matplotlib.pyplot as plt
+        import matplotlib.pyplot as plt
 
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
-    atomic_write_bytes(results / "rollouts.png", buf.getvalue())
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=110)
+        plt.close(fig)
+        atomic_write_bytes(results / "rollouts.png", buf.getvalue())
     return summary
+
+
+def study_row(m: str, ev: dict, run: dict, parameters: int | None) -> dict:
+    """One model's row of the study: training facts, the raw and excess likelihoods with their intervals,
+    moving pixels and reward (see ``ssmlib.evaluate``)."""
+    tot, ph, ci = ev["total"], ev["per_horizon"], ev.get("ci", {})
+    return {
+        "model": m, "kind": "model", "parameters": parameters,
+        "train_steps": run.get("step"), "train_wall_s": run.get("wall_s"),
+        "train_frames_per_s_steady": run.get("frames_per_s_steady"),
+        "horizon": ev["horizon"], "test_windows": ev["windows"], "test_episodes": ev.get("episodes"),
+        "log_likelihood": ev["log_likelihood"],
+        "floor_nats_per_frame": tot["floor_nats_per_frame"],
+        "ll_nats_per_frame": tot["ll_nats_per_frame"], "ll_nats_sequence": tot["ll_nats"],
+        "ll_nats_sequence_sem": tot["ll_nats_sem"],
+        "excess_joint_nats_per_frame": tot["excess_joint_nats_per_frame"],
+        "excess_joint_ci": ci.get("excess_joint_nats_per_frame"),
+        "ll_open_loop_nats_per_frame": tot["ll_open_loop_nats_per_frame"],
+        "excess_open_loop_nats_per_frame": tot["excess_open_loop_nats_per_frame"],
+        "excess_open_loop_ci": ci.get("excess_open_loop_nats_per_frame"),
+        "excess_joint_h": ph["excess_joint_nats"], "excess_open_loop_h": ph["excess_open_loop_nats"],
+        "elbo_nats_per_frame": tot["elbo_nats"] / ev["horizon"],
+        "iwae_minus_elbo_nats_sequence": tot["iwae_minus_elbo_nats"],
+        "nll_bits_per_dim": tot["nll_bits_per_dim"],
+        "ll_nats_h1": ph["ll_nats"][0], "ll_nats_h10": ph["ll_nats"][-1],
+        "moving_share": tot["moving_share"], "moving_mae": tot.get("moving_mae"),
+        "moving_within": tot.get("moving_within"),
+        "reward_nll_teacher": tot["reward_nll_teacher"], "reward_nll_open_loop": tot["reward_nll_open_loop"],
+        "reward_nll_base_rate": tot["reward_nll_base_rate"], "reward_auc_open_loop": tot["reward_auc_open_loop"],
+        "return_abs_err_open_loop": tot["return_abs_err_open_loop"], "return_abs_err_zero": tot["return_abs_err_zero"],
+        "reward_acc_open_loop": tot.get("reward_acc_open_loop"),
+        "reward_acc_teacher": tot.get("reward_acc_teacher"),
+        "frame_mse_open_loop": tot.get("frame_mse_open_loop"),
+        "frame_mse_open_loop_h1": ph["frame_mse_open_loop"][0],
+        "frame_mse_open_loop_h10": ph["frame_mse_open_loop"][-1],
+    }
+
+
+def reference_rows(ev: dict) -> list[dict]:
+    """The two copy references of an evaluation's windows as study rows (a floor and a naive ceiling):
+    copying the previous real frame (teacher-forced, a 'joint' number) and copying the last context frame
+    (open loop), each with its tuned epsilon."""
+    tot, ph, ci = ev["total"], ev["per_horizon"], ev.get("ci", {})
+    base = {"kind": "reference", "horizon": ev["horizon"], "test_windows": ev["windows"],
+            "test_episodes": ev.get("episodes"), "floor_nats_per_frame": tot["floor_nats_per_frame"]}
+    prev = {**base, "model": "copy previous frame", "eps": ev["copy_eps"]["copy_prev"],
+            "excess_joint_nats_per_frame": tot["copy_prev_excess_nats_per_frame"],
+            "excess_joint_ci": ci.get("copy_prev_excess_nats_per_frame"),
+            "ll_nats_per_frame": tot["floor_nats_per_frame"] - tot["copy_prev_excess_nats_per_frame"],
+            "excess_joint_h": ph["copy_prev_excess_nats"]}
+    ctx = {**base, "model": "copy last context frame", "eps": ev["copy_eps"]["copy_ctx"],
+           "excess_open_loop_nats_per_frame": tot["copy_ctx_excess_nats_per_frame"],
+           "excess_open_loop_ci": ci.get("copy_ctx_excess_nats_per_frame"),
+           "ll_open_loop_nats_per_frame": tot["floor_nats_per_frame"] - tot["copy_ctx_excess_nats_per_frame"],
+           "excess_open_loop_h": ph["copy_ctx_excess_nats"],
+           "moving_mae": tot.get("copy_ctx_moving_mae"), "moving_within": tot.get("copy_ctx_moving_within"),
+           "return_abs_err_open_loop": tot["return_abs_err_zero"]}
+    return [prev, ctx]
+
+
+def report(data: Path, runs: Path, results: Path, models: list[str], samples: int = 8, max_windows: int | None = 512,
+           batch_size: int = 16, device: str | None = None, amp: bool = False) -> dict:
+    """Evaluate each trained model of the run folders ``runs/<model>`` with the same code and write the
+    study's files under ``results`` (see ``evaluate_checkpoints``)."""
+    runs = Path(runs)
+    present = [m for m in models if (runs / m / CKPT).exists()]
+    for m in models:
+        if m not in present:
+            print(f"{m}: no checkpoint in {runs / m}, skipped", flush=True)
+    if not present:
+        raise SsmlibError(f"no trained model found under {runs}")
+    return evaluate_checkpoints({m: runs / m / CKPT for m in present}, data, results, samples, max_windows,
+                                batch_size, device, run_dirs={m: runs / m for m in present}, amp=amp)
 
 
 def save_run(run: Path, out: Path, eval_doc: dict) -> dict:
@@ -197,26 +284,39 @@ def load_study(game: str = "MsPacman", results: Path | None = None) -> dict:
     study = json.loads((root / "summary.json").read_text())
     study["curves"], study["evals"], study["configs"] = {}, {}, {}
     for row in study["rows"]:
+        if row.get("kind") == "reference":
+            continue
         m = row["model"]
-        study["curves"][m] = read_metrics(root / m / "metrics.jsonl")
+        f = root / m / "metrics.jsonl"
+        study["curves"][m] = read_metrics(f) if f.exists() else []
         study["evals"][m] = json.loads((root / m / "eval.json").read_text())["eval"]
-        study["configs"][m] = json.loads((root / m / "config.json").read_text())
+        f = root / m / "config.json"
+        study["configs"][m] = json.loads(f.read_text()) if f.exists() else {}
     study["root"] = str(root)
     return study
 
 
-TABLE_COLUMNS = [("model", "{}"), ("parameters", "{:,}"), ("train_steps", "{}"), ("ll_nats_per_frame", "{:.1f}"),
-                 ("nll_bits_per_dim", "{:.4f}"), ("ll_nats_h1", "{:.1f}"), ("ll_nats_h10", "{:.1f}"),
-                 ("reward_acc_teacher", "{:.3f}"), ("reward_acc_open_loop", "{:.3f}"),
-                 ("frame_mse_open_loop", "{:.5f}")]
+TABLE_COLUMNS = [("model", "{}"), ("parameters", "{:,}"), ("train_steps", "{}"), ("floor_nats_per_frame", "{:.1f}"),
+                 ("ll_nats_per_frame", "{:.1f}"), ("excess_joint_nats_per_frame", "{:.1f}"), ("excess_joint_ci", "ci"),
+                 ("ll_open_loop_nats_per_frame", "{:.1f}"), ("excess_open_loop_nats_per_frame", "{:.1f}"),
+                 ("excess_open_loop_ci", "ci"), ("moving_mae", "{:.3f}"), ("moving_within", "{:.3f}"),
+                 ("reward_nll_open_loop", "{:.3f}"), ("reward_nll_base_rate", "{:.3f}"),
+                 ("reward_auc_open_loop", "{:.3f}"), ("return_abs_err_open_loop", "{:.2f}"),
+                 ("return_abs_err_zero", "{:.2f}")]
 """(key, format) of the columns of the study's table.md."""
 
 
 def format_table(rows: list[dict], cols: list[tuple[str, str]] = TABLE_COLUMNS) -> str:
     """A Markdown table of ``rows`` (dicts) with columns ``cols``, ``-`` where a value is missing."""
     head = "| " + " | ".join(c for c, _ in cols) + " |\n|" + "---|" * len(cols) + "\n"
-    body = "".join("| " + " | ".join(("-" if r.get(c) is None else f.format(r[c])) for c, f in cols) + " |\n"
-                   for r in rows)
+    def cell(v, f):
+        if v is None:
+            return "-"
+        if f == "ci":
+            return "-" if None in v else f"[{v[0]:.1f}, {v[1]:.1f}]"
+        return f.format(v)
+
+    body = "".join("| " + " | ".join(cell(r.get(c), f) for c, f in cols) + " |\n" for r in rows)
     return head + body
 
 
@@ -236,7 +336,21 @@ def _cli_report(args) -> int:
     game = read_manifest(args.data)["game"]
     results = Path(args.results) if args.results else RESULTS_DIR / "model_zoo" / game
     summary = report(Path(args.data), Path(args.runs), results, parse_models(args.models), args.samples,
-                     args.max_windows, device=args.device)
+                     args.max_windows or None, args.batch_size, device=args.device, amp=args.amp)
+    print(format_table(summary["rows"]))
+    print(f"wrote {results}")
+    return 0
+
+
+def _cli_rescore(args) -> int:
+    from .data.store import read_manifest
+
+    game = read_manifest(args.data)["game"]
+    results = Path(args.results) if args.results else RESULTS_DIR / "model_zoo" / game
+    folder = Path(args.checkpoints)
+    ckpts = {m: folder / f"{m}.safetensors" for m in parse_models(args.models)}
+    summary = evaluate_checkpoints(ckpts, Path(args.data), results, args.samples, args.max_windows or None,
+                                   args.batch_size, args.device, amp=args.amp)
     print(format_table(summary["rows"]))
     print(f"wrote {results}")
     return 0
@@ -263,7 +377,21 @@ def add_cli(subparsers) -> None:
     r.add_argument("--models", default="all")
     r.add_argument("--results", default=None, help="default: results/model_zoo/<game>")
     r.add_argument("--samples", type=int, default=8, help="K of the importance-weighted bound")
-    r.add_argument("--max-windows", type=int, default=512)
+    r.add_argument("--max-windows", type=int, default=512, help="evenly spaced test windows (0: all)")
+    r.add_argument("--batch-size", type=int, default=16)
+    r.add_argument("--amp", action="store_true", help="bf16 autocast on CUDA")
     r.add_argument("--device", default=None)
     r.set_defaults(func=_cli_report)
+    q = sub.add_parser("rescore", help="evaluate exported weights (<dir>/<model>.safetensors) into results/model_zoo/<game>/, "
+                                       "keeping the training files already there")
+    q.add_argument("--data", required=True)
+    q.add_argument("--checkpoints", required=True, metavar="DIR", help="e.g. checkpoints/MsPacman")
+    q.add_argument("--models", default="all")
+    q.add_argument("--results", default=None, help="default: results/model_zoo/<game>")
+    q.add_argument("--samples", type=int, default=8, help="K of the importance-weighted bound and open-loop samples")
+    q.add_argument("--max-windows", type=int, default=0, help="evenly spaced test windows (0, the default: all)")
+    q.add_argument("--batch-size", type=int, default=16)
+    q.add_argument("--amp", action="store_true", help="bf16 autocast on CUDA")
+    q.add_argument("--device", default=None)
+    q.set_defaults(func=_cli_rescore)
 

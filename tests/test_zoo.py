@@ -25,16 +25,44 @@ def tiny_zoo(quick_dataset, tmp_path_factory):
 def test_zoo_report_writes_the_study(quick_dataset, tiny_zoo, tmp_path):
     results = tmp_path / "results"
     summary = report(quick_dataset, tiny_zoo, results, ["dSSM-DET", "sSSM"], samples=2, max_windows=8, device="cpu")
-    assert [r["model"] for r in summary["rows"]] == ["dSSM-DET", "sSSM"]
-    for row in summary["rows"]:
+    assert [r["model"] for r in summary["rows"]] == ["dSSM-DET", "sSSM", "copy previous frame",
+                                                    "copy last context frame"]
+    models = [r for r in summary["rows"] if r["kind"] == "model"]
+    for row in models:
         assert row["train_steps"] == 3 and row["ll_nats_per_frame"] < 0
         assert row["ll_nats_sequence"] == pytest.approx(row["ll_nats_per_frame"] * row["horizon"], rel=1e-6)
+        # the headline: excess over the exact floor of the same frames, with its episode interval
+        assert row["excess_open_loop_nats_per_frame"] == pytest.approx(
+            row["floor_nats_per_frame"] - row["ll_open_loop_nats_per_frame"], rel=1e-6)
+        lo, hi = row["excess_open_loop_ci"]
+        assert lo <= row["excess_open_loop_nats_per_frame"] <= hi
+    prev, ctx = summary["rows"][2:]
+    assert prev["excess_joint_nats_per_frame"] > 0 and ctx["excess_open_loop_nats_per_frame"] > 0
+    assert summary["evaluation"]["same_windows"] and summary["evaluation"]["windows"] == 8
     for f in ("summary.json", "table.md", "rollouts.png", "sSSM/eval.json", "sSSM/metrics.jsonl", "sSSM/config.json"):
         assert (results / f).stat().st_size > 0, f
     assert {"git_sha", "device", "versions"} <= set(summary["provenance"])
     study = load_study("MsPacman", results)
     assert study["evals"]["sSSM"]["latent"] and len(study["curves"]["dSSM-DET"]) >= 3
-    assert "| dSSM-DET |" in format_table(summary["rows"])
+    assert "| dSSM-DET |" in format_table(summary["rows"]) and "| copy last context frame |" in format_table(summary["rows"])
+    assert "per_episode" in study["evals"]["sSSM"]
+
+
+def test_rescore_of_exported_weights_keeps_the_training_files(quick_dataset, tiny_zoo, tmp_path):
+    from ssmlib.zoo import evaluate_checkpoints
+
+    results = tmp_path / "results"
+    report(quick_dataset, tiny_zoo, results, ["dSSM-DET"], samples=2, max_windows=4, device="cpu")
+    before = (results / "dSSM-DET" / "metrics.jsonl").read_text()
+    export(tiny_zoo / "dSSM-DET", tmp_path / "w" / "dSSM-DET.safetensors")
+    summary = evaluate_checkpoints({"dSSM-DET": tmp_path / "w" / "dSSM-DET.safetensors"}, quick_dataset, results,
+                                   samples=2, max_windows=6, device="cpu", panel=False, n_boot=50)
+    assert (results / "dSSM-DET" / "metrics.jsonl").read_text() == before
+    assert summary["rows"][0]["train_steps"] == 3 and summary["rows"][0]["test_windows"] == 6
+    doc = json.loads((results / "dSSM-DET" / "eval.json").read_text())
+    assert doc["checkpoint"]["sha256"] and doc["eval"]["windows"] == 6
+    with pytest.raises(SsmlibError, match="no checkpoint"):
+        evaluate_checkpoints({"sSSM": tmp_path / "nothing.safetensors"}, quick_dataset, results, device="cpu")
 
 
 def test_zoo_train_resumes_rather_than_restarting(quick_dataset, tiny_zoo):

@@ -137,9 +137,11 @@ def _serialize(tensors: dict[str, torch.Tensor], meta: dict) -> bytes:
 
 def save_checkpoint(path, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None = None,
                     step: int = 0, train_cfg: TrainConfig | None = None, extra_meta: dict | None = None,
-                    extra_tensors: dict[str, torch.Tensor] | None = None) -> dict:
+                    extra_tensors: dict[str, torch.Tensor] | None = None, dtype: torch.dtype | None = None) -> dict:
     """Write ``path`` (``.safetensors``) and its ``.json`` sidecar atomically; return the metadata.
 
+    ``dtype`` (e.g. ``torch.bfloat16``): store the model's floating-point tensors in that dtype (half
+    the bytes of float32; loading casts them back into the model's float32 parameters).
     ``extra_meta`` is merged into the metadata (for example ``data_fingerprint``, a sampler's
     packed state); ``extra_tensors`` are stored as given (keys must not start with ``model.`` or
     ``optim.``). Torch's RNG states are always stored under ``rng.*``.
@@ -150,7 +152,8 @@ def save_checkpoint(path, model: torch.nn.Module, optimizer: torch.optim.Optimiz
     model = _unwrap(model)
     tensors: dict[str, torch.Tensor] = {}
     for k, v in model.state_dict().items():
-        tensors[f"model.{k}"] = v.detach().to("cpu", copy=True).contiguous()
+        v = v.detach().to("cpu", copy=True).contiguous()
+        tensors[f"model.{k}"] = v.to(dtype) if dtype is not None and v.is_floating_point() else v
     optim_meta = None
     if optimizer is not None:
         optim_meta = pack_state(optimizer.state_dict(), "optim", tensors)
@@ -173,6 +176,7 @@ def save_checkpoint(path, model: torch.nn.Module, optimizer: torch.optim.Optimiz
         "git_sha": git_sha(),
         "num_parameters": sum(p.numel() for p in model.parameters()),
         "torch": torch.__version__,
+        "weights_dtype": str(dtype or torch.float32).replace("torch.", ""),
     }
     meta.update(extra_meta or {})
     meta.setdefault("data_fingerprint", None)

@@ -35,14 +35,19 @@ def load_pretrained(game: str = "MsPacman", model: str = "sSSM", device: str = "
     return load_model(path, expect_model=model, device=device)
 
 
-def export(src: str | Path, dst: str | Path, overwrite: bool = False) -> dict:
+def export(src: str | Path, dst: str | Path, overwrite: bool = False, dtype: str = "float32") -> dict:
     """Copy the weights of a training checkpoint (file or run folder) into a small inference checkpoint.
 
     The metadata keeps the model config, the step, the data fingerprint and where it came from
-    (the source's git sha, device and wall time); optimiser and RNG state are dropped.
+    (the source's git sha, device and wall time); optimiser and RNG state are dropped. ``dtype``
+    ``bfloat16`` stores the weights in half the bytes (what is stored is what must be evaluated).
     """
     import json
 
+    import torch
+
+    if dtype not in ("float32", "bfloat16"):
+        raise SsmlibError(f"--dtype {dtype}: choose float32 or bfloat16")
     from .checkpoint import build_from_checkpoint, load_checkpoint, save_checkpoint, train_config
 
     src, dst = Path(src), Path(dst)
@@ -58,13 +63,16 @@ def export(src: str | Path, dst: str | Path, overwrite: bool = False) -> dict:
     if run_config.exists():
         cfg = json.loads(run_config.read_text())
         source.update(device=cfg.get("provenance", {}).get("device"), data=cfg.get("data"))
+    if meta.get("exported_from"):  # re-exporting an export (e.g. to bf16): keep where it came from
+        source = {**meta["exported_from"], "re_exported_from": str(src)}
     return save_checkpoint(dst, model, step=meta.get("step", 0), train_cfg=train_config(meta),
                            extra_meta={"data_fingerprint": meta.get("data_fingerprint"), "exported_from": source,
-                                       "profile": meta.get("profile")})
+                                       "profile": meta.get("profile"), "frames_seen": meta.get("frames_seen")},
+                           dtype=getattr(torch, dtype))
 
 
 def _cli_export(args) -> int:
-    meta = export(args.checkpoint, args.out, args.overwrite)
+    meta = export(args.checkpoint, args.out, args.overwrite, args.dtype)
     print(f"wrote {args.out}: {meta['model']} step {meta['step']}, {meta['num_parameters']:,} parameters")
     return 0
 
@@ -74,6 +82,8 @@ def add_cli(subparsers) -> None:
     p.add_argument("--checkpoint", required=True, help="checkpoint file or run folder")
     p.add_argument("--out", required=True, help="e.g. checkpoints/MsPacman/sSSM.safetensors")
     p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--dtype", default="float32", choices=("float32", "bfloat16"),
+                   help="storage dtype of the weights (bfloat16: half the bytes)")
     p.set_defaults(func=_cli_export)
 
 

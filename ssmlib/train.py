@@ -666,6 +666,12 @@ def _train(ctx: distributed.Context, model_name, data_dir, out_dir, profile, ove
                     save(step, wall())
                 if callback is not None:
                     callback(step, record)
+            if status == "time-limit" and test_sampler is not None and last_test.get("step") != step and step > 0:
+                # a planned stop (a lease's end) is scored like a last step: runs compare at equal wall-clock
+                tm = test_metrics(model, test_sampler, B // W, eval_windows, autocast, ctx)
+                if tm:
+                    last_test = {"step": step, "split": "test", **tm, "wall_s": wall()}
+                    metrics.write(last_test)
             if status != "done" and last_saved != step:
                 save(step, wall())
     finally:

@@ -448,3 +448,23 @@ def test_study_report_sets_the_training_log_beside_the_frozen_final_weights(quic
     row1 = next(r for r in s["rows"] if r["run"] == "model-free-s1")
     assert row1["eval_stale_at_step"] == 32 and "eval_return_mean" not in row1
     assert s["variants"]["model-free"]["eval_return_mean"] is None  # not a mean over one of two seeds
+
+
+def test_the_default_environment_model_follows_the_game(tmp_path, capsys):
+    from ssmlib.__main__ import main
+    from ssmlib.agents.a2c import env_model_path, resolve_env_model
+
+    paper = agent_profile("paper")
+    assert paper.env_model == "auto"
+    for game, spelled in (("MsPacman", "MsPacman"), ("Bowling", "bowling")):
+        cfg = resolve_env_model(dataclasses.replace(paper, game=spelled))
+        assert cfg.env_model == f"checkpoints/{game}/dSSM-DET.safetensors" and env_model_path(cfg.env_model).exists()
+        agent = build_agent(cfg, 6 if game == "Bowling" else 9)  # loads that game's model (its action count)
+        assert agent.env_model.cfg.num_actions == (6 if game == "Bowling" else 9)
+    # a game without a committed model is refused, in one line that says what to pass
+    code = main(["agent", "train", "--agent", "i2a", "--game", "Pong", "--profile", "paper",
+                 "--out", str(tmp_path / "p"), "--no-progress"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "no committed environment model for Pong" in err[0] and "--env-model" in err[0]
+    assert not (tmp_path / "p").exists()
+    assert resolve_env_model(dataclasses.replace(paper, agent="model-free", game="Pong")).agent == "model-free"

@@ -48,8 +48,9 @@ class AgentConfig:
     """Which agent: model-free, i2a, or copy (I2A whose model returns its input)."""
     rollout_policy: str = "distill"
     """I2A's rollout policy: uniform, distill, or learned (learning to query by backprop)."""
-    env_model: str = "checkpoints/MsPacman/dSSM-DET.safetensors"
-    """Checkpoint of the frozen environment model inside I2A / copy (ignored by model-free)."""
+    env_model: str = "auto"
+    """Checkpoint of the frozen environment model inside I2A / copy (ignored by model-free); ``auto``:
+    the committed ``checkpoints/<game>/dSSM-DET.safetensors`` of ``game`` (refused if there is none)."""
     game: str = "MsPacman"
     """ALE game by short name."""
     height: int = 200
@@ -112,6 +113,31 @@ def agent_profile(name: str) -> AgentConfig:
     raise SsmlibError(f"unknown profile {name!r}; choose one of {', '.join(PROFILES)}")
 
 
+AUTO_MODEL = "auto"
+AUTO_MODEL_NAME = "dSSM-DET"  # the earlier fixed default (MsPacman's), committed for each game
+
+
+def resolve_env_model(cfg: AgentConfig) -> AgentConfig:
+    """``cfg`` with ``env_model="auto"`` replaced by the committed model of ``cfg.game`` (a path relative
+    to the checkout, as configs store it), so the model follows the game."""
+    if cfg.env_model != AUTO_MODEL:
+        return cfg
+    from ..data.ale import resolve_game
+
+    game = resolve_game(cfg.game).name
+    path = f"checkpoints/{game}/{AUTO_MODEL_NAME}.safetensors"
+    if cfg.agent != "model-free" and not env_model_path(path).exists():
+        raise SsmlibError(f"no committed environment model for {game} ({path}); pass --env-model PATH "
+                          f"(train one with: python -m ssmlib train --model {AUTO_MODEL_NAME} --data DIR)")
+    return dataclasses.replace(cfg, env_model=path)
+
+
+def env_model_path(path) -> Path:
+    """A model path as given, else relative to the checkout (configs store ``checkpoints/...``)."""
+    p = Path(path)
+    return p if p.exists() or p.is_absolute() or not (REPO_ROOT / p).exists() else REPO_ROOT / p
+
+
 def check_config(cfg: AgentConfig) -> None:
     if cfg.agent not in AGENTS:
         raise SsmlibError(f"unknown agent {cfg.agent!r}; choose one of {', '.join(AGENTS)}")
@@ -126,11 +152,13 @@ def check_config(cfg: AgentConfig) -> None:
 
 def build_agent(cfg: AgentConfig, num_actions: int, device="cpu", env_model=None):
     """The agent of ``cfg`` (I2A/copy load and freeze ``cfg.env_model`` unless ``env_model`` is given)."""
+    if env_model is None:
+        cfg = resolve_env_model(cfg)
     check_config(cfg)
     if cfg.agent == "model-free":
         return ModelFreeAgent(num_actions, cfg.height, cfg.width, cfg.mf_pool, cfg.hidden).to(device)
     if env_model is None:
-        env_model = ckpt.load_model(cfg.env_model, device=device)
+        env_model = ckpt.load_model(env_model_path(cfg.env_model), device=device)
     mc = env_model.cfg
     if (mc.height, mc.width) != (cfg.height, cfg.width):
         raise SsmlibError(f"the environment model is for {mc.height}x{mc.width} frames, the agent's are "
@@ -268,6 +296,8 @@ def train_agent(cfg: AgentConfig, out, *, resume: bool = False, overwrite: bool 
     out = Path(out)
     ckpt_path = out / CHECKPOINT
     resuming = resume and ckpt_path.exists()
+    if env_model is None:
+        cfg = resolve_env_model(cfg)  # before the resume check: a resumed run compares the resolved path
     if out.exists() and any(out.iterdir()) and not (resume or overwrite):
         raise SsmlibError(f"output folder {out} exists and is not empty (use --resume to continue or --overwrite)")
     dev = resolve_device(device)
@@ -322,8 +352,8 @@ def train_agent(cfg: AgentConfig, out, *, resume: bool = False, overwrite: bool 
     env_seed = cfg.seed + 100_003 * (meta.get("resumes", 0) + 1 if resuming else 0)
     resumes = meta.get("resumes", 0) + 1 if resuming else 0
     extra = {"num_actions": A, "game": cfg.game}
-    if cfg.agent != "model-free" and cfg.env_model and Path(cfg.env_model).exists():
-        extra["env_model_sha256"] = sha256_file(cfg.env_model)
+    if cfg.agent != "model-free" and cfg.env_model and env_model_path(cfg.env_model).exists():
+        extra["env_model_sha256"] = sha256_file(env_model_path(cfg.env_model))
     metrics, episodes = MetricsLog(out / "metrics.jsonl"), MetricsLog(out / "episodes.jsonl")
     if resuming:  # drop lines written after the checkpoint by an interrupted run
         metrics.truncate_after(step)

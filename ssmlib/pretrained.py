@@ -87,13 +87,23 @@ def add_cli(subparsers) -> None:
     p.set_defaults(func=_cli_export)
 
 
+def cache_dir() -> Path:
+    """Where ssmlib keeps what it makes on its own (the demo datasets): ``$SSMLIB_CACHE``, else
+    ``$XDG_CACHE_HOME/ssmlib``, else ``~/.cache/ssmlib`` -- never inside the installed package."""
+    import os
+
+    if os.environ.get("SSMLIB_CACHE"):
+        return Path(os.environ["SSMLIB_CACHE"]).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser() / "ssmlib"
+
+
 def demo_dataset(game: str = "MsPacman", height: int = 200, width: int = 160, steps: int = 1200):
     """A small real dataset at the pretrained models' frame size, from a seed the GPU runs never used
     (1000), so its episodes are unseen by every committed checkpoint. Collected once (a few seconds
-    on a CPU) into runs/book/, then reused."""
-    from .config import RUNS_DIR, DataConfig
+    on a CPU) into :func:`cache_dir` ``/datasets/``, then reused (and repaired if a shard is damaged)."""
+    from .config import DataConfig
     from .data.collect import ensure_dataset
 
     cfg = DataConfig(game=game, height=height, width=width, num_envs=4, steps_per_shard=steps // 4,
                      seed=1000, test_fraction=1.0)
-    return ensure_dataset(RUNS_DIR / "book" / f"{game}-{height}x{width}-demo", cfg, steps)
+    return ensure_dataset(cache_dir() / "datasets" / f"{game}-{height}x{width}-demo", cfg, steps)

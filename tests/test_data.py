@@ -276,3 +276,20 @@ def test_collect_with_any_callable_policy_and_epsilon(tmp_path):
     picks = eps(np.zeros((4000, 1)), np.random.default_rng(0))
     assert 0.5 < (picks == 3).mean() < 0.6  # 50% kept + 50% * 1/9 random LEFT
     assert eps.describe()["epsilon"] == 0.5
+
+
+def test_demo_dataset_goes_to_the_user_cache(tmp_path, monkeypatch):
+    from ssmlib.config import REPO_ROOT
+    from ssmlib.pretrained import cache_dir, demo_dataset
+
+    monkeypatch.delenv("SSMLIB_CACHE", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache_dir() == tmp_path / "xdg" / "ssmlib"
+    monkeypatch.setenv("SSMLIB_CACHE", str(tmp_path / "cache"))
+    assert cache_dir() == tmp_path / "cache"
+    ds = demo_dataset("MsPacman", 80, 64, steps=80)
+    assert ds.root == tmp_path / "cache" / "datasets" / "MsPacman-80x64-demo" and ds.manifest["complete"]
+    assert REPO_ROOT not in ds.root.parents
+    written = (ds.root / "manifest.json").stat().st_mtime_ns
+    assert demo_dataset("MsPacman", 80, 64, steps=80).fingerprint == ds.fingerprint
+    assert (ds.root / "manifest.json").stat().st_mtime_ns == written  # reused, not collected again

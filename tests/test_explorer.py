@@ -98,6 +98,16 @@ def test_gif_export_writes_a_valid_gif(models, quick_dataset, tmp_path):
         ex.export_gif(tmp_path / "rollout.png")
 
 
+def test_default_gif_goes_under_the_current_directory(models, quick_dataset, tmp_path, monkeypatch):
+    from ssmlib.config import REPO_ROOT
+
+    monkeypatch.chdir(tmp_path)
+    ex = make(models, quick_dataset, horizon=2)
+    path = ex.export_gif()
+    assert path.parent == tmp_path / "ssmlib-explorer" and path.exists()
+    assert REPO_ROOT not in path.parents  # never inside the package's checkout
+
+
 def test_checkpoint_path_loads_and_bad_paths_are_one_line(models, quick_dataset, tmp_path):
     from ssmlib.checkpoint import save_checkpoint
 

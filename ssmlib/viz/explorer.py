@@ -37,6 +37,8 @@ from .frames import as_hwc_uint8
 CONTEXT = 3
 ACTION_MODES = ("recorded", "repeat", "per step")
 MAX_SAMPLES = 4
+GIF_DIR = "ssmlib-explorer"
+"""Folder of exported GIFs by default, under the current directory."""
 DEFAULT_START = 120
 """Default first context frame (ours): Ms. Pac-Man's first ~100 steps are an intro in which nothing
 moves; a start after it shows something happening. Clamped to what the episode allows."""
@@ -372,16 +374,16 @@ class RolloutExplorer:
 
     # ----- export -------------------------------------------------------------------------------------
     def default_gif_path(self) -> Path:
-        from ..config import RUNS_DIR
-
+        """``./ssmlib-explorer/<game>-<model>-ep..-t..-<actions>-s..-seed...gif`` under the current
+        directory (where the user works, never inside the installed package)."""
         mode = {"recorded": "rec", "repeat": f"rep{self.repeat_action}", "per step": "custom"}[self.action_mode]
         name = Path(str(self.model_label)).name.replace(" ", "_").replace("(", "").replace(")", "")
-        return RUNS_DIR / "explorer" / (f"{self.game}-{name}-ep{self.episode}-t{self.start}-{mode}"
-                                        f"-s{self.samples}-seed{self.seed}.gif")
+        return Path.cwd() / GIF_DIR / (f"{self.game}-{name}-ep{self.episode}-t{self.start}-{mode}"
+                                       f"-s{self.samples}-seed{self.seed}.gif")
 
     def export_gif(self, path=None, fps: float = 3.0) -> Path:
         """Write the rollout (one GIF frame per step, the pictures of :meth:`frame`) atomically; returns
-        the path (default under runs/explorer/)."""
+        the path (default: :meth:`default_gif_path`, under the current directory)."""
         from PIL import Image
 
         from ..io import atomic_write
@@ -542,7 +544,7 @@ def explore(game: str = "MsPacman", model="sSSM", *, data=None, episode: int = 0
     W.jslink((play, "value"), (timeline, "index"))  # in the browser: works on the static page too
     W.jslink((timeline, "index"), (stack, "selected_index"))
     rewards_w = W.HTML()
-    gif_path_w = W.Text(placeholder="default: runs/explorer/<game>-<model>-...gif", layout=W.Layout(width="360px"))
+    gif_path_w = W.Text(placeholder=f"default: ./{GIF_DIR}/<game>-<model>-...gif", layout=W.Layout(width="360px"))
     gif_w = W.Button(description="export GIF", icon="download", layout=narrow)
 
     busy = {"on": False}

@@ -574,6 +574,7 @@ def bench_play(game: str = "MsPacman", models=PLAY_BENCH_MODELS, threads: int = 
             row = {"model": name, "jump": k, "frame": [m.cfg.height, m.cfg.width], "weights": weights,
                    "presses": presses, "model_ms_median": float(np.median(model_ms)),
                    "model_ms_p90": float(np.percentile(model_ms, 90)),
+                   "model_ms_min": float(np.min(model_ms)),
                    "press_ms_median": float(np.median(press_ms)), "press_ms_p90": float(np.percentile(press_ms, 90)),
                    "model_ms_per_env_step": float(np.median(model_ms)) / k}
             rows.append(row)
@@ -756,7 +757,7 @@ def play_widget(game: str = "MsPacman", model="dSSM-DET", *, start: int = DEFAUL
 
     keys = W.Output()
     keys.outputs = ({"output_type": "display_data", "metadata": {},
-                     "data": {"application/javascript": KEYBOARD_JS, "text/plain": "(keyboard for the play widget)"}},)
+                     "data": {"application/javascript": KEYBOARD_JS, "text/plain": "(the arrow keys work in JupyterLab, with a kernel)"}},)
     title = W.HTML("<b>Play</b> inside the model and in the real game on the same actions: click a button, or "
                    "click into the widget and use the arrow keys (q e z c: diagonals, space: no-op)")
     controls = W.VBox([pad, others, W.HBox([resync_w, resample_w, restart_w])])

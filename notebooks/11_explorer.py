@@ -48,6 +48,7 @@
 
 # %%
 import statistics
+import textwrap
 import time
 
 import matplotlib.pyplot as plt
@@ -79,7 +80,7 @@ print("profile:", PROFILE, "(this chapter uses the pretrained paper-size models 
 
 # %%
 ex = RolloutExplorer("MsPacman", "sSSM", horizon=10, samples=1)
-print(ex.describe())
+print(textwrap.fill(ex.describe(), 88))
 model_s, total_s = [], []
 for seed in range(7):
     ex.update(seed=seed)
@@ -89,8 +90,9 @@ for seed in range(7):
     total_s.append(time.perf_counter() - t0)
     model_s.append(r.seconds)
 print(f"device: {device_name('cpu')}, torch threads: {torch.get_num_threads()}")
-print(f"10-step rollout of the pretrained sSSM ({ex.data.height}x{ex.data.width} frames), median of "
-      f"{len(model_s)}: model {statistics.median(model_s) * 1000:.0f} ms, with the 10 pictures "
+print(f"10-step rollout of the pretrained sSSM ({ex.data.height}x{ex.data.width} frames), "
+      f"median of {len(model_s)}:")
+print(f"  model {statistics.median(model_s) * 1000:.0f} ms, with the 10 pictures "
       f"{statistics.median(total_s) * 1000:.0f} ms (rollouts computed: {ex.computes})")
 
 # %% [markdown]
@@ -129,12 +131,13 @@ for name in MODEL_NAMES:
     e = RolloutExplorer("MsPacman", name, horizon=10, samples=1, **window)
     rolls[name] = e.rollout()
 rec = rolls["sSSM"].real_rewards
-print("recorded rewards:      ", rec.tolist())
+print("recorded rewards:   ", " ".join(f"{v:g}" for v in rec))
 for name, r in rolls.items():
-    print(f"{name:9} MSE t+1 {r.mse[0, 0]:.5f}, t+10 {r.mse[0, -1]:.5f}; predicted rewards "
-          f"{r.predicted_rewards[0].tolist()} ({int((r.predicted_rewards[0] == rec).sum())} of {len(rec)} right)")
-print("models that predict a non-zero reward in this window:",
-      [name for name, r in rolls.items() if (r.predicted_rewards != 0).any()] or "none")
+    right = int((r.predicted_rewards[0] == rec).sum())
+    print(f"{name:9} MSE t+1 {r.mse[0, 0]:.5f}, t+10 {r.mse[0, -1]:.5f}; {right} of {len(rec)} rewards right")
+    print(f"{'':9} predicted:", " ".join(f"{v:.3g}" for v in r.predicted_rewards[0]))
+print("models that predict a non-zero reward in this window:")
+print("  ", [name for name, r in rolls.items() if (r.predicted_rewards != 0).any()] or "none")
 
 # %% [markdown]
 # One window is one example. Its numbers move with the window, so we read shapes, not decimals, and
@@ -159,10 +162,12 @@ for name in ("dSSM-DET", "dSSM-VAE", "sSSM"):
     diverse[name] = e
     r = e.rollout()
     std = (r.imagined.astype(np.float32) / 255).std(0).mean((1, 2, 3))  # (T,)
-    print(f"{name:9} mean per-pixel std across 4 samples, per step: " + " ".join(f"{v:.4f}" for v in std))
+    print(f"{name:9} mean per-pixel std across 4 samples, per step:")
+    print("   ", " ".join(f"{v:.4f}" for v in std))
 
 # %%
-# NBVAL_CHECK_OUTPUT
+assert diverse["dSSM-DET"].rollout().samples_identical(), "dSSM-DET's samples differ"
+assert not diverse["sSSM"].rollout().samples_identical(), "the sSSM's samples are identical"
 print("dSSM-DET samples identical:", diverse["dSSM-DET"].rollout().samples_identical(),
       "| sSSM samples identical:", diverse["sSSM"].rollout().samples_identical())
 
@@ -208,7 +213,7 @@ ax.set(xlabel="step t+h", ylabel="frame MSE (mean of 8 windows)", title="open-lo
 ax.grid(alpha=0.3), ax.legend(fontsize=8)
 fig.tight_layout()
 for name, v in drift.items():
-    print(f"{name:9} MSE at t+1 {v[0]:.5f}, t+10 {v[9]:.5f}, t+30 {v[-1]:.5f}  (t+30 / t+1: {v[-1] / v[0]:.1f}x)")
+    print(f"{name:9} MSE t+1 {v[0]:.5f}, t+10 {v[9]:.5f}, t+30 {v[-1]:.5f} (t+30 / t+1: {v[-1] / v[0]:.1f}x)")
 print("lowest MSE at t+1:", min(drift, key=lambda m: drift[m][0]), "| at t+30:", min(drift, key=lambda m: drift[m][-1]))
 print("growth t+30 / t+1, largest first:", " > ".join(sorted(drift, key=lambda m: -drift[m][-1] / drift[m][0])))
 
@@ -248,10 +253,12 @@ for ax in axes:
     ax.set_xticks([]), ax.set_yticks([])
 fig.tight_layout()
 sample_spread = (diverse["sSSM"].rollout().imagined[:, -1].astype(np.float32) / 255).std(0).mean(-1)
-print(f"t+10, mean per-pixel std: across the 4 actions {spread.mean():.4f} (max {spread.max():.3f}); "
-      f"across 4 samples with the recorded actions {sample_spread.mean():.4f} (max {sample_spread.max():.3f})")
+print("t+10, mean per-pixel std:")
+print(f"  across the 4 actions {spread.mean():.4f} (max {spread.max():.3f})")
+print(f"  across 4 samples with the recorded actions {sample_spread.mean():.4f} (max {sample_spread.max():.3f})")
 print(f"action spread / sample spread: {spread.mean() / sample_spread.mean():.1f}")
-print("recorded actions of this window:", [names[a] for a in e.recorded_actions()])
+print("recorded actions of this window:")
+print("  ", " ".join(names[a] for a in e.recorded_actions()))
 
 # %% [markdown]
 # Where the four futures differ is where the model thinks the action matters. A model that
@@ -314,8 +321,8 @@ from PIL import Image  # noqa: E402  (only this cell needs it)
 
 path = explorer.explorer.export_gif()
 with Image.open(path) as gif:
-    print(f"wrote {path.relative_to(path.parents[2])}: {gif.n_frames} frames of {gif.size[0]}x{gif.size[1]}, "
-          f"{path.stat().st_size / 1024:.0f} KiB")
+    print(f"wrote {path.relative_to(path.parents[2])}:")
+    print(f"  {gif.n_frames} frames of {gif.size[0]}x{gif.size[1]}, {path.stat().st_size / 1024:.0f} KiB")
 
 # %%
 print(f"chapter runtime: {time.perf_counter() - T_START:.0f} s")

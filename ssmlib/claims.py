@@ -515,9 +515,18 @@ def claim5(game: str = "MsPacman", results: Path = RESULTS_DIR) -> Verdict:
 
 
 def all_claims(results: Path = RESULTS_DIR, game: str = "MsPacman", n_boot: int = 2000, seed: int = 0) -> list[Verdict]:
-    """The five verdicts, in order."""
-    return [claim1(game, results, n_boot, seed), claim2(GAMES, results, n_boot, seed),
-            claim3(game, results, n_boot, seed), claim4(game, results, n_boot, seed), claim5(game, results)]
+    """The five verdicts, in order. A claim whose results cannot be bootstrapped (e.g. a single test
+    episode) is ``inconclusive``, with the reason as its note."""
+    calls = [lambda: claim1(game, results, n_boot, seed), lambda: claim2(GAMES, results, n_boot, seed),
+             lambda: claim3(game, results, n_boot, seed), lambda: claim4(game, results, n_boot, seed),
+             lambda: claim5(game, results)]
+    out = []
+    for i, call in enumerate(calls, 1):
+        try:
+            out.append(call())
+        except SsmlibError as e:
+            out.append(Verdict(i, CLAIMS[i].title, "inconclusive", "", note=str(e)))
+    return out
 
 
 def _fmt_ci(ci: dict) -> str:

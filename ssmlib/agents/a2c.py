@@ -162,7 +162,7 @@ def build_agent(cfg: AgentConfig, num_actions: int, device="cpu", env_model=None
     mc = env_model.cfg
     if (mc.height, mc.width) != (cfg.height, cfg.width):
         raise SsmlibError(f"the environment model is for {mc.height}x{mc.width} frames, the agent's are "
-                          f"{cfg.height}x{cfg.width} (set --set height=.. width=..)")
+                          f"{cfg.height}x{cfg.width} (pass --set height={mc.height} --set width={mc.width})")
     return I2AAgent(env_model, num_actions, cfg.height, cfg.width, rollout_policy=cfg.rollout_policy,
                     depth=cfg.rollout_depth, pool=cfg.mf_pool, hidden=cfg.hidden, lstm=cfg.lstm,
                     tau=cfg.gumbel_tau, copy=cfg.agent == "copy").to(device)

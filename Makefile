@@ -26,7 +26,8 @@ sync: venv
 book: venv
 	$(BIN)/python scripts/build_book.py
 
-# Unit tests, then nbval over every notebook (--nbval-lax: only cells marked NBVAL_CHECK_OUTPUT compare).
+# Unit tests, then nbval over every notebook (--nbval-lax: a notebook fails when a cell raises; outputs are not
+# compared, the notebooks are committed without outputs, so what a cell guards is an assert or a unit test).
 test: venv
 	$(BIN)/python -m pytest tests -q
 	$(BIN)/python -m pytest -q --nbval-lax --nbval-current-env -p no:cacheprovider notebooks

@@ -60,7 +60,6 @@ print("profile:", PROFILE)
 # action set has 9 actions: no-op and the eight joystick directions.
 
 # %%
-# NBVAL_CHECK_OUTPUT
 game = resolve_game("MsPacman")
 print(game)
 print(action_meanings(game))
@@ -123,7 +122,6 @@ summary = ds.summary()
 print(json.dumps({k: summary[k] for k in ("frames", "episodes", "test_episodes")}))
 
 # %%
-# NBVAL_CHECK_OUTPUT
 print("frame shape:", ds.shards[0]["frames"].shape[1:], "| actions:", ds.num_actions,
       "| preprocessing:", ds.manifest["preprocessing"])
 
@@ -163,7 +161,6 @@ fig.tight_layout()
 # batches by index: `frames` (B, C+T, 3, H, W) in [0, 1], `actions` (B, C+T-1), `rewards` (B, C+T-1).
 
 # %%
-# NBVAL_CHECK_OUTPUT
 train = WindowSampler(ds, "train", context=3, horizon=10, seed=0)
 test = WindowSampler(ds, "test", context=3, horizon=10, seed=0)
 batch = train.sample(4)

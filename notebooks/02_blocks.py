@@ -128,7 +128,6 @@ plt.show()
 # how many, so the number is **ours**.
 
 # %%
-# NBVAL_CHECK_OUTPUT
 print(f"{'profile':8} {'frame':>8} {'state map':>10} {'scale':>6} {'s ch':>5} {'z ch':>5} {'actions':>8}")
 for p, cfg in model_cfg.items():
     print(f"{p:8} {cfg.height:>4}x{cfg.width:<3} {cfg.height // 8:>6}x{cfg.width // 8:<3} {cfg.channel_scale:>6} "
@@ -178,7 +177,6 @@ fig = frame_strip([list(frames["paper"][0]), list(frames["quick"][0])], row_labe
 # with pixel values 0 to 15 becomes 4 channels of $2 \times 2$.
 
 # %%
-# NBVAL_CHECK_OUTPUT
 x = torch.arange(16.0).reshape(1, 1, 4, 4)
 print("in (1 channel, 4x4):\n", x[0, 0].int().numpy())
 y = space_to_depth(x, 2)
@@ -205,7 +203,6 @@ print("frame", tuple(f.shape), "-> space_to_depth(4)", tuple(space_to_depth(f, 4
 # space-to-depth(4) makes of an RGB frame.
 
 # %%
-# NBVAL_CHECK_OUTPUT
 stack = ConvStack(48, 3, 16, 5, 16, 3, 64)
 print(stack)
 print("parameters:", count_parameters(stack))
@@ -303,7 +300,6 @@ def shape_table(module, *inputs, depth=2):
 
 
 # %%
-# NBVAL_CHECK_OUTPUT
 models, maps = {}, {}
 for p, cfg in model_cfg.items():
     torch.manual_seed(0)
@@ -327,7 +323,6 @@ for p, cfg in model_cfg.items():
 # $s_0$. `model.initial_state` does all of this. The hooks show the initial-state block alone.
 
 # %%
-# NBVAL_CHECK_OUTPUT
 states = {}
 for p, model in models.items():
     states[p] = model.initial_state(frames[p][:, :CONTEXT])
@@ -354,7 +349,6 @@ for p, model in models.items():
 # and only the concatenation inside the transition writes the numbers out.
 
 # %%
-# NBVAL_CHECK_OUTPUT
 h, w = model_cfg["quick"].height // 8, model_cfg["quick"].width // 8
 up, left = names.index("UP"), names.index("LEFT")
 one = tile_actions(torch.tensor([up]), A, h, w)
@@ -390,7 +384,6 @@ fig.tight_layout()
 # built model.
 
 # %%
-# NBVAL_CHECK_OUTPUT
 q = model_cfg["quick"]
 for name in MODEL_NAMES:
     for k in (1, 4):
@@ -400,7 +393,6 @@ for name in MODEL_NAMES:
               + (f" + z {m.z_channels}" if getattr(m, "z_in_transition", False) else ""))
 
 # %%
-# NBVAL_CHECK_OUTPUT
 for p, model in models.items():
     a0 = model.tile(actions[:, -1])
     z = torch.zeros(1, model.z_channels, model.h, model.w)
@@ -435,7 +427,6 @@ for p, model in models.items():
 # given the real $o_1$ (training and scoring), and also returns both Gaussians and their KL.
 
 # %%
-# NBVAL_CHECK_OUTPUT
 for p, model in models.items():
     torch.manual_seed(0)
     with torch.no_grad():
@@ -465,7 +456,6 @@ for p, model in models.items():
 # this baseline.
 
 # %%
-# NBVAL_CHECK_OUTPUT
 for p, model in models.items():
     print(f"decoder, {p} profile (input: concat(s_1, z_1)):")
     torch.manual_seed(0)
@@ -529,7 +519,6 @@ fig.tight_layout()
 # fruit worth 5000 is clipped, and that is the price of 12 bits.
 
 # %%
-# NBVAL_CHECK_OUTPUT
 bits = models["quick"].cfg.reward_bits
 r = torch.tensor([0.0, 10, 50, 200, 1600, 5000, -1])
 enc_r = encode_reward(r, bits)
@@ -543,7 +532,6 @@ for v, b, d in zip(r.tolist(), enc_r.int().tolist(), decode_reward(logits_r).tol
 # collected again), and the reward head's output for the initial states above.
 
 # %%
-# NBVAL_CHECK_OUTPUT
 ds = ensure_dataset(RUNS_DIR / "book" / "MsPacman-quick", config_with(get_profile("quick").data, test_fraction=0.2), 8_000)
 values = torch.tensor(sorted({float(v) for v in ds.summary()["reward_values"]}))
 exact = torch.equal(decode_reward(encode_reward(values, bits) * 10 - 5), torch.floor(values).clamp(max=2**bits - 1))
@@ -573,7 +561,6 @@ for p, model in models.items():
 # not from a smaller network.
 
 # %%
-# NBVAL_CHECK_OUTPUT
 for p, cfg in model_cfg.items():
     built = {name: build_model(dataclasses.replace(cfg, model=name)) for name in MODEL_NAMES}
     blocks_ = ["encoder", "init", "mix", "transition", "prior", "posterior", "decoder", "reward_head"]

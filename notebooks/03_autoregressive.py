@@ -82,7 +82,6 @@ COLORS = {"AR": "tab:blue", "RAR": "tab:orange", "dSSM-DET": "0.55"}
 # are called differs.
 
 # %%
-# NBVAL_CHECK_OUTPUT
 quick = get_profile("quick")
 torch.manual_seed(0)
 quick_models = {m: build_model(dataclasses.replace(quick.model, model=m)) for m in (*PIXEL, "dSSM-DET")}
@@ -175,7 +174,6 @@ def teacher_forced_logits(model, batch):
 
 
 # %%
-# NBVAL_CHECK_OUTPUT
 ds = ensure_dataset(RUNS_DIR / "book" / "MsPacman-quick", config_with(quick.data, test_fraction=0.2), 8000)
 batch = WindowSampler(ds, "test", context=CONTEXT, horizon=5, seed=0).sample(4)
 target = batch["frames"][:, CONTEXT:]
@@ -200,7 +198,6 @@ with torch.no_grad():
 # the encoder and the decoder during an imagined rollout of $T = 10$ steps, for a batch of one.
 
 # %%
-# NBVAL_CHECK_OUTPUT
 def count_frames(model, decode, T=10):
     context = batch["frames"][:1, :CONTEXT]
     actions = torch.zeros(1, T, dtype=torch.long)

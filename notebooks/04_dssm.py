@@ -76,7 +76,6 @@ print("profile:", PROFILE)
 # collected again.
 
 # %%
-# NBVAL_CHECK_OUTPUT
 ds = ensure_dataset(RUNS_DIR / "book" / "MsPacman-quick", config_with(get_profile("quick").data, test_fraction=0.2), 8000)
 qcfg = dataclasses.replace(get_profile("quick").model, height=ds.height, width=ds.width, num_actions=ds.num_actions)
 untrained = {}
@@ -111,7 +110,6 @@ print({k: tuple(v.shape) for k, v in batch.items()}, "| T =", T)
 # the reward logits and no frame at all.
 
 # %%
-# NBVAL_CHECK_OUTPUT
 for name in ("dSSM-DET", "AR"):
     m = untrained[name]
     state = m.initial_state(context)  # encodes the 3 context frames (not counted below)
@@ -147,7 +145,6 @@ for name in ("dSSM-DET", "AR"):
 # feeding noise instead of the real frame to `observe` changes nothing.
 
 # %%
-# NBVAL_CHECK_OUTPUT
 det = untrained["dSSM-DET"]
 with torch.no_grad():
     log_px_train = det.score(batch)["log_px"][0]  # (B, T), the training / scoring pass
@@ -185,7 +182,6 @@ print("observe(real o_1) == observe(noise):", torch.equal(real.s, noise.s))
 # $s_t$ and identical rewards, but different $z_t$ and so different frames.
 
 # %%
-# NBVAL_CHECK_OUTPUT
 vae = untrained["dSSM-VAE"]
 Cs = vae.state_channels
 with torch.no_grad():
@@ -237,7 +233,6 @@ print("transition reads", vae.transition.res1.conv1.in_channels, "channels = s",
 # $-\mathcal{L}$ per frame, split into a reconstruction term and a KL term.
 
 # %%
-# NBVAL_CHECK_OUTPUT
 with torch.no_grad():
     _, info = vae.observe(s0, actions[:, 0], batch["frames"][:, CONTEXT])
     kl_torch = kl_divergence(Normal(info["q_mean"], info["q_std"]), Normal(info["p_mean"], info["p_std"])).flatten(1).sum(1)
@@ -275,7 +270,6 @@ print("elbo == -(recon + kl):", torch.allclose(terms["elbo"], -(terms["recon"] +
 # and every evaluation uses $w = 1$, the true ELBO. dSSM-DET has no KL and ignores the weight.
 
 # %%
-# NBVAL_CHECK_OUTPUT
 for p in ("quick", "paper"):
     n = get_profile(p).train.kl_warmup_steps
     print(f"{p:6} kl_warmup_steps={n:5}: w at steps", {s: round(kl_weight_at(s, n), 3) for s in (1, n // 2, n, 2 * n)})
@@ -619,7 +613,6 @@ fig = rollout_panel(pre, demo, "cpu", window=WINDOW, horizon=10)
 # amplified 5 times.
 
 # %%
-# NBVAL_CHECK_OUTPUT
 b = demo_test.gather(demo_test.starts[WINDOW:WINDOW + 1])
 ctx, acts = b["frames"][:, :CONTEXT], b["actions"][:, CONTEXT - 1:CONTEXT - 1 + 10]
 with torch.no_grad():

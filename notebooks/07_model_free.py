@@ -81,7 +81,6 @@ print("profile:", PROFILE)
 # same seeds and actions and compares the newest frame with the preprocessed screen.
 
 # %%
-# NBVAL_CHECK_OUTPUT
 NAMES = action_meanings("MsPacman")
 H, W = get_profile("quick").data.height, get_profile("quick").data.width
 agent_env = make_agent_env("MsPacman", 2, H, W, noop_max=0, sticky_actions=0.0, num_threads=1)
@@ -118,7 +117,6 @@ fig = frame_strip([list(obs[0]), list(obs[1])], row_labels=["env 0", "env 1"],
 # The policy head starts with tiny weights, so the first policy is almost uniform.
 
 # %%
-# NBVAL_CHECK_OUTPUT
 for name in ("quick", "paper"):
     c = agent_profile(name)
     torch.manual_seed(0)
@@ -164,7 +162,6 @@ print("logits", tuple(out.logits.shape), "value", tuple(out.value.shape),
 # GPU study (the `paper` profile), with RMSprop and gradient-norm clipping:
 
 # %%
-# NBVAL_CHECK_OUTPUT
 PAPER = agent_profile("paper")
 print({k: getattr(PAPER, k) for k in ("num_envs", "num_steps", "lr", "gamma", "gae_lambda", "ent_coef", "vf_coef",
                                       "max_grad_norm")})
@@ -182,7 +179,6 @@ print(f"one update = {PAPER.num_steps} steps x {PAPER.num_envs} envs = {PAPER.nu
 # game has not ended. With $\lambda = 0$ they are one-step targets $r_t + \gamma V(o_{t+1})$.
 
 # %%
-# NBVAL_CHECK_OUTPUT
 r = torch.tensor([[1.0, 0.0], [1.0, 0.0], [1.0, 1.0]])
 v = torch.zeros(3, 2)
 dones = torch.tensor([[False, False], [False, False], [True, False]])
@@ -201,7 +197,6 @@ for lam in (1.0, 0.0):
 # sum of the three terms, as in the equation.
 
 # %%
-# NBVAL_CHECK_OUTPUT
 cfg0 = agent_profile("quick")
 with torch.no_grad():
     o = mf(torch.as_tensor(obs))

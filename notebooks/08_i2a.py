@@ -129,7 +129,6 @@ ax = draw_i2a(num_actions=len(NAMES), depth=agent_profile("paper").rollout_depth
 # features of every imagined step.
 
 # %%
-# NBVAL_CHECK_OUTPUT
 ENV_MODEL = quick_env_model()
 qcfg = dataclasses.replace(agent_profile("quick"), agent="i2a", rollout_policy="uniform", env_model=str(ENV_MODEL))
 torch.manual_seed(0)
@@ -159,7 +158,6 @@ print("policy", tuple(out.logits.shape), "value", tuple(out.value.shape), "| rol
 # forward hook.
 
 # %%
-# NBVAL_CHECK_OUTPUT
 calls, decoder_calls = [], []
 real_imagine = i2a.env_model.imagine
 
@@ -184,7 +182,6 @@ print("decoder calls:", len(decoder_calls))
 # quick size and for the committed GPU agent.
 
 # %%
-# NBVAL_CHECK_OUTPUT
 frozen = sum(p.numel() for p in i2a.env_model.parameters())
 print(f"quick I2A: {count_parameters(i2a):,} trained parameters (encoder "
       f"{count_parameters(i2a.encoder):,}, model-free path {count_parameters(i2a.mf):,}); frozen model {frozen:,}, "
@@ -205,7 +202,6 @@ print(f"quick I2A: {count_parameters(i2a):,} trained parameters (encoder "
 # the future it imagines helped.
 
 # %%
-# NBVAL_CHECK_OUTPUT
 torch.manual_seed(0)
 copy = build_agent(dataclasses.replace(qcfg, agent="copy", rollout_policy="distill"), len(NAMES))
 torch.manual_seed(0)
@@ -289,7 +285,6 @@ fig = imagination_figure(clip, T_SHOW, view="diff")
 # model would not always match).
 
 # %%
-# NBVAL_CHECK_OUTPUT
 img = clip.imagined[:-1, :, 0].astype(np.float32)  # (T-1, K, H, W, 3): imagined t+1 of every rollout
 real_next = clip.frames[1:].astype(np.float32)[:, None]
 err = np.abs(img - real_next).mean((2, 3, 4))  # (T-1, K)
@@ -455,7 +450,6 @@ fig.tight_layout()
 # two seeds lie above, below or overlapping the two seeds of each baseline.
 
 # %%
-# NBVAL_CHECK_OUTPUT
 def seeds(v: str, key: str) -> list[float]:
     return [r[key] for r in runs if r["variant"] == v]
 
@@ -509,7 +503,6 @@ for key, name in MEASURES.items():
 # flows through the rollouts into $\hat\pi$.
 
 # %%
-# NBVAL_CHECK_OUTPUT
 bench = study["bench"]
 print(f"bench: {', '.join(bench['devices'])}, {bench['seconds_each']:.0f} s per variant, profile {bench['profile']}")
 for v in VARIANTS:
@@ -552,7 +545,6 @@ for v in VARIANTS:
 # and their ratio to the model-free agent.
 
 # %%
-# NBVAL_CHECK_OUTPUT
 PAPER_SCORES = {"model-free": 3400, "copy-distill": 3900, "i2a-uniform": 5200, "i2a-distill": 6300, "i2a-learned": 6500}
 """The paper's Ms. Pac-Man curves at their end, read off its figure (paper-notes.md); `i2a-learned` is its
 "I2A backprop". Its pixel-model I2A with distillation (about 4100) has no counterpart here."""

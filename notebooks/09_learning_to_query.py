@@ -86,7 +86,6 @@ print("profile:", PROFILE)
 # the rollout policy's logits, and print the KL along the way.
 
 # %%
-# NBVAL_CHECK_OUTPUT
 torch.manual_seed(0)
 pi_logits = torch.randn(64, A, requires_grad=True)  # the agent's policies (a batch of states)
 
@@ -151,7 +150,6 @@ print(f"after the right-sign run, cross-entropy = KL + H(pi): {float(ce):.4f} = 
 # and the gradient is the relaxation's.
 
 # %%
-# NBVAL_CHECK_OUTPUT
 torch.manual_seed(0)
 logits = torch.tensor([[2.0, 1.0, 0.0, -1.0, 0.5, 0.0, -2.0, 1.5, 0.0]])
 onehot = straight_through_gumbel(logits, tau=1.0)
@@ -181,7 +179,6 @@ print("temperature of the learned rollout policy, gumbel_tau =", AgentConfig().g
 # distillation weight set to 0 (so that only the RL loss acts), then with it set to 1.
 
 # %%
-# NBVAL_CHECK_OUTPUT
 ENV_MODEL = quick_env_model()
 qcfg = dataclasses.replace(agent_profile("quick"), agent="i2a", env_model=str(ENV_MODEL))
 env = make_agent_env("MsPacman", 4, qcfg.height, qcfg.width, seed=0, num_threads=1)
@@ -365,7 +362,6 @@ print(f"total variation from the agent's row: pi_hat at the real state {tv(pi, a
 # chapter 10 also scores the final weights frozen, and the cell prints that mean too.
 
 # %%
-# NBVAL_CHECK_OUTPUT
 ROLLOUT = ("i2a-uniform", "i2a-distill", "i2a-learned")
 print(f"budget: {study['budget_agent_steps']:,} agent steps per run")
 for v in ROLLOUT:

@@ -73,7 +73,9 @@ RANGES: dict[str, dict[str, Range]] = {
         "--samples": COUNT, "--max-windows": COUNT, "--horizon": COUNT, "--batch-size": COUNT, "--seed": SEED,
     },
     "zoo train": {"--time-limit": SECONDS},
-    "zoo report": {"--samples": COUNT, "--max-windows": COUNT},
+    # zoo's --max-windows 0 means all the test windows
+    "zoo report": {"--samples": COUNT, "--max-windows": Range(0), "--batch-size": COUNT},
+    "zoo rescore": {"--samples": COUNT, "--max-windows": Range(0), "--batch-size": COUNT},
     "bench collect": {"--envs": COUNTS, "--seconds": SECONDS},
     "bench rollout": {"--batches": COUNTS, "--horizon": COUNT, "--repeats": COUNT},
     "bench train": {"--seconds": SECONDS},

@@ -115,7 +115,7 @@ def test_checkpoint_path_loads_and_bad_paths_are_one_line(models, quick_dataset,
     ex = RolloutExplorer(model=str(tmp_path / "run"), data=quick_dataset, horizon=3)  # a run folder
     assert ex.model.name == "dSSM-DET" and ex.rollout().imagined.shape == (1, 3, 80, 64, 3)
     (tmp_path / "junk.safetensors").write_bytes(b"not a checkpoint at all")
-    for bad, match in [(tmp_path / "missing.safetensors", "not found"), (tmp_path / "junk.safetensors", "corrupt"),
+    for bad, match in [(tmp_path / "missing.safetensors", "not found"), (tmp_path / "junk.safetensors", "not a safetensors file"),
                        ("ssm", "unknown model 'ssm'")]:
         with pytest.raises(SsmlibError, match=match) as err:
             RolloutExplorer(model=str(bad), data=quick_dataset)

@@ -466,7 +466,7 @@ class PlaySession:
         s = self.steps[-1] if self.steps else None
         last = (f"; last press: model {s.model_ms:.0f} ms, game {s.real_ms:.1f} ms" if s else "")
         return (f"{self.model_label} on {self.game}, demo episode (seed {self.demo.seed}) from frame {self.start}: "
-                f"{len(self.steps)} presses, {self.env_steps()} env steps; score real {self.real_score:g}, "
+                f"{len(self.steps)} press{'es' * (len(self.steps) != 1)}, {self.env_steps()} env steps; score real {self.real_score:g}, "
                 f"predicted {self.predicted_score:.4g}{last}" + (" | the real game is over" if self.real_over else ""))
 
     def set_game(self, game: str, model) -> None:
@@ -681,11 +681,11 @@ def play_widget(game: str = "MsPacman", model="dSSM-DET", *, start: int = DEFAUL
                          value=current or s.model_label, description="model", layout=W.Layout(width="260px"))
     start_w = W.IntSlider(s.start, s.min_start(), s.max_start(), description="start frame",
                           continuous_update=False, layout=W.Layout(width="420px"))
-    restart_w = W.Button(description="restart", icon="refresh", layout=W.Layout(width="auto"),
+    wide = W.Layout(width="148px")
+    restart_w = W.Button(description="restart", icon="refresh", layout=wide,
                          tooltip="both sides back to the start frame")
-    resync_w = W.Button(description="re-sync", layout=W.Layout(width="auto"),
-                        tooltip="re-seed the model from the last 3 real frames")
-    resample_w = W.Button(description="resample future", layout=W.Layout(width="auto"),
+    resync_w = W.Button(description="re-sync", layout=wide, tooltip="re-seed the model from the last 3 real frames")
+    resample_w = W.Button(description="resample future", layout=wide,
                           tooltip="the model's future since the last sync again, another seed (stochastic models)")
     picture = W.Image(format="png")
     status = W.HTML()
@@ -755,12 +755,12 @@ def play_widget(game: str = "MsPacman", model="dSSM-DET", *, start: int = DEFAUL
     resync_w.on_click(guarded(lambda _: s.resync()))
     resample_w.on_click(guarded(lambda _: s.resample()))
 
-    keys = W.Output()
+    keys = W.Output(layout=W.Layout(display="none"))  # its script runs hidden; the static page shows nothing
     keys.outputs = ({"output_type": "display_data", "metadata": {},
                      "data": {"application/javascript": KEYBOARD_JS, "text/plain": "(the arrow keys work in JupyterLab, with a kernel)"}},)
     title = W.HTML("<b>Play</b> inside the model and in the real game on the same actions: click a button, or "
                    "click into the widget and use the arrow keys (q e z c: diagonals, space: no-op)")
-    controls = W.VBox([pad, others, W.HBox([resync_w, resample_w, restart_w])])
+    controls = W.VBox([pad, others, resync_w, resample_w, restart_w], layout=W.Layout(min_width="160px"))
     box = W.VBox([W.HTML(_CSS), title, W.HBox([game_w, model_w]), start_w, W.HBox([controls, picture]), status, keys])
     box.add_class("ssm-play")
     box.session = s

@@ -502,13 +502,15 @@ def quick_jumpy_model(jump: int = 4, steps: int = 150) -> Path:
     ds = quick_dataset()
     out = RUNS_DIR / "book" / "12_play" / f"dSSM-DET-k{jump}"
     ckpt = out / CHECKPOINT
+    stale = False
     if ckpt.exists():
         meta = read_meta(ckpt)
-        if (meta.get("data_fingerprint") == ds.fingerprint and int(meta.get("step", 0)) >= steps
-                and meta.get("model_cfg", {}).get("jump") == jump):
+        stale = meta.get("data_fingerprint") != ds.fingerprint or meta.get("model_cfg", {}).get("jump") != jump
+        if not stale and int(meta.get("step", 0)) >= steps:
             return ckpt
+    # another dataset's or jump's checkpoint: start again rather than resume it
     train("dSSM-DET", ds.root, out, profile="quick", overrides={"jump": jump, "steps": steps, "eval_every": 0},
-          resume=ckpt.exists(), progress=False)
+          resume=ckpt.exists() and not stale, overwrite=stale, progress=False)
     return ckpt
 
 

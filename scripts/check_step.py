@@ -1,0 +1,63 @@
+"""One training step of every engine variant on real windows, each loss term and gradient checked finite.
+
+A smoke check to run on a GPU before a long run (a CPU runs the eager fp32 variant only):
+``python scripts/check_step.py --data DIR [--model sSSM] [--batch 32]``. Prints one JSON line per
+variant: the loss terms, the gradient norm, and the parameters whose gradient is not finite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+
+import torch
+
+from ssmlib.config import get_profile
+from ssmlib.data.store import open_dataset
+from ssmlib.data.windows import WindowSampler
+from ssmlib.models import build_model
+from ssmlib.train import forward_backward, reward_classes
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--data", required=True)
+    p.add_argument("--model", default="sSSM")
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--profile", default="paper")
+    args = p.parse_args()
+    dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    prof = get_profile(args.profile)
+    ds = open_dataset(args.data)
+    cfg, tc = prof.model, prof.train
+    cfg.model, cfg.height, cfg.width, cfg.num_actions = args.model, ds.height, ds.width, ds.num_actions
+    values, weights = reward_classes(ds, cfg)
+    cfg.reward_values = tuple(values)
+    sampler = WindowSampler(ds, "train", horizon=tc.horizon, device=str(dev), seed=0)
+    batch = {k: v for k, v in sampler.sample(args.batch).items() if k in ("frames", "actions", "rewards")}
+    variants = [("fp32-eager", False, False, False)]
+    if dev.type == "cuda":
+        variants += [("bf16-eager", True, False, False), ("bf16-eager-cl", True, True, False),
+                     ("bf16-compile-cl", True, True, True), ("bf16-compile", True, False, True)]
+    for name, amp, cl, comp in variants:
+        torch.manual_seed(0)
+        model = build_model(cfg).to(dev)
+        model.set_reward_class_weights(weights)
+        if cl:
+            model = model.to(memory_format=torch.channels_last)
+        opt = torch.optim.AdamW(model.parameters(), lr=tc.lr)
+        params = list(model.parameters())
+        loss_fn = torch.compile(model.loss) if comp else model.loss
+        autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if amp else contextlib.nullcontext
+        for kl_w in (1e-3, 1.0):
+            out, gnorm = forward_backward(loss_fn, opt, params, batch, torch.tensor(kl_w, device=dev), tc.grad_clip,
+                                          {"reward_weight": tc.reward_weight, "kl_balance": tc.kl_balance,
+                                           "free_nats": tc.kl_free_nats}, autocast)
+            bad = [n for n, q in model.named_parameters() if q.grad is not None and not torch.isfinite(q.grad).all()]
+            print(json.dumps({"variant": name, "kl_weight": kl_w, **{k: float(v) for k, v in out.items()},
+                              "grad_norm": float(gnorm), "non_finite_grads": bad[:8]}), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -39,7 +39,7 @@ def main() -> None:
     variants = [("fp32-eager", False, False, False)]
     if dev.type == "cuda":
         variants += [("bf16-eager", True, False, False), ("bf16-eager-cl", True, True, False),
-                     ("bf16-compile-cl", True, True, True), ("bf16-compile", True, False, True)]
+                     ("bf16-compile-cl", True, True, True)]
     for name, amp, cl, comp in variants:
         torch.manual_seed(0)
         model = build_model(cfg).to(dev)

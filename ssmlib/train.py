@@ -337,7 +337,8 @@ def train(model_name: str | None, data_dir, out_dir=None, profile: str = "quick"
           time_limit: float | None = None, init_from: str | None = None, data_shards: int | None = None) -> dict:
     """Train ``model_name`` on the dataset at ``data_dir``; write everything under ``out_dir``.
 
-    ``time_limit`` (seconds of this process's loop) stops the run cleanly with a checkpoint, status
+    ``time_limit`` (seconds of this process's loop, counted from its first finished step so that
+    compilation is not counted; 0 stops before the first step) stops the run cleanly with a checkpoint, status
     ``time-limit``; ``resume=True`` later continues it exactly. ``init_from`` starts a new run from the
     weights (and model config) of another checkpoint, e.g. a committed pretrained one, with a fresh
     optimiser at step 0.
@@ -567,6 +568,7 @@ def _train(ctx: distributed.Context, model_name, data_dir, out_dir, profile, ove
     last_test: dict = {}
     status = "done"
     start = time.perf_counter()
+    limit_from = None  # the time limit counts from the first finished step: compilation is not training time
     params = [p for p in model.parameters() if p.requires_grad]
     kl_w = torch.zeros((), device=dev)
     # CUDA, one process: a non-finite step is skipped ON THE DEVICE (fused AdamW reads ``found_inf``, as
@@ -593,7 +595,8 @@ def _train(ctx: distributed.Context, model_name, data_dir, out_dir, profile, ove
             def stop_code() -> int:  # this process's view; ranks agree on the largest (STOPS)
                 if stop.requested:
                     return 2
-                if time_limit is not None and time.perf_counter() - start > time_limit:
+                if time_limit is not None and (time_limit <= 0 or (
+                        limit_from is not None and time.perf_counter() - limit_from > time_limit)):
                     return 1  # a planned stop (e.g. a GPU lease); resume continues exactly
                 return 0
 
@@ -631,6 +634,7 @@ def _train(ctx: distributed.Context, model_name, data_dir, out_dir, profile, ove
                     raise_non_finite(step + 1, what, f"{loss.item():.4g}")
                 optimizer.step()
                 step += 1
+                limit_from = limit_from or time.perf_counter()
                 if deferred and (step % check_every == 0 or step == train_cfg.steps) and (at := int(bad_step)):
                     metrics.write({"step": at, "split": "train", "event": "non-finite loss or gradient",
                                    "skipped_on_device": True})

@@ -474,6 +474,12 @@ def _train(ctx: distributed.Context, model_name, data_dir, out_dir, profile, ove
                                      jump=model_cfg.jump, device=str(dev), seed=train_cfg.seed)
     except SsmlibError:  # no test episode long enough: train without test metrics (config.json says so)
         test_sampler = None
+        if ctx.is_main:
+            from .data.store import split_problem
+            from .errors import warn
+
+            span = (train_cfg.context + train_cfg.horizon - 1) * model_cfg.jump + 1
+            warn(f"{split_problem(ds, 'test', span)}; training without test metrics")
 
     metrics = MetricsLog(out / METRICS) if ctx.is_main else _NoLog()
     step, wall0 = 0, 0.0
@@ -560,7 +566,9 @@ def _train(ctx: distributed.Context, model_name, data_dir, out_dir, profile, ove
     from tqdm.auto import tqdm
 
     bar = tqdm(total=train_cfg.steps, initial=step, disable=not (progress and ctx.is_main), unit="step",
-               dynamic_ncols=True, desc=f"{model_name}")
+               dynamic_ncols=True,
+               desc=f"{model_name}" + (f" (stops at {time_limit:.0f}s)" if time_limit else ""))
+    step0 = step
     acc = torch.zeros(len(TERMS) + 1, device=dev)  # interval sums of the loss terms and the grad norm
     acc_n, t_interval, train_time = 0, 0.0, 0.0
     last_train: dict = {}
@@ -646,6 +654,12 @@ def _train(ctx: distributed.Context, model_name, data_dir, out_dir, profile, ove
                 t_interval += dt
                 train_time += dt
                 bar.update(1)
+                if time_limit and limit_from is not None and step % train_cfg.log_every == 0 and step > step0:
+                    # the run ends at the time limit or at --steps, whichever comes first: the bar's total follows
+                    el = time.perf_counter() - limit_from
+                    reach = step + (step - step0) / max(el, 1e-9) * max(time_limit - el, 0.0)
+                    bar.total = int(min(train_cfg.steps, max(step, reach)))
+                    bar.refresh()
 
                 record: dict = {}
                 if step % train_cfg.log_every == 0 or step == train_cfg.steps:
@@ -728,11 +742,11 @@ def run_cli(args: argparse.Namespace) -> int:
     ranks = f" on {summary['world_size']} ranks" if summary["world_size"] > 1 else ""
     print(f"{summary['status']}: {summary['model']} step {summary['step']}/{summary['steps']}, "
           f"{summary['frames_per_s']:.0f} frames/s{ranks}{tail}; checkpoint {summary['checkpoint']}")
-    if summary["status"] == "interrupted":
+    if summary["status"] in ("interrupted", "time-limit"):
         launcher = (f"torchrun --nproc-per-node {summary['world_size']} -m ssmlib" if summary["world_size"] > 1
                     else "python -m ssmlib")
         print(f"resume with: {launcher} train --out {summary['out_dir']} --data {args.data} --resume")
-        return 130
+        return 130 if summary["status"] == "interrupted" else 0
     return 0
 
 

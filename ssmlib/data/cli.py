@@ -27,12 +27,18 @@ def _cli_collect(args) -> None:
         get_profile(args.profile or "quick").data
     cfg = config_with(base, game=args.game, height=args.height, width=args.width, num_envs=args.envs,
                       seed=args.seed, steps_per_shard=args.steps_per_shard)
-    agent_ckpt, epsilon = args.policy_agent, args.epsilon
-    if manifest is not None and agent_ckpt is None and (manifest.get("policy") or {}).get("name") == "epsilon":
-        inner = manifest["policy"].get("policy") or {}
+    agent_ckpt, epsilon, share = args.policy_agent, args.epsilon, args.agent_share
+    saved = (manifest or {}).get("policy") or {}
+    if manifest is not None and agent_ckpt is None and saved.get("name") == "split":  # agent envs + random envs
+        share = saved["share"] if share is None else share
+        saved = saved.get("first") or {}
+    if manifest is not None and agent_ckpt is None and saved.get("name") == "epsilon":
+        inner = saved.get("policy") or {}
         if inner.get("name") == "agent":  # collected with a trained agent: the same one, with the same epsilon
             agent_ckpt = inner["checkpoint"]
-            epsilon = manifest["policy"]["epsilon"] if epsilon is None else epsilon
+            epsilon = saved["epsilon"] if epsilon is None else epsilon
+    if share is not None and agent_ckpt is None:
+        raise SsmlibError("--agent-share applies to --policy-agent only")
     if epsilon is not None and agent_ckpt is None:
         raise SsmlibError("--epsilon applies to --policy-agent only (the random policy is uniform)")
     factory = None
@@ -45,8 +51,17 @@ def _cli_collect(args) -> None:
         eps = DEFAULT_EPSILON if epsilon is None else epsilon
         AgentPolicy(agent_ckpt)  # fail early, with one line, on a bad checkpoint
 
+        import torch
+
+        from .collect import RandomPolicy, SplitPolicy
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+
         def factory():
-            return EpsilonPolicy(AgentPolicy(agent_ckpt), n, eps)
+            agent = EpsilonPolicy(AgentPolicy(agent_ckpt, device=device), n, eps)
+            if share is None:
+                return agent
+            return SplitPolicy(agent, RandomPolicy(n, cfg.mean_action_repeat), share)
     ds = collect(cfg, out, args.steps, policy_factory=factory, resume=args.resume, overwrite=args.overwrite,
                  progress=not args.no_progress)
     print(json.dumps(ds.summary()))
@@ -69,6 +84,8 @@ def add_cli(subparsers) -> None:
                    help="collect with a trained agent (ssmlib agent checkpoint) instead of random actions")
     p.add_argument("--epsilon", type=float, default=None,
                    help=f"with --policy-agent: random-action probability (default {DEFAULT_EPSILON})")
+    p.add_argument("--agent-share", type=float, default=None, metavar="F",
+                   help="with --policy-agent: the share of the envs the agent plays (the others play randomly)")
     p.add_argument("--resume", action="store_true",
                    help="continue the collection in --out with its own settings; re-collects missing or corrupt shards")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out")

@@ -69,6 +69,27 @@ class EpsilonPolicy:
         return {"name": "epsilon", "epsilon": self.epsilon, "policy": inner}
 
 
+class SplitPolicy:
+    """The first ``round(share * n)`` of the ``n`` envs follow ``first``, the others ``second``, every step,
+    so a share of the episodes comes from each (e.g. half from a trained agent, half random: the
+    states an agent visits and the rooms a random policy reaches). Each part keeps its own state."""
+
+    def __init__(self, first: Callable, second: Callable, share: float):
+        if not 0.0 < share < 1.0:
+            raise SsmlibError(f"the agent's share of the envs must be between 0 and 1, got {share}")
+        self.first, self.second, self.share = first, second, share
+
+    def __call__(self, frames, rng):
+        m = int(round(self.share * len(frames)))
+        a = np.asarray(self.first(frames[:m], rng)) if m else np.zeros(0, np.int64)
+        b = np.asarray(self.second(frames[m:], rng)) if m < len(frames) else np.zeros(0, np.int64)
+        return np.concatenate([a, b]).astype(np.int64)
+
+    def describe(self) -> dict:
+        return {"name": "split", "share": self.share, "first": describe_policy(self.first),
+                "second": describe_policy(self.second)}
+
+
 def describe_policy(policy) -> dict:
     return policy.describe() if hasattr(policy, "describe") else {"name": repr(policy)}
 

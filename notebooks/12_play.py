@@ -108,7 +108,7 @@ for name in ("dSSM-DET", "sSSM"):
     s.play(moves)
     sessions[name] = s
 det = sessions["dSSM-DET"]
-frames_player(det.pictures(), fps=4, scale=1.0,
+frames_player(det.pictures(), fps=4, scale=0.75,
               titles=[f"dSSM-DET, press {i + 1}: {m}" for i, m in enumerate(moves)])
 
 # %%
@@ -212,7 +212,7 @@ for i, st in enumerate(mixed.steps):
 print(f"{len(mixed.steps)} presses, {mixed.env_steps()} environment steps, {len(mixed.segments)} segments")
 
 # %%
-frames_player(mixed.pictures(), fps=3, scale=1.0,
+frames_player(mixed.pictures(), fps=3, scale=0.75,
               titles=[f"press {i + 1}: {st.model_label}, {mixed.action_meanings[st.action]}"
                       + (f" x{st.jump}" if st.jump > 1 else "") for i, st in enumerate(mixed.steps)])
 

@@ -74,6 +74,8 @@ RANGES: dict[str, dict[str, Range]] = {
         "--samples": COUNT, "--max-windows": COUNT, "--horizon": COUNT, "--batch-size": COUNT, "--seed": SEED,
     },
     "zoo train": {"--time-limit": SECONDS},
+    "campaign init": {"--data-steps": COUNT},
+    "campaign lease": {"--seconds": SECONDS, "--max-runs": COUNT},
     # zoo's --max-windows 0 means all the test windows
     "zoo report": {"--samples": COUNT, "--max-windows": Range(0), "--batch-size": COUNT},
     "zoo rescore": {"--samples": COUNT, "--max-windows": Range(0), "--batch-size": COUNT},

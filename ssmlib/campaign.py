@@ -1,0 +1,334 @@
+"""The model-zoo campaign: every environment model trained until it stops improving, over many GPU leases.
+
+A lease is one call on a lent GPU machine (about 30 minutes a session, the machine bare each time).
+The campaign's state lives in the repository, so every lease continues where the last one stopped:
+
+* ``results/model_zoo/<game>/campaign/config.json``: the study, written once by ``campaign init``
+  BEFORE any run, with its stop rule; later leases refuse to run under another config;
+* ``results/model_zoo/<game>/campaign/<run>/lineage.json``: per lease the git sha, device, steps,
+  frames, environment steps and wall time, and the learning curve (test excess after each lease with
+  its 95% episode-bootstrap interval), and whether the stop rule holds;
+* ``checkpoints/campaign/<game>/<run>.safetensors``: the run's weights in bfloat16 (half of float32's
+  bytes: the repository travels with every GPU call). No optimiser state is committed: a new lease
+  starts a fresh AdamW from these weights (its moments rebuild within a few hundred steps; ours).
+  Back-to-back calls on a machine that stayed warm resume exactly from the run folder instead.
+
+``python -m ssmlib campaign lease --data DIR --seconds S`` trains the unfinished runs with the fewest
+frames first (``--max-runs`` of them, in parallel processes on the one GPU), then scores each on the same
+fixed test windows with ``ssmlib.evaluate``, appends to its lineage and applies the stop rule.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .config import CHECKPOINTS_DIR, MODEL_NAMES, RESULTS_DIR
+from .errors import SsmlibError
+from .io import atomic_write_json, provenance
+
+STOP_RULE = ("A run is finished when its test excess over the exact floor (open loop, mean over horizons "
+             "h = 1..10, nats/frame, on the campaign's fixed test windows) improved by less than "
+             "{stop_improvement:.0%} over its last doubling of training frames (the curve point at or just "
+             "below half the frames against the last), or at {frame_cap:,} training frames.")
+"""The stop rule, written into the campaign's config before its first run."""
+
+
+@dataclass
+class CampaignRun:
+    """One run of the campaign."""
+
+    name: str
+    """Run folder name, e.g. ``sSSM-s0`` or ``sSSM-k2-s0``."""
+    model: str
+    """One of the five models."""
+    seed: int = 0
+    """Seed of the parameters and the window sampler (each lease draws from (seed, lease))."""
+    jump: int = 1
+    """Environment steps per transition (jumpy models)."""
+
+
+def default_runs(game: str) -> list[CampaignRun]:
+    """MsPacman: 3 seeds of each SSM, AR and RAR once, jumpy sSSM k=2 and k=4; other games: one of each."""
+    seeds = (0, 1, 2) if game == "MsPacman" else (0,)
+    runs = [CampaignRun(f"{m}-s{s}", m, s) for m in ("sSSM", "dSSM-DET", "dSSM-VAE") for s in seeds]
+    runs += [CampaignRun("AR-s0", "AR"), CampaignRun("RAR-s0", "RAR")]
+    if game == "MsPacman":
+        runs += [CampaignRun(f"sSSM-k{k}-s0", "sSSM", 0, k) for k in (2, 4)]
+    return runs
+
+
+@dataclass
+class CampaignConfig:
+    """The whole study, fixed before its first run (``campaign init``)."""
+
+    game: str = "MsPacman"
+    """ALE game."""
+    data_steps: int = 256_000
+    """Frames of the campaign's dataset, collected again from its seed in every lease (same fingerprint)."""
+    data_seed: int = 7
+    """Seed of the campaign's dataset (not the earlier studies' 0: new episodes)."""
+    agent: str = "checkpoints/agents/MsPacman-model-free.safetensors"
+    """The trained agent that plays ``agent_share`` of the collection's envs (ours: the paper is silent)."""
+    agent_share: float = 0.5
+    """Share of the envs the agent plays; the others play the random policy with sticky actions."""
+    epsilon: float = 0.1
+    """The agent's random-action probability while collecting."""
+    profile: str = "paper"
+    """Config profile of every run (the paper's sizes; batch and learning rate of the new engine)."""
+    runs: list = field(default_factory=list)
+    """The runs (``CampaignRun`` as dicts)."""
+    stop_improvement: float = 0.03
+    """Relative improvement of the open-loop excess over the last doubling of frames below which a run is done."""
+    frame_cap: int = 100_000_000
+    """Training frames (prediction targets) after which a run is done regardless."""
+    eval_windows: int = 1024
+    """Evenly spaced test windows of every curve point (the same windows for every run and lease)."""
+    eval_samples: int = 4
+    """Prior/posterior samples of the evaluator at every curve point."""
+    weights_dtype: str = "bfloat16"
+    """Storage dtype of the committed weights (what is stored is what the next lease starts from)."""
+    stop_rule: str = ""
+    """The stop rule in words (filled in from STOP_RULE)."""
+
+
+def campaign_dir(game: str, results: Path = RESULTS_DIR) -> Path:
+    return Path(results) / "model_zoo" / game / "campaign"
+
+
+def weights_path(game: str, run: str, checkpoints: Path = CHECKPOINTS_DIR) -> Path:
+    return Path(checkpoints) / "campaign" / game / f"{run}.safetensors"
+
+
+def init(cfg: CampaignConfig, results: Path = RESULTS_DIR) -> Path:
+    """Write the campaign's config (refused if one exists: the rule is fixed before the numbers)."""
+    if not cfg.runs:
+        cfg.runs = [dataclasses.asdict(r) for r in default_runs(cfg.game)]
+    bad = [r["model"] for r in cfg.runs if r["model"] not in MODEL_NAMES]
+    if bad:
+        raise SsmlibError(f"unknown model(s) {', '.join(bad)} in the campaign's runs")
+    cfg.stop_rule = STOP_RULE.format(stop_improvement=cfg.stop_improvement, frame_cap=cfg.frame_cap)
+    path = campaign_dir(cfg.game, results) / "config.json"
+    if path.exists():
+        raise SsmlibError(f"{path} exists: a campaign's config and stop rule are fixed once it has started")
+    atomic_write_json(path, {**dataclasses.asdict(cfg), "provenance": provenance("cpu")})
+    return path
+
+
+def load_config(game: str, results: Path = RESULTS_DIR) -> CampaignConfig:
+    path = campaign_dir(game, results) / "config.json"
+    if not path.exists():
+        raise SsmlibError(f"no campaign for {game}: {path} is missing (start one with: python -m ssmlib campaign "
+                          f"init --game {game})")
+    d = json.loads(path.read_text())
+    d.pop("provenance", None)
+    return CampaignConfig(**d)
+
+
+def read_lineage(game: str, run: str, results: Path = RESULTS_DIR) -> dict:
+    path = campaign_dir(game, results) / run / "lineage.json"
+    return json.loads(path.read_text()) if path.exists() else {"run": run, "leases": [], "curve": [],
+                                                               "finished": False}
+
+
+def stop_rule_holds(curve: list[dict], stop_improvement: float, frame_cap: int) -> tuple[bool, str]:
+    """The stop rule on a curve of ``{"frames", "excess"}`` points (frames increasing).
+
+    Finished when the last point has at least ``frame_cap`` frames, or when, against the point at or
+    just below half the last point's frames, the excess fell by less than ``stop_improvement`` of its
+    value there. Fewer than two points, or no point at or below half the frames: not finished.
+    """
+    if not curve:
+        return False, "no curve point yet"
+    last = curve[-1]
+    if last["frames"] >= frame_cap:
+        return True, f"reached the cap of {frame_cap:,} frames"
+    earlier = [p for p in curve[:-1] if p["frames"] <= last["frames"] / 2]
+    if not earlier:
+        return False, "no point at half the frames yet"
+    ref = earlier[-1]
+    gain = (ref["excess"] - last["excess"]) / abs(ref["excess"]) if ref["excess"] else 0.0
+    if gain < stop_improvement:
+        return True, (f"excess {ref['excess']:.1f} -> {last['excess']:.1f} nats/frame from {ref['frames']:,} to "
+                      f"{last['frames']:,} frames: {gain:.1%} < {stop_improvement:.0%}")
+    return False, f"still improving: {gain:.1%} over the last doubling of frames"
+
+
+def pick_runs(cfg: CampaignConfig, max_runs: int, results: Path = RESULTS_DIR) -> list[CampaignRun]:
+    """The unfinished runs with the fewest training frames (matched env steps for jumpy runs) first."""
+    todo = []
+    for r in cfg.runs:
+        run = CampaignRun(**r)
+        lin = read_lineage(cfg.game, run.name, results)
+        if not lin["finished"]:
+            frames = lin["leases"][-1]["frames_end"] if lin["leases"] else 0
+            todo.append((frames * run.jump, run.name, run))
+    return [r for _, _, r in sorted(todo)][:max_runs]
+
+
+def _train_command(cfg: CampaignConfig, run: CampaignRun, data: Path, folder: Path, seconds: float, lease: int,
+                   checkpoints: Path) -> list[str]:
+    from .zoo import train_command
+
+    sets = [f"jump={run.jump}"] if run.jump > 1 else []
+    cmd = train_command(run.model, data, folder, cfg.profile, seconds, sets=sets + ["steps=100000000"])
+    if (folder / "checkpoint.safetensors").exists():
+        return cmd  # a warm machine: ``--resume`` continues exactly, optimiser included
+    start = weights_path(cfg.game, run.name, checkpoints)
+    cmd += ["--set", f"seed={run.seed * 1000 + lease}"]  # each lease draws other windows
+    if start.exists():
+        cmd += ["--init-from", str(start)]
+    return cmd
+
+
+def lease(game: str, data: Path, seconds: float, runs_dir: Path, max_runs: int = 3, device: str | None = None,
+          results: Path = RESULTS_DIR, checkpoints: Path = CHECKPOINTS_DIR, parallel: bool = True) -> dict:
+    """One lease: train, export, score, append to the lineages, apply the stop rule; returns a summary."""
+    from .data.store import open_dataset
+    from .pretrained import export
+    from .zoo import run_commands
+
+    cfg = load_config(game, results)
+    ds = open_dataset(data)
+    picked = pick_runs(cfg, max_runs, results)
+    if not picked:
+        print("every run of the campaign has met its stop rule", flush=True)
+        return {"trained": []}
+    runs_dir = Path(runs_dir)
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    leases = {r.name: read_lineage(game, r.name, results) for r in picked}
+    number = 1 + max((len(v["leases"]) for v in leases.values()), default=0)
+    cmds = {r.name: _train_command(cfg, r, data, runs_dir / r.name, seconds, number, checkpoints) for r in picked}
+    t0 = time.perf_counter()
+    codes = run_commands(cmds, runs_dir, parallel)
+    print(f"trained {', '.join(cmds)} in {time.perf_counter() - t0:.0f} s: exit codes {codes}", flush=True)
+    out = {}
+    for r in picked:
+        folder = runs_dir / r.name
+        if not (folder / "summary.json").exists():
+            print(f"{r.name}: no summary (exit {codes[r.name]}), lineage unchanged", flush=True)
+            continue
+        out[r.name] = _record(cfg, r, folder, ds, data, leases[r.name], device, results, checkpoints, export)
+    return {"trained": list(out), "runs": out}
+
+
+def _record(cfg: CampaignConfig, run: CampaignRun, folder: Path, ds, data: Path, lin: dict, device, results: Path,
+            checkpoints: Path, export) -> dict:
+    """Export the run's weights, score them, and append the lease to its lineage."""
+    import shutil
+
+    import torch
+
+    from .checkpoint import load_model
+    from .evaluate import evaluate
+
+    summary = json.loads((folder / "summary.json").read_text())
+    config = json.loads((folder / "config.json").read_text())
+    tc = config["train_cfg"]
+    per_step = tc["batch_size"] * tc["horizon"]  # training frames (prediction targets) per step
+    prev_end = lin["leases"][-1]["frames_end"] if lin["leases"] else 0
+    # this process's first step: where its resume began (a warm machine), else 0 (a new folder this lease)
+    warm = bool(config.get("resumes"))
+    start_step = config["resumes"][-1]["step"] if warm else 0
+    frames_end = prev_end + (summary["step"] - start_step) * per_step
+    dst = weights_path(cfg.game, run.name, checkpoints)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    export(folder / "checkpoint.safetensors", dst, overwrite=True, dtype=cfg.weights_dtype)
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    model = load_model(dst, expect_model=run.model, device=dev, dataset=ds)  # score what is stored
+    t0 = time.perf_counter()
+    ev = evaluate(model, ds, batch_size=32, num_samples=cfg.eval_samples, max_windows=cfg.eval_windows)
+    tot = ev["total"]
+    point = {"frames": frames_end, "env_steps": frames_end * run.jump,
+             "excess": tot["excess_open_loop_nats_per_frame"],
+             "excess_ci": ev["ci"].get("excess_open_loop_nats_per_frame"),
+             "excess_joint": tot["excess_joint_nats_per_frame"],
+             "excess_joint_ci": ev["ci"].get("excess_joint_nats_per_frame"),
+             "reward_auc_open_loop": tot.get("reward_auc_open_loop"),
+             "windows": ev["windows"], "eval_s": time.perf_counter() - t0}
+    prov = provenance(str(dev), data_fingerprint=ds.fingerprint)
+    lin["leases"].append({
+        "lease": len(lin["leases"]) + 1, "git_sha": prov.get("git_sha"), "device": prov.get("device"),
+        "time": prov.get("time"), "resumed_warm": warm, "start_step": start_step, "end_step": summary["step"],
+        "frames_start": prev_end, "frames_end": frames_end, "env_steps_end": frames_end * run.jump,
+        "train_wall_s": summary.get("wall_s"), "frames_per_s_steady": summary.get("frames_per_s_steady"),
+        "status": summary["status"], "data_fingerprint": ds.fingerprint,
+        "optimiser": "resumed exactly (warm machine)" if warm else (
+            "fresh AdamW from the committed bf16 weights" if lin["leases"] else "new run"),
+    })
+    lin["curve"].append(point)
+    lin["finished"], lin["why"] = stop_rule_holds(lin["curve"], cfg.stop_improvement, cfg.frame_cap)
+    lin.update(run=run.name, model=run.model, seed=run.seed, jump=run.jump)
+    out = campaign_dir(cfg.game, results) / run.name
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out / "lineage.json", lin)
+    atomic_write_json(out / f"eval-lease{len(lin['leases'])}.json", {"results": ev, "provenance": prov})
+    shutil.copyfile(folder / "metrics.jsonl", out / f"metrics-lease{len(lin['leases'])}.jsonl")
+    print(f"{run.name}: {frames_end:,} frames, open-loop excess {point['excess']:.1f} nats/frame; "
+          f"{'finished' if lin['finished'] else 'continues'}: {lin['why']}", flush=True)
+    return point
+
+
+def table(game: str, results: Path = RESULTS_DIR) -> list[dict]:
+    """One row per run: frames, env steps, GPU minutes, the last excess with its CI, finished or not."""
+    cfg = load_config(game, results)
+    rows = []
+    for r in cfg.runs:
+        lin = read_lineage(game, r["name"], results)
+        last = lin["curve"][-1] if lin["curve"] else {}
+        rows.append({"run": r["name"], "model": r["model"], "jump": r.get("jump", 1), "leases": len(lin["leases"]),
+                     "frames": last.get("frames", 0), "env_steps": last.get("env_steps", 0),
+                     "gpu_minutes": sum((x.get("train_wall_s") or 0) for x in lin["leases"]) / 60,
+                     "excess_open_loop": last.get("excess"), "excess_ci": last.get("excess_ci"),
+                     "finished": lin["finished"], "why": lin.get("why", "not started")})
+    return rows
+
+
+# --------------------------------------------------------------------------------------------------
+# command line
+
+
+def _cli_init(args) -> int:
+    cfg = CampaignConfig(game=args.game, data_steps=args.data_steps)
+    path = init(cfg)
+    print(f"wrote {path}")
+    return 0
+
+
+def _cli_lease(args) -> int:
+    res = lease(args.game, Path(args.data), args.seconds, Path(args.runs), args.max_runs, args.device)
+    return 0 if res["trained"] or not res.get("runs") else 1
+
+
+def _cli_table(args) -> int:
+    for r in table(args.game):
+        ci = r["excess_ci"]
+        band = f" [{ci[0]:.1f}, {ci[1]:.1f}]" if ci else ""
+        exc = "-" if r["excess_open_loop"] is None else f"{r['excess_open_loop']:.1f}{band}"
+        print(f"{r['run']:<14} {r['frames']:>12,} frames  {r['gpu_minutes']:6.1f} GPU min  excess {exc}  "
+              f"{'done' if r['finished'] else 'open'}: {r['why']}")
+    return 0
+
+
+def add_cli(subparsers) -> None:
+    p = subparsers.add_parser("campaign", help="the model-zoo campaign over many GPU leases (init, lease, table)")
+    sub = p.add_subparsers(dest="campaign_cmd", required=True)
+    i = sub.add_parser("init", help="write the campaign's config and stop rule (once, before any run)")
+    i.add_argument("--game", default="MsPacman")
+    i.add_argument("--data-steps", type=int, default=CampaignConfig.data_steps)
+    i.set_defaults(func=_cli_init)
+    le = sub.add_parser("lease", help="train the unfinished runs for --seconds, score them, update the lineages")
+    le.add_argument("--game", default="MsPacman")
+    le.add_argument("--data", required=True, help="the campaign's dataset (collected from its config)")
+    le.add_argument("--seconds", type=float, required=True, help="training seconds per run in this lease")
+    le.add_argument("--runs", default="runs/campaign", help="where the run folders live on this machine")
+    le.add_argument("--max-runs", type=int, default=3, help="runs trained at once, fewest frames first")
+    le.add_argument("--device", default=None)
+    le.set_defaults(func=_cli_lease)
+    t = sub.add_parser("table", help="where every run stands")
+    t.add_argument("--game", default="MsPacman")
+    t.set_defaults(func=_cli_table)

@@ -1,0 +1,76 @@
+"""The model-zoo campaign: the stop rule, the fixed config, and leases that continue each other."""
+
+import json
+
+import pytest
+
+from ssmlib import campaign
+from ssmlib.errors import SsmlibError
+
+
+def _curve(*pts):
+    return [{"frames": f, "excess": e} for f, e in pts]
+
+
+def test_stop_rule_passes_and_fails():
+    rule = dict(stop_improvement=0.03, frame_cap=1000)
+    assert campaign.stop_rule_holds([], **rule)[0] is False
+    # no point at half the frames of the last one yet
+    assert campaign.stop_rule_holds(_curve((100, 300.0), (150, 250.0)), **rule)[0] is False
+    # 300 -> 200 over a doubling: 33% better, still improving
+    done, why = campaign.stop_rule_holds(_curve((100, 300.0), (200, 200.0)), **rule)
+    assert not done and "still improving" in why
+    # 300 -> 295: under 3% over the doubling: finished
+    done, why = campaign.stop_rule_holds(_curve((100, 300.0), (150, 297.0), (200, 295.0)), **rule)
+    assert done and "1.7% < 3%" in why
+    # the reference is the point at or just below half the frames (150 -> 320 is not a doubling)
+    done, _ = campaign.stop_rule_holds(_curve((100, 400.0), (150, 300.0), (320, 299.0)), **rule)
+    assert done  # 300 (at 150 <= 160) -> 299: 0.3%
+    done, _ = campaign.stop_rule_holds(_curve((100, 400.0), (170, 300.0), (320, 299.0)), **rule)
+    assert not done  # reference 400 at 100 (170 > 160): 25% better
+    assert campaign.stop_rule_holds(_curve((100, 300.0), (1000, 299.0)), **rule) == (True, "reached the cap of 1,000 frames")
+
+
+def test_config_is_written_once_with_its_rule(tmp_path):
+    cfg = campaign.CampaignConfig(game="MsPacman")
+    path = campaign.init(cfg, results=tmp_path)
+    saved = json.loads(path.read_text())
+    assert "3%" in saved["stop_rule"] and "100,000,000" in saved["stop_rule"]
+    names = [r["name"] for r in saved["runs"]]
+    assert names.count("sSSM-s2") == 1 and "sSSM-k4-s0" in names and "RAR-s0" in names and len(names) == 13
+    with pytest.raises(SsmlibError, match="fixed once it has started"):
+        campaign.init(campaign.CampaignConfig(game="MsPacman", stop_improvement=0.5), results=tmp_path)
+    with pytest.raises(SsmlibError, match="no campaign for Bowling"):
+        campaign.load_config("Bowling", results=tmp_path)
+
+
+def test_two_leases_continue_one_run(quick_dataset, tmp_path):
+    results, ckpts, runs = tmp_path / "results", tmp_path / "ckpts", tmp_path / "runs"
+    cfg = campaign.CampaignConfig(game="MsPacman", profile="quick", eval_windows=4, eval_samples=1,
+                                  runs=[{"name": "dSSM-DET-s0", "model": "dSSM-DET", "seed": 0, "jump": 1},
+                                        {"name": "sSSM-k2-s0", "model": "sSSM", "seed": 0, "jump": 2}])
+    campaign.init(cfg, results=results)
+    # lease 1: only the run with the fewest frames (both 0: by name), then lease 2 picks the other one
+    first = campaign.lease("MsPacman", quick_dataset, 3.0, runs / "a", max_runs=1, device="cpu", results=results,
+                           checkpoints=ckpts, parallel=False)
+    assert first["trained"] == ["dSSM-DET-s0"]
+    lin = campaign.read_lineage("MsPacman", "dSSM-DET-s0", results)
+    f1 = lin["leases"][0]["frames_end"]
+    assert f1 > 0 and lin["leases"][0]["optimiser"] == "new run" and lin["curve"][0]["excess"] > 0
+    assert campaign.weights_path("MsPacman", "dSSM-DET-s0", ckpts).exists()
+    assert json.loads(campaign.weights_path("MsPacman", "dSSM-DET-s0", ckpts).with_suffix(".json").read_text()
+                      )["weights_dtype"] == "bfloat16"
+    second = campaign.lease("MsPacman", quick_dataset, 3.0, runs / "b", max_runs=1, device="cpu", results=results,
+                            checkpoints=ckpts, parallel=False)
+    assert second["trained"] == ["sSSM-k2-s0"]
+    # lease 3 on a bare machine (new runs folder): the DET run starts from its committed weights, fresh AdamW
+    third = campaign.lease("MsPacman", quick_dataset, 3.0, runs / "c", max_runs=1, device="cpu", results=results,
+                           checkpoints=ckpts, parallel=False)
+    assert third["trained"] == ["dSSM-DET-s0"]
+    lin = campaign.read_lineage("MsPacman", "dSSM-DET-s0", results)
+    assert len(lin["leases"]) == 2 and lin["leases"][1]["frames_start"] == f1
+    assert lin["leases"][1]["frames_end"] > f1 and "fresh AdamW" in lin["leases"][1]["optimiser"]
+    cmd = json.loads((runs / "c" / "dSSM-DET-s0" / "config.json").read_text())["init_from"]
+    assert cmd["path"].endswith("dSSM-DET-s0.safetensors")
+    rows = {r["run"]: r for r in campaign.table("MsPacman", results=results)}
+    assert rows["dSSM-DET-s0"]["leases"] == 2 and rows["sSSM-k2-s0"]["env_steps"] == 2 * rows["sSSM-k2-s0"]["frames"]

@@ -299,6 +299,23 @@ def _cli_init(args) -> int:
     return 0
 
 
+def collect_data(game: str, out: Path, results: Path = RESULTS_DIR, progress: bool = False) -> None:
+    """Collect (or verify and complete) the campaign's dataset from its config: same seed, same fingerprint."""
+    from .data.cli import _cli_collect
+
+    cfg = load_config(game, results)
+    _cli_collect(argparse.Namespace(
+        out=str(out), resume=Path(out, "manifest.json").exists(), overwrite=False, steps=cfg.data_steps,
+        profile=None if Path(out, "manifest.json").exists() else cfg.profile, game=game, height=None, width=None,
+        envs=None, steps_per_shard=None, seed=cfg.data_seed, policy_agent=cfg.agent, epsilon=cfg.epsilon,
+        agent_share=cfg.agent_share, no_progress=not progress))
+
+
+def _cli_data(args) -> int:
+    collect_data(args.game, Path(args.out))
+    return 0
+
+
 def _cli_lease(args) -> int:
     res = lease(args.game, Path(args.data), args.seconds, Path(args.runs), args.max_runs, args.device)
     return 0 if res["trained"] or not res.get("runs") else 1
@@ -321,6 +338,10 @@ def add_cli(subparsers) -> None:
     i.add_argument("--game", default="MsPacman")
     i.add_argument("--data-steps", type=int, default=CampaignConfig.data_steps)
     i.set_defaults(func=_cli_init)
+    d = sub.add_parser("data", help="collect the campaign's dataset from its config (same fingerprint every lease)")
+    d.add_argument("--game", default="MsPacman")
+    d.add_argument("--out", required=True)
+    d.set_defaults(func=_cli_data)
     le = sub.add_parser("lease", help="train the unfinished runs for --seconds, score them, update the lineages")
     le.add_argument("--game", default="MsPacman")
     le.add_argument("--data", required=True, help="the campaign's dataset (collected from its config)")

@@ -5,7 +5,14 @@ in a real browser (headless chromium driven through the DevTools protocol).
     .venv/bin/python scripts/browser_test.py [--html _build/html] [--screenshots _build/screenshots]
                                              [--no-lab] [--require] [--install]
 
-1. Book: every page of the built book is opened from file:// with the network cut off. A page passes
+1. Book: every page of the built book (every .html under _build/html but its search/index pages and
+   asset folders, so a new chapter of _toc.yml is checked with no edit here; a toc entry with no built
+   page fails) is opened from file:// with the network cut off. A redirect page (a <meta
+   http-equiv="refresh" content="0; url=..."> such as Jupyter Book's index.html) is checked as a
+   redirect: its target must be a page of the book (which is itself checked as a page), and the browser
+   must land on it and load it; no script is run on the redirecting document. Every navigation waits
+   for the document's load event (DevTools lifecycle events of that very document), not for a time,
+   and no script is run on a document that is navigating away. A page passes
    when it loads, every <img> on it has loaded (after a scroll to the bottom, for lazy images), every
    saved widget view is rendered exactly once (the html-manager puts each view in a div.widget-subarea;
    an earlier setup rendered each one three times), MathJax has typeset any math, no console error or
@@ -20,7 +27,9 @@ in a real browser (headless chromium driven through the DevTools protocol).
 
 chromium: Debian's `chromium` (or `chromium-browser`) on PATH. If it is missing, --install tries
 `apt-get install chromium` (as root, with apt-get); otherwise the test prints one SKIPPED line and
-exits 0 (exit 1 instead with --require). Needs the built book (`make book`).
+exits 0 (exit 1 instead with --require). Needs the built book (`make book`). The chromium version
+(its --version line and the browser's own DevTools product string) is printed first and in the
+summary line.
 Exit status: 0 passed or skipped, 1 failed (the failures are listed, one per line).
 """
 
@@ -38,7 +47,9 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
+from html.parser import HTMLParser
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -144,6 +155,19 @@ class Browser:
         while time.time() < deadline:
             self._recv(deadline - time.time())
 
+    def drain(self) -> None:
+        """Collect the events already sent (no waiting beyond a few milliseconds)."""
+        for _ in range(10000):
+            if self._recv(0.01) is None:
+                return
+
+    def version(self) -> str:
+        """The browser's own product string (e.g. HeadlessChrome/156.0.8078.114)."""
+        try:
+            return self.call("Browser.getVersion", timeout=20).get("product", "?")
+        except CDPError as e:
+            return f"? ({e})"
+
     def close(self) -> None:
         try:
             self.ws.close()
@@ -158,6 +182,54 @@ class Browser:
         shutil.rmtree(self.profile, ignore_errors=True)
 
 
+# --------------------------------------------------------------------------------- navigation state
+# Events that announce that a frame is about to leave its document (a meta refresh, a script setting
+# location, a link): renderer-requested (frameRequestedNavigation, with a reason such as
+# "metaTagRefresh"), scheduled (frameScheduledNavigation, older chromium), or started
+# (frameStartedNavigating, newer chromium; same-document ones do not leave the document).
+LEAVING = ("Page.frameRequestedNavigation", "Page.frameScheduledNavigation", "Page.frameStartedNavigating")
+
+
+def same_url(a: str | None, b: str | None) -> bool:
+    """Two URLs name the same document (the fragment and percent-encoding aside)."""
+    if a is None or b is None:
+        return False
+    norm = [urllib.parse.unquote(urllib.parse.urldefrag(u)[0]).rstrip("/") for u in (a, b)]
+    return norm[0] == norm[1]
+
+
+def frame_state(events: list[dict], frame_id: str) -> dict:
+    """The document of frame ``frame_id`` after the DevTools ``events`` (in order): its ``url``, its
+    ``loader`` (loaderId), whether its own load event fired (``loaded``, from Page.lifecycleEvent of
+    that loader) and, when it is navigating away, the URL it is leaving for (``leaving``, else None).
+    A new document (Page.frameNavigated of the frame) starts afresh; a same-document navigation
+    (history.pushState, a fragment) only changes the URL."""
+    st = {"url": None, "loader": None, "loaded": False, "leaving": None}
+    for e in events:
+        m, p = e.get("method"), e.get("params", {})
+        if m == "Page.frameNavigated":
+            f = p.get("frame", {})
+            if f.get("id") == frame_id and not f.get("parentId"):
+                st = {"url": f.get("url", "") + f.get("urlFragment", ""), "loader": f.get("loaderId"),
+                      "loaded": False, "leaving": None}
+        elif p.get("frameId") != frame_id:
+            continue
+        elif m == "Page.lifecycleEvent":
+            if p.get("name") == "load" and st["loader"] is not None and p.get("loaderId") == st["loader"]:
+                st["loaded"] = True
+        elif m == "Page.navigatedWithinDocument":
+            st["url"] = p.get("url", st["url"])
+        elif m in LEAVING and st["loader"] is not None:
+            if p.get("disposition", "currentTab") != "currentTab":
+                continue  # a new tab or window: this document stays
+            if "samedocument" in str(p.get("navigationType", "")).lower():
+                continue
+            st["leaving"] = p.get("url") or "(unknown URL)"
+        elif m == "Page.frameClearedScheduledNavigation":
+            st["leaving"] = None
+    return st
+
+
 class Page:
     """One tab: navigation, JavaScript, screenshots; collects its console errors and its requests."""
 
@@ -168,6 +240,10 @@ class Page:
         self.target = target
         for domain in ("Page", "Runtime", "Log", "Network"):
             self.call(f"{domain}.enable")
+        # load states per document (Page.lifecycleEvent with its loaderId): the load of *this* document,
+        # not the last load event of whatever the tab showed before
+        self.call("Page.setLifecycleEventsEnabled", {"enabled": True})
+        self.frame = self.call("Page.getFrameTree")["frameTree"]["frame"]["id"]
         self.width, self.height = width, height
         self.call("Emulation.setDeviceMetricsOverride",
                   {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})
@@ -179,23 +255,57 @@ class Page:
     def my_events(self, since: int | None = None):
         return [e for e in self.b.events[self.mark if since is None else since:] if e.get("sessionId") == self.session]
 
-    def navigate(self, url: str, timeout: float = 60) -> None:
+    def state(self) -> dict:
+        """The tab's current document (see frame_state), from the events since the last navigate."""
+        return frame_state(self.my_events(), self.frame)
+
+    def navigate(self, url: str, timeout: float = 60, land_on: str | None = None) -> dict:
+        """Open ``url`` and wait until a document has loaded (its own load event) and is not navigating
+        away; with ``land_on``, until that document is ``land_on`` (a redirect's target). No script is
+        run meanwhile. Returns the document's state (frame_state)."""
         self.mark = len(self.b.events)
         res = self.call("Page.navigate", {"url": url})
         if res.get("errorText"):
             raise CDPError(f"{url}: {res['errorText']}")
+        self.frame = res.get("frameId", self.frame)
         deadline = time.time() + timeout
-        while not any(e["method"] == "Page.loadEventFired" for e in self.my_events()):
+        while True:
+            st = self.state()
+            if st["loaded"] and not st["leaving"] and (land_on is None or same_url(st["url"], land_on)):
+                return st
             if time.time() > deadline:
-                raise CDPError(f"{url}: no load event within {timeout:.0f} s")
-            self.b.pump(0.2)
+                where = (f"the tab is at {st['url']} (loaded: {st['loaded']}"
+                         f"{', navigating to ' + st['leaving'] if st['leaving'] else ''})")
+                goal = f"{land_on} did not load" if land_on else "no document loaded"
+                raise CDPError(f"{url}: {goal} within {timeout:.0f} s; {where}")
+            self.b.pump(0.1)
 
     def js(self, expr: str, timeout: float = 60):
+        """Evaluate ``expr`` in the current document; refused (CDPError) while the document is not
+        loaded or is navigating away, where a page script would run on a document being replaced."""
+        self.b.drain()  # take in the events already sent
+        st = self.state()
+        if st["url"] is not None and (st["leaving"] or not st["loaded"]):
+            what = f"navigating to {st['leaving']}" if st["leaving"] else "not loaded"
+            raise CDPError(f"no script run on {st['url']}: the document is {what} (in {expr[:60]!r})")
         res = self.call("Runtime.evaluate", {"expression": expr, "returnByValue": True, "awaitPromise": True},
                         timeout=timeout)
         if "exceptionDetails" in res:
-            raise CDPError(f"javascript failed: {res['exceptionDetails'].get('text')} in {expr[:80]!r}")
+            d = res["exceptionDetails"]
+            desc = (d.get("exception") or {}).get("description", "").splitlines()[:1]
+            raise CDPError(f"javascript failed: {d.get('text')}{': ' + desc[0] if desc else ''} in {expr[:80]!r}")
         return res["result"].get("value")
+
+    def settle(self, quiet: float = 0.5, most: float = 3.0) -> None:
+        """Collect this tab's events until none came for ``quiet`` s (at most ``most`` s): late console
+        errors and requests, without a fixed wait."""
+        deadline, last = time.time() + most, len(self.my_events())
+        quiet_until = time.time() + quiet
+        while time.time() < min(deadline, quiet_until):
+            self.b.pump(0.1)
+            n = len(self.my_events())
+            if n != last:
+                last, quiet_until = n, time.time() + quiet
 
     def wait_js(self, expr: str, timeout: float, every: float = 0.5):
         """Poll ``expr`` until it is truthy; returns its last value (falsy on timeout)."""
@@ -277,50 +387,183 @@ def page_name(path: Path, html: Path) -> str:
     return str(path.relative_to(html).with_suffix("")).replace("/", "_")
 
 
+class _MetaRefresh(HTMLParser):
+    """The content of the first <meta http-equiv="refresh"> of a document."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.content: str | None = None
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "meta" and self.content is None:
+            a = {k.lower(): (v or "") for k, v in attrs}
+            if a.get("http-equiv", "").strip().lower() == "refresh":
+                self.content = a.get("content", "")
+
+    handle_startendtag = handle_starttag
+
+
+def meta_refresh(text: str) -> tuple[float, str] | None:
+    """(delay in seconds, URL) of a page that redirects with <meta http-equiv="refresh"
+    content="DELAY; url=URL">, as Jupyter Book's index.html does; None for any other page (including
+    a refresh without a URL, which only reloads the page itself, and an unparsable content)."""
+    parser = _MetaRefresh()
+    parser.feed(text)
+    parser.close()
+    if parser.content is None:
+        return None
+    m = re.match(r"""\s*(\d+(?:\.\d*)?)?\s*[;,]?\s*(?:url\s*=\s*)?(?P<q>["']?)(?P<url>[^"']*)(?P=q)\s*$""",
+                 parser.content, re.IGNORECASE)
+    if not m or not m.group("url").strip():
+        return None
+    return float(m.group(1) or 0), m.group("url").strip()
+
+
+def redirect_target(path: Path, html: Path) -> tuple[Path | None, str] | None:
+    """For a redirect page ``path`` of the book in ``html``: (the file of the book it sends the reader
+    to, or None when it points outside the book or to a missing file; the URL as written). None for a
+    page that is not a redirect."""
+    refresh = meta_refresh(path.read_text(errors="replace"))
+    if refresh is None:
+        return None
+    url = refresh[1]
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme or parts.netloc:
+        return None, url  # http://..., file://..., //host/...: not a page of this book
+    if not parts.path:
+        return None  # "0; url=#top" or "?x": the page reloads itself, it does not send the reader away
+    target = (path.parent / urllib.parse.unquote(parts.path)).resolve()
+    if target.is_dir():
+        target = target / "index.html"
+    if target == path.resolve():
+        return None
+    if not target.is_relative_to(html.resolve()) or not target.is_file():
+        return None, url
+    return target, url
+
+
+def book_pages(html: Path, docnames: list[str] | None = None) -> tuple[list[Path], list[str]]:
+    """The pages of the built book to open, and the problems found without a browser.
+
+    The pages are every .html under ``html`` but the asset folders (``_static``, ``_sources``, ...,
+    ``vendor``) and Sphinx's search.html and genindex.html, sorted: a chapter added to _toc.yml is
+    opened once it is built, with no edit here. Problems: an entry of the toc (``docnames``, e.g.
+    ``notebooks/12_play``) with no built page, and a redirect page whose target is not a page of the
+    book. A redirect's target is always among the pages (so it is checked as a page itself)."""
+    html = html.resolve()
+    pages = {p for p in html.rglob("*.html")
+             if not p.relative_to(html).parts[0].startswith(("_", "vendor"))
+             and p.name not in ("search.html", "genindex.html")}
+    problems = []
+    for name in docnames or []:
+        built = html / f"{name}.html"
+        if not built.is_file():
+            problems.append(f"{name}: listed in _toc.yml, but the book has no page {built.relative_to(html)}")
+        else:
+            pages.add(built)
+    for page in sorted(pages):
+        red = redirect_target(page, html)
+        if red is None:
+            continue
+        target, url = red
+        if target is None:
+            problems.append(f"{page.relative_to(html)}: redirects to {url!r}, which is not a page of the book")
+        else:
+            pages.add(target)
+    return sorted(pages), problems
+
+
+def toc_docnames() -> list[str]:
+    """The book's _toc.yml entries (scripts/build_book.py reads it the same way for the build)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("_ssmlib_build_book", ROOT / "scripts" / "build_book.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.toc_docnames(ROOT / "_toc.yml")
+
+
+def check_redirect(browser: Browser, html: Path, path: Path, target: Path, url: str) -> list[str]:
+    """A redirect page: the browser must land on its target and load it. No script runs on the
+    redirecting document; the target is checked as a page of its own."""
+    rel = path.relative_to(html)
+    page = Page(browser)
+    t0 = time.time()
+    try:
+        delay = meta_refresh(path.read_text(errors="replace"))[0]
+        page.navigate(path.as_uri(), timeout=30 + delay, land_on=target.as_uri())
+        page.settle()
+        bad = page.problems()
+        status = "ok" if not bad else "FAIL"
+        log(f"  {status:4} {str(rel):40s} {time.time() - t0:5.1f} s  redirect ({url!r}): landed on "
+            f"{target.relative_to(html)} and loaded it (checked as its own page)")
+        return [f"{rel}: {b}" for b in bad]
+    except CDPError as e:
+        log(f"  FAIL {rel}: redirect to {url}: {e}")
+        return [f"{rel}: redirect to {url}: {e}"]
+    finally:
+        page.close()
+
+
+SCROLL_BOTTOM = "window.scrollTo(0, (document.scrollingElement || document.documentElement).scrollHeight)"
+
+
+def check_page(browser: Browser, html: Path, path: Path, shots: Path) -> list[str]:
+    rel, name = path.relative_to(html), page_name(path, html)
+    page = Page(browser)
+    t0 = time.time()
+    try:
+        page.navigate(path.as_uri(), land_on=path.as_uri())
+        # widgets are rendered asynchronously after load; MathJax typesets after load
+        state = page.wait_js(f"(() => {{ const s = {PAGE_STATE}; return (s.ready === 'complete' && "
+                             f"s.filled >= s.views && (s.math === 0 || s.mjx > 0)) ? s : null; }})()",
+                             timeout=40) or page.js(PAGE_STATE)
+        page.js(SCROLL_BOTTOM)  # lazy images load once scrolled to
+        state = page.wait_js(f"(() => {{ const s = {PAGE_STATE}; return s.broken.length === 0 ? s : null; }})()",
+                             timeout=10) or page.js(PAGE_STATE)
+        page.js("window.scrollTo(0, 0)")
+        page.settle()  # late console errors
+        bad = []
+        if state["views"] != state["rendered"] or state["filled"] != state["views"]:
+            bad.append(f"{state['views']} saved widget views, {state['rendered']} rendered "
+                       f"({state['filled']} with content)")
+        if state["math"] and not state["mjx"]:
+            bad.append("math on the page, but MathJax typeset nothing")
+        if state["broken"]:
+            bad.append(f"{len(state['broken'])} of {state['images']} images did not load: {state['broken'][:3]}")
+        if name == "notebooks_11_explorer" and state["views"]:
+            bad += check_play(page)
+        bad += page.problems()
+        page.screenshot(shots / f"book-{name}.png")
+        if state["views"]:
+            page.screenshot(shots / f"book-{name}-widget.png", scroll_to="div.widget-subarea")
+        page.screenshot(shots / f"book-{name}-player.png", scroll_to="div.animation")  # to_jshtml
+        status = "ok" if not bad else "FAIL"
+        log(f"  {status:4} {str(rel):40s} {time.time() - t0:5.1f} s  images {state['images']}, widget views "
+            f"{state['filled']}/{state['views']}, math {state['mjx']}/{state['math']}")
+        return [f"{rel}: {b}" for b in bad]
+    except CDPError as e:
+        log(f"  FAIL {rel}: {e}")
+        return [f"{rel}: {e}"]
+    finally:
+        page.close()
+
+
 def check_book(browser: Browser, html: Path, shots: Path) -> list[str]:
-    pages = sorted(p for p in html.rglob("*.html") if not p.relative_to(html).parts[0].startswith(("_", "vendor"))
-                   and p.name not in ("search.html", "genindex.html"))
-    failures = []
-    log(f"book: {len(pages)} pages from {html.relative_to(ROOT) if html.is_relative_to(ROOT) else html}")
+    html = html.resolve()
+    pages, failures = book_pages(html, toc_docnames())
+    redirects = {p: redirect_target(p, html) for p in pages}
+    n_red = sum(1 for r in redirects.values() if r)
+    log(f"book: {len(pages)} pages ({n_red} of them redirects) from "
+        f"{html.relative_to(ROOT) if html.is_relative_to(ROOT) else html}")
+    for f in failures:
+        log(f"  FAIL {f}")
     for path in pages:
-        rel, name = path.relative_to(html), page_name(path, html)
-        page = Page(browser)
-        t0 = time.time()
-        try:
-            page.navigate(path.as_uri())
-            # widgets are rendered asynchronously after load; MathJax typesets after load
-            state = page.wait_js(f"(() => {{ const s = {PAGE_STATE}; return (s.filled >= s.views && "
-                                 f"(s.math === 0 || s.mjx > 0)) ? s : null; }})()", timeout=40) or page.js(PAGE_STATE)
-            page.js("window.scrollTo(0, document.body.scrollHeight)")
-            page.b.pump(0.5)
-            state = page.wait_js(f"(() => {{ const s = {PAGE_STATE}; return s.broken.length === 0 ? s : null; }})()",
-                                 timeout=10) or page.js(PAGE_STATE)
-            page.js("window.scrollTo(0, 0)")
-            page.b.pump(1.0)  # late console errors
-            bad = []
-            if state["views"] != state["rendered"] or state["filled"] != state["views"]:
-                bad.append(f"{state['views']} saved widget views, {state['rendered']} rendered "
-                           f"({state['filled']} with content)")
-            if state["math"] and not state["mjx"]:
-                bad.append("math on the page, but MathJax typeset nothing")
-            if state["broken"]:
-                bad.append(f"{len(state['broken'])} of {state['images']} images did not load: {state['broken'][:3]}")
-            if name == "notebooks_11_explorer" and state["views"]:
-                bad += check_play(page)
-            bad += page.problems()
-            page.screenshot(shots / f"book-{name}.png")
-            if state["views"]:
-                page.screenshot(shots / f"book-{name}-widget.png", scroll_to="div.widget-subarea")
-            page.screenshot(shots / f"book-{name}-player.png", scroll_to="div.animation")  # to_jshtml
-            status = "ok" if not bad else "FAIL"
-            log(f"  {status:4} {str(rel):40s} {time.time() - t0:5.1f} s  images {state['images']}, widget views "
-                f"{state['filled']}/{state['views']}, math {state['mjx']}/{state['math']}")
-            failures += [f"{rel}: {b}" for b in bad]
-        except CDPError as e:
-            failures.append(f"{rel}: {e}")
-            log(f"  FAIL {rel}: {e}")
-        finally:
-            page.close()
+        red = redirects[path]
+        if red is None:
+            failures += check_page(browser, html, path, shots)
+        elif red[0] is not None:  # a redirect out of the book is already a failure
+            failures += check_redirect(browser, html, path, *red)
     return failures
 
 
@@ -506,12 +749,13 @@ def main(argv=None) -> int:
         print(f"browser-test: FAILED: {html}/index.html not found; build the book first (make book)", file=sys.stderr)
         return 1
     version = subprocess.run([exe, "--version"], capture_output=True, text=True).stdout.strip()
-    log(f"browser-test: {version} ({exe}), headless; screenshots in {shots}")
     shots.mkdir(parents=True, exist_ok=True)
     for old in shots.glob("*.png"):
         old.unlink()
     t0, failures = time.time(), []
     browser = Browser(exe)
+    version = f"{version or '?'}; DevTools: {browser.version()}"
+    log(f"browser-test: {version} ({exe}), headless; screenshots in {shots}")
     try:
         if not args.no_book:
             failures += check_book(browser, html, shots)
@@ -521,11 +765,11 @@ def main(argv=None) -> int:
         browser.close()
     n_shots = len(list(shots.glob("*.png")))
     if failures:
-        print(f"browser-test: FAILED ({len(failures)}), {time.time() - t0:.0f} s:", file=sys.stderr)
+        print(f"browser-test: FAILED ({len(failures)}), {time.time() - t0:.0f} s, with {version}:", file=sys.stderr)
         for f in failures:
             print(f"  {f}", file=sys.stderr)
         return 1
-    log(f"browser-test: passed in {time.time() - t0:.0f} s; {n_shots} screenshots in {shots}")
+    log(f"browser-test: passed in {time.time() - t0:.0f} s with {version}; {n_shots} screenshots in {shots}")
     return 0
 
 

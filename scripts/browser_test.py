@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""The book as a reader sees it: every page of _build/html, and the explorer notebook in JupyterLab,
+"""The book as a reader sees it: every page of _build/html, and the explorer and play notebooks in JupyterLab,
 in a real browser (headless chromium driven through the DevTools protocol).
 
     .venv/bin/python scripts/browser_test.py [--html _build/html] [--screenshots _build/screenshots]
@@ -24,6 +24,9 @@ in a real browser (headless chromium driven through the DevTools protocol).
    folders opens a temporary copy of notebooks/11_explorer.ipynb (the tracked one stays output-free),
    runs all cells, waits for them, checks that no cell raised, clicks "repeat one action" in the
    explorer and waits for the kernel to answer, and saves _build/screenshots/lab-11_explorer*.png.
+   Then the same for notebooks/12_play.ipynb: two clicks on the play widget's LEFT button and two
+   arrow keys (real key events), each answered by the kernel, the notebook's active cell unmoved;
+   _build/screenshots/lab-12_play.png.
 
 chromium: Debian's `chromium` (or `chromium-browser`) on PATH. If it is missing, --install tries
 `apt-get install chromium` (as root, with apt-get); otherwise the test prints one SKIPPED line and
@@ -602,12 +605,15 @@ RUN_STATE = """(() => {
       /Traceback|Error:/.test(o.textContent) && o.getAttribute('data-mime-type') === 'application/vnd.jupyter.stderr');
   return {cells: prompts.length, running: prompts.filter(p => p.includes('*')).length,
           done: prompts.filter(p => /\\[\\d+\\]/.test(p)).length, errors: errors.map(e => e.textContent.slice(0, 300)),
-          explorer: document.querySelectorAll('.ssm-explorer').length,
+          widgets: document.querySelectorAll(__WIDGET__).length,
           runtime: ((nb.textContent.match(/chapter runtime: \\d+ s/) || [''])[0])};
 })()"""
 
 
 def check_lab(browser: Browser, shots: Path, notebook: Path, timeout: float) -> list[str]:
+    """Run ``notebook`` in JupyterLab; drive its widget (``LAB_RUNS`` by the notebook's name); screenshots."""
+    widget, interact, screens = LAB_RUNS.get(notebook.stem, (None, None, ()))
+    run_state = RUN_STATE.replace("__WIDGET__", json.dumps(widget or ".ssm-none"))
     work = Path(tempfile.mkdtemp(prefix="ssmlib-lab-"))
     (work / "notebooks").mkdir()
     shutil.copy(notebook, work / "notebooks" / notebook.name)  # the tracked notebook stays output-free
@@ -654,14 +660,14 @@ def check_lab(browser: Browser, shots: Path, notebook: Path, timeout: float) -> 
                       w.sessionContext.session.kernel.connectionStatus === 'connected' &&
                       document.querySelectorAll('.jp-Notebook .jp-CodeCell').length > 0); })()""", timeout=120)
         if not ready:
-            page.screenshot(shots / "lab-11_explorer-not-ready.png")
+            page.screenshot(shots / f"lab-{notebook.stem}-not-ready.png")
             return ["JupyterLab did not open the notebook with a connected kernel within 120 s"]
         log(f"  notebook open, kernel connected ({time.time() - t0:.1f} s); running all cells")
         t_run, state, shown = time.time(), None, 0.0
         page.js("window.jupyterapp.commands.execute('notebook:run-all-cells'); true")  # not awaited
         while time.time() - t_run < timeout:
             page.b.pump(2.0)
-            state = page.js(RUN_STATE)
+            state = page.js(run_state)
             if os.environ.get("BROWSER_TEST_DEBUG") or time.time() - shown > 15:
                 log(f"  ... {time.time() - t_run:4.0f} s: {state}")
                 shown = time.time()
@@ -670,19 +676,20 @@ def check_lab(browser: Browser, shots: Path, notebook: Path, timeout: float) -> 
             if state and state["errors"]:
                 break
         log(f"  cells: {state and state['done']}/{state and state['cells']} run in {time.time() - t_run:.1f} s "
-            f"({state and state['runtime']}), explorer widgets shown: {state and state['explorer']}")
+            f"({state and state['runtime']}), {widget} widgets shown: {state and state['widgets']}")
         if not state or state["done"] != state["cells"]:
             failures.append(f"JupyterLab: not every cell ran within {timeout:.0f} s ({state})")
         if state and state["errors"]:
             failures += [f"JupyterLab: a cell raised: {e}" for e in state["errors"][:3]]
-        if state and not state["explorer"]:
-            failures.append("JupyterLab: the explorer widget is not shown")
-        else:
-            failures += lab_interact(page)
+        if widget and state and not state["widgets"]:
+            failures.append(f"JupyterLab: the widget {widget} of {notebook.name} is not shown")
+        elif interact:
+            failures += interact(page)
         shots.mkdir(parents=True, exist_ok=True)
         # JupyterLab scrolls inside the notebook panel: bring a cell to the top, then shoot the window
-        for name, selector in (("lab-11_explorer.png", ".ssm-explorer"), ("lab-11_explorer-timing.png", None)):
-            page.js(LAB_SCROLL % json.dumps(selector))
+        for suffix, selector, text in screens:
+            name = f"lab-{notebook.stem}{suffix}.png"
+            page.js(LAB_SCROLL % (json.dumps(selector), json.dumps(text)))
             page.b.pump(1.5)
             page.screenshot(shots / name)
         failures += [f"JupyterLab: {p}" for p in page.problems()]
@@ -701,10 +708,10 @@ def check_lab(browser: Browser, shots: Path, notebook: Path, timeout: float) -> 
     return failures
 
 
-LAB_SCROLL = """(() => { const w = window.jupyterapp.shell.currentWidget, sel = %s;
+LAB_SCROLL = """(() => { const w = window.jupyterapp.shell.currentWidget, sel = %s, text = %s;
   const cells = w.content.widgets;
   const i = sel ? cells.findIndex(c => c.node.querySelector(sel))
-                : cells.findIndex(c => /10-step rollout/.test(c.node.textContent));
+                : cells.findIndex(c => c.node.textContent.includes(text));
   if (i < 0) return false;
   w.content.activeCellIndex = i;
   (sel ? cells[i].node.querySelector(sel) : cells[i].node).scrollIntoView({block: 'start'}); return true; })()"""
@@ -727,12 +734,62 @@ def lab_interact(page: Page) -> list[str]:
     return [] if after else ["JupyterLab: the explorer did not answer 'repeat one action' (kernel callback)"]
 
 
+PLAY_STATUS = """(() => { const box = document.querySelector('.ssm-play'); if (!box) return '';
+  const h = Array.from(box.querySelectorAll('.widget-html-content')).map(e => e.textContent)
+      .find(t => t.includes(' env steps'));
+  return h || ''; })()"""
+
+
+def play_interact(page: Page) -> list[str]:
+    """The play widget (chapter 12): click LEFT twice, then press ArrowUp and ArrowRight with the focus
+    in the widget (real key events): after each, the kernel answers with one more press in the status
+    line; the arrow keys must not move JupyterLab's active cell."""
+    page.js("""document.querySelector('.ssm-play').scrollIntoView({block: 'start'})""")
+    before = page.js(PLAY_STATUS)
+
+    def wait_presses(n: int):
+        return page.wait_js(f"(() => {{ const s = {PLAY_STATUS}; return s.includes(' {n} press') ? s : null; }})()",
+                            timeout=60)
+
+    for n in (1, 2):
+        clicked = page.js("""(() => { const b = document.querySelector('.ssm-play button.ssm-act-LEFT');
+            if (!b) return false; b.click(); b.focus(); return true; })()""")
+        if not clicked:
+            return ["JupyterLab: no LEFT button (.ssm-act-LEFT) in the play widget"]
+        if not wait_presses(n):
+            return [f"JupyterLab: the play widget did not answer the click {n} on LEFT (kernel callback)"]
+    cell = page.js("window.jupyterapp.shell.currentWidget.content.activeCellIndex")
+    failures, after = [], ""
+    for n, (key, code) in enumerate((("ArrowUp", 38), ("ArrowRight", 39)), start=3):
+        for kind in ("keyDown", "keyUp"):
+            page.call("Input.dispatchKeyEvent", {"type": kind, "key": key, "code": key,
+                                                 "windowsVirtualKeyCode": code, "nativeVirtualKeyCode": code})
+        after = wait_presses(n)
+        if not after:
+            failures.append(f"JupyterLab: the key {key} in the play widget did not press an action")
+            break
+    if page.js("window.jupyterapp.shell.currentWidget.content.activeCellIndex") != cell:
+        failures.append("JupyterLab: the arrow keys in the play widget also moved the notebook's active cell")
+    log(f"  play: status before: {before[:70]!r}; after 2 clicks and 2 arrow keys: {(after or '')[:70]!r}")
+    return failures
+
+
+LAB_RUNS = {
+    "11_explorer": (".ssm-explorer", lab_interact, (("", ".ssm-explorer", None), ("-timing", None, "10-step rollout"))),
+    "12_play": (".ssm-play", play_interact, (("", ".ssm-play", None),)),
+}
+"""JupyterLab runs by notebook name: the widget that must be shown, how to drive it, and the screenshots
+(file suffix, and the cell to scroll to: the one holding a selector, or else a text)."""
+LAB_NOTEBOOKS = ("11_explorer", "12_play")
+
+
 # ------------------------------------------------------------------------------------------------ main
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--html", default=str(ROOT / "_build" / "html"))
     ap.add_argument("--screenshots", default=str(ROOT / "_build" / "screenshots"))
-    ap.add_argument("--notebook", default=str(ROOT / "notebooks" / "11_explorer.ipynb"))
+    ap.add_argument("--notebook", action="append",
+                    help=f"a notebook to run in JupyterLab (repeatable; default: {', '.join(LAB_NOTEBOOKS)})")
     ap.add_argument("--no-book", action="store_true", help="skip the pages of the built book")
     ap.add_argument("--no-lab", action="store_true", help="skip the JupyterLab part")
     ap.add_argument("--install", action="store_true", help="apt-get install chromium if it is missing")
@@ -760,7 +817,8 @@ def main(argv=None) -> int:
         if not args.no_book:
             failures += check_book(browser, html, shots)
         if not args.no_lab:
-            failures += check_lab(browser, shots, Path(args.notebook).resolve(), args.lab_timeout)
+            for nb in args.notebook or [ROOT / "notebooks" / f"{n}.ipynb" for n in LAB_NOTEBOOKS]:
+                failures += check_lab(browser, shots, Path(nb).resolve(), args.lab_timeout)
     finally:
         browser.close()
     n_shots = len(list(shots.glob("*.png")))

@@ -26,6 +26,7 @@ def main() -> None:
     p.add_argument("--model", default="sSSM")
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--profile", default="paper")
+    p.add_argument("--only", default=None, help="comma-separated variants (default: all that the device runs)")
     args = p.parse_args()
     dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     prof = get_profile(args.profile)
@@ -40,6 +41,8 @@ def main() -> None:
     if dev.type == "cuda":
         variants += [("bf16-eager", True, False, False), ("bf16-eager-cl", True, True, False),
                      ("bf16-compile-cl", True, True, True)]
+    if args.only:
+        variants = [v for v in variants if v[0] in args.only.split(",")]
     for name, amp, cl, comp in variants:
         torch.manual_seed(0)
         model = build_model(cfg).to(dev)
@@ -48,7 +51,8 @@ def main() -> None:
             model = model.to(memory_format=torch.channels_last)
         opt = torch.optim.AdamW(model.parameters(), lr=tc.lr)
         params = list(model.parameters())
-        loss_fn = torch.compile(model.loss) if comp else model.loss
+        model.compile_frame_terms(comp)  # as train does: the convolutional pass compiled, reward and KL eager
+        loss_fn = model.loss
         autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if amp else contextlib.nullcontext
         for kl_w in (1e-3, 1.0):
             out, gnorm = forward_backward(loss_fn, opt, params, batch, torch.tensor(kl_w, device=dev), tc.grad_clip,

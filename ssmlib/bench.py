@@ -385,7 +385,8 @@ def bench_train(profile: str = "paper", models=("AR", "RAR", "dSSM-DET", "dSSM-V
                 model = model.to(memory_format=torch.channels_last)
             opt = torch.optim.AdamW(model.parameters(), lr=lr, **({"fused": True} if on_cuda else {}))
             params = [p for p in model.parameters() if p.requires_grad]
-            loss_fn = torch.compile(model.loss) if compiled else model.loss
+            model.compile_frame_terms(compiled)  # as train does: the convolutional pass compiled
+            loss_fn = model.loss
             frames_u8 = torch.randint(0, 256, (4 * B, 3 + T, cfg.height, cfg.width, 3), dtype=torch.uint8, device=dev)
             actions = torch.randint(0, cfg.num_actions, (4 * B, 2 + T), device=dev)
             rewards = (torch.rand(4 * B, 2 + T, device=dev) < 0.08).float() * 10
@@ -418,6 +419,7 @@ def bench_train(profile: str = "paper", models=("AR", "RAR", "dSSM-DET", "dSSM-V
                 elapsed = time.perf_counter() - t0
                 busy = _busy_share(step, dev, profile_steps)
                 batch = to_device({"frames": frames_u8[:B], "actions": actions[:B], "rewards": rewards[:B]}, dev)
+                model.compile_frame_terms(False)
                 with FlopCounterMode(display=False) as fc:  # forward + backward of one step (eager)
                     forward_backward(model.loss, opt, params, batch, kl_w, tc.grad_clip, opts, autocast)
                 opt.zero_grad(set_to_none=True)

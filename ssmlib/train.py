@@ -228,6 +228,28 @@ def forward_backward(loss_fn, optimizer, params, batch: dict, kl_w, grad_clip: f
     return out, gnorm
 
 
+def check_compiled_step(model, loss_fn, optimizer, params, batch: dict, grad_clip: float, loss_opts: dict, autocast,
+                        dev: torch.device) -> str | None:
+    """Before training: one step of the compiled pass, its gradient checked finite (no update; the RNG
+    is forked, so training draws what it would have drawn). If it is not finite and the same step
+    without compilation is, compilation is switched off and the reason returned (a guard: torch 2.11's
+    inductor once gave NaN gradients on an H200 for a graph whose eager twin was finite)."""
+    def finite_step() -> bool:
+        out, gnorm = forward_backward(loss_fn, optimizer, params, batch, torch.ones((), device=dev), grad_clip,
+                                      loss_opts, autocast)
+        optimizer.zero_grad(set_to_none=True)
+        return bool(torch.isfinite(out["loss"].detach()) & torch.isfinite(gnorm))
+
+    with torch.random.fork_rng(devices=[dev.index or 0] if dev.type == "cuda" else []):
+        if finite_step():
+            return None
+        model.compile_frame_terms(False)
+        if finite_step():
+            return "the compiled step's gradient was not finite and the eager step's was: training without compile"
+        model.compile_frame_terms(True)  # not compilation's fault: the loop reports the non-finite step
+    return None
+
+
 def _model_batch(batch: dict) -> dict:
     return {k: batch[k] for k in ("frames", "actions", "rewards")}
 
@@ -528,13 +550,26 @@ def _train(ctx: distributed.Context, model_name, data_dir, out_dir, profile, ove
         atomic_write_json(out / CONFIG, config)
     del tensors
 
-    if ctx.enabled:  # DDP averages the gradients over ranks during backward; compile as on one GPU
-        ddp = torch.nn.parallel.DistributedDataParallel(
+    # the model's convolutional pass and frame likelihood are compiled; the reward and KL terms stay eager
+    model.compile_frame_terms(use_compile)
+    if ctx.enabled:  # DDP averages the gradients over ranks during backward
+        loss_fn = torch.nn.parallel.DistributedDataParallel(
             _LossModule(model), device_ids=[dev.index] if on_cuda else None, gradient_as_bucket_view=True)
-        loss_fn = torch.compile(ddp) if use_compile else ddp
     else:
-        loss_fn = torch.compile(model.loss) if use_compile else model.loss
+        loss_fn = model.loss
     model.train()
+    if use_compile and not ctx.enabled:
+        first = _model_batch(sampler.samplers[0].gather(sampler.samplers[0].starts[:train_cfg.batch_size]))
+        why = check_compiled_step(model, loss_fn, optimizer, [p for p in model.parameters() if p.requires_grad],
+                                  first, train_cfg.grad_clip, {"reward_weight": train_cfg.reward_weight,
+                                  "kl_balance": train_cfg.kl_balance, "free_nats": train_cfg.kl_free_nats},
+                                  autocast, dev)
+        if why:
+            from .errors import warn
+
+            warn(why)
+            config["compile_fallback"] = why
+            atomic_write_json(out / CONFIG, config)
     B, T = train_cfg.batch_size, train_cfg.horizon  # B: the global batch, B // W windows on each rank
     last_saved = step if resuming else None
 

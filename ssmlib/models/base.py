@@ -140,9 +140,9 @@ class EnvironmentModel(nn.Module):
         Categorical: ``log softmax(l)[c(r)]`` with c(r) the nearest reward value; bits: the sum of the
         bits' Bernoulli log-likelihoods."""
         logits = reward_logits.float()
-        if self.categorical_reward:
-            c = self.reward_head.classes(rewards)
-            return logits.log_softmax(-1).gather(-1, c.unsqueeze(-1)).squeeze(-1)
+        if self.categorical_reward:  # a one-hot product, not gather: inductor's gather backward gave NaN (H200)
+            onehot = F.one_hot(self.reward_head.classes(rewards), self.reward_dims).to(logits.dtype)
+            return (logits.log_softmax(-1) * onehot).sum(-1)
         bits = encode_reward(rewards, self.cfg.reward_bits)
         return -F.binary_cross_entropy_with_logits(logits, bits, reduction="none").sum(-1)
 
@@ -265,11 +265,34 @@ class EnvironmentModel(nn.Module):
         n = K if self.latent else 1
         return {key: v.reshape(n, B, T).expand(K, B, T) for key, v in out.items()}
 
-    def _likelihoods(self, terms: dict, frames: Tensor, rewards: Tensor, T: int) -> dict[str, Tensor]:
+    def frame_terms(self, frames: Tensor, actions: Tensor) -> dict[str, Tensor]:
+        """The model's teacher-forced / filtering pass and each target frame's log-likelihood ``log_px``
+        ``(N, T)``: the heavy, convolutional part of the loss, which ``train`` compiles on CUDA
+        (``compile_frame_terms``); the reward and KL terms stay eager (inductor on an H200 gave NaN
+        gradients when they were compiled with it)."""
+        terms = self._terms(frames, actions)
+        target = frames[:, CONTEXT:]
+        # log p(o_t | s_t, z_t) = sum over pixels and channels of o log p + (1 - o) log(1 - p)
+        terms["log_px"] = -F.binary_cross_entropy_with_logits(terms["frame_logits"].float(), target,
+                                                              reduction="none").sum((-3, -2, -1))
+        return terms
+
+    def compile_frame_terms(self, enable: bool = True) -> None:
+        """Let ``loss`` call a ``torch.compile``d ``frame_terms`` (or the plain one again)."""
+        self.__dict__["_frame_terms_fn"] = torch.compile(self.frame_terms) if enable else None
+
+    def _frame_terms(self, frames: Tensor, actions: Tensor) -> dict[str, Tensor]:
+        fn = self.__dict__.get("_frame_terms_fn")
+        return (fn or self.frame_terms)(frames, actions)
+
+    def _likelihoods(self, terms: dict, frames: Tensor, rewards: Tensor, T: int, mse: bool = True
+                     ) -> dict[str, Tensor]:
         target = frames[:, CONTEXT:]
         logits = terms["frame_logits"].float()
-        log_px = -F.binary_cross_entropy_with_logits(logits, target, reduction="none").sum((-3, -2, -1))
-        mse = (torch.sigmoid(logits) - target).square().mean((-3, -2, -1))
+        log_px = terms["log_px"] if "log_px" in terms else -F.binary_cross_entropy_with_logits(
+            logits, target, reduction="none").sum((-3, -2, -1))
+        # the mean frame's squared error: for scoring (the loss does not need it)
+        frame_mse = (torch.sigmoid(logits) - target).square().mean((-3, -2, -1)) if mse else None
         r = rewards[:, CONTEXT - 1:]
         rl = terms["reward_logits"]
         reward_logp = self.reward_log_prob(rl, r)
@@ -282,7 +305,7 @@ class EnvironmentModel(nn.Module):
             "kl": terms.get("kl", zeros),
             "reward_logp": reward_logp,
             "reward_correct": correct,
-            "frame_mse": mse,
+            "frame_mse": frame_mse,
         }
 
     def loss(self, batch: dict, kl_weight: float | Tensor = 1.0, reward_weight: float = 1.0,
@@ -300,12 +323,13 @@ class EnvironmentModel(nn.Module):
         ``set_reward_class_weights``), else the reward NLL.
         """
         frames, actions, rewards, T = self._unpack(batch)
-        terms = self._terms(frames, actions)
-        t = self._likelihoods(terms, frames, rewards, T)
+        terms = self._frame_terms(frames, actions)
+        t = self._likelihoods(terms, frames, rewards, T, mse=False)
         recon, reward = -t["log_px"].mean(), -t["reward_logp"].mean()
         reward_train = reward
         if self.categorical_reward:
-            w = self.reward_class_weights[self.reward_head.classes(rewards[:, CONTEXT - 1:])]  # (N, T)
+            onehot = F.one_hot(self.reward_head.classes(rewards[:, CONTEXT - 1:]), self.reward_dims)
+            w = (onehot.float() * self.reward_class_weights).sum(-1)  # (N, T): each step's class weight
             reward_train = -(w * t["reward_logp"]).sum() / w.sum()
         # no reduction of a zeros tensor: Triton 3.6 (torch 2.11, H200) fails to compile a sum of a
         # constant splat ('PassManager::run failed'), seen with torch.compile of the det. models' loss

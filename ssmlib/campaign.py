@@ -345,7 +345,7 @@ def add_cli(subparsers) -> None:
     le = sub.add_parser("lease", help="train the unfinished runs for --seconds, score them, update the lineages")
     le.add_argument("--game", default="MsPacman")
     le.add_argument("--data", required=True, help="the campaign's dataset (collected from its config)")
-    le.add_argument("--seconds", type=float, required=True, help="training seconds per run in this lease")
+    le.add_argument("--seconds", type=float, default=240.0, help="training seconds per run in this lease (default 240)")
     le.add_argument("--runs", default="runs/campaign", help="where the run folders live on this machine")
     le.add_argument("--max-runs", type=int, default=3, help="runs trained at once, fewest frames first")
     le.add_argument("--device", default=None)

@@ -50,6 +50,7 @@ import torch
 import torch.nn.functional as F
 from torch.distributions import Normal, kl_divergence
 
+from ssmlib import claims
 from ssmlib.checkpoint import load_model, read_meta
 from ssmlib.config import RUNS_DIR, book_profile, get_profile
 from ssmlib.data.collect import config_with, ensure_dataset
@@ -450,8 +451,8 @@ fig.tight_layout()
 # $H(x) = -x\log x - (1-x)\log(1-x)$, even when the predicted probability is exactly $x$. So every
 # model, however good, pays $\sum_{c,y,x} H(o_{c,y,x})$ nats per frame. We compute this floor on
 # the real 200x160 frames of the demo dataset. These are unseen MsPacman episodes of the same random
-# policy, not the study's test windows, so the floor is approximate for the study. We print it next
-# to the untrained level $3HW\log 2$ and to RAR's measured log-likelihood.
+# policy, not the study's test windows. We print it next to the untrained level $3HW\log 2$ and to
+# RAR's measured log-likelihood, to show its size, and per demo episode, to show how it moves.
 
 # %%
 demo = demo_dataset("MsPacman")
@@ -465,16 +466,20 @@ print(f"  RAR, measured (GPU study)     {rar:>10,.0f}")
 print(f"  Bernoulli floor (demo frames) {floor:>10,.0f}   <- no Bernoulli-pixel model can score above this")
 print(f"  floor per demo episode: {', '.join(f'{f.mean().item():,.0f}' for f in per_episode)} "
       f"({', '.join(str(len(f)) for f in per_episode)} frames)")
-print(f"  RAR is {floor - rar:,.0f} nats/frame below the floor (the part a model can still improve); "
-      f"the floor is {floor / rar:.2%} of RAR's log p")
+allf = torch.cat(per_episode)
+print(f"  floor of single frames: {allf.min().item():,.0f} to {allf.max().item():,.0f}; the demo floor is "
+      f"{floor / rar:.2%} of RAR's log p")
 
 # %% [markdown]
 # Almost all of the nats per frame are this irreducible cost, so log-likelihoods of different
-# models agree to a fraction of a percent. The floor is estimated on other episodes than the test
-# windows, and the per-episode values above show how much it moves, so the distance to the floor is
-# only a rough scale. The informative quantity is the **difference** between models, compared with
-# that distance. From here on, every log-likelihood is shown
-# relative to RAR, the strongest pixel-space baseline of chapter 3.
+# models agree to a fraction of a percent. The floor **moves with game progress** (score digits,
+# eaten pellets, lives: the per-episode and per-frame values above), so a floor from other frames,
+# such as these demo frames, is off for the study's test windows by more than many differences
+# between models. We therefore do not measure the study's models against it. The headline accuracy
+# is the **excess** over the exact floor of each window's own target frames, computed per window
+# by `ssmlib.evaluate` (chapter 3). The committed GPU evaluations predate it; the tables below show
+# it where an evaluation holds it. Until then, every log-likelihood is shown relative to RAR, the
+# strongest pixel-space baseline of chapter 3.
 #
 # ### Log-likelihood per horizon, relative to RAR
 #
@@ -558,17 +563,17 @@ fig.tight_layout()
 # ### The whole window, relative to RAR
 #
 # The totals per frame (the window's log-likelihood divided by 10), per model and game. The
-# columns give the difference to RAR in nats per frame, the same difference as a fraction of
-# RAR's distance to the Bernoulli floor (MsPacman only, where we computed the floor), and the
-# open-loop MSE as a ratio to RAR's.
+# columns give the difference to RAR in nats per frame, the excess over the exact floor of the same
+# windows where the evaluation holds it (`-` for the committed evaluations, which predate it), the
+# open-loop MSE as a ratio to RAR's, and the reward AUC of `ssmlib.evaluate` where it was stored.
 
 # %%
 for g in studies:
     r, ev = rows[g], studies[g]["evals"]
     ref = r["RAR"]
     print(f"{g} ({ref['test_windows']} test windows; +-: standard error of the window's total / 10)")
-    print(f"  {'model':16} {'steps':>6} {'nats/frame':>11} {'+-':>5} {'vs RAR':>8} {'% of gap':>9} {'bits/dim':>9} "
-          f"{'MSE/RAR':>8} {'reward acc':>10}")
+    print(f"  {'model':16} {'steps':>6} {'nats/frame':>11} {'+-':>5} {'vs RAR':>8} {'excess':>9} {'bits/dim':>9} "
+          f"{'MSE/RAR':>8} {'reward AUC':>10}")
     entries = [(m, m, r[m]["ll_nats_per_frame"], r[m]["ll_nats_sequence_sem"] / 10, r[m]["nll_bits_per_dim"])
                for m in ("AR", "RAR", "dSSM-DET")]
     vt = ev["dSSM-VAE"]["total"]
@@ -576,17 +581,22 @@ for g in studies:
                 ("dSSM-VAE", "dSSM-VAE IWAE", vt["iwae_nats"] / 10, vt["ll_nats_sem"] / 10, vt["nll_bits_per_dim"])]
     for m, label, ll, sem, bpd in entries:
         d = ll - ref["ll_nats_per_frame"]
-        pct = f"{d / (floor - ref['ll_nats_per_frame']):>+9.0%}" if g == "MsPacman" else f"{'':>9}"
-        print(f"  {label:16} {r[m]['train_steps']:>6} {ll:>11,.1f} {sem:>5.1f} {d:>+8.1f} {pct} {bpd:>9.4f} "
-              f"{r[m]['frame_mse_open_loop'] / ref['frame_mse_open_loop']:>8.2f} {r[m]['reward_acc_open_loop']:>10.3f}")
+        t = ev[m]["total"]
+        exc = t.get("excess_joint_nats_per_frame") if not label.endswith("ELBO") else None
+        auc = t.get("reward_auc_open_loop")
+        print(f"  {label:16} {r[m]['train_steps']:>6} {ll:>11,.1f} {sem:>5.1f} {d:>+8.1f} "
+              f"{'-' if exc is None else f'{exc:.1f}':>9} {bpd:>9.4f} "
+              f"{r[m]['frame_mse_open_loop'] / ref['frame_mse_open_loop']:>8.2f} {'-' if auc is None else f'{auc:.3f}':>10}")
     print(f"  dSSM-VAE: IWAE - ELBO = {vt['iwae_minus_elbo_nats']:.1f} nats per window "
           f"({vt['iwae_minus_elbo_nats'] / 10:.1f} per frame)")
 
 # %% [markdown]
-# A negative "% of gap" means that the model is further from the floor than RAR, by that fraction
-# of RAR's own distance. The standard errors are those of a window's total, over the test windows.
-# The models were scored on the same windows, so their differences are more precise than these
-# errors suggest. Reward accuracy from open-loop imagination differs little between the models.
+# The standard errors are those of a window's total, over the test windows. The models were scored
+# on the same windows, so their differences are more precise than these errors suggest. The
+# committed evaluations also hold a reward "accuracy" (every reward bit right), which the table
+# leaves out: on MsPacman most steps have no reward, so a head that always predicts zero scores the
+# base rate, and the accuracy is no evidence. The reward AUC and the reward NLL against the base
+# rate (`ssmlib.evaluate`) replace it once the checkpoints are re-scored.
 #
 # ## Rollouts of the pretrained models next to real frames
 #
@@ -671,46 +681,47 @@ explore("MsPacman", "dSSM-VAE", samples=2, compact=True)
 # 2. **Stochastic** SSMs reach a **higher test log-likelihood** than deterministic ones on several
 #    ALE games.
 #
-# The next cell reads the verdicts off the loaded numbers. A bound on dSSM-VAE's log-likelihood
-# that lies *above* dSSM-DET's exact value proves that the stochastic model is better on that test
-# set. A bound below it proves nothing in either direction.
+# The verdicts are printed by `ssmlib.claims`, by rules fixed before the numbers (`claims.RULES`),
+# not computed here. Claim 2 is about the sSSM of chapter 5, the only model whose **transition** is
+# stochastic: dSSM-VAE's latent feeds only its decoder, so it counts as a deterministic model, and
+# the claim compares the sSSM with both dSSMs. The first cell prints what the loaded numbers say
+# about this chapter's two models; the second prints the verdicts.
 
 # %%
 for g in studies:
     r, vt = rows[g], studies[g]["evals"]["dSSM-VAE"]["total"]
-    ref = r["RAR"]["ll_nats_per_frame"]
-    best_ar = max(r["AR"]["ll_nats_per_frame"], ref)
+    best_ar = max(r["AR"]["ll_nats_per_frame"], r["RAR"]["ll_nats_per_frame"])
     det, vae_iwae = r["dSSM-DET"]["ll_nats_per_frame"], vt["iwae_nats"] / 10
     print(f"{g}:")
-    print(f"  claim 1 (accuracy): dSSM-DET {det - best_ar:+.1f}, dSSM-VAE (IWAE bound) {vae_iwae - best_ar:+.1f} nats/frame "
-          f"vs the better of AR and RAR, i.e. {abs(det - best_ar) / abs(best_ar):.2%} and "
-          f"{abs(vae_iwae - best_ar) / abs(best_ar):.2%} of its |log p|; open-loop MSE relative to RAR: "
+    print(f"  vs the better of AR and RAR: dSSM-DET {det - best_ar:+.1f}, dSSM-VAE (IWAE bound) "
+          f"{vae_iwae - best_ar:+.1f} nats/frame; open-loop MSE relative to RAR: "
           f"dSSM-DET {r['dSSM-DET']['frame_mse_open_loop'] / r['RAR']['frame_mse_open_loop']:.2f}, "
           f"dSSM-VAE {r['dSSM-VAE']['frame_mse_open_loop'] / r['RAR']['frame_mse_open_loop']:.2f}")
-    verdict = ("supported: the VAE's lower bound is above DET's exact log-likelihood" if vae_iwae > det else
-               "not shown: the VAE's lower bound is below DET's exact value (the true value may still be higher)")
-    print(f"  claim 2 (stochastic > deterministic): dSSM-VAE bound {vae_iwae:,.1f} vs dSSM-DET exact {det:,.1f} "
-          f"nats/frame -> {verdict}")
+    print(f"  decoder latent: dSSM-VAE bound {vae_iwae:,.1f} vs dSSM-DET exact {det:,.1f} nats/frame; "
+          f"bound above the exact value: {vae_iwae > det}")
     print(f"  training steps: dSSM-DET {r['dSSM-DET']['train_steps']:,}, dSSM-VAE {r['dSSM-VAE']['train_steps']:,}")
 
+# %%
+print(claims.format_verdicts([claims.claim1(), claims.claim2()]))
+
 # %% [markdown]
-# How to read the verdicts:
+# How to read these numbers:
 #
-# - **Accuracy (claim 1).** In our runs the SSMs' log-likelihoods lie within a fraction of a percent
-#   of the pixel-space models'. That is "competitive" only in the weak sense explained by the
-#   Bernoulli floor: measured against the reducible part of the likelihood, the differences are
-#   not negligible. On open-loop MSE, the quantity that matters for imagination, dSSM-DET compares
-#   well with RAR in the table above. It predicts the average future and never drifts on its own
-#   errors.
-# - **Stochastic versus deterministic (claim 2).** The cell prints the result per game. On a game
-#   where dSSM-VAE's bound is above dSSM-DET's exact value, our runs agree with the paper. On a game
-#   where it is below, our runs neither support nor refute the claim. That happened on Bowling,
-#   which had a single lease, and where dSSM-VAE made fewer steps than dSSM-DET.
+# - **Accuracy (claim 1).** The SSMs' raw log-likelihoods lie within a fraction of a percent of the
+#   pixel-space models', but that is the irreducible floor talking: the rule of `ssmlib.claims`
+#   judges the per-window excess over the exact floor, open loop, and the error on the moving
+#   pixels, against the better pixel model and against copying the last context frame. The
+#   committed evaluations do not hold those yet, which is why the verdict above waits for a
+#   re-score. On open-loop MSE, dSSM-DET compares well with RAR in the table above: it predicts the
+#   average future and never drifts on its own errors.
+# - **The decoder latent.** Where dSSM-VAE's bound is above dSSM-DET's exact value (printed per
+#   game), the latent helps the likelihood on that test set; where it is below, the bound alone
+#   cannot tell. This is not claim 2: both models have a deterministic transition.
 # - **Caveats.** Each model was trained once (one seed), for thousands of steps rather than the
 #   paper's far longer schedule, with a constant learning rate. Every model had the same wall time,
 #   not the same number of steps. The smaller differences printed above could change order with more
-#   training or another seed. Chapter 5 adds the sSSM, the model the paper's claim 2 is really
-#   about, and chapter 9 collects every study.
+#   training or another seed. Chapter 5 adds the sSSM, the model the paper's claim 2 is about, and
+#   chapter 10 collects every study.
 #
 # ## Summary
 #
@@ -721,10 +732,13 @@ for g in studies:
 #   the filtering ELBO, with an analytic Gaussian KL and (our choice) a KL warm-up, and scored with
 #   the ELBO and a tighter importance-weighted bound. Its state trajectory and rewards do not
 #   depend on $z$. Samples differ only in the decoded frames.
-# - On the GPU study, every log-likelihood is dominated by the Bernoulli floor. Relative to RAR, the
-#   loaded tables show how far each SSM trails or leads per horizon, with dSSM-DET's term falling
-#   as the horizon grows. The claim that stochastic SSMs beat deterministic ones is checked per
-#   game above, at a training length far below the paper's.
+# - On the GPU study, every log-likelihood is dominated by the Bernoulli floor, which moves with game
+#   progress; the headline accuracy is therefore the excess over the exact floor of each window's
+#   own target frames (`ssmlib.evaluate`). Relative to RAR, the loaded tables show how far each SSM
+#   trails or leads per horizon, with dSSM-DET's term falling as the horizon grows.
+# - Both models of this chapter have a deterministic transition, so claim 2 sets the sSSM (chapter 5)
+#   against both. The verdicts on claims 1 and 2 are printed by `ssmlib.claims` and wait for the
+#   committed checkpoints to be re-scored.
 #
 # ## Exercises
 #

@@ -42,7 +42,8 @@
 #    and batch size, latent-only and decoded, ratios against RAR and AR, a second run with
 #    `torch.compile`, and a roofline;
 # 5. loads the GPU jumpy study (`results/jumpy/MsPacman/`) and plots speed against accuracy;
-# 6. checks claims 1 and 3 against what was measured, and notes what the reward heads learned.
+# 6. prints the verdicts of `ssmlib.claims` on claims 1 and 3, and notes what the reward scores can
+#    and cannot say.
 
 # %%
 import dataclasses
@@ -52,7 +53,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from ssmlib import jumpy
+from ssmlib import claims, jumpy
 from ssmlib.checkpoint import load_model
 from ssmlib.config import RESULTS_DIR, RUNS_DIR, book_profile, get_profile
 from ssmlib.data.collect import config_with, ensure_dataset
@@ -447,7 +448,10 @@ else:
           f"K={study['samples']} prior samples (sSSM), env steps {study['env_steps']}")
     merged = study.get("merged_from", {})
     for run, m in merged.items():
-        print(f"\nNOTE {run} comes from another lease ({m['provenance']['time']}): {m['why']}\n")
+        wall = next(r["train_wall_s"] for r in study["rows"] if r["run"] == run)
+        print(f"\nNOTE {run} comes from another lease ({m['provenance']['time']}): {m['why']}\n"
+              f"its row records {wall:.0f} s of training"
+              + ("" if f"{wall:.0f} s" in m["why"] else " (not the time the note states)") + "\n")
     print(f"{'run':12} {'train steps':>11} {'train s':>8} {'filtering LL':>13} | open-loop LL (nats/frame) at env steps")
     for r in study["rows"]:
         print(f"{r['run']:12} {r['train_steps']:>11} {r['train_wall_s']:>8.0f} {r['filtering_ll_nats_per_frame']:>13.1f} | "
@@ -504,18 +508,20 @@ if study is not None:
 # %% [markdown]
 # ## The claims, against what we measured
 #
-# **Claim 1** (the paper's) gives one number, "more than 5x", from a secondary summary (the paper's
+# **Claim 1** (the paper's) has one number, "more than 5x", from a secondary summary (the paper's
 # text was not available to us), without saying against which model, at which batch size, or
-# whether frames are decoded. The cell below takes the target literally, a speed-up above 5 over AR
-# and over RAR. It checks the target for every state-space model at every batch size, latent-only
-# and decoded: in the main run's headline variant, and in the compile run against RAR compiled the
-# same way. Where the target is missed, it prints by how much (the factor still needed).
+# whether frames are decoded. The cell below prints, for every state-space model, its range of
+# speed-ups over AR and over RAR across batch sizes, latent-only and decoded, and the factor by
+# which the best of them is below or above that uncertain 5x: in the main run's headline variant,
+# and in the compile run against RAR compiled the same way. The verdicts come after, from
+# `ssmlib.claims`, whose rule was fixed before the numbers (at least 2x, fp32-eager, batch 64 and
+# above, and an accuracy part).
 
 # %%
 PAPER_SPEEDUP = 5.0  # the paper's "more than 5x" (secondary summary; uncertain), a target, not a measurement
 
 
-def claim1(rows, variant, label):
+def speedups_vs_pixel(rows, variant, label):
     pairs = sorted({(key[0], key[1]) for key in rows}, key=lambda p: (["AR", "RAR", "dSSM-DET", "dSSM-VAE", "sSSM"].index(p[0]), p[1]))
     batches = sorted({key[3] for key in rows})
     print(f"{label}, {variant}:")
@@ -529,15 +535,14 @@ def claim1(rows, variant, label):
                 if not vals:
                     continue
                 best_b = max(vals, key=vals.get)
-                verdict = ("MET" if vals[best_b] > PAPER_SPEEDUP else
-                           f"missed by {PAPER_SPEEDUP / vals[best_b]:.2f}x")
                 print(f"  {name:9} k={j} {'decoded    ' if decode else 'latent-only'} vs {base:3}: "
-                      f"{min(vals.values()):5.2f}x to {vals[best_b]:5.2f}x (best at B={best_b}); >{PAPER_SPEEDUP:.0f}x: {verdict}")
+                      f"{min(vals.values()):5.2f}x to {vals[best_b]:5.2f}x (best at B={best_b}); best / "
+                      f"{PAPER_SPEEDUP:.0f}x: {vals[best_b] / PAPER_SPEEDUP:.2f}")
 
 
-claim1(speed, HEAD, MAIN)
+speedups_vs_pixel(speed, HEAD, MAIN)
 if COMPILE is not None:
-    claim1(speed_by_file[COMPILE], "bf16-compile", COMPILE + " (against RAR compiled the same way)")
+    speedups_vs_pixel(speed_by_file[COMPILE], "bf16-compile", COMPILE + " (against RAR compiled the same way)")
 
 # %% [markdown]
 # **Claim 3** (the paper's) has no number: "a large further speed-up with similar accuracy". A jump of
@@ -580,6 +585,18 @@ else:
               + f"  ({r['train_steps']} vs {r1['train_steps']} train steps: {'matched' if matched else 'NOT matched'})")
 
 # %% [markdown]
+# ### The verdicts
+#
+# The verdicts on claims 1 and 3 are not computed here: `ssmlib.claims` applies the rules fixed
+# before the numbers (`claims.RULES`; printed with `rules=True`) to `results/`, and prints what it
+# can decide, with the scale and the 95% intervals, or why it cannot. Its accuracy parts need the
+# per-window excess over the exact floor with per-episode sums, which the committed evaluations,
+# written by an older evaluator, do not hold.
+
+# %%
+print(claims.format_verdicts([claims.claim1(), claims.claim3()]))
+
+# %% [markdown]
 # ### A note on the reward
 #
 # The jumpy study also scores the reward of imagination: the reward of the transition that ends at
@@ -608,12 +625,19 @@ if rw_path.exists() and zoo_path.exists():
     rcfg = json.loads((rw_path.parent / "config.json").read_text())
     print(f"\nreward-weighted fine-tune: reward_weight {rw['checkpoint']['train_cfg']['reward_weight']}, "
           f"from the zoo checkpoint at step {rcfg['init_from']['step']}, {rw['checkpoint']['step']} further steps")
+    same = zz["eval"]["windows"] == rw["results"]["windows"] and zz["eval"].get("windows_sha") is not None \
+        and zz["eval"].get("windows_sha") == rw["results"].get("windows_sha")
+    print(f"  the same test windows in both evaluations: {same}")
     for label, res in (("zoo dSSM-DET", zz["eval"]), ("reward fine-tune", rw["results"])):
         t = res["total"]
-        print(f"  {label:17} {res['windows']} test windows, horizon {res['horizon']}: open-loop reward accuracy "
-              f"{t['reward_acc_open_loop']:.4f}, frame MSE {t['frame_mse_open_loop']:.5f}, "
-              f"LL {t['ll_nats_per_frame']:.1f} nats/frame"
-              + (f", summed reward exactly right {t['return_acc_open_loop']:.3f}" if "return_acc_open_loop" in t else ""))
+        if "reward_nll_open_loop" in t:
+            auc = t.get("reward_auc_open_loop")
+            rtxt = (f"reward NLL open loop {t['reward_nll_open_loop']:.3f} nats (base rate {t['reward_nll_base_rate']:.3f}), "
+                    f"AUC {'-' if auc is None else f'{auc:.3f}'}")
+        else:
+            rtxt = f"open-loop reward accuracy {t['reward_acc_open_loop']:.4f} (no reward NLL or AUC stored)"
+        print(f"  {label:17} {res['windows']} test windows, horizon {res['horizon']}: {rtxt}, "
+              f"frame MSE {t['frame_mse_open_loop']:.5f}, LL {t['ll_nats_per_frame']:.1f} nats/frame")
 
 # %% [markdown]
 # Two things stand out in the reward table. First, the two models at the same $k$ score **exactly**
@@ -621,38 +645,37 @@ if rw_path.exists() and zoo_path.exists():
 # the same for almost every run (the count of distinct rows is printed). Yet dSSM-DET-k1 and sSSM-k1
 # differ in architecture and in training steps by a large factor. Identical scores across such
 # different models mean identical predictions. That fits a reward head that predicts the same value
-# (most likely zero, the most common reward) on nearly every window. The accuracy then measures how
-# often the real reward is that value, not what the model learned. It falls with $k$ because a chunk
-# of $k$ steps more often holds a reward. So these reward numbers say nothing for or against
-# jumpiness. Second, weighting the reward term 100 times in a fine-tune of the zoo's dSSM-DET moved
-# its open-loop reward accuracy only slightly (printed; the two evaluations use different numbers of
-# test windows, so even that small difference is not a clean comparison). Nothing printed here shows
-# that the fine-tune made the reward head useful within its budget.
+# (most likely zero, the most common reward) on nearly every window. The accuracy, which counts a
+# step as right when every reward bit is, then equals the base rate, the share of windows whose real
+# reward is that value, and is not evidence of what the model learned. It falls with $k$ because a
+# chunk of $k$ steps more often holds a reward. Second, the reward-weighted fine-tune and the zoo's
+# dSSM-DET were evaluated on **different window sets** (printed), so their comparison is not
+# like-for-like, and on the same accuracy it would say nothing either. The reward NLL against the
+# base rate and the AUC of `ssmlib.evaluate` are the measures to read once the checkpoints are
+# re-scored (the cell prints them when an evaluation holds them).
 #
-# **How to read these verdicts.**
+# **How to read these numbers.** The verdicts are the ones printed above by `ssmlib.claims`; what
+# follows describes the measurements only.
 #
-# - **Claim 1, at k = 1: not met in our measurements.** Latent-only, the state-space models gain
-#   most over AR and RAR at large batches, where the full-size convolutions of the pixel-space models
-#   dominate. Even there the best k = 1 speed-up printed above (dSSM-DET, latent-only, batch 1024)
-#   stays below 5x. Compiling does not change that against a compiled RAR. Decoding every imagined
-#   frame takes back a large part of the gain, because it is the same decoder AR and RAR run. The gain
-#   is a property of *not drawing frames*, so it holds for uses of the model that stay in latent
-#   space, as I2A does in chapter 7. Only the jumpy models pass 5x: sSSM at k = 2 latent-only at the
-#   largest batches, and sSSM and dSSM-DET at k = 4, latent-only at every batch and decoded at most.
-# - **Claim 3, speed: confirmed.** A jumpy transition costs about what a k = 1 transition costs (only
-#   its first layer reads more channels), and the printed speed-ups over k = 1 come close to the
-#   ideal $k$ in both runs, for sSSM and for dSSM-DET. They fall further short of the ideal under
-#   `torch.compile` at batch 64, where the compiled k = 1 model gained more than the k = 4 model.
-# - **Claim 3, accuracy: supported for sSSM at our budget.** In the matched sSSM trio, k = 2 and
-#   k = 4 have a higher open-loop log-likelihood and a lower frame MSE than k = 1 at every matched env
-#   step (all signs printed above). For k = 4 the gap in log-likelihood is largest at env step 4 and
-#   shrinks towards env step 20; for k = 2 it stays of about the same size. Two caveats. The runs are short (about 2,500 steps each, printed) and
-#   stop at the same wall-clock time, so a jumpy model, whose training window covers $k$ times more
-#   env steps, may be ahead for reasons of training alone. And at the later env steps the k = 1 model
-#   is read beyond its training horizon while the k = 4 model is not. The **dSSM-DET** rows point the
-#   other way (k = 2 and 4 worse than k = 1). But dSSM-DET-k1 trained alone for many times more steps
-#   (20,000 against about 3,970, printed), so that comparison is **not matched** and says nothing
-#   about $k$. Among the two matched dSSM-DET runs, k = 4 is better than k = 2 at every env step.
+# - **Speed over the pixel models.** Latent-only, the state-space models gain most over AR and RAR at
+#   large batches, where the full-size convolutions of the pixel-space models dominate. At k = 1 the
+#   best speed-up printed above stays below the uncertain 5x of the secondary summary; compiling
+#   does not change that against a compiled RAR. Decoding every imagined frame takes back a large
+#   part of the gain, because it is the same decoder AR and RAR run. The gain is a property of *not
+#   drawing frames*, so it holds for uses of the model that stay in latent space, as I2A does in
+#   chapter 7. The jumpy models go further (printed per model, batch and mode).
+# - **Speed of the jump.** A jumpy transition costs about what a k = 1 transition costs (only its
+#   first layer reads more channels), and the printed speed-ups over k = 1 come close to the ideal
+#   $k$ in both runs, for sSSM and for dSSM-DET. They fall further short of the ideal under
+#   `torch.compile` at small batches, where the compiled k = 1 model gained more.
+# - **Accuracy of the jump.** In the matched sSSM trio, k = 2 and k = 4 have a higher raw open-loop
+#   log-likelihood and a lower frame MSE than k = 1 at every matched env step (all signs printed
+#   above). Two caveats. The runs are short (steps printed) and stop at the same wall-clock time, so
+#   a jumpy model, whose training window covers $k$ times more env steps, may be ahead for reasons
+#   of training alone. And at the later env steps the k = 1 model is read beyond its training
+#   horizon while the k = 4 model is not. The **dSSM-DET** rows point the other way, but
+#   dSSM-DET-k1 trained alone for many times more steps (printed), so that comparison is **not
+#   matched** and says nothing about $k$.
 # - In the speed-accuracy plot of the jumpy study (speeds from the compile run, the one file that has
 #   both models at k = 1 and 4), sSSM-k4 is both faster and more accurate than sSSM-k1. The k = 2 runs
 #   have no point there: that run did not measure them.
@@ -666,14 +689,16 @@ if rw_path.exists() and zoo_path.exists():
 #   open-loop predictive log-likelihood $\mathrm{logmeanexp}_k \log \mathrm{Bernoulli}(o_h \mid \ell^{(k)}_h)$
 #   does that, and `ssmlib.jumpy` reads every model at the same env steps of the same test windows.
 # - State-space models save the pixel encoder and decoder at every imagined step. On an H200 at the
-#   paper's size, that is worth less than the paper's "more than 5x" at k = 1 in every variant, batch
-#   size and mode we measured. Jumps multiply it by close to $k$, and at k = 4 the target is met.
-# - In the matched sSSM trio, k = 2 and k = 4 are at least as accurate as k = 1 at every matched env
-#   step at our short budget. The dSSM-DET trio is not matched (its k = 1 trained alone, far longer)
-#   and is no evidence either way.
+#   paper's size, that gain at k = 1 stays below the secondary summary's uncertain "more than 5x" in
+#   every variant, batch size and mode we measured; jumps multiply it by close to $k$.
+# - The verdicts on claims 1 and 3 are printed by `ssmlib.claims`, by rules fixed before the numbers;
+#   their accuracy parts wait for the checkpoints to be re-scored with the per-window excess.
+# - In the matched sSSM trio, k = 2 and k = 4 have a higher raw open-loop log-likelihood than k = 1
+#   at every matched env step at our short budget. The dSSM-DET trio is not matched (its k = 1
+#   trained alone, far longer) and is no evidence either way.
 # - The reward heads of the jumpy runs score identically across models (consistent with a constant
-#   prediction), and a reward-weighted fine-tune moved reward accuracy only slightly: reward accuracy
-#   here is not a measure of jumpiness.
+#   prediction): an all-bits reward accuracy equal to the base rate is not evidence, and the
+#   reward-weighted fine-tune was evaluated on a different window set from the zoo's model.
 # - The fastest latent step is still about an order of magnitude from the GPU's roofline, compiled
 #   or not: the small convolutions of the paper's blocks do not use the hardware well.
 #

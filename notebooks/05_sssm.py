@@ -619,11 +619,12 @@ print(claims.format_verdicts([claims.claim2()]))
 # - **Data.** A random policy covers little of the maze (see the paper notes), so sprites rarely
 #   reach the places where their stochasticity would matter most.
 #
-# The paper's numbers for this claim are unknown to us (see `paper-notes`), so we compare only the
+# The paper's numbers for this claim are unknown to us (the paper's text is not available to us), so we compare only the
 # direction.
 #
 # **Claim 5** says that inside an I2A with few rollouts, deterministic SSMs tend to work better than
-# stochastic ones. It concerns the agent, not the likelihood, and chapter 7 tests it.
+# stochastic ones. It concerns the agent, not the likelihood; it has not been run yet (the I2A campaign,
+# {doc}`08_i2a`, will run it), and `claims.claim5()` says so.
 #
 # ## Summary
 #

@@ -23,7 +23,7 @@
 # a model-free network sees. The original I2A imagined in pixels. Buesing et al. (2018) give it a
 # state-space model, so that the imagination never leaves the compact latent space: no frame is
 # rendered and encoded again at any imagined step (chapter 4). Their claim on Ms. Pac-Man, as far as
-# it is known (`../shared/paper-notes.md`):
+# it is known (from its abstract and redrawn figures; its text is not available):
 #
 # > An I2A that queries an SSM beats model-free baselines; learning to query (training the rollout
 # > policy) gives the best I2A.
@@ -539,14 +539,14 @@ for v in VARIANTS:
 #
 # ### The paper's curves
 #
-# The paper's figure for Ms. Pac-Man, as read in `../shared/paper-notes.md` (approximate values read
+# The paper's figure for Ms. Pac-Man, as read from its redrawn figure (approximate values read
 # off a redrawn figure; they are the paper's, not ours): the curves run to $5 \cdot 10^8$ environment
 # steps and end at about the scores below. We compare shapes, not levels: the order of the variants
 # and their ratio to the model-free agent.
 
 # %%
 PAPER_SCORES = {"model-free": 3400, "copy-distill": 3900, "i2a-uniform": 5200, "i2a-distill": 6300, "i2a-learned": 6500}
-"""The paper's Ms. Pac-Man curves at their end, read off its figure (paper-notes.md); `i2a-learned` is its
+"""The paper's Ms. Pac-Man curves at their end, read off its figure (our reading; `ssmlib.paper` holds the numbers); `i2a-learned` is its
 "I2A backprop". Its pixel-model I2A with distillation (about 4100) has no counterpart here."""
 PAPER_STEPS = 5e8
 print(f"our budget: {study['budget_agent_steps']:,} agent steps = {study['budget_agent_steps'] / PAPER_STEPS:.1%} "

@@ -55,7 +55,7 @@ from ssmlib.config import RESULTS_DIR
 from ssmlib.viz.agent_view import load_i2a_study
 from ssmlib.zoo import load_study
 
-# The only numbers in this chapter that are not ours. Sources: ../shared/paper-notes.md.
+# The only numbers in this chapter that are not ours. Sources: our reading of the paper's abstract and redrawn figures, kept as data in `ssmlib.paper`.
 PAPER = {
     "speedup_claim": 5.0,          # claim 1, "more than 5x": from a secondary summary, UNCERTAIN
     "i2a_env_steps": 5e8,          # the x-axis of the paper's MS_PACMAN agent curves

@@ -38,7 +38,7 @@ t0=$(date +%s)
 since() { echo "$(( $(date +%s) - t0 )) s"; }
 nvidia-smi --query-gpu=name,memory.total,memory.used --format=csv,noheader 2>/dev/null || echo "no GPU: $(nproc) CPU cores"
 if ! python3 -c "import gymnasium, ale_py" 2>/dev/null; then
-  ls "$WHEELS"/*.whl >/dev/null 2>&1 || { echo "gymnasium/ale-py missing and no wheels in $WHEELS (../shared/gpu/wheels.sh)"; exit 1; }
+  ls "$WHEELS"/*.whl >/dev/null 2>&1 || { echo "gymnasium/ale-py missing and no wheels in $WHEELS (pip download --no-deps --only-binary=:all: gymnasium and ale-py for Python 3.12 into it)"; exit 1; }
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site "$WHEELS"/*.whl
   export PYTHONPATH=/tmp/site:$PWD
 fi

@@ -2,7 +2,7 @@
 
 Two profiles exist for everything: ``quick`` (CPU, tiny frames and models, seconds to minutes: CI and
 the live cells of the book) and ``paper`` (GPU, the paper's sizes: 200x160 RGB frames, a 25x20x64
-state). Where the paper is silent the value is ours; ``../shared/paper-notes.md`` and the book say so.
+state). Where the paper is silent the value is ours; the book says so.
 """
 
 from __future__ import annotations

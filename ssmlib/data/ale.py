@@ -20,7 +20,7 @@ RAW_HEIGHT, RAW_WIDTH = 210, 160
 """Size of an ALE screen."""
 
 PAPER_GAMES = ("MsPacman", "Bowling", "Centipede", "Surround", "Asteroids", "FishingDerby")
-"""MsPacman is certain in the paper; the others are its plausible set (see paper-notes)."""
+"""MsPacman is certain in the paper; the others are its plausible set (the paper names MsPacman; the others are our reading of its figures)."""
 
 
 @dataclass(frozen=True)

@@ -572,14 +572,10 @@ fig.tight_layout()
 
 # %%
 for game, study in studies.items():
-    rows = {r["model"]: r for r in study["rows"]}
-    curves = {m: {r["step"]: r["elbo"] for r in study["curves"][m] if r["split"] == "test"} for m in claims.SSMS}
-    for d in claims.DETERMINISTIC:
-        diff = rows["sSSM"]["ll_nats_per_frame"] - rows[d]["ll_nats_per_frame"]
-        common = max(set(curves["sSSM"]) & set(curves[d]))
-        d_eq = curves["sSSM"][common] - curves[d][common]
-        print(f"{game:8} sSSM vs {d:8} final table: {'ABOVE' if diff > 0 else 'BELOW'} by {abs(diff):6.1f} nats/frame "
-              f"({rows['sSSM']['train_steps']} vs {rows[d]['train_steps']} steps) | at equal step {common}: "
+    for c in claims.sssm_vs_deterministic(study):
+        diff, d_eq = c["final_diff"], c["equal_step_diff"]
+        print(f"{game:8} sSSM vs {c['other']:8} final table: {'ABOVE' if diff > 0 else 'BELOW'} by {abs(diff):6.1f} "
+              f"nats/frame ({c['steps'][0]} vs {c['steps'][1]} steps) | at equal step {c['common_step']}: "
               f"{'ABOVE' if d_eq > 0 else 'BELOW'} by {abs(d_eq):6.1f}")
 
 # %%

@@ -231,14 +231,9 @@ for g, s in zoo.items():
 
 # %%
 for g, s in zoo.items():
-    rw = {r["model"]: r for r in s["rows"]}
-    curves = {m: {r["step"]: r["elbo"] for r in s["curves"][m] if r["split"] == "test"} for m in claims.SSMS}
-    for d in claims.DETERMINISTIC:
-        diff = rw["sSSM"]["ll_nats_per_frame"] - rw[d]["ll_nats_per_frame"]
-        common = max(set(curves["sSSM"]) & set(curves[d]))
-        d_eq = curves["sSSM"][common] - curves[d][common]
-        print(f"{g:8} sSSM - {d:8} final table: {diff:+7.1f} nats/frame ({rw['sSSM']['train_steps']} vs "
-              f"{rw[d]['train_steps']} steps) | at equal step {common}: {d_eq:+7.1f}")
+    for c in claims.sssm_vs_deterministic(s):
+        print(f"{g:8} sSSM - {c['other']:8} final table: {c['final_diff']:+7.1f} nats/frame ({c['steps'][0]} vs "
+              f"{c['steps'][1]} steps) | at equal step {c['common_step']}: {c['equal_step_diff']:+7.1f}")
 
 # %% [markdown]
 # Positive numbers above mean the sSSM is better. These are raw log-likelihoods (and bounds) per

@@ -200,3 +200,18 @@ def test_every_claim_on_the_committed_results():
         assert iv["lo"] <= iv["point"] <= iv["hi"]
     text = claims.format_verdicts(verdicts, rules=True)
     assert "rule:" in text and "claim" in text
+
+
+def test_sssm_vs_deterministic_differences():
+    from ssmlib import claims
+
+    rows = [{"model": m, "ll_nats_per_frame": v, "train_steps": n}
+            for m, v, n in (("sSSM", -100.0, 10), ("dSSM-DET", -90.0, 12), ("dSSM-VAE", -120.0, 8))]
+    curves = {m: [{"split": "test", "step": s, "elbo": e} for s, e in pts] + [{"split": "train", "step": 99, "elbo": 0}]
+              for m, pts in (("sSSM", ((4, -130.0), (8, -110.0))), ("dSSM-DET", ((4, -120.0), (12, -95.0))),
+                             ("dSSM-VAE", ((4, -140.0), (8, -125.0))))}
+    out = {c["other"]: c for c in claims.sssm_vs_deterministic({"rows": rows, "curves": curves})}
+    assert out["dSSM-DET"]["final_diff"] == -10.0 and out["dSSM-DET"]["common_step"] == 4
+    assert out["dSSM-DET"]["equal_step_diff"] == -10.0 and out["dSSM-DET"]["steps"] == (10, 12)
+    assert out["dSSM-VAE"]["final_diff"] == 20.0 and out["dSSM-VAE"]["common_step"] == 8
+    assert out["dSSM-VAE"]["equal_step_diff"] == 15.0

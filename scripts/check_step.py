@@ -17,7 +17,7 @@ from ssmlib.config import get_profile
 from ssmlib.data.store import open_dataset
 from ssmlib.data.windows import WindowSampler
 from ssmlib.models import build_model
-from ssmlib.train import forward_backward, reward_classes
+from ssmlib.train import forward_backward, loss_options, reward_classes
 
 
 def main() -> None:
@@ -56,8 +56,7 @@ def main() -> None:
         autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if amp else contextlib.nullcontext
         for kl_w in (1e-3, 1.0):
             out, gnorm = forward_backward(loss_fn, opt, params, batch, torch.tensor(kl_w, device=dev), tc.grad_clip,
-                                          {"reward_weight": tc.reward_weight, "kl_balance": tc.kl_balance,
-                                           "free_nats": tc.kl_free_nats}, autocast)
+                                          loss_options(tc), autocast)
             bad = [n for n, q in model.named_parameters() if q.grad is not None and not torch.isfinite(q.grad).all()]
             print(json.dumps({"variant": name, "kl_weight": kl_w, **{k: float(v) for k, v in out.items()},
                               "grad_norm": float(gnorm), "non_finite_grads": bad[:8]}), flush=True)

@@ -359,7 +359,7 @@ def bench_train(profile: str = "paper", models=("AR", "RAR", "dSSM-DET", "dSSM-V
     from .config import get_profile
     from .data.windows import to_device
     from .models import build_model
-    from .train import forward_backward
+    from .train import forward_backward, loss_options
 
     unknown = [v for v in variants if v not in TRAIN_VARIANTS]
     if unknown:
@@ -392,7 +392,7 @@ def bench_train(profile: str = "paper", models=("AR", "RAR", "dSSM-DET", "dSSM-V
             rewards = (torch.rand(4 * B, 2 + T, device=dev) < 0.08).float() * 10
             kl_w = torch.ones((), device=dev)
             autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if on_cuda else contextlib.nullcontext
-            opts = {"reward_weight": tc.reward_weight, "kl_balance": tc.kl_balance, "free_nats": tc.kl_free_nats}
+            opts = loss_options(tc)
 
             def step():
                 i = torch.randint(4 * B, (B,), device=dev)

@@ -189,7 +189,6 @@ def lease(game: str, data: Path, seconds: float, runs_dir: Path, max_runs: int =
           results: Path = RESULTS_DIR, checkpoints: Path = CHECKPOINTS_DIR, parallel: bool = True) -> dict:
     """One lease: train, export, score, append to the lineages, apply the stop rule; returns a summary."""
     from .data.store import open_dataset
-    from .pretrained import export
     from .zoo import run_commands
 
     cfg = load_config(game, results)
@@ -212,12 +211,12 @@ def lease(game: str, data: Path, seconds: float, runs_dir: Path, max_runs: int =
         if not (folder / "summary.json").exists():
             print(f"{r.name}: no summary (exit {codes[r.name]}), lineage unchanged", flush=True)
             continue
-        out[r.name] = _record(cfg, r, folder, ds, data, leases[r.name], device, results, checkpoints, export)
+        out[r.name] = _record(cfg, r, folder, ds, leases[r.name], device, results, checkpoints)
     return {"trained": list(out), "runs": out}
 
 
-def _record(cfg: CampaignConfig, run: CampaignRun, folder: Path, ds, data: Path, lin: dict, device, results: Path,
-            checkpoints: Path, export) -> dict:
+def _record(cfg: CampaignConfig, run: CampaignRun, folder: Path, ds, lin: dict, device, results: Path,
+            checkpoints: Path) -> dict:
     """Export the run's weights, score them, and append the lease to its lineage."""
     import shutil
 
@@ -225,6 +224,7 @@ def _record(cfg: CampaignConfig, run: CampaignRun, folder: Path, ds, data: Path,
 
     from .checkpoint import load_model
     from .evaluate import evaluate
+    from .pretrained import export
 
     summary = json.loads((folder / "summary.json").read_text())
     config = json.loads((folder / "config.json").read_text())

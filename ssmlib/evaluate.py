@@ -132,23 +132,6 @@ def copy_log_likelihoods(pred: torch.Tensor, target: torch.Tensor, eps_grid=EPS_
     return torch.stack([bernoulli_ll(eps / 2 + (1 - eps) * pred, target) for eps in eps_grid], -1)
 
 
-def _reward_fns(model):
-    """The model's reward readers; models of a code base without them fall back to the bits head."""
-    if hasattr(model, "reward_log_prob"):
-        return model.reward_log_prob, model.reward_p_nonzero, model.reward_expected
-    from .models.blocks import decode_reward, encode_reward
-
-    bits = model.cfg.reward_bits
-
-    def log_prob(logits, r):
-        return -F.binary_cross_entropy_with_logits(logits.float(), encode_reward(r, bits), reduction="none").sum(-1)
-
-    def p_nonzero(logits):
-        return 1.0 - torch.sigmoid(-logits.float()[..., 1:]).prod(-1)
-
-    return log_prob, p_nonzero, lambda logits: decode_reward(logits.float())
-
-
 def windows_sha(episodes: np.ndarray, starts: np.ndarray) -> str:
     """A fingerprint of a set of windows (their episode and start, in order): equal sets, paired scores."""
     a = np.stack([np.asarray(episodes, np.int64), np.asarray(starts, np.int64)], 1)
@@ -184,7 +167,7 @@ def evaluate(model, data, batch_size: int = 16, num_samples: int = 8, max_window
     sampler = _sampler_for(model, data, horizon, dev)
     if len(sampler) == 0:
         raise SsmlibError("no test window to evaluate on (the test split is empty or its episodes too short)")
-    reward_log_prob, reward_p_nonzero, reward_expected = _reward_fns(model)
+    reward_log_prob, reward_p_nonzero, reward_expected = model.reward_log_prob, model.reward_p_nonzero, model.reward_expected
     K = num_samples if model.latent else 1
     K_open = num_samples if model.stochastic else 1  # prior samples of the open-loop predictive LL
     H, W = model.cfg.height, model.cfg.width

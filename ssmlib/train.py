@@ -216,6 +216,12 @@ def reward_classes(ds, model_cfg: ModelConfig) -> tuple[list[float], list[float]
                                      values=model_cfg.reward_values or None)
 
 
+def loss_options(train_cfg: TrainConfig) -> dict:
+    """The keyword arguments of ``model.loss`` that come from the training config."""
+    return {"reward_weight": train_cfg.reward_weight, "kl_balance": train_cfg.kl_balance,
+            "free_nats": train_cfg.kl_free_nats}
+
+
 def forward_backward(loss_fn, optimizer, params, batch: dict, kl_w, grad_clip: float, loss_opts: dict, autocast
                      ) -> tuple[dict, torch.Tensor]:
     """The step's maths up to the optimiser (shared by the loop and ``bench train``): the loss terms
@@ -561,9 +567,7 @@ def _train(ctx: distributed.Context, model_name, data_dir, out_dir, profile, ove
     if use_compile and not ctx.enabled:
         first = _model_batch(sampler.samplers[0].gather(sampler.samplers[0].starts[:train_cfg.batch_size]))
         why = check_compiled_step(model, loss_fn, optimizer, [p for p in model.parameters() if p.requires_grad],
-                                  first, train_cfg.grad_clip, {"reward_weight": train_cfg.reward_weight,
-                                  "kl_balance": train_cfg.kl_balance, "free_nats": train_cfg.kl_free_nats},
-                                  autocast, dev)
+                                  first, train_cfg.grad_clip, loss_options(train_cfg), autocast, dev)
         if why:
             from .errors import warn
 
@@ -620,8 +624,7 @@ def _train(ctx: distributed.Context, model_name, data_dir, out_dir, profile, ove
     deferred = on_cuda and not ctx.enabled and getattr(optimizer, "defaults", {}).get("fused", False)
     bad_step = torch.zeros((), dtype=torch.long, device=dev)  # first non-finite step (0: none)
     check_every = train_cfg.check_every or train_cfg.log_every
-    loss_opts = {"reward_weight": train_cfg.reward_weight, "kl_balance": train_cfg.kl_balance,
-                 "free_nats": train_cfg.kl_free_nats}
+    loss_opts = loss_options(train_cfg)
 
     def raise_non_finite(at: int, what: str, value: str) -> None:
         kept = (f"the last good checkpoint {ckpt_path} (step {last_saved}) is kept"

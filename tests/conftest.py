@@ -19,3 +19,14 @@ def quick_dataset(tmp_path_factory):
     out = tmp_path_factory.mktemp("data") / "MsPacman"
     collect(cfg, out, total_steps=2 * cfg.num_envs * cfg.steps_per_shard, progress=False)
     return out
+
+
+@pytest.fixture
+def one_thread():
+    """torch on one thread for the test, restored after (the explorer and play tests)."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -13,12 +13,7 @@ from ssmlib.models import build_model
 from ssmlib.viz.explorer import RolloutExplorer, explore
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: timings and results as on a 1-thread laptop
 
 
 def tiny(name: str, seed: int = 0):

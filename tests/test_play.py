@@ -20,12 +20,7 @@ from ssmlib.viz.play import (KEY_ACTIONS, KEYBOARD_JS, PlaySession, key_action, 
 START = 60
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: timings and results as on a 1-thread laptop
 
 
 def tiny(name: str, jump: int = 1, seed: int = 0, num_actions: int = 9):

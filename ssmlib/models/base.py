@@ -285,18 +285,18 @@ class EnvironmentModel(nn.Module):
         fn = self.__dict__.get("_frame_terms_fn")
         return (fn or self.frame_terms)(frames, actions)
 
-    def _likelihoods(self, terms: dict, frames: Tensor, rewards: Tensor, T: int, mse: bool = True
+    def _likelihoods(self, terms: dict, frames: Tensor, rewards: Tensor, T: int, scoring: bool = True
                      ) -> dict[str, Tensor]:
         target = frames[:, CONTEXT:]
         logits = terms["frame_logits"].float()
         log_px = terms["log_px"] if "log_px" in terms else -F.binary_cross_entropy_with_logits(
             logits, target, reduction="none").sum((-3, -2, -1))
-        # the mean frame's squared error: for scoring (the loss does not need it)
-        frame_mse = (torch.sigmoid(logits) - target).square().mean((-3, -2, -1)) if mse else None
+        # the mean frame's squared error and the reward's accuracy: for scoring (the loss needs neither)
+        frame_mse = (torch.sigmoid(logits) - target).square().mean((-3, -2, -1)) if scoring else None
         r = rewards[:, CONTEXT - 1:]
         rl = terms["reward_logits"]
         reward_logp = self.reward_log_prob(rl, r)
-        correct = self._reward_correct(rl, r)
+        correct = self._reward_correct(rl, r) if scoring else None
         zeros = torch.zeros_like(log_px)
         return {
             "log_px": log_px,
@@ -324,7 +324,7 @@ class EnvironmentModel(nn.Module):
         """
         frames, actions, rewards, T = self._unpack(batch)
         terms = self._frame_terms(frames, actions)
-        t = self._likelihoods(terms, frames, rewards, T, mse=False)
+        t = self._likelihoods(terms, frames, rewards, T, scoring=False)
         recon, reward = -t["log_px"].mean(), -t["reward_logp"].mean()
         reward_train = reward
         if self.categorical_reward:

@@ -77,14 +77,8 @@ def key_action(key: str, action_meanings: Sequence[str]) -> int | None:
 
 
 def reward_value(model, reward_logits) -> np.ndarray:
-    """The model's predicted reward value(s) of reward logits ``(B, nbits)`` -> ``(B,)`` floats:
-    ``model.reward_expected`` where the model has it, else the most likely reward (``blocks.decode_reward``)."""
-    fn = getattr(model, "reward_expected", None)
-    if callable(fn):
-        return np.asarray(fn(reward_logits.float()).detach().cpu(), np.float64).reshape(-1)
-    from ..models.blocks import decode_reward
-
-    return np.asarray(decode_reward(reward_logits.float()).cpu(), np.float64).reshape(-1)
+    """The model's predicted reward value(s) of reward logits ``(B, R)`` -> ``(B,)`` floats (``reward_expected``)."""
+    return np.asarray(model.reward_expected(reward_logits).detach().cpu(), np.float64).reshape(-1)
 
 
 # ------------------------------------------------------------------------------------- the demo episode

@@ -156,7 +156,8 @@ def get_profile(name: str) -> Profile:
             model=ModelConfig(height=200, width=160, channel_scale=1.0),
             # a per-GPU batch of 256 keeps an H200 busy (97% of the step; batch 32 left it idle 72%, see
             # results/speed/train-engine-h200.json); the learning rate follows the square-root rule from
-            # 5e-4 at batch 32: 5e-4 * sqrt(256 / 32) = 1.4e-3 (ours, checked in results/speed/engine/)
+            # 5e-4 at batch 32: 5e-4 * sqrt(256 / 32) = 1.4e-3 (ours; its equal-wall-clock check has not run yet,
+            # see results/speed/engine/README.md)
             train=TrainConfig(batch_size=256, lr=1.4e-3),
         )
     raise SsmlibError(f"unknown profile {name!r}; choose one of {', '.join(PROFILES)}")

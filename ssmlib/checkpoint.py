@@ -336,7 +336,7 @@ def model_state(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 # What checkpoints written before a field existed were trained with (not today's defaults).
 LEGACY_MODEL_FIELDS = {"reward_head": "bits"}
-LEGACY_TRAIN_FIELDS = {"kl_balance": 0.5, "kl_free_nats": 0.0, "channels_last": False}
+LEGACY_TRAIN_FIELDS = {"kl_balance": 0.5, "kl_free_nats": 0.0, "channels_last": False, "lr_warmup_steps": 0}
 
 
 def model_config(meta: dict) -> ModelConfig:

@@ -187,6 +187,11 @@ def read_metrics(path) -> list[dict]:
 # helpers of the loop
 
 
+def lr_at(step: int, lr: float, warmup: int) -> float:
+    """Learning rate of (1-based) optimiser step ``step``: linear from lr/warmup up to lr."""
+    return lr if warmup <= 0 else lr * min(1.0, step / warmup)
+
+
 def kl_weight_at(step: int, warmup: int) -> float:
     """KL weight of (1-based) optimiser step ``step``: linear from 1/warmup up to 1."""
     return 1.0 if warmup <= 0 else min(1.0, step / warmup)
@@ -657,6 +662,9 @@ def _train(ctx: distributed.Context, model_name, data_dir, out_dir, profile, ove
                 batch = _model_batch(sampler.sample(B // W))
                 kw = kl_weight_at(step + 1, train_cfg.kl_warmup_steps)
                 kl_w.fill_(kw)
+                if step < train_cfg.lr_warmup_steps:  # a float lr: fused AdamW takes it without a sync
+                    for group in optimizer.param_groups:
+                        group["lr"] = lr_at(step + 1, train_cfg.lr, train_cfg.lr_warmup_steps)
                 out_terms, gnorm = forward_backward(loss_fn, optimizer, params, batch, kl_w, train_cfg.grad_clip,
                                                     loss_opts, autocast)
                 loss = out_terms["loss"]

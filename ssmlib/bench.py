@@ -449,6 +449,37 @@ def bench_train(profile: str = "paper", models=("AR", "RAR", "dSSM-DET", "dSSM-V
             "peaks": peaks, "rows": rows, "provenance": provenance(str(dev))}
 
 
+LR_RULE_RUNS = ("sSSM-b32", "sSSM-b256")
+"""The learning-rate rule's two runs (scripts/gpu_engine.sh): the old engine (batch 32, lr 5e-4) and the new
+(batch 256, lr 5e-4 * sqrt(256 / 32) = 1.4e-3 after a 1000-step warm-up), each trained alone on one GPU."""
+
+
+def lr_rule_verdict(folder, runs: tuple[str, str] = LR_RULE_RUNS, wall_tolerance: float = 0.05) -> dict:
+    """The rule, written before the runs: the new configuration is validated when, after the same
+    wall-clock training time (within ``wall_tolerance``), its test excess over the exact floor (nats/frame,
+    the run's final evaluation on the same fixed test windows) is at most the old one's. Returns the
+    verdict ("validated" / "not validated" / "not comparable" / "missing") with both runs' numbers."""
+    found = {}
+    for name in runs:
+        path = Path(folder) / name / "summary.json"
+        if not path.exists():
+            return {"verdict": "missing", "missing": str(path)}
+        s = json.loads(path.read_text())
+        test = s.get("test") or {}
+        found[name] = {"excess": test.get("excess"), "wall_s": s.get("wall_s"), "step": s.get("step"),
+                       "frames_per_s": s.get("frames_per_s"), "windows": test.get("windows")}
+    old, new = (found[n] for n in runs)
+    if old["excess"] is None or new["excess"] is None:
+        return {"verdict": "missing", "runs": found, "missing": "a final test evaluation"}
+    walls = (old["wall_s"], new["wall_s"])
+    if abs(walls[0] - walls[1]) > wall_tolerance * max(walls) or old["windows"] != new["windows"]:
+        return {"verdict": "not comparable", "runs": found}
+    ok = new["excess"] <= old["excess"]
+    return {"verdict": "validated" if ok else "not validated", "runs": found,
+            "excess_new_minus_old": new["excess"] - old["excess"],
+            "rule": "new excess <= old excess after equal wall-clock (one seed each: no interval)"}
+
+
 def _write(result: dict, out: str | None, overwrite: bool) -> None:
     if out:
         path = Path(out)

@@ -158,10 +158,10 @@ def get_profile(name: str) -> Profile:
             name="paper",
             data=DataConfig(height=200, width=160, num_envs=64, steps_per_shard=1000),
             model=ModelConfig(height=200, width=160, channel_scale=1.0),
-            # a per-GPU batch of 256 keeps an H200 busy (97% of the step; batch 32 left it idle 72%, see
-            # results/speed/train-engine-h200.json); the learning rate follows the square-root rule from
-            # 5e-4 at batch 32: 5e-4 * sqrt(256 / 32) = 1.4e-3 (ours; its equal-wall-clock check has not run yet,
-            # see results/speed/engine/README.md)
+            # a per-GPU batch of 256: eager on an H200 (the compiled step's gradient was not finite there) it
+            # trains at 3.9x batch 32's frames/s; the learning rate follows the square-root rule from 5e-4 at
+            # batch 32, 5e-4 * sqrt(256 / 32) = 1.4e-3, after a 1000-step warm-up (ours). At 100 s of equal
+            # wall-clock it was NOT yet better than batch 32 (still inside its warm-up): results/speed/engine/
             train=TrainConfig(batch_size=256, lr=1.4e-3),
         )
     raise SsmlibError(f"unknown profile {name!r}; choose one of {', '.join(PROFILES)}")

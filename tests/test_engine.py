@@ -2,6 +2,7 @@
 non-finite skip, the compiled-pass guard, a reward rule learned, a latent that carries a coin flip."""
 
 import dataclasses
+import json
 
 import pytest
 import torch
@@ -168,3 +169,24 @@ def test_latent_carries_a_coin_flip():
     assert out["kl"] > 0.3, float(out["kl"])
     # and the frame is explained: far better than the coin-blind 16*16*3*ln2 = 532 nats
     assert out["recon"] < 300, float(out["recon"])
+
+
+def test_lr_rule_verdict_reads_the_two_runs(tmp_path):
+    from ssmlib.bench import lr_rule_verdict
+
+    def run(name, excess, wall, windows=256):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "summary.json").write_text(json.dumps(
+            {"wall_s": wall, "step": 10, "frames_per_s": 1.0, "test": {"excess": excess, "windows": windows}}))
+
+    assert lr_rule_verdict(tmp_path)["verdict"] == "missing"
+    run("sSSM-b32", 900.0, 100.0)
+    run("sSSM-b256", 1000.0, 101.0)
+    v = lr_rule_verdict(tmp_path)
+    assert v["verdict"] == "not validated" and v["excess_new_minus_old"] == 100.0
+    (tmp_path / "sSSM-b256" / "summary.json").write_text(json.dumps(
+        {"wall_s": 101.0, "test": {"excess": 850.0, "windows": 256}}))
+    assert lr_rule_verdict(tmp_path)["verdict"] == "validated"
+    (tmp_path / "sSSM-b256" / "summary.json").write_text(json.dumps(
+        {"wall_s": 200.0, "test": {"excess": 850.0, "windows": 256}}))
+    assert lr_rule_verdict(tmp_path)["verdict"] == "not comparable"

@@ -37,12 +37,27 @@ def main() -> None:
     cfg.reward_values = tuple(values)
     sampler = WindowSampler(ds, "train", horizon=tc.horizon, device=str(dev), seed=0)
     batch = {k: v for k, v in sampler.sample(args.batch).items() if k in ("frames", "actions", "rewards")}
-    variants = [("fp32-eager", False, False, False)]
+    # name: (bf16 autocast, channels_last, torch.compile options or None for eager)
+    variants = {"fp32-eager": (False, False, None)}
     if dev.type == "cuda":
-        variants += [("bf16-eager", True, False, False), ("bf16-eager-cl", True, True, False),
-                     ("bf16-compile-cl", True, True, True)]
+        variants.update({
+            "bf16-eager": (True, False, None), "bf16-eager-cl": (True, True, None),
+            "bf16-compile-cl": (True, True, {}),  # what train does with compile on
+            # which part of compilation breaks the gradient (the guard has fallen back to eager on an H200):
+            "bf16-compile-cl-aot_eager": (True, True, {"backend": "aot_eager"}),  # autograd graph, no inductor
+            "bf16-compile": (True, False, {}), "fp32-compile": (False, False, {}),
+            "bf16-compile-cl-no-layout-opt": (True, True, {"options": {"layout_optimization": False}}),
+            "bf16-compile-cl-no-epilogue-fusion": (True, True, {"options": {"epilogue_fusion": False}}),
+            "bf16-compile-cl-no-padding": (True, True, {"options": {"shape_padding": False,
+                                                                    "comprehensive_padding": False}}),
+            "bf16-compile-cl-max-autotune": (True, True, {"mode": "max-autotune-no-cudagraphs"}),
+        })
     if args.only:
-        variants = [v for v in variants if v[0] in args.only.split(",")]
+        unknown = set(args.only.split(",")) - set(variants)
+        if unknown:
+            raise SystemExit(f"--only: unknown variants {sorted(unknown)}; choose from {sorted(variants)}")
+        variants = {k: v for k, v in variants.items() if k in args.only.split(",")}
+    variants = [(name, amp, cl, comp) for name, (amp, cl, comp) in variants.items()]
     for name, amp, cl, comp in variants:
         torch.manual_seed(0)
         model = build_model(cfg).to(dev)
@@ -51,15 +66,23 @@ def main() -> None:
             model = model.to(memory_format=torch.channels_last)
         opt = torch.optim.AdamW(model.parameters(), lr=tc.lr)
         params = list(model.parameters())
-        model.compile_frame_terms(comp)  # as train does: the convolutional pass compiled, reward and KL eager
+        torch._dynamo.reset()
+        model.compile_frame_terms(comp is not None, **(comp or {}))  # as train does: reward and KL stay eager
         loss_fn = model.loss
         autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if amp else contextlib.nullcontext
         for kl_w in (1e-3, 1.0):
-            out, gnorm = forward_backward(loss_fn, opt, params, batch, torch.tensor(kl_w, device=dev), tc.grad_clip,
-                                          loss_options(tc), autocast)
+            try:
+                out, gnorm = forward_backward(loss_fn, opt, params, batch, torch.tensor(kl_w, device=dev),
+                                              tc.grad_clip, loss_options(tc), autocast)
+            except Exception as e:  # one variant failing to compile must not hide the others
+                print(json.dumps({"variant": name, "kl_weight": kl_w, "error": f"{type(e).__name__}: {e}"[:300]}),
+                      flush=True)
+                break
             bad = [n for n, q in model.named_parameters() if q.grad is not None and not torch.isfinite(q.grad).all()]
             print(json.dumps({"variant": name, "kl_weight": kl_w, **{k: float(v) for k, v in out.items()},
-                              "grad_norm": float(gnorm), "non_finite_grads": bad[:8]}), flush=True)
+                              "grad_norm": float(gnorm), "non_finite_grads": len(bad),
+                              "parameters": sum(1 for _ in model.parameters()), "first_non_finite": bad[:4]}),
+                  flush=True)
 
 
 if __name__ == "__main__":

@@ -277,9 +277,11 @@ class EnvironmentModel(nn.Module):
                                                               reduction="none").sum((-3, -2, -1))
         return terms
 
-    def compile_frame_terms(self, enable: bool = True) -> None:
-        """Let ``loss`` call a ``torch.compile``d ``frame_terms`` (or the plain one again)."""
-        self.__dict__["_frame_terms_fn"] = torch.compile(self.frame_terms) if enable else None
+    def compile_frame_terms(self, enable: bool = True, **compile_options) -> None:
+        """Let ``loss`` call a ``torch.compile``d ``frame_terms`` (or the plain one again); keyword
+        arguments go to ``torch.compile`` (``backend``, ``mode``, ``options``: scripts/check_step.py's
+        variants use them to find which part of compilation breaks the gradient)."""
+        self.__dict__["_frame_terms_fn"] = torch.compile(self.frame_terms, **compile_options) if enable else None
 
     def _frame_terms(self, frames: Tensor, actions: Tensor) -> dict[str, Tensor]:
         fn = self.__dict__.get("_frame_terms_fn")

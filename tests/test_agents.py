@@ -382,7 +382,7 @@ def test_a_trained_agent_collects_data_with_epsilon(tmp_path):
 
 
 def test_env_rows_must_stay_in_env_order():
-    from ssmlib.agents.a2c import check_env_order
+    from ssmlib.agents.envs import check_env_order
 
     check_env_order({"env_id": np.arange(4)}, 4)
     check_env_order({}, 4)  # envs that do not report ids (ImaginedVectorEnv) are in order by construction
@@ -408,7 +408,7 @@ def test_init_from_starts_a_new_run_from_another_agents_weights(tmp_path):
 def test_study_report_sets_the_training_log_beside_the_frozen_final_weights(quick_dataset, tmp_path):
     """Each run's logged score (a policy that learns while it plays) beside two scores of its final
     weights frozen: ``agent eval`` and the same A2C loop with lr=0."""
-    from ssmlib.agents.a2c import evaluate_agent
+    from ssmlib.agents.evaluation import evaluate_agent
     from ssmlib.agents.study import report
     from ssmlib.data.store import open_dataset
 
@@ -452,7 +452,7 @@ def test_study_report_sets_the_training_log_beside_the_frozen_final_weights(quic
 
 def test_the_default_environment_model_follows_the_game(tmp_path, capsys):
     from ssmlib.__main__ import main
-    from ssmlib.agents.a2c import env_model_path, resolve_env_model
+    from ssmlib.agents.config import env_model_path, resolve_env_model
 
     paper = agent_profile("paper")
     assert paper.env_model == "auto"

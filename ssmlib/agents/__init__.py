@@ -2,21 +2,31 @@
 Imagination-Augmented Agent (I2A) with uniform, distilled and learned rollout policies, the copy-model
 baseline, and any trained model as a gymnasium environment (``ImaginedVectorEnv``).
 
-``python -m ssmlib agent train|eval`` runs them; see ``a2c.py`` for the learner, ``networks.py`` for
-the agents and ``envs.py`` for where they act.
+``python -m ssmlib agent train|eval|export|report|bench`` runs them. The modules, by job:
+
+* ``config.py`` -- :class:`AgentConfig`, its profiles and checks;
+* ``model_api.py`` -- what agents need of an environment model (``EnvModel``, ``LatentModel`` protocols);
+* ``networks.py`` -- the agents (model-free, I2A, the copy model);
+* ``envs.py`` -- where they act: the real game and ``ImaginedVectorEnv`` (``imagined_env.py``: one env);
+* ``checkpoint.py`` -- an agent from its config or its checkpoint; saving and exporting checkpoints;
+* ``a2c.py`` -- the learner: GAE, the losses and the training loop;
+* ``evaluation.py`` -- scores of frozen weights;
+* ``policy.py`` -- a trained agent as a data-collection policy;
+* ``study.py`` -- the I2A study's report and bench; ``quick.py`` -- the quick-profile pieces of the book;
+* ``cli.py`` -- the command line.
 """
 
-from .a2c import (AgentConfig, a2c_losses, agent_profile, build_agent, distill_loss, evaluate_agent, gae,
-                  load_agent, train_agent)
-from .envs import AgentPolicy, EpisodeTracker, ImaginedVectorEnv, make_agent_env, reset_env
+from .a2c import a2c_losses, distill_loss, gae, train_agent
+from .checkpoint import build_agent, load_agent
+from .cli import add_cli
+from .config import AgentConfig, agent_profile
+from .envs import EpisodeTracker, ImaginedVectorEnv, make_agent_env, reset_env
+from .evaluation import evaluate_agent
+from .model_api import EnvModel, LatentModel
 from .networks import AGENTS, ROLLOUT_POLICIES, CopyModel, I2AAgent, ModelFreeAgent, frames_from_obs
+from .policy import AgentPolicy
 
-__all__ = ["AGENTS", "AgentPolicy", "ROLLOUT_POLICIES", "AgentConfig", "CopyModel", "EpisodeTracker", "I2AAgent",
-           "ImaginedVectorEnv", "ModelFreeAgent", "a2c_losses", "agent_profile", "build_agent", "distill_loss",
-           "evaluate_agent", "frames_from_obs", "gae", "load_agent", "make_agent_env", "reset_env", "train_agent"]
-
-
-def add_cli(subparsers) -> None:
-    from .a2c import add_cli as _add
-
-    _add(subparsers)
+__all__ = ["AGENTS", "AgentPolicy", "ROLLOUT_POLICIES", "AgentConfig", "CopyModel", "EnvModel", "EpisodeTracker",
+           "I2AAgent", "ImaginedVectorEnv", "LatentModel", "ModelFreeAgent", "a2c_losses", "agent_profile",
+           "build_agent", "distill_loss", "evaluate_agent", "frames_from_obs", "gae", "load_agent", "make_agent_env",
+           "reset_env", "train_agent"]

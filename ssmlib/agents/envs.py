@@ -26,6 +26,7 @@ from gymnasium.vector.utils import batch_space
 
 from ..data.ale import Game, _quiet_ale, check_frame_size, resolve_game
 from ..errors import SsmlibError
+from .model_api import EnvModel, LatentModel
 
 STACK = 3
 """Frames per observation: the environment models' context length."""
@@ -61,6 +62,15 @@ def reset_env(env, seed: int) -> np.ndarray:
     """First observations of every sub-environment, seeded ``seed + i``."""
     obs, _ = env.reset(seed=np.arange(env.num_envs, dtype=np.int64) + seed)
     return obs
+
+
+def check_env_order(info: dict, n: int) -> None:
+    """Row i of every array must be env i: the episode bookkeeping and GAE follow rows across steps.
+    (ale-py's vector env reports the env of each row in ``info["env_id"]``; an env pool that returned
+    rows in completion order would silently splice episodes of different envs.)"""
+    ids = info.get("env_id") if isinstance(info, dict) else None
+    if ids is not None and not np.array_equal(np.asarray(ids), np.arange(n)):
+        raise SsmlibError(f"the vector env returned its rows out of env order ({np.asarray(ids)[:8]}...)")
 
 
 class EpisodeTracker:
@@ -121,12 +131,15 @@ class ImaginedVectorEnv(VectorEnv):
 
     metadata = {"autoreset_mode": AutoresetMode.SAME_STEP, "render_modes": []}
 
-    def __init__(self, model, dataset, num_envs: int = 8, max_steps: int = 50, split: str = "test",
+    def __init__(self, model: EnvModel, dataset, num_envs: int = 8, max_steps: int = 50, split: str = "test",
                  decode: bool = True, sample: bool = True, seed: int = 0):
         from ..data.windows import WindowSampler
 
         if num_envs < 1 or max_steps < 1:
             raise SsmlibError(f"num_envs and max_steps must be >= 1, got {num_envs}, {max_steps}")
+        if not decode and not isinstance(model, LatentModel):
+            raise SsmlibError(f"decode=False observes latent features: use a state-space model (dSSM-DET, "
+                              f"dSSM-VAE, sSSM), not {getattr(model, 'name', type(model).__name__)}")
         self.model = model
         self.device = next(model.parameters()).device
         cfg = model.cfg
@@ -230,48 +243,25 @@ class ImaginedVectorEnv(VectorEnv):
         self.state = self.stack = None
 
 
-class AgentPolicy:
-    """A trained agent as a data-collection policy (``ssmlib.data.collect``'s Policy protocol).
+def model_and_data(model, data):
+    """A model and a dataset from objects, or from a checkpoint path and a dataset folder."""
+    from pathlib import Path
 
-    The collector hands over one frame per env per step; the agent reads the last 3, so this keeps a
-    3-frame stack per env (filled with the first frame at the start). A new episode's first frames
-    follow the last episode's in the stack for 2 steps: harmless for collection. Deterministic given
-    the collector's ``rng`` (actions sampled from the policy with it).
-    """
+    if isinstance(model, (str, Path)):
+        from ..checkpoint import load_model
 
-    def __init__(self, checkpoint, device: str = "cpu"):
-        from .a2c import load_agent
+        model = load_model(model)
+    if isinstance(data, (str, Path)):
+        from ..data.store import open_dataset
 
-        self.checkpoint = str(checkpoint)
-        self.agent, self.cfg, self.meta, _ = load_agent(checkpoint, device=device)
-        self.agent.eval()
-        self.device = torch.device(device)
-        self.stack: np.ndarray | None = None
-
-    @torch.no_grad()
-    def __call__(self, frames: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        if frames.shape[1:] != (self.cfg.height, self.cfg.width, 3):
-            raise SsmlibError(f"the agent plays {self.cfg.height}x{self.cfg.width} frames, the collector gives "
-                              f"{frames.shape[1]}x{frames.shape[2]}")
-        if self.stack is None or len(self.stack) != len(frames):
-            self.stack = np.repeat(frames[:, None], STACK, 1)
-        self.stack = np.concatenate([self.stack[:, 1:], frames[:, None]], 1)
-        logits = self.agent(torch.as_tensor(self.stack, device=self.device)).logits.float()
-        p = torch.softmax(logits, -1).cpu().numpy().astype(np.float64)
-        u = rng.random((len(p), 1))
-        return np.minimum((p.cumsum(1) < u).sum(1), p.shape[1] - 1).astype(np.int64)
-
-    def describe(self) -> dict:
-        return {"name": "agent", "checkpoint": self.checkpoint, "agent": self.cfg.agent,
-                "trained_steps": self.meta.get("step")}
+        data = open_dataset(data)
+    return model, data
 
 
 def _make_vec(num_envs: int = 8, *, model, data, **kwargs) -> ImaginedVectorEnv:
     """``gymnasium.make_vec("ssmlib/Imagined-v0", num_envs, vectorization_mode="vector_entry_point",
     model=..., data=...)``: ``model`` and ``data`` may be a checkpoint path and a dataset folder."""
-    from .imagined_env import _model_and_data
-
-    model, data = _model_and_data(model, data)
+    model, data = model_and_data(model, data)
     return ImaginedVectorEnv(model, data, num_envs=num_envs, **kwargs)
 
 

@@ -13,22 +13,7 @@ import numpy as np
 from gymnasium import Env
 
 from ..errors import SsmlibError
-from .envs import ImaginedVectorEnv
-
-
-def _model_and_data(model, data):
-    """A model and a dataset from objects, or from a checkpoint path and a dataset folder."""
-    from pathlib import Path
-
-    if isinstance(model, (str, Path)):
-        from ..checkpoint import load_model
-
-        model = load_model(model)
-    if isinstance(data, (str, Path)):
-        from ..data.store import open_dataset
-
-        data = open_dataset(data)
-    return model, data
+from .envs import ImaginedVectorEnv, model_and_data
 
 
 class ImaginedEnv(Env):
@@ -43,7 +28,7 @@ class ImaginedEnv(Env):
 
     def __init__(self, model, data, max_steps: int = 50, split: str = "test", decode: bool = True,
                  sample: bool = True, seed: int = 0, render_mode: str | None = None):
-        model, data = _model_and_data(model, data)
+        model, data = model_and_data(model, data)
         if render_mode not in (None, *self.metadata["render_modes"]):
             raise SsmlibError(f"render_mode {render_mode!r}: choose one of {self.metadata['render_modes']} or None")
         if render_mode is not None and not decode:

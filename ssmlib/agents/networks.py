@@ -27,6 +27,7 @@ The copy-model baseline (``CopyModel``) is the identical agent whose model retur
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import torch
@@ -35,14 +36,22 @@ from torch import Tensor, nn
 
 from ..errors import SsmlibError
 from ..models.base import Rollout, State
+from .model_api import LatentModel
 
 ROLLOUT_POLICIES = ("uniform", "distill", "learned")
 AGENTS = ("model-free", "i2a", "copy")
+IMAGINATION = ("features", "reward_logits", "actions", "root")
+"""The keys of I2A's imagination (see :meth:`I2AAgent.imagine`)."""
 
 
 def frames_from_obs(obs: Tensor) -> Tensor:
     """Observations ``(N, 3, H, W, 3)`` uint8 -> context frames ``(N, 3, 3, H, W)`` float in [0, 1]."""
     return obs.permute(0, 1, 4, 2, 3).float().div_(255)
+
+
+def autocast(device: torch.device, amp: bool):
+    """bf16 autocast on CUDA when ``amp``; no change elsewhere."""
+    return torch.autocast("cuda", dtype=torch.bfloat16) if amp and device.type == "cuda" else contextlib.nullcontext()
 
 
 @dataclass
@@ -54,7 +63,8 @@ class AgentOutput:
     rollout_logits: Tensor | None = None
     """(N, A) the rollout policy at the real state (distillation target side), when it has parameters."""
     imagination: dict[str, Tensor] | None = None
-    """I2A: what the rollouts gave (``features``, ``reward_logits``, ``root``), to reuse in the update."""
+    """I2A: what the rollouts of this pass gave (``features``, ``reward_logits``, ``actions``, ``root``; see
+    :meth:`I2AAgent.imagine`), to reuse in the update and to show what the agent imagined."""
 
 
 class ModelFreePath(nn.Module):
@@ -91,6 +101,8 @@ class ModelFreeAgent(nn.Module):
     """The model-free baseline: CNN -> policy and value heads."""
 
     kind = "model-free"
+    reuses_imagination = False
+    """No imagination to reuse (see :attr:`I2AAgent.reuses_imagination`)."""
 
     def __init__(self, num_actions: int, height: int, width: int, pool: int = 1, hidden: int = 512):
         super().__init__()
@@ -103,6 +115,10 @@ class ModelFreeAgent(nn.Module):
         h = self.mf(frames_from_obs(obs))
         return AgentOutput(self.policy(h), self.value(h).squeeze(-1))
 
+    def agent_state_dict(self) -> dict[str, Tensor]:
+        """The agent's own weights (all of them: it has no environment model)."""
+        return self.state_dict()
+
 
 class CopyModel(nn.Module):
     """The copy-model baseline's "environment model": imagination returns its input state.
@@ -112,11 +128,12 @@ class CopyModel(nn.Module):
     model of the future.
     """
 
-    def __init__(self, model: nn.Module):
+    def __init__(self, model: LatentModel):
         super().__init__()
         self.model = model
         self.cfg = model.cfg
         self.h, self.w, self.feature_channels = model.h, model.w, model.feature_channels
+        self.nbits = model.nbits
         self.name = f"copy({model.name})"
 
     def initial_state(self, frames: Tensor) -> State:
@@ -127,6 +144,9 @@ class CopyModel(nn.Module):
 
     def reward_probs(self, reward_logits: Tensor) -> Tensor:
         return self.model.reward_probs(reward_logits)
+
+    def decode_reward(self, reward_logits: Tensor) -> Tensor:
+        return self.model.decode_reward(reward_logits)
 
     def step(self, state: State, action: Tensor, *, sample: bool = True) -> State:
         return state
@@ -185,13 +205,15 @@ class I2AAgent(nn.Module):
 
     kind = "i2a"
 
-    def __init__(self, env_model: nn.Module, num_actions: int, height: int, width: int, *,
+    env_model: LatentModel
+
+    def __init__(self, env_model: LatentModel, num_actions: int, height: int, width: int, *,
                  rollout_policy: str = "distill", depth: int = 3, pool: int = 1, hidden: int = 512,
                  lstm: int = 256, tau: float = 1.0, copy: bool = False):
         super().__init__()
         if rollout_policy not in ROLLOUT_POLICIES:
             raise SsmlibError(f"unknown rollout policy {rollout_policy!r}; choose one of {', '.join(ROLLOUT_POLICIES)}")
-        if not hasattr(env_model, "features"):
+        if not isinstance(env_model, LatentModel):
             raise SsmlibError(f"I2A reads latent states: use a state-space model (dSSM-DET, dSSM-VAE, sSSM), "
                               f"not {getattr(env_model, 'name', type(env_model).__name__)}")
         if depth < 1:
@@ -281,7 +303,7 @@ class I2AAgent(nn.Module):
         x = torch.cat([codes.reshape(N, -1), self.mf(frames)], -1)
         h = self.core(x)
         rollout_logits = self.rollout_policy(im["root"]) if self.rollout_policy is not None else None
-        cache = {k: im[k] for k in ("features", "reward_logits", "root")}
+        cache = {k: im[k] for k in IMAGINATION if k in im}
         return AgentOutput(self.policy(h), self.value(h).squeeze(-1), rollout_logits, cache)
 
     def agent_state_dict(self) -> dict[str, Tensor]:

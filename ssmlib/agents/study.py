@@ -37,6 +37,8 @@ import numpy as np
 
 from ..errors import SsmlibError
 from ..io import atomic_write, atomic_write_json, provenance
+from .a2c import train_agent
+from .config import agent_profile, with_sets
 
 RUN_FILES = ("metrics.jsonl", "episodes.jsonl", "config.json", "summary.json")
 VARIANTS = ("model-free", "copy-distill", "i2a-uniform", "i2a-distill", "i2a-learned")
@@ -198,8 +200,6 @@ def format_table(summary: dict) -> str:
 def bench(variants: list[str], profile: str, env_model: str | None, seconds: float, out: Path,
           device: str | None = None, sets: list[str] | None = None) -> dict:
     """Steps/s of the full A2C loop for each variant, one after another in this process."""
-    from .a2c import agent_profile, train_agent, with_sets
-
     res = {}
     for v in variants:
         agent, mode = variant_args(v)
@@ -221,22 +221,3 @@ def bench(variants: list[str], profile: str, env_model: str | None, seconds: flo
            "provenance": provenance(device)}
     atomic_write_json(out, doc)
     return doc
-
-
-def add_cli(sub) -> None:
-    r = sub.add_parser("report", help="the I2A study's summary from its run folders")
-    r.add_argument("--runs", required=True)
-    r.add_argument("--results", required=True)
-    r.add_argument("--bench", nargs="*", default=[], help="bench files of `agent bench` (the cost of imagination)")
-    r.add_argument("--frozen", default=None, help="folder of lr=0 continuations from each run's final weights")
-    r.set_defaults(func=lambda a: (report(Path(a.runs), Path(a.results), a.bench, a.frozen), 0)[1])
-    b = sub.add_parser("bench", help="agent steps/s of each variant's training loop, alone, in one run")
-    b.add_argument("--variants", default=",".join(VARIANTS))
-    b.add_argument("--profile", default="quick")
-    b.add_argument("--env-model", default=None)
-    b.add_argument("--seconds", type=float, default=30.0)
-    b.add_argument("--set", action="append", metavar="KEY=VALUE", help="any AgentConfig field")
-    b.add_argument("--device", default=None)
-    b.add_argument("--out", required=True)
-    b.set_defaults(func=lambda a: (bench([v.strip() for v in a.variants.split(",") if v.strip()], a.profile,
-                                         a.env_model, a.seconds, Path(a.out), a.device, a.set), 0)[1])

@@ -43,7 +43,7 @@ def _cli_collect(args) -> None:
         raise SsmlibError("--epsilon applies to --policy-agent only (the random policy is uniform)")
     factory = None
     if agent_ckpt:  # a trained agent (e.g. the model-free one) with some epsilon, fresh per shard
-        from ..agents.envs import AgentPolicy
+        from ..agents.policy import AgentPolicy
         from .ale import action_meanings
         from .collect import EpsilonPolicy
 

@@ -14,9 +14,10 @@ real screen.
   the static page too); its output also carries a matplotlib ``jshtml`` player as the ``text/html``
   fallback for renderers without the widget manager (:func:`clip_jshtml`).
 
-The imagination shown is the agent's own: :func:`play_agent` records the output of ``agent.imagine``
-during the forward pass that chose the action (the rollouts are random: uniform or sampled from the
-rollout policy, so a second ``imagine`` call would show other rollouts than the ones the agent read).
+The imagination shown is the agent's own: :func:`play_agent` records the rollouts the forward pass that
+chose the action returned with its output (``AgentOutput.imagination``: features, reward logits and
+rollout actions). The rollouts are random (uniform or sampled from the rollout policy), so a second
+``imagine`` call would show other rollouts than the ones the agent read.
 """
 
 from __future__ import annotations
@@ -165,8 +166,11 @@ class AgentClip:
 
 
 def _decoder_model(agent):
+    from ..agents.networks import CopyModel
+
     m = agent.env_model
-    return getattr(m, "model", m)  # the copy model wraps the real one (whose decoder draws its states)
+    # the copy model wraps the real one, whose decoder draws its states
+    return m.model if isinstance(m, CopyModel) else m
 
 
 @torch.no_grad()
@@ -198,29 +202,14 @@ def _play(agent, env, steps, warmup, seed, action_names, decode, dev) -> AgentCl
     torch.manual_seed(seed)
     A = int(env.single_action_space.n)
     names = list(action_names) if action_names is not None else [str(i) for i in range(A)]
-    imagines = hasattr(agent, "imagine")
     obs = torch.as_tensor(reset_env(env, seed), device=dev)
     rec: dict[str, list] = {k: [] for k in ("frames", "actions", "rewards", "probs", "values", "scores", "dones",
                                              "imagined", "rollout_actions", "imagined_rewards", "rollout_probs")}
     score = 0.0
     for t in range(warmup + steps):
         record = t >= warmup
-        captured: dict = {}
-        if record and imagines:
-            original = agent.imagine
-
-            def spy(frames, _orig=original):
-                out = _orig(frames)
-                captured.update(out)
-                return out
-
-            agent.imagine = spy  # the very rollouts this forward pass reads
-            try:
-                out = agent(obs)
-            finally:
-                del agent.imagine
-        else:
-            out = agent(obs)
+        out = agent(obs)
+        captured = out.imagination or {}  # I2A, copy: the very rollouts this forward pass read
         logits = out.logits.float()
         a = torch.distributions.Categorical(logits=logits).sample()
         nobs, r, term, trunc, _ = env.step(a.cpu().numpy())

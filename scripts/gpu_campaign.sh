@@ -8,15 +8,21 @@
 #      repository root and commit), plus the lease's log.
 #   4. with RESCORE=1, scripts/gpu_rescore.sh runs alongside (the committed checkpoints re-scored with the
 #      current evaluator): $OUT/rescore/results.tar and $OUT/rescore.log.
-# Usage: SECONDS_PER_RUN=240 MAX_RUNS=2 [RESCORE=1] bash scripts/gpu_campaign.sh
+# Usage: [LEASE_SECONDS=560] [MAX_RUNS=2] [RESCORE=1] SSMLIB_GIT_SHA=<local HEAD> bash scripts/gpu_campaign.sh
+#   LEASE_SECONDS is the whole call's budget: after the data, each run trains for what is left minus
+#   OVERHEAD (startup, final evaluation, export and scoring; measured about 100 s eager) unless
+#   SECONDS_PER_RUN is given; the lease is stopped before the budget ends so that campaign.tar is always
+#   written, and each run is recorded as soon as it ends.
 set -euo pipefail
 GAME=${GAME:-MsPacman}
-SECONDS_PER_RUN=${SECONDS_PER_RUN:-240}
+LEASE_SECONDS=${LEASE_SECONDS:-560}
+OVERHEAD=${OVERHEAD:-110}
 MAX_RUNS=${MAX_RUNS:-2}
 DATA=${DATA:-/tmp/data/campaign-$GAME}
 OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT"
 export PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True
+[ -n "${SSMLIB_GIT_SHA:-}" ] || echo "warning: SSMLIB_GIT_SHA is not set: the lineage records this copy's git HEAD, which on a lent machine may be a stale snapshot"
 t0=$(date +%s)
 nvidia-smi --query-gpu=name,memory.total,memory.used --format=csv,noheader 2>/dev/null || echo "no GPU: $(nproc) CPU cores"
 if [ "${RESCORE:-0}" = 1 ]; then  # the committed checkpoints re-scored alongside (scripts/gpu_rescore.sh)
@@ -24,8 +30,12 @@ if [ "${RESCORE:-0}" = 1 ]; then  # the committed checkpoints re-scored alongsid
   RESCORE_PID=$!
 fi
 python3 -m ssmlib campaign data --game "$GAME" --out "$DATA"
-echo "collected in $(( $(date +%s) - t0 )) s"
-python3 -m ssmlib campaign lease --game "$GAME" --data "$DATA" --seconds "$SECONDS_PER_RUN" --max-runs "$MAX_RUNS" || true
+elapsed=$(( $(date +%s) - t0 ))
+SECONDS_PER_RUN=${SECONDS_PER_RUN:-$(( LEASE_SECONDS - elapsed - OVERHEAD ))}
+echo "collected in $elapsed s; each run trains $SECONDS_PER_RUN s"
+[ "$SECONDS_PER_RUN" -ge 30 ] || { echo "no time left to train (LEASE_SECONDS=$LEASE_SECONDS)"; exit 1; }
+timeout $(( LEASE_SECONDS - elapsed - 10 )) python3 -m ssmlib campaign lease --game "$GAME" --data "$DATA" \
+  --seconds "$SECONDS_PER_RUN" --max-runs "$MAX_RUNS" || echo "lease ended with exit $?"
 echo "lease done at $(( $(date +%s) - t0 )) s"
 for f in runs/campaign/*.log; do [ -f "$f" ] && grep -v "Warning\|warn\|softmax\|reduction\|important use\|^$" "$f" | tail -5; done
 python3 -m ssmlib campaign table --game "$GAME" || true

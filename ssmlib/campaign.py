@@ -29,7 +29,7 @@ from pathlib import Path
 
 from .config import CHECKPOINTS_DIR, MODEL_NAMES, RESULTS_DIR
 from .errors import SsmlibError
-from .io import atomic_write_json, provenance
+from .io import atomic_write_json, provenance, round_floats
 
 STOP_RULE = ("A run is finished when its test excess over the exact floor (open loop, mean over horizons "
              "h = 1..10, nats/frame, on the campaign's fixed test windows) improved by less than "
@@ -159,15 +159,16 @@ def stop_rule_holds(curve: list[dict], stop_improvement: float, frame_cap: int) 
 
 
 def pick_runs(cfg: CampaignConfig, max_runs: int, results: Path = RESULTS_DIR) -> list[CampaignRun]:
-    """The unfinished runs with the fewest training frames (matched env steps for jumpy runs) first."""
+    """The unfinished runs with the fewest training frames (matched env steps for jumpy runs) first; ties
+    in the config's order (the SSMs that claim 2 needs come first there)."""
     todo = []
-    for r in cfg.runs:
+    for order, r in enumerate(cfg.runs):
         run = CampaignRun(**r)
         lin = read_lineage(cfg.game, run.name, results)
         if not lin["finished"]:
             frames = lin["leases"][-1]["frames_end"] if lin["leases"] else 0
-            todo.append((frames * run.jump, run.name, run))
-    return [r for _, _, r in sorted(todo)][:max_runs]
+            todo.append((frames * run.jump, order, run))
+    return [r for _, _, r in sorted(todo, key=lambda t: t[:2])][:max_runs]
 
 
 def _train_command(cfg: CampaignConfig, run: CampaignRun, data: Path, folder: Path, seconds: float, lease: int,
@@ -202,16 +203,19 @@ def lease(game: str, data: Path, seconds: float, runs_dir: Path, max_runs: int =
     leases = {r.name: read_lineage(game, r.name, results) for r in picked}
     number = 1 + max((len(v["leases"]) for v in leases.values()), default=0)
     cmds = {r.name: _train_command(cfg, r, data, runs_dir / r.name, seconds, number, checkpoints) for r in picked}
-    t0 = time.perf_counter()
-    codes = run_commands(cmds, runs_dir, parallel)
-    print(f"trained {', '.join(cmds)} in {time.perf_counter() - t0:.0f} s: exit codes {codes}", flush=True)
     out = {}
-    for r in picked:
-        folder = runs_dir / r.name
+    by_name = {r.name: r for r in picked}
+
+    def record(name: str, code: int) -> None:  # as each run ends: a lease cut short keeps what finished
+        folder = runs_dir / name
         if not (folder / "summary.json").exists():
-            print(f"{r.name}: no summary (exit {codes[r.name]}), lineage unchanged", flush=True)
-            continue
-        out[r.name] = _record(cfg, r, folder, ds, leases[r.name], device, results, checkpoints)
+            print(f"{name}: no summary (exit {code}), lineage unchanged", flush=True)
+            return
+        out[name] = _record(cfg, by_name[name], folder, ds, leases[name], device, results, checkpoints)
+
+    t0 = time.perf_counter()
+    codes = run_commands(cmds, runs_dir, parallel, on_exit=record)
+    print(f"trained {', '.join(cmds)} in {time.perf_counter() - t0:.0f} s: exit codes {codes}", flush=True)
     return {"trained": list(out), "runs": out}
 
 
@@ -266,7 +270,11 @@ def _record(cfg: CampaignConfig, run: CampaignRun, folder: Path, ds, lin: dict, 
     out = campaign_dir(cfg.game, results) / run.name
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "lineage.json", lin)
-    atomic_write_json(out / f"eval-lease{len(lin['leases'])}.json", {"results": ev, "provenance": prov})
+    # the latest lease's evaluation only (earlier leases live on in the lineage's curve): the tree travels
+    # with every GPU call, and 7 significant digits are more than a bootstrap over episodes can use
+    atomic_write_json(out / "eval.json", round_floats({"lease": len(lin["leases"]), "results": ev, "provenance": prov}))
+    for old in out.glob("eval-lease*.json"):
+        old.unlink()
     shutil.copyfile(folder / "metrics.jsonl", out / f"metrics-lease{len(lin['leases'])}.jsonl")
     print(f"{run.name}: {frames_end:,} frames, open-loop excess {point['excess']:.1f} nats/frame; "
           f"{'finished' if lin['finished'] else 'continues'}: {lin['why']}", flush=True)

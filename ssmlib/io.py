@@ -66,6 +66,17 @@ def sha256_file(path, chunk: int = 1 << 22) -> str:
     return h.hexdigest()
 
 
+def round_floats(obj, digits: int = 7):
+    """``obj`` (JSON-like) with every float rounded to ``digits`` significant digits: compact results files."""
+    if isinstance(obj, float):
+        return float(f"{obj:.{digits}g}")
+    if isinstance(obj, dict):
+        return {k: round_floats(v, digits) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [round_floats(v, digits) for v in obj]
+    return obj
+
+
 def git_sha(short: bool = False) -> str:
     """The repository's HEAD commit (with '+dirty' if tracked files changed).
 

@@ -70,8 +70,10 @@ def train_command(model: str, data: Path, out: Path, profile: str, time_limit: f
     return cmd
 
 
-def run_commands(cmds: dict[str, list[str]], logs: Path, parallel: bool = True) -> dict[str, int]:
-    """One process per named command, logging to ``logs/<name>.log``; returns each process's exit code."""
+def run_commands(cmds: dict[str, list[str]], logs: Path, parallel: bool = True, on_exit=None) -> dict[str, int]:
+    """One process per named command, logging to ``logs/<name>.log``; returns each process's exit code.
+    ``on_exit(name, code)`` is called as each process ends, in the order they end (a lease records a
+    finished run while the others still train, so a lease cut short keeps what finished)."""
     procs = {}
     for name, cmd in cmds.items():
         log = open(logs / f"{name}.log", "a")
@@ -79,12 +81,19 @@ def run_commands(cmds: dict[str, list[str]], logs: Path, parallel: bool = True) 
         print(f"started {name}: {' '.join(cmd[3:])}", flush=True)
         if not parallel:
             procs[name][0].wait()
-    codes = {}
-    for name, (p, log) in procs.items():
-        codes[name] = p.wait()
-        log.close()
-        print(f"{name}: exit {codes[name]}; last log line: {_last_line(logs / f'{name}.log')}", flush=True)
-    return codes
+    codes: dict[str, int] = {}
+    while len(codes) < len(procs):
+        for name, (p, log) in procs.items():
+            if name in codes or p.poll() is None:
+                continue
+            codes[name] = p.returncode
+            log.close()
+            print(f"{name}: exit {codes[name]}; last log line: {_last_line(logs / f'{name}.log')}", flush=True)
+            if on_exit is not None:
+                on_exit(name, codes[name])
+        if len(codes) < len(procs):
+            time.sleep(0.5)
+    return {name: codes[name] for name in procs}
 
 
 def _last_line(path: Path) -> str:

@@ -50,7 +50,7 @@ def test_two_leases_continue_one_run(quick_dataset, tmp_path):
                                   runs=[{"name": "dSSM-DET-s0", "model": "dSSM-DET", "seed": 0, "jump": 1},
                                         {"name": "sSSM-k2-s0", "model": "sSSM", "seed": 0, "jump": 2}])
     campaign.init(cfg, results=results)
-    # lease 1: only the run with the fewest frames (both 0: by name), then lease 2 picks the other one
+    # lease 1: only the run with the fewest frames (both 0: the config's order), then lease 2 picks the other one
     first = campaign.lease("MsPacman", quick_dataset, 3.0, runs / "a", max_runs=1, device="cpu", results=results,
                            checkpoints=ckpts, parallel=False)
     assert first["trained"] == ["dSSM-DET-s0"]
@@ -70,6 +70,8 @@ def test_two_leases_continue_one_run(quick_dataset, tmp_path):
     lin = campaign.read_lineage("MsPacman", "dSSM-DET-s0", results)
     assert len(lin["leases"]) == 2 and lin["leases"][1]["frames_start"] == f1
     assert lin["leases"][1]["frames_end"] > f1 and "fresh AdamW" in lin["leases"][1]["optimiser"]
+    run_dir = results / "model_zoo" / "MsPacman" / "campaign" / "dSSM-DET-s0"  # the latest evaluation only
+    assert json.loads((run_dir / "eval.json").read_text())["lease"] == 2 and not list(run_dir.glob("eval-lease*"))
     cmd = json.loads((runs / "c" / "dSSM-DET-s0" / "config.json").read_text())["init_from"]
     assert cmd["path"].endswith("dSSM-DET-s0.safetensors")
     rows = {r["run"]: r for r in campaign.table("MsPacman", results=results)}

@@ -16,7 +16,8 @@ from .errors import SsmlibError
 
 # Modules that register subcommands through ``add_cli(subparsers)``, in help order.
 COMMAND_MODULES = ("ssmlib.data.cli", "ssmlib.train", "ssmlib.evaluate", "ssmlib.zoo", "ssmlib.pretrained",
-                   "ssmlib.bench", "ssmlib.jumpy", "ssmlib.campaign", "ssmlib.agents")
+                   "ssmlib.bench", "ssmlib.jumpy", "ssmlib.campaign", "ssmlib.agents",
+                   "ssmlib.studies.i2a_campaign")
 
 
 class OneLineParser(argparse.ArgumentParser):

@@ -76,6 +76,8 @@ RANGES: dict[str, dict[str, Range]] = {
     "zoo train": {"--time-limit": SECONDS},
     "campaign init": {"--data-steps": COUNT},
     "campaign lease": {"--seconds": SECONDS, "--max-runs": COUNT},
+    "i2a-campaign init": {"--seeds": COUNT, "--total-steps": COUNT},
+    "i2a-campaign power": {"--seeds": COUNT},
     # zoo's --max-windows 0 means all the test windows
     "zoo report": {"--samples": COUNT, "--max-windows": Range(0), "--batch-size": COUNT},
     "zoo rescore": {"--samples": COUNT, "--max-windows": Range(0), "--batch-size": COUNT},

@@ -203,3 +203,51 @@ def auc(scores: np.ndarray, labels: np.ndarray) -> float:
     avg = first + (counts + 1) / 2.0
     ranks[order] = np.repeat(avg, counts)
     return float((ranks[y].sum() - n1 * (n1 + 1) / 2.0) / (n1 * n0))
+
+
+# --------------------------------------------------------------------------------------------------
+# power: how many seeds a comparison of two arms needs (the I2A campaign's design)
+
+
+def pooled_sd(groups: Mapping[str, Sequence[float]]) -> tuple[float, int]:
+    """The pooled within-group standard deviation of per-seed scores and its degrees of freedom:
+
+    .. math:: s_p = \\sqrt{\\frac{\\sum_g \\sum_i (x_{gi} - \\bar x_g)^2}{\\sum_g (n_g - 1)}}
+
+    Groups with one value add nothing. Raises when no group has two values.
+    """
+    ss, df = 0.0, 0
+    for values in groups.values():
+        x = np.asarray(values, np.float64)
+        if len(x) >= 2:
+            ss += float(((x - x.mean()) ** 2).sum())
+            df += len(x) - 1
+    if df == 0:
+        raise SsmlibError("a pooled standard deviation needs a group with at least two seeds")
+    return math.sqrt(ss / df), df
+
+
+def _z(p: float) -> float:
+    from statistics import NormalDist
+
+    return NormalDist().inv_cdf(p)
+
+
+def detectable_difference(sd: float, seeds_per_arm: int, alpha: float = 0.05, power: float = 0.8) -> float:
+    """The smallest true difference of two arms' means that a two-sided test at level ``alpha`` detects
+    with probability ``power``, with ``seeds_per_arm`` seeds per arm whose scores spread with standard
+    deviation ``sd`` (normal approximation):
+
+    .. math:: \\delta = (z_{1-\\alpha/2} + z_{\\mathrm{power}}) \\, s \\, \\sqrt{2 / n}
+    """
+    if seeds_per_arm < 1 or not 0 < alpha < 1 or not 0 < power < 1:
+        raise SsmlibError("seeds_per_arm >= 1, 0 < alpha < 1 and 0 < power < 1 are required")
+    return (_z(1 - alpha / 2) + _z(power)) * sd * math.sqrt(2.0 / seeds_per_arm)
+
+
+def seeds_needed(sd: float, difference: float, alpha: float = 0.05, power: float = 0.8) -> int:
+    """Seeds per arm for ``detectable_difference`` to reach ``difference``:
+    :math:`n = \\lceil 2 \\, ((z_{1-\\alpha/2} + z_{\\mathrm{power}}) \\, s / \\delta)^2 \\rceil`."""
+    if difference <= 0:
+        raise SsmlibError("the difference to detect must be positive")
+    return max(2, math.ceil(2.0 * ((_z(1 - alpha / 2) + _z(power)) * sd / difference) ** 2))

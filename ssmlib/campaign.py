@@ -216,6 +216,7 @@ def lease(game: str, data: Path, seconds: float, runs_dir: Path, max_runs: int =
     t0 = time.perf_counter()
     codes = run_commands(cmds, runs_dir, parallel, on_exit=record)
     print(f"trained {', '.join(cmds)} in {time.perf_counter() - t0:.0f} s: exit codes {codes}", flush=True)
+    write_table(game, results)
     return {"trained": list(out), "runs": out}
 
 
@@ -296,6 +297,30 @@ def table(game: str, results: Path = RESULTS_DIR) -> list[dict]:
     return rows
 
 
+def table_markdown(rows: list[dict]) -> str:
+    """The campaign's table as markdown: what each run reached, at what frames, in how many GPU minutes."""
+    lines = ["| run | model | k | leases | training frames | env steps | GPU min (training) | open-loop excess "
+             "(nats/frame) [95% CI] | stop rule |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        ci = r["excess_ci"]
+        exc = "-" if r["excess_open_loop"] is None else (
+            f"{r['excess_open_loop']:.1f}" + (f" [{ci[0]:.1f}, {ci[1]:.1f}]" if ci else ""))
+        lines.append(f"| {r['run']} | {r['model']} | {r['jump']} | {r['leases']} | {r['frames']:,} | "
+                     f"{r['env_steps']:,} | {r['gpu_minutes']:.1f} | {exc} | "
+                     f"{'finished' if r['finished'] else 'open'}: {r['why']} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_table(game: str, results: Path = RESULTS_DIR) -> Path:
+    """``campaign/table.md``, rewritten from the lineages (after every lease and by ``campaign table``)."""
+    from .io import atomic_write
+
+    path = campaign_dir(game, results) / "table.md"
+    text = table_markdown(table(game, results))
+    atomic_write(path, lambda f: f.write(text), mode="w")
+    return path
+
+
 # --------------------------------------------------------------------------------------------------
 # command line
 
@@ -330,6 +355,7 @@ def _cli_lease(args) -> int:
 
 
 def _cli_table(args) -> int:
+    print(f"wrote {write_table(args.game)}")
     for r in table(args.game):
         ci = r["excess_ci"]
         band = f" [{ci[0]:.1f}, {ci[1]:.1f}]" if ci else ""

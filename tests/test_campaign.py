@@ -75,4 +75,5 @@ def test_two_leases_continue_one_run(quick_dataset, tmp_path):
     cmd = json.loads((runs / "c" / "dSSM-DET-s0" / "config.json").read_text())["init_from"]
     assert cmd["path"].endswith("dSSM-DET-s0.safetensors")
     rows = {r["run"]: r for r in campaign.table("MsPacman", results=results)}
+    assert "| dSSM-DET-s0 | dSSM-DET | 1 | 2 |" in (run_dir.parent / "table.md").read_text()  # rewritten each lease
     assert rows["dSSM-DET-s0"]["leases"] == 2 and rows["sSSM-k2-s0"]["env_steps"] == 2 * rows["sSSM-k2-s0"]["frames"]

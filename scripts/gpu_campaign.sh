@@ -8,11 +8,13 @@
 #      repository root and commit), plus the lease's log.
 #   4. with RESCORE=1, scripts/gpu_rescore.sh runs alongside (the committed checkpoints re-scored with the
 #      current evaluator): $OUT/rescore/results.tar and $OUT/rescore.log.
-# Usage: [LEASE_SECONDS=560] [MAX_RUNS=2] [RESCORE=1] SSMLIB_GIT_SHA=<local HEAD> bash scripts/gpu_campaign.sh
+# Usage: [LEASE_SECONDS=560] [MAX_RUNS=2] [RESCORE=1] [CHECK=1] SSMLIB_GIT_SHA=<local HEAD> bash scripts/gpu_campaign.sh
 #   LEASE_SECONDS is the whole call's budget: after the data, each run trains for what is left minus
 #   OVERHEAD (startup, final evaluation, export and scoring; measured about 100 s eager) unless
 #   SECONDS_PER_RUN is given; the lease is stopped before the budget ends so that campaign.tar is always
-#   written, and each run is recorded as soon as it ends.
+#   written, and each run is recorded as soon as it ends. CHECK=1 runs scripts/check_step.py's variants
+#   (which part of torch.compile breaks the gradient) on a small dataset while the campaign's data is
+#   collected: $OUT/check_step.log.
 set -euo pipefail
 GAME=${GAME:-MsPacman}
 LEASE_SECONDS=${LEASE_SECONDS:-560}
@@ -29,7 +31,13 @@ if [ "${RESCORE:-0}" = 1 ]; then  # the committed checkpoints re-scored alongsid
   (OUT="$OUT/rescore" bash scripts/gpu_rescore.sh > "$OUT/rescore.log" 2>&1; echo "rescore exit $?" >> "$OUT/rescore.log") &
   RESCORE_PID=$!
 fi
+if [ "${CHECK:-0}" = 1 ]; then  # compile diagnosis alongside the data: every check_step.py variant on a small dataset
+  (python3 -m ssmlib collect --profile paper --game "$GAME" --steps 16000 --out /tmp/data/check --no-progress \
+     && python3 scripts/check_step.py --data /tmp/data/check --model sSSM --batch 32) > "$OUT/check_step.log" 2>&1 &
+  CHECK_PID=$!
+fi
 python3 -m ssmlib campaign data --game "$GAME" --out "$DATA"
+[ -z "${CHECK_PID:-}" ] || { wait "$CHECK_PID" || true; grep '^{' "$OUT/check_step.log" | cut -c1-220; }
 elapsed=$(( $(date +%s) - t0 ))
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-$(( LEASE_SECONDS - elapsed - OVERHEAD ))}
 echo "collected in $elapsed s; each run trains $SECONDS_PER_RUN s"

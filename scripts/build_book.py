@@ -29,6 +29,8 @@ import sys
 import time
 from pathlib import Path
 
+from ssmlib.config import PROFILES
+
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 BUILD = ROOT / "_build"
@@ -263,7 +265,7 @@ def render(verbose: bool) -> None:
 # ---------------------------------------------------------------------------------------------- main
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--profile", choices=["quick", "paper"], default=os.environ.get("SSMLIB_PROFILE") or "quick",
+    ap.add_argument("--profile", choices=PROFILES, default=os.environ.get("SSMLIB_PROFILE") or "quick",
                     help="SSMLIB_PROFILE for the notebooks (default: $SSMLIB_PROFILE, else quick): quick = CPU "
                          "live cells; paper = figures and tables of the GPU runs read from results/")
     ap.add_argument("--timeout", type=int, default=1800, help="seconds allowed per cell (default 1800)")

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .config import PROFILES
 from .data.ale import _quiet_ale, make_vector_env, resolve_game
 from .errors import SsmlibError
 from .io import atomic_write_json, provenance
@@ -529,7 +530,7 @@ def _cli_train(args) -> None:
 
 def _add_speed_cli(sub) -> None:
     r = sub.add_parser("rollout", help="imagined env steps/s of every model (latent-only and decoded)")
-    r.add_argument("--profile", default="quick", choices=("quick", "paper"))
+    r.add_argument("--profile", default="quick", choices=PROFILES)
     r.add_argument("--batches", default="1,16,64,256,1024")
     r.add_argument("--horizon", type=int, default=10, help="env steps per rollout")
     r.add_argument("--variants", default=",".join(ROLLOUT_VARIANTS),
@@ -541,7 +542,7 @@ def _add_speed_cli(sub) -> None:
     r.add_argument("--overwrite", action="store_true")
     r.set_defaults(func=_cli_rollout)
     t = sub.add_parser("train", help="training frames/s, GPU-busy share and TFLOP/s: the old engine vs the new")
-    t.add_argument("--profile", default="quick", choices=("quick", "paper"))
+    t.add_argument("--profile", default="quick", choices=PROFILES)
     t.add_argument("--models", default="AR,RAR,dSSM-DET,dSSM-VAE,sSSM")
     t.add_argument("--variants", default="b32-compile,b128-compile-cl",
                    help=f"comma-separated, from {','.join(TRAIN_VARIANTS)} (the first is the baseline of the ratios)")

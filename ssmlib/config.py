@@ -14,6 +14,9 @@ from .errors import SsmlibError
 
 PROFILES = ("quick", "paper")
 
+CONTEXT = 3
+"""Real frames that build the initial state (the paper uses 3): every model, window and study reads it here."""
+
 # The five environment models of the paper, in the book's reading order.
 MODEL_NAMES = ("AR", "RAR", "dSSM-DET", "dSSM-VAE", "sSSM")
 
@@ -85,7 +88,7 @@ class ModelConfig:
 class TrainConfig:
     """The training loop shared by every model."""
 
-    context: int = 3
+    context: int = CONTEXT
     """Real frames that build the initial state (the paper uses 3)."""
     horizon: int = 10
     """Future frames predicted per training window (the paper trains 10 steps ahead)."""

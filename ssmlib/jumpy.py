@@ -35,11 +35,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .config import RESULTS_DIR
+from .config import CONTEXT, PROFILES, RESULTS_DIR
 from .errors import SsmlibError
 from .io import atomic_write, atomic_write_json, provenance
 
-CONTEXT = 3
 MODELS = ("dSSM-DET", "sSSM")
 """The models of the study (any model accepts ``jump``; these are the paper's jumpy SSMs)."""
 JUMPS = (1, 2, 4)
@@ -286,7 +285,7 @@ def add_cli(subparsers) -> None:
     t.add_argument("--runs", required=True, help="folder of the run folders")
     t.add_argument("--models", default=",".join(MODELS), help="comma-separated model names")
     t.add_argument("--jumps", default=",".join(map(str, JUMPS)), help="comma-separated jump lengths k")
-    t.add_argument("--profile", default="quick", choices=("quick", "paper"))
+    t.add_argument("--profile", default="quick", choices=PROFILES)
     t.add_argument("--time-limit", type=float, default=None, metavar="SECONDS")
     t.add_argument("--sequential", action="store_true", help="one run after another")
     t.add_argument("--device", default=None)

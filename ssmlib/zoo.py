@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from .config import MODEL_NAMES, RESULTS_DIR
+from .config import CONTEXT, MODEL_NAMES, PROFILES, RESULTS_DIR
 from .errors import SsmlibError
 from .io import atomic_write, atomic_write_bytes, atomic_write_json, provenance, sha256_file
 
@@ -108,7 +108,7 @@ def rollout_panel(models: dict, ds, device, window: int = 0, horizon: int = 10, 
     from .data.windows import WindowDataset, to_device
     from .viz.frames import frame_strip
 
-    windows = WindowDataset(ds, "test", context=3, horizon=horizon)
+    windows = WindowDataset(ds, "test", context=CONTEXT, horizon=horizon)
     batch = to_device(WindowDataset.collate([windows[window]]), device)
     frames, actions = batch["frames"], batch["actions"]
     rows, labels = [list(frames[0, 3:])], ["real"]
@@ -372,7 +372,7 @@ def add_cli(subparsers) -> None:
     t.add_argument("--data", required=True)
     t.add_argument("--runs", required=True, help="folder of the run folders, one per model")
     t.add_argument("--models", default="all", help="comma-separated model names, or 'all'")
-    t.add_argument("--profile", default="quick", choices=("quick", "paper"))
+    t.add_argument("--profile", default="quick", choices=PROFILES)
     t.add_argument("--time-limit", type=float, default=None, metavar="SECONDS")
     t.add_argument("--sequential", action="store_true", help="one model after another")
     t.add_argument("--device", default=None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..config import get_profile
+from ..config import PROFILES, get_profile
 from ..errors import SsmlibError
 from .collect import collect, config_from_manifest, config_with
 
@@ -73,7 +73,7 @@ def add_cli(subparsers) -> None:
     p.add_argument("--steps", type=int, default=None,
                    help="agent steps in all, rounded up to whole shards (required unless --resume)")
     p.add_argument("--out", required=True, help="dataset folder to create")
-    p.add_argument("--profile", default=None, choices=("quick", "paper"),
+    p.add_argument("--profile", default=None, choices=PROFILES,
                    help="settings of a new dataset (default quick); with --resume: the dataset's own")
     p.add_argument("--height", type=int, help="frame height, a multiple of 8 (profile: quick 80, paper 200)")
     p.add_argument("--width", type=int, help="frame width, a multiple of 8 (profile: quick 64, paper 160)")

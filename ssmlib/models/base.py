@@ -31,12 +31,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..config import ModelConfig
+from ..config import CONTEXT, ModelConfig
 from ..errors import SsmlibError
 from .blocks import CategoricalRewardHead, RewardHead, encode_reward, decode_reward, gaussian_kl, scaled, tile_actions
 
-CONTEXT = 3
-"""Real frames that build the initial state (the paper uses 3)."""
 
 
 @dataclass

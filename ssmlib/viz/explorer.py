@@ -31,10 +31,10 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from ..config import CONTEXT
 from ..errors import SsmlibError
 from .frames import as_hwc_uint8
 
-CONTEXT = 3
 ACTION_MODES = ("recorded", "repeat", "per step")
 MAX_SAMPLES = 4
 GIF_DIR = "ssmlib-explorer"

@@ -39,9 +39,9 @@ from typing import Sequence
 
 import numpy as np
 
+from ..config import CONTEXT
 from ..errors import SsmlibError
 
-CONTEXT = 3
 DEMO_SEED = 1000
 """Seed of the demo episode's emulator reset and policy (the demo dataset's seed: no pretrained model was
 trained on it)."""

@@ -485,6 +485,219 @@ _CSS = ("<style>.ssm-explorer img {image-rendering: pixelated; image-rendering: 
         "</style>")
 
 
+PATH_OPTION = "checkpoint path"
+"""The model dropdown's entry for a checkpoint typed by hand."""
+
+
+def _pretrained_models(game: str) -> list[str]:
+    from ..pretrained import available
+
+    return [m for g, m in available() if g == game]
+
+
+class _ExplorerView:
+    """The widgets of :func:`explore` around one :class:`RolloutExplorer`: built in ``_controls`` and
+    ``_displays``, wired in ``_wire``, laid out in ``box``; every handler changes the explorer, then
+    ``refresh`` redraws what changed and ``sync_controls`` sets the widgets back from the explorer."""
+
+    def __init__(self, ex: RolloutExplorer, model, compact: bool, width: int):
+        import ipywidgets as W
+
+        self.W, self.ex, self.compact, self.width = W, ex, compact, width
+        self.status = W.HTML()
+        self.busy = False  # set while the widgets are set from code: their observers must not fire
+        self.shown_rollout = None
+        self._controls(model)
+        self._displays()
+        self._wire()
+        self.refresh()
+
+    # ----- widgets
+    def _controls(self, model) -> None:
+        from ..pretrained import available
+
+        W, ex, narrow = self.W, self.ex, self.W.Layout(width="auto")
+        games = sorted({g for g, _ in available()} | {ex.game})
+        self.game_w = W.Dropdown(options=games, value=ex.game, description="game", layout=W.Layout(width="190px"))
+        is_pretrained = isinstance(model, str) and model in _pretrained_models(ex.game)
+        model_opts = _pretrained_models(ex.game) + ([] if self.compact and is_pretrained else [PATH_OPTION])
+        self.model_w = W.Dropdown(options=model_opts, value=model if is_pretrained else PATH_OPTION,
+                                  description="model", layout=W.Layout(width="210px"))
+        self.path_w = W.Text(value="" if is_pretrained or not isinstance(model, (str, Path)) else str(model),
+                             placeholder="runs/.../sSSM (a run folder) or a .safetensors file",
+                             layout=W.Layout(width="360px"))
+        self.load_w = W.Button(description="load checkpoint", layout=narrow)
+        self.episode_w = W.IntSlider(ex.episode, 0, len(ex.episodes) - 1, description="episode",
+                                     continuous_update=False)
+        self.start_w = W.IntSlider(ex.start, 0, ex.max_start(), description="start frame", continuous_update=False,
+                                   layout=W.Layout(width="420px"))
+        self.mode_w = W.ToggleButtons(options=[("recorded", "recorded"), ("repeat one action", "repeat"),
+                                               ("set per step", "per step")], value=ex.action_mode,
+                                      tooltips=["the actions that were really taken", "one action at every step",
+                                                "choose the action of each step"], style={"button_width": "140px"})
+        action_opts = [(n, i) for i, n in enumerate(ex.action_meanings)]
+        self.repeat_w = W.Dropdown(options=action_opts, value=ex.repeat_action, layout=W.Layout(width="130px"))
+        self.step_ws = [W.Dropdown(options=action_opts, value=int(a), layout=W.Layout(width="100px"),
+                                   description=f"t+{i + 1}", style={"description_width": "28px"})
+                        for i, a in enumerate(ex.actions())]
+        self.steps_box = W.GridBox(self.step_ws, layout=W.Layout(grid_template_columns="repeat(5, 140px)"))
+        self.samples_w = W.IntSlider(ex.samples, 1, MAX_SAMPLES, description="samples", continuous_update=False)
+        self.resample_w = W.Button(description="new samples", layout=narrow,
+                                   tooltip="draw other samples (another seed); only changes stochastic models")
+
+    def _displays(self) -> None:
+        W, ex, T = self.W, self.ex, self.ex.horizon
+        self.context_img = W.Image(format="png")
+        self.step_imgs = [W.Image(format="png") for _ in range(T)]
+        self.stack = W.Stack(self.step_imgs, selected_index=ex.t)
+        self.timeline = W.SelectionSlider(options=[f"t+{i + 1}" for i in range(T)], index=ex.t,
+                                          description="timeline", layout=W.Layout(width="420px"))
+        self.play = W.Play(value=ex.t, min=0, max=T - 1, interval=600, description="play")
+        W.jslink((self.play, "value"), (self.timeline, "index"))  # in the browser: works on the static page too
+        W.jslink((self.timeline, "index"), (self.stack, "selected_index"))
+        self.rewards_w = W.HTML()
+        self.gif_path_w = W.Text(placeholder=f"default: ./{GIF_DIR}/<game>-<model>-...gif",
+                                 layout=W.Layout(width="360px"))
+        self.gif_w = W.Button(description="export GIF", icon="download", layout=W.Layout(width="auto"))
+
+    # ----- drawing
+    def show_error(self, e: Exception) -> None:
+        self.status.value = f"<span style='color:#c00'>ssmlib: error: {e}</span>"
+
+    def sync_controls(self) -> None:
+        ex = self.ex
+        self.busy = True
+        try:
+            opts = [(n, i) for i, n in enumerate(ex.action_meanings)]
+            if list(self.repeat_w.options) != opts:  # another game: another action set
+                for w_ in (self.repeat_w, *self.step_ws):
+                    w_.options = opts
+            self.repeat_w.value = ex.repeat_action
+            self.episode_w.max = len(ex.episodes) - 1
+            self.episode_w.value = ex.episode
+            self.start_w.max = ex.max_start()
+            self.start_w.value = ex.start
+            self.mode_w.value = ex.action_mode
+            self.repeat_w.layout.display = "" if ex.action_mode == "repeat" else "none"
+            self.steps_box.layout.display = "" if ex.action_mode == "per step" else "none"
+            for w_, a in zip(self.step_ws, ex.actions()):
+                w_.value = int(a)
+            self.resample_w.disabled = not ex.model.stochastic
+        finally:
+            self.busy = False
+
+    def refresh(self) -> None:
+        ex = self.ex
+        try:
+            t0 = time.perf_counter()
+            r = ex.rollout()
+            if self.shown_rollout is not r:
+                # shown enlarged (pixelated, see _CSS), at most `width` pixels wide; the pictures grow
+                # with the samples, and another model may have another frame size
+                image_w = f"{min(self.width, int(1.5 * ex.frame(0).shape[1]))}px"
+                for i, img in enumerate(self.step_imgs):
+                    img.value = ex.png(i)
+                    img.layout.width = image_w
+                self.context_img.value = ex.context_png()
+                context_w = int.from_bytes(ex.context_png()[16:20], "big")  # the PNG's width (IHDR)
+                self.context_img.layout.width = f"{min(self.width, int(1.25 * context_w))}px"
+                self.rewards_w.value = ex.reward_table_html()
+                self.shown_rollout = r
+            self.sync_controls()
+            total = time.perf_counter() - t0
+            self.status.value = (f"<span style='color:#555'>{ex.describe()}; with the pictures "
+                                 f"{total * 1000:.0f} ms (rollouts computed: {ex.computes})</span>")
+        except SsmlibError as e:
+            self.show_error(e)
+
+    def guarded(self, fn):
+        """A widget handler: ``fn(change)``, then a redraw; an SsmlibError is shown, nothing is lost."""
+        def handler(change=None):
+            if self.busy:
+                return
+            try:
+                fn(change)
+            except SsmlibError as e:
+                self.show_error(e)
+                self.sync_controls()
+                return
+            self.refresh()
+        return handler
+
+    # ----- handlers
+    def on_game(self, change) -> None:
+        models = _pretrained_models(change["new"])
+        keep = self.model_w.value if self.model_w.value in models else (models[0] if models else None)
+        if keep is None:
+            raise SsmlibError(f"no pretrained model for {change['new']}; load a checkpoint path")
+        self.status.value = (f"loading {keep} for {change['new']} (the first time collects its demo data: a few "
+                             f"seconds)...")
+        self.ex.set_model(keep, game=change["new"], data=None)  # the demo dataset of that game
+        self.busy = True
+        self.model_w.options = models + [PATH_OPTION]
+        self.model_w.value = keep
+        self.busy = False
+
+    def on_model(self, change) -> None:
+        if change["new"] == PATH_OPTION:
+            if self.path_w.value.strip():
+                self.ex.set_model(self.path_w.value.strip())
+            return
+        self.ex.set_model(change["new"], game=self.game_w.value)
+
+    def on_load(self, _) -> None:
+        if not self.path_w.value.strip():
+            raise SsmlibError("type the path of a checkpoint (a .safetensors file or a run folder) first")
+        self.ex.set_model(self.path_w.value.strip())
+        self.busy = True
+        self.model_w.value = PATH_OPTION
+        self.busy = False
+
+    def on_export(self, _) -> None:
+        try:
+            self.status.value = f"wrote {self.ex.export_gif(self.gif_path_w.value.strip() or None)}"
+        except SsmlibError as e:
+            self.show_error(e)
+
+    def _wire(self) -> None:
+        ex, g = self.ex, self.guarded
+        self.game_w.observe(g(self.on_game), names="value")
+        self.model_w.observe(g(self.on_model), names="value")
+        self.load_w.on_click(g(self.on_load))
+        self.episode_w.observe(g(lambda c: ex.update(episode=c["new"])), names="value")
+        self.start_w.observe(g(lambda c: ex.update(start=c["new"])), names="value")
+        self.mode_w.observe(g(lambda c: ex.update(action_mode=c["new"])), names="value")
+        self.repeat_w.observe(g(lambda c: ex.update(repeat_action=c["new"])), names="value")
+        for i, w_ in enumerate(self.step_ws):
+            w_.observe(g(lambda c, i=i: ex.set_step_action(i, c["new"])), names="value")
+        self.samples_w.observe(g(lambda c: ex.update(samples=c["new"])), names="value")
+        self.resample_w.on_click(g(lambda _: ex.update(seed=ex.seed + 1)))
+        self.timeline.observe(lambda c: ex.update(t=c["new"]), names="index")  # the picture switches in the browser
+        self.gif_w.on_click(self.on_export)
+
+    # ----- layout
+    def box(self):
+        W = self.W
+        title = W.HTML("<b>Rollout explorer</b>: the recorded frames of a test episode and the model's imagined "
+                       f"ones, from the same {CONTEXT} context frames and the chosen actions")
+        action_row = W.HBox([W.Label("actions", layout=W.Layout(width="90px")), self.mode_w, self.repeat_w])
+        sample_row = W.HBox([self.samples_w, self.resample_w])
+        timeline_row = W.HBox([self.play, self.timeline])
+        context_box = W.VBox([W.HTML("<small>context (real, given to the model)</small>"), self.context_img])
+        parts = [W.HTML(_CSS)]
+        if self.compact:
+            parts += [W.HBox([self.model_w, self.episode_w, self.start_w]), action_row, self.steps_box, sample_row,
+                      context_box, timeline_row, self.stack, self.rewards_w, self.status]
+        else:
+            parts += [title, W.HBox([self.game_w, self.model_w, self.path_w, self.load_w]),
+                      W.HBox([self.episode_w, self.start_w]), action_row, self.steps_box, sample_row, context_box,
+                      timeline_row, self.stack, self.rewards_w, W.HBox([self.gif_w, self.gif_path_w]), self.status]
+        box = W.VBox(parts)
+        box.add_class("ssm-explorer")
+        box.explorer = self.ex
+        return box
+
+
 def explore(game: str = "MsPacman", model="sSSM", *, data=None, episode: int = 0, start: int | None = None,
             horizon: int = 10, samples: int = 1, seed: int = 0, action_mode: str = "recorded",
             repeat_action: int = 0, compact: bool = False, width: int = 900):
@@ -493,191 +706,6 @@ def explore(game: str = "MsPacman", model="sSSM", *, data=None, episode: int = 0
     ``compact=True`` (for the model chapters) leaves out the game, the checkpoint path and the GIF
     export; the full explorer has them. The arguments are the explorer's initial state (see :class:`RolloutExplorer`).
     """
-    import ipywidgets as W
-
     ex = RolloutExplorer(game, model, data=data, episode=episode, start=start, horizon=horizon, samples=samples,
                          seed=seed, action_mode=action_mode, repeat_action=repeat_action)
-    T = ex.horizon
-    narrow = W.Layout(width="auto")
-    status = W.HTML()
-
-    # ----- controls
-    from ..pretrained import available
-
-    games = sorted({g for g, _ in available()} | {ex.game})
-
-    def pretrained_models(g):
-        return [m for gg, m in available() if gg == g]
-
-    PATH = "checkpoint path"
-    game_w = W.Dropdown(options=games, value=ex.game, description="game", layout=W.Layout(width="190px"))
-    is_pretrained = isinstance(model, str) and model in pretrained_models(ex.game)
-    model_opts = pretrained_models(ex.game) + ([] if compact and is_pretrained else [PATH])
-    model_w = W.Dropdown(options=model_opts, value=model if is_pretrained else PATH, description="model",
-                         layout=W.Layout(width="210px"))
-    path_w = W.Text(value="" if is_pretrained or not isinstance(model, (str, Path)) else str(model),
-                    placeholder="runs/.../sSSM (a run folder) or a .safetensors file", layout=W.Layout(width="360px"))
-    load_w = W.Button(description="load checkpoint", layout=narrow)
-    episode_w = W.IntSlider(ex.episode, 0, len(ex.episodes) - 1, description="episode", continuous_update=False)
-    start_w = W.IntSlider(ex.start, 0, ex.max_start(), description="start frame", continuous_update=False,
-                          layout=W.Layout(width="420px"))
-    mode_w = W.ToggleButtons(options=[("recorded", "recorded"), ("repeat one action", "repeat"),
-                                      ("set per step", "per step")], value=ex.action_mode,
-                             tooltips=["the actions that were really taken", "one action at every step",
-                                       "choose the action of each step"], style={"button_width": "140px"})
-    action_opts = [(n, i) for i, n in enumerate(ex.action_meanings)]
-    repeat_w = W.Dropdown(options=action_opts, value=ex.repeat_action, layout=W.Layout(width="130px"))
-    step_ws = [W.Dropdown(options=action_opts, value=int(a), layout=W.Layout(width="100px"),
-                          description=f"t+{i + 1}", style={"description_width": "28px"})
-               for i, a in enumerate(ex.actions())]
-    steps_box = W.GridBox(step_ws, layout=W.Layout(grid_template_columns="repeat(5, 140px)"))
-    samples_w = W.IntSlider(ex.samples, 1, MAX_SAMPLES, description="samples", continuous_update=False)
-    resample_w = W.Button(description="new samples", layout=narrow,
-                          tooltip="draw other samples (another seed); only changes stochastic models")
-    # ----- displays
-    context_img = W.Image(format="png")
-    step_imgs = [W.Image(format="png") for _ in range(T)]
-    stack = W.Stack(step_imgs, selected_index=ex.t)
-    timeline = W.SelectionSlider(options=[f"t+{i + 1}" for i in range(T)], index=ex.t, description="timeline",
-                                 layout=W.Layout(width="420px"))
-    play = W.Play(value=ex.t, min=0, max=T - 1, interval=600, description="play")
-    W.jslink((play, "value"), (timeline, "index"))  # in the browser: works on the static page too
-    W.jslink((timeline, "index"), (stack, "selected_index"))
-    rewards_w = W.HTML()
-    gif_path_w = W.Text(placeholder=f"default: ./{GIF_DIR}/<game>-<model>-...gif", layout=W.Layout(width="360px"))
-    gif_w = W.Button(description="export GIF", icon="download", layout=narrow)
-
-    busy = {"on": False}
-    shown = {"rollout": None}
-
-    def show_error(e: Exception):
-        status.value = f"<span style='color:#c00'>ssmlib: error: {e}</span>"
-
-    def sync_controls():
-        busy["on"] = True
-        try:
-            opts = [(n, i) for i, n in enumerate(ex.action_meanings)]
-            if list(repeat_w.options) != opts:  # another game: another action set
-                for w_ in (repeat_w, *step_ws):
-                    w_.options = opts
-            repeat_w.value = ex.repeat_action
-            episode_w.max = len(ex.episodes) - 1
-            episode_w.value = ex.episode
-            start_w.max = ex.max_start()
-            start_w.value = ex.start
-            mode_w.value = ex.action_mode
-            repeat_w.layout.display = "" if ex.action_mode == "repeat" else "none"
-            steps_box.layout.display = "" if ex.action_mode == "per step" else "none"
-            for w_, a in zip(step_ws, ex.actions()):
-                w_.value = int(a)
-            resample_w.disabled = not ex.model.stochastic
-        finally:
-            busy["on"] = False
-
-    def refresh():
-        try:
-            t0 = time.perf_counter()
-            r = ex.rollout()
-            if shown["rollout"] is not r:
-                # shown enlarged (pixelated, see _CSS), at most `width` pixels wide; the pictures grow
-                # with the samples, and another model may have another frame size
-                image_w = f"{min(width, int(1.5 * ex.frame(0).shape[1]))}px"
-                for i, img in enumerate(step_imgs):
-                    img.value = ex.png(i)
-                    img.layout.width = image_w
-                context_img.value = ex.context_png()
-                context_w = int.from_bytes(ex.context_png()[16:20], "big")  # the PNG's width (IHDR)
-                context_img.layout.width = f"{min(width, int(1.25 * context_w))}px"
-                rewards_w.value = ex.reward_table_html()
-                shown["rollout"] = r
-            sync_controls()
-            total = time.perf_counter() - t0
-            status.value = (f"<span style='color:#555'>{ex.describe()}; with the pictures "
-                            f"{total * 1000:.0f} ms (rollouts computed: {ex.computes})</span>")
-        except SsmlibError as e:
-            show_error(e)
-
-    def guarded(fn):
-        def handler(change=None):
-            if busy["on"]:
-                return
-            try:
-                fn(change)
-            except SsmlibError as e:
-                show_error(e)
-                sync_controls()
-                return
-            refresh()
-        return handler
-
-    def on_game(change):
-        models = pretrained_models(change["new"])
-        keep = model_w.value if model_w.value in models else (models[0] if models else None)
-        if keep is None:
-            raise SsmlibError(f"no pretrained model for {change['new']}; load a checkpoint path")
-        status.value = f"loading {keep} for {change['new']} (the first time collects its demo data: a few seconds)..."
-        ex.set_model(keep, game=change["new"], data=None)  # the demo dataset of that game
-        busy["on"] = True
-        model_w.options = models + [PATH]
-        model_w.value = keep
-        busy["on"] = False
-
-    def on_model(change):
-        if change["new"] == PATH:
-            if path_w.value.strip():
-                ex.set_model(path_w.value.strip())
-            return
-        ex.set_model(change["new"], game=game_w.value)
-
-    def on_load(_):
-        if not path_w.value.strip():
-            raise SsmlibError("type the path of a checkpoint (a .safetensors file or a run folder) first")
-        ex.set_model(path_w.value.strip())
-        busy["on"] = True
-        model_w.value = PATH
-        busy["on"] = False
-
-    def on_export(_):
-        path = ex.export_gif(gif_path_w.value.strip() or None)
-        status.value = f"wrote {path}"
-
-    game_w.observe(guarded(on_game), names="value")
-    model_w.observe(guarded(on_model), names="value")
-    load_w.on_click(guarded(on_load))
-    episode_w.observe(guarded(lambda c: ex.update(episode=c["new"])), names="value")
-    start_w.observe(guarded(lambda c: ex.update(start=c["new"])), names="value")
-    mode_w.observe(guarded(lambda c: ex.update(action_mode=c["new"])), names="value")
-    repeat_w.observe(guarded(lambda c: ex.update(repeat_action=c["new"])), names="value")
-    for i, w_ in enumerate(step_ws):
-        w_.observe(guarded(lambda c, i=i: ex.set_step_action(i, c["new"])), names="value")
-    samples_w.observe(guarded(lambda c: ex.update(samples=c["new"])), names="value")
-    resample_w.on_click(guarded(lambda _: ex.update(seed=ex.seed + 1)))
-    timeline.observe(lambda c: ex.update(t=c["new"]), names="index")  # the picture is switched in the browser
-
-    def export_click(_):
-        try:
-            on_export(_)
-        except SsmlibError as e:
-            show_error(e)
-
-    gif_w.on_click(export_click)
-
-    refresh()
-    title = W.HTML("<b>Rollout explorer</b>: the recorded frames of a test episode and the model's imagined "
-                   "ones, from the same 3 context frames and the chosen actions")
-    action_row = W.HBox([W.Label("actions", layout=W.Layout(width="90px")), mode_w, repeat_w])
-    sample_row = W.HBox([samples_w, resample_w])
-    timeline_row = W.HBox([play, timeline])
-    context_box = W.VBox([W.HTML("<small>context (real, given to the model)</small>"), context_img])
-    parts = [W.HTML(_CSS)]
-    if compact:
-        parts += [W.HBox([model_w, episode_w, start_w]), action_row, steps_box, sample_row, context_box,
-                  timeline_row, stack, rewards_w, status]
-    else:
-        parts += [title, W.HBox([game_w, model_w, path_w, load_w]), W.HBox([episode_w, start_w]), action_row,
-                  steps_box, sample_row, context_box, timeline_row, stack, rewards_w,
-                  W.HBox([gif_w, gif_path_w]), status]
-    box = W.VBox(parts)
-    box.add_class("ssm-explorer")
-    box.explorer = ex
-    return box
+    return _ExplorerView(ex, model, compact, width).box()

@@ -650,6 +650,36 @@ KEYBOARD_JS = """(function () {
 shortcuts) that clicks the action button of the focused play widget. Installed once per page."""
 
 
+def _action_buttons(W, names: Sequence[str], pad, others, handler) -> dict:
+    """One button per action: the arrows in ``pad`` (a 3x3 grid) when the game has them all, the rest in
+    ``others``; ``handler(name)`` is each button's click handler. Returns name -> button."""
+    on_pad = [n for row in PAD_LAYOUT for n in row]
+    buttons = []
+    if set(on_pad) <= set(names):
+        buttons = [(n, W.Button(description=_ARROWS[n], tooltip=n, layout=W.Layout(width="48px", height="36px")))
+                   for n in on_pad]
+        pad.children = [b for _, b in buttons]
+        rest = [n for n in names if n not in on_pad]
+    else:
+        pad.children = []
+        rest = list(names)
+    extra_b = [(n, W.Button(description=n, layout=W.Layout(width="auto"))) for n in rest]
+    others.children = [b for _, b in extra_b]
+    for n, b in buttons + extra_b:
+        b.add_class(f"ssm-act-{n}")
+        b.on_click(handler(n))
+    return dict(buttons + extra_b)
+
+
+def _keyboard_output(W):
+    """A hidden output whose script maps the arrow keys to the buttons (JupyterLab, with a kernel)."""
+    keys = W.Output(layout=W.Layout(display="none"))  # its script runs hidden; the static page shows nothing
+    keys.outputs = ({"output_type": "display_data", "metadata": {},
+                     "data": {"application/javascript": KEYBOARD_JS,
+                              "text/plain": "(the arrow keys work in JupyterLab, with a kernel)"}},)
+    return keys
+
+
 def play_widget(game: str = "MsPacman", model="dSSM-DET", *, start: int = DEFAULT_START, seed: int = 0,
                 models: Sequence[str] | None = None, extra_models: dict | None = None, width: int = 900,
                 session: PlaySession | None = None):
@@ -708,24 +738,7 @@ def play_widget(game: str = "MsPacman", model="dSSM-DET", *, start: int = DEFAUL
         return handler
 
     def build_buttons():
-        names = s.action_meanings
-        on_pad = [n for row in PAD_LAYOUT for n in row]
-        buttons = []
-        if set(on_pad) <= set(names):
-            for n in on_pad:
-                b = W.Button(description=_ARROWS[n], tooltip=n, layout=W.Layout(width="48px", height="36px"))
-                buttons.append((n, b))
-            pad.children = [b for _, b in buttons]
-            rest = [n for n in names if n not in on_pad]
-        else:
-            pad.children = []
-            rest = names
-        extra_b = [(n, W.Button(description=n, layout=W.Layout(width="auto"))) for n in rest]
-        others.children = [b for _, b in extra_b]
-        for n, b in buttons + extra_b:
-            b.add_class(f"ssm-act-{n}")
-            b.on_click(guarded(lambda _, n=n: s.press(n)))
-        box.buttons = {n: b for n, b in buttons + extra_b}
+        box.buttons = _action_buttons(W, s.action_meanings, pad, others, lambda n: guarded(lambda _: s.press(n)))
 
     def on_game(change):
         opts = choices(change["new"])
@@ -751,9 +764,7 @@ def play_widget(game: str = "MsPacman", model="dSSM-DET", *, start: int = DEFAUL
     resync_w.on_click(guarded(lambda _: s.resync()))
     resample_w.on_click(guarded(lambda _: s.resample()))
 
-    keys = W.Output(layout=W.Layout(display="none"))  # its script runs hidden; the static page shows nothing
-    keys.outputs = ({"output_type": "display_data", "metadata": {},
-                     "data": {"application/javascript": KEYBOARD_JS, "text/plain": "(the arrow keys work in JupyterLab, with a kernel)"}},)
+    keys = _keyboard_output(W)
     title = W.HTML("<b>Play</b> inside the model and in the real game on the same actions: click a button, or "
                    "click into the widget and use the arrow keys (q e z c: diagonals, space: no-op)")
     controls = W.VBox([pad, others, resync_w, resample_w, restart_w], layout=W.Layout(min_width="160px"))

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from .config import CHECKPOINTS_DIR, MODEL_NAMES, RESULTS_DIR
 from .errors import SsmlibError
-from .io import atomic_write_json, provenance, round_floats
+from .io import atomic_write_json, provenance, read_study_config, round_floats, write_study_config
 
 STOP_RULE = ("A run is finished when its test excess over the exact floor (open loop, mean over horizons "
              "h = 1..10, nats/frame, on the campaign's fixed test windows) improved by less than "
@@ -112,21 +112,14 @@ def init(cfg: CampaignConfig, results: Path = RESULTS_DIR) -> Path:
     if bad:
         raise SsmlibError(f"unknown model(s) {', '.join(bad)} in the campaign's runs")
     cfg.stop_rule = STOP_RULE.format(stop_improvement=cfg.stop_improvement, frame_cap=cfg.frame_cap)
-    path = campaign_dir(cfg.game, results) / "config.json"
-    if path.exists():
-        raise SsmlibError(f"{path} exists: a campaign's config and stop rule are fixed once it has started")
-    atomic_write_json(path, {**dataclasses.asdict(cfg), "provenance": provenance("cpu")})
-    return path
+    return write_study_config(campaign_dir(cfg.game, results) / "config.json", dataclasses.asdict(cfg),
+                              "a campaign's config and stop rule are fixed once it has started")
 
 
 def load_config(game: str, results: Path = RESULTS_DIR) -> CampaignConfig:
-    path = campaign_dir(game, results) / "config.json"
-    if not path.exists():
-        raise SsmlibError(f"no campaign for {game}: {path} is missing (start one with: python -m ssmlib campaign "
-                          f"init --game {game})")
-    d = json.loads(path.read_text())
-    d.pop("provenance", None)
-    return CampaignConfig(**d)
+    return CampaignConfig(**read_study_config(campaign_dir(game, results) / "config.json",
+                                              f"no campaign for {game}; start one with: python -m ssmlib campaign "
+                                              f"init --game {game}"))
 
 
 def read_lineage(game: str, run: str, results: Path = RESULTS_DIR) -> dict:

@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from .errors import SsmlibError
+
 import numpy as np
 
 
@@ -75,6 +77,25 @@ def round_floats(obj, digits: int = 7):
     if isinstance(obj, (list, tuple)):
         return [round_floats(v, digits) for v in obj]
     return obj
+
+
+def write_study_config(path: Path, doc: dict, why: str) -> Path:
+    """A study's config written once, with where it was written (refused if it exists: ``why``)."""
+    path = Path(path)
+    if path.exists():
+        raise SsmlibError(f"{path} exists: {why}")
+    atomic_write_json(path, {**doc, "provenance": provenance("cpu")})
+    return path
+
+
+def read_study_config(path: Path, missing: str) -> dict:
+    """A study's config without its provenance; a missing file is refused with the advice ``missing``."""
+    path = Path(path)
+    if not path.exists():
+        raise SsmlibError(f"{path} is missing ({missing})")
+    doc = json.loads(path.read_text())
+    doc.pop("provenance", None)
+    return doc
 
 
 def git_sha(short: bool = False) -> str:

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from ..config import RESULTS_DIR
 from ..errors import SsmlibError
-from ..io import atomic_write_json, provenance
+from ..io import read_study_config, write_study_config
 from ..stats import detectable_difference, pooled_sd, seeds_needed
 
 
@@ -156,20 +156,14 @@ def run_names(cfg: I2ACampaignConfig, required_only: bool = False) -> list[str]:
 
 def init(cfg: I2ACampaignConfig, results: Path = RESULTS_DIR) -> Path:
     """Write the design (refused if one exists: the rules and seeds are fixed before the numbers)."""
-    path = campaign_dir(cfg.game, results) / "config.json"
-    if path.exists():
-        raise SsmlibError(f"{path} exists: the I2A campaign's design is fixed once written")
-    atomic_write_json(path, {**dataclasses.asdict(cfg), "provenance": provenance("cpu")})
-    return path
+    return write_study_config(campaign_dir(cfg.game, results) / "config.json", dataclasses.asdict(cfg),
+                              "the I2A campaign's design is fixed once written")
 
 
 def load_config(game: str = "MsPacman", results: Path = RESULTS_DIR) -> I2ACampaignConfig:
-    path = campaign_dir(game, results) / "config.json"
-    if not path.exists():
-        raise SsmlibError(f"no I2A campaign for {game}: {path} is missing (write its design with: "
-                          f"python -m ssmlib i2a-campaign init --game {game})")
-    d = json.loads(path.read_text())
-    d.pop("provenance", None)
+    d = read_study_config(campaign_dir(game, results) / "config.json",
+                          f"no I2A campaign for {game}; write its design with: python -m ssmlib i2a-campaign init "
+                          f"--game {game}")
     d["measures"] = tuple(d.get("measures", MEASURES))
     return I2ACampaignConfig(**d)
 

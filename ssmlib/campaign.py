@@ -290,6 +290,39 @@ def table(game: str, results: Path = RESULTS_DIR) -> list[dict]:
     return rows
 
 
+def curves(game: str, results: Path = RESULTS_DIR) -> dict[str, dict]:
+    """Per started run, its learning curve from the lineage: training frames, environment steps, and the
+    open-loop test excess (nats/frame) with its 95% episode-bootstrap interval after each lease."""
+    cfg = load_config(game, results)
+    out = {}
+    for r in cfg.runs:
+        pts = read_lineage(game, r["name"], results)["curve"]
+        if not pts:
+            continue
+        ci = [p.get("excess_ci") or [float("nan")] * 2 for p in pts]
+        out[r["name"]] = {"model": r["model"], "seed": r.get("seed", 0), "jump": r.get("jump", 1),
+                          "frames": [p["frames"] for p in pts], "env_steps": [p["env_steps"] for p in pts],
+                          "excess": [p["excess"] for p in pts], "lo": [c[0] for c in ci], "hi": [c[1] for c in ci]}
+    return out
+
+
+def plot_curves(ax, game: str, results: Path = RESULTS_DIR, x: str = "env_steps", colour=None):
+    """Excess against environment steps (or ``x="frames"``), one line per run with its interval as a band,
+    one colour per model (``colour(model)``; matplotlib's cycle when None); seeds share their model's colour."""
+    colours: dict[str, str] = {}
+    for name, c in curves(game, results).items():
+        label = c["model"] + (f" k={c['jump']}" if c["jump"] > 1 else "")
+        col = colour(label) if colour else colours.setdefault(label, f"C{len(colours) % 10}")
+        ax.plot(c[x], c["excess"], "o-", color=col, label=label if name.endswith("-s0") else None)
+        ax.fill_between(c[x], c["lo"], c["hi"], color=col, alpha=0.2)
+    ax.set_xscale("log")
+    ax.set_xlabel("environment steps" if x == "env_steps" else "training frames")
+    ax.set_ylabel("open-loop test excess (nats/frame)")
+    ax.set_title(f"{game}: the model-zoo campaign, after each lease")
+    ax.legend(fontsize=8)
+    return ax
+
+
 def table_markdown(rows: list[dict]) -> str:
     """The campaign's table as markdown: what each run reached, at what frames, in how many GPU minutes."""
     lines = ["| run | model | k | leases | training frames | env steps | GPU min (training) | open-loop excess "

@@ -77,3 +77,30 @@ def test_two_leases_continue_one_run(quick_dataset, tmp_path):
     rows = {r["run"]: r for r in campaign.table("MsPacman", results=results)}
     assert "| dSSM-DET-s0 | dSSM-DET | 1 | 2 |" in (run_dir.parent / "table.md").read_text()  # rewritten each lease
     assert rows["dSSM-DET-s0"]["leases"] == 2 and rows["sSSM-k2-s0"]["env_steps"] == 2 * rows["sSSM-k2-s0"]["frames"]
+
+
+def test_curves_read_the_lineages(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    results = tmp_path / "results"
+    cfg = campaign.CampaignConfig(game="MsPacman", profile="quick",
+                                  runs=[{"name": "sSSM-s0", "model": "sSSM", "seed": 0, "jump": 1},
+                                        {"name": "sSSM-k2-s0", "model": "sSSM", "seed": 0, "jump": 2},
+                                        {"name": "AR-s0", "model": "AR", "seed": 0, "jump": 1}])
+    campaign.init(cfg, results=results)
+    for run, jump, pts in (("sSSM-s0", 1, [(100, 50.0), (200, 40.0)]), ("sSSM-k2-s0", 2, [(100, 60.0)])):
+        d = campaign.campaign_dir("MsPacman", results) / run
+        d.mkdir(parents=True)
+        curve = [{"frames": f, "env_steps": f * jump, "excess": e, "excess_ci": [e - 1, e + 1]} for f, e in pts]
+        (d / "lineage.json").write_text(json.dumps({"leases": [{}] * len(pts), "curve": curve, "finished": False}))
+    c = campaign.curves("MsPacman", results)
+    assert set(c) == {"sSSM-s0", "sSSM-k2-s0"}  # AR-s0 has not started
+    assert c["sSSM-s0"]["excess"] == [50.0, 40.0] and c["sSSM-s0"]["lo"] == [49.0, 39.0]
+    assert c["sSSM-k2-s0"]["env_steps"] == [200] and c["sSSM-k2-s0"]["jump"] == 2
+    fig, ax = plt.subplots()
+    campaign.plot_curves(ax, "MsPacman", results)
+    assert sorted(t.get_text() for t in ax.get_legend().get_texts()) == ["sSSM", "sSSM k=2"]
+    plt.close(fig)

@@ -38,20 +38,14 @@ NVLink multicast (NVLS) stays off: ``NCCL_NVLS_ENABLE=0``, ``TORCH_SYMM_MEM_DISA
 ``NVSHMEM_DISABLE_NVLS=1`` are set here when unset (the launcher scripts set them too), because on the
 lent machines a program that uses it can take the host's shared GPUs out of service.
 
-``python -m ssmlib.distributed report --runs RUN ... --out results/scaling/<machine>.json`` turns the
-run folders of ``scripts/gpu_scaling.sh`` into the scaling study.
+The scaling study of ``scripts/gpu_scaling.sh`` (frames/s on N GPUs against one) is ``ssmlib.scaling``.
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
-import json
 import os
-import statistics
-import sys
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Sequence
 
 import torch
@@ -69,6 +63,18 @@ def env_rank() -> int:
 
 def env_world_size() -> int:
     return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def resolve_device(device: str | None) -> torch.device:
+    """``None`` -> CUDA if available, else CPU; refuses CUDA on a machine without it."""
+    if device is None:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise SsmlibError(f"device {device} requested but CUDA is not available here")
+    if dev.type not in ("cpu", "cuda"):
+        raise SsmlibError(f"device {device}: only cpu and cuda are supported")
+    return dev
 
 
 def derived_seed(*parts: Any) -> int:
@@ -289,105 +295,3 @@ def set_rng_state(state: dict[str, torch.Tensor], device: torch.device) -> None:
     torch.set_rng_state(state["cpu"].to("cpu", torch.uint8))
     if device.type == "cuda" and "cuda" in state:
         torch.cuda.set_rng_state(state["cuda"].to("cpu", torch.uint8), device)
-
-
-# --------------------------------------------------------------------------------------------------
-# the scaling report (scripts/gpu_scaling.sh)
-
-
-def steady_fps(records: list[dict], skip_steps: int) -> dict:
-    """Frames/s of the logging intervals that end after ``skip_steps`` (compile and warm-up excluded)."""
-    fps = [r["frames_per_s"] for r in records
-           if r.get("split") == "train" and r.get("frames_per_s") and r["step"] > skip_steps]
-    if not fps:
-        return {"frames_per_s": None, "intervals": 0}
-    return {"frames_per_s": statistics.median(fps), "frames_per_s_mean": statistics.fmean(fps),
-            "frames_per_s_min": min(fps), "frames_per_s_max": max(fps), "intervals": len(fps)}
-
-
-TARGET_SPEEDUP = {2: 1.8, 4: 3.4}
-"""Issue #7's targets: training frames/s at N GPUs over 1 GPU, same model and per-GPU batch."""
-
-
-def scaling_report(runs: Sequence[str | os.PathLike], out, skip_steps: int, extra: dict | None = None) -> dict:
-    """Write ``out`` (atomically, with provenance) from the run folders of one scaling session."""
-    from .io import atomic_write_json, provenance
-    from .train import CONFIG, SUMMARY, read_metrics
-
-    rows = []
-    for run in runs:
-        run = Path(run)
-        if not (run / CONFIG).exists():
-            raise SsmlibError(f"{run} holds no training run (no {CONFIG})")
-        cfg = json.loads((run / CONFIG).read_text())
-        summary = json.loads((run / SUMMARY).read_text()) if (run / SUMMARY).exists() else {}
-        n = int(cfg.get("distributed", {}).get("world_size", 1))
-        batch = int(cfg["train_cfg"]["batch_size"])
-        rows.append({"gpus": n, "run": run.name, "model": cfg["model"], "global_batch": batch,
-                     "per_gpu_batch": batch // n, "horizon": cfg["train_cfg"]["horizon"],
-                     "status": summary.get("status"), "steps": summary.get("step"),
-                     "compiled": cfg.get("compiled"), "amp_bf16": cfg.get("amp_bf16"),
-                     "wall_s": summary.get("wall_s"), "data_fingerprint": cfg["data"]["fingerprint"],
-                     **steady_fps(read_metrics(run), skip_steps)})
-    rows.sort(key=lambda r: r["gpus"])
-    base = next((r["frames_per_s"] for r in rows if r["gpus"] == 1), None)
-    for r in rows:
-        if base and r["frames_per_s"]:
-            r["speedup"] = r["frames_per_s"] / base
-            r["efficiency"] = r["frames_per_s"] / (r["gpus"] * base)
-            if r["gpus"] in TARGET_SPEEDUP:
-                r["target_speedup"] = TARGET_SPEEDUP[r["gpus"]]
-                r["meets_target"] = r["speedup"] >= TARGET_SPEEDUP[r["gpus"]]
-    gpus = []
-    if torch.cuda.is_available():
-        gpus = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
-    doc = {
-        "study": "data-parallel training throughput (issue #7)",
-        "measure": (f"median training frames/s (global: windows x horizon per step, all ranks) over the "
-                    f"logging intervals after step {skip_steps} (torch.compile and warm-up excluded); "
-                    f"efficiency = fps_N / (N fps_1); fps_1 is one process without DDP"),
-        "batch": "per-GPU batch held fixed (--batch-size = per-GPU x N) for throughput; training itself "
-                 "keeps the config's global batch whatever N is",
-        "skip_steps": skip_steps, "rows": rows, "gpus": gpus,
-        "provenance": provenance("cuda" if gpus else "cpu", torch=torch.__version__,
-                                 nccl=".".join(map(str, torch.cuda.nccl.version())) if gpus else None,
-                                 env={k: os.environ.get(k) for k in MULTICAST_OFF}),
-        **(extra or {}),
-    }
-    atomic_write_json(out, doc)
-    return doc
-
-
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m ssmlib.distributed", description="data-parallel helpers")
-    sub = p.add_subparsers(dest="command", required=True)
-    r = sub.add_parser("report", help="write the scaling study from the run folders of gpu_scaling.sh")
-    r.add_argument("--runs", nargs="+", required=True, metavar="DIR", help="run folders (one per GPU count)")
-    r.add_argument("--out", required=True, help="results/scaling/<machine>.json")
-    r.add_argument("--skip-steps", type=int, default=100, help="steps excluded as compile/warm-up")
-    r.add_argument("--note", action="append", default=[], metavar="KEY=VALUE", help="extra fields (repeatable)")
-    args = p.parse_args(argv)
-    try:
-        extra = {}
-        for note in args.note:
-            if "=" not in note:
-                raise SsmlibError(f"--note {note}: expected key=value")
-            k, v = note.split("=", 1)
-            try:  # numbers stay numbers
-                extra[k] = json.loads(v)
-            except json.JSONDecodeError:
-                extra[k] = v
-        doc = scaling_report(args.runs, args.out, args.skip_steps, extra)
-    except SsmlibError as e:
-        print(f"ssmlib: error: {e}", file=sys.stderr)
-        return 2
-    for row in doc["rows"]:
-        fps = row["frames_per_s"]
-        tail = f", {row['speedup']:.2f}x, efficiency {row['efficiency']:.2f}" if "speedup" in row else ""
-        print(f"{row['gpus']} GPU(s): {fps:.0f} frames/s{tail}" if fps else f"{row['gpus']} GPU(s): no steady interval")
-    print(f"wrote {args.out}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -466,8 +466,8 @@ def run_cli(args: argparse.Namespace) -> int:
     from .checkpoint import load_checkpoint, build_from_checkpoint
     from .data.store import open_dataset
     from .data.windows import WindowSampler
+    from .distributed import resolve_device
     from .io import atomic_write_json, provenance, sha256_file
-    from .train import resolve_device
 
     dev = resolve_device(args.device)
     if Path(args.checkpoint).is_dir() and (Path(args.checkpoint) / "checkpoint.safetensors").exists():

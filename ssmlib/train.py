@@ -40,7 +40,8 @@ import torch
 from . import checkpoint as ckpt
 from . import distributed
 from .config import MODEL_NAMES, PROFILES, ModelConfig, TrainConfig, get_profile, to_dict
-from .errors import SsmlibError
+from .distributed import resolve_device
+from .errors import SsmlibError, warn
 from .io import atomic_write, atomic_write_json, provenance
 
 CHECKPOINT = "checkpoint.safetensors"
@@ -113,18 +114,6 @@ def apply_overrides(train_cfg: TrainConfig, model_cfg: ModelConfig, overrides: d
     if train_cfg.lr <= 0:
         raise SsmlibError(f"lr must be positive, got {train_cfg.lr}")
     return train_cfg, model_cfg
-
-
-def resolve_device(device: str | None) -> torch.device:
-    """``None`` -> CUDA if available, else CPU; refuses CUDA on a machine without it."""
-    if device is None:
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise SsmlibError(f"device {device} requested but CUDA is not available here")
-    if dev.type not in ("cpu", "cuda"):
-        raise SsmlibError(f"device {device}: only cpu and cuda are supported")
-    return dev
 
 
 # --------------------------------------------------------------------------------------------------
@@ -344,7 +333,76 @@ class _LossModule(torch.nn.Module):
 
 
 # --------------------------------------------------------------------------------------------------
-# the loop
+# the run: its folder and configs, its model and data, its state
+
+
+@dataclasses.dataclass
+class RunSettings:
+    """The arguments of one ``train`` call (``train`` says what each means)."""
+
+    model_name: str | None
+    data_dir: Any
+    out_dir: Any = None
+    profile: str = "quick"
+    overrides: dict | None = None
+    resume: bool = False
+    device: str | None = None
+    overwrite: bool = False
+    progress: bool = True
+    eval_windows: int = EVAL_WINDOWS
+    callback: Callable[[int, dict], None] | None = None
+    time_limit: float | None = None
+    init_from: str | None = None
+    data_shards: int | None = None
+
+
+@dataclasses.dataclass
+class _Run:
+    """What the helpers of the loop share: the folder, configs and data (``_open_run``), the model,
+    optimiser and samplers (``_build``), and the state that checkpoints and stops read."""
+
+    ctx: distributed.Context
+    args: RunSettings
+    ds: Any
+    out: Path
+    model_name: str
+    train_cfg: TrainConfig
+    model_cfg: ModelConfig
+    overrides: dict
+    meta: dict | None = None  # the checkpoint resumed from (None: a new run)
+    tensors: dict | None = None
+    init_meta: dict | None = None  # the checkpoint of init_from
+    init_tensors: dict | None = None
+    shards: int = 1  # data shards of the whole run (ssmlib.distributed)
+    shards_kept: bool = False  # a resume continues its saved shards' generators
+    saved_sampler: dict | None = None
+    dev: torch.device | None = None
+    use_amp: bool = False
+    use_compile: bool = False
+    model: Any = None
+    optimizer: Any = None
+    sampler: Any = None
+    test_sampler: Any = None
+    train_windows: int = 0
+    metrics: Any = None
+    config: dict = dataclasses.field(default_factory=dict)
+    run_info: dict = dataclasses.field(default_factory=dict)
+    step: int = 0  # the step the loop starts from
+    wall0: float = 0.0  # wall time of the run before this process
+    last_saved: int | None = None
+    deferred: bool = False  # non-finite steps skipped on the device, checked every check_every steps
+    bad_step: torch.Tensor | None = None
+
+    @property
+    def resuming(self) -> bool:
+        return self.meta is not None
+
+    @property
+    def ckpt_path(self) -> Path:
+        return self.out / CHECKPOINT
+
+    def autocast(self):
+        return torch.autocast("cuda", dtype=torch.bfloat16) if self.use_amp else contextlib.nullcontext()
 
 
 def _check_out_dir(out: Path, resume: bool, overwrite: bool) -> None:
@@ -362,6 +420,400 @@ def _prepare_out_dir(out: Path, resume: bool, overwrite: bool) -> None:
         for name in (CHECKPOINT, Path(CHECKPOINT).with_suffix(".json").name, METRICS, CONFIG, SUMMARY):
             (out / name).unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
+
+
+def _open_run(ctx: distributed.Context, args: RunSettings) -> _Run:
+    """Check the request, open the data and settle the configs (a new run, a resume or init_from) and the
+    data shards; only once they are known to be good does rank 0 create (or clear) the run folder."""
+    from .data.store import open_dataset
+
+    if args.profile not in PROFILES:
+        raise SsmlibError(f"unknown profile {args.profile!r}; choose one of {', '.join(PROFILES)}")
+    if args.model_name is not None and args.model_name not in MODEL_NAMES:
+        raise SsmlibError(f"unknown model {args.model_name!r}; choose one of {', '.join(MODEL_NAMES)}")
+    ds = open_dataset(args.data_dir, verify=ctx.is_main)  # rank 0 checks every checksum; the others trust it
+    out_dir = args.out_dir
+    if out_dir is None:
+        if args.model_name is None:
+            raise SsmlibError("choose a model with --model (or give --out of a run to resume)")
+        out_dir = Path("runs") / ds.game / args.model_name
+    out = Path(out_dir)
+    resuming = args.resume and (out / CHECKPOINT).exists()
+    _check_out_dir(out, args.resume, args.overwrite)
+    overrides = dict(args.overrides or {})
+    run = (_resumed_configs if resuming else _new_configs)(ctx, args, ds, out, overrides)
+    if run.train_cfg.context != 3:
+        raise SsmlibError(f"context {run.train_cfg.context}: the models build their state from exactly 3 frames")
+    _plan_data_shards(run)
+    ctx.barrier()  # every rank has read what it needs from the run folder before rank 0 changes it
+    if ctx.is_main:
+        _prepare_out_dir(out, args.resume, args.overwrite)  # only now, once the configs are known to be good
+    return run
+
+
+def _resumed_configs(ctx: distributed.Context, args: RunSettings, ds, out: Path, overrides: dict) -> _Run:
+    """A resume: the checkpoint's configs, of which only the RESUMABLE fields may be overridden."""
+    ckpt_path = out / CHECKPOINT
+    meta, tensors = ckpt.load_checkpoint(ckpt_path, expect_model=args.model_name, dataset=ds)
+    if meta.get("data_fingerprint") != ds.fingerprint:
+        raise SsmlibError(f"cannot resume {out}: it was trained on other data (fingerprint "
+                          f"{str(meta.get('data_fingerprint'))[:12]}, {args.data_dir} has {ds.fingerprint[:12]})")
+    if ckpt.train_config(meta) is None or meta.get("optimizer") is None or "sampler" not in meta:
+        raise SsmlibError(f"cannot resume from {ckpt_path}: it holds no training state")
+    old_train, model_cfg = ckpt.train_config(meta), ckpt.model_config(meta)
+    train_cfg, new_model_cfg = apply_overrides(old_train, model_cfg, overrides)
+    changed = [f.name for f in dataclasses.fields(TrainConfig)
+               if getattr(train_cfg, f.name) != getattr(old_train, f.name) and f.name not in RESUMABLE]
+    changed += [f.name for f in dataclasses.fields(ModelConfig)
+                if getattr(new_model_cfg, f.name) != getattr(model_cfg, f.name)]
+    if changed:
+        raise SsmlibError(f"cannot change {', '.join(changed)} when resuming {out} "
+                          f"(only {', '.join(RESUMABLE)} may change)")
+    return _Run(ctx, args, ds, out, meta["model"], train_cfg, model_cfg, overrides, meta=meta, tensors=tensors)
+
+
+def _new_configs(ctx: distributed.Context, args: RunSettings, ds, out: Path, overrides: dict) -> _Run:
+    """A new run: the profile's configs (the model's from init_from's checkpoint), overridden, sized by the data."""
+    if args.model_name is None:
+        raise SsmlibError("choose a model with --model")
+    prof = get_profile(args.profile)
+    init_meta = init_tensors = None
+    if args.init_from is not None:  # the architecture comes with the weights
+        init_meta, init_tensors = ckpt.load_checkpoint(args.init_from, expect_model=args.model_name, dataset=ds)
+    train_cfg, model_cfg = apply_overrides(prof.train, ckpt.model_config(init_meta) if init_meta else prof.model,
+                                           overrides)
+    model_cfg.model = args.model_name
+    model_cfg.height, model_cfg.width, model_cfg.num_actions = ds.height, ds.width, ds.num_actions
+    return _Run(ctx, args, ds, out, args.model_name, train_cfg, model_cfg, overrides, init_meta=init_meta,
+                init_tensors=init_tensors)
+
+
+def _plan_data_shards(run: _Run) -> None:
+    """Data shards: a new run cuts the train episodes into one shard per rank (or data_shards); a resumed
+    run keeps its shards where they divide over the ranks it has now, else re-cuts them (not exact)."""
+    saved_shards = None
+    if run.resuming:
+        saved_shards, run.saved_sampler = distributed.unpack_sampler_state(
+            ckpt.unpack_state(run.meta["sampler"], run.tensors))
+    run.shards, run.shards_kept = distributed.plan_shards(run.train_cfg.batch_size, run.ctx.world_size, saved_shards)
+    if run.args.data_shards is not None and not run.resuming:
+        distributed.check_shards(run.train_cfg.batch_size, run.args.data_shards, run.ctx.world_size)
+        run.shards = run.args.data_shards
+    elif run.args.data_shards is not None and run.args.data_shards != run.shards:
+        raise SsmlibError(f"cannot change data_shards when resuming {run.out} (it continues with {run.shards})")
+
+
+def _build(run: _Run) -> None:
+    """The device, the model (seeded; init_from's weights), AdamW and this rank's window samplers."""
+    from .models import build_model
+
+    ctx, train_cfg, model_cfg = run.ctx, run.train_cfg, run.model_cfg
+    run.dev = dev = ctx.device if ctx.enabled else resolve_device(run.args.device)
+    on_cuda = dev.type == "cuda"
+    run.use_amp = train_cfg.amp and on_cuda
+    run.use_compile = train_cfg.compile and on_cuda
+    if on_cuda:
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        torch.backends.cudnn.benchmark = True
+    class_weights = None
+    if model_cfg.reward_head == "categorical":  # reward values (a new run) and loss weights from the data
+        values, class_weights = reward_classes(run.ds, model_cfg)
+        model_cfg.reward_values = tuple(values)
+    torch.manual_seed(train_cfg.seed)
+    model = build_model(model_cfg).to(dev)
+    if class_weights is not None:
+        model.set_reward_class_weights(class_weights)
+    if on_cuda and train_cfg.channels_last:  # NHWC convolutions: what cuDNN's bf16 kernels want
+        model = model.to(memory_format=torch.channels_last)
+    if not run.resuming and run.args.init_from is not None:
+        model.load_state_dict(ckpt.model_state(run.init_tensors))
+    run.model = model
+    run.optimizer = torch.optim.AdamW(model.parameters(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay,
+                                      **({"fused": True} if on_cuda else {}))
+    # this rank's data shards; a re-cut on resume is seeded from the step so it does not replay the start
+    run.sampler = distributed.ShardedSampler(
+        run.ds, run.shards, distributed.rank_shards(run.shards, ctx.rank, ctx.world_size), context=train_cfg.context,
+        horizon=train_cfg.horizon, jump=model_cfg.jump, device=str(dev), seed=train_cfg.seed,
+        salt=("resume", int(run.meta["step"])) if run.resuming and not run.shards_kept else ())
+    run.train_windows = sum(ctx.all_gather(len(run.sampler)))
+    run.test_sampler = _test_sampler(run)
+
+
+def _test_sampler(run: _Run):
+    """The test windows' sampler; None (with a warning) when no test episode is long enough."""
+    from .data.windows import WindowSampler
+
+    train_cfg, model_cfg = run.train_cfg, run.model_cfg
+    try:
+        return WindowSampler(run.ds, split="test", context=train_cfg.context, horizon=train_cfg.horizon,
+                             jump=model_cfg.jump, device=str(run.dev), seed=train_cfg.seed)
+    except SsmlibError:  # no test episode long enough: train without test metrics (config.json says so)
+        if run.ctx.is_main:
+            from .data.store import split_problem
+
+            span = (train_cfg.context + train_cfg.horizon - 1) * model_cfg.jump + 1
+            warn(f"{split_problem(run.ds, 'test', span)}; training without test metrics")
+        return None
+
+
+def _start_or_resume(run: _Run) -> None:
+    """A new run seeds this rank's torch RNG; a resume restores the checkpoint's state. Writes config.json."""
+    ctx, train_cfg = run.ctx, run.train_cfg
+    run.metrics = MetricsLog(run.out / METRICS) if ctx.is_main else _NoLog()
+    run.run_info = provenance(str(run.dev), data_fingerprint=run.ds.fingerprint)
+    dist_info = {"world_size": ctx.world_size, "data_shards": run.shards, "backend": ctx.backend,
+                 "batch_per_rank": train_cfg.batch_size // ctx.world_size}
+    if not run.resuming and ctx.enabled:  # independent posterior noise on every rank (the weights are equal)
+        torch.manual_seed(distributed.derived_seed(train_cfg.seed, "rank", ctx.rank))
+    if run.resuming:
+        run.config = _resume_state(run, dist_info)
+    else:
+        if ctx.is_main:
+            (run.out / METRICS).unlink(missing_ok=True)
+        run.config = _new_config(run, dist_info)
+    if ctx.is_main:
+        atomic_write_json(run.out / CONFIG, run.config)
+    run.tensors = run.init_tensors = None  # loaded into the model and optimiser
+
+
+def _resume_state(run: _Run, dist_info: dict) -> dict:
+    """Load the model, optimiser, samplers and torch RNG of the checkpoint; the config with this resume added."""
+    ctx, meta, tensors, dev = run.ctx, run.meta, run.tensors, run.dev
+    run.model.load_state_dict(ckpt.model_state({k: v.to(dev) for k, v in tensors.items() if k.startswith("model.")}))
+    ckpt.load_optimizer(run.optimizer, meta, tensors)
+    run.step, run.wall0 = int(meta["step"]), float(meta.get("wall_s", 0.0))
+    if run.shards_kept:
+        run.sampler.load_state_dicts(run.saved_sampler)
+    saved_world = int(meta.get("world_size", 1))
+    if saved_world == ctx.world_size == 1:
+        ckpt.set_rng_state(tensors)
+    elif saved_world == ctx.world_size:  # each rank continues its own torch RNG
+        distributed.set_rng_state({k.rsplit(".", 1)[1]: v for k, v in tensors.items()
+                                   if k.startswith(f"rank_rng.{ctx.rank}.")}, dev)
+    else:  # another number of ranks: fresh, reproducible streams
+        torch.manual_seed(distributed.derived_seed(run.train_cfg.seed, "rank", ctx.rank, "step", run.step))
+    run.metrics.truncate_after(run.step)
+    config = json.loads((run.out / CONFIG).read_text()) if ctx.is_main and (run.out / CONFIG).exists() else {}
+    config.setdefault("resumes", []).append({"step": run.step, "provenance": run.run_info, **dist_info,
+                                             "from_world_size": saved_world, "shards_kept": run.shards_kept})
+    config["train_cfg"] = to_dict(run.train_cfg)
+    config["distributed"] = dist_info
+    return config
+
+
+def _new_config(run: _Run, dist_info: dict) -> dict:
+    """``config.json`` of a new run."""
+    ds, args, init_meta = run.ds, run.args, run.init_meta
+    return {
+        "model": run.model_name, "profile": args.profile, "overrides": run.overrides,
+        "model_cfg": to_dict(run.model_cfg), "train_cfg": to_dict(run.train_cfg),
+        "data": {"dir": str(args.data_dir), "game": ds.game, "height": ds.height, "width": ds.width,
+                 "num_actions": ds.num_actions, "fingerprint": ds.fingerprint,
+                 "train_windows": run.train_windows, "test_windows": len(run.test_sampler or [])},
+        "eval_windows": args.eval_windows if run.test_sampler is not None else 0,
+        "num_parameters": sum(p.numel() for p in run.model.parameters()),
+        "amp_bf16": run.use_amp, "compiled": run.use_compile, "provenance": run.run_info,
+        "init_from": (None if args.init_from is None else {"path": str(args.init_from), "step": init_meta.get("step"),
+                                                            "git_sha": init_meta.get("git_sha")}),
+        "distributed": dist_info,
+    }
+
+
+def _loss_fn(run: _Run):
+    """The loss the loop differentiates: the model's (frame terms compiled on CUDA, behind the compiled-step
+    guard) or, under data parallelism, DDP's wrapper of it."""
+    model, ctx, dev = run.model, run.ctx, run.dev
+    # the model's convolutional pass and frame likelihood are compiled; the reward and KL terms stay eager
+    model.compile_frame_terms(run.use_compile)
+    if ctx.enabled:  # DDP averages the gradients over ranks during backward
+        loss_fn = torch.nn.parallel.DistributedDataParallel(
+            _LossModule(model), device_ids=[dev.index] if dev.type == "cuda" else None, gradient_as_bucket_view=True)
+    else:
+        loss_fn = model.loss
+    model.train()
+    if run.use_compile and not ctx.enabled:
+        first = _model_batch(run.sampler.samplers[0].gather(run.sampler.samplers[0].starts[:run.train_cfg.batch_size]))
+        why = check_compiled_step(model, loss_fn, run.optimizer, [p for p in model.parameters() if p.requires_grad],
+                                  first, run.train_cfg.grad_clip, loss_options(run.train_cfg), run.autocast, dev)
+        if why:
+            warn(why)
+            run.config["compile_fallback"] = why
+            atomic_write_json(run.out / CONFIG, run.config)
+    return loss_fn
+
+
+# --------------------------------------------------------------------------------------------------
+# the loop's steps: guards, logging, evaluation, checkpoints, summary
+
+
+def _non_finite(run: _Run, at: int, what: str, value: str) -> NonFiniteError:
+    kept = (f"the last good checkpoint {run.ckpt_path} (step {run.last_saved}) is kept"
+            if run.last_saved is not None else "no checkpoint had been written yet")
+    return NonFiniteError(f"non-finite {what} ({value}) at step {at}; "
+                          f"training stopped, {kept} (try a lower --lr or --set grad_clip)")
+
+
+def _stop_code(stop: _GracefulStop, time_limit: float | None, limit_from: float | None) -> int:
+    """This process's view of whether to stop before the next step; ranks agree on the largest (STOPS)."""
+    if stop.requested:
+        return 2
+    if time_limit is not None and (time_limit <= 0 or (
+            limit_from is not None and time.perf_counter() - limit_from > time_limit)):
+        return 1  # a planned stop (e.g. a GPU lease); resume continues exactly
+    return 0
+
+
+def _guard_step(run: _Run, step: int, loss: torch.Tensor, gnorm: torch.Tensor, stop_code: Callable[[], int],
+                agreed: int) -> int:
+    """Stop on a non-finite loss or gradient before the optimiser steps (on CUDA with one process, defer it:
+    see ``deferred``); returns the stop code the ranks agreed on (DDP), else ``agreed`` unchanged."""
+    if run.deferred:
+        nonfinite = ~(torch.isfinite(loss.detach()) & torch.isfinite(gnorm))
+        run.optimizer.found_inf = nonfinite.float()  # fused AdamW skips the update (and its step count)
+        run.bad_step = torch.where(nonfinite & (run.bad_step == 0), step + 1, run.bad_step)
+        return agreed
+    if run.ctx.enabled:  # the one sync per step: non-finite on any rank, and the stop codes
+        flags = torch.cat([torch.stack([~torch.isfinite(loss.detach()), ~torch.isfinite(gnorm)]).float(),
+                           torch.full((1,), float(stop_code()), device=run.dev)])
+        loss_bad, grad_bad, code = run.ctx.max_(flags).tolist()
+        ok, agreed = not (loss_bad or grad_bad), int(code)
+    else:
+        ok = bool(torch.isfinite(loss.detach()) & torch.isfinite(gnorm))  # the one sync per step
+    if not ok:
+        loss_bad = loss_bad if run.ctx.enabled else not torch.isfinite(loss.detach())
+        what = "loss" if loss_bad else "gradient"
+        run.metrics.write({"step": step + 1, "split": "train", "event": f"non-finite {what}",
+                           "loss": loss.item(), "grad_norm": gnorm.item()})
+        raise _non_finite(run, step + 1, what, f"{loss.item():.4g}")
+    return agreed
+
+
+def _check_deferred(run: _Run, step: int) -> None:
+    """Every ``check_every`` steps (and at the last) the host reads whether a step was skipped on the device."""
+    check_every = run.train_cfg.check_every or run.train_cfg.log_every
+    if run.deferred and (step % check_every == 0 or step == run.train_cfg.steps) and (at := int(run.bad_step)):
+        run.metrics.write({"step": at, "split": "train", "event": "non-finite loss or gradient",
+                           "skipped_on_device": True})
+        raise _non_finite(run, at, "loss or gradient", "update skipped on the device")
+
+
+class _Interval:
+    """The current logging interval's sums (loss terms and grad norm, kept on the device) and time."""
+
+    def __init__(self, dev: torch.device):
+        self.acc = torch.zeros(len(TERMS) + 1, device=dev)  # interval sums of the loss terms and the grad norm
+        self.n, self.time = 0, 0.0
+        self.fps: list[float] = []  # frames/s of each logging interval of this process
+
+    def add(self, out_terms: dict, gnorm: torch.Tensor, t0: float) -> float:
+        """Add a finished step (started at ``t0``); returns its duration."""
+        with torch.no_grad():
+            self.acc += torch.stack([out_terms[k].detach().float() for k in TERMS] + [gnorm.float()])
+        self.n += 1
+        dt = time.perf_counter() - t0
+        self.time += dt
+        return dt
+
+    def log(self, run: _Run, step: int, kw: float, wall: Callable[[], float]) -> dict:
+        """Write the interval's ``metrics.jsonl`` record (means over the interval and the ranks) and start anew."""
+        B, T, W = run.train_cfg.batch_size, run.train_cfg.horizon, run.ctx.world_size
+        vals = (run.ctx.sum_(self.acc) / (self.n * W)).tolist()  # mean over the interval and the ranks
+        record = {"step": step, "split": "train", **dict(zip(TERMS, vals)), "grad_norm": vals[-1],
+                  "kl_weight": kw, "lr": run.optimizer.param_groups[0]["lr"],
+                  "frames_per_s": self.n * B * T / max(self.time, 1e-9),
+                  "frames": step * B * T, "wall_s": wall()}
+        run.metrics.write(record)
+        self.fps.append(record["frames_per_s"])
+        self.acc.zero_()
+        self.n, self.time = 0, 0.0
+        return record
+
+
+def _progress_bar(run: _Run):
+    from tqdm.auto import tqdm
+
+    limit = run.args.time_limit
+    return tqdm(total=run.train_cfg.steps, initial=run.step, disable=not (run.args.progress and run.ctx.is_main),
+                unit="step", dynamic_ncols=True,
+                desc=f"{run.model_name}" + (f" (stops at {limit:.0f}s)" if limit else ""))
+
+
+def _bar_follows_time_limit(bar, step: int, step0: int, limit_from: float, time_limit: float, steps: int) -> None:
+    """The run ends at the time limit or at --steps, whichever comes first: the bar's total follows."""
+    el = time.perf_counter() - limit_from
+    reach = step + (step - step0) / max(el, 1e-9) * max(time_limit - el, 0.0)
+    bar.total = int(min(steps, max(step, reach)))
+    bar.refresh()
+
+
+def _eval_due(run: _Run, step: int) -> bool:
+    every = run.train_cfg.eval_every
+    return run.test_sampler is not None and every > 0 and (step % every == 0 or step == run.train_cfg.steps)
+
+
+def _test_record(run: _Run, step: int, wall: Callable[[], float]) -> dict:
+    """Score the test windows (each rank its share) and write the record; ``{}`` when none were scored."""
+    tm = test_metrics(run.model, run.test_sampler, run.train_cfg.batch_size // run.ctx.world_size,
+                      run.args.eval_windows, run.autocast, run.ctx)
+    if not tm:
+        return {}
+    record = {"step": step, "split": "test", **tm, "wall_s": wall()}
+    run.metrics.write(record)
+    return record
+
+
+def _save(run: _Run, at_step: int, wall: float) -> None:
+    """Checkpoint ``at_step``; a pending non-finite step or parameter raises instead, so that the last good
+    checkpoint is never replaced by a broken model."""
+    ctx, B, T = run.ctx, run.train_cfg.batch_size, run.train_cfg.horizon
+    # every rank takes part (its shards' generators, its torch RNG); rank 0 alone writes
+    shard_states: dict[int, dict] = {}
+    for part in ctx.all_gather(run.sampler.state_dicts()):
+        shard_states.update(part)
+    rank_rngs = ctx.all_gather(distributed.rng_state(run.dev)) if ctx.enabled else []
+    if run.deferred and (at := int(run.bad_step)):  # a skipped non-finite step since the last check
+        raise _non_finite(run, at, "loss or gradient", "update skipped on the device")
+    with torch.no_grad():
+        bad = [n for n, p in run.model.named_parameters() if not torch.isfinite(p).all()]
+    if bad:  # never replace a good checkpoint by a broken model (the weights are equal on every rank)
+        raise NonFiniteError(f"step {at_step}: parameter {bad[0]} is not finite; checkpoint not written")
+    if ctx.is_main:
+        extra_t: dict[str, torch.Tensor] = {}
+        sampler_state = distributed.pack_sampler_state(run.shards, shard_states)
+        extra = {"data_fingerprint": run.ds.fingerprint, "wall_s": wall, "profile": run.config.get("profile"),
+                 "sampler": ckpt.pack_state(sampler_state, "sampler", extra_t),
+                 "frames_seen": at_step * B * T, "world_size": ctx.world_size}
+        for r, state in enumerate(rank_rngs):
+            extra_t.update({f"rank_rng.{r}.{k}": v for k, v in state.items()})
+        ckpt.save_checkpoint(run.ckpt_path, run.model, run.optimizer, step=at_step, train_cfg=run.train_cfg,
+                             extra_meta=extra, extra_tensors=extra_t)
+    run.last_saved = at_step
+
+
+def _finish(run: _Run, status: str, step: int, last_train: dict, last_test: dict, train_time: float,
+            interval_fps: list[float], wall: float) -> dict:
+    """The run's summary, written to ``summary.json`` by rank 0 once every rank is done."""
+    B, T = run.train_cfg.batch_size, run.train_cfg.horizon
+    summary = {
+        "status": status, "model": run.model_name, "step": step, "steps": run.train_cfg.steps,
+        "out_dir": str(run.out), "checkpoint": str(run.ckpt_path) if run.last_saved is not None else None,
+        "train": last_train, "test": last_test,
+        "frames_per_s": (step - int(run.meta["step"] if run.meta else 0)) * B * T / max(train_time, 1e-9),
+        # steady state: the median interval after the first (which pays for torch.compile and warm-up)
+        "frames_per_s_steady": (sorted(interval_fps[1:])[len(interval_fps[1:]) // 2] if len(interval_fps) > 1
+                                else (interval_fps[0] if interval_fps else None)),
+        "wall_s": wall, "device": run.run_info["device"], "world_size": run.ctx.world_size,
+        "data_shards": run.shards,
+    }
+    if run.ctx.is_main:
+        atomic_write_json(run.out / SUMMARY, summary)
+    run.ctx.barrier()  # every rank returns once the run folder is complete
+    return summary
+
+
+# --------------------------------------------------------------------------------------------------
+# the loop
 
 
 def train(model_name: str | None, data_dir, out_dir=None, profile: str = "quick", overrides: dict | None = None,
@@ -391,265 +843,51 @@ def train(model_name: str | None, data_dir, out_dir=None, profile: str = "quick"
     Returns a summary dict (also written to ``summary.json``): status ``done`` or ``interrupted``,
     the step reached, the last train and test metrics, frames/s and wall time.
     """
+    args = RunSettings(model_name=model_name, data_dir=data_dir, out_dir=out_dir, profile=profile,
+                       overrides=overrides, resume=resume, device=device, overwrite=overwrite, progress=progress,
+                       eval_windows=eval_windows, callback=callback, time_limit=time_limit, init_from=init_from,
+                       data_shards=data_shards)
     ctx = distributed.setup(device)
     try:
-        return _train(ctx, model_name, data_dir, out_dir, profile, overrides, resume, device, overwrite, progress,
-                      eval_windows, callback, time_limit, init_from, data_shards)
+        return _train(ctx, args)
     finally:
         ctx.close()
 
 
-def _train(ctx: distributed.Context, model_name, data_dir, out_dir, profile, overrides, resume, device, overwrite,
-           progress, eval_windows, callback, time_limit, init_from, data_shards) -> dict:
-    from .data.store import open_dataset
-    from .data.windows import WindowSampler
-    from .models import build_model
-
-    W, rank = ctx.world_size, ctx.rank
-
-    if profile not in PROFILES:
-        raise SsmlibError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
-    if model_name is not None and model_name not in MODEL_NAMES:
-        raise SsmlibError(f"unknown model {model_name!r}; choose one of {', '.join(MODEL_NAMES)}")
-    ds = open_dataset(data_dir, verify=ctx.is_main)  # rank 0 checks every checksum; the others trust it
-    if out_dir is None:
-        if model_name is None:
-            raise SsmlibError("choose a model with --model (or give --out of a run to resume)")
-        out_dir = Path("runs") / ds.game / model_name
-    out = Path(out_dir)
-    ckpt_path = out / CHECKPOINT
-    resuming = resume and ckpt_path.exists()
-    _check_out_dir(out, resume, overwrite)
-    overrides = dict(overrides or {})
-
-    # ---- configs
-    meta = tensors = None
-    if resuming:
-        meta, tensors = ckpt.load_checkpoint(ckpt_path, expect_model=model_name, dataset=ds)
-        if meta.get("data_fingerprint") != ds.fingerprint:
-            raise SsmlibError(f"cannot resume {out}: it was trained on other data (fingerprint "
-                              f"{str(meta.get('data_fingerprint'))[:12]}, {data_dir} has {ds.fingerprint[:12]})")
-        if ckpt.train_config(meta) is None or meta.get("optimizer") is None or "sampler" not in meta:
-            raise SsmlibError(f"cannot resume from {ckpt_path}: it holds no training state")
-        model_name = meta["model"]
-        old_train, model_cfg = ckpt.train_config(meta), ckpt.model_config(meta)
-        train_cfg, new_model_cfg = apply_overrides(old_train, model_cfg, overrides)
-        changed = [f.name for f in dataclasses.fields(TrainConfig)
-                   if getattr(train_cfg, f.name) != getattr(old_train, f.name) and f.name not in RESUMABLE]
-        changed += [f.name for f in dataclasses.fields(ModelConfig)
-                    if getattr(new_model_cfg, f.name) != getattr(model_cfg, f.name)]
-        if changed:
-            raise SsmlibError(f"cannot change {', '.join(changed)} when resuming {out} "
-                              f"(only {', '.join(RESUMABLE)} may change)")
-    else:
-        if model_name is None:
-            raise SsmlibError("choose a model with --model")
-        prof = get_profile(profile)
-        init_meta = init_tensors = None
-        if init_from is not None:  # the architecture comes with the weights
-            init_meta, init_tensors = ckpt.load_checkpoint(init_from, expect_model=model_name, dataset=ds)
-        train_cfg, model_cfg = apply_overrides(prof.train, ckpt.model_config(init_meta) if init_meta else prof.model,
-                                               overrides)
-        model_cfg.model = model_name
-        model_cfg.height, model_cfg.width, model_cfg.num_actions = ds.height, ds.width, ds.num_actions
-    if train_cfg.context != 3:
-        raise SsmlibError(f"context {train_cfg.context}: the models build their state from exactly 3 frames")
-    # data shards: a new run cuts the train episodes into one shard per rank (or data_shards); a resumed
-    # run keeps its shards where they divide over the ranks it has now, else re-cuts them (not exact)
-    saved_shards = saved_sampler = None
-    if resuming:
-        saved_shards, saved_sampler = distributed.unpack_sampler_state(ckpt.unpack_state(meta["sampler"], tensors))
-    shards, shards_kept = distributed.plan_shards(train_cfg.batch_size, W, saved_shards)
-    if data_shards is not None and not resuming:
-        distributed.check_shards(train_cfg.batch_size, data_shards, W)
-        shards = data_shards
-    elif data_shards is not None and data_shards != shards:
-        raise SsmlibError(f"cannot change data_shards when resuming {out} (it continues with {shards})")
-    ctx.barrier()  # every rank has read what it needs from the run folder before rank 0 changes it
-    if ctx.is_main:
-        _prepare_out_dir(out, resume, overwrite)  # only now, once the configs are known to be good
-
-    dev = ctx.device if ctx.enabled else resolve_device(device)
-    on_cuda = dev.type == "cuda"
-    use_amp = train_cfg.amp and on_cuda
-    use_compile = train_cfg.compile and on_cuda
-    if on_cuda:
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
-        torch.backends.cudnn.benchmark = True
-
-    def autocast():
-        return torch.autocast("cuda", dtype=torch.bfloat16) if use_amp else contextlib.nullcontext()
-
-    # ---- model, optimiser, data
-    class_weights = None
-    if model_cfg.reward_head == "categorical":  # reward values (a new run) and loss weights from the data
-        values, class_weights = reward_classes(ds, model_cfg)
-        model_cfg.reward_values = tuple(values)
-    torch.manual_seed(train_cfg.seed)
-    model = build_model(model_cfg).to(dev)
-    if class_weights is not None:
-        model.set_reward_class_weights(class_weights)
-    if on_cuda and train_cfg.channels_last:  # NHWC convolutions: what cuDNN's bf16 kernels want
-        model = model.to(memory_format=torch.channels_last)
-    if not resuming and init_from is not None:
-        model.load_state_dict(ckpt.model_state(init_tensors))
-    optimizer = torch.optim.AdamW(model.parameters(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay,
-                                  **({"fused": True} if on_cuda else {}))
-    # this rank's data shards; a re-cut on resume is seeded from the step so it does not replay the start
-    sampler = distributed.ShardedSampler(
-        ds, shards, distributed.rank_shards(shards, rank, W), context=train_cfg.context, horizon=train_cfg.horizon,
-        jump=model_cfg.jump, device=str(dev), seed=train_cfg.seed,
-        salt=("resume", int(meta["step"])) if resuming and not shards_kept else ())
-    train_windows = sum(ctx.all_gather(len(sampler)))
-    try:
-        test_sampler = WindowSampler(ds, split="test", context=train_cfg.context, horizon=train_cfg.horizon,
-                                     jump=model_cfg.jump, device=str(dev), seed=train_cfg.seed)
-    except SsmlibError:  # no test episode long enough: train without test metrics (config.json says so)
-        test_sampler = None
-        if ctx.is_main:
-            from .data.store import split_problem
-            from .errors import warn
-
-            span = (train_cfg.context + train_cfg.horizon - 1) * model_cfg.jump + 1
-            warn(f"{split_problem(ds, 'test', span)}; training without test metrics")
-
-    metrics = MetricsLog(out / METRICS) if ctx.is_main else _NoLog()
-    step, wall0 = 0, 0.0
-    run_info = provenance(str(dev), data_fingerprint=ds.fingerprint)
-    dist_info = {"world_size": W, "data_shards": shards, "backend": ctx.backend,
-                 "batch_per_rank": train_cfg.batch_size // W}
-    if not resuming and ctx.enabled:  # independent posterior noise on every rank (the weights are equal)
-        torch.manual_seed(distributed.derived_seed(train_cfg.seed, "rank", rank))
-    if resuming:
-        model.load_state_dict(ckpt.model_state({k: v.to(dev) for k, v in tensors.items() if k.startswith("model.")}))
-        ckpt.load_optimizer(optimizer, meta, tensors)
-        step, wall0 = int(meta["step"]), float(meta.get("wall_s", 0.0))
-        if shards_kept:
-            sampler.load_state_dicts(saved_sampler)
-        saved_world = int(meta.get("world_size", 1))
-        if saved_world == W == 1:
-            ckpt.set_rng_state(tensors)
-        elif saved_world == W:  # each rank continues its own torch RNG
-            distributed.set_rng_state({k.rsplit(".", 1)[1]: v for k, v in tensors.items()
-                                       if k.startswith(f"rank_rng.{rank}.")}, dev)
-        else:  # another number of ranks: fresh, reproducible streams
-            torch.manual_seed(distributed.derived_seed(train_cfg.seed, "rank", rank, "step", step))
-        metrics.truncate_after(step)
-        config = json.loads((out / CONFIG).read_text()) if ctx.is_main and (out / CONFIG).exists() else {}
-        config.setdefault("resumes", []).append({"step": step, "provenance": run_info, **dist_info,
-                                                 "from_world_size": saved_world, "shards_kept": shards_kept})
-        config["train_cfg"] = to_dict(train_cfg)
-        config["distributed"] = dist_info
-    else:
-        if ctx.is_main:
-            (out / METRICS).unlink(missing_ok=True)
-        config = {
-            "model": model_name, "profile": profile, "overrides": overrides,
-            "model_cfg": to_dict(model_cfg), "train_cfg": to_dict(train_cfg),
-            "data": {"dir": str(data_dir), "game": ds.game, "height": ds.height, "width": ds.width,
-                     "num_actions": ds.num_actions, "fingerprint": ds.fingerprint,
-                     "train_windows": train_windows, "test_windows": len(test_sampler or [])},
-            "eval_windows": eval_windows if test_sampler is not None else 0,
-            "num_parameters": sum(p.numel() for p in model.parameters()),
-            "amp_bf16": use_amp, "compiled": use_compile, "provenance": run_info,
-            "init_from": (None if init_from is None else {"path": str(init_from), "step": init_meta.get("step"),
-                                                           "git_sha": init_meta.get("git_sha")}),
-            "distributed": dist_info,
-        }
-    if ctx.is_main:
-        atomic_write_json(out / CONFIG, config)
-    del tensors
-
-    # the model's convolutional pass and frame likelihood are compiled; the reward and KL terms stay eager
-    model.compile_frame_terms(use_compile)
-    if ctx.enabled:  # DDP averages the gradients over ranks during backward
-        loss_fn = torch.nn.parallel.DistributedDataParallel(
-            _LossModule(model), device_ids=[dev.index] if on_cuda else None, gradient_as_bucket_view=True)
-    else:
-        loss_fn = model.loss
-    model.train()
-    if use_compile and not ctx.enabled:
-        first = _model_batch(sampler.samplers[0].gather(sampler.samplers[0].starts[:train_cfg.batch_size]))
-        why = check_compiled_step(model, loss_fn, optimizer, [p for p in model.parameters() if p.requires_grad],
-                                  first, train_cfg.grad_clip, loss_options(train_cfg), autocast, dev)
-        if why:
-            from .errors import warn
-
-            warn(why)
-            config["compile_fallback"] = why
-            atomic_write_json(out / CONFIG, config)
-    B, T = train_cfg.batch_size, train_cfg.horizon  # B: the global batch, B // W windows on each rank
-    last_saved = step if resuming else None
-
-    def save(at_step: int, wall: float) -> None:
-        nonlocal last_saved
-        # every rank takes part (its shards' generators, its torch RNG); rank 0 alone writes
-        shard_states: dict[int, dict] = {}
-        for part in ctx.all_gather(sampler.state_dicts()):
-            shard_states.update(part)
-        rank_rngs = ctx.all_gather(distributed.rng_state(dev)) if ctx.enabled else []
-        if deferred and (at := int(bad_step)):  # a skipped non-finite step since the last check
-            raise_non_finite(at, "loss or gradient", "update skipped on the device")
-        with torch.no_grad():
-            bad = [n for n, p in model.named_parameters() if not torch.isfinite(p).all()]
-        if bad:  # never replace a good checkpoint by a broken model (the weights are equal on every rank)
-            raise NonFiniteError(f"step {at_step}: parameter {bad[0]} is not finite; checkpoint not written")
-        if ctx.is_main:
-            extra_t: dict[str, torch.Tensor] = {}
-            sampler_state = distributed.pack_sampler_state(shards, shard_states)
-            extra = {"data_fingerprint": ds.fingerprint, "wall_s": wall, "profile": config.get("profile"),
-                     "sampler": ckpt.pack_state(sampler_state, "sampler", extra_t),
-                     "frames_seen": at_step * B * T, "world_size": W}
-            for r, state in enumerate(rank_rngs):
-                extra_t.update({f"rank_rng.{r}.{k}": v for k, v in state.items()})
-            ckpt.save_checkpoint(ckpt_path, model, optimizer, step=at_step, train_cfg=train_cfg,
-                                 extra_meta=extra, extra_tensors=extra_t)
-        last_saved = at_step
-
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=train_cfg.steps, initial=step, disable=not (progress and ctx.is_main), unit="step",
-               dynamic_ncols=True,
-               desc=f"{model_name}" + (f" (stops at {time_limit:.0f}s)" if time_limit else ""))
-    step0 = step
-    acc = torch.zeros(len(TERMS) + 1, device=dev)  # interval sums of the loss terms and the grad norm
-    acc_n, t_interval, train_time = 0, 0.0, 0.0
+def _train(ctx: distributed.Context, args: RunSettings) -> dict:
+    run = _open_run(ctx, args)  # the folder and the configs (new, resume, init_from), refused before any write
+    _build(run)  # device, model, AdamW, window samplers
+    _start_or_resume(run)  # this rank's torch RNG or the checkpoint's state; config.json
+    loss_fn = _loss_fn(run)  # compiled (behind its guard), DDP-wrapped under torchrun
+    train_cfg, dev, W = run.train_cfg, run.dev, ctx.world_size
+    B = train_cfg.batch_size  # the global batch, B // W windows on each rank
+    run.last_saved = run.step if run.resuming else None
+    bar = _progress_bar(run)
+    step = step0 = run.step
+    interval = _Interval(dev)
+    train_time = 0.0
     last_train: dict = {}
-    interval_fps: list[float] = []  # frames/s of each logging interval of this process
     last_test: dict = {}
     status = "done"
     start = time.perf_counter()
     limit_from = None  # the time limit counts from the first finished step: compilation is not training time
-    params = [p for p in model.parameters() if p.requires_grad]
+    params = [p for p in run.model.parameters() if p.requires_grad]
     kl_w = torch.zeros((), device=dev)
     # CUDA, one process: a non-finite step is skipped ON THE DEVICE (fused AdamW reads ``found_inf``, as
     # under a GradScaler) and the first such step is remembered there; the host reads it every
     # ``check_every`` steps, so the CPU never waits for the GPU inside the loop
-    deferred = on_cuda and not ctx.enabled and getattr(optimizer, "defaults", {}).get("fused", False)
-    bad_step = torch.zeros((), dtype=torch.long, device=dev)  # first non-finite step (0: none)
-    check_every = train_cfg.check_every or train_cfg.log_every
+    run.deferred = dev.type == "cuda" and not ctx.enabled and getattr(run.optimizer, "defaults", {}).get("fused", False)
+    run.bad_step = torch.zeros((), dtype=torch.long, device=dev)  # first non-finite step (0: none)
     loss_opts = loss_options(train_cfg)
 
-    def raise_non_finite(at: int, what: str, value: str) -> None:
-        kept = (f"the last good checkpoint {ckpt_path} (step {last_saved}) is kept"
-                if last_saved is not None else "no checkpoint had been written yet")
-        raise NonFiniteError(f"non-finite {what} ({value}) at step {at}; "
-                             f"training stopped, {kept} (try a lower --lr or --set grad_clip)")
-
     def wall() -> float:
-        return wall0 + time.perf_counter() - start
+        return run.wall0 + time.perf_counter() - start
 
     try:
         with _GracefulStop() as stop:
 
-            def stop_code() -> int:  # this process's view; ranks agree on the largest (STOPS)
-                if stop.requested:
-                    return 2
-                if time_limit is not None and (time_limit <= 0 or (
-                        limit_from is not None and time.perf_counter() - limit_from > time_limit)):
-                    return 1  # a planned stop (e.g. a GPU lease); resume continues exactly
-                return 0
+            def stop_code() -> int:
+                return _stop_code(stop, args.time_limit, limit_from)
 
             # under DDP every rank must stop at the same step: the codes are reduced with each step's flags
             agreed = int(ctx.max_(torch.full((1,), float(stop_code()), device=dev)).item()) if ctx.enabled else 0
@@ -659,102 +897,41 @@ def _train(ctx: distributed.Context, model_name, data_dir, out_dir, profile, ove
                     status = STOPS[code]
                     break
                 t0 = time.perf_counter()
-                batch = _model_batch(sampler.sample(B // W))
-                kw = kl_weight_at(step + 1, train_cfg.kl_warmup_steps)
+                batch = _model_batch(run.sampler.sample(B // W))
+                kw = kl_weight_at(step + 1, train_cfg.kl_warmup_steps)  # beta_t = min(1, t / warmup)
                 kl_w.fill_(kw)
                 if step < train_cfg.lr_warmup_steps:  # a float lr: fused AdamW takes it without a sync
-                    for group in optimizer.param_groups:
+                    for group in run.optimizer.param_groups:  # lr_t = lr min(1, t / warmup)
                         group["lr"] = lr_at(step + 1, train_cfg.lr, train_cfg.lr_warmup_steps)
-                out_terms, gnorm = forward_backward(loss_fn, optimizer, params, batch, kl_w, train_cfg.grad_clip,
-                                                    loss_opts, autocast)
-                loss = out_terms["loss"]
-                if deferred:
-                    nonfinite = ~(torch.isfinite(loss.detach()) & torch.isfinite(gnorm))
-                    optimizer.found_inf = nonfinite.float()  # fused AdamW skips the update (and its step count)
-                    bad_step = torch.where(nonfinite & (bad_step == 0), step + 1, bad_step)
-                    ok = True
-                elif ctx.enabled:  # the one sync per step: non-finite on any rank, and the stop codes
-                    flags = torch.cat([torch.stack([~torch.isfinite(loss.detach()), ~torch.isfinite(gnorm)]).float(),
-                                       torch.full((1,), float(stop_code()), device=dev)])
-                    loss_bad, grad_bad, code = ctx.max_(flags).tolist()
-                    ok, agreed = not (loss_bad or grad_bad), int(code)
-                else:
-                    ok = bool(torch.isfinite(loss.detach()) & torch.isfinite(gnorm))  # the one sync per step
-                if not ok:
-                    loss_bad = loss_bad if ctx.enabled else not torch.isfinite(loss.detach())
-                    what = "loss" if loss_bad else "gradient"
-                    metrics.write({"step": step + 1, "split": "train", "event": f"non-finite {what}",
-                                   "loss": loss.item(), "grad_norm": gnorm.item()})
-                    raise_non_finite(step + 1, what, f"{loss.item():.4g}")
-                optimizer.step()
+                out_terms, gnorm = forward_backward(loss_fn, run.optimizer, params, batch, kl_w, train_cfg.grad_clip,
+                                                    loss_opts, run.autocast)
+                agreed = _guard_step(run, step, out_terms["loss"], gnorm, stop_code, agreed)
+                run.optimizer.step()
                 step += 1
                 limit_from = limit_from or time.perf_counter()
-                if deferred and (step % check_every == 0 or step == train_cfg.steps) and (at := int(bad_step)):
-                    metrics.write({"step": at, "split": "train", "event": "non-finite loss or gradient",
-                                   "skipped_on_device": True})
-                    raise_non_finite(at, "loss or gradient", "update skipped on the device")
-                with torch.no_grad():
-                    acc += torch.stack([out_terms[k].detach().float() for k in TERMS] + [gnorm.float()])
-                acc_n += 1
-                dt = time.perf_counter() - t0
-                t_interval += dt
-                train_time += dt
+                _check_deferred(run, step)
+                train_time += interval.add(out_terms, gnorm, t0)
                 bar.update(1)
-                if time_limit and limit_from is not None and step % train_cfg.log_every == 0 and step > step0:
-                    # the run ends at the time limit or at --steps, whichever comes first: the bar's total follows
-                    el = time.perf_counter() - limit_from
-                    reach = step + (step - step0) / max(el, 1e-9) * max(time_limit - el, 0.0)
-                    bar.total = int(min(train_cfg.steps, max(step, reach)))
-                    bar.refresh()
-
+                if args.time_limit and limit_from is not None and step % train_cfg.log_every == 0 and step > step0:
+                    _bar_follows_time_limit(bar, step, step0, limit_from, args.time_limit, train_cfg.steps)
                 record: dict = {}
                 if step % train_cfg.log_every == 0 or step == train_cfg.steps:
-                    vals = (ctx.sum_(acc) / (acc_n * W)).tolist()  # mean over the interval and the ranks
-                    record = {"step": step, "split": "train", **dict(zip(TERMS, vals)), "grad_norm": vals[-1],
-                              "kl_weight": kw, "lr": optimizer.param_groups[0]["lr"],
-                              "frames_per_s": acc_n * B * T / max(t_interval, 1e-9),
-                              "frames": step * B * T, "wall_s": wall()}
-                    metrics.write(record)
-                    last_train = record
-                    interval_fps.append(record["frames_per_s"])
-                    bar.set_postfix(loss=f"{vals[0]:.1f}", fps=f"{record['frames_per_s']:.0f}", refresh=False)
-                    acc.zero_()
-                    acc_n, t_interval = 0, 0.0
-                if test_sampler is not None and train_cfg.eval_every > 0 and (
-                        step % train_cfg.eval_every == 0 or step == train_cfg.steps):
-                    tm = test_metrics(model, test_sampler, B // W, eval_windows, autocast, ctx)
-                    if tm:
-                        last_test = {"step": step, "split": "test", **tm, "wall_s": wall()}
-                        metrics.write(last_test)
+                    record = last_train = interval.log(run, step, kw, wall)
+                    bar.set_postfix(loss=f"{record['loss']:.1f}", fps=f"{record['frames_per_s']:.0f}", refresh=False)
+                if _eval_due(run, step):
+                    last_test = _test_record(run, step, wall) or last_test
                 if (train_cfg.ckpt_every > 0 and step % train_cfg.ckpt_every == 0) or step == train_cfg.steps:
-                    save(step, wall())
-                if callback is not None:
-                    callback(step, record)
-            if status == "time-limit" and test_sampler is not None and last_test.get("step") != step and step > 0:
+                    _save(run, step, wall())
+                if args.callback is not None:
+                    args.callback(step, record)
+            if status == "time-limit" and run.test_sampler is not None and last_test.get("step") != step and step > 0:
                 # a planned stop (a lease's end) is scored like a last step: runs compare at equal wall-clock
-                tm = test_metrics(model, test_sampler, B // W, eval_windows, autocast, ctx)
-                if tm:
-                    last_test = {"step": step, "split": "test", **tm, "wall_s": wall()}
-                    metrics.write(last_test)
-            if status != "done" and last_saved != step:
-                save(step, wall())
+                last_test = _test_record(run, step, wall) or last_test
+            if status != "done" and run.last_saved != step:
+                _save(run, step, wall())
     finally:
         bar.close()
-
-    summary = {
-        "status": status, "model": model_name, "step": step, "steps": train_cfg.steps,
-        "out_dir": str(out), "checkpoint": str(ckpt_path) if last_saved is not None else None,
-        "train": last_train, "test": last_test,
-        "frames_per_s": (step - int(meta["step"] if meta else 0)) * B * T / max(train_time, 1e-9),
-        # steady state: the median interval after the first (which pays for torch.compile and warm-up)
-        "frames_per_s_steady": (sorted(interval_fps[1:])[len(interval_fps[1:]) // 2] if len(interval_fps) > 1
-                                else (interval_fps[0] if interval_fps else None)),
-        "wall_s": wall(), "device": run_info["device"], "world_size": W, "data_shards": shards,
-    }
-    if ctx.is_main:
-        atomic_write_json(out / SUMMARY, summary)
-    ctx.barrier()  # every rank returns once the run folder is complete
-    return summary
+    return _finish(run, status, step, last_train, last_test, train_time, interval.fps, wall())
 
 
 # --------------------------------------------------------------------------------------------------

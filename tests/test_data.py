@@ -18,7 +18,7 @@ from ssmlib.config import get_profile
 from ssmlib.data import store
 from ssmlib.data.ale import check_frame_size, preprocess, resolve_game
 from ssmlib.data.collect import collect, config_with, split_episodes
-from ssmlib.data.store import episode_in_test, open_dataset
+from ssmlib.data.store import DIGEST_CACHE, episode_in_test, open_dataset
 from ssmlib.data.windows import WindowDataset, WindowSampler, to_device
 from ssmlib.errors import SsmlibError
 
@@ -227,7 +227,8 @@ def test_resume_after_a_killed_collection_equals_an_uninterrupted_one(tmp_path):
     done, want = open_dataset(out).manifest, open_dataset(ref).manifest
     assert done["complete"]
     assert [s["files"] for s in done["shards"]] == [s["files"] for s in want["shards"]]
-    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temp files left
+    # no temp files left (the digest cache is the one dot-file a dataset keeps)
+    assert not [p for p in out.iterdir() if p.name.startswith(".") and p.name != DIGEST_CACHE]
 
 
 @pytest.mark.parametrize("args,message", [
@@ -293,3 +294,28 @@ def test_demo_dataset_goes_to_the_user_cache(tmp_path, monkeypatch):
     written = (ds.root / "manifest.json").stat().st_mtime_ns
     assert demo_dataset("MsPacman", 80, 64, steps=80).fingerprint == ds.fingerprint
     assert (ds.root / "manifest.json").stat().st_mtime_ns == written  # reused, not collected again
+
+
+def test_digest_cache_skips_unchanged_files_and_never_hides_a_changed_one(tmp_path, monkeypatch):
+    out = tmp_path / "d"
+    assert _cli("collect", "--steps", "200", "--envs", "2", "--steps-per-shard", "50", "--no-progress",
+                "--out", str(out)).returncode == 0
+    assert (out / DIGEST_CACHE).exists()  # written with the shards: the first open hashes nothing
+    calls = []
+    real = store.sha256_file
+    monkeypatch.setattr(store, "sha256_file", lambda p: calls.append(p) or real(p))
+    open_dataset(out)
+    assert calls == []
+    # a file rewritten with other bytes of the same size: a new mtime, hashed again, refused
+    victim = out / "shard-00000" / "rewards.npy"
+    arr = np.load(victim)
+    np.save(victim, arr + 1.0)
+    with pytest.raises(SsmlibError, match="checksum mismatch"):
+        open_dataset(out)
+    assert calls == [victim]
+    # no cache (e.g. deleted): every file is hashed and the dataset still opens when intact
+    np.save(victim, arr)
+    (out / DIGEST_CACHE).unlink()
+    calls.clear()
+    open_dataset(out)
+    assert len(calls) == sum(len(s["files"]) for s in store.read_manifest(out)["shards"])

@@ -293,15 +293,26 @@ def collect(cfg: DataConfig, out: str | Path, total_steps: int | None, *, policy
                desc=f"collect {game.name}", disable=not progress, smoothing=0.1)
     env = make_vector_env(game, cfg.num_envs, sticky_actions=cfg.sticky_actions, frameskip=cfg.frameskip,
                           max_episode_steps=cfg.max_episode_steps) if todo else None
+    seconds0, start = manifest.get("collect_seconds", 0.0), time.perf_counter()
+
+    def listed(entry: dict) -> None:  # a written shard enters the manifest (atomically, after its files)
+        manifest["shards"] = sorted(manifest["shards"] + [entry], key=lambda s: s["index"])
+        manifest["collect_seconds"] = seconds0 + time.perf_counter() - start
+        manifest["complete"] = len(manifest["shards"]) >= manifest["target_shards"]
+        store.write_manifest(out, manifest)
+
     try:
-        for i in todo:
-            t0 = time.perf_counter()
-            arrays = collect_shard(env, cfg, i, policy_factory, progress=bar)
-            entry = store.write_shard(out, i, arrays)
-            manifest["shards"] = sorted(manifest["shards"] + [entry], key=lambda s: s["index"])
-            manifest["collect_seconds"] = manifest.get("collect_seconds", 0.0) + time.perf_counter() - t0
-            manifest["complete"] = len(manifest["shards"]) >= manifest["target_shards"]
-            store.write_manifest(out, manifest)
+        # one writer thread: shard i is written and hashed while shard i+1 is collected (I/O and hashing
+        # release the GIL); at most two shards are in memory
+        with ThreadPoolExecutor(max_workers=1) as writer:
+            pending = None
+            for i in todo:
+                arrays = collect_shard(env, cfg, i, policy_factory, progress=bar)
+                if pending is not None:
+                    listed(pending.result())
+                pending = writer.submit(store.write_shard, out, i, arrays)
+            if pending is not None:
+                listed(pending.result())
     except KeyboardInterrupt:
         bar.close()
         how = (f"python -m ssmlib collect --out {out} --resume" if store.resumable_from_cli(manifest)

@@ -36,6 +36,38 @@ def shard_name(i: int) -> str:
     return f"shard-{i:05d}"
 
 
+DIGEST_CACHE = ".sha256-cache.json"
+"""Per dataset folder: the sha256 of each file hashed on this machine, keyed by the file's size and
+modification time (ns). A file whose size and mtime are unchanged is not hashed again (an H200 lease's
+24 GB dataset took ~28 s to hash, once per process that opened it); any write changes the mtime, so a
+changed file is always hashed."""
+
+
+def _read_digest_cache(root: Path) -> dict:
+    try:
+        return json.loads((root / DIGEST_CACHE).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _write_digest_cache(root: Path, cache: dict) -> None:
+    try:
+        atomic_write_json(root / DIGEST_CACHE, cache)
+    except OSError:  # a read-only dataset: hash again next time
+        pass
+
+
+def file_digest(root: Path, rel: str, cache: dict) -> str:
+    """The sha256 of ``root/rel``, from ``cache`` when its size and mtime are unchanged (``cache`` is updated)."""
+    st = (root / rel).stat()
+    hit = cache.get(rel)
+    if hit and hit[0] == st.st_size and hit[1] == st.st_mtime_ns:
+        return hit[2]
+    digest = sha256_file(root / rel)
+    cache[rel] = [st.st_size, st.st_mtime_ns, digest]
+    return digest
+
+
 def write_shard(root: Path, index: int, arrays: dict[str, np.ndarray]) -> dict:
     """Write one shard atomically (temp folder, then rename); return its manifest entry."""
     n = len(arrays["frames"])
@@ -52,6 +84,11 @@ def write_shard(root: Path, index: int, arrays: dict[str, np.ndarray]) -> dict:
         files[f"{k}.npy"] = sha256_file(tmp / f"{k}.npy")
     shutil.rmtree(final, ignore_errors=True)  # a stale, unlisted shard from a killed run
     os.replace(tmp, final)
+    cache = _read_digest_cache(root)  # the digests just computed, for the first open (a rename keeps the mtime)
+    for fname, digest in files.items():
+        st = (final / fname).stat()
+        cache[f"{final.name}/{fname}"] = [st.st_size, st.st_mtime_ns, digest]
+    _write_digest_cache(root, cache)
     return {"name": final.name, "index": index, "rows": n,
             "episodes": int(len(np.unique(arrays["episode"]))), "files": files}
 
@@ -98,17 +135,18 @@ def repair_advice(root: Path, manifest: dict) -> str:
 
 def verify_shards(root: Path, manifest: dict) -> list[tuple[dict, str]]:
     """Every listed shard whose files are missing or do not match their sha256: ``(entry, reason)``."""
-    bad = []
+    bad, cache = [], _read_digest_cache(root)
     for entry in manifest.get("shards", []):
         for fname, digest in entry["files"].items():
             path = root / entry["name"] / fname
             if not path.exists():
                 bad.append((entry, f"{path} is missing"))
                 break
-            found = sha256_file(path)
+            found = file_digest(root, f"{entry['name']}/{fname}", cache)
             if found != digest:
                 bad.append((entry, f"{path} has sha256 {found}, the manifest lists {digest}"))
                 break
+    _write_digest_cache(root, cache)
     return bad
 
 
@@ -155,17 +193,20 @@ class Dataset:
             raise SsmlibError(f"dataset {self.root} has no complete shard yet; continue it with: "
                               f"python -m ssmlib collect --out {self.root} --resume")
         self.shards: list[dict[str, np.ndarray]] = []
+        cache = _read_digest_cache(self.root) if verify else {}
         for entry in self.manifest["shards"]:
-            self.shards.append(self._open_shard(entry, verify))
+            self.shards.append(self._open_shard(entry, verify, cache))
+        if verify:
+            _write_digest_cache(self.root, cache)
         self.episodes = self._index_episodes()
 
-    def _open_shard(self, entry: dict, verify: bool) -> dict[str, np.ndarray]:
+    def _open_shard(self, entry: dict, verify: bool, cache: dict) -> dict[str, np.ndarray]:
         arrays = {}
         for fname, digest in entry["files"].items():
             path = self.root / entry["name"] / fname
             if not path.exists():
                 raise SsmlibError(f"dataset file missing: {path}; {repair_advice(self.root, self.manifest)}")
-            if verify and (found := sha256_file(path)) != digest:
+            if verify and (found := file_digest(self.root, f"{entry['name']}/{fname}", cache)) != digest:
                 raise SsmlibError(f"checksum mismatch in {path}: sha256 {found}, the manifest lists {digest} "
                                   f"(corrupt or truncated); {repair_advice(self.root, self.manifest)}")
             try:

@@ -84,10 +84,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .config import CONTEXT
 from .errors import SsmlibError
 from .stats import EpisodeTable, auc, bootstrap
 
-CONTEXT = 3
 EPS_GRID = (1e-5, 1e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.2, 0.4)
 """Candidate ``epsilon`` of the copy references; the best on the evaluated windows is kept."""
 MOVING_TOL = 0.1

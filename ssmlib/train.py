@@ -39,7 +39,7 @@ import torch
 
 from . import checkpoint as ckpt
 from . import distributed
-from .config import MODEL_NAMES, PROFILES, ModelConfig, TrainConfig, get_profile, to_dict
+from .config import CONTEXT, MODEL_NAMES, PROFILES, ModelConfig, TrainConfig, get_profile, to_dict
 from .distributed import resolve_device
 from .errors import SsmlibError, warn
 from .io import atomic_write, atomic_write_json, provenance
@@ -57,7 +57,6 @@ RESUMABLE = ("steps", "log_every", "eval_every", "ckpt_every", "compile")
 TERMS = ("loss", "recon", "kl", "reward", "elbo")
 TEST_TERMS = TERMS + ("floor", "excess")
 """Test terms add the exact Bernoulli floor of the target frames and the excess ``floor - ELBO`` (nats/frame)."""
-CONTEXT_FRAMES = 3
 STOPS = {1: "time-limit", 2: "interrupted"}
 """Why a run stopped before its last step, by the code the ranks agree on (the larger wins)."""
 
@@ -277,7 +276,7 @@ def test_metrics(model, sampler, batch_size: int, max_windows: int, autocast, ct
             b = batch["frames"].shape[0]
             with autocast():
                 out = model.loss(_model_batch(batch), kl_weight=1.0)
-            floor = bernoulli_floor(batch["frames"][:, CONTEXT_FRAMES:]).mean()  # exact floor of these targets
+            floor = bernoulli_floor(batch["frames"][:, CONTEXT:]).mean()  # exact floor of these targets
             out = {**out, "floor": floor, "excess": floor - out["elbo"].float()}
             vals = torch.stack([out[k].detach().float() for k in TEST_TERMS]).tolist()
             for k, v in zip(TEST_TERMS, vals):

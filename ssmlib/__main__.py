@@ -17,7 +17,7 @@ from .errors import SsmlibError
 # Modules that register subcommands through ``add_cli(subparsers)``, in help order.
 COMMAND_MODULES = ("ssmlib.data.cli", "ssmlib.train", "ssmlib.evaluate", "ssmlib.zoo", "ssmlib.pretrained",
                    "ssmlib.bench", "ssmlib.jumpy", "ssmlib.campaign", "ssmlib.agents",
-                   "ssmlib.studies.i2a_campaign")
+                   "ssmlib.studies.i2a_campaign", "ssmlib.config_cli")
 
 
 class OneLineParser(argparse.ArgumentParser):

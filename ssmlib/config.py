@@ -203,3 +203,25 @@ def book_profile() -> str:
     name = os.environ.get("SSMLIB_PROFILE", "quick")
     get_profile(name)  # validate
     return name
+
+
+def field_docs(cls) -> dict[str, str]:
+    """Each field's docstring (the string literal under it in the class body, CleanRL style), read from
+    the source: what ``python -m ssmlib config`` prints and ``--help`` points to."""
+    import ast
+    import inspect
+    import textwrap
+
+    body = ast.parse(textwrap.dedent(inspect.getsource(cls))).body[0].body
+    docs = {}
+    for a, b in zip(body, body[1:]):
+        if (isinstance(a, ast.AnnAssign) and isinstance(a.target, ast.Name) and isinstance(b, ast.Expr)
+                and isinstance(b.value, ast.Constant) and isinstance(b.value.value, str)):
+            docs[a.target.id] = " ".join(b.value.value.split())
+    return docs
+
+
+def describe(cfg) -> list[tuple[str, object, str]]:
+    """``(field, value, docstring)`` for every field of a config dataclass instance."""
+    docs = field_docs(type(cfg))
+    return [(f.name, getattr(cfg, f.name), docs.get(f.name, "")) for f in dataclasses.fields(cfg)]

@@ -996,6 +996,7 @@ def add_cli(subparsers) -> argparse.ArgumentParser:
                    help="cut the train episodes into S shards, batch_size/S windows from each per step "
                         "(default: one per torchrun rank; S=N in one process draws the global batch of N ranks)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
-                   help="override any TrainConfig/ModelConfig field, e.g. --set horizon=5 (repeatable)")
+                   help="override any TrainConfig/ModelConfig field, e.g. --set horizon=5 (repeatable); every "
+                        "field with its value and meaning: python -m ssmlib config --section model,train")
     p.set_defaults(func=run_cli)
     return p

@@ -82,7 +82,7 @@ def _add_train(sub) -> None:
     t.add_argument("--overwrite", action="store_true")
     t.add_argument("--device", default=None)
     t.add_argument("--time-limit", type=float, default=None, help="seconds, then a clean stop with a checkpoint")
-    t.add_argument("--set", action="append", metavar="KEY=VALUE", help="any AgentConfig field")
+    t.add_argument("--set", action="append", metavar="KEY=VALUE", help="any AgentConfig field (all of them, with values and meanings: python -m ssmlib config --section agent)")
     t.add_argument("--no-progress", action="store_true")
     t.set_defaults(func=_cli_train)
 
@@ -123,7 +123,7 @@ def _add_bench(sub) -> None:
     b.add_argument("--profile", default="quick")
     b.add_argument("--env-model", default=None)
     b.add_argument("--seconds", type=float, default=30.0)
-    b.add_argument("--set", action="append", metavar="KEY=VALUE", help="any AgentConfig field")
+    b.add_argument("--set", action="append", metavar="KEY=VALUE", help="any AgentConfig field (all of them, with values and meanings: python -m ssmlib config --section agent)")
     b.add_argument("--device", default=None)
     b.add_argument("--out", required=True)
     b.set_defaults(func=lambda a: (bench([v.strip() for v in a.variants.split(",") if v.strip()], a.profile,

@@ -225,3 +225,45 @@ def describe(cfg) -> list[tuple[str, object, str]]:
     """``(field, value, docstring)`` for every field of a config dataclass instance."""
     docs = field_docs(type(cfg))
     return [(f.name, getattr(cfg, f.name), docs.get(f.name, "")) for f in dataclasses.fields(cfg)]
+
+
+def coerce(value, default, key: str):
+    """A ``--set`` value (a string) as the type of the field's current value ``default``."""
+    if not isinstance(value, str):
+        return value
+    try:
+        if isinstance(default, bool):
+            v = value.strip().lower()
+            if v in ("1", "true", "yes", "on"):
+                return True
+            if v in ("0", "false", "no", "off"):
+                return False
+            raise ValueError
+        if isinstance(default, int):
+            f = float(value)
+            if not f.is_integer():
+                raise ValueError
+            return int(f)
+        if isinstance(default, float):
+            return float(value)
+    except ValueError:
+        raise SsmlibError(f"--set {key}={value}: expected a {type(default).__name__}") from None
+    return value
+
+
+SECTION_PREFIXES = ("data.", "model.", "train.", "agent.")
+"""``--set`` keys may name their section (``train.lr``, as ``python -m ssmlib config`` lists them) or not (``lr``)."""
+
+
+def parse_sets(items: list[str] | None) -> dict:
+    """``["train.lr=1e-3", "horizon=5"]`` -> ``{"lr": "1e-3", "horizon": "5"}`` (values stay strings: ``coerce``)."""
+    out = {}
+    for item in items or []:
+        if "=" not in item:
+            raise SsmlibError(f"--set {item}: expected key=value")
+        k, v = item.split("=", 1)
+        k = k.strip().replace("-", "_")
+        for prefix in SECTION_PREFIXES:
+            k = k.removeprefix(prefix)
+        out[k] = v.strip()
+    return out

@@ -39,7 +39,8 @@ import torch
 
 from . import checkpoint as ckpt
 from . import distributed
-from .config import CONTEXT, MODEL_NAMES, PROFILES, ModelConfig, TrainConfig, get_profile, to_dict
+from .config import (CONTEXT, MODEL_NAMES, PROFILES, ModelConfig, TrainConfig, coerce, get_profile, parse_sets,
+                     to_dict)
 from .distributed import resolve_device
 from .errors import SsmlibError, warn
 from .io import atomic_write, atomic_write_json, provenance
@@ -65,29 +66,6 @@ STOPS = {1: "time-limit", 2: "interrupted"}
 # configs
 
 
-def _coerce(value: Any, default: Any, key: str) -> Any:
-    if not isinstance(value, str):
-        return value
-    try:
-        if isinstance(default, bool):
-            v = value.strip().lower()
-            if v in ("1", "true", "yes", "on"):
-                return True
-            if v in ("0", "false", "no", "off"):
-                return False
-            raise ValueError
-        if isinstance(default, int):
-            f = float(value)
-            if not f.is_integer():
-                raise ValueError
-            return int(f)
-        if isinstance(default, float):
-            return float(value)
-    except ValueError:
-        raise SsmlibError(f"--set {key}={value}: expected a {type(default).__name__}") from None
-    return value
-
-
 def apply_overrides(train_cfg: TrainConfig, model_cfg: ModelConfig, overrides: dict | None
                     ) -> tuple[TrainConfig, ModelConfig]:
     """Copies of the configs with ``overrides`` (field name -> value, strings coerced) applied."""
@@ -100,9 +78,9 @@ def apply_overrides(train_cfg: TrainConfig, model_cfg: ModelConfig, overrides: d
         if key == "model":
             raise SsmlibError("--set model: choose the model with --model")
         if key in tnames:
-            setattr(train_cfg, key, _coerce(value, getattr(train_cfg, key), key))
+            setattr(train_cfg, key, coerce(value, getattr(train_cfg, key), key))
         elif key in mnames:
-            setattr(model_cfg, key, _coerce(value, getattr(model_cfg, key), key))
+            setattr(model_cfg, key, coerce(value, getattr(model_cfg, key), key))
         else:
             close = difflib.get_close_matches(key, sorted(tnames | mnames), n=1)
             hint = f" (did you mean {close[0]}?)" if close else ""
@@ -937,19 +915,9 @@ def _train(ctx: distributed.Context, args: RunSettings) -> dict:
 # command line
 
 
-def _parse_sets(items: list[str] | None) -> dict:
-    out = {}
-    for item in items or []:
-        if "=" not in item:
-            raise SsmlibError(f"--set {item}: expected key=value")
-        k, v = item.split("=", 1)
-        out[k.strip().replace("-", "_")] = v.strip()
-    return out
-
-
 def run_cli(args: argparse.Namespace) -> int:
     """``python -m ssmlib train ...``: 0 when done, 130 when stopped by Ctrl-C (checkpoint saved)."""
-    overrides = _parse_sets(args.set)
+    overrides = parse_sets(args.set)
     for flag, key in (("steps", "steps"), ("batch_size", "batch_size"), ("lr", "lr")):
         if getattr(args, flag) is not None:
             overrides[key] = getattr(args, flag)

@@ -46,3 +46,12 @@ def test_config_lists_the_profile_values():
     assert text.startswith("[train]") and "lr_warmup_steps = 0" in text and "Linear warm-up of the learning" in text
     with pytest.raises(SsmlibError, match="unknown section"):
         settings("paper", ("trian",))
+
+
+def test_set_keys_may_name_their_section():
+    from ssmlib.config import parse_sets
+
+    assert parse_sets(["train.lr=1e-3", "horizon=5", "agent.num-envs=4"]) == {"lr": "1e-3", "horizon": "5",
+                                                                             "num_envs": "4"}
+    with pytest.raises(SsmlibError, match="expected key=value"):
+        parse_sets(["train.lr"])

@@ -8,7 +8,7 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..config import PROFILES, REPO_ROOT
+from ..config import PROFILES, REPO_ROOT, coerce, parse_sets
 from ..errors import SsmlibError
 from .networks import AGENTS, ROLLOUT_POLICIES
 
@@ -125,11 +125,9 @@ def check_config(cfg: AgentConfig) -> None:
 
 def with_sets(cfg: AgentConfig, items: list[str] | None) -> AgentConfig:
     """``cfg`` with ``--set key=value`` items applied (values coerced to the field's type, as ``train``'s)."""
-    from ..train import _coerce, _parse_sets
-
     names = {f.name for f in dataclasses.fields(AgentConfig)}
-    for key, value in _parse_sets(items).items():
+    for key, value in parse_sets(items).items():
         if key not in names:
             raise SsmlibError(f"--set {key}: no such AgentConfig field")
-        cfg = dataclasses.replace(cfg, **{key: _coerce(value, getattr(cfg, key), key)})
+        cfg = dataclasses.replace(cfg, **{key: coerce(value, getattr(cfg, key), key)})
     return cfg

@@ -70,6 +70,11 @@ Per-horizon means are in ``per_horizon``; the ratios that can be undefined (movi
 nothing moved, the AUC where one reward class is absent) are in ``per_horizon_where_defined`` (``None``
 there). ``evaluate`` returns a JSON-ready dict; ``python -m ssmlib eval --checkpoint ... --data ...`` writes it
 with provenance.
+
+**Where a metric is declared.** Every reported number is an entry of the registry ``ssmlib.metrics.METRICS``
+(its per-window columns, per-horizon and total reductions, interval, per-episode sums, unit, format, doc);
+the batch helpers below (``_likelihood_columns``, ``_reference_columns``, ``_moving_columns``,
+``_reward_columns``) compute the per-window columns, and ``_summarise`` reduces them as the registry says.
 """
 
 from __future__ import annotations
@@ -86,18 +91,16 @@ import torch.nn.functional as F
 
 from .config import CONTEXT
 from .errors import SsmlibError
-from .stats import EpisodeTable, auc, bootstrap
+from .metrics import BY_NAME, METRICS, TOTAL_METRIC, Context, episode_columns, summarise_per_horizon, summarise_total
+from .stats import EpisodeTable, bootstrap
 
 EPS_GRID = (1e-5, 1e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.2, 0.4)
 """Candidate ``epsilon`` of the copy references; the best on the evaluated windows is kept."""
 MOVING_TOL = 0.1
 """A moving element counts as predicted when the mean frame is within this of the real intensity."""
-CI_KEYS = ("excess_joint_nats", "excess_open_loop_nats", "copy_prev_excess_nats", "copy_ctx_excess_nats",
-           "ll_nats", "ll_open_loop_nats", "reward_nll_open_loop", "return_abs_err_open_loop")
-"""Per-horizon means that ``evaluate`` gives with an episode-bootstrap interval (``ci``)."""
-RATIOS = {"moving_mae": ("moving_abs_err", "moving_n"), "moving_within": ("moving_within_n", "moving_n"),
-          "copy_ctx_moving_mae": ("copy_ctx_moving_abs_err", "moving_n"),
-          "copy_ctx_moving_within": ("copy_ctx_moving_within_n", "moving_n")}
+CI_KEYS = tuple(m.name for m in METRICS if m.ci)
+"""Per-horizon means that ``evaluate`` gives with an episode-bootstrap interval (``ci``), from the registry."""
+RATIOS = {m.name: m.cols for m in METRICS if m.per_horizon == "ratio"}
 """Moving-pixel metrics: ratios of per-window sums (``numerator``, ``denominator``) pooled over windows."""
 
 
@@ -167,17 +170,10 @@ def evaluate(model, data, batch_size: int = 16, num_samples: int = 8, max_window
     sampler = _sampler_for(model, data, horizon, dev)
     if len(sampler) == 0:
         raise SsmlibError("no test window to evaluate on (the test split is empty or its episodes too short)")
-    reward_log_prob, reward_p_nonzero, reward_expected = model.reward_log_prob, model.reward_p_nonzero, model.reward_expected
     K = num_samples if model.latent else 1
     K_open = num_samples if model.stochastic else 1  # prior samples of the open-loop predictive LL
-    H, W = model.cfg.height, model.cfg.width
-    dims = 3 * H * W
-    use_amp = amp and dev.type == "cuda"
+    dims = 3 * model.cfg.height * model.cfg.width
     cols: dict[str, list[np.ndarray]] = {}
-
-    def add(name: str, t: torch.Tensor) -> None:
-        cols.setdefault(name, []).append(t.double().cpu().numpy())
-
     was_training = model.training
     model.eval()
     total_batches = None
@@ -190,81 +186,108 @@ def evaluate(model, data, batch_size: int = 16, num_samples: int = 8, max_window
         torch.manual_seed(seed)
         for batch in tqdm(sampler.iterate(batch_size, max_windows=max_windows), total=total_batches,
                           disable=not progress, desc=f"eval {model.name}", unit="batch"):
-            add("episode", batch["episode"])
-            add("start", batch["start"])
-            batch = {k: batch[k] for k in ("frames", "actions", "rewards")}
-            T = batch["frames"].shape[1] - CONTEXT
-            acts = batch["actions"][:, CONTEXT - 1:CONTEXT - 1 + T]
-            target = batch["frames"][:, CONTEXT:]  # o_1 .. o_T, (B, T, 3, H, W)
-            last = batch["frames"][:, CONTEXT - 1:CONTEXT]  # o_0, the last context frame
-            r = batch["rewards"][:, CONTEXT - 1:CONTEXT - 1 + T].float()  # r_1 .. r_T (raw, chunk sums)
-            with torch.autocast("cuda", dtype=torch.bfloat16) if use_amp else contextlib.nullcontext():
-                s = model.score(batch, num_samples=K)
-                s = {k: v.float() if v.is_floating_point() else v for k, v in s.items()}
-                s0 = model.initial_state(batch["frames"][:, :CONTEXT])
-                roll = model.imagine(s0, acts, decode=True, sample=False)  # the mean / prior-mean rollout
-                open_logits = roll.frame_logits
-                if K_open > 1:  # K prior samples in one batched rollout, sample-major: row k*B + b
-                    rep = lambda t: t.repeat(K_open, *([1] * (t.dim() - 1)))  # noqa: E731
-                    open_logits = model.imagine(s0.map(rep), rep(acts), decode=True, sample=True).frame_logits
-            # F(o_h) = -sum H_b(o_h): the exact floor of each target frame, (B, T)
-            floor = bernoulli_floor(target)
-            add("floor", floor)
-            # open loop: log p(o_h | o_<=0, a) ~ logmeanexp_k log Ber(o_h | l_h^(k))
-            log_open = -F.binary_cross_entropy_with_logits(
-                open_logits.float(), target.repeat(K_open, 1, 1, 1, 1), reduction="none").sum((-3, -2, -1))
-            log_open = log_open.reshape(K_open, -1, T)  # (K, B, T)
-            ll_open = _logmeanexp(log_open, 0)
-            add("ll_open_loop", ll_open)
-            add("ll_open_loop_joint", _logmeanexp(log_open.sum(-1), 0)[:, None])
-            log_px, kl = s["log_px"][:K], s["kl"][:K]
-            elbo = (log_px - kl).mean(0)
-            if model.latent:  # L_K(h) - L_K(h-1), L_K(h) = logmeanexp_k sum_{t<=h} log p(o_t|.) p(z_t|.) / q(z_t|.)
-                cum = _logmeanexp((log_px + s["log_pz"][:K] - s["log_qz"][:K]).cumsum(-1), 0)
-                iwae = torch.diff(cum, dim=-1, prepend=torch.zeros_like(cum[:, :1]))
-            else:  # exact log p(o_h | o_<h, a) (teacher-forced AR/RAR, open-loop dSSM-DET)
-                iwae = elbo
-            add("elbo", elbo)
-            add("iwae", iwae)
-            add("recon", log_px.mean(0))
-            add("kl", kl.mean(0))
-            # excess = F(o_h) - L = sum of per-pixel KL(Ber(o) || Ber(p)) >= 0 (exact LL; a bound adds its gap)
-            add("excess_joint", floor - iwae)
-            add("excess_open_loop", floor - ll_open)
-            # the references: copy the previous real frame (teacher-forced), the last context frame (open loop)
-            prev = batch["frames"][:, CONTEXT - 1:-1]
-            add("copy_prev_grid", floor[..., None] - copy_log_likelihoods(prev, target))
-            add("copy_ctx_grid", floor[..., None] - copy_log_likelihoods(last.expand_as(target), target))
-            # moving elements: o_h != o_0; the open-loop mean frame's absolute error there
-            moving = target != last
-            mean_frame = torch.sigmoid(roll.frame_logits.float())
-            err = (mean_frame - target).abs()
-            err_copy = (last - target).abs()
-            add("moving_n", moving.sum((-3, -2, -1)))
-            add("moving_abs_err", (err * moving).sum((-3, -2, -1)))
-            add("moving_within_n", ((err < MOVING_TOL) & moving).sum((-3, -2, -1)))
-            add("copy_ctx_moving_abs_err", (err_copy * moving).sum((-3, -2, -1)))
-            add("copy_ctx_moving_within_n", ((err_copy < MOVING_TOL) & moving).sum((-3, -2, -1)))
-            add("frame_mse_teacher", s["frame_mse"][:K].mean(0))
-            add("frame_mse_open_loop", (mean_frame - target).square().mean((-3, -2, -1)))
-            # reward: -log p(r_h), P(r_h != 0), and the summed return of imagination vs. the all-zero guess
-            rl = roll.reward_logits.float()
-            add("reward", r)
-            add("reward_nll_teacher", -s["reward_logp"][:K].mean(0))
-            add("reward_nll_open_loop", -reward_log_prob(rl, r))
-            add("reward_p_nonzero", reward_p_nonzero(rl))
-            r_hat = reward_expected(rl)
-            add("reward_acc_teacher", s["reward_correct"][:K].float().mean(0))
-            add("reward_acc_open_loop", ((r_hat - r).abs() < 0.5).float())
-            ret_err = r_hat.cumsum(-1) - r.cumsum(-1)
-            add("return_abs_err_open_loop", ret_err.abs())
-            add("return_abs_err_zero", r.cumsum(-1).abs())
-            add("return_acc_open_loop", (ret_err.abs() < 0.5).float())
+            for k, v in _batch_columns(model, batch, K, K_open, amp and dev.type == "cuda").items():
+                cols.setdefault(k, []).append(v.double().cpu().numpy())
     model.train(was_training)
-
     a = {k: np.concatenate(v, 0) for k, v in cols.items()}  # each (N, T) (grids: (N, T, G))
     episode, start = a.pop("episode").astype(np.int64), a.pop("start").astype(np.int64)
-    N, T = a["elbo"].shape
+    eps = _finish_columns(a)
+    return _summarise(model, a, episode, start, a["elbo"].shape[1], dims, K, K_open, eps, seed, n_boot)
+
+
+def _batch_columns(model, batch: dict, K: int, K_open: int, use_amp: bool) -> dict[str, torch.Tensor]:
+    """The per-window columns of one batch, each ``(B, T)`` (the copy grids ``(B, T, G)``)."""
+    ids = {"episode": batch["episode"], "start": batch["start"]}
+    batch = {k: batch[k] for k in ("frames", "actions", "rewards")}
+    T = batch["frames"].shape[1] - CONTEXT
+    acts = batch["actions"][:, CONTEXT - 1:CONTEXT - 1 + T]
+    target = batch["frames"][:, CONTEXT:]  # o_1 .. o_T, (B, T, 3, H, W)
+    last = batch["frames"][:, CONTEXT - 1:CONTEXT]  # o_0, the last context frame
+    r = batch["rewards"][:, CONTEXT - 1:CONTEXT - 1 + T].float()  # r_1 .. r_T (raw, chunk sums)
+    with torch.autocast("cuda", dtype=torch.bfloat16) if use_amp else contextlib.nullcontext():
+        s = model.score(batch, num_samples=K)
+        s = {k: v.float() if v.is_floating_point() else v for k, v in s.items()}
+        s0 = model.initial_state(batch["frames"][:, :CONTEXT])
+        roll = model.imagine(s0, acts, decode=True, sample=False)  # the mean / prior-mean rollout
+        open_logits = roll.frame_logits
+        if K_open > 1:  # K prior samples in one batched rollout, sample-major: row k*B + b
+            rep = lambda t: t.repeat(K_open, *([1] * (t.dim() - 1)))  # noqa: E731
+            open_logits = model.imagine(s0.map(rep), rep(acts), decode=True, sample=True).frame_logits
+    lik = _likelihood_columns(model, s, open_logits, target, K, K_open)
+    return {**ids, **lik, **_reference_columns(batch["frames"], target, last, lik["floor"]),
+            **_moving_columns(roll.frame_logits, s, target, last, K), **_reward_columns(model, s, roll, r, K)}
+
+
+def _likelihood_columns(model, s: dict, open_logits: torch.Tensor, target: torch.Tensor, K: int,
+                        K_open: int) -> dict[str, torch.Tensor]:
+    """The floor, the joint and open-loop log-likelihoods, the ELBO's terms and the excesses."""
+    T = target.shape[1]
+    # F(o_h) = -sum H_b(o_h): the exact floor of each target frame, (B, T)
+    floor = bernoulli_floor(target)
+    # open loop: log p(o_h | o_<=0, a) ~ logmeanexp_k log Ber(o_h | l_h^(k))
+    log_open = -F.binary_cross_entropy_with_logits(
+        open_logits.float(), target.repeat(K_open, 1, 1, 1, 1), reduction="none").sum((-3, -2, -1))
+    log_open = log_open.reshape(K_open, -1, T)  # (K, B, T)
+    ll_open = _logmeanexp(log_open, 0)
+    log_px, kl = s["log_px"][:K], s["kl"][:K]
+    elbo = (log_px - kl).mean(0)
+    if model.latent:  # L_K(h) - L_K(h-1), L_K(h) = logmeanexp_k sum_{t<=h} log p(o_t|.) p(z_t|.) / q(z_t|.)
+        cum = _logmeanexp((log_px + s["log_pz"][:K] - s["log_qz"][:K]).cumsum(-1), 0)
+        iwae = torch.diff(cum, dim=-1, prepend=torch.zeros_like(cum[:, :1]))
+    else:  # exact log p(o_h | o_<h, a) (teacher-forced AR/RAR, open-loop dSSM-DET)
+        iwae = elbo
+    return {"floor": floor, "ll_open_loop": ll_open, "ll_open_loop_joint": _logmeanexp(log_open.sum(-1), 0)[:, None],
+            "elbo": elbo, "iwae": iwae, "recon": log_px.mean(0), "kl": kl.mean(0),
+            # excess = F(o_h) - L = sum of per-pixel KL(Ber(o) || Ber(p)) >= 0 (exact LL; a bound adds its gap)
+            "excess_joint": floor - iwae, "excess_open_loop": floor - ll_open}
+
+
+def _reference_columns(frames: torch.Tensor, target: torch.Tensor, last: torch.Tensor,
+                       floor: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The copy references' excess for every ``eps`` of the grid, ``(B, T, G)``."""
+    # the references: copy the previous real frame (teacher-forced), the last context frame (open loop)
+    prev = frames[:, CONTEXT - 1:-1]
+    return {"copy_prev_grid": floor[..., None] - copy_log_likelihoods(prev, target),
+            "copy_ctx_grid": floor[..., None] - copy_log_likelihoods(last.expand_as(target), target)}
+
+
+def _moving_columns(mean_logits: torch.Tensor, s: dict, target: torch.Tensor, last: torch.Tensor,
+                    K: int) -> dict[str, torch.Tensor]:
+    """Moving elements (o_h != o_0): counts and sums of the mean frame's and the copy's errors; frame MSEs."""
+    # moving elements: o_h != o_0; the open-loop mean frame's absolute error there
+    moving = target != last
+    mean_frame = torch.sigmoid(mean_logits.float())
+    err = (mean_frame - target).abs()
+    err_copy = (last - target).abs()
+    return {"moving_n": moving.sum((-3, -2, -1)),
+            "moving_abs_err": (err * moving).sum((-3, -2, -1)),
+            "moving_within_n": ((err < MOVING_TOL) & moving).sum((-3, -2, -1)),
+            "copy_ctx_moving_abs_err": (err_copy * moving).sum((-3, -2, -1)),
+            "copy_ctx_moving_within_n": ((err_copy < MOVING_TOL) & moving).sum((-3, -2, -1)),
+            "frame_mse_teacher": s["frame_mse"][:K].mean(0),
+            "frame_mse_open_loop": (mean_frame - target).square().mean((-3, -2, -1))}
+
+
+def _reward_columns(model, s: dict, roll, r: torch.Tensor, K: int) -> dict[str, torch.Tensor]:
+    """Reward NLLs, P(r_h != 0), accuracies and the return's error, teacher-forced and open loop."""
+    # reward: -log p(r_h), P(r_h != 0), and the summed return of imagination vs. the all-zero guess
+    rl = roll.reward_logits.float()
+    r_hat = model.reward_expected(rl)
+    ret_err = r_hat.cumsum(-1) - r.cumsum(-1)  # sum_{t<=h} r_hat_t - sum_{t<=h} r_t
+    return {"reward": r,
+            "reward_nll_teacher": -s["reward_logp"][:K].mean(0),
+            "reward_nll_open_loop": -model.reward_log_prob(rl, r),
+            "reward_p_nonzero": model.reward_p_nonzero(rl),
+            "reward_acc_teacher": s["reward_correct"][:K].float().mean(0),
+            "reward_acc_open_loop": ((r_hat - r).abs() < 0.5).float(),
+            "return_abs_err_open_loop": ret_err.abs(),
+            "return_abs_err_zero": r.cumsum(-1).abs(),
+            "return_acc_open_loop": (ret_err.abs() < 0.5).float()}
+
+
+def _finish_columns(a: dict) -> dict:
+    """The columns that need every window: the references' tuned excess, the reward base rate; returns
+    the references' ``eps``."""
     # the references' epsilon: the grid value of the smallest mean excess over all windows and horizons
     eps = {}
     for ref in ("copy_prev", "copy_ctx"):
@@ -272,123 +295,45 @@ def evaluate(model, data, batch_size: int = 16, num_samples: int = 8, max_window
         g = int(np.argmin(grid.mean((0, 1))))
         eps[ref] = EPS_GRID[g]
         a[f"{ref}_excess"] = grid[..., g]
-    a["reward_nll_base_rate"] = base_rate_nll(a["reward"])
+    a["reward_nll_base_rate"] = base_rate_nll(a["reward"])  # -log f_h(r_h)
     a["reward_nonzero"] = (a["reward"] != 0).astype(np.float64)
-    a["ll"] = a["iwae"]
-    return _summarise(model, a, episode, start, T, dims, K, K_open, eps, seed, n_boot)
+    a["ll"] = a["iwae"]  # the joint LL: exact, or the importance-weighted bound
+    return eps
 
 
 def _finite(v: float) -> float | None:
     return float(v) if v is not None and math.isfinite(v) else None
 
 
+def _intervals(table: EpisodeTable, T: int, seed: int, n_boot: int) -> dict:
+    """Episode-bootstrap 95% intervals of the registry's ``ci`` metrics: per horizon, and of the mean over h."""
+    ci = {}
+    if not n_boot or len(table.episodes) < 2:
+        return ci
+    for m in METRICS:
+        if not m.ci:
+            continue
+        src = m.cols[0]
+        ivs = [bootstrap({"m": table}, lambda t, h=h, src=src: t["m"][src][:, h], n_boot=n_boot, seed=seed)
+               for h in range(T)]
+        ci[m.name] = [[_finite(iv.lo), _finite(iv.hi)] for iv in ivs]
+        tot = bootstrap({"m": table}, lambda t, src=src: t["m"][src].mean(-1), n_boot=n_boot, seed=seed)
+        ci[m.ci_total_key] = [_finite(tot.lo), _finite(tot.hi)]
+    return ci
+
+
 def _summarise(model, a: dict, episode: np.ndarray, start: np.ndarray, T: int, dims: int, K: int, K_open: int,
                eps: dict, seed: int, n_boot: int) -> dict:
-    N = len(episode)
-    bpd = -1.0 / (dims * math.log(2))
-
-    def mean(x: np.ndarray) -> list[float]:
-        return [float(v) for v in x.mean(0)]
-
-    def ratio(num: str, den: str) -> list[float]:
-        d = a[den].sum(0)
-        return [float(v) if np.isfinite(v) else None for v in np.divide(a[num].sum(0), d, out=np.full(T, np.nan),
-                                                                        where=d > 0)]
-
-    def sem(x: np.ndarray) -> float:
-        return float(x.std(ddof=1) / math.sqrt(len(x))) if len(x) > 1 else float("nan")
-
-    auc_h = [auc(a["reward_p_nonzero"][:, h], a["reward_nonzero"][:, h]) for h in range(T)]
-    auc_all = auc(a["reward_p_nonzero"].ravel(), a["reward_nonzero"].ravel())
-    nan_none = lambda v: None if v is None or not math.isfinite(v) else float(v)  # noqa: E731
-    per_h = {
-        "h": list(range(1, T + 1)),
-        "floor_nats": mean(a["floor"]),
-        "ll_nats": mean(a["ll"]),
-        "excess_joint_nats": mean(a["excess_joint"]),
-        "ll_open_loop_nats": mean(a["ll_open_loop"]),
-        "excess_open_loop_nats": mean(a["excess_open_loop"]),
-        "copy_prev_excess_nats": mean(a["copy_prev_excess"]),
-        "copy_ctx_excess_nats": mean(a["copy_ctx_excess"]),
-        "nll_bits_per_dim": [v * bpd for v in mean(a["ll"])],
-        "elbo_nats": mean(a["elbo"]),
-        "elbo_nll_bits_per_dim": [v * bpd for v in mean(a["elbo"])],
-        "iwae_nats": mean(a["iwae"]),
-        "recon_nats": mean(a["recon"]),
-        "kl_nats": mean(a["kl"]),
-        "moving_share": [float(v) / dims for v in a["moving_n"].mean(0)],
-        "frame_mse_teacher": mean(a["frame_mse_teacher"]),
-        "frame_mse_open_loop": mean(a["frame_mse_open_loop"]),
-        "reward_nonzero_rate": mean(a["reward_nonzero"]),
-        "reward_nll_teacher": mean(a["reward_nll_teacher"]),
-        "reward_nll_open_loop": mean(a["reward_nll_open_loop"]),
-        "reward_nll_base_rate": mean(a["reward_nll_base_rate"]),
-        "reward_acc_teacher": mean(a["reward_acc_teacher"]),
-        "reward_acc_open_loop": mean(a["reward_acc_open_loop"]),
-        "return_abs_err_open_loop": mean(a["return_abs_err_open_loop"]),
-        "return_abs_err_zero": mean(a["return_abs_err_zero"]),
-        "return_acc_open_loop": mean(a["return_acc_open_loop"]),
-    }
-    # ratios that are undefined (None) where nothing moved / where every window has the same reward class
-    per_h_defined = {**{k: ratio(*nd) for k, nd in RATIOS.items()},
-                     "reward_auc_open_loop": [nan_none(v) for v in auc_h]}
-    iwae_tot, elbo_tot, open_tot = a["iwae"].sum(1), a["elbo"].sum(1), a["ll_open_loop"].sum(1)
-    pf = lambda x: float(x.sum(1).mean() / T)  # noqa: E731  (a per-horizon metric's mean over h: per frame)
-    moving_tot = {k: (float(a[n].sum() / a[d].sum()) if a[d].sum() > 0 else None) for k, (n, d) in RATIOS.items()}
-    total = {
-        "ll_nats": float(iwae_tot.mean()),
-        "ll_nats_sem": sem(iwae_tot),
-        "ll_nats_per_frame": float(iwae_tot.mean() / T),
-        "nll_bits_per_dim": float(iwae_tot.mean() / T * bpd),
-        "floor_nats_per_frame": pf(a["floor"]),
-        "excess_joint_nats_per_frame": pf(a["excess_joint"]),
-        "excess_open_loop_nats_per_frame": pf(a["excess_open_loop"]),
-        "copy_prev_excess_nats_per_frame": pf(a["copy_prev_excess"]),
-        "copy_ctx_excess_nats_per_frame": pf(a["copy_ctx_excess"]),
-        "elbo_nats": float(elbo_tot.mean()),
-        "elbo_nats_sem": sem(elbo_tot),
-        "elbo_nll_bits_per_dim": float(elbo_tot.mean() / T * bpd),
-        "iwae_nats": float(iwae_tot.mean()),
-        "iwae_minus_elbo_nats": float((iwae_tot - elbo_tot).mean()),
-        "ll_open_loop_nats": float(open_tot.mean()),
-        "ll_open_loop_nats_sem": sem(open_tot),
-        "ll_open_loop_nats_per_frame": float(open_tot.mean() / T),
-        "ll_open_loop_joint_nats": float(a["ll_open_loop_joint"].mean()),
-        "moving_share": float(a["moving_n"].mean() / dims),
-        **moving_tot,
-        "frame_mse_teacher": float(a["frame_mse_teacher"].mean()),
-        "frame_mse_open_loop": float(a["frame_mse_open_loop"].mean()),
-        "reward_nonzero_rate": float(a["reward_nonzero"].mean()),
-        "reward_nll_teacher": float(a["reward_nll_teacher"].mean()),
-        "reward_nll_open_loop": float(a["reward_nll_open_loop"].mean()),
-        "reward_nll_base_rate": float(a["reward_nll_base_rate"].mean()),
-        "reward_auc_open_loop": nan_none(auc_all),
-        "reward_acc_teacher": float(a["reward_acc_teacher"].mean()),
-        "reward_acc_open_loop": float(a["reward_acc_open_loop"].mean()),
-        # the whole rollout's summed reward: the values at the last horizon
-        "return_acc_open_loop": float(a["return_acc_open_loop"][:, -1].mean()),
-        "return_abs_err_open_loop": float(a["return_abs_err_open_loop"][:, -1].mean()),
-        "return_abs_err_zero": float(a["return_abs_err_zero"][:, -1].mean()),
-    }
+    ctx = Context(T=T, dims=dims)
+    per_h, per_h_defined = summarise_per_horizon(a, ctx)
     table = EpisodeTable.from_windows(episode, {k: a[k] for k in EPISODE_KEYS})
-    ci = {}
-    if n_boot and len(table.episodes) >= 2:
-        for k in CI_KEYS:
-            src = {"excess_joint_nats": "excess_joint", "excess_open_loop_nats": "excess_open_loop",
-                   "copy_prev_excess_nats": "copy_prev_excess", "copy_ctx_excess_nats": "copy_ctx_excess",
-                   "ll_nats": "ll", "ll_open_loop_nats": "ll_open_loop"}.get(k, k)
-            ivs = [bootstrap({"m": table}, lambda m, h=h, src=src: m["m"][src][:, h], n_boot=n_boot, seed=seed)
-                   for h in range(T)]
-            ci[k] = [[_finite(iv.lo), _finite(iv.hi)] for iv in ivs]
-            tot = bootstrap({"m": table}, lambda m, src=src: m["m"][src].mean(-1), n_boot=n_boot, seed=seed)
-            ci[k + "_per_frame" if k.endswith("nats") else k + "_mean"] = [_finite(tot.lo), _finite(tot.hi)]
     return {
         "model": model.name,
         "latent": bool(model.latent),
         "log_likelihood": (f"importance-weighted bound, K={K}" if model.latent else "exact"),
         "num_samples": K,
         "open_loop_samples": K_open,
-        "windows": int(N),
+        "windows": int(len(episode)),
         "episodes": int(len(table.episodes)),
         "windows_sha": windows_sha(episode, start),
         "context": CONTEXT,
@@ -402,17 +347,15 @@ def _summarise(model, a: dict, episode: np.ndarray, start: np.ndarray, T: int, d
         "n_boot": int(n_boot),
         "per_horizon": per_h,
         "per_horizon_where_defined": per_h_defined,
-        "total": total,
-        "ci": ci,
+        "total": summarise_total(a, ctx),
+        "ci": _intervals(table, T, seed, n_boot),
         "per_episode": table.to_json(),
     }
 
 
-EPISODE_KEYS = ("floor", "ll", "elbo", "ll_open_loop", "excess_joint", "excess_open_loop", "copy_prev_excess",
-                "copy_ctx_excess", "moving_n", "moving_abs_err", "moving_within_n", "copy_ctx_moving_abs_err",
-                "copy_ctx_moving_within_n", "frame_mse_open_loop", "reward_nonzero", "reward_nll_teacher",
-                "reward_nll_open_loop", "reward_nll_base_rate", "return_abs_err_open_loop", "return_abs_err_zero")
-"""Per-window metrics whose per-episode sums ``evaluate`` stores (``per_episode``), for paired bootstraps."""
+EPISODE_KEYS = episode_columns()
+"""Per-window metrics whose per-episode sums ``evaluate`` stores (``per_episode``), for paired bootstraps
+(the columns of the registry's ``episode`` metrics)."""
 
 
 def episode_table(ev: dict) -> EpisodeTable:
@@ -424,8 +367,14 @@ def episode_table(ev: dict) -> EpisodeTable:
     return EpisodeTable.from_json(ev["per_episode"])
 
 
+TABLE_COLUMNS = (("floor_nats", 9), ("ll_nats", 9), ("excess_joint_nats", 7), ("ll_open_loop_nats", 9),
+                 ("excess_open_loop_nats", 7), ("copy_ctx_excess_nats", 8))
+"""``format_eval``'s per-horizon table: registry metrics and column widths (then ``moving_mae``)."""
+
+
 def format_eval(res: dict, game: str = "") -> str:
-    """A short text report of an ``evaluate`` result: totals, then one line per horizon."""
+    """A short text report of an ``evaluate`` result: totals, then one line per horizon (each number in
+    its registry format)."""
     t, ph = res["total"], {**res["per_horizon"], **res.get("per_horizon_where_defined", {})}
     ci = res.get("ci", {})
 
@@ -433,27 +382,28 @@ def format_eval(res: dict, game: str = "") -> str:
         lo_hi = ci.get(key)
         return f" [{lo_hi[0]:.1f}, {lo_hi[1]:.1f}]" if lo_hi and None not in lo_hi else ""
 
-    def num(v, f=".3f"):
-        return "-" if v is None else format(v, f)
+    def fmt(key, v, width=""):  # a value of metric (or total) ``key`` in its registry format
+        return "-" if v is None else format(v, f"{width}{TOTAL_METRIC.get(key, BY_NAME.get(key)).fmt}")
+
+    def num(key):
+        return fmt(key, t[key])
 
     lines = [f"{res['model']} on {res['windows']} test windows of {res.get('episodes', '?')} episodes"
              f"{' of ' + game if game else ''} ({res['log_likelihood']}; open loop K={res['open_loop_samples']}):",
-             f"  exact floor {t['floor_nats_per_frame']:.1f} nats/frame; excess over it (nats/frame, 95% CI over "
-             f"episodes): joint {t['excess_joint_nats_per_frame']:.1f}{band('excess_joint_nats_per_frame')}, "
-             f"open loop {t['excess_open_loop_nats_per_frame']:.1f}{band('excess_open_loop_nats_per_frame')}; "
-             f"copy previous frame {t['copy_prev_excess_nats_per_frame']:.1f}, copy last context frame "
-             f"{t['copy_ctx_excess_nats_per_frame']:.1f}",
-             f"  moving pixels ({100 * t['moving_share']:.2f}% of elements): MAE {num(t['moving_mae'])} "
-             f"(copy {num(t['copy_ctx_moving_mae'])}), within {MOVING_TOL}: {num(t['moving_within'])}",
-             f"  reward: NLL open loop {t['reward_nll_open_loop']:.3f} (base rate {t['reward_nll_base_rate']:.3f}), "
-             f"AUC {num(t['reward_auc_open_loop'])}, "
-             f"|return error| at T {t['return_abs_err_open_loop']:.2f} (all-zero {t['return_abs_err_zero']:.2f})",
+             f"  exact floor {num('floor_nats_per_frame')} nats/frame; excess over it (nats/frame, 95% CI over "
+             f"episodes): joint {num('excess_joint_nats_per_frame')}{band('excess_joint_nats_per_frame')}, "
+             f"open loop {num('excess_open_loop_nats_per_frame')}{band('excess_open_loop_nats_per_frame')}; "
+             f"copy previous frame {num('copy_prev_excess_nats_per_frame')}, copy last context frame "
+             f"{num('copy_ctx_excess_nats_per_frame')}",
+             f"  moving pixels ({100 * t['moving_share']:.2f}% of elements): MAE {num('moving_mae')} "
+             f"(copy {num('copy_ctx_moving_mae')}), within {MOVING_TOL}: {num('moving_within')}",
+             f"  reward: NLL open loop {num('reward_nll_open_loop')} (base rate {num('reward_nll_base_rate')}), "
+             f"AUC {num('reward_auc_open_loop')}, "
+             f"|return error| at T {num('return_abs_err_open_loop')} (all-zero {num('return_abs_err_zero')})",
              "  h  floor     LL joint  excess   LL open   excess   copy-ctx  moving MAE"]
     for i, h in enumerate(ph["h"]):
-        mae = ph["moving_mae"][i]
-        lines.append(f"  {h:<2} {ph['floor_nats'][i]:9.1f} {ph['ll_nats'][i]:9.1f} {ph['excess_joint_nats'][i]:7.1f} "
-                     f"{ph['ll_open_loop_nats'][i]:9.1f} {ph['excess_open_loop_nats'][i]:7.1f} "
-                     f"{ph['copy_ctx_excess_nats'][i]:8.1f}  {'-' if mae is None else f'{mae:.3f}'}")
+        cells = " ".join(fmt(k, ph[k][i], w) for k, w in TABLE_COLUMNS)
+        lines.append(f"  {h:<2} {cells}  {fmt('moving_mae', ph['moving_mae'][i])}")
     return "\n".join(lines)
 
 

@@ -247,3 +247,72 @@ def test_real_models_excess_ll_and_floor_agree(quick_dataset, name):
 def test_episode_table_refuses_an_old_evaluation():
     with pytest.raises(SsmlibError, match="re-score"):
         ev.episode_table({"model": "AR", "per_horizon": {}})
+
+
+def test_metric_registry_is_what_evaluate_reports(quick_dataset):
+    """Every registry metric is computed and lands where the registry says (per_horizon or
+    per_horizon_where_defined, total, ci, per_episode), nothing else is reported, and evaluate.py keeps no
+    hand-typed list of metric names beside the registry."""
+    import ast
+    from pathlib import Path
+
+    from ssmlib import metrics as mx
+
+    names = [m.name for m in mx.METRICS]
+    assert len(set(names)) == len(names)
+    total_keys = [k for m in mx.METRICS for k in m.total_keys()]
+    assert len(set(total_keys)) == len(total_keys)
+    for m in mx.METRICS:
+        assert m.per_horizon is None or m.per_horizon in mx.PER_HORIZON, m.name
+        assert all(r in mx.TOTALS for r in m.total) and (m.per_horizon or m.total), m.name
+        assert m.doc and m.unit and format(1.0, m.fmt), m.name
+        if m.ci:  # the interval is a bootstrap of the per-episode sums of its one column
+            assert m.episode and len(m.cols) == 1 and m.per_horizon == "mean", m.name
+    # the module's key lists are the registry's
+    assert ev.CI_KEYS == tuple(m.name for m in mx.METRICS if m.ci)
+    assert ev.EPISODE_KEYS == mx.episode_columns()
+    assert ev.RATIOS == {m.name: m.cols for m in mx.METRICS if m.per_horizon == "ratio"}
+
+    ds = open_dataset(quick_dataset)
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(model="dSSM-VAE", height=ds.height, width=ds.width,
+                                    num_actions=ds.num_actions, channel_scale=0.25, z_channels=16))
+    res = ev.evaluate(model, ds, batch_size=4, num_samples=2, max_windows=8, horizon=3, n_boot=20)
+    T = res["horizon"]
+    assert res["episodes"] >= 2  # so that the intervals are there
+    want_h = {"h"} | {m.name for m in mx.METRICS if m.per_horizon and not m.where_defined}
+    want_def = {m.name for m in mx.METRICS if m.where_defined}
+    assert set(res["per_horizon"]) == want_h and set(res["per_horizon_where_defined"]) == want_def
+    assert all(len(v) == T for v in (*res["per_horizon"].values(), *res["per_horizon_where_defined"].values()))
+    assert set(res["total"]) == set(total_keys)
+    assert set(res["ci"]) == {k for m in mx.METRICS if m.ci for k in (m.name, m.ci_total_key)}
+    assert all(len(res["ci"][m.name]) == T for m in mx.METRICS if m.ci)
+    assert set(res["per_episode"]["sums"]) == {c for m in mx.METRICS if m.episode for c in m.cols}
+    assert "excess over it" in ev.format_eval(res)
+    for k, _ in ev.TABLE_COLUMNS:
+        assert k in mx.BY_NAME and not mx.BY_NAME[k].where_defined
+
+    # no hand-typed list of metric (or column) names in evaluate.py: no tuple/list/set literal with two
+    # or more of them, no dict literal mapping names to names (the registry is the one list); the one
+    # exception is format_eval's table layout, whose names are checked against the registry above
+    known = set(names) | set(total_keys) | {c for m in mx.METRICS for c in m.cols}
+    tree = ast.parse(Path(ev.__file__).read_text())
+    allowed = {id(n.value) for n in tree.body if isinstance(n, ast.Assign)
+               and [t.id for t in n.targets if isinstance(t, ast.Name)] == ["TABLE_COLUMNS"]}
+
+    def strings(node):  # the names a literal lists: its string elements, also inside nested tuples/lists
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            return [node.value]
+        if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
+            return [s for e in node.elts for s in strings(e)]
+        return []
+
+    for node in ast.walk(tree):
+        if id(node) in allowed:
+            continue
+        if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
+            hits = [s for s in strings(node) if s in known]
+            assert len(hits) < 2, f"a hand-typed list of metric names in evaluate.py (line {node.lineno}): {hits}"
+        if isinstance(node, ast.Dict):
+            vals = [s for v in node.values if v is not None for s in strings(v) if s in known]
+            assert len(vals) < 2, f"a hand-typed map of metric names in evaluate.py (line {node.lineno}): {vals}"

@@ -42,14 +42,13 @@ import json
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ssmlib.config import RESULTS_DIR, RUNS_DIR, book_profile, get_profile
+from ssmlib.book import CONTEXT, book_dataset
+from ssmlib.config import RESULTS_DIR, book_profile
 from ssmlib.data.ale import action_meanings, make_env, preprocess, resolve_game
-from ssmlib.data.collect import config_with, ensure_dataset
 from ssmlib.data.windows import WindowSampler
 from ssmlib.viz.frames import episode_browser, frame_strip, frames_player
 
 PROFILE = book_profile()
-profile = get_profile(PROFILE)
 print("profile:", PROFILE)
 
 # %% [markdown]
@@ -94,7 +93,7 @@ fig = frame_strip([[obs, preprocess(obs, 200, 160), preprocess(obs, 80, 64)]],
 # $$a^{\text{emu}}_f = \begin{cases} a^{\text{emu}}_{f-1} & \text{with probability } \varsigma \\ a_t & \text{otherwise.}\end{cases}$$
 #
 # Sticky actions make the game stochastic even for a fixed action sequence, which is exactly what a
-# *stochastic* environment model (chapter 5) should capture and a deterministic one cannot. Agent and
+# *stochastic* environment model ({doc}`chapter 5 <05_sssm>`) should capture and a deterministic one cannot. Agent and
 # model see only every 4th frame; the reward of a step is the sum over its 4 frames.
 
 # %% [markdown]
@@ -115,9 +114,7 @@ fig = frame_strip([[obs, preprocess(obs, 200, 160), preprocess(obs, 80, 64)]],
 # ```
 
 # %%
-steps = 8_000 if PROFILE == "quick" else 128_000
-data_cfg = config_with(profile.data, test_fraction=0.2)
-ds = ensure_dataset(RUNS_DIR / "book" / f"MsPacman-{PROFILE}", data_cfg, steps)
+ds = book_dataset(PROFILE)  # the book's shared dataset: 8,000 steps at quick, 128,000 at paper, 20% test episodes
 summary = ds.summary()
 print(json.dumps({k: summary[k] for k in ("frames", "episodes", "test_episodes")}))
 
@@ -161,17 +158,17 @@ fig.tight_layout()
 # batches by index: `frames` (B, C+T, 3, H, W) in [0, 1], `actions` (B, C+T-1), `rewards` (B, C+T-1).
 
 # %%
-train = WindowSampler(ds, "train", context=3, horizon=10, seed=0)
-test = WindowSampler(ds, "test", context=3, horizon=10, seed=0)
+train = WindowSampler(ds, "train", context=CONTEXT, horizon=10, seed=0)
+test = WindowSampler(ds, "test", context=CONTEXT, horizon=10, seed=0)
 batch = train.sample(4)
 print({k: tuple(v.shape) for k, v in batch.items()})
 print("train windows > test windows > 0:", len(train) > len(test) > 0)
 
 # %%
 b = 0
-labels = ["context"] * 3 + [f"t+{i}" for i in range(1, 11)]
+labels = ["context"] * CONTEXT + [f"t+{i}" for i in range(1, 11)]
 acts = [ds.action_meanings[a] for a in batch["actions"][b].tolist()]
-fig = frame_strip([list(batch["frames"][b])], col_labels=[f"{l}\n{a if i < 12 else ''}" for i, (l, a) in
+fig = frame_strip([list(batch["frames"][b])], col_labels=[f"{l}\n{a if i < len(acts) else ''}" for i, (l, a) in
                                                           enumerate(zip(labels, acts + [""]))], scale=1.5)
 
 # %% [markdown]

@@ -48,16 +48,15 @@ import numpy as np
 import torch
 from matplotlib.patches import FancyBboxPatch
 
-from ssmlib.config import MODEL_NAMES, RUNS_DIR, get_profile
+from ssmlib.book import quick_dataset
+from ssmlib.config import MODEL_NAMES, PROFILES, get_profile
 from ssmlib.data.ale import action_meanings, make_env, preprocess, resolve_game
-from ssmlib.data.collect import config_with, ensure_dataset
 from ssmlib.models import CONTEXT, build_model, count_parameters, decode_reward, encode_reward, tile_actions
 from ssmlib.models.blocks import (ConvStack, PoolAndInject, ResConv, Transition, depth_to_space, scaled,
                                   space_to_depth)
 from ssmlib.viz.frames import as_hwc_uint8, frame_strip
 
 torch.set_num_threads(1)  # the tensors here are tiny; one thread is as fast and reproducible
-PROFILES = ("quick", "paper")
 model_cfg = {p: get_profile(p).model for p in PROFILES}
 
 # %% [markdown]
@@ -69,7 +68,7 @@ model_cfg = {p: get_profile(p).model for p in PROFILES}
 # the **real** next frame $o_1$, and is used only in training and scoring. Imagination samples $z$
 # from the prior, and dSSM-DET has no $z$ at all. The AR and RAR models use the same blocks. They
 # differ in what feeds the transition: AR re-encodes the last 3 (possibly predicted) frames at
-# every step, and RAR mixes the encoding of the previous frame into its recurrent map. Chapter 3
+# every step, and RAR mixes the encoding of the previous frame into its recurrent map. {doc}`Chapter 3 <03_autoregressive>`
 # covers both.
 
 # %%
@@ -140,7 +139,7 @@ for p, cfg in model_cfg.items():
 # We play 60 random steps of Ms. Pac-Man with a fixed seed. We keep the last four screens (three
 # context frames $o_{-2}, o_{-1}, o_0$ and the next frame $o_1$) and the actions between them, and
 # preprocess the screens with `ssmlib.data.ale.preprocess` to both sizes. This is the same function
-# that chapter 1 used to build the datasets.
+# that {doc}`chapter 1 <01_data>` used to build the datasets.
 
 # %%
 game = resolve_game("MsPacman")
@@ -342,7 +341,7 @@ for p, model in models.items():
 # per transition, so it receives $k$ actions at once. ssmlib concatenates their one-hots into
 # $k \cdot A$ channels, and channel $j A + a$ is on when the $j$-th action of the chunk is $a$. The
 # idea is the paper's; the layout and the jump lengths are **ours**. A floating-point input is read
-# as action *probabilities*, and gradients flow through it. Chapter 7 uses this as a relaxation for
+# as action *probabilities*, and gradients flow through it. {doc}`Chapter 9 <09_learning_to_query>` uses this as a relaxation for
 # learning to query (**ours**).
 #
 # `tile_actions` does not copy anything. It returns an `expand`ed view with stride 0 over the grid,
@@ -484,7 +483,7 @@ for p, model in models.items():
 # edges and colours of the maze. The decoded frame is an almost uniform grey, because the logits
 # start near 0: the red-channel logits stay close to 0 (the panel title gives their range), with no
 # visible structure.
-# Chapters 3 to 5 train these blocks.
+# Chapters {doc}`3 <03_autoregressive>` to {doc}`5 <05_sssm>` train these blocks.
 
 # %%
 n_ch = 4  # per map: the channels that vary most over the frame (random ReLU maps can be all zero)
@@ -528,11 +527,11 @@ for v, b, d in zip(r.tolist(), enc_r.int().tolist(), decode_reward(logits_r).tol
     print(f"{v:>7g}  {b[0]:>4}  {''.join(map(str, b[1:]))}                     {d:>7g}")
 
 # %% [markdown]
-# The same round trip on every reward value of the quick dataset from chapter 1 (shared, not
+# The same round trip on every reward value of the quick dataset from {doc}`chapter 1 <01_data>` (shared, not
 # collected again), and the reward head's output for the initial states above.
 
 # %%
-ds = ensure_dataset(RUNS_DIR / "book" / "MsPacman-quick", config_with(get_profile("quick").data, test_fraction=0.2), 8_000)
+ds = quick_dataset()
 values = torch.tensor(sorted({float(v) for v in ds.summary()["reward_values"]}))
 exact = torch.equal(decode_reward(encode_reward(values, bits) * 10 - 5), torch.floor(values).clamp(max=2**bits - 1))
 print("every reward of the dataset survives encode -> decode:", exact)
@@ -556,7 +555,7 @@ for p, model in models.items():
 # the context once and then only steps the transition. RAR adds one $1 \times 1$ conv that mixes
 # the previous frame's encoding into its recurrent map (**ours**). The latent models add the prior
 # and the posterior, a decoder that also reads $z$, and for the sSSM a transition that also reads
-# $z$. Because the networks are equal, when chapter 6 finds dSSM-DET much faster than AR, the
+# $z$. Because the networks are equal, when {doc}`chapter 6 <06_jumpy_speed>` finds dSSM-DET much faster than AR, the
 # difference comes from the data flow (rendering and re-encoding pixels at every imagined step),
 # not from a smaller network.
 

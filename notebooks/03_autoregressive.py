@@ -22,7 +22,7 @@
 # could be stepped on its own. To imagine the future, such a model has to draw each predicted frame
 # and then read it back in as the input of the next step. Buesing et al. (2018) call the recurrent
 # variant RAR. Only that name is certain. The equations below are **ours** (see the paper notes),
-# and both models use exactly the blocks of chapter 2. Context frames are $o_{-2}, o_{-1}, o_0$,
+# and both models use exactly the blocks of {doc}`chapter 2 <02_blocks>`. Context frames are $o_{-2}, o_{-1}, o_0$,
 # targets are $o_1, o_2, \dots$, and action $a_{t-1}$ leads from $o_{t-1}$ to $o_t$.
 #
 # **AR** has no recurrent state. At every step it re-encodes the last 3 frames and builds a fresh
@@ -43,7 +43,7 @@
 # p(o_t \mid h_t) = \mathrm{Bernoulli}\big(\sigma(\mathrm{dec}(h_t))\big).
 # $$
 #
-# $e$ is the encoder, $g$ the transition and $\mathrm{dec}$ the decoder of chapter 2. The reward is
+# $e$ is the encoder, $g$ the transition and $\mathrm{dec}$ the decoder of {doc}`chapter 2 <02_blocks>`. The reward is
 # read from $h_t$, as the SSMs read it from $s_t$. The difference from a state-space model is in
 # what $o_{t-1}$ is during imagination: a frame the model has just drawn itself. This chapter
 # trains both models for a few seconds on the CPU, loads the GPU runs, and looks at what happens
@@ -59,13 +59,12 @@ import torch
 import torch.nn.functional as F
 
 from ssmlib import claims
-from ssmlib.config import RUNS_DIR, get_profile
-from ssmlib.data.collect import config_with, ensure_dataset
+from ssmlib.book import colour, demo_dataset, load_pretrained, quick_dataset, train_quick
+from ssmlib.config import get_profile
 from ssmlib.data.windows import WindowSampler
 from ssmlib.evaluate import bernoulli_floor, count_pixel_calls, evaluate
 from ssmlib.models import CONTEXT, AutoregressiveModel, build_model, count_parameters
-from ssmlib.pretrained import demo_dataset, load_pretrained
-from ssmlib.train import read_metrics, train
+from ssmlib.train import read_metrics
 from ssmlib.viz.explorer import explore
 from ssmlib.viz.frames import frame_strip
 from ssmlib.zoo import load_study, rollout_panel
@@ -73,12 +72,11 @@ from ssmlib.zoo import load_study, rollout_panel
 torch.set_num_threads(1)  # on a busy 2-core machine, 2 threads can be many times slower than 1
 T_START = time.perf_counter()
 PIXEL = ("AR", "RAR")
-COLORS = {"AR": "tab:blue", "RAR": "tab:orange", "dSSM-DET": "0.55"}
 
 # %% [markdown]
 # ## The two models at the quick size
 #
-# `build_model` builds both models from the quick profile's `ModelConfig`. As chapter 2 showed, AR
+# `build_model` builds both models from the quick profile's `ModelConfig`. As {doc}`chapter 2 <02_blocks>` showed, AR
 # has exactly the parameters of dSSM-DET. RAR adds the mixing convolution. Only the way the blocks
 # are called differs.
 
@@ -179,7 +177,7 @@ def teacher_forced_logits(model, batch):
 
 
 # %%
-ds = ensure_dataset(RUNS_DIR / "book" / "MsPacman-quick", config_with(quick.data, test_fraction=0.2), 8000)
+ds = quick_dataset()
 batch = WindowSampler(ds, "test", context=CONTEXT, horizon=5, seed=0).sample(4)
 target = batch["frames"][:, CONTEXT:]
 with torch.no_grad():
@@ -198,7 +196,7 @@ with torch.no_grad():
 # Without the real frames, the model must supply $o_{t-1}$ itself. `model.imagine` does, at every
 # step: decode $h_t$ into the logits of a **whole frame**, turn them into a frame, and **encode
 # it again** for the next step. A state-space model steps $s_t$ with the transition alone, and
-# decodes only when someone wants to look at a frame. The I2A agent of chapter 7 reads only
+# decodes only when someone wants to look at a frame. The I2A agent of {doc}`chapter 8 <08_i2a>` reads only
 # features and rewards, so it never has to look. The hooks below count the frames that go through
 # the encoder and the decoder during an imagined rollout of $T = 10$ steps, for a batch of one.
 
@@ -208,7 +206,7 @@ def count_frames(model, decode, T=10):
     actions = torch.zeros(1, T, dtype=torch.long)
     state = model.initial_state(context)
     c = count_pixel_calls(model, lambda: model.imagine(state, actions, decode=decode, sample=False))
-    return {"encoder": 3 + c["encoder_frames"], "decoder": c["decoder_frames"]}  # + the 3 context frames
+    return {"encoder": CONTEXT + c["encoder_frames"], "decoder": c["decoder_frames"]}  # + the context frames
 
 
 print(f"{'model':9} {'decode':>7} {'frames encoded':>15} {'frames decoded':>15}")
@@ -224,7 +222,7 @@ for name, model in quick_models.items():
 # decoder are the only blocks with convolutions at 1/4 of the frame's resolution (50x40 at the
 # paper's 200x160), four times as many positions as the 1/8 state map that the transition runs on.
 # That extra work at every imagined step is the argument behind the paper's speed claim.
-# Chapter 6 measures the speed of every model on a GPU.
+# {doc}`Chapter 6 <06_jumpy_speed>` measures the speed of every model on a GPU.
 #
 # ## What is fed back: the mean frame, not a Bernoulli sample
 #
@@ -296,7 +294,7 @@ print("frame MSE at t+1, t+5, t+10: mean fed", [f"{v:.5f}" for v in mse[0][[0, 4
 # ## A quick training run on the CPU
 #
 # Both models train with the same loop as every other model (`ssmlib.train.train`), on the quick
-# dataset of chapter 1 (80x64 frames, half the channels, batch 8, horizon 5). The run is far too
+# dataset of {doc}`chapter 1 <01_data>` (80x64 frames, half the channels, batch 8, horizon 5). The run is far too
 # short to give good models. The point is that the loss, $-\log p(o_t \mid \dots)$ in nats per frame
 # under teacher forcing, visibly falls. Test windows are scored at the middle and at the end.
 
@@ -305,10 +303,9 @@ STEPS = 150
 quick_runs = {}
 for name in PIXEL:
     t0 = time.perf_counter()
-    summary = train(name, ds.root, RUNS_DIR / "book" / "03_autoregressive" / name, profile="quick",
-                    overrides={"steps": STEPS, "log_every": 10, "eval_every": STEPS // 2}, overwrite=True,
-                    progress=False, eval_windows=64)
-    quick_runs[name] = read_metrics(RUNS_DIR / "book" / "03_autoregressive" / name)
+    summary, run_dir = train_quick(name, "03_autoregressive", ds, steps=STEPS, log_every=10, eval_every=STEPS // 2,
+                                   eval_windows=64)
+    quick_runs[name] = read_metrics(run_dir)
     print(f"{name}: {summary['step']} steps in {time.perf_counter() - t0:.0f} s; "
           f"train loss {summary['train']['recon']:,.0f}, test {summary['test']['recon']:,.0f} nats/frame")
 
@@ -317,8 +314,8 @@ fig, ax = plt.subplots(figsize=(7, 3.5))
 for name, recs in quick_runs.items():
     tr = [r for r in recs if r["split"] == "train"]
     te = [r for r in recs if r["split"] == "test"]
-    ax.plot([r["step"] for r in tr], [r["recon"] for r in tr], color=COLORS[name], label=f"{name} train")
-    ax.plot([r["step"] for r in te], [r["recon"] for r in te], "o", color=COLORS[name], label=f"{name} test")
+    ax.plot([r["step"] for r in tr], [r["recon"] for r in tr], color=colour(name), label=f"{name} train")
+    ax.plot([r["step"] for r in te], [r["recon"] for r in te], "o", color=colour(name), label=f"{name} test")
 ax.axhline(3 * quick.model.height * quick.model.width * np.log(2), color="k", ls=":", lw=1,
            label="logits 0 (3HW log 2)")
 ax.set(xlabel="step", ylabel="$-\\log p(o_t \\mid \\dots)$ (nats per frame)", title="quick CPU runs, 80x64")
@@ -353,7 +350,7 @@ for game, st in studies.items():
 # counts are printed above). Each model therefore reached as many steps as fitted into that time,
 # so the models did not reach equal numbers of steps. This is **far** shorter training than the paper's, which is not
 # known to us but surely ran for much longer. The data come from a random policy with held
-# actions (chapter 1), and the frames are 200x160 RGB.
+# actions ({doc}`chapter 1 <01_data>`), and the frames are 200x160 RGB.
 #
 # ### Learning curves
 #
@@ -368,8 +365,8 @@ for row, (game, st) in zip(axes, studies.items()):
         for name in PIXEL:
             tr = [r for r in st["curves"][name] if r["split"] == "train"]
             te = [r for r in st["curves"][name] if r["split"] == "test"]
-            ax.plot([r["step"] for r in tr], [r["recon"] for r in tr], color=COLORS[name], lw=1, label=f"{name} train")
-            ax.plot([r["step"] for r in te], [r["recon"] for r in te], "o", ms=4, color=COLORS[name],
+            ax.plot([r["step"] for r in tr], [r["recon"] for r in tr], color=colour(name), lw=1, label=f"{name} train")
+            ax.plot([r["step"] for r in te], [r["recon"] for r in te], "o", ms=4, color=colour(name),
                     label=f"{name} test")
             tail += [r["recon"] for r in tr[len(tr) // 2:]] + [r["recon"] for r in te[len(te) // 2:]]
         if zoom:
@@ -392,7 +389,7 @@ fig.tight_layout()
 # evaluations were written by an older evaluator and still wait for a re-score (`-` in its rows).
 # The floor of the demo frames above is not used here: it moves with game progress. The frame MSE
 # is that of **open-loop** imagination from the context, with the mean frame fed back. dSSM-DET is
-# included for reference. It has exactly AR's parameters (chapter 4 is about it), and its
+# included for reference. It has exactly AR's parameters ({doc}`chapter 4 <04_dssm>` is about it), and its
 # log-likelihood is open-loop by construction, because its state never sees a target frame.
 
 # %%
@@ -436,12 +433,12 @@ for row, (game, st) in zip(axes, studies.items()):
     for name in (*PIXEL, "dSSM-DET"):
         ph = st["evals"][name]["per_horizon"]
         ls = "--" if name == "dSSM-DET" else "-"
-        row[0].plot(ph["h"], ph["ll_nats"], ls, marker="o", ms=3, color=COLORS[name],
+        row[0].plot(ph["h"], ph["ll_nats"], ls, marker="o", ms=3, color=colour(name),
                     label=name + (" (open-loop)" if name == "dSSM-DET" else " (teacher-forced)"))
-        row[1].plot(ph["h"], ph["frame_mse_open_loop"], ls, marker="o", ms=3, color=COLORS[name],
+        row[1].plot(ph["h"], ph["frame_mse_open_loop"], ls, marker="o", ms=3, color=colour(name),
                     label=f"{name} open-loop")
         if name in PIXEL:
-            row[1].plot(ph["h"], ph["frame_mse_teacher"], ":", marker="x", ms=3, color=COLORS[name],
+            row[1].plot(ph["h"], ph["frame_mse_teacher"], ":", marker="x", ms=3, color=colour(name),
                         label=f"{name} teacher-forced")
     row[0].set(xlabel="horizon h", ylabel="log p(o_h | ...) (nats)", title=f"{game}: test log-likelihood per step")
     row[1].set(xlabel="horizon h", ylabel="frame MSE", title=f"{game}: frame MSE of the mean prediction")
@@ -518,9 +515,9 @@ for name, ev in live.items():
           f"reward NLL {t['reward_nll_open_loop']:.3f} (base rate {t['reward_nll_base_rate']:.3f}), "
           f"AUC {'-' if auc is None or not np.isfinite(auc) else f'{auc:.3f}'}")
     ls = "--" if name == "dSSM-DET" else "-"
-    ax.plot(ph["h"], ph["frame_mse_open_loop"], ls, marker="o", ms=3, color=COLORS[name], label=f"{name} open-loop")
+    ax.plot(ph["h"], ph["frame_mse_open_loop"], ls, marker="o", ms=3, color=colour(name), label=f"{name} open-loop")
     if name in PIXEL:
-        ax.plot(ph["h"], ph["frame_mse_teacher"], ":", marker="x", ms=3, color=COLORS[name],
+        ax.plot(ph["h"], ph["frame_mse_teacher"], ":", marker="x", ms=3, color=colour(name),
                 label=f"{name} teacher-forced")
 ax.set(xlabel="horizon h", ylabel="frame MSE", title="pretrained models on the demo dataset (live, CPU)")
 ax.grid(alpha=0.3), ax.legend(fontsize=7)
@@ -529,7 +526,7 @@ fig.tight_layout()
 # %% [markdown]
 # ### In the rollout explorer
 #
-# The pretrained AR in the explorer of chapter 11: a window of the demo dataset, the recorded and
+# The pretrained AR in the explorer of {doc}`chapter 11 <11_explorer>`: a window of the demo dataset, the recorded and
 # the imagined frame of every step, and $2 \times |\text{imagined} - \text{recorded}|$. Press play or
 # move the timeline (this works on the static page too). In JupyterLab you can also switch to RAR,
 # choose another window, or change the actions and watch the rollout follow.
@@ -547,8 +544,8 @@ explore("MsPacman", "AR", compact=True)
 # **What we measured here** is accuracy only. The cell prints the comparison from the loaded study:
 # the test log-likelihood of every model of the zoo relative to AR, and which model has the lowest
 # open-loop error at $h = 10$. The latent models' log-likelihoods are importance-weighted bounds
-# ($K = 8$), while those of AR, RAR and dSSM-DET are exact. Chapters 4 and 5 explain the SSM
-# columns. Speed is measured in chapter 6. The verdict on the claim is not computed here: the second
+# ($K = 8$), while those of AR, RAR and dSSM-DET are exact. Chapters {doc}`4 <04_dssm>` and {doc}`5 <05_sssm>` explain the SSM
+# columns. Speed is measured in {doc}`chapter 6 <06_jumpy_speed>`. The verdict on the claim is not computed here: the second
 # cell prints it from `ssmlib.claims`, whose rule (fixed before the numbers) judges the open-loop
 # excess over the exact floor and the error on the moving pixels, against the better pixel model
 # and against copying the last context frame, together with the speed.

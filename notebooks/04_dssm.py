@@ -18,7 +18,7 @@
 # %% [markdown]
 # # 4. Deterministic state-space models: dSSM-DET and dSSM-VAE
 #
-# The pixel-space models of chapter 3 pay for every imagined step with a whole image: AR renders a
+# The pixel-space models of {doc}`chapter 3 <03_autoregressive>` pay for every imagined step with a whole image: AR renders a
 # frame and encodes it again, and RAR feeds each predicted frame back into its recurrent map. A
 # **state-space model** (SSM) keeps its memory in a small state map $s_t$ and steps that map with
 # the action. A frame is decoded only when someone wants to look at it. This chapter covers the two
@@ -31,7 +31,7 @@
 #
 # Both start from the same initial state on 3 real frames,
 # $s_0 = \mathrm{init}\big(e(o_{-2}), e(o_{-1}), e(o_0)\big)$, and both predict the reward from
-# $s_t$ alone. The sSSM of chapter 5 also lets $z_t$ enter the transition.
+# $s_t$ alone. The sSSM of {doc}`chapter 5 <05_sssm>` also lets $z_t$ enter the transition.
 #
 # The chapter has four parts. We first check the equations on the code in
 # `ssmlib.models.state_space`, with small untrained models. We then train both models for a few
@@ -52,13 +52,13 @@ from torch.distributions import Normal, kl_divergence
 
 from ssmlib import claims
 from ssmlib.checkpoint import load_model, read_meta
-from ssmlib.config import RUNS_DIR, book_profile, get_profile
-from ssmlib.data.collect import config_with, ensure_dataset
+from ssmlib.book import BOOK_RUNS, MODEL_NAMES, colour, demo_dataset, load_pretrained, quick_dataset, train_quick
+from ssmlib.config import PROFILES, book_profile, get_profile
 from ssmlib.data.windows import WindowSampler
 from ssmlib.evaluate import bernoulli_floor, count_pixel_calls, evaluate
 from ssmlib.models import CONTEXT, build_model
-from ssmlib.pretrained import demo_dataset, load_pretrained, pretrained_path
-from ssmlib.train import kl_weight_at, read_metrics, train
+from ssmlib.pretrained import pretrained_path
+from ssmlib.train import kl_weight_at, read_metrics
 from ssmlib.viz.explorer import explore
 from ssmlib.viz.frames import frame_strip
 from ssmlib.zoo import load_study, rollout_panel
@@ -72,12 +72,12 @@ print("profile:", PROFILE)
 # ## Small untrained models and one batch of real windows
 #
 # To check the equations we build both models at the `quick` size (80x64 frames, half the channels)
-# with random weights. We take 4 test windows of the shared quick dataset of chapter 1 (3 context
+# with random weights. We take 4 test windows of the shared quick dataset of {doc}`chapter 1 <01_data>` (3 context
 # frames, then 5 target frames). The same arguments reuse the dataset on disk, so nothing is
 # collected again.
 
 # %%
-ds = ensure_dataset(RUNS_DIR / "book" / "MsPacman-quick", config_with(get_profile("quick").data, test_fraction=0.2), 8000)
+ds = quick_dataset()
 qcfg = dataclasses.replace(get_profile("quick").model, height=ds.height, width=ds.width, num_actions=ds.num_actions)
 untrained = {}
 for name in MINE + ("AR",):
@@ -103,7 +103,7 @@ print({k: tuple(v.shape) for k, v in batch.items()}, "| T =", T)
 # After the context, the state is a **deterministic function of the actions**. A rollout of $T$
 # steps is $T$ calls of the transition $g$ on a $C \times H/8 \times W/8$ map, and the encoder and
 # decoder are not called at all. The decoder is a viewer: it turns $s_t$ into a frame only when
-# someone wants to see one. An I2A agent (chapter 7) reads $s_t$ directly, so imagination stays in
+# someone wants to see one. An I2A agent ({doc}`chapter 8 <08_i2a>`) reads $s_t$ directly, so imagination stays in
 # latent space.
 #
 # We count the calls of the encoder and decoder with forward hooks during a 5-step rollout. AR, at
@@ -125,7 +125,7 @@ for name in ("dSSM-DET", "AR"):
 # %% [markdown]
 # dSSM-DET decodes once with `decode=True`, a single batched call on all $B \cdot T$ states after
 # the loop. AR decodes a frame at every step and encodes it again, whether or not anyone looks at
-# the frames. That difference is where the SSMs' speed comes from (measured in chapter 6).
+# the frames. That difference is where the SSMs' speed comes from (measured in {doc}`chapter 6 <06_jumpy_speed>`).
 #
 # ### The likelihood of dSSM-DET is exact and open-loop
 #
@@ -271,7 +271,7 @@ print("elbo == -(recon + kl):", torch.allclose(terms["elbo"], -(terms["recon"] +
 # and every evaluation uses $w = 1$, the true ELBO. dSSM-DET has no KL and ignores the weight.
 
 # %%
-for p in ("quick", "paper"):
+for p in PROFILES:
     n = get_profile(p).train.kl_warmup_steps
     print(f"{p:6} kl_warmup_steps={n:5}: w at steps", {s: round(kl_weight_at(s, n), 3) for s in (1, n // 2, n, 2 * n)})
 
@@ -280,7 +280,7 @@ for p in ("quick", "paper"):
 #
 # Both models predict the reward of step $t$ from the state alone,
 # $p(r_t \mid s_t) = \prod_b \mathrm{Bernoulli}(\text{bit}_b(\lfloor r_t \rfloor); \sigma(\ell_b(s_t)))$,
-# with a sign bit and 12 magnitude bits (chapter 2). Since $s_t$ is deterministic in both models,
+# with a sign bit and 12 magnitude bits ({doc}`chapter 2 <02_blocks>`). Since $s_t$ is deterministic in both models,
 # the reward prediction is too, and in dSSM-VAE it does not depend on $z$, as checked above. The
 # training loss adds the reward's negative log-likelihood, `reward`, to the frame terms. It is
 # reported separately and is not part of the frame ELBO.
@@ -296,16 +296,16 @@ for p in ("quick", "paper"):
 live = {}
 for name in MINE:
     t0 = time.perf_counter()
-    summary = train(name, ds.root, RUNS_DIR / "book" / "04_dssm" / name, profile="quick",
-                    overrides={"steps": 200, "log_every": 10, "eval_every": 100}, overwrite=True, progress=False)
+    summary, _ = train_quick(name, "04_dssm", ds, steps=200, log_every=10, eval_every=100)
     live[name] = summary
     print(f"{name}: {summary['status']} after {summary['step']} steps in {time.perf_counter() - t0:.0f} s "
           f"({summary['frames_per_s']:.0f} frames/s)")
 
 # %%
 fig, axes = plt.subplots(1, 3, figsize=(14, 3.4))
-for name, color in zip(MINE, ("tab:blue", "tab:orange")):
-    recs = read_metrics(RUNS_DIR / "book" / "04_dssm" / name)
+for name in MINE:
+    color = colour(name)
+    recs = read_metrics(BOOK_RUNS / "04_dssm" / name)
     tr = [r for r in recs if r["split"] == "train"]
     te = [r for r in recs if r["split"] == "test"]
     axes[0].plot([r["step"] for r in tr], [r["loss"] for r in tr], color=color, label=f"{name} train loss")
@@ -332,7 +332,7 @@ fig.tight_layout()
 
 # %% [markdown]
 # Both losses fall steeply from the untrained level. The untrained level is about $3HW\log 2$ nats
-# per frame: chapter 2 explains why. The KL of dSSM-VAE is plotted on a log scale, and the dashed
+# per frame: {doc}`chapter 2 <02_blocks>` explains why. The KL of dSSM-VAE is plotted on a log scale, and the dashed
 # line shows its warm-up weight. 200 CPU steps are enough to show the code learning, and far from
 # enough for a good model.
 #
@@ -361,7 +361,7 @@ for i, h in enumerate(ph["dSSM-DET"]["h"]):
 # same code (`python -m ssmlib zoo train` and `zoo report`). The files are in
 # `results/model_zoo/<game>/`. The next cell prints how each run was made, read from its
 # `config.json` and the study's `summary.json`. The data are frames of a uniformly random policy
-# whose actions are held for a few steps (chapter 1), at the paper's 200x160. The models are
+# whose actions are held for a few steps ({doc}`chapter 1 <01_data>`), at the paper's 200x160. The models are
 # `paper`-profile models. The five models of a game trained **at the same time** on one H200, as
 # separate processes, over a few short GPU leases (the cell prints each run's leases and minutes).
 # Each run reached a different number of steps in the same wall time, and the slower latent models reached fewer. Mixed
@@ -373,7 +373,7 @@ for i, h in enumerate(ph["dSSM-DET"]["h"]):
 
 # %%
 studies = {g: load_study(g) for g in ("MsPacman", "Bowling")}
-SHOWN = ("AR", "RAR", "dSSM-DET", "dSSM-VAE")
+SHOWN = tuple(m for m in MODEL_NAMES if m != "sSSM")  # the sSSM is the next chapter's
 rows = {g: {r["model"]: r for r in st["rows"]} for g, st in studies.items()}
 for g, st in studies.items():
     d = st["data"]
@@ -406,9 +406,6 @@ for g in studies:
 # frame.
 
 # %%
-COLORS = {"AR": "tab:green", "RAR": "tab:red", "dSSM-DET": "tab:blue", "dSSM-VAE": "tab:orange"}
-
-
 def split(curve, which):
     return [r for r in curve if r.get("split") == which and r.get("elbo") is not None]
 
@@ -418,19 +415,19 @@ for row_axes, (g, st) in zip(axes, studies.items()):
     late = []
     for m in SHOWN:
         te = split(st["curves"][m], "test")
-        row_axes[0].plot([r["step"] for r in te], [-r["elbo"] for r in te], "o-", ms=3, color=COLORS[m], label=m)
+        row_axes[0].plot([r["step"] for r in te], [-r["elbo"] for r in te], "o-", ms=3, color=colour(m), label=m)
         late += [-r["elbo"] for r in te if r["step"] >= 2000]
         if m in MINE:
             tr = split(st["curves"][m], "train")
-            row_axes[1].plot([r["step"] for r in tr], [-r["elbo"] for r in tr], color=COLORS[m], lw=0.8, label=f"{m} train")
-            row_axes[1].plot([r["step"] for r in te], [-r["elbo"] for r in te], "o", ms=3, color=COLORS[m], label=f"{m} test")
+            row_axes[1].plot([r["step"] for r in tr], [-r["elbo"] for r in tr], color=colour(m), lw=0.8, label=f"{m} train")
+            row_axes[1].plot([r["step"] for r in te], [-r["elbo"] for r in te], "o", ms=3, color=colour(m), label=f"{m} test")
     lo, hi = min(late), max(late)
     for ax in row_axes[:2]:
         ax.set_ylim(lo - 0.2 * (hi - lo), hi + 0.5 * (hi - lo))
     row_axes[0].set(title=f"{g}: test -ELBO (nats/frame)", xlabel="step")
     row_axes[1].set(title=f"{g}: SSMs, train and test -ELBO", xlabel="step")
     vae_tr, vae_te = split(st["curves"]["dSSM-VAE"], "train"), split(st["curves"]["dSSM-VAE"], "test")
-    row_axes[2].plot([r["step"] for r in vae_tr], [r["kl"] for r in vae_tr], color=COLORS["dSSM-VAE"], lw=0.8, label="train KL")
+    row_axes[2].plot([r["step"] for r in vae_tr], [r["kl"] for r in vae_tr], color=colour("dSSM-VAE"), lw=0.8, label="train KL")
     row_axes[2].plot([r["step"] for r in vae_te], [r["kl"] for r in vae_te], "o", ms=3, color="k", label="test KL")
     row_axes[2].set(title=f"{g}: dSSM-VAE KL (nats/frame)", xlabel="step", yscale="log")
     for ax in row_axes:
@@ -477,10 +474,10 @@ print(f"  floor of single frames: {allf.min().item():,.0f} to {allf.max().item()
 # such as these demo frames, is off for the study's test windows by more than many differences
 # between models. We therefore do not measure the study's models against it. The headline accuracy
 # is the **excess** over the exact floor of each window's own target frames, computed per window
-# by `ssmlib.evaluate` (chapter 3). The MsPacman checkpoints have been re-scored with it; Bowling's
+# by `ssmlib.evaluate` ({doc}`chapter 3 <03_autoregressive>`). The MsPacman checkpoints have been re-scored with it; Bowling's
 # evaluations predate it and still wait for a re-score. The tables below show the excess where an
 # evaluation holds it, and every log-likelihood relative to RAR, the strongest pixel-space baseline
-# of chapter 3.
+# of {doc}`chapter 3 <03_autoregressive>`.
 #
 # ### Log-likelihood per horizon, relative to RAR
 #
@@ -525,18 +522,18 @@ rel = {g: rel_table(g) for g in studies}
 fig, axes = plt.subplots(len(studies), 3, figsize=(15, 3.4 * len(studies)))
 for row_axes, (g, (cols, gap, kl)) in zip(axes, rel.items()):
     h = studies[g]["evals"]["RAR"]["per_horizon"]["h"]
-    style = {"AR": ("tab:green", "-"), "DET": ("tab:blue", "-"), "VAE ELBO": ("tab:orange", "--"),
-             "VAE IWAE": ("tab:orange", "-")}
+    style = {"AR": (colour("AR"), "-"), "DET": (colour("dSSM-DET"), "-"), "VAE ELBO": (colour("dSSM-VAE"), "--"),
+             "VAE IWAE": (colour("dSSM-VAE"), "-")}
     for c, y in cols.items():
         row_axes[0].plot(h, y, marker="o", ms=3, color=style[c][0], ls=style[c][1], label=c)
-    row_axes[0].axhline(0, color="tab:red", lw=1, label="RAR")
+    row_axes[0].axhline(0, color=colour("RAR"), lw=1, label="RAR")
     row_axes[0].set(title=f"{g}: log p per frame minus RAR's (nats)", xlabel="horizon h")
-    row_axes[1].plot(h, kl, "o-", ms=3, color="tab:orange", label="KL(q || p)")
+    row_axes[1].plot(h, kl, "o-", ms=3, color=colour("dSSM-VAE"), label="KL(q || p)")
     row_axes[1].plot(h, gap, "s--", ms=3, color="0.4", label="IWAE - ELBO")
     row_axes[1].set(title=f"{g}: dSSM-VAE KL and bound gap (nats)", xlabel="horizon h", ylim=(0, None))
     for m in SHOWN:
         row_axes[2].plot(h, studies[g]["evals"][m]["per_horizon"]["frame_mse_open_loop"], "o-", ms=3,
-                         color=COLORS[m], label=m)
+                         color=colour(m), label=m)
     row_axes[2].set(title=f"{g}: open-loop frame MSE", xlabel="horizon h", ylim=(0, None))
     for ax in row_axes:
         ax.grid(alpha=0.3)
@@ -659,11 +656,11 @@ print("mean per-pixel std of the decoded frame over 4 samples, t+1..t+10:", [f"{
 # time. A detail that one frame commits to is not kept in the next frame, because each $z_t$ is
 # drawn afresh and then forgotten: it never enters the state. So the sampled futures do not
 # diverge the way the real game can. A model that commits to a sampled future, so that a ghost that went left keeps
-# going left, needs $z$ in the transition. That model is the sSSM of chapter 5.
+# going left, needs $z$ in the transition. That model is the sSSM of {doc}`chapter 5 <05_sssm>`.
 #
 # ### In the rollout explorer
 #
-# The pretrained dSSM-VAE in the explorer of chapter 11, with 2 samples side by side, each with
+# The pretrained dSSM-VAE in the explorer of {doc}`chapter 11 <11_explorer>`, with 2 samples side by side, each with
 # $2 \times |\text{imagined} - \text{recorded}|$ under it. Press play or move the timeline (this works
 # on the static page too). In JupyterLab you can switch to dSSM-DET, whose samples are identical, draw
 # new samples, or change the actions.
@@ -679,12 +676,12 @@ explore("MsPacman", "dSSM-VAE", samples=2, compact=True)
 #
 # 1. State-space models are **substantially faster** than pixel-space autoregressive models, at
 #    **competitive accuracy**. A secondary summary says "more than 5x", a number that is uncertain.
-#    Speed is measured in chapter 6. Here we look only at accuracy.
+#    Speed is measured in {doc}`chapter 6 <06_jumpy_speed>`. Here we look only at accuracy.
 # 2. **Stochastic** SSMs reach a **higher test log-likelihood** than deterministic ones on several
 #    ALE games.
 #
 # The verdicts are printed by `ssmlib.claims`, by rules fixed before the numbers (`claims.RULES`),
-# not computed here. Claim 2 is about the sSSM of chapter 5, the only model whose **transition** is
+# not computed here. Claim 2 is about the sSSM of {doc}`chapter 5 <05_sssm>`, the only model whose **transition** is
 # stochastic: dSSM-VAE's latent feeds only its decoder, so it counts as a deterministic model, and
 # the claim compares the sSSM with both dSSMs. The first cell prints what the loaded numbers say
 # about this chapter's two models; the second prints the verdicts.
@@ -724,8 +721,8 @@ print(claims.format_verdicts([claims.claim1(), claims.claim2()]))
 # - **Caveats.** Each model was trained once (one seed), for thousands of steps rather than the
 #   paper's far longer schedule, with a constant learning rate. Every model had the same wall time,
 #   not the same number of steps. The smaller differences printed above could change order with more
-#   training or another seed. Chapter 5 adds the sSSM, the model the paper's claim 2 is about, and
-#   chapter 10 collects every study.
+#   training or another seed. {doc}`Chapter 5 <05_sssm>` adds the sSSM, the model the paper's claim 2 is about, and
+#   {doc}`chapter 10 <10_results>` collects every study.
 #
 # ## Summary
 #
@@ -740,7 +737,7 @@ print(claims.format_verdicts([claims.claim1(), claims.claim2()]))
 #   progress; the headline accuracy is therefore the excess over the exact floor of each window's
 #   own target frames (`ssmlib.evaluate`). Relative to RAR, the loaded tables show how far each SSM
 #   trails or leads per horizon, with dSSM-DET's term falling as the horizon grows.
-# - Both models of this chapter have a deterministic transition, so claim 2 sets the sSSM (chapter 5)
+# - Both models of this chapter have a deterministic transition, so claim 2 sets the sSSM ({doc}`chapter 5 <05_sssm>`)
 #   against both. The verdicts on claims 1 and 2 are printed by `ssmlib.claims`, from the re-scored
 #   MsPacman evaluations (per-window excess over the exact floor, open loop for every model,
 #   intervals over test episodes); Bowling's evaluations still wait for a re-score.

@@ -18,7 +18,7 @@
 # %% [markdown]
 # # 5. The stochastic state-space model (sSSM)
 #
-# Ms. Pac-Man's ghosts make random choices at junctions, and sticky actions (chapter 1) make even a
+# Ms. Pac-Man's ghosts make random choices at junctions, and sticky actions ({doc}`chapter 1 <01_data>`) make even a
 # fixed action sequence play out in several ways. A deterministic model has to predict one future, so
 # where the future is uncertain it predicts an average of the possibilities, and it has to pay for
 # every pixel that the average gets wrong. The **stochastic state-space model** of Buesing et al.
@@ -30,7 +30,7 @@
 # o_t \sim p(o_t \mid s_t, z_t).
 # $$
 #
-# Unlike dSSM-VAE (chapter 4), whose $z_t$ only feeds the decoder, the sSSM's $z_t$ also enters the
+# Unlike dSSM-VAE ({doc}`chapter 4 <04_dssm>`), whose $z_t$ only feeds the decoder, the sSSM's $z_t$ also enters the
 # transition. A random event chosen by $z_t$ (a ghost turning left) is then kept in the state and
 # stays consistent in every later frame. The price is that the likelihood of a frame is no longer one
 # forward pass: $z$ must be integrated out, and training needs an inference network. This chapter
@@ -55,20 +55,20 @@ import numpy as np
 import torch
 
 from ssmlib import claims
-from ssmlib.config import RUNS_DIR, book_profile, get_profile
-from ssmlib.data.collect import config_with, ensure_dataset
+from ssmlib.book import MODEL_NAMES, colour, demo_dataset, load_pretrained, quick_dataset, train_quick
+from ssmlib.config import book_profile
 from ssmlib.data.windows import WindowSampler
 from ssmlib.evaluate import bernoulli_floor
 from ssmlib.models import CONTEXT, count_parameters, logmeanexp
 from ssmlib.models.blocks import gaussian_kl
-from ssmlib.pretrained import demo_dataset, load_pretrained
-from ssmlib.train import read_metrics, train
+from ssmlib.train import read_metrics
 from ssmlib.viz.explorer import explore
 from ssmlib.viz.frames import as_hwc_uint8, frame_strip, learning_curves
 from ssmlib.zoo import load_study
 
 torch.set_num_threads(1)  # on a shared 2-core CPU one thread is faster than two competing ones
 PROFILE = book_profile()
+SSMS = tuple(m for m in MODEL_NAMES if "SSM" in m)  # the three state-space models: dSSM-DET, dSSM-VAE, sSSM
 print("profile:", PROFILE)
 
 # %% [markdown]
@@ -371,7 +371,7 @@ print("99.9th percentile of the per-pixel std per step:",
 #
 # ### In the rollout explorer
 #
-# The pretrained sSSM in the explorer of chapter 11, with 2 samples side by side, each with
+# The pretrained sSSM in the explorer of {doc}`chapter 11 <11_explorer>`, with 2 samples side by side, each with
 # $2 \times |\text{imagined} - \text{recorded}|$ under it. Press play or move the timeline (this works
 # on the static page too). In JupyterLab you can draw new samples, show up to 4, choose another
 # window, or change the actions.
@@ -385,15 +385,12 @@ explore("MsPacman", "sSSM", samples=2, compact=True)
 # `ssmlib.train.train` maximises the ELBO (plus the reward log-likelihood) with AdamW. At the start
 # it multiplies the KL by a weight that rises linearly from 0 to 1 over the first
 # `kl_warmup_steps` (50 here; **ours**, a common trick against early posterior collapse). The run
-# uses the quick profile (80x64 frames, half the channels) on the small dataset of chapter 1, for
+# uses the quick profile (80x64 frames, half the channels) on the small dataset of {doc}`chapter 1 <01_data>`, for
 # 200 steps of 8 windows with 5 target frames each.
 
 # %%
-data = ensure_dataset(RUNS_DIR / "book" / "MsPacman-quick", config_with(get_profile("quick").data, test_fraction=0.2), 8_000)
-run_dir = RUNS_DIR / "book" / "05_sssm" / "sSSM"
-summary = train("sSSM", data.root, run_dir, profile="quick",
-                overrides={"steps": 200, "log_every": 10, "eval_every": 100},
-                overwrite=True, progress=False, eval_windows=32)
+data = quick_dataset()
+summary, run_dir = train_quick("sSSM", "05_sssm", data, steps=200, log_every=10, eval_every=100, eval_windows=32)
 records = read_metrics(run_dir)
 tr = [r for r in records if r["split"] == "train"]
 te = [r for r in records if r["split"] == "test"]
@@ -499,12 +496,11 @@ for game, study in studies.items():
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(13, 3.8))
-colors = {"AR": "tab:gray", "RAR": "tab:brown", "dSSM-DET": "tab:blue", "dSSM-VAE": "tab:green", "sSSM": "tab:red"}
 for ax, (game, study) in zip(axes, studies.items()):
     ref_h = np.array(study["evals"][REF]["per_horizon"]["ll_nats"])
     for m, ev in study["evals"].items():
         ph = ev["per_horizon"]
-        ax.plot(ph["h"], np.array(ph["ll_nats"]) - ref_h, "o-", ms=3, color=colors[m],
+        ax.plot(ph["h"], np.array(ph["ll_nats"]) - ref_h, "o-", ms=3, color=colour(m),
                 label=m + (" (L_8)" if ev["latent"] else " (exact)"))
     ax.axhline(0, color="0.4", lw=0.8)
     ax.set(title=f"{game}: log-likelihood per step minus dSSM-DET's", xlabel="horizon h (steps after the context)",
@@ -540,17 +536,17 @@ for game, study in studies.items():
 # %%
 for game, study in studies.items():
     tests = {m: {r["step"]: r["elbo"] for r in study["curves"][m] if r["split"] == "test"}
-             for m in ("dSSM-DET", "dSSM-VAE", "sSSM")}
+             for m in SSMS}
     common = max(set.intersection(*(set(t) for t in tests.values())))
     print(f"{game}, step {common}: " + ", ".join(f"{m} {t[common]:.1f}" for m, t in tests.items())
           + f"  (sSSM - dSSM-DET: {tests['sSSM'][common] - tests['dSSM-DET'][common]:+.1f} nats per frame)")
 
 fig, axes = plt.subplots(1, 2, figsize=(13, 3.6))
 for ax, (game, study) in zip(axes, studies.items()):
-    for m in ("dSSM-DET", "dSSM-VAE", "sSSM"):
+    for m in SSMS:
         te_ = [r for r in study["curves"][m] if r["split"] == "test"]
-        ax.plot([r["step"] for r in te_], [r["elbo"] for r in te_], "o-", ms=3, color=colors[m], label=m)
-    last = max(r["elbo"] for m in ("dSSM-DET", "dSSM-VAE", "sSSM")
+        ax.plot([r["step"] for r in te_], [r["elbo"] for r in te_], "o-", ms=3, color=colour(m), label=m)
+    last = max(r["elbo"] for m in SSMS
                for r in study["curves"][m] if r["split"] == "test")
     ax.set_ylim(last - 400, last + 50)
     ax.set(title=f"{game}: test ELBO during training (dSSM-DET: exact LL)", xlabel="step", ylabel="nats per frame")

@@ -19,7 +19,7 @@
 # # 6. Jumpy models and the speed of imagination
 #
 # An agent that plans with an environment model queries it many times before each action: I2A
-# (chapter 7) imagines a short rollout for every action at every step. Its cost is the number of
+# ({doc}`chapter 8 <08_i2a>`) imagines a short rollout for every action at every step. Its cost is the number of
 # imagined steps times the cost of one step, so the model has to be **fast** as well as accurate.
 # The paper makes two claims about speed:
 #
@@ -55,12 +55,11 @@ import torch
 
 from ssmlib import claims, jumpy
 from ssmlib.checkpoint import load_model
-from ssmlib.config import RESULTS_DIR, RUNS_DIR, book_profile, get_profile
-from ssmlib.data.collect import config_with, ensure_dataset
+from ssmlib.book import MODEL_NAMES, colour, quick_dataset, train_quick
+from ssmlib.config import PROFILES, RESULTS_DIR, book_profile, get_profile
 from ssmlib.data.windows import WindowSampler
 from ssmlib.evaluate import count_pixel_calls
 from ssmlib.models import CONTEXT, build_model, count_parameters, tile_actions
-from ssmlib.train import train
 from ssmlib.viz.frames import frame_strip
 from ssmlib.zoo import load_study
 
@@ -71,8 +70,8 @@ print("profile:", PROFILE)
 # %% [markdown]
 # ## The jumpy model
 #
-# A state-space model with jump $k = 1$ makes one transition per environment step (chapters 4
-# and 5). A **jumpy** model makes one transition per $k$ environment steps. It reads the $k$
+# A state-space model with jump $k = 1$ makes one transition per environment step (chapters
+# {doc}`4 <04_dssm>` and {doc}`5 <05_sssm>`). A **jumpy** model makes one transition per $k$ environment steps. It reads the $k$
 # actions of the chunk at once and predicts the frame and the reward at the end of the chunk:
 #
 # $$
@@ -92,11 +91,11 @@ print("profile:", PROFILE)
 #
 # In `ssmlib` a model is jumpy through `ModelConfig.jump` alone (`--set jump=4` on the command
 # line), and the window sampler does the rest (`WindowSampler(..., jump=k)`). Here is one window of
-# the shared quick dataset of chapter 1 at $k = 4$, next to the episode it comes from: the first
+# the shared quick dataset of {doc}`chapter 1 <01_data>` at $k = 4$, next to the episode it comes from: the first
 # window, in the sampler's order, whose chunks hold a reward.
 
 # %%
-data = ensure_dataset(RUNS_DIR / "book" / "MsPacman-quick", config_with(get_profile("quick").data, test_fraction=0.2), 8000)
+data = quick_dataset()
 k = 4
 sampler = WindowSampler(data, "train", context=CONTEXT, horizon=5, jump=k)
 window = next(b for b in sampler.iterate(64) if (b["rewards"] > 0).any())
@@ -139,8 +138,8 @@ print("channels on:", torch.nonzero(onehot.flatten()).flatten().tolist())
 
 # %%
 quick = get_profile("quick").model
-for name in ("dSSM-DET", "sSSM"):
-    counts = {j: count_parameters(build_model(dataclasses.replace(quick, model=name, jump=j))) for j in (1, 2, 4)}
+for name in jumpy.MODELS:
+    counts = {j: count_parameters(build_model(dataclasses.replace(quick, model=name, jump=j))) for j in jumpy.JUMPS}
     print(f"{name:9}" + "".join(f"  k={j}: {n:,}" for j, n in counts.items()))
 
 # %% [markdown]
@@ -177,7 +176,7 @@ for name, j in (("AR", 1), ("RAR", 1), ("dSSM-DET", 1), ("sSSM", 1), ("dSSM-DET"
 # ## A tiny jumpy model on the CPU, scored at matched env steps
 #
 # How do we compare the accuracy of a k = 4 model with a k = 1 model? The test log-likelihood of
-# chapters 4 and 5 is computed with teacher forcing or a filtering posterior. A k = 1 model's filter
+# chapters {doc}`4 <04_dssm>` and {doc}`5 <05_sssm>` is computed with teacher forcing or a filtering posterior. A k = 1 model's filter
 # sees every real frame and a k = 4 model's only every fourth, so their numbers measure different
 # things. We use quantities that need **no real frame after the context**, read at the **same env
 # step**:
@@ -202,13 +201,12 @@ for name, j in (("AR", 1), ("RAR", 1), ("dSSM-DET", 1), ("sSSM", 1), ("dSSM-DET"
 # report calls.
 
 # %%
-print("training horizon (transitions):", {p: get_profile(p).train.horizon for p in ("quick", "paper")})
-demo_dir = RUNS_DIR / "book" / "06_jumpy_speed"
+print("training horizon (transitions):", {p: get_profile(p).train.horizon for p in PROFILES})
 models = {}
 for j in (1, 4):
-    s = train("dSSM-DET", data.root, demo_dir / jumpy.run_name("dSSM-DET", j), profile="quick",
-              overrides={"jump": j, "steps": 150, "log_every": 25, "eval_every": 0}, overwrite=True, progress=False)
-    models[j] = load_model(demo_dir / jumpy.run_name("dSSM-DET", j) / "checkpoint.safetensors").eval()
+    s, run_dir = train_quick("dSSM-DET", "06_jumpy_speed", data, run=jumpy.run_name("dSSM-DET", j), steps=150, jump=j,
+                             log_every=25, eval_every=0)
+    models[j] = load_model(run_dir / "checkpoint.safetensors").eval()
     print(f"k={j}: {s['step']} steps, last train loss {s['train']['loss']:.0f} nats per frame")
 anchors = jumpy.anchor_rows(data, max(jumpy.ENV_STEPS), tuple(models), max_windows=64)
 scores = {j: jumpy.score(m, data, anchors, jumpy.ENV_STEPS, samples=1) for j, m in models.items()}
@@ -268,7 +266,7 @@ COMPILE = next((f for f, rows in speed_by_file.items() if any(key[2] == "bf16-co
 speed = speed_by_file[MAIN]  # (model, k, variant, batch, decode) -> row, all from one run
 print("main run:", MAIN, "| bf16-compile run:", COMPILE)
 BATCHES = sorted({key[3] for key in speed})
-PAIRS = sorted({(key[0], key[1]) for key in speed}, key=lambda p: (["AR", "RAR", "dSSM-DET", "dSSM-VAE", "sSSM"].index(p[0]), p[1]))
+PAIRS = sorted({(key[0], key[1]) for key in speed}, key=lambda p: (MODEL_NAMES.index(p[0]), p[1]))
 VARIANTS = [v for v in ("fp32-eager", "bf16-eager", "bf16-graph", "bf16-compile") if any(key[2] == v for key in speed)]
 HEAD = "bf16-graph" if "bf16-graph" in VARIANTS else VARIANTS[-1]  # the fastest variant measured on every model
 
@@ -346,7 +344,7 @@ if COMPILE is None:
     print("no bf16-compile measurement in results/speed/")
 else:
     sc = speed_by_file[COMPILE]
-    c_pairs = sorted({(key[0], key[1]) for key in sc}, key=lambda p: (["AR", "RAR", "dSSM-DET", "dSSM-VAE", "sSSM"].index(p[0]), p[1]))
+    c_pairs = sorted({(key[0], key[1]) for key in sc}, key=lambda p: (MODEL_NAMES.index(p[0]), p[1]))
     c_batches = sorted({key[3] for key in sc})
     for decode in (False, True):
         print(f"\n{COMPILE}, {'frames decoded' if decode else 'latent-only'}: env steps / s, compile / graph, "
@@ -405,7 +403,7 @@ for stem, res in speed_files.items():
 # ## Accuracy against speed
 #
 # First the five models at k = 1: speed from the benchmark above (latent-only, the largest batch)
-# against the open-loop frame MSE of the model-zoo study of chapters 3 to 5 (imagination from the
+# against the open-loop frame MSE of the model-zoo study of chapters {doc}`3 <03_autoregressive>` to {doc}`5 <05_sssm>` (imagination from the
 # context, mean over 10 steps; lower is better). Unlike that study's log-likelihoods, which are
 # teacher-forced for AR and RAR, it measures every model in the same open-loop way.
 
@@ -492,7 +490,8 @@ if study is not None:
                 continue
             mk = "o" if r["model"] == "dSSM-DET" else "s"
             ax.scatter(row["env_steps_per_s"], r["ll_open_loop_nats_matched_mean"], marker=mk,
-                       facecolors=f"C{r['jump']}" if filled else "none", edgecolors=f"C{r['jump']}")
+                       facecolors=colour(jumpy.run_name(r["model"], r["jump"])) if filled else "none",
+                       edgecolors=colour(jumpy.run_name(r["model"], r["jump"])))
             if filled:
                 ax.annotate(r["run"] + (" (unmatched)" if r["run"] in study.get("merged_from", {}) else ""),
                             (row["env_steps_per_s"], r["ll_open_loop_nats_matched_mean"]), fontsize=8,
@@ -522,7 +521,7 @@ PAPER_SPEEDUP = 5.0  # the paper's "more than 5x" (secondary summary; uncertain)
 
 
 def speedups_vs_pixel(rows, variant, label):
-    pairs = sorted({(key[0], key[1]) for key in rows}, key=lambda p: (["AR", "RAR", "dSSM-DET", "dSSM-VAE", "sSSM"].index(p[0]), p[1]))
+    pairs = sorted({(key[0], key[1]) for key in rows}, key=lambda p: (MODEL_NAMES.index(p[0]), p[1]))
     batches = sorted({key[3] for key in rows})
     print(f"{label}, {variant}:")
     for name, j in pairs:
@@ -591,7 +590,7 @@ else:
 # before the numbers (`claims.RULES`; printed with `rules=True`) to `results/`, and prints what it
 # can decide, with the scale and the 95% intervals, or why it cannot. Its accuracy parts need the
 # per-window excess over the exact floor with per-episode sums. For claim 1 the MsPacman model zoo
-# of chapters 3 to 5 has been re-scored with them (every model open loop, intervals over test
+# of chapters {doc}`3 <03_autoregressive>` to {doc}`5 <05_sssm>` has been re-scored with them (every model open loop, intervals over test
 # episodes). The jumpy study has not: its evaluations were written by an older evaluator, and the
 # weights of its runs are not committed, so it cannot be re-scored from the repository. It has to be
 # trained again and scored with the current evaluator; until then claim 3's line says what is
@@ -669,7 +668,7 @@ if rw_path.exists() and zoo_path.exists():
 #   does not change that against a compiled RAR. Decoding every imagined frame takes back a large
 #   part of the gain, because it is the same decoder AR and RAR run. The gain is a property of *not
 #   drawing frames*, so it holds for uses of the model that stay in latent space, as I2A does in
-#   chapter 7. The jumpy models go further (printed per model, batch and mode).
+#   {doc}`chapter 8 <08_i2a>`. The jumpy models go further (printed per model, batch and mode).
 # - **Speed of the jump.** A jumpy transition costs about what a k = 1 transition costs (only its
 #   first layer reads more channels), and the printed speed-ups over k = 1 come close to the ideal
 #   $k$ in both runs, for sSSM and for dSSM-DET. They fall further short of the ideal under

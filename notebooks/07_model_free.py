@@ -18,9 +18,9 @@
 # %% [markdown]
 # # 7. A model-free agent
 #
-# Chapters 3 to 6 trained environment models and measured how well and how fast they imagine. The
-# rest of the paper is about **using** them: an Imagination-Augmented Agent (I2A, chapter 8) queries a
-# model before every decision, and chapter 9 trains the policy that decides what to imagine. Every
+# Chapters {doc}`3 <03_autoregressive>` to {doc}`6 <06_jumpy_speed>` trained environment models and measured how well and how fast they imagine. The
+# rest of the paper is about **using** them: an Imagination-Augmented Agent (I2A, {doc}`chapter 8 <08_i2a>`) queries a
+# model before every decision, and {doc}`chapter 9 <09_learning_to_query>` trains the policy that decides what to imagine. Every
 # one of those agents is judged against a **model-free** agent that sees the same frames, is trained
 # with the same algorithm, and imagines nothing. This chapter builds that baseline:
 #
@@ -49,12 +49,11 @@ import torch
 from ssmlib.agents import (AgentConfig, AgentPolicy, ModelFreeAgent, a2c_losses, agent_profile, gae, load_agent,
                            make_agent_env, reset_env, train_agent)
 from ssmlib.agents.study import curve, score_at
-from ssmlib.config import CHECKPOINTS_DIR, RUNS_DIR, book_profile, get_profile
+from ssmlib.book import demo_dataset
+from ssmlib.config import CHECKPOINTS_DIR, PROFILES, RUNS_DIR, book_profile, get_profile
 from ssmlib.data.ale import action_meanings, make_vector_env, preprocess
 from ssmlib.data.collect import EpsilonPolicy, collect, config_with
-from ssmlib.data.store import open_dataset
 from ssmlib.models import count_parameters
-from ssmlib.pretrained import demo_dataset
 from ssmlib.train import read_metrics
 from ssmlib.viz.agent_view import load_i2a_study, play_agent, runs_of
 from ssmlib.viz.frames import frame_strip, frames_player
@@ -69,7 +68,7 @@ print("profile:", PROFILE)
 # ## The game as the agent sees it
 #
 # `make_agent_env` runs ALE's own vectorised Ms. Pac-Man (`ale_py.vector_env.AtariVectorEnv`,
-# emulators in C++ threads) with the settings of the datasets of chapter 1: frame skip 4, sticky
+# emulators in C++ threads) with the settings of the datasets of {doc}`chapter 1 <01_data>`: frame skip 4, sticky
 # actions with probability 0.25, up to 30 random no-ops at the start, one episode per whole game
 # (all lives), and rewards left unclipped (the learner clips them; the book reports real scores).
 # An observation is the last **3 RGB frames**, `(N, 3, H, W, 3)` uint8. That is exactly what an
@@ -117,7 +116,7 @@ fig = frame_strip([list(obs[0]), list(obs[1])], row_labels=["env 0", "env 1"],
 # The policy head starts with tiny weights, so the first policy is almost uniform.
 
 # %%
-for name in ("quick", "paper"):
+for name in PROFILES:
     c = agent_profile(name)
     torch.manual_seed(0)
     mf = ModelFreeAgent(len(NAMES), c.height, c.width, c.mf_pool, c.hidden)
@@ -244,7 +243,7 @@ fig.tight_layout()
 # on a machine with four H200 GPUs (so they shared the CPUs that run the emulators). Every run went to
 # the same target of 2,000,000 agent steps (8,000,000 emulator frames): the runs were stopped by
 # the time limit of a device call and resumed from their checkpoints in the next one, three calls in
-# all. Chapter 8 compares the five agents at that budget. Here are the model-free agent's two seeds:
+# all. {doc}`Chapter 8 <08_i2a>` compares the five agents at that budget. Here are the model-free agent's two seeds:
 # the raw score of every finished game (dots) and the running mean of the last 100 games (lines),
 # against the agent steps at which the game ended.
 
@@ -288,7 +287,7 @@ fig.tight_layout()
 # scatter widely around their mean, because a game ends when the last life is lost, and one unlucky
 # meeting with a ghost ends a life. A mean over 100 games has much less noise than the dots. The
 # difference between the two seeds shows how much a whole run varies. These runs are short next to
-# the paper's curves (chapter 8 compares with them).
+# the paper's curves ({doc}`chapter 8 <08_i2a>` compares with them).
 #
 # ## The trained agent plays
 #
@@ -346,7 +345,7 @@ print(f"median probability of the most likely action: {np.median(probs_max):.2f}
 # %% [markdown]
 # ## From agent to data-collection policy
 #
-# Chapter 1 collected the models' data with a random policy that holds each action for a few steps.
+# {doc}`Chapter 1 <01_data>` collected the models' data with a random policy that holds each action for a few steps.
 # On Ms. Pac-Man a random player dies early and visits little of the maze, so a model trained on its
 # data rarely sees the later parts of a game. The public reimplementations therefore collect with a
 # trained model-free agent instead, plus a little randomness so that the data also shows actions the
@@ -404,7 +403,7 @@ fig.tight_layout()
 #   their sign for learning, real scores reported.
 # - On this CPU the quick loop runs at the speed printed above. On the GPU, two seeds of the
 #   paper-size agent, trained for 2,000,000 agent steps each, ended their runs well above their
-#   first games, with dips on the way; their curves are the baseline of chapter 8.
+#   first games, with dips on the way; their curves are the baseline of {doc}`chapter 8 <08_i2a>`.
 # - A trained agent, wrapped in `AgentPolicy` and `EpsilonPolicy`, collects data that covers more of
 #   the game than a random policy.
 #

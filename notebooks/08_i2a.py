@@ -22,7 +22,7 @@
 # happen if I did this?" before every decision, for every action, and reads the answers next to what
 # a model-free network sees. The original I2A imagined in pixels. Buesing et al. (2018) give it a
 # state-space model, so that the imagination never leaves the compact latent space: no frame is
-# rendered and encoded again at any imagined step (chapter 4). Their claim on Ms. Pac-Man, as far as
+# rendered and encoded again at any imagined step ({doc}`chapter 4 <04_dssm>`). Their claim on Ms. Pac-Man, as far as
 # it is known (from its abstract and redrawn figures; its text is not available):
 #
 # > An I2A that queries an SSM beats model-free baselines; learning to query (training the rollout
@@ -39,7 +39,7 @@
 #    imagination in agent steps per second;
 # 5. says what that shows about the paper's claim, at our budget.
 #
-# How the rollout policy is trained (uniform, distilled or learned) is the subject of chapter 9.
+# How the rollout policy is trained (uniform, distilled or learned) is the subject of {doc}`chapter 9 <09_learning_to_query>`.
 
 # %%
 import dataclasses
@@ -52,15 +52,15 @@ import numpy as np
 import torch
 
 from ssmlib.agents import agent_profile, build_agent, frames_from_obs, load_agent, make_agent_env
-from ssmlib.agents.quick import quick_env_model
-from ssmlib.agents.study import VARIANTS as STUDY_ORDER
+from ssmlib.book import VARIANTS as STUDY_ORDER
+from ssmlib.book import colour, load_pretrained, quick_env_model
 from ssmlib.checkpoint import read_meta
 from ssmlib.config import CHECKPOINTS_DIR, book_profile
 from ssmlib.data.ale import action_meanings
 from ssmlib.io import sha256_file
 from ssmlib.models import count_parameters
-from ssmlib.pretrained import load_pretrained, pretrained_path
-from ssmlib.viz.agent_view import (VARIANT_COLORS, draw_i2a, imagination_figure, imagination_player, load_i2a_study,
+from ssmlib.pretrained import pretrained_path
+from ssmlib.viz.agent_view import (draw_i2a, imagination_figure, imagination_player, load_i2a_study,
                                    play_agent, plot_study_curves, runs_of)
 
 torch.set_num_threads(1)  # robust on a shared 2-core CPU
@@ -71,7 +71,7 @@ print("profile:", PROFILE)
 # %% [markdown]
 # ## The architecture
 #
-# The agent has two paths. The **model-free path** is chapter 7's CNN on the 3 stacked frames. The
+# The agent has two paths. The **model-free path** is {doc}`chapter 7 <07_model_free>`'s CNN on the 3 stacked frames. The
 # **imagination path** encodes the same 3 frames into the state of a pretrained, **frozen**
 # environment model, and from that state imagines one short future for every action. Each imagined
 # future is summarised by a small network, and the summaries are concatenated with the model-free
@@ -115,15 +115,15 @@ ax = draw_i2a(num_actions=len(NAMES), depth=agent_profile("paper").rollout_depth
 # \pi(\cdot \mid o_t) = \mathrm{softmax}(W_\pi h), \qquad V(o_t) = w_V^\top h.
 # $$
 #
-# Everything is trained by chapter 7's A2C loss (plus, for a distilled rollout policy, the
-# distillation loss of chapter 9), except the model, which never changes: it was trained on its own,
-# in chapters 4 and 5. The gradient of the RL loss flows through the codes into
-# the rollout encoder, but not into the model, and, except with a learned rollout policy (chapter 9),
+# Everything is trained by {doc}`chapter 7 <07_model_free>`'s A2C loss (plus, for a distilled rollout policy, the
+# distillation loss of {doc}`chapter 9 <09_learning_to_query>`), except the model, which never changes: it was trained on its own,
+# in chapters {doc}`4 <04_dssm>` and {doc}`5 <05_sssm>`. The gradient of the RL loss flows through the codes into
+# the rollout encoder, but not into the model, and, except with a learned rollout policy ({doc}`chapter 9 <09_learning_to_query>`),
 # not into the imagined actions either.
 #
 # ## A small I2A on the CPU
 #
-# We build an I2A at the `quick` size around a quick dSSM-DET (80x64 frames; chapter 4's when it is
+# We build an I2A at the `quick` size around a quick dSSM-DET (80x64 frames; {doc}`chapter 4 <04_dssm>`'s when it is
 # there, otherwise trained here for a few seconds by `ssmlib.agents.quick.quick_env_model`) and pass
 # two real observations through it. `imagine` returns, for every environment and action, the
 # features of every imagined step.
@@ -219,7 +219,7 @@ print(f"real model: largest difference between rollouts of different first actio
 # %% [markdown]
 # ## The pretrained I2A plays
 #
-# The GPU study trained I2As at the paper's size around the committed dSSM-DET of chapter 4
+# The GPU study trained I2As at the paper's size around the committed dSSM-DET of {doc}`chapter 4 <04_dssm>`
 # (200x160 frames, state maps of 64x25x20), with $D$ = 3 imagined steps and a distilled rollout
 # policy. Its weights (seed 0 of the study below, after 2,000,000 agent steps) are in
 # `checkpoints/agents/MsPacman-i2a-distill.safetensors`. The
@@ -269,7 +269,7 @@ fig = imagination_figure(clip, T_SHOW)
 # %% [markdown]
 # At this size the imagined frames look alike: the maze is the same in all of them, and what an
 # action changes is a small, blurry Ms. Pac-Man. If most of the later actions in the grid are `N`
-# (NOOP), that is not the agent's taste: chapter 9 shows that this distilled rollout policy, trained
+# (NOOP), that is not the agent's taste: {doc}`chapter 9 <09_learning_to_query>` shows that this distilled rollout policy, trained
 # at the states of real frames, behaves very differently at imagined states. The same step as **differences**: each cell shows how
 # its rollout differs from the mean of the 9 rollouts at the same depth, amplified (the factor is in
 # the title).
@@ -326,11 +326,11 @@ imagination_player(clip, fps=3)
 #
 # | variant | imagination path | rollout policy |
 # |---|---|---|
-# | `model-free` | none (chapter 7) | none |
+# | `model-free` | none ({doc}`chapter 7 <07_model_free>`) | none |
 # | `copy-distill` | copy model (returns its input) | distilled |
 # | `i2a-uniform` | the frozen dSSM-DET | uniform |
-# | `i2a-distill` | the frozen dSSM-DET | distilled (chapter 9) |
-# | `i2a-learned` | the frozen dSSM-DET | learned by backpropagation (chapter 9) |
+# | `i2a-distill` | the frozen dSSM-DET | distilled ({doc}`chapter 9 <09_learning_to_query>`) |
+# | `i2a-learned` | the frozen dSSM-DET | learned by backpropagation ({doc}`chapter 9 <09_learning_to_query>`) |
 #
 # Every run went to the same target of **2,000,000 agent steps** (8,000,000 emulator frames). A call
 # to the GPU machine has a time limit, so the runs were stopped and resumed from their checkpoints
@@ -356,8 +356,8 @@ budget = study["budget_agent_steps"]
 for v in VARIANTS:
     for run in runs_of(study, v):
         r = next(x for x in study["rows"] if x["run"] == run)
-        axes[1].plot(VARIANTS.index(v), r["score_at_budget"], "o", color=VARIANT_COLORS[v], ms=7, alpha=0.8)
-    axes[1].plot(VARIANTS.index(v), study["variants"][v]["score_mean"], "_", color=VARIANT_COLORS[v], ms=30, mew=2)
+        axes[1].plot(VARIANTS.index(v), r["score_at_budget"], "o", color=colour(v), ms=7, alpha=0.8)
+    axes[1].plot(VARIANTS.index(v), study["variants"][v]["score_mean"], "_", color=colour(v), ms=30, mew=2)
 axes[1].set_xticks(range(len(VARIANTS)), VARIANTS, rotation=20, fontsize=8)
 axes[1].set(ylabel="score at the budget", title=f"At {budget:,} agent steps (dots: seeds; bars: mean)")
 axes[1].grid(alpha=0.3)

@@ -18,7 +18,7 @@
 # %% [markdown]
 # # 9. Learning to query
 #
-# An I2A (chapter 8) forces the first action of each rollout and lets a **rollout policy**
+# An I2A ({doc}`chapter 8 <08_i2a>`) forces the first action of each rollout and lets a **rollout policy**
 # $\hat\pi(a \mid \hat s)$ choose the later ones. Which futures the agent gets to see depends on that
 # policy, so it decides what the environment model is asked. Buesing et al. (2018) compare three
 # choices, and claim that training the rollout policy for the agent's benefit, "learning to query",
@@ -48,13 +48,12 @@ import torch.nn.functional as F
 from ssmlib.agents import (AgentConfig, ImaginedVectorEnv, a2c_losses, agent_profile, build_agent, distill_loss,
                            frames_from_obs, load_agent, make_agent_env, train_agent)
 from ssmlib.agents.networks import straight_through_gumbel
-from ssmlib.agents.quick import quick_dataset, quick_env_model
+from ssmlib.book import colour, load_pretrained, quick_dataset, quick_env_model
 from ssmlib.checkpoint import load_model
 from ssmlib.config import CHECKPOINTS_DIR, RUNS_DIR, book_profile
 from ssmlib.data.ale import action_meanings
-from ssmlib.pretrained import load_pretrained
 from ssmlib.train import read_metrics
-from ssmlib.viz.agent_view import VARIANT_COLORS, load_i2a_study, play_agent, plot_study_curves, runs_of
+from ssmlib.viz.agent_view import load_i2a_study, play_agent, plot_study_curves, runs_of
 
 torch.set_num_threads(1)  # robust on a shared 2-core CPU
 PROFILE = book_profile()
@@ -254,7 +253,7 @@ for name, agent_kind, mode in (("model-free", "model-free", "uniform"), ("i2a-un
 fig, ax = plt.subplots(figsize=(7, 3))
 for name in ("i2a-distill", "i2a-learned"):
     m = live[name]
-    ax.plot([x["step"] for x in m], [x["kl_pi_rollout"] for x in m], "o-", ms=3, color=VARIANT_COLORS[name],
+    ax.plot([x["step"] for x in m], [x["kl_pi_rollout"] for x in m], "o-", ms=3, color=colour(name),
             label=name)
 ax.set(xlabel="agent steps (in the imagined game)", ylabel=r"KL($\pi \,\|\, \hat\pi$) at $s_t$ (nats)",
        title="Quick I2As on the CPU: rollout policy vs agent")
@@ -284,9 +283,9 @@ fig, ax = plt.subplots(figsize=(10, 3.8))
 plot_study_curves(ax, study, ["copy-distill", "i2a-distill", "i2a-learned"], value="kl_pi_rollout", budget=False)
 for run in runs_of(study, "i2a-uniform"):
     m = study["runs"][run]["metrics"]
-    ax.plot([x["step"] for x in m], [np.log(A) - x["entropy"] for x in m], color=VARIANT_COLORS["i2a-uniform"],
+    ax.plot([x["step"] for x in m], [np.log(A) - x["entropy"] for x in m], color=colour("i2a-uniform"),
             lw=0.8, alpha=0.6)
-ax.plot([], [], color=VARIANT_COLORS["i2a-uniform"], label=r"uniform: $\log 9 - H(\pi)$ (seeds)")
+ax.plot([], [], color=colour("i2a-uniform"), label=r"uniform: $\log 9 - H(\pi)$ (seeds)")
 ax.set_yscale("log")
 ax.set(ylabel=r"KL($\pi \,\|\, \hat\pi$) (nats)", title="How far each rollout policy is from the agent's policy")
 ax.legend(fontsize=8)
@@ -357,9 +356,9 @@ print(f"total variation from the agent's row: pi_hat at the real state {tv(pi, a
 #
 # ## Scores of the three rollout policies
 #
-# Every run of the study trained to the same budget of agent steps (chapter 8 has the full table and
+# Every run of the study trained to the same budget of agent steps ({doc}`chapter 8 <08_i2a>` has the full table and
 # the verdict against the baselines). The score is the training log's mean of the last 100 games;
-# chapter 10 also scores the final weights frozen, and the cell prints that mean too.
+# {doc}`chapter 10 <10_results>` also scores the final weights frozen, and the cell prints that mean too.
 
 # %%
 ROLLOUT = ("i2a-uniform", "i2a-distill", "i2a-learned")
@@ -388,7 +387,7 @@ fig.tight_layout()
 
 # %% [markdown]
 # The paper's claim is that learning to query gives the best I2A, with distillation second and
-# uniform rollouts last (chapter 8 prints the paper's values). At our budget, 2,000,000 agent steps
+# uniform rollouts last ({doc}`chapter 8 <08_i2a>` prints the paper's values). At our budget, 2,000,000 agent steps
 # (0.4% of the paper's 5e8), **learning to query is not the best I2A**: its mean (1034) is below the
 # distilled I2A's (1080) and the uniform one's (1049), and the frozen final weights put the distilled
 # I2A first too. It is also the most expensive: 3.64x the model-free agent's cost per step, against

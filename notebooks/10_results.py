@@ -51,6 +51,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from ssmlib import claims, jumpy
+from ssmlib.book import MODEL_NAMES, colour
+from ssmlib.book import VARIANTS as STUDY_VARIANTS
 from ssmlib.config import RESULTS_DIR
 from ssmlib.viz.agent_view import load_i2a_study
 from ssmlib.zoo import load_study
@@ -166,7 +168,7 @@ RSPEED = speed["rollout-paper-h200"]
 HEAD = "bf16-graph"
 rows = [r for r in RSPEED["rows"] if r["variant"] == HEAD]
 batches = sorted({r["batch"] for r in rows})
-models = ["AR", "RAR", "dSSM-DET", "dSSM-VAE", "sSSM"]
+models = list(MODEL_NAMES)
 
 
 def sp(model, jump, batch, decode, key="speedup_vs_RAR", rws=rows):
@@ -201,7 +203,7 @@ print(f"roofline at B={rf['batch']}: best measured {rf['best_measured_ms_per_ste
 # stored neither, so the rule cannot be applied to Bowling until it is re-scored (the cell says which
 # game's evaluations hold the excess). Both games hold the raw log-likelihood per frame, printed
 # below with its difference from the better of AR and RAR. Most of each number is the irreducible
-# floor of the Bernoulli pixel likelihood, which moves with the game's progress (chapter 3), so a
+# floor of the Bernoulli pixel likelihood, which moves with the game's progress ({doc}`chapter 3 <03_autoregressive>`), so a
 # difference as a share of the whole says little. The model-zoo table gives each model after the
 # same wall-clock time; the steps are printed next to it.
 
@@ -229,7 +231,7 @@ for g, s in zoo.items():
 #
 # The claim is about the sSSM, the one model whose **transition** is stochastic. dSSM-VAE has a latent
 # too, but only its decoder reads it: its transition is deterministic, so it is one of the two
-# deterministic models the sSSM is compared with. Chapter 5 compares them in two ways: in the final
+# deterministic models the sSSM is compared with. {doc}`Chapter 5 <05_sssm>` compares them in two ways: in the final
 # table (equal wall-clock time, so unequal steps) and on the test curves at the largest step both
 # reached (equal steps; the curves hold the ELBO, a looser bound than the final table's estimate for
 # the latent models, and dSSM-DET's exact log-likelihood).
@@ -312,7 +314,7 @@ for model in ("sSSM", "dSSM-DET"):
 # evaluation games and the seeds, printed at the end.
 
 # %%
-VARIANTS = ["model-free", "copy-distill", "i2a-uniform", "i2a-distill", "i2a-learned"]
+VARIANTS = list(STUDY_VARIANTS)
 var = i2a["variants"]
 
 
@@ -406,7 +408,7 @@ print(f"games per run: eval {sorted({r['eval_episodes'] for r in runs10})}, lr=0
 # at learning rate 0, a different code path over the same weights (the correlation above), which
 # makes a fault in the evaluation unlikely. The lr=0 loop's figure is the less fair of the two: its
 # 96,000 steps from a common start give each environment about two games, and the games that ended
-# are the shorter ones (chapter 8).
+# are the shorter ones ({doc}`chapter 8 <08_i2a>`).
 #
 # So read the logged agent scores of this book as a **mild upper bound** of what the final policy
 # scores frozen. The cell below repeats the seed-range checks above with each measure in place of the
@@ -493,22 +495,21 @@ for label, ev in (("zoo", zev), ("fine-tuned", rev)):
 
 # %%
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.2))
-colors = dict(zip(models, plt.cm.tab10.colors))
 for m in models:
     for dec, ls in ((False, "-"), (True, "--")):
         ys = [sp(m, 1, b, dec, key="env_steps_per_s") for b in batches]
-        ax1.plot(batches, ys, ls, marker="o", ms=3, color=colors[m], label=m if not dec else None)
-for k in (2, 4):
+        ax1.plot(batches, ys, ls, marker="o", ms=3, color=colour(m), label=m if not dec else None)
+for k in (j for j in jumpy.JUMPS if j > 1):
     ys = [sp("sSSM", k, b, False, key="env_steps_per_s") for b in batches]
-    ax1.plot(batches, ys, ":", marker="s", ms=3, color=colors["sSSM"], alpha=0.5 + 0.25 * k / 4, label=f"sSSM k={k}")
+    ax1.plot(batches, ys, ":", marker="s", ms=3, color=colour(jumpy.run_name("sSSM", k)), label=f"sSSM k={k}")
 ax1.set(xscale="log", yscale="log", xlabel="batch (rollouts in parallel)", ylabel="imagined env steps / s",
         title=f"rollout speed, {RSPEED['provenance']['device']} ({HEAD})")
 ax1.legend(fontsize=8)
 ax1.grid(alpha=0.3, which="both")
-for i, v in enumerate(VARIANTS):
+for v in VARIANTS:
     runs = [r for r in i2a["rows"] if r["variant"] == v]
     ax2.scatter([var[v]["cost_vs_model_free"]] * len(runs), [r["score_at_budget"] for r in runs],
-                color=plt.cm.tab10.colors[i], label=v)
+                color=colour(v), label=v)
 ax2.axvline(OURS["i2a_cost_target"], color="gray", ls="--", lw=1, label="3x cost target (ours)")
 ax2.set(xlabel="cost per agent step vs model-free", ylabel="score at the budget",
         title=f"MsPacman agents at {i2a['budget_agent_steps']:,} agent steps")

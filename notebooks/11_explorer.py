@@ -43,7 +43,7 @@
 #    answers actions that were never taken ("what if I had gone left?"), the question an agent asks.
 #
 # The live cells use the committed pretrained models (`checkpoints/MsPacman/`, paper size,
-# $200 \times 160$, trained on a GPU for a short time: see chapters 3 to 5) on the demo dataset,
+# $200 \times 160$, trained on a GPU for a short time: see chapters {doc}`3 <03_autoregressive>` to {doc}`5 <05_sssm>`) on the demo dataset,
 # whose episodes were collected live from a seed that no model was trained on.
 
 # %%
@@ -157,7 +157,7 @@ print("  ", [name for name, r in rolls.items() if (r.predicted_rewards != 0).any
 
 # %%
 diverse = {}
-for name in ("dSSM-DET", "dSSM-VAE", "sSSM"):
+for name in (m for m in MODEL_NAMES if "SSM" in m):  # the three state-space models
     e = RolloutExplorer("MsPacman", name, horizon=10, samples=4, seed=0, **window)
     diverse[name] = e
     r = e.rollout()
@@ -184,11 +184,11 @@ fig.tight_layout()
 # The sSSM's samples do differ, and their spread grows over the first steps: each step adds a draw of
 # $z_t$ that then stays in the state. But the differences are small, and you have to look closely
 # to find them: at the blurred sprites, and in the score digits, where samples can disagree on
-# whether a pellet was eaten. Chapter 5 measured why: the pretrained sSSM's KL is only a few nats
+# whether a pellet was eaten. {doc}`Chapter 5 <05_sssm>` measured why: the pretrained sSSM's KL is only a few nats
 # per step, so its prior stays narrow and its samples stay close to its mean. dSSM-VAE's samples
 # spread more, because its $z_t$ is drawn afresh for the decoder at every step. Since that $z_t$ never
 # enters the state, nothing carries one sample's choice into its next frame. This is the difference
-# between the two latent models that chapters 4 and 5 describe, and here you can see it.
+# between the two latent models that chapters {doc}`4 <04_dssm>` and {doc}`5 <05_sssm>` describe, and here you can see it.
 #
 # ## Where rollouts drift
 #
@@ -223,8 +223,8 @@ print("growth t+30 / t+1, largest first:", " > ".join(sorted(drift, key=lambda m
 # learned. The last two lines rank the models on these 8 windows: which one is best one step ahead,
 # which one is best 30 steps ahead, and whose error grows fastest. They need not be the same model.
 # The pixel models (AR, RAR) read back their own blurred frames at every step, so their errors
-# compound; this is the drift of chapter 3. The state-space models never look at a frame after the
-# context, and their training objective was open-loop from the start (chapter 4).
+# compound; this is the drift of {doc}`chapter 3 <03_autoregressive>`. The state-space models never look at a frame after the
+# context, and their training objective was open-loop from the start ({doc}`chapter 4 <04_dssm>`).
 #
 # ### Actions that were never taken
 #
@@ -269,10 +269,10 @@ print("  ", " ".join(names[a] for a in e.recorded_actions()))
 #
 # Look at the four frames above: they are hard to tell apart, and the map is dark except for a few
 # small spots on the blurred sprites. Ms. Pac-Man herself, whom the actions steer, is one of those
-# faint blurs (chapter 5 showed that this model draws the moving sprites only faintly). The
+# faint blurs ({doc}`chapter 5 <05_sssm>` showed that this model draws the moving sprites only faintly). The
 # pretrained models of this book were trained for a short time on data from a random policy, and
 # what an action does to one small sprite is a small part of a frame's likelihood. This is what
-# an agent querying these models would get. The I2A agent (chapter 7) is built for imperfect models:
+# an agent querying these models would get. The I2A agent ({doc}`chapter 8 <08_i2a>`) is built for imperfect models:
 # it learns from experience how much of what it imagines to trust.
 #
 # ## The explorer
@@ -347,7 +347,7 @@ print(f"chapter runtime: {time.perf_counter() - T_START:.0f} s")
 # 1. In the explorer, choose a window in which a pellet is eaten (a recorded reward of 10) and
 #    compare the predicted rewards of dSSM-DET and sSSM. Do they predict the reward at the right
 #    step, one step off, or never? Export both rollouts as GIFs and compare the score digits.
-# 2. Train a quick sSSM (chapter 5's training cell), load its run folder in the explorer through
+# 2. Train a quick sSSM ({doc}`chapter 5 <05_sssm>`'s training cell), load its run folder in the explorer through
 #    the checkpoint path, and compare its samples with the pretrained sSSM's. What changes in the
 #    diversity of the samples after 200 CPU steps?
 # 3. Repeat the "actions that were never taken" cell with dSSM-DET and with AR. Which model's

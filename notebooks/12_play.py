@@ -18,7 +18,7 @@
 # %% [markdown]
 # # 12. Play inside the model
 #
-# Chapter 11 showed what a model imagines for actions you choose in advance. This chapter lets you
+# {doc}`Chapter 11 <11_explorer>` showed what a model imagines for actions you choose in advance. This chapter lets you
 # **play** in it. You press an action, and two things move at once:
 #
 # - the **learned model** makes one transition and draws its imagined frame and its predicted reward;
@@ -36,7 +36,7 @@
 # the book tells the story without a kernel.
 #
 # The models are the committed pretrained ones (`checkpoints/MsPacman/`, $200 \times 160$, trained on a
-# GPU for a short time: chapters 3 to 5), at every profile.
+# GPU for a short time: chapters {doc}`3 <03_autoregressive>` to {doc}`5 <05_sssm>`), at every profile.
 
 # %%
 import json
@@ -122,7 +122,7 @@ for name, s in sessions.items():
 # %% [markdown]
 # Read the picture first. The maze, the pellets and the lives stay right, because they do not move.
 # The sprites are where the two sides part. Ms. Pac-Man moves in the real game as you steer her,
-# while the model draws her only faintly, and its ghosts fade. Chapter 11 found the same thing with
+# while the model draws her only faintly, and its ghosts fade. {doc}`Chapter 11 <11_explorer>` found the same thing with
 # the recorded actions: these models were trained briefly on a random policy, and one small sprite is
 # a small part of a frame's likelihood.
 #
@@ -181,7 +181,7 @@ print("real frames the same in the dSSM-DET and sSSM sessions:",
 
 # %% [markdown]
 # The two draws are almost the same at the first press and differ more after it, but the differences
-# stay small: as chapters 5 and 11 measured, the pretrained sSSM's prior is narrow, so its futures
+# stay small: as chapters {doc}`5 <05_sssm>` and {doc}`11 <11_explorer>` measured, the pretrained sSSM's prior is narrow, so its futures
 # stay close to its mean.
 #
 # ## Switching models mid-play, and a jumpy model
@@ -220,7 +220,7 @@ frames_player(mixed.pictures(), fps=3, scale=0.75,
 # The table prints the first press of each model, and the last press. At every switch the new model
 # starts from the real frames, so its first error does not inherit what the previous model had
 # drifted to. The jumpy model's presses each move the game 4 steps (the frame column), and the model
-# makes one transition for all four. This is what makes jumpy models cheap for an agent (chapter 6).
+# makes one transition for all four. This is what makes jumpy models cheap for an agent ({doc}`chapter 6 <06_jumpy_speed>`).
 # Its errors are larger than the pretrained models': it is a much smaller model, trained for seconds.
 #
 # ## Latency: one key press to the next imagined frame

@@ -457,8 +457,14 @@ def _Player(children, fallback_html: str | None = None):
 
 
 # ------------------------------------------------------------------------------ the GPU study's files
-VARIANT_COLORS = {"model-free": "0.25", "copy-distill": "tab:purple", "i2a-uniform": "tab:green",
-                  "i2a-distill": "tab:blue", "i2a-learned": "tab:red"}
+def _variant_colours() -> dict[str, str]:
+    from ..book import MODEL_COLOURS, VARIANTS
+
+    return {v: MODEL_COLOURS[v] for v in VARIANTS}
+
+
+VARIANT_COLORS = _variant_colours()
+"""The I2A agents' colours: the book's (:data:`ssmlib.book.MODEL_COLOURS`), kept here for older callers."""
 
 
 def load_i2a_study(root=None, game: str = "MsPacman") -> dict:

@@ -56,6 +56,7 @@ from ssmlib.book import VARIANTS as STUDY_ORDER
 from ssmlib.book import colour, load_pretrained, quick_env_model
 from ssmlib.checkpoint import read_meta
 from ssmlib.config import CHECKPOINTS_DIR, book_profile
+from ssmlib.paper import PUBLISHED, paper_i2a_scores
 from ssmlib.data.ale import action_meanings
 from ssmlib.io import sha256_file
 from ssmlib.models import count_parameters
@@ -545,10 +546,10 @@ for v in VARIANTS:
 # and their ratio to the model-free agent.
 
 # %%
-PAPER_SCORES = {"model-free": 3400, "copy-distill": 3900, "i2a-uniform": 5200, "i2a-distill": 6300, "i2a-learned": 6500}
-"""The paper's Ms. Pac-Man curves at their end, read off its figure (our reading; `ssmlib.paper` holds the numbers); `i2a-learned` is its
-"I2A backprop". Its pixel-model I2A with distillation (about 4100) has no counterpart here."""
-PAPER_STEPS = 5e8
+PAPER_SCORES = paper_i2a_scores()
+"""The paper's Ms. Pac-Man curves at their end, read off its figure (our reading, kept in `ssmlib.paper`); `i2a-learned`
+is its learning to query. Its pixel-model I2A with distillation has no counterpart here."""
+PAPER_STEPS = PUBLISHED["i2a_env_steps"].value
 print(f"our budget: {study['budget_agent_steps']:,} agent steps = {study['budget_agent_steps'] / PAPER_STEPS:.1%} "
       f"of the paper's {PAPER_STEPS:.0e} steps; {study['budget_frames']:,} frames = "
       f"{study['budget_frames'] / PAPER_STEPS:.1%}, even if those were emulator frames")

@@ -308,11 +308,12 @@ def curves(game: str, results: Path = RESULTS_DIR) -> dict[str, dict]:
 
 def plot_curves(ax, game: str, results: Path = RESULTS_DIR, x: str = "env_steps", colour=None):
     """Excess against environment steps (or ``x="frames"``), one line per run with its interval as a band,
-    one colour per model (``colour(model)``; matplotlib's cycle when None); seeds share their model's colour."""
+    one colour per model (``colour(model)``, ``colour('sSSM-k2')`` for jumpy runs; matplotlib's cycle when None); seeds share their model's colour."""
     colours: dict[str, str] = {}
     for name, c in curves(game, results).items():
         label = c["model"] + (f" k={c['jump']}" if c["jump"] > 1 else "")
-        col = colour(label) if colour else colours.setdefault(label, f"C{len(colours) % 10}")
+        key = c["model"] + (f"-k{c['jump']}" if c["jump"] > 1 else "")  # ssmlib.book's names of jumpy runs
+        col = colour(key) if colour else colours.setdefault(key, f"C{len(colours) % 10}")
         ax.plot(c[x], c["excess"], "o-", color=col, label=label if name.endswith("-s0") else None)
         ax.fill_between(c[x], c["lo"], c["hi"], color=col, alpha=0.2)
     ax.set_xscale("log")

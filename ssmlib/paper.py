@@ -58,7 +58,7 @@ class Published:
 
 PUBLISHED = {
     "ssm_speedup_vs_ar": Published(
-        "ssm_speedup_vs_ar", "more than 5", "x (imagination speed, SSM over pixel AR)", "secondary",
+        "ssm_speedup_vs_ar", 5.0, "x or more (imagination speed, SSM over pixel AR: 'more than 5x')", "secondary",
         "a secondary summary's figure; the paper's own table was not available"),
     "games": Published("games", 4, "ALE games in the model comparison", "paper",
                        "MS_PACMAN is certain; the other three are not known for sure"),
@@ -189,3 +189,14 @@ PAPER_MAP = (
 )
 """Each item of the paper, the Python object that computes it, the chapter that teaches it and a test that
 exercises it. A map of the code, not a result."""
+
+
+I2A_LABELS = {"model-free": "model-free", "copy-distill": "copy model", "i2a-uniform": "I2A uniform",
+              "i2a-distill": "I2A distillation", "i2a-learned": "I2A learning to query"}
+"""Our agent variants (``ssmlib.agents.study.VARIANTS``) -> the paper's curve labels in ``i2a_mspacman_scores``."""
+
+
+def paper_i2a_scores() -> dict[str, float]:
+    """The paper's MS_PACMAN scores (read off its figure, roughly) by our variant names."""
+    scores = PUBLISHED["i2a_mspacman_scores"].value
+    return {ours: scores[label] for ours, label in I2A_LABELS.items()}

@@ -134,3 +134,12 @@ def test_a_missing_test_node_is_caught():
 def test_a_chapter_outside_the_toc_is_caught():
     assert "notebooks/05_sssm" in toc_files()
     assert "notebooks/99_nothing" not in toc_files()
+
+
+def test_paper_i2a_scores_cover_our_variants():
+    from ssmlib.agents.study import VARIANTS
+    from ssmlib.paper import PUBLISHED, paper_i2a_scores
+
+    scores = paper_i2a_scores()
+    assert list(scores) == list(VARIANTS)  # one paper number per variant, in the study's order
+    assert set(scores.values()) <= set(PUBLISHED["i2a_mspacman_scores"].value.values())

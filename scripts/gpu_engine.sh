@@ -25,7 +25,7 @@ nvidia-smi --query-gpu=name,memory.total,memory.used --format=csv,noheader 2>/de
 echo "collected in $(( $(date +%s) - t0 )) s"
 [ "${CHECK:-1}" = 0 ] || python3 scripts/check_step.py --data "$DATA" --model sSSM --batch 32 2>&1 | grep '^{' || true
 echo "checked at $(( $(date +%s) - t0 )) s"
-[ "${BENCH:-1}" = 0 ] || python3 -m ssmlib bench train --profile "$PROFILE" --models sSSM,dSSM-DET --variants b32-compile,b128-compile-cl,b256-compile-cl \
+[ "${BENCH:-1}" = 0 ] || python3 -m ssmlib bench train --profile "$PROFILE" --models sSSM,dSSM-DET --variants ${VARIANTS:-b32-eager,b256-eager-cl,b32-compile,b256-compile-cl} \
   --seconds "$BENCH_SECONDS" --out "$OUT/train-engine-h200.json" --overwrite || echo "bench train FAILED"
 echo "benched at $(( $(date +%s) - t0 )) s"
 for spec in ${SPECS:-b32:32:5e-4 b256:256:1.4e-3}; do  # name:batch:lr (the paper profile warms lr up over 1000 steps)

@@ -308,11 +308,14 @@ def _roofline(profile: str, B: int, dev, peaks: dict, rows: list[dict]) -> dict:
 
 TRAIN_VARIANTS = {
     # name: (per-GPU batch, lr, torch.compile, channels_last) -- the first is the engine before the
-    # campaign (batch 32, NCHW), the second the paper profile's now (batch 128, sqrt lr rule, NHWC)
+    # campaign (batch 32, NCHW); b256-eager-cl is what the paper profile trains with now (compile off:
+    # its gradient was not finite on an H200, results/speed/engine/)
     "b32-compile": (32, 5e-4, True, False),
     "b128-compile-cl": (128, 1e-3, True, True),
     "b256-compile-cl": (256, 1.4e-3, True, True),
     "b128-eager-cl": (128, 1e-3, False, True),
+    "b32-eager": (32, 5e-4, False, False),
+    "b256-eager-cl": (256, 1.4e-3, False, True),
 }
 """Training-step variants of ``bench train``, all bf16 autocast with fused AdamW on CUDA."""
 

@@ -10,7 +10,7 @@
 #      current evaluator): $OUT/rescore/results.tar and $OUT/rescore.log.
 # Usage: [LEASE_SECONDS=560] [MAX_RUNS=2] [RESCORE=1] [CHECK=1] SSMLIB_GIT_SHA=<local HEAD> bash scripts/gpu_campaign.sh
 #   LEASE_SECONDS is the whole call's budget: after the data, each run trains for what is left minus
-#   OVERHEAD (startup, final evaluation, export and scoring; measured about 100 s eager) unless
+#   OVERHEAD (startup, final evaluation, export and scoring; an estimate, not yet measured) unless
 #   SECONDS_PER_RUN is given; the lease is stopped before the budget ends so that campaign.tar is always
 #   written, and each run is recorded as soon as it ends. CHECK=1 runs scripts/check_step.py's variants
 #   (which part of torch.compile breaks the gradient) on a small dataset while the campaign's data is

@@ -6,17 +6,18 @@ dataset :func:`ssmlib.pretrained.demo_dataset`, the model names :data:`ssmlib.co
 agent variants :data:`ssmlib.agents.study.VARIANTS`, the jumpy runs :data:`ssmlib.jumpy.MODELS` x
 :data:`ssmlib.jumpy.JUMPS`. This module only gathers them for the notebooks and adds the colours, which
 live nowhere else.
-
-The dataset and training helpers import what they wrap inside the function, so
-:mod:`ssmlib.viz.agent_view` can read its colours from here without an import cycle.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from .config import CONTEXT, MODEL_NAMES, RUNS_DIR
+from .agents.quick import QUICK_DATASET, quick_dataset, quick_env_model
+from .agents.study import VARIANTS
+from .config import CONTEXT, MODEL_NAMES, RUNS_DIR, book_profile, get_profile
 from .errors import SsmlibError
+from .jumpy import JUMPS, MODELS, run_name
+from .pretrained import demo_dataset, load_pretrained
 
 __all__ = ["CONTEXT", "MODEL_NAMES", "VARIANTS", "COPY_BASELINES", "JUMPY_RUNS", "MODEL_COLOURS", "colour",
            "quick_dataset", "quick_dataset_path", "book_dataset", "demo_dataset", "load_pretrained",
@@ -31,31 +32,10 @@ PAPER_DATASET_STEPS = 128_000
 
 
 # ------------------------------------------------------------------------------------------ names
-def _variants() -> tuple[str, ...]:
-    from .agents.study import VARIANTS as v
-
-    return tuple(v)
-
-
-def _jumpy() -> tuple[tuple[str, ...], tuple[int, ...]]:
-    from . import jumpy
-
-    return tuple(jumpy.MODELS), tuple(jumpy.JUMPS)
-
-
-def _run_name(model: str, k: int) -> str:
-    from .jumpy import run_name
-
-    return run_name(model, k)
-
-
-VARIANTS = _variants()
-"""The I2A study's agents (:data:`ssmlib.agents.study.VARIANTS`), in its order."""
-
 COPY_BASELINES = ("copy previous frame", "copy last context frame")
 """The two copy references of a zoo study's summary rows (:func:`ssmlib.zoo.reference_rows` names them)."""
 
-JUMPY_RUNS = tuple(_run_name(m, k) for m in _jumpy()[0] for k in _jumpy()[1])
+JUMPY_RUNS = tuple(run_name(m, k) for m in MODELS for k in JUMPS)
 """Run names of the jumpy study (``<model>-k<jump>``; k = 1 is the model itself)."""
 
 
@@ -79,16 +59,16 @@ def _colours() -> dict[str, str]:
         if name not in _BASE:
             raise SsmlibError(f"ssmlib.book has no colour for {name!r}: add it to _BASE")
         out[name] = _BASE[name]
-    models, jumps = _jumpy()
+    models, jumps = MODELS, JUMPS
     for m in models:
         for k in jumps:
             if k == 1:
-                out[_run_name(m, k)] = out[m]
+                out[run_name(m, k)] = out[m]
             else:
                 shades = _JUMP_SHADES.get(m, {})
                 if k not in shades:
-                    raise SsmlibError(f"ssmlib.book has no colour for the jumpy run {_run_name(m, k)!r}")
-                out[_run_name(m, k)] = shades[k]
+                    raise SsmlibError(f"ssmlib.book has no colour for the jumpy run {run_name(m, k)!r}")
+                out[run_name(m, k)] = shades[k]
     return out
 
 
@@ -105,25 +85,14 @@ def colour(name: str) -> str:
 
 
 # --------------------------------------------------------------------------------------- datasets
-def quick_dataset():
-    """The quick dataset every chapter shares (:func:`ssmlib.agents.quick.quick_dataset`)."""
-    from .agents.quick import quick_dataset as _quick
-
-    return _quick()
-
-
 def quick_dataset_path() -> Path:
     """Where :func:`quick_dataset` lives (without collecting it)."""
-    from .agents.quick import QUICK_DATASET
-
     return QUICK_DATASET
 
 
 def book_dataset(profile: str | None = None):
     """Chapter 1's dataset at ``profile`` (the book's profile when None): the shared quick dataset at
     ``quick``, a 128k-step 200x160 one at ``paper``."""
-    from .config import book_profile, get_profile
-
     profile = profile or book_profile()
     if profile == "quick":
         return quick_dataset()
@@ -133,29 +102,7 @@ def book_dataset(profile: str | None = None):
                           PAPER_DATASET_STEPS)
 
 
-def demo_dataset(game: str = "MsPacman", **kwargs):
-    """Unseen episodes at the pretrained models' size (:func:`ssmlib.pretrained.demo_dataset`)."""
-    from .pretrained import demo_dataset as _demo
-
-    return _demo(game, **kwargs)
-
-
 # ------------------------------------------------------------------------------- models: load or train
-def load_pretrained(game: str = "MsPacman", model: str = "sSSM", device: str = "cpu"):
-    """A committed paper-size model (:func:`ssmlib.pretrained.load_pretrained`)."""
-    from .pretrained import load_pretrained as _load
-
-    return _load(game, model, device)
-
-
-def quick_env_model(dataset_root=None, **kwargs) -> Path:
-    """A quick dSSM-DET checkpoint: chapter 4's when it is there, otherwise trained for a few seconds
-    (:func:`ssmlib.agents.quick.quick_env_model`)."""
-    from .agents.quick import quick_env_model as _env
-
-    return _env(dataset_root, **kwargs)
-
-
 def train_quick(model: str, chapter: str, dataset=None, run: str | None = None, steps: int = 200,
                 **overrides) -> tuple[dict, Path]:
     """The chapters' short CPU run: ``model`` at the quick profile for ``steps`` steps on ``dataset``

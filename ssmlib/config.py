@@ -133,7 +133,7 @@ class TrainConfig:
     compile: bool = False
     """torch.compile of the convolutional pass on CUDA (ignored on CPU). Off by default: on an H200 with
     torch 2.11 the compiled step's gradient was not finite while the eager one was (results/speed/engine/),
-    and the failed compilation cost each run about two minutes before the guard fell back to eager."""
+    and every run paid for the failed compilation before the guard fell back to eager."""
     seed: int = 0
     """Seed of parameters and window sampling."""
 

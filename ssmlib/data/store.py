@@ -38,9 +38,9 @@ def shard_name(i: int) -> str:
 
 DIGEST_CACHE = ".sha256-cache.json"
 """Per dataset folder: the sha256 of each file hashed on this machine, keyed by the file's size and
-modification time (ns). A file whose size and mtime are unchanged is not hashed again (an H200 lease's
-24 GB dataset took ~28 s to hash, once per process that opened it); any write changes the mtime, so a
-changed file is always hashed."""
+modification time (ns). A file whose size and mtime are unchanged is not hashed again (a lease's 24 GB
+dataset was hashed once per process that opened it); any write changes the mtime, so a changed file is
+always hashed."""
 
 
 def _read_digest_cache(root: Path) -> dict:

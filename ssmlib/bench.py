@@ -350,107 +350,144 @@ def _busy_share(step, dev, steps: int) -> float | None:
 def bench_train(profile: str = "paper", models=("AR", "RAR", "dSSM-DET", "dSSM-VAE", "sSSM"),
                 variants=("b32-compile", "b128-compile-cl"), seconds: float = 10.0, device: str | None = None,
                 profile_steps: int = 10) -> dict:
-    """Training frames/s per model and variant with the loop's own step (``train.forward_backward`` +
-    fused AdamW with the on-device non-finite skip), data drawn on the device as uint8 like the
-    sampler; plus the GPU-busy share (profiler), achieved TFLOP/s (FLOPs counted on one eager step)
-    and its share of the measured bf16 matmul peak. Throughput: steps timed back to back, one sync."""
-    import contextlib
-    import dataclasses
-
+    """Training frames/s per model and variant with the loop's own step (``train.train_step``: the
+    ``forward_backward`` of the loop and fused AdamW with the on-device non-finite skip), data drawn on the
+    device as uint8 like the sampler; plus the GPU-busy share (profiler), achieved TFLOP/s (FLOPs counted
+    on one eager step) and its share of the measured bf16 matmul peak. Throughput: steps timed back to
+    back, one sync."""
     import torch
-    from torch.utils.flop_counter import FlopCounterMode
 
     from .config import get_profile
-    from .data.windows import to_device
-    from .models import build_model
-    from .train import forward_backward, loss_options
 
     unknown = [v for v in variants if v not in TRAIN_VARIANTS]
     if unknown:
         raise SsmlibError(f"unknown variant(s) {', '.join(unknown)}; choose from {', '.join(TRAIN_VARIANTS)}")
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    on_cuda = dev.type == "cuda"
-    if on_cuda:
+    if dev.type == "cuda":
         torch.backends.cudnn.benchmark = True
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
     prof = get_profile(profile)
-    T, tc = prof.train.horizon, prof.train
     peaks = _peaks(dev)
     rows = []
     for name in models:
-        cfg = dataclasses.replace(prof.model, model=name)
         for variant in variants:
-            B, lr, compiled, cl = TRAIN_VARIANTS[variant]
-            if not on_cuda:  # a CPU run checks the code path at a small batch
-                B, compiled, cl = min(B, 4), False, False
-            torch.manual_seed(0)
-            model = build_model(cfg).to(dev)
-            if cl:
-                model = model.to(memory_format=torch.channels_last)
-            opt = torch.optim.AdamW(model.parameters(), lr=lr, **({"fused": True} if on_cuda else {}))
-            params = [p for p in model.parameters() if p.requires_grad]
-            model.compile_frame_terms(compiled)  # as train does: the convolutional pass compiled
-            loss_fn = model.loss
-            frames_u8 = torch.randint(0, 256, (4 * B, 3 + T, cfg.height, cfg.width, 3), dtype=torch.uint8, device=dev)
-            actions = torch.randint(0, cfg.num_actions, (4 * B, 2 + T), device=dev)
-            rewards = (torch.rand(4 * B, 2 + T, device=dev) < 0.08).float() * 10
-            kl_w = torch.ones((), device=dev)
-            autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if on_cuda else contextlib.nullcontext
-            opts = loss_options(tc)
+            rows.append(_bench_train_row(prof, name, variant, dev, seconds, profile_steps, peaks))
+            if dev.type == "cuda":
+                torch.cuda.empty_cache()  # the variant's model and optimiser are gone with its row's helper
+            if "error" not in rows[-1]:
+                print(json.dumps(rows[-1]), flush=True)
+    _add_train_speedups(rows, variants[0])
+    return {"study": "speed_train", "profile": profile, "variants": {v: TRAIN_VARIANTS[v] for v in variants},
+            "peaks": peaks, "rows": rows, "provenance": provenance(str(dev))}
 
-            def step():
-                i = torch.randint(4 * B, (B,), device=dev)
-                batch = to_device({"frames": frames_u8[i], "actions": actions[i], "rewards": rewards[i]}, dev)
-                out, gnorm = forward_backward(loss_fn, opt, params, batch, kl_w, tc.grad_clip, opts, autocast)
-                if on_cuda:
-                    opt.found_inf = (~(torch.isfinite(out["loss"].detach()) & torch.isfinite(gnorm))).float()
-                opt.step()
 
-            try:
-                t0 = time.perf_counter()
-                step()  # the first step pays for compilation
-                _sync(dev)
-                first_s = time.perf_counter() - t0
-                for _ in range(5):
-                    step()
-                _sync(dev)
-                n, t0 = 0, time.perf_counter()
-                while time.perf_counter() - t0 < seconds:
-                    for _ in range(10):
-                        step()
-                    n += 10
-                    _sync(dev)
-                elapsed = time.perf_counter() - t0
-                busy = _busy_share(step, dev, profile_steps)
-                batch = to_device({"frames": frames_u8[:B], "actions": actions[:B], "rewards": rewards[:B]}, dev)
-                model.compile_frame_terms(False)
-                with FlopCounterMode(display=False) as fc:  # forward + backward of one step (eager)
-                    forward_backward(model.loss, opt, params, batch, kl_w, tc.grad_clip, opts, autocast)
-                opt.zero_grad(set_to_none=True)
-                flops = fc.get_total_flops()
-            except torch.cuda.OutOfMemoryError as e:
-                rows.append({"model": name, "variant": variant, "batch": B, "error": str(e).splitlines()[0]})
-                continue
-            finally:
-                del model, opt
-                if on_cuda:
-                    torch.cuda.empty_cache()
-            ms = elapsed / n * 1e3
-            tflops = flops / (ms * 1e-3) / 1e12
-            rows.append({"model": name, "variant": variant, "batch": B, "horizon": T, "lr": lr, "compile": compiled,
-                         "channels_last": cl, "ms_per_step": ms, "frames_per_s": B * T / ms * 1e3,
-                         "first_step_s": first_s, "steps_timed": n, "gpu_busy_share": busy,
-                         "flops_per_step": flops, "achieved_tflops": tflops,
-                         "share_of_bf16_peak": tflops / peaks["bf16_matmul_tflops"] if peaks else None})
-            print(json.dumps(rows[-1]), flush=True)
-    base_name = variants[0]
+class _TrainStepBench:
+    """One model and variant of ``bench train``: the model, fused AdamW, 4 x B random uint8 windows on the
+    device, and ``step()``: B of them drawn at random, then the training loop's own ``train.train_step``."""
+
+    def __init__(self, prof, name: str, B: int, lr: float, compiled: bool, channels_last: bool, dev):
+        import contextlib
+        import dataclasses
+
+        import torch
+
+        from .models import build_model
+        from .train import loss_options
+
+        on_cuda, T = dev.type == "cuda", prof.train.horizon
+        cfg = dataclasses.replace(prof.model, model=name)
+        torch.manual_seed(0)
+        model = build_model(cfg).to(dev)
+        self.model = model.to(memory_format=torch.channels_last) if channels_last else model
+        self.opt = torch.optim.AdamW(self.model.parameters(), lr=lr, **({"fused": True} if on_cuda else {}))
+        self.params = [p for p in self.model.parameters() if p.requires_grad]
+        self.model.compile_frame_terms(compiled)  # as train does: the convolutional pass compiled
+        self.frames = torch.randint(0, 256, (4 * B, 3 + T, cfg.height, cfg.width, 3), dtype=torch.uint8, device=dev)
+        self.actions = torch.randint(0, cfg.num_actions, (4 * B, 2 + T), device=dev)
+        self.rewards = (torch.rand(4 * B, 2 + T, device=dev) < 0.08).float() * 10
+        self.kl_w = torch.ones((), device=dev)
+        self.autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if on_cuda else contextlib.nullcontext
+        self.opts, self.grad_clip, self.B, self.dev = loss_options(prof.train), prof.train.grad_clip, B, dev
+
+    def batch(self, i) -> dict:
+        from .data.windows import to_device
+
+        return to_device({"frames": self.frames[i], "actions": self.actions[i], "rewards": self.rewards[i]}, self.dev)
+
+    def step(self) -> None:
+        import torch
+
+        from .train import skip_nonfinite_on_device, train_step
+
+        opt = self.opt
+        guard = (lambda loss, gnorm: skip_nonfinite_on_device(opt, loss, gnorm)) if self.dev.type == "cuda" else None
+        batch = self.batch(torch.randint(4 * self.B, (self.B,), device=self.dev))
+        train_step(self.model.loss, opt, self.params, batch, self.kl_w, self.grad_clip, self.opts, self.autocast, guard)
+
+    def flops(self) -> int:
+        """FLOPs of one step's forward and backward, counted on the eager pass (no update)."""
+        from torch.utils.flop_counter import FlopCounterMode
+
+        from .train import forward_backward
+
+        self.model.compile_frame_terms(False)
+        with FlopCounterMode(display=False) as fc:
+            forward_backward(self.model.loss, self.opt, self.params, self.batch(slice(0, self.B)), self.kl_w,
+                             self.grad_clip, self.opts, self.autocast)
+        self.opt.zero_grad(set_to_none=True)
+        return fc.get_total_flops()
+
+
+def _time_training(step, dev, seconds: float) -> tuple[float, int, float]:
+    """``(first step's seconds, steps timed, their seconds)``: the first step (it pays for compilation) and 5
+    more untimed, then steps back to back in tens, one sync per ten, for ``seconds``."""
+    t0 = time.perf_counter()
+    step()
+    _sync(dev)
+    first_s = time.perf_counter() - t0
+    for _ in range(5):
+        step()
+    _sync(dev)
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        for _ in range(10):
+            step()
+        n += 10
+        _sync(dev)
+    return first_s, n, time.perf_counter() - t0
+
+
+def _bench_train_row(prof, name: str, variant: str, dev, seconds: float, profile_steps: int, peaks: dict) -> dict:
+    """The row of one model and variant (an ``error`` row when it runs out of device memory)."""
+    import torch
+
+    B, lr, compiled, cl = TRAIN_VARIANTS[variant]
+    if dev.type != "cuda":  # a CPU run checks the code path at a small batch
+        B, compiled, cl = min(B, 4), False, False
+    T = prof.train.horizon
+    try:
+        bench = _TrainStepBench(prof, name, B, lr, compiled, cl, dev)
+        first_s, n, elapsed = _time_training(bench.step, dev, seconds)
+        busy = _busy_share(bench.step, dev, profile_steps)
+        flops = bench.flops()
+    except torch.cuda.OutOfMemoryError as e:
+        return {"model": name, "variant": variant, "batch": B, "error": str(e).splitlines()[0]}
+    ms = elapsed / n * 1e3
+    tflops = flops / (ms * 1e-3) / 1e12
+    return {"model": name, "variant": variant, "batch": B, "horizon": T, "lr": lr, "compile": compiled,
+            "channels_last": cl, "ms_per_step": ms, "frames_per_s": B * T / ms * 1e3,
+            "first_step_s": first_s, "steps_timed": n, "gpu_busy_share": busy,
+            "flops_per_step": flops, "achieved_tflops": tflops,
+            "share_of_bf16_peak": tflops / peaks["bf16_matmul_tflops"] if peaks else None}
+
+
+def _add_train_speedups(rows: list[dict], base_name: str) -> None:
+    """Frames/s of every row over the same model's ``base_name`` variant."""
     for r in rows:
         base = next((x for x in rows if x["model"] == r["model"] and x["variant"] == base_name and "error" not in x),
                     None)
         if base and "error" not in r:
             r[f"speedup_vs_{base_name}"] = r["frames_per_s"] / base["frames_per_s"]
-    return {"study": "speed_train", "profile": profile, "variants": {v: TRAIN_VARIANTS[v] for v in variants},
-            "peaks": peaks, "rows": rows, "provenance": provenance(str(dev))}
 
 
 LR_RULE_RUNS = ("sSSM-b32", "sSSM-b256")

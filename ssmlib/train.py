@@ -14,8 +14,9 @@
    atomically, with the model, the optimiser, torch's RNG and the window sampler's RNG, so that
    ``--resume`` continues a killed run exactly as if it had never stopped;
 5. a non-finite loss or gradient stops the run before the optimiser steps, naming the step; the last
-   good checkpoint is never overwritten. Ctrl-C finishes the current step, saves, and exits cleanly
-   (a second Ctrl-C aborts at once).
+   good checkpoint is never overwritten. Ctrl-C (or SIGTERM) finishes the current step, saves, and exits
+   cleanly (a second one aborts at once). The run folder's rules (refuse, overwrite, resume, logs, stops)
+   are ``ssmlib.runs``'s, shared with the agents' A2C loop.
 6. started by ``torchrun --nproc-per-node N``, the same loop runs data-parallel (DDP; ssmlib.distributed
    says what is split, what is kept and what resumes exactly): the global batch and learning rate stay
    the config's, only rank 0 writes, loss terms are averaged over ranks and frames/s are global.
@@ -27,10 +28,7 @@ import argparse
 import contextlib
 import dataclasses
 import difflib
-import json
-import math
-import signal
-import threading
+import functools
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -38,17 +36,14 @@ from typing import Any, Callable
 import torch
 
 from . import checkpoint as ckpt
-from . import distributed
+from . import distributed, runs
 from .config import (CONTEXT, MODEL_NAMES, PROFILES, ModelConfig, TrainConfig, coerce, get_profile, parse_sets,
                      to_dict)
 from .distributed import resolve_device
 from .errors import SsmlibError, warn
-from .io import atomic_write, atomic_write_json, provenance
+from .io import provenance
+from .runs import CHECKPOINT, CONFIG, METRICS, STOPS, SUMMARY, MetricsLog, read_metrics  # noqa: F401 (re-exported)
 
-CHECKPOINT = "checkpoint.safetensors"
-METRICS = "metrics.jsonl"
-CONFIG = "config.json"
-SUMMARY = "summary.json"
 EVAL_WINDOWS = 256
 """Test windows scored at every evaluation during training (evenly spaced, the same every time)."""
 # The ModelConfig fields that come from the data, never from the user.
@@ -58,8 +53,6 @@ RESUMABLE = ("steps", "log_every", "eval_every", "ckpt_every", "compile")
 TERMS = ("loss", "recon", "kl", "reward", "elbo")
 TEST_TERMS = TERMS + ("floor", "excess")
 """Test terms add the exact Bernoulli floor of the target frames and the excess ``floor - ELBO`` (nats/frame)."""
-STOPS = {1: "time-limit", 2: "interrupted"}
-"""Why a run stopped before its last step, by the code the ranks agree on (the larger wins)."""
 
 
 # --------------------------------------------------------------------------------------------------
@@ -91,62 +84,6 @@ def apply_overrides(train_cfg: TrainConfig, model_cfg: ModelConfig, overrides: d
     if train_cfg.lr <= 0:
         raise SsmlibError(f"lr must be positive, got {train_cfg.lr}")
     return train_cfg, model_cfg
-
-
-# --------------------------------------------------------------------------------------------------
-# metrics file
-
-
-def _clean(v: Any) -> Any:
-    if isinstance(v, torch.Tensor):
-        v = v.item()
-    if isinstance(v, float) and not math.isfinite(v):
-        return None  # strict JSON: a non-finite value is written as null
-    return v
-
-
-class MetricsLog:
-    """``metrics.jsonl``: one JSON object per line, appended and flushed as it is written."""
-
-    def __init__(self, path: Path):
-        self.path = path
-
-    def write(self, record: dict) -> None:
-        line = json.dumps({k: _clean(v) for k, v in record.items()}, allow_nan=False)
-        with open(self.path, "a") as f:
-            f.write(line + "\n")
-
-    def truncate_after(self, step: int) -> None:
-        """Drop lines of steps after ``step`` (and any half-written line) before a resume."""
-        if not self.path.exists():
-            return
-        keep = []
-        for line in self.path.read_text().splitlines():
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(rec, dict) and rec.get("step", 0) <= step:
-                keep.append(line)
-        atomic_write(self.path, lambda f: f.write("".join(s + "\n" for s in keep)), mode="w")
-
-
-class _NoLog:
-    """What ranks other than 0 write their metrics to: nothing (rank 0 writes the reduced values)."""
-
-    def write(self, record: dict) -> None:
-        pass
-
-    def truncate_after(self, step: int) -> None:
-        pass
-
-
-def read_metrics(path) -> list[dict]:
-    """The records of a ``metrics.jsonl`` (or of a run folder's)."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / METRICS
-    return [json.loads(s) for s in path.read_text().splitlines() if s.strip()]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -203,6 +140,25 @@ def forward_backward(loss_fn, optimizer, params, batch: dict, kl_w, grad_clip: f
     out["loss"].backward()
     gnorm = torch.nn.utils.clip_grad_norm_(params, grad_clip if grad_clip > 0 else float("inf"))
     return out, gnorm
+
+
+def train_step(loss_fn, optimizer, params, batch: dict, kl_w, grad_clip: float, loss_opts: dict, autocast,
+               guard: Callable[[torch.Tensor, torch.Tensor], Any] | None = None) -> tuple[dict, torch.Tensor]:
+    """One optimiser step, the loop's and ``bench train``'s: ``forward_backward``, then ``guard(loss, gnorm)``
+    (it raises on a non-finite step, or flags it for fused AdamW to skip on the device), then the update."""
+    out, gnorm = forward_backward(loss_fn, optimizer, params, batch, kl_w, grad_clip, loss_opts, autocast)
+    if guard is not None:
+        guard(out["loss"], gnorm)
+    optimizer.step()
+    return out, gnorm
+
+
+def skip_nonfinite_on_device(optimizer, loss: torch.Tensor, gnorm: torch.Tensor) -> torch.Tensor:
+    """Flag a step whose loss or gradient is not finite for fused AdamW to skip (its ``found_inf``, as under a
+    GradScaler: no update, no step count), without the host waiting for the device. Returns the flag."""
+    nonfinite = ~(torch.isfinite(loss.detach()) & torch.isfinite(gnorm))
+    optimizer.found_inf = nonfinite.float()
+    return nonfinite
 
 
 def check_compiled_step(model, loss_fn, optimizer, params, batch: dict, grad_clip: float, loss_opts: dict, autocast,
@@ -269,29 +225,6 @@ def test_metrics(model, sampler, batch_size: int, max_windows: int, autocast, ct
     return {**{k: sums[k] / n for k in TEST_TERMS}, "windows": n}
 
 
-class _GracefulStop:
-    """First Ctrl-C (SIGINT) sets a flag the loop checks between steps; the second one aborts."""
-
-    def __init__(self):
-        self.requested = False
-        self._old = None
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            self._old = signal.signal(signal.SIGINT, self._handler)
-        return self
-
-    def _handler(self, signum, frame):
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-
-    def __exit__(self, *exc):
-        if self._old is not None:
-            signal.signal(signal.SIGINT, self._old)
-        return False
-
-
 class NonFiniteError(SsmlibError):
     """A non-finite loss or gradient stopped training."""
 
@@ -347,6 +280,7 @@ class _Run:
     model_cfg: ModelConfig
     overrides: dict
     meta: dict | None = None  # the checkpoint resumed from (None: a new run)
+    folder: runs.RunFolder | None = None  # out's rules: refuse, overwrite, resume, logs, config, summary
     tensors: dict | None = None
     init_meta: dict | None = None  # the checkpoint of init_from
     init_tensors: dict | None = None
@@ -367,6 +301,7 @@ class _Run:
     step: int = 0  # the step the loop starts from
     wall0: float = 0.0  # wall time of the run before this process
     last_saved: int | None = None
+    agreed: int = 0  # under DDP: the stop code the ranks agreed on at the last step (runs.STOPS)
     deferred: bool = False  # non-finite steps skipped on the device, checked every check_every steps
     bad_step: torch.Tensor | None = None
 
@@ -380,23 +315,6 @@ class _Run:
 
     def autocast(self):
         return torch.autocast("cuda", dtype=torch.bfloat16) if self.use_amp else contextlib.nullcontext()
-
-
-def _check_out_dir(out: Path, resume: bool, overwrite: bool) -> None:
-    if out.exists() and not out.is_dir():
-        raise SsmlibError(f"output path {out} is a file, not a folder")
-    if out.exists() and any(out.iterdir()) and not (resume or overwrite):
-        raise SsmlibError(f"output folder {out} already exists; pass --resume to continue that run "
-                          f"or --overwrite to start it again")
-
-
-def _prepare_out_dir(out: Path, resume: bool, overwrite: bool) -> None:
-    """Create ``out``; with ``overwrite`` (and no resume) delete the files of an earlier run there."""
-    _check_out_dir(out, resume, overwrite)
-    if out.exists() and overwrite and not resume:
-        for name in (CHECKPOINT, Path(CHECKPOINT).with_suffix(".json").name, METRICS, CONFIG, SUMMARY):
-            (out / name).unlink(missing_ok=True)
-    out.mkdir(parents=True, exist_ok=True)
 
 
 def _open_run(ctx: distributed.Context, args: RunSettings) -> _Run:
@@ -415,16 +333,16 @@ def _open_run(ctx: distributed.Context, args: RunSettings) -> _Run:
             raise SsmlibError("choose a model with --model (or give --out of a run to resume)")
         out_dir = Path("runs") / ds.game / args.model_name
     out = Path(out_dir)
-    resuming = args.resume and (out / CHECKPOINT).exists()
-    _check_out_dir(out, args.resume, args.overwrite)
+    folder = runs.RunFolder(out, resume=args.resume, overwrite=args.overwrite, main=ctx.is_main)
+    folder.check()
     overrides = dict(args.overrides or {})
-    run = (_resumed_configs if resuming else _new_configs)(ctx, args, ds, out, overrides)
+    run = (_resumed_configs if folder.resuming else _new_configs)(ctx, args, ds, out, overrides)
+    run.folder = folder
     if run.train_cfg.context != 3:
         raise SsmlibError(f"context {run.train_cfg.context}: the models build their state from exactly 3 frames")
     _plan_data_shards(run)
     ctx.barrier()  # every rank has read what it needs from the run folder before rank 0 changes it
-    if ctx.is_main:
-        _prepare_out_dir(out, args.resume, args.overwrite)  # only now, once the configs are known to be good
+    folder.create()  # rank 0, only now that the configs are known to be good
     return run
 
 
@@ -439,13 +357,7 @@ def _resumed_configs(ctx: distributed.Context, args: RunSettings, ds, out: Path,
         raise SsmlibError(f"cannot resume from {ckpt_path}: it holds no training state")
     old_train, model_cfg = ckpt.train_config(meta), ckpt.model_config(meta)
     train_cfg, new_model_cfg = apply_overrides(old_train, model_cfg, overrides)
-    changed = [f.name for f in dataclasses.fields(TrainConfig)
-               if getattr(train_cfg, f.name) != getattr(old_train, f.name) and f.name not in RESUMABLE]
-    changed += [f.name for f in dataclasses.fields(ModelConfig)
-                if getattr(new_model_cfg, f.name) != getattr(model_cfg, f.name)]
-    if changed:
-        raise SsmlibError(f"cannot change {', '.join(changed)} when resuming {out} "
-                          f"(only {', '.join(RESUMABLE)} may change)")
+    runs.refuse_changes(out, [(old_train, train_cfg, RESUMABLE), (model_cfg, new_model_cfg, ())])
     return _Run(ctx, args, ds, out, meta["model"], train_cfg, model_cfg, overrides, meta=meta, tensors=tensors)
 
 
@@ -537,7 +449,7 @@ def _test_sampler(run: _Run):
 def _start_or_resume(run: _Run) -> None:
     """A new run seeds this rank's torch RNG; a resume restores the checkpoint's state. Writes config.json."""
     ctx, train_cfg = run.ctx, run.train_cfg
-    run.metrics = MetricsLog(run.out / METRICS) if ctx.is_main else _NoLog()
+    run.metrics = run.folder.log(METRICS)
     run.run_info = provenance(str(run.dev), data_fingerprint=run.ds.fingerprint)
     dist_info = {"world_size": ctx.world_size, "data_shards": run.shards, "backend": ctx.backend,
                  "batch_per_rank": train_cfg.batch_size // ctx.world_size}
@@ -546,11 +458,9 @@ def _start_or_resume(run: _Run) -> None:
     if run.resuming:
         run.config = _resume_state(run, dist_info)
     else:
-        if ctx.is_main:
-            (run.out / METRICS).unlink(missing_ok=True)
+        run.folder.start_logs(None)
         run.config = _new_config(run, dist_info)
-    if ctx.is_main:
-        atomic_write_json(run.out / CONFIG, run.config)
+    run.folder.write_config(run.config)
     run.tensors = run.init_tensors = None  # loaded into the model and optimiser
 
 
@@ -570,8 +480,8 @@ def _resume_state(run: _Run, dist_info: dict) -> dict:
                                    if k.startswith(f"rank_rng.{ctx.rank}.")}, dev)
     else:  # another number of ranks: fresh, reproducible streams
         torch.manual_seed(distributed.derived_seed(run.train_cfg.seed, "rank", ctx.rank, "step", run.step))
-    run.metrics.truncate_after(run.step)
-    config = json.loads((run.out / CONFIG).read_text()) if ctx.is_main and (run.out / CONFIG).exists() else {}
+    run.folder.start_logs(run.step)  # lines written after the checkpoint by the run that stopped are dropped
+    config = run.folder.read_config()
     config.setdefault("resumes", []).append({"step": run.step, "provenance": run.run_info, **dist_info,
                                              "from_world_size": saved_world, "shards_kept": run.shards_kept})
     config["train_cfg"] = to_dict(run.train_cfg)
@@ -616,7 +526,7 @@ def _loss_fn(run: _Run):
         if why:
             warn(why)
             run.config["compile_fallback"] = why
-            atomic_write_json(run.out / CONFIG, run.config)
+            run.folder.write_config(run.config)
     return loss_fn
 
 
@@ -631,30 +541,37 @@ def _non_finite(run: _Run, at: int, what: str, value: str) -> NonFiniteError:
                           f"training stopped, {kept} (try a lower --lr or --set grad_clip)")
 
 
-def _stop_code(stop: _GracefulStop, time_limit: float | None, limit_from: float | None) -> int:
-    """This process's view of whether to stop before the next step; ranks agree on the largest (STOPS)."""
-    if stop.requested:
-        return 2
-    if time_limit is not None and (time_limit <= 0 or (
-            limit_from is not None and time.perf_counter() - limit_from > time_limit)):
-        return 1  # a planned stop (e.g. a GPU lease); resume continues exactly
-    return 0
+def _arm_guard(run: _Run) -> None:
+    """Where a non-finite step is caught. CUDA, one process: it is skipped ON THE DEVICE (fused AdamW reads
+    ``found_inf``) and the first such step is remembered there; the host reads it every ``check_every``
+    steps, so the CPU never waits for the GPU inside the loop. Else the host checks every step."""
+    fused = getattr(run.optimizer, "defaults", {}).get("fused", False)
+    run.deferred = run.dev.type == "cuda" and not run.ctx.enabled and fused
+    run.bad_step = torch.zeros((), dtype=torch.long, device=run.dev)  # first non-finite step (0: none)
 
 
-def _guard_step(run: _Run, step: int, loss: torch.Tensor, gnorm: torch.Tensor, stop_code: Callable[[], int],
-                agreed: int) -> int:
+def _agree_stop(run: _Run, stop: runs.StopRule) -> int:
+    """Under DDP every rank must stop at the same step: the stop codes are reduced (with each step's flags)."""
+    return int(run.ctx.max_(torch.full((1,), float(stop.code()), device=run.dev)).item()) if run.ctx.enabled else 0
+
+
+def _stop_now(run: _Run, stop: runs.StopRule) -> int:
+    """The stop code before the next step: the ranks' agreed one under DDP, else this process's."""
+    return run.agreed if run.ctx.enabled else stop.code()
+
+
+def _guard_step(run: _Run, step: int, stop: runs.StopRule, loss: torch.Tensor, gnorm: torch.Tensor) -> None:
     """Stop on a non-finite loss or gradient before the optimiser steps (on CUDA with one process, defer it:
-    see ``deferred``); returns the stop code the ranks agreed on (DDP), else ``agreed`` unchanged."""
+    see ``_arm_guard``); under DDP also agree on the stop code (``run.agreed``)."""
     if run.deferred:
-        nonfinite = ~(torch.isfinite(loss.detach()) & torch.isfinite(gnorm))
-        run.optimizer.found_inf = nonfinite.float()  # fused AdamW skips the update (and its step count)
+        nonfinite = skip_nonfinite_on_device(run.optimizer, loss, gnorm)
         run.bad_step = torch.where(nonfinite & (run.bad_step == 0), step + 1, run.bad_step)
-        return agreed
+        return
     if run.ctx.enabled:  # the one sync per step: non-finite on any rank, and the stop codes
         flags = torch.cat([torch.stack([~torch.isfinite(loss.detach()), ~torch.isfinite(gnorm)]).float(),
-                           torch.full((1,), float(stop_code()), device=run.dev)])
+                           torch.full((1,), float(stop.code()), device=run.dev)])
         loss_bad, grad_bad, code = run.ctx.max_(flags).tolist()
-        ok, agreed = not (loss_bad or grad_bad), int(code)
+        ok, run.agreed = not (loss_bad or grad_bad), int(code)
     else:
         ok = bool(torch.isfinite(loss.detach()) & torch.isfinite(gnorm))  # the one sync per step
     if not ok:
@@ -663,7 +580,6 @@ def _guard_step(run: _Run, step: int, loss: torch.Tensor, gnorm: torch.Tensor, s
         run.metrics.write({"step": step + 1, "split": "train", "event": f"non-finite {what}",
                            "loss": loss.item(), "grad_norm": gnorm.item()})
         raise _non_finite(run, step + 1, what, f"{loss.item():.4g}")
-    return agreed
 
 
 def _check_deferred(run: _Run, step: int) -> None:
@@ -716,10 +632,26 @@ def _progress_bar(run: _Run):
                 desc=f"{run.model_name}" + (f" (stops at {limit:.0f}s)" if limit else ""))
 
 
-def _bar_follows_time_limit(bar, step: int, step0: int, limit_from: float, time_limit: float, steps: int) -> None:
-    """The run ends at the time limit or at --steps, whichever comes first: the bar's total follows."""
-    el = time.perf_counter() - limit_from
-    reach = step + (step - step0) / max(el, 1e-9) * max(time_limit - el, 0.0)
+def _schedule(run: _Run, t: int, kl_w: torch.Tensor) -> float:
+    """Set the KL weight (``kl_w``, on the device) and, inside the warm-up, the lr of optimiser step ``t``
+    (1-based); returns the KL weight."""
+    cfg = run.train_cfg
+    kw = kl_weight_at(t, cfg.kl_warmup_steps)  # beta_t = min(1, t / warmup)
+    kl_w.fill_(kw)
+    if t <= cfg.lr_warmup_steps:  # a float lr: fused AdamW takes it without a sync
+        for group in run.optimizer.param_groups:  # lr_t = lr min(1, t / warmup)
+            group["lr"] = lr_at(t, cfg.lr, cfg.lr_warmup_steps)
+    return kw
+
+
+def _bar_follows_time_limit(run: _Run, bar, step: int, step0: int, stop: runs.StopRule) -> None:
+    """The run ends at the time limit or at --steps, whichever comes first: the bar's total follows
+    (updated on logging steps)."""
+    limit, steps = run.args.time_limit, run.train_cfg.steps
+    if not limit or stop.t0 is None or step % run.train_cfg.log_every != 0 or step <= step0:
+        return
+    el = stop.elapsed()
+    reach = step + (step - step0) / max(el, 1e-9) * max(limit - el, 0.0)
     bar.total = int(min(steps, max(step, reach)))
     bar.refresh()
 
@@ -727,6 +659,13 @@ def _bar_follows_time_limit(bar, step: int, step0: int, limit_from: float, time_
 def _eval_due(run: _Run, step: int) -> bool:
     every = run.train_cfg.eval_every
     return run.test_sampler is not None and every > 0 and (step % every == 0 or step == run.train_cfg.steps)
+
+
+def _final_test(run: _Run, status: str, step: int, last_test: dict, wall: Callable[[], float]) -> dict:
+    """A planned stop (a lease's end) is scored like a last step: runs compare at equal wall-clock."""
+    if status == "time-limit" and run.test_sampler is not None and last_test.get("step") != step and step > 0:
+        return _test_record(run, step, wall) or last_test
+    return last_test
 
 
 def _test_record(run: _Run, step: int, wall: Callable[[], float]) -> dict:
@@ -783,8 +722,7 @@ def _finish(run: _Run, status: str, step: int, last_train: dict, last_test: dict
         "wall_s": wall, "device": run.run_info["device"], "world_size": run.ctx.world_size,
         "data_shards": run.shards,
     }
-    if run.ctx.is_main:
-        atomic_write_json(run.out / SUMMARY, summary)
+    run.folder.write_summary(summary)
     run.ctx.barrier()  # every rank returns once the run folder is complete
     return summary
 
@@ -836,74 +774,49 @@ def _train(ctx: distributed.Context, args: RunSettings) -> dict:
     _build(run)  # device, model, AdamW, window samplers
     _start_or_resume(run)  # this rank's torch RNG or the checkpoint's state; config.json
     loss_fn = _loss_fn(run)  # compiled (behind its guard), DDP-wrapped under torchrun
-    train_cfg, dev, W = run.train_cfg, run.dev, ctx.world_size
-    B = train_cfg.batch_size  # the global batch, B // W windows on each rank
-    run.last_saved = run.step if run.resuming else None
-    bar = _progress_bar(run)
-    step = step0 = run.step
-    interval = _Interval(dev)
-    train_time = 0.0
-    last_train: dict = {}
-    last_test: dict = {}
-    status = "done"
-    start = time.perf_counter()
-    limit_from = None  # the time limit counts from the first finished step: compilation is not training time
+    cfg, dev = run.train_cfg, run.dev
+    B = cfg.batch_size // ctx.world_size  # the global batch over the ranks
     params = [p for p in run.model.parameters() if p.requires_grad]
-    kl_w = torch.zeros((), device=dev)
-    # CUDA, one process: a non-finite step is skipped ON THE DEVICE (fused AdamW reads ``found_inf``, as
-    # under a GradScaler) and the first such step is remembered there; the host reads it every
-    # ``check_every`` steps, so the CPU never waits for the GPU inside the loop
-    run.deferred = dev.type == "cuda" and not ctx.enabled and getattr(run.optimizer, "defaults", {}).get("fused", False)
-    run.bad_step = torch.zeros((), dtype=torch.long, device=dev)  # first non-finite step (0: none)
-    loss_opts = loss_options(train_cfg)
+    kl_w, loss_opts = torch.zeros((), device=dev), loss_options(cfg)
+    _arm_guard(run)  # non-finite steps: skipped on the device (CUDA, one process) or stopped on the host
+    run.last_saved = run.step if run.resuming else None
+    interval, clock, bar = _Interval(dev), runs.SaveClock(every_steps=cfg.ckpt_every), _progress_bar(run)
+    step = step0 = run.step
+    status, last_train, last_test, train_time = "done", {}, {}, 0.0
+    start = time.perf_counter()
 
     def wall() -> float:
         return run.wall0 + time.perf_counter() - start
 
     try:
-        with _GracefulStop() as stop:
-
-            def stop_code() -> int:
-                return _stop_code(stop, args.time_limit, limit_from)
-
-            # under DDP every rank must stop at the same step: the codes are reduced with each step's flags
-            agreed = int(ctx.max_(torch.full((1,), float(stop_code()), device=dev)).item()) if ctx.enabled else 0
-            while step < train_cfg.steps:
-                code = agreed if ctx.enabled else stop_code()
-                if code:
+        with runs.StopRule(args.time_limit) as stop:  # Ctrl-C / SIGTERM: finish the step, save, return
+            run.agreed = _agree_stop(run, stop)
+            while step < cfg.steps:
+                if code := _stop_now(run, stop):
                     status = STOPS[code]
                     break
                 t0 = time.perf_counter()
-                batch = _model_batch(run.sampler.sample(B // W))
-                kw = kl_weight_at(step + 1, train_cfg.kl_warmup_steps)  # beta_t = min(1, t / warmup)
-                kl_w.fill_(kw)
-                if step < train_cfg.lr_warmup_steps:  # a float lr: fused AdamW takes it without a sync
-                    for group in run.optimizer.param_groups:  # lr_t = lr min(1, t / warmup)
-                        group["lr"] = lr_at(step + 1, train_cfg.lr, train_cfg.lr_warmup_steps)
-                out_terms, gnorm = forward_backward(loss_fn, run.optimizer, params, batch, kl_w, train_cfg.grad_clip,
-                                                    loss_opts, run.autocast)
-                agreed = _guard_step(run, step, out_terms["loss"], gnorm, stop_code, agreed)
-                run.optimizer.step()
+                batch = _model_batch(run.sampler.sample(B))
+                kw = _schedule(run, step + 1, kl_w)  # the KL weight and lr warm-ups
+                out_terms, gnorm = train_step(loss_fn, run.optimizer, params, batch, kl_w, cfg.grad_clip, loss_opts,
+                                              run.autocast, guard=functools.partial(_guard_step, run, step, stop))
                 step += 1
-                limit_from = limit_from or time.perf_counter()
+                stop.start_clock()  # the time limit counts from the first finished step, not compilation
                 _check_deferred(run, step)
                 train_time += interval.add(out_terms, gnorm, t0)
                 bar.update(1)
-                if args.time_limit and limit_from is not None and step % train_cfg.log_every == 0 and step > step0:
-                    _bar_follows_time_limit(bar, step, step0, limit_from, args.time_limit, train_cfg.steps)
+                _bar_follows_time_limit(run, bar, step, step0, stop)
                 record: dict = {}
-                if step % train_cfg.log_every == 0 or step == train_cfg.steps:
+                if step % cfg.log_every == 0 or step == cfg.steps:
                     record = last_train = interval.log(run, step, kw, wall)
                     bar.set_postfix(loss=f"{record['loss']:.1f}", fps=f"{record['frames_per_s']:.0f}", refresh=False)
                 if _eval_due(run, step):
                     last_test = _test_record(run, step, wall) or last_test
-                if (train_cfg.ckpt_every > 0 and step % train_cfg.ckpt_every == 0) or step == train_cfg.steps:
+                if clock.due(step) or step == cfg.steps:
                     _save(run, step, wall())
                 if args.callback is not None:
                     args.callback(step, record)
-            if status == "time-limit" and run.test_sampler is not None and last_test.get("step") != step and step > 0:
-                # a planned stop (a lease's end) is scored like a last step: runs compare at equal wall-clock
-                last_test = _test_record(run, step, wall) or last_test
+            last_test = _final_test(run, status, step, last_test, wall)
             if status != "done" and run.last_saved != step:
                 _save(run, step, wall())
     finally:

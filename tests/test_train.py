@@ -123,7 +123,7 @@ def test_refuses_existing_out_dir(quick_dataset, tmp_path):
     out = tmp_path / "taken"
     out.mkdir()
     (out / "notes.txt").write_text("mine")
-    with pytest.raises(SsmlibError, match=r"already exists; pass --resume .* or --overwrite"):
+    with pytest.raises(SsmlibError, match=r"already exists and is not empty; pass --resume .* or --overwrite"):
         run(quick_dataset, out)
     with pytest.raises(SsmlibError, match="no such TrainConfig or ModelConfig field"):
         run(quick_dataset, tmp_path / "x", overrides={"horizn": 3})

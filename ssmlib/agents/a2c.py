@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -29,16 +28,18 @@ from torch import Tensor
 from .. import checkpoint as ckpt
 from ..config import from_dict, to_dict
 from ..errors import SsmlibError
-from ..io import atomic_write_json, git_sha, provenance, sha256_file
-from .checkpoint import CHECKPOINT, KIND, agent_weights, build_agent, load_agent, save_agent
+from ..io import git_sha, provenance, sha256_file
+from ..runs import METRICS, RUN_FILES as _FILES, STOPS, RunFolder, SaveClock, StopRule, refuse_changes
+from .checkpoint import KIND, agent_weights, build_agent, load_agent, save_agent
 from .config import AgentConfig, check_config, env_model_path, resolve_env_model
 from .envs import EpisodeTracker, check_env_order, make_agent_env, reset_env
 from .networks import I2AAgent, ModelFreeAgent, autocast
 
-RUN_FILES = (CHECKPOINT, "metrics.jsonl", "episodes.jsonl", "summary.json", "config.json")
-"""What a run writes in its folder (``--overwrite`` clears them first)."""
-RESUMABLE = {"total_steps", "log_every", "ckpt_every", "env_threads"}
-"""The config fields a resumed run may change."""
+EPISODES = "episodes.jsonl"
+RUN_FILES = _FILES + (EPISODES,)
+"""What a run writes in its folder (``--overwrite`` clears them first): ``ssmlib.runs``'s files and the episodes."""
+RESUMABLE = ("total_steps", "log_every", "ckpt_every", "env_threads")
+"""The config fields a resumed run may change (``ckpt_every``: seconds between checkpoints, see runs.SaveClock)."""
 ARCHITECTURE = ("agent", "height", "width", "mf_pool", "hidden", "lstm", "rollout_policy")
 """The config fields ``init_from`` must share with the run it starts."""
 
@@ -105,114 +106,114 @@ def train_agent(cfg: AgentConfig, out, *, resume: bool = False, overwrite: bool 
     """Train ``cfg``'s agent with A2C; write ``out/{checkpoint.safetensors, metrics.jsonl, episodes.jsonl,
     config.json, summary.json}``. ``env``: any vector env with 3-frame observations (default: the real
     game); ``resume`` continues from ``out``'s checkpoint (environments restart their episodes from a
-    new seed; parameters, optimiser and counters continue exactly)."""
-    from ..train import MetricsLog
-
-    out = Path(out)
-    cfg, dev, meta, tensors = _open_run(cfg, out, resume, overwrite, device, env_model)
-    resuming = meta is not None
+    new seed; parameters, optimiser and counters continue exactly). The folder's rules (refuse, overwrite,
+    what a resume may change, logs cut back on resume) are ``ssmlib.runs``'s; Ctrl-C or SIGTERM finishes the
+    update, saves and returns status ``interrupted`` (a second one aborts); ``time_limit`` seconds from the
+    loop's start end the run with status ``time-limit``; a checkpoint every ``cfg.ckpt_every`` seconds."""
+    folder = RunFolder(out, resume=resume, overwrite=overwrite, files=RUN_FILES, logs=(METRICS, EPISODES))
+    cfg, dev, meta, tensors = _open_run(cfg, folder, device, env_model)
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
     own_env = env is None
-    if own_env:
-        env = make_agent_env(cfg.game, cfg.num_envs, cfg.height, cfg.width, seed=cfg.seed,
-                             sticky_actions=cfg.sticky_actions, noop_max=cfg.noop_max, num_threads=cfg.env_threads)
-    A = int(env.single_action_space.n)
-    N, S = env.num_envs, cfg.num_steps
+    env = _make_env(cfg) if own_env else env
+    A, N, S = int(env.single_action_space.n), env.num_envs, cfg.num_steps
     if N != cfg.num_envs:
         raise SsmlibError(f"the environment has {N} sub-environments, the config says {cfg.num_envs}")
     agent = build_agent(cfg, A, dev, env_model)
     params = trainable(agent)
     optimizer = torch.optim.RMSprop(params, lr=cfg.lr, alpha=0.99, eps=1e-5)
     step, update, wall0, extra_init = _starting_point(agent, optimizer, cfg, A, env_model, meta, tensors, init_from)
-    resumes = meta.get("resumes", 0) + 1 if resuming else 0
-    env_seed = cfg.seed + 100_003 * resumes
+    resumes = meta.get("resumes", 0) + 1 if meta is not None else 0
     extra = _run_facts(cfg, A)
-    metrics, episodes = MetricsLog(out / "metrics.jsonl"), MetricsLog(out / "episodes.jsonl")
-    if resuming:  # drop lines written after the checkpoint by an interrupted run
-        metrics.truncate_after(step)
-        episodes.truncate_after(step)
-    atomic_write_json(out / "config.json", {"config": to_dict(cfg), "provenance": provenance(str(dev))})
+    folder.start_logs(step if meta is not None else None)  # a resume drops lines written after its checkpoint
+    metrics, episodes = folder.log(METRICS), folder.log(EPISODES)
+    folder.write_config({"config": to_dict(cfg), "provenance": provenance(str(dev))})
     learner = _Learner(agent, optimizer, params, env, cfg, dev)
-    next_obs = torch.as_tensor(reset_env(env, env_seed) if own_env else env.reset(seed=env_seed)[0], device=dev)
+    next_obs = _first_obs(env, own_env, cfg.seed + 100_003 * resumes, dev)
     next_done = torch.zeros(N, dtype=torch.bool, device=dev)
 
     def save(wall: float) -> None:
-        save_agent(out / CHECKPOINT, agent, optimizer, cfg, step, update,
+        save_agent(folder.checkpoint, agent, optimizer, cfg, step, update,
                    {**extra, "wall_s": wall, "resumes": resumes, "git_sha": git_sha()})
 
     t_start = time.perf_counter()
-    last_ckpt = t_start
+    clock = SaveClock(every_seconds=cfg.ckpt_every)
     t_log, s_log = t_start, step
-    status = "done"
+    status, last = "done", {}
     bar = _progress_bar(cfg, step, progress)
     agent.train()
-    last: dict = {}
     try:
-        while step < cfg.total_steps:
-            if time_limit is not None and time.perf_counter() - t_start > time_limit:
-                status = "time-limit"
-                break
-            next_obs, next_done = learner.collect(next_obs, next_done, step, episodes)
-            terms, gnorm = learner.learn(next_obs, next_done)
-            step += S * N
-            update += 1
-            bar.update(S * N)
-            if update % cfg.log_every == 0:
-                now = time.perf_counter()
-                last = {k: float(v.detach()) for k, v in terms.items()}
-                rec = _metrics_line(step, update, last, gnorm, learner.recent, (step - s_log) / max(now - t_log, 1e-9),
-                                    wall0 + now - t_start)
-                metrics.write(rec)
-                bar.set_postfix(sps=f"{rec['steps_per_s']:.0f}", ret=rec["return_mean_100"])
-                t_log, s_log = now, step
-            if time.perf_counter() - last_ckpt > cfg.ckpt_every:
-                save(wall0 + time.perf_counter() - t_start)
-                last_ckpt = time.perf_counter()
-    except KeyboardInterrupt:
-        status = "interrupted"
+        with StopRule(time_limit) as stop:  # Ctrl-C / SIGTERM: finish the update, save, return
+            stop.start_clock()
+            while step < cfg.total_steps:
+                if code := stop.code():
+                    status = STOPS[code]
+                    break
+                next_obs, next_done = learner.collect(next_obs, next_done, step, episodes)
+                terms, gnorm = learner.learn(next_obs, next_done)
+                step += S * N
+                update += 1
+                bar.update(S * N)
+                if update % cfg.log_every == 0:
+                    now = time.perf_counter()
+                    last = {k: float(v.detach()) for k, v in terms.items()}
+                    rec = _metrics_line(step, update, last, gnorm, learner.recent,
+                                        (step - s_log) / max(now - t_log, 1e-9), wall0 + now - t_start)
+                    metrics.write(rec)
+                    bar.set_postfix(sps=f"{rec['steps_per_s']:.0f}", ret=rec["return_mean_100"])
+                    t_log, s_log = now, step
+                if clock.due(update):
+                    save(wall0 + time.perf_counter() - t_start)
+                    clock.saved()
     finally:
         bar.close()
     wall = wall0 + time.perf_counter() - t_start
     save(wall)
     if own_env:
         env.close()
-    recent = learner.recent
-    summary = {"status": status, "step": step, "update": update, "wall_s": wall, "episodes_this_run": len(recent),
-               "return_mean_100": float(np.mean(recent[-100:])) if recent else None, "last_terms": last,
-               "config": to_dict(cfg), "provenance": provenance(str(dev)), **extra_init}
-    atomic_write_json(out / "summary.json", summary)
+    summary = _summary(status, step, update, wall, learner.recent, last, cfg, dev, extra_init)
+    folder.write_summary(summary)
     return summary
 
 
-def _open_run(cfg: AgentConfig, out: Path, resume: bool, overwrite: bool, device: str | None, env_model):
-    """``(cfg, device, meta, tensors)`` of a run about to start in ``out``: the folder checked (and, with
-    ``overwrite``, cleared) and created; when resuming, the checkpoint's ``meta`` and ``tensors`` and its
-    config with the fields that may change taken from ``cfg`` (else ``None, None``)."""
-    from ..train import resolve_device
+def _open_run(cfg: AgentConfig, folder: RunFolder, device: str | None, env_model):
+    """``(cfg, device, meta, tensors)`` of a run about to start in ``folder``: the folder checked (and, with
+    overwrite, cleared) and created; when resuming, the checkpoint's ``meta`` and ``tensors`` and its
+    config with the fields that may change (RESUMABLE) taken from ``cfg`` (else ``None, None``)."""
+    from ..distributed import resolve_device
 
-    ckpt_path = out / CHECKPOINT
-    resuming = resume and ckpt_path.exists()
     if env_model is None:
         cfg = resolve_env_model(cfg)  # before the resume check: a resumed run compares the resolved path
-    if out.exists() and any(out.iterdir()) and not (resume or overwrite):
-        raise SsmlibError(f"output folder {out} exists and is not empty (use --resume to continue or --overwrite)")
+    folder.check()
     dev = resolve_device(device)
     meta = tensors = None
-    if resuming:
-        meta, tensors = ckpt.load_checkpoint(ckpt_path, kind=KIND)
+    if folder.resuming:
+        meta, tensors = ckpt.load_checkpoint(folder.checkpoint, kind=KIND)
         saved = from_dict(AgentConfig, meta["config"])
-        changed = [f.name for f in dataclasses.fields(AgentConfig)
-                   if f.name not in RESUMABLE and getattr(saved, f.name) != getattr(cfg, f.name)]
-        if changed:
-            raise SsmlibError(f"cannot change {', '.join(changed)} when resuming {out}")
+        refuse_changes(folder.path, [(saved, cfg, RESUMABLE)])
         cfg = dataclasses.replace(saved, **{k: getattr(cfg, k) for k in RESUMABLE})
     check_config(cfg)
-    if overwrite and not resume and out.exists():
-        for f in RUN_FILES:
-            (out / f).unlink(missing_ok=True)
-    out.mkdir(parents=True, exist_ok=True)
+    folder.create()
     return cfg, dev, meta, tensors
+
+
+def _make_env(cfg: AgentConfig):
+    """The real game's vector env of ``cfg``."""
+    return make_agent_env(cfg.game, cfg.num_envs, cfg.height, cfg.width, seed=cfg.seed,
+                          sticky_actions=cfg.sticky_actions, noop_max=cfg.noop_max, num_threads=cfg.env_threads)
+
+
+def _first_obs(env, own_env: bool, seed: int, dev: torch.device) -> Tensor:
+    """The first observation of every sub-environment, reset from ``seed`` (a resume: a new seed)."""
+    return torch.as_tensor(reset_env(env, seed) if own_env else env.reset(seed=seed)[0], device=dev)
+
+
+def _summary(status: str, step: int, update: int, wall: float, recent: list[float], last: dict, cfg: AgentConfig,
+             dev: torch.device, extra_init: dict) -> dict:
+    """``summary.json`` of a run that ended (done, time-limit or interrupted)."""
+    return {"status": status, "step": step, "update": update, "wall_s": wall, "episodes_this_run": len(recent),
+            "return_mean_100": float(np.mean(recent[-100:])) if recent else None, "last_terms": last,
+            "config": to_dict(cfg), "provenance": provenance(str(dev)), **extra_init}
 
 
 def _starting_point(agent, optimizer, cfg: AgentConfig, num_actions: int, env_model, meta: dict | None,

@@ -1,12 +1,18 @@
-"""The I2A campaign's design (ssmlib.studies.i2a_campaign): written once, from the pilot's spread."""
+"""The I2A campaign (ssmlib.studies.i2a_campaign): its design, written once from the pilot's spread, and its
+runner: which runs a lease picks, the environment models' rule, leases that continue a run, a run finished."""
 
+import dataclasses
+import hashlib
 import json
 
 import pytest
+import torch
 
+from ssmlib.checkpoint import read_meta
 from ssmlib.errors import SsmlibError
 from ssmlib.stats import detectable_difference
 from ssmlib.studies import i2a_campaign as ic
+from ssmlib.studies import zoo_campaign
 
 
 def pilot(root, per_variant):
@@ -65,3 +71,190 @@ def test_committed_design_matches_the_pilot():
     assert cfg.power_statement["sd_between_seeds"] == pytest.approx(now["sd_between_seeds"])
     assert cfg.power_statement["detectable_difference"] == pytest.approx(now["detectable_difference"])
     assert cfg.seeds >= 6 and cfg.total_steps >= 2_000_000
+
+
+# ------------------------------------------------------------------------------------------ the runner
+
+
+def campaign(results, total_steps, seeds=1, eval_games=2):
+    """A quick-profile campaign (80x64 frames, 2 envs: 10 agent steps an update) with every arm, written as
+    ``init`` writes it."""
+    cfg = ic.I2ACampaignConfig(profile="quick", seeds=seeds, total_steps=total_steps, eval_games=eval_games,
+                               arms=json.loads(json.dumps([dataclasses.asdict(a) for a in ic.ARMS])),
+                               hyper_parameters={**ic.shared_hyper_parameters("quick", "MsPacman"), "num_envs": 2})
+    ic.init(cfg, results)
+    return ic.load_config("MsPacman", results)
+
+
+def lineage(results, run, steps, finished=False):
+    d = ic.campaign_dir("MsPacman", results) / run
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "lineage.json").write_text(json.dumps({"run": run, "leases": [{}], "steps": steps, "finished": finished,
+                                                "why": ""}))
+
+
+def test_runs_are_picked_required_first_fewest_steps_then_seed_then_arm(tmp_path):
+    cfg = campaign(tmp_path, total_steps=1000, seeds=2)
+
+    def pick(n, blocked=(), budget=100.0, size=1.0):
+        runs, notes = ic.pick_runs(cfg, n, dict(blocked), tmp_path, tmp_path / "ckpt", budget, lambda r: size)
+        return [r.name for r in runs], notes
+
+    # nothing run yet: seed 0 of every required arm before any seed 1; the optional arms last
+    names, notes = pick(100)
+    assert names[:5] == ["model-free-s0", "copy-distill-s0", "i2a-distill-dSSM-DET-s0", "i2a-distill-sSSM-s0",
+                         "model-free-s1"] and not notes
+    assert names[7:] == ["i2a-distill-sSSM-s1", "i2a-learned-dSSM-DET-s0", "i2a-uniform-dSSM-DET-s0",
+                         "i2a-learned-dSSM-DET-s1", "i2a-uniform-dSSM-DET-s1"]
+    # fewest steps first: the seeds that ran wait for the others; a run at its budget (to evaluate) goes first,
+    # a finished one never
+    lineage(tmp_path, "model-free-s0", 400)
+    lineage(tmp_path, "copy-distill-s0", 200)
+    lineage(tmp_path, "i2a-distill-sSSM-s1", 1000)
+    lineage(tmp_path, "i2a-distill-sSSM-s0", 1000, finished=True)
+    names, _ = pick(8)
+    assert names == ["i2a-distill-sSSM-s1", "i2a-distill-dSSM-DET-s0", "model-free-s1", "copy-distill-s1",
+                     "i2a-distill-dSSM-DET-s1", "copy-distill-s0", "model-free-s0", "i2a-learned-dSSM-DET-s0"]
+    # an arm whose model is not chosen is refused, in one line naming its arms and why
+    names, notes = pick(3, {"dSSM-DET": "no zoo run finished"})
+    assert names == ["i2a-distill-sSSM-s1", "model-free-s1", "model-free-s0"]
+    assert notes == ["refused copy-distill, i2a-distill-dSSM-DET, i2a-learned-dSSM-DET, i2a-uniform-dSSM-DET: "
+                     "environment model dSSM-DET not available: no zoo run finished"]
+    # the state budget: a new run starts only while the open runs' committed state fits
+    state = ic.state_path("MsPacman", "model-free-s0", tmp_path / "ckpt")
+    state.parent.mkdir(parents=True)
+    state.write_bytes(b"0" * (3 << 20))
+    names, notes = pick(8, budget=8.0, size=4.0)
+    assert names == ["i2a-distill-sSSM-s1", "i2a-distill-dSSM-DET-s0", "copy-distill-s0", "model-free-s0"]
+    assert sum(n.startswith("not started") for n in notes) == 7 and "(7.0 MiB) over the state budget of 8 MiB" in notes[-1]
+
+
+def finished_zoo_run(results, checkpoints, run, excess, finished=True):
+    d = zoo_campaign.campaign_dir("MsPacman", results) / run
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "lineage.json").write_text(json.dumps({"run": run, "leases": [{}], "finished": finished,
+                                                "curve": [{"frames": 10, "excess": excess}]}))
+    w = zoo_campaign.weights_path("MsPacman", run, checkpoints)
+    w.parent.mkdir(parents=True, exist_ok=True)
+    w.write_bytes(run.encode())
+
+
+def test_env_models_wait_for_the_zoo_stop_rule_then_are_chosen_once(tmp_path):
+    ckpts = tmp_path / "ckpt"
+    cfg = campaign(tmp_path, total_steps=1000)
+    blocked = ic.env_models(cfg, tmp_path, ckpts, freeze=True)
+    assert set(blocked) == {"dSSM-DET", "sSSM"} and "no model-zoo campaign" in blocked["sSSM"]
+    zoo_campaign.init(zoo_campaign.CampaignConfig(game="MsPacman"), tmp_path)
+    finished_zoo_run(tmp_path, ckpts, "dSSM-DET-s2", 10.0, finished=False)  # lower, but still training
+    assert ic.env_models(cfg, tmp_path, ckpts)["dSSM-DET"] == (
+        "none of the model-zoo campaign's dSSM-DET runs (dSSM-DET-s0, dSSM-DET-s1, dSSM-DET-s2) has met its "
+        "stop rule yet (results/model_zoo/MsPacman/campaign/table.md)")
+    finished_zoo_run(tmp_path, ckpts, "dSSM-DET-s0", 50.0)
+    finished_zoo_run(tmp_path, ckpts, "dSSM-DET-s1", 40.0)
+    finished_zoo_run(tmp_path, ckpts, "sSSM-k2-s0", 1.0)  # a jumpy run is another model
+    blocked = ic.env_models(cfg, tmp_path, ckpts, freeze=True)
+    assert list(blocked) == ["sSSM"]
+    frozen = ic.load_config("MsPacman", tmp_path).env_models["dSSM-DET"]
+    assert frozen["run"] == "dSSM-DET-s1" and frozen["excess"] == 40.0 and frozen["finished_runs"] == [
+        "dSSM-DET-s0", "dSSM-DET-s1"]
+    assert frozen["sha256"] == hashlib.sha256(b"dSSM-DET-s1").hexdigest()
+    finished_zoo_run(tmp_path, ckpts, "dSSM-DET-s2", 5.0)  # a better run later does not change the choice
+    cfg = ic.load_config("MsPacman", tmp_path)
+    assert ic.env_models(cfg, tmp_path, ckpts, freeze=True).keys() == {"sSSM"}
+    assert ic.load_config("MsPacman", tmp_path).env_models["dSSM-DET"]["run"] == "dSSM-DET-s1"
+    zoo_campaign.weights_path("MsPacman", "dSSM-DET-s1", ckpts).write_bytes(b"changed")
+    assert "no longer has sha256" in ic.env_models(cfg, tmp_path, ckpts)["dSSM-DET"]
+
+
+def test_leases_continue_a_run_from_committed_state(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("SSMLIB_GIT_SHA", "cafe123")
+    ckpts, runs = tmp_path / "ckpt", tmp_path / "runs"
+    campaign(tmp_path, total_steps=10**6)
+    first = ic.lease("MsPacman", 1.0, runs / "a", max_runs=2, device="cpu", results=tmp_path, checkpoints=ckpts)
+    assert first["trained"] == ["model-free-s0"]  # the only arm without an environment model (seeds=1)
+    assert [n.split(":")[0] for n in first["notes"]] == [
+        "refused copy-distill, i2a-distill-dSSM-DET, i2a-learned-dSSM-DET, i2a-uniform-dSSM-DET",
+        "refused i2a-distill-sSSM"]
+    assert "refused i2a-distill-sSSM: environment model sSSM not available: there is no model-zoo campaign" \
+        in capsys.readouterr().out
+    lin = ic.read_lineage("MsPacman", "model-free-s0", tmp_path)
+    s1 = lin["steps"]
+    assert s1 > 0 and s1 % 10 == 0 and not lin["finished"] and len(lin["leases"]) == 1
+    lease1 = lin["leases"][0]
+    assert lease1["started_from"] == "new run" and lease1["git_sha"] == "cafe123" and lease1["steps_end"] == s1
+    assert lease1["train_wall_s"] > 0.5 and lease1["device"]
+    state = ic.state_path("MsPacman", "model-free-s0", ckpts)
+    meta = read_meta(state, kind="ssmlib-agent")
+    assert meta["step"] == s1 and meta["state_dtype"] == "bfloat16" and meta["optimizer"] is not None
+    # a bare machine (another runs folder): from the committed bf16 state, steps continue
+    ic.lease("MsPacman", 1.0, runs / "b", max_runs=2, device="cpu", results=tmp_path, checkpoints=ckpts)
+    lin = ic.read_lineage("MsPacman", "model-free-s0", tmp_path)
+    s2 = lin["steps"]
+    assert len(lin["leases"]) == 2 and lin["leases"][1]["steps_start"] == s1 and s2 > s1
+    assert lin["leases"][1]["started_from"] == "the committed bfloat16 state"
+    # the same machine again (warm): from its own float32 checkpoint at the committed step
+    ic.lease("MsPacman", 1.0, runs / "b", max_runs=2, device="cpu", results=tmp_path, checkpoints=ckpts)
+    lin = ic.read_lineage("MsPacman", "model-free-s0", tmp_path)
+    assert [x["lease"] for x in lin["leases"]] == [1, 2, 3] and lin["leases"][2]["steps_start"] == s2
+    assert "warm machine" in lin["leases"][2]["started_from"] and lin["steps"] > s2
+    assert read_meta(state, kind="ssmlib-agent")["step"] == lin["steps"]
+    row = next(r for r in ic.table("MsPacman", tmp_path, ckpts) if r["run"] == "model-free-s0")
+    assert row["leases"] == 3 and row["status"] == "open" and row["steps"] == lin["steps"]
+    text = (ic.campaign_dir("MsPacman", tmp_path) / "table.md").read_text()
+    assert f"| model-free-s0 | model-free | 0 | {lin['steps']:,} | 0% | 3 |" in text
+    assert "| i2a-distill-sSSM-s0 | i2a-distill-sSSM | 0 | 0 | 0% | 0 |" in text and "waiting: environment model sSSM" in text
+
+
+def test_a_run_at_its_budget_is_evaluated_frozen_and_finished(tmp_path, monkeypatch):
+    """The run's process (``i2a-campaign run``, here in this process) trains to the budget, then plays its final
+    weights frozen through ``agent eval`` (whose whole games take minutes on a CPU: its evaluator is replaced,
+    after checking what it is given), and the lease records the run as finished."""
+    import ssmlib.agents.cli as agent_cli
+    from ssmlib.agents.checkpoint import agent_weights
+    from ssmlib.checkpoint import load_checkpoint
+
+    ckpts, runs = tmp_path / "ckpt", tmp_path / "runs"
+    campaign(tmp_path, total_steps=20, eval_games=3)  # two updates of 2 envs x 5 steps
+    seen = {}
+
+    def evaluate(agent, env, episodes, seed, amp=True):
+        seen.update(envs=env.num_envs, episodes=episodes, seed=seed, weights=agent.agent_state_dict())
+        return {"episodes": 3, "returns": [100.0, 300.0, 500.0], "lengths": [9, 9, 9], "return_mean": 300.0}
+
+    monkeypatch.setattr(agent_cli, "evaluate_agent", evaluate)
+    s = ic.train_run("MsPacman", "model-free-s0", 60.0, runs, "cpu", tmp_path, ckpts)
+    assert s["step"] == 20 and s["status"] == "done"
+    assert (seen["envs"], seen["episodes"], seen["seed"]) == (3, 3, ic.EVAL_SEED)
+    final = agent_weights(load_checkpoint(runs / "model-free-s0" / "checkpoint.safetensors", kind="ssmlib-agent")[1])
+    assert all(torch.equal(final[k], v) for k, v in seen["weights"].items()) and len(final) == len(seen["weights"])
+    cfg = ic.load_config("MsPacman", tmp_path)
+    ic._record(cfg, ic.find_run(cfg, "model-free-s0"), runs, 0, "cpu", tmp_path, ckpts)
+    lin = ic.read_lineage("MsPacman", "model-free-s0", tmp_path)
+    assert lin["finished"] and lin["steps"] == 20 and "mean 300 over 3 games" in lin["why"]
+    ev = json.loads((ic.campaign_dir("MsPacman", tmp_path) / "model-free-s0" / "eval.json").read_text())
+    assert ev["returns"] == [100.0, 300.0, 500.0] and ev["trained_steps"] == 20
+    assert not ic.state_path("MsPacman", "model-free-s0", ckpts).exists()  # a finished run keeps no state
+    row = next(r for r in ic.table("MsPacman", tmp_path, ckpts) if r["run"] == "model-free-s0")
+    assert row["status"] == "finished" and row["eval_mean"] == 300.0 and row["steps"] == 20
+    again = ic.lease("MsPacman", 60.0, runs, device="cpu", results=tmp_path, checkpoints=ckpts)
+    assert again["trained"] == [] and "| model-free-s0 | model-free | 0 | 20 | 100% | 1 |" in (
+        ic.campaign_dir("MsPacman", tmp_path) / "table.md").read_text()
+
+
+def test_record_appends_only_new_episodes(tmp_path):
+    """Episodes are appended lease by lease: only those that ended inside this lease's steps."""
+    from ssmlib.agents.a2c import train_agent
+
+    ckpts, runs = tmp_path / "ckpt", tmp_path / "runs"
+    cfg = campaign(tmp_path, total_steps=10**6)
+    run = ic.find_run(cfg, "model-free-s0")
+    s = train_agent(ic.agent_config(cfg, run), runs / run.name, device="cpu", time_limit=0.0, progress=False)  # one update
+    for begin, steps in ((0, [3, 7, 10]), (10, [5, 10, 12, 20])):
+        (runs / run.name / "summary.json").write_text(json.dumps({**s, "step": steps[-1] if begin else 10}))
+        (runs / f"{run.name}.lease.json").write_text(json.dumps({"from": "x", "start_step": begin, "start_wall_s": 0}))
+        (runs / run.name / "episodes.jsonl").write_text("".join(json.dumps({"step": t, "return": t}) + "\n" for t in steps))
+        ic._record(cfg, run, runs, 0, "cpu", tmp_path, ckpts)
+    got = [json.loads(x)["step"] for x in (ic.campaign_dir("MsPacman", tmp_path) / run.name / "episodes.jsonl")
+           .read_text().splitlines()]
+    lin = ic.read_lineage("MsPacman", run.name, tmp_path)
+    assert got == [3, 7, 10, 12, 20] and [x["episodes"] for x in lin["leases"]] == [3, 2] and lin["steps"] == 20

@@ -18,19 +18,43 @@
   measured alone in one run (``agent bench``).
 
 ``python -m ssmlib i2a-campaign power`` prints the power statement for other seed counts.
+
+The runner, over many GPU calls of about 9 minutes on a bare machine (``scripts/gpu_i2a_campaign.sh``):
+
+* ``python -m ssmlib i2a-campaign lease --seconds S --max-runs M`` picks the unfinished runs (``pick_runs``:
+  required arms first, then fewest agent steps, then seed, then the arm's order, so every arm's seeds
+  advance round-robin and the arms stay balanced) and trains ``M`` of them at once, one process each
+  (``i2a-campaign run``) on the one GPU, each for ``S`` seconds of training (``train_agent``'s time limit);
+* an arm that queries an environment model is refused, with one line saying why, until the design's rule
+  (``ENV_MODEL_RULE``, ``choose_env_model``) selects that model; the lease that first can select it writes
+  its run, path and sha256 into ``config.json`` (``env_models``), and every later lease checks the sha256;
+* every run continues from committed state by ``RESTART_RULE``: ``checkpoints/i2a_campaign/<game>/<run>.safetensors``
+  (the model-zoo campaign's convention) while the run is open, deleted once it is finished. An open run
+  costs 4 bytes per agent parameter: 3.7 MiB for model-free (975,786 parameters at the paper profile),
+  9.4-9.7 MiB for an I2A or copy agent (2.48-2.55 M); a lease starts a new run only while the state of the
+  open runs stays within ``--state-budget-mib`` (the tree travels with every GPU call);
+* per run, ``results/i2a/<game>/campaign/<run>/``: ``lineage.json`` (per lease: git sha, device, agent steps,
+  training wall time, how it restarted), ``episodes.jsonl`` (every training episode, appended lease by
+  lease) and, once the run reaches ``total_steps``, ``eval.json`` (its final weights frozen, one whole
+  game in each of ``eval_games`` envs); ``table.md`` after every lease (``i2a-campaign table``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..config import RESULTS_DIR
+import numpy as np
+
+from ..config import CHECKPOINTS_DIR, RESULTS_DIR
 from ..errors import SsmlibError
-from ..io import read_study_config, write_study_config
+from ..io import atomic_write_json, provenance, read_study_config, round_floats, sha256_file, write_study_config
 from ..stats import detectable_difference, pooled_sd, seeds_needed
+from .common import read_json, read_jsonl, write_text
 
 
 @dataclass(frozen=True)
@@ -66,6 +90,15 @@ ENV_MODEL_RULE = ("Per environment model, the model-zoo campaign's seed with the
 MEASURES = ("area under the learning curve (mean training return over agent steps, by the trapezoid rule, "
             "divided by the budget)", "last-100 training return at the budget",
             "frozen final weights: one whole game in each of eval_games envs")
+RESTART_RULE = ("A lease continues each open run from what the last lease committed: on a bare machine from "
+                "checkpoints/i2a_campaign/<game>/<run>.safetensors, i.e. the agent's weights and RMSprop's square "
+                "averages stored in state_dtype (bfloat16: each value rounded to 8 significant bits, at most 2^-9 "
+                "of it), and exactly its step and update counters and RNG state; on a machine still warm from the "
+                "previous call, from the run folder's float32 checkpoint at the same step instead (unrounded). "
+                "Either way the environments start new episodes from a new seed (seed + 100003 x resumes, as "
+                "every resumed A2C run), so the episodes in progress at the cut are lost: their steps count, "
+                "their returns are not recorded. A run is finished when it has total_steps agent steps and its "
+                "final weights have been played frozen over eval_games games; its committed state is then deleted.")
 PILOT_NOTE = ("the I2A pilot study (results/i2a/<game>/: 2 seeds per variant at 2M agent steps, queried the "
               "zoo's dSSM-DET trained on random-policy data): per seed the mean frozen score over its games")
 
@@ -104,6 +137,10 @@ class I2ACampaignConfig:
     """The rules of claims 4 and 5 (``ssmlib.claims.RULES``) as they stood when the design was written."""
     power_statement: dict = field(default_factory=dict)
     """From the pilot study: the between-seed spread and what ``seeds`` seeds per arm can detect."""
+    state_dtype: str = "bfloat16"
+    """Storage dtype of an open run's committed weights and RMSprop averages (counters and RNG exact)."""
+    restart_rule: str = RESTART_RULE
+    """How a lease continues a run from committed state."""
 
 
 def campaign_dir(game: str, results: Path = RESULTS_DIR) -> Path:
@@ -130,19 +167,27 @@ def power_statement(scores: dict[str, list[float]], seeds: int, alpha: float = 0
             "unit": "game score (mean of a seed's frozen games)"}
 
 
+VARIES = ("agent", "rollout_policy", "env_model", "seed", "total_steps")
+"""The agent settings that vary per run; every other one is the design's shared ``hyper_parameters``."""
+
+
+def shared_hyper_parameters(profile: str, game: str) -> dict:
+    """The agent profile's settings shared by every arm (``VARIES`` left out), with the game."""
+    from ..agents.config import agent_profile
+
+    hp = dataclasses.asdict(agent_profile(profile))
+    return {**{k: v for k, v in hp.items() if k not in VARIES}, "game": game}
+
+
 def design(game: str = "MsPacman", results: Path = RESULTS_DIR, **overrides) -> I2ACampaignConfig:
     """The config ``init`` writes: arms, shared hyper-parameters, rules and the pilot's power statement."""
-    from ..agents.config import agent_profile
     from ..claims import RULES
 
     cfg = I2ACampaignConfig(game=game, **overrides)
     if cfg.seeds < 2 or cfg.total_steps < 1 or cfg.eval_games < 1:
         raise SsmlibError("seeds >= 2, total_steps >= 1 and eval_games >= 1 are required")
     cfg.arms = json.loads(json.dumps([dataclasses.asdict(a) for a in ARMS]))  # as stored: lists, not tuples
-    hp = dataclasses.asdict(agent_profile(cfg.profile))
-    for varies in ("agent", "rollout_policy", "env_model", "seed", "total_steps"):
-        hp.pop(varies, None)
-    cfg.hyper_parameters = {**hp, "game": game}
+    cfg.hyper_parameters = shared_hyper_parameters(cfg.profile, game)
     cfg.rules = {"4": RULES["4"], "5": RULES["5"]}
     statement = power_statement(pilot_seed_scores(game, results), cfg.seeds, cfg.alpha, cfg.power)
     cfg.power_statement = {**statement, "from": PILOT_NOTE.replace("<game>", game)}
@@ -176,6 +221,483 @@ def format_power(statement: dict) -> str:
             f"(two-sided {s['alpha']:.0%}, power {s['power']:.0%}); per arm for {need}")
 
 
+# --------------------------------------------------------------------------------------------------
+# the runner: leases over many GPU calls
+
+
+STATE_BUDGET_MIB = 8.0
+"""Default of ``lease --state-budget-mib``: the committed state of all open runs at most this (the repository,
+about 48 MiB, travels with every GPU call, whose tree may hold 64 MiB; the repository is kept under 56 MiB)."""
+MAX_ACTIONS = 18
+"""Actions a model-free run's state size is estimated with (ALE's full set: an upper bound for every game)."""
+EVAL_SEED = 1_000_000
+"""Seed of every frozen evaluation (``agent eval``'s default): every run plays the same starts."""
+
+
+@dataclass(frozen=True)
+class Run:
+    """One run of the campaign: an arm's seed."""
+
+    name: str
+    """``<arm>-s<seed>``: its folders' name."""
+    arm: dict
+    """The arm as the config stores it."""
+    seed: int
+    """The agent's seed."""
+    order: int
+    """The arm's place in the config."""
+
+
+def campaign_runs(cfg: I2ACampaignConfig) -> list[Run]:
+    """Every run, arm by arm (the config's order), seed by seed (``run_names``' order)."""
+    return [Run(f"{a['name']}-s{s}", a, s, i) for i, a in enumerate(cfg.arms) for s in range(cfg.seeds)]
+
+
+def find_run(cfg: I2ACampaignConfig, name: str) -> Run:
+    for r in campaign_runs(cfg):
+        if r.name == name:
+            return r
+    raise SsmlibError(f"no run {name!r} in the I2A campaign of {cfg.game} (runs: {', '.join(run_names(cfg))})")
+
+
+def state_path(game: str, run: str, checkpoints: Path = CHECKPOINTS_DIR) -> Path:
+    """An open run's committed state (``RESTART_RULE``)."""
+    return Path(checkpoints) / "i2a_campaign" / game / f"{run}.safetensors"
+
+
+def read_lineage(game: str, run: str, results: Path = RESULTS_DIR) -> dict:
+    return read_json(campaign_dir(game, results) / run / "lineage.json",
+                     {"run": run, "leases": [], "steps": 0, "finished": False, "why": "not started"})
+
+
+def agent_config(cfg: I2ACampaignConfig, run: Run):
+    """The run's ``AgentConfig``: the design's shared hyper-parameters, its arm's agent, rollout policy and
+    frozen environment model (``cfg.env_models``), its seed, ``total_steps``."""
+    from ..agents.config import AgentConfig
+    from .i2a import variant_args
+
+    agent, mode = variant_args(run.arm["variant"])
+    model = run.arm["env_model"]
+    path = cfg.env_models[model]["path"] if model else ""
+    return AgentConfig(**cfg.hyper_parameters, agent=agent, rollout_policy=mode, env_model=path, seed=run.seed,
+                       total_steps=cfg.total_steps)
+
+
+def state_mib(cfg: I2ACampaignConfig, run: Run) -> float:
+    """MiB of the run's committed state: its agent's parameters (built on the CPU with its environment model's
+    actions, else ``MAX_ACTIONS``), weights and RMSprop averages, each in ``state_dtype``."""
+    import torch
+
+    from .. import checkpoint as ckpt
+    from ..agents.checkpoint import build_agent
+    from ..agents.config import env_model_path
+
+    acfg = agent_config(cfg, run)
+    actions = ckpt.model_config(ckpt.read_meta(env_model_path(acfg.env_model))).num_actions if acfg.env_model \
+        else MAX_ACTIONS
+    agent = build_agent(acfg, actions, "cpu")
+    n = sum(v.numel() for v in agent.agent_state_dict().values())
+    return 2 * n * torch.empty(0, dtype=getattr(torch, cfg.state_dtype)).element_size() / 2**20
+
+
+# ------------------------------------------------------------------------------- environment models
+
+
+def choose_env_model(game: str, model: str, results: Path = RESULTS_DIR,
+                     checkpoints: Path = CHECKPOINTS_DIR) -> tuple[dict | None, str]:
+    """``ENV_MODEL_RULE`` on the model-zoo campaign as it stands: ``(choice, why)``, the choice None (and
+    ``why`` the reason) while none of ``model``'s runs (its seeds, one frame per step) has met its stop rule."""
+    from . import zoo_campaign as zoo
+
+    try:
+        zcfg = zoo.load_config(game, results)
+    except SsmlibError:
+        return None, f"there is no model-zoo campaign for {game} (results/model_zoo/{game}/campaign)"
+    names = [r["name"] for r in zcfg.runs if r["model"] == model and r.get("jump", 1) == 1]
+    lineages = [zoo.read_lineage(game, n, results) for n in names]
+    done = [lin for lin in lineages if lin.get("finished") and lin.get("curve")]
+    if not done:
+        return None, (f"none of the model-zoo campaign's {model} runs ({', '.join(names) or 'none'}) has met its "
+                      f"stop rule yet (results/model_zoo/{game}/campaign/table.md)")
+    best = min(done, key=lambda lin: lin["curve"][-1]["excess"])
+    path = zoo.weights_path(game, best["run"], checkpoints)
+    if not path.exists():
+        return None, f"the model-zoo campaign's chosen {model} run {best['run']} has no weights at {path}"
+    last = best["curve"][-1]
+    return {"run": best["run"], "path": _repo_relative(path), "sha256": sha256_file(path), "frames": last["frames"],
+            "excess": last["excess"], "finished_runs": [lin["run"] for lin in done], "runs": names}, "chosen"
+
+
+def _repo_relative(path: Path) -> str:
+    """``path`` relative to the checkout when inside it (as agent configs store model paths), else as is."""
+    from ..config import REPO_ROOT
+
+    path = Path(path).resolve()
+    return str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
+
+
+def env_models(cfg: I2ACampaignConfig, results: Path = RESULTS_DIR, checkpoints: Path = CHECKPOINTS_DIR,
+               freeze: bool = False) -> dict[str, str]:
+    """Per environment model of the arms, why it cannot be queried (absent: it can). A model the design
+    already froze is checked against its sha256; one not yet chosen is chosen by ``ENV_MODEL_RULE`` and,
+    with ``freeze``, written into ``config.json`` (once: later leases keep it)."""
+    from ..agents.config import env_model_path
+
+    blocked, chosen = {}, {}
+    for model in dict.fromkeys(a["env_model"] for a in cfg.arms if a["env_model"]):
+        frozen = cfg.env_models.get(model)
+        if frozen is None:
+            frozen, why = choose_env_model(cfg.game, model, results, checkpoints)
+            if frozen is None:
+                blocked[model] = why
+                continue
+            chosen[model] = frozen
+        path = env_model_path(frozen["path"])
+        if not path.exists() or sha256_file(path) != frozen["sha256"]:
+            blocked[model] = f"its frozen file {frozen['path']} is missing or no longer has sha256 {frozen['sha256'][:12]}"
+    if freeze and chosen:
+        path = campaign_dir(cfg.game, results) / "config.json"
+        doc = json.loads(path.read_text())
+        doc["env_models"] = {**doc.get("env_models", {}), **{m: {**c, "chosen_at": provenance()["time"]}
+                                                              for m, c in chosen.items()}}
+        atomic_write_json(path, doc)
+        cfg.env_models.update(doc["env_models"])
+        print(f"environment models chosen and frozen in {path}: "
+              + ", ".join(f"{m} = {c['run']}" for m, c in chosen.items()), flush=True)
+    return blocked
+
+
+# -------------------------------------------------------------------------------------------- picking
+
+
+def pick_runs(cfg: I2ACampaignConfig, max_runs: int, blocked: dict[str, str], results: Path = RESULTS_DIR,
+              checkpoints: Path = CHECKPOINTS_DIR, state_budget_mib: float = STATE_BUDGET_MIB,
+              size=None) -> tuple[list[Run], list[str]]:
+    """``(runs, notes)``: up to ``max_runs`` unfinished runs, in the order required arms first, then a run at its
+    budget still to be evaluated, then fewest agent steps, then seed, then the arm's place in the config (so
+    each arm's seeds advance round-robin and the arms stay balanced). Skipped, each with one line in ``notes``:
+    an arm whose environment model is ``blocked``; a new run whose state (``size(run)`` MiB, default
+    ``state_mib``) would take the open runs' committed state over ``state_budget_mib``."""
+    size = size or (lambda r: state_mib(cfg, r))
+    todo, open_mib = [], 0.0
+    for r in campaign_runs(cfg):
+        lin = read_lineage(cfg.game, r.name, results)
+        if lin["finished"]:
+            continue
+        state = state_path(cfg.game, r.name, checkpoints)
+        open_mib += state.stat().st_size / 2**20 if state.exists() else 0.0
+        steps = lin["steps"]
+        todo.append(((not r.arm["required"], steps < cfg.total_steps, steps, r.seed, r.order), r, steps))
+    picked, notes = [], []
+    for model, why in blocked.items():
+        arms = [a["name"] for a in cfg.arms if a["env_model"] == model]
+        notes.append(f"refused {', '.join(arms)}: environment model {model} not available: {why}")
+    for _, r, steps in sorted(todo, key=lambda t: t[0]):
+        if len(picked) == max_runs:
+            break
+        if r.arm["env_model"] in blocked:
+            continue
+        if steps == 0:
+            need = size(r)
+            if open_mib + need > state_budget_mib:
+                notes.append(f"not started {r.name}: its state ({need:.1f} MiB) would take the open runs' "
+                             f"({open_mib:.1f} MiB) over the state budget of {state_budget_mib:g} MiB")
+                continue
+            open_mib += need
+        picked.append(r)
+    return picked, notes
+
+
+# ----------------------------------------------------------------------------------- committed state
+
+
+def export_state(src: Path, dst: Path, dtype: str) -> dict:
+    """The run folder's checkpoint as committed state: weights and RMSprop averages in ``dtype``; counters,
+    RNG state and scalar optimiser entries (its step counts) unchanged."""
+    import torch
+
+    from .. import checkpoint as ckpt
+    from ..agents.checkpoint import KIND
+
+    meta, tensors = ckpt.load_checkpoint(src, kind=KIND)
+    dt = getattr(torch, dtype)
+    out = {k: v.to(dt) if _stored_rounded(k, v) else v for k, v in tensors.items()}
+    meta = {k: v for k, v in meta.items() if k != "tensors_sha256"}
+    return ckpt.write_file(dst, out, {**meta, "state_dtype": dtype})
+
+
+def _stored_rounded(key: str, v) -> bool:
+    return v.is_floating_point() and v.dim() > 0 and key.split(".")[0] in ("agent", "optim")
+
+
+def restore_state(src: Path, dst: Path) -> dict:
+    """Committed state as a float32 run-folder checkpoint that ``train_agent(resume=True)`` continues."""
+    import torch
+
+    from .. import checkpoint as ckpt
+    from ..agents.checkpoint import KIND
+
+    meta, tensors = ckpt.load_checkpoint(src, kind=KIND)
+    out = {k: v.float() if _stored_rounded(k, v) else v for k, v in tensors.items()}
+    meta = {k: v for k, v in meta.items() if k not in ("tensors_sha256", "state_dtype")}
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    return ckpt.write_file(dst, out, {**meta, "restored_from": str(src), "restored_dtype": str(torch.float32)})
+
+
+def drop_state(game: str, run: str, checkpoints: Path = CHECKPOINTS_DIR) -> None:
+    from ..checkpoint import sidecar_path
+
+    path = state_path(game, run, checkpoints)
+    path.unlink(missing_ok=True)
+    sidecar_path(path).unlink(missing_ok=True)
+
+
+# ---------------------------------------------------------------------------------------- one run
+
+
+def train_run(game: str, name: str, seconds: float, runs_dir: Path, device: str | None = None,
+              results: Path = RESULTS_DIR, checkpoints: Path = CHECKPOINTS_DIR) -> dict:
+    """One run's part of a lease, in its own process (``i2a-campaign run``): continue it by ``RESTART_RULE``
+    for ``seconds`` of training; at its budget, play its final weights frozen (``<run>.eval.json``). Writes
+    ``<run>.lease.json`` (where it started) beside the run folder for the lease to record."""
+    from ..agents.a2c import train_agent
+
+    cfg = load_config(game, results)
+    run = find_run(cfg, name)
+    if run.arm["env_model"] and run.arm["env_model"] not in cfg.env_models:
+        raise SsmlibError(f"{name}: its environment model {run.arm['env_model']} is not chosen yet")
+    runs_dir = Path(runs_dir)
+    folder = runs_dir / name
+    for stale in (folder / "summary.json", runs_dir / f"{name}.eval.json"):
+        stale.unlink(missing_ok=True)  # what the lease records must be this call's
+    start = _starting_state(folder, read_lineage(game, name, results), state_path(game, name, checkpoints))
+    atomic_write_json(runs_dir / f"{name}.lease.json", start)
+    new = start["from"] == "new run"
+    summary = train_agent(agent_config(cfg, run), folder, resume=not new, overwrite=new, device=device,
+                          time_limit=seconds, progress=False)
+    if summary["step"] >= cfg.total_steps:
+        frozen_eval(folder, cfg.eval_games, runs_dir / f"{name}.eval.json", device)
+    return summary
+
+
+def _starting_state(folder: Path, lineage: dict, committed: Path) -> dict:
+    """Where the run continues (``RESTART_RULE``): its step, training wall time so far and from what."""
+    from ..agents.checkpoint import CHECKPOINT, KIND
+    from ..checkpoint import read_meta
+
+    steps, own = lineage["steps"], folder / CHECKPOINT
+    if steps == 0:
+        return {"from": "new run", "start_step": 0, "start_wall_s": 0.0}
+    if own.exists() and read_meta(own, kind=KIND)["step"] == steps:
+        how = "the run folder's float32 checkpoint (a warm machine)"
+    elif committed.exists():
+        how = f"the committed {read_meta(committed, kind=KIND).get('state_dtype')} state"
+        restore_state(committed, own)
+    else:
+        raise SsmlibError(f"{folder.name} has {steps:,} agent steps in its lineage but no committed state at "
+                          f"{committed}: it cannot be continued")
+    meta = read_meta(own, kind=KIND)
+    if meta["step"] != steps:
+        raise SsmlibError(f"{folder.name}: its state is at step {meta['step']:,}, its lineage at {steps:,}")
+    return {"from": how, "start_step": steps, "start_wall_s": meta.get("wall_s", 0.0)}
+
+
+def frozen_eval(folder: Path, games: int, out: Path, device: str | None = None) -> dict:
+    """The run folder's final weights, frozen: one whole game in each of ``games`` envs (``agent eval``)."""
+    import argparse
+
+    from ..agents.checkpoint import CHECKPOINT
+    from ..agents.cli import _cli_eval
+
+    _cli_eval(argparse.Namespace(checkpoint=str(folder / CHECKPOINT), episodes=games, num_envs=games,
+                                 seed=EVAL_SEED, env_threads=0, device=device, out=str(out), overwrite=True))
+    return json.loads(Path(out).read_text())
+
+
+# ---------------------------------------------------------------------------------------- a lease
+
+
+def lease(game: str, seconds: float, runs_dir: Path, max_runs: int = 2, device: str | None = None,
+          results: Path = RESULTS_DIR, checkpoints: Path = CHECKPOINTS_DIR,
+          state_budget_mib: float = STATE_BUDGET_MIB) -> dict:
+    """One lease: choose (and freeze) the environment models the rule can select, pick the runs, train them in
+    parallel processes, record each as it ends, rewrite ``table.md``; returns ``{"picked", "trained", "runs",
+    "notes"}`` (``runs``: each recorded run's new lineage entry)."""
+    from .common import run_commands
+
+    cfg = load_config(game, results)
+    blocked = env_models(cfg, results, checkpoints, freeze=True)
+    for r in campaign_runs(cfg):  # a finished run's state left by an earlier lease (the tar adds, never deletes)
+        if read_lineage(game, r.name, results)["finished"]:
+            drop_state(game, r.name, checkpoints)
+    picked, notes = pick_runs(cfg, max_runs, blocked, results, checkpoints, state_budget_mib)
+    for line in notes:
+        print(line, flush=True)
+    if not picked:
+        print("no run to train in this lease", flush=True)
+        write_table(game, results, checkpoints)
+        return {"picked": [], "trained": [], "runs": {}, "notes": notes}
+    runs_dir = Path(runs_dir)
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    cmds = {r.name: run_command(game, r.name, seconds, runs_dir, device, results, checkpoints) for r in picked}
+    out = {}
+
+    def record(name: str, code: int) -> None:  # as each process ends: a lease cut short keeps what finished
+        row = _record(cfg, find_run(cfg, name), runs_dir, code, device, results, checkpoints)
+        if row is not None:
+            out[name] = row
+
+    t0 = time.perf_counter()
+    codes = run_commands(cmds, runs_dir, on_exit=record)
+    print(f"trained {', '.join(cmds)} in {time.perf_counter() - t0:.0f} s: exit codes {codes}", flush=True)
+    write_table(game, results, checkpoints)
+    return {"picked": list(cmds), "trained": list(out), "runs": out, "notes": notes}
+
+
+def run_command(game: str, name: str, seconds: float, runs_dir: Path, device: str | None, results: Path,
+                checkpoints: Path) -> list[str]:
+    """The ``python -m ssmlib i2a-campaign run`` command line of one run's part of a lease."""
+    cmd = [sys.executable, "-m", "ssmlib", "i2a-campaign", "run", "--game", game, "--run", name, "--seconds",
+           str(seconds), "--runs", str(runs_dir), "--results", str(results), "--checkpoints", str(checkpoints)]
+    return cmd + (["--device", device] if device else [])
+
+
+def _record(cfg: I2ACampaignConfig, run: Run, runs_dir: Path, code: int, device, results: Path,
+            checkpoints: Path) -> dict | None:
+    """Append the lease to the run's lineage and its new episodes to ``episodes.jsonl``; then keep its state
+    (open) or store its frozen evaluation and delete its state (finished)."""
+    folder, out = runs_dir / run.name, campaign_dir(cfg.game, results) / run.name
+    summary, start = read_json(folder / "summary.json"), read_json(runs_dir / f"{run.name}.lease.json")
+    if summary is None or start is None:
+        print(f"{run.name}: no summary (exit {code}), lineage unchanged", flush=True)
+        return None
+    lin = read_lineage(cfg.game, run.name, results)
+    begin, end = start["start_step"], summary["step"]
+    new = [e for e in read_jsonl(folder / "episodes.jsonl") if begin < e["step"] <= end]
+    _append_jsonl(out / "episodes.jsonl", new)
+    sps = [m["steps_per_s"] for m in read_jsonl(folder / "metrics.jsonl") if begin < m["step"] <= end][1:]
+    prov = provenance(device)
+    lin["leases"].append({
+        "lease": len(lin["leases"]) + 1, "git_sha": prov["git_sha"], "device": prov["device"], "time": prov["time"],
+        "started_from": start["from"], "steps_start": begin, "steps_end": end,
+        "train_wall_s": summary["wall_s"] - start["start_wall_s"], "status": summary["status"], "exit_code": code,
+        "episodes": len(new), "steps_per_s_median": float(np.median(sps)) if sps else None})
+    ev = read_json(runs_dir / f"{run.name}.eval.json")
+    finished = end >= cfg.total_steps and ev is not None and ev.get("trained_steps") == end
+    if finished:
+        atomic_write_json(out / "eval.json", round_floats(ev))
+        drop_state(cfg.game, run.name, checkpoints)
+        why = f"{end:,} agent steps (the budget); final weights frozen: mean {ev['return_mean']:.0f} over {ev['episodes']} games"
+    else:
+        export_state(folder / "checkpoint.safetensors", state_path(cfg.game, run.name, checkpoints), cfg.state_dtype)
+        why = (f"{end:,} of {cfg.total_steps:,} agent steps ({end / cfg.total_steps:.0%})" if end < cfg.total_steps
+               else f"{end:,} agent steps (the budget); the frozen evaluation is still to run")
+    lin.update(run=run.name, arm=run.arm["name"], seed=run.seed, steps=end, finished=finished, why=why,
+               restart_rule=cfg.restart_rule)
+    atomic_write_json(out / "lineage.json", lin)
+    print(f"{run.name}: {'finished' if finished else 'open'}: {why}", flush=True)
+    return lin["leases"][-1]
+
+
+def _append_jsonl(path: Path, records: list[dict]) -> None:
+    """Append ``records`` to a JSON-lines file (compact lines), the whole file replaced atomically."""
+    old = path.read_text() if path.exists() else ""
+    write_text(path, old + "".join(json.dumps(r, separators=(",", ":"), sort_keys=True) + "\n" for r in records))
+
+
+# ------------------------------------------------------------------------------------------ the table
+
+
+def table(game: str, results: Path = RESULTS_DIR, checkpoints: Path = CHECKPOINTS_DIR) -> list[dict]:
+    """One row per run: arm, seed, agent steps, leases, training minutes, last-100 training return, frozen
+    evaluation, and its status against the fixed budget (or why its arm cannot start)."""
+    from .i2a import score_at
+
+    cfg = load_config(game, results)
+    blocked = env_models(cfg, results, checkpoints)
+    rows = []
+    for r in campaign_runs(cfg):
+        lin = read_lineage(game, r.name, results)
+        last100, n = score_at(read_jsonl(campaign_dir(game, results) / r.name / "episodes.jsonl"), lin["steps"])
+        ev = read_json(campaign_dir(game, results) / r.name / "eval.json", {})
+        status = ("finished" if lin["finished"] else "open" if lin["leases"] else
+                  "waiting" if r.arm["env_model"] in blocked else "not started")
+        why = f"environment model {r.arm['env_model']}: {blocked[r.arm['env_model']]}" if status == "waiting" else lin["why"]
+        rows.append({"run": r.name, "arm": r.arm["name"], "seed": r.seed, "required": r.arm["required"],
+                     "steps": lin["steps"], "budget": cfg.total_steps, "leases": len(lin["leases"]),
+                     "train_minutes": sum(x["train_wall_s"] for x in lin["leases"]) / 60,
+                     "last100": last100, "episodes": n, "eval_mean": ev.get("return_mean"), "status": status,
+                     "why": why})
+    return rows
+
+
+def table_markdown(rows: list[dict]) -> str:
+    """The campaign's table as markdown."""
+    from .common import markdown_table
+
+    def num(x, fmt="{:.0f}"):
+        return "-" if x is None else fmt.format(x)
+
+    return markdown_table(
+        ["run", "arm", "seed", "agent steps", "of budget", "leases", "training min", "last-100 return",
+         "frozen eval (mean)", "status"],
+        ([r["run"], r["arm"] + ("" if r["required"] else " (optional)"), r["seed"], f"{r['steps']:,}",
+          f"{r['steps'] / r['budget']:.0%}", r["leases"], f"{r['train_minutes']:.1f}", num(r["last100"]),
+          num(r["eval_mean"]), f"{r['status']}: {r['why']}"] for r in rows))
+
+
+def write_table(game: str, results: Path = RESULTS_DIR, checkpoints: Path = CHECKPOINTS_DIR) -> Path:
+    """``campaign/table.md``, rewritten from the lineages (after every lease and by ``i2a-campaign table``)."""
+    path = campaign_dir(game, results) / "table.md"
+    write_text(path, table_markdown(table(game, results, checkpoints)))
+    return path
+
+
+def _cli_lease(args) -> int:
+    res = lease(args.game, args.seconds, Path(args.runs), args.max_runs, args.device,
+                state_budget_mib=args.state_budget_mib)
+    return 1 if res["picked"] and not res["trained"] else 0  # runs started but none recorded: say so
+
+
+def _cli_table(args) -> int:
+    print(f"wrote {write_table(args.game)}")
+    for r in table(args.game):
+        ret = "-" if r["last100"] is None else f"{r['last100']:.0f}"
+        print(f"{r['run']:<24} {r['steps']:>10,} steps  {r['leases']} leases  last-100 {ret:>5}  {r['status']}: {r['why']}")
+    return 0
+
+
+def _cli_run(args) -> int:
+    s = train_run(args.game, args.run, args.seconds, Path(args.runs), args.device, Path(args.results),
+                  Path(args.checkpoints))
+    print(json.dumps({k: s[k] for k in ("status", "step", "wall_s", "return_mean_100")}))
+    return 0
+
+
+def _add_runner_cli(sub) -> None:
+    le = sub.add_parser("lease", help="train the unfinished runs for --seconds each, record them, rewrite the table")
+    le.add_argument("--game", default="MsPacman")
+    le.add_argument("--seconds", type=float, default=240.0, help="training seconds per run in this lease")
+    le.add_argument("--runs", default="runs/i2a_campaign", help="where the run folders live on this machine")
+    le.add_argument("--max-runs", type=int, default=2, help="runs trained at once (one process each)")
+    le.add_argument("--state-budget-mib", type=float, default=STATE_BUDGET_MIB,
+                    help="the committed state of the open runs at most this; a new run waits otherwise")
+    le.add_argument("--device", default=None)
+    le.set_defaults(func=_cli_lease)
+    t = sub.add_parser("table", help="where every run stands (writes campaign/table.md)")
+    t.add_argument("--game", default="MsPacman")
+    t.set_defaults(func=_cli_table)
+    r = sub.add_parser("run", help="one run's part of a lease (started by lease, one process per run)")
+    r.add_argument("--game", default="MsPacman")
+    r.add_argument("--run", required=True)
+    r.add_argument("--seconds", type=float, required=True)
+    r.add_argument("--runs", required=True)
+    r.add_argument("--results", default=str(RESULTS_DIR))
+    r.add_argument("--checkpoints", default=str(CHECKPOINTS_DIR))
+    r.add_argument("--device", default=None)
+    r.set_defaults(func=_cli_run)
+
+
 def _cli_init(args) -> None:
     cfg = design(args.game, seeds=args.seeds, total_steps=args.total_steps)
     print(f"wrote {init(cfg)}")
@@ -187,7 +709,7 @@ def _cli_power(args) -> None:
 
 
 def add_cli(subparsers) -> None:
-    p = subparsers.add_parser("i2a-campaign", help="the I2A campaign's design (claims 4 and 5)")
+    p = subparsers.add_parser("i2a-campaign", help="the I2A campaign (claims 4 and 5): init, power, lease, table")
     sub = p.add_subparsers(dest="i2a_campaign_cmd", required=True)
     i = sub.add_parser("init", help="write results/i2a/<game>/campaign/config.json once")
     i.add_argument("--game", default="MsPacman")
@@ -198,4 +720,5 @@ def add_cli(subparsers) -> None:
     w.add_argument("--game", default="MsPacman")
     w.add_argument("--seeds", type=int, default=I2ACampaignConfig.seeds)
     w.set_defaults(func=_cli_power)
+    _add_runner_cli(sub)
 

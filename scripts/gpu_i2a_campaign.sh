@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# One lease of the I2A campaign (ssmlib/studies/i2a_campaign.py) on a lent GPU machine:
+#   1. `i2a-campaign lease`: the unfinished runs (required arms first, fewest agent steps, then seed, then arm:
+#      the arms stay balanced), MAX_RUNS at once on the one GPU, one process each, each for SECONDS_PER_RUN of
+#      training; each continues from its committed state (checkpoints/i2a_campaign/<game>, bf16 weights and
+#      RMSprop averages) on a bare machine, or exactly from runs/i2a_campaign on one still warm; a run that
+#      reaches the budget plays its final weights frozen over the config's eval_games games. Arms whose
+#      environment model the design's rule cannot select yet (the model-zoo campaign unfinished) are refused,
+#      one line each; the arms and runs come from the config (Python), none is named here.
+#   2. $OUT/i2a_campaign.tar: results/i2a/<game>/campaign and checkpoints/i2a_campaign/<game>. Unpack at the
+#      repository root AFTER deleting checkpoints/i2a_campaign/<game> (the tar holds every open run's state;
+#      a run finished in this lease has none any more), then commit both folders.
+# Usage: [LEASE_SECONDS=560] [MAX_RUNS=2] [OVERHEAD=150] SSMLIB_GIT_SHA=<local HEAD> bash scripts/gpu_i2a_campaign.sh
+#   LEASE_SECONDS is the whole call's budget; each run trains LEASE_SECONDS - OVERHEAD seconds (startup, the
+#   frozen evaluation of a run at its budget and the recording; an estimate, not yet measured) unless
+#   SECONDS_PER_RUN is given; the lease is stopped before the budget ends so that the tar is always written,
+#   and each run is recorded as soon as its process ends.
+set -euo pipefail
+GAME=${GAME:-MsPacman}
+LEASE_SECONDS=${LEASE_SECONDS:-560}
+OVERHEAD=${OVERHEAD:-150}
+MAX_RUNS=${MAX_RUNS:-2}
+OUT=${OUT:-/tmp/out}
+mkdir -p "$OUT"
+export PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True
+[ -n "${SSMLIB_GIT_SHA:-}" ] || echo "warning: SSMLIB_GIT_SHA is not set: the lineage records this copy's git HEAD, which on a lent machine may be a stale snapshot"
+t0=$(date +%s)
+nvidia-smi --query-gpu=name,memory.total,memory.used --format=csv,noheader 2>/dev/null || echo "no GPU: $(nproc) CPU cores"
+SECONDS_PER_RUN=${SECONDS_PER_RUN:-$(( LEASE_SECONDS - OVERHEAD ))}
+echo "each run trains $SECONDS_PER_RUN s"
+[ "$SECONDS_PER_RUN" -ge 30 ] || { echo "no time left to train (LEASE_SECONDS=$LEASE_SECONDS)"; exit 1; }
+timeout $(( LEASE_SECONDS - 10 )) python3 -m ssmlib i2a-campaign lease --game "$GAME" --seconds "$SECONDS_PER_RUN" \
+  --max-runs "$MAX_RUNS" || echo "lease ended with exit $?"
+echo "lease done at $(( $(date +%s) - t0 )) s"
+for f in runs/i2a_campaign/*.log; do [ -f "$f" ] && grep -v "Warning\|warn\|^$" "$f" | tail -5; done
+python3 -m ssmlib i2a-campaign table --game "$GAME" || true
+mkdir -p "checkpoints/i2a_campaign/$GAME"
+tar -cf "$OUT/i2a_campaign.tar" "results/i2a/$GAME/campaign" "checkpoints/i2a_campaign/$GAME"
+ls -la "$OUT"

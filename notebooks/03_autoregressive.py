@@ -67,7 +67,7 @@ from ssmlib.models import CONTEXT, AutoregressiveModel, build_model, count_param
 from ssmlib.train import read_metrics
 from ssmlib.viz.explorer import explore
 from ssmlib.viz.frames import frame_strip
-from ssmlib.zoo import load_study, rollout_panel
+from ssmlib.studies.zoo import load_study, rollout_panel
 
 torch.set_num_threads(1)  # on a busy 2-core machine, 2 threads can be many times slower than 1
 T_START = time.perf_counter()

@@ -61,7 +61,7 @@ from ssmlib.pretrained import pretrained_path
 from ssmlib.train import kl_weight_at, read_metrics
 from ssmlib.viz.explorer import explore
 from ssmlib.viz.frames import frame_strip
-from ssmlib.zoo import load_study, rollout_panel
+from ssmlib.studies.zoo import load_study, rollout_panel
 
 torch.set_num_threads(1)  # robust on a shared 2-core CPU: two threads slow down badly when other jobs run
 PROFILE = book_profile()

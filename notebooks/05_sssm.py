@@ -64,7 +64,7 @@ from ssmlib.models.blocks import gaussian_kl
 from ssmlib.train import read_metrics
 from ssmlib.viz.explorer import explore
 from ssmlib.viz.frames import as_hwc_uint8, frame_strip, learning_curves
-from ssmlib.zoo import load_study
+from ssmlib.studies.zoo import load_study
 
 torch.set_num_threads(1)  # on a shared 2-core CPU one thread is faster than two competing ones
 PROFILE = book_profile()

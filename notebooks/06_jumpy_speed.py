@@ -53,7 +53,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from ssmlib import claims, jumpy
+from ssmlib import claims
 from ssmlib.checkpoint import load_model
 from ssmlib.book import MODEL_NAMES, colour, quick_dataset, train_quick
 from ssmlib.config import PROFILES, RESULTS_DIR, book_profile, get_profile
@@ -61,8 +61,9 @@ from ssmlib.data.windows import WindowSampler
 from ssmlib.evaluate import count_pixel_calls
 from ssmlib.models import CONTEXT, build_model, count_parameters, tile_actions
 from ssmlib.paper import PUBLISHED
+from ssmlib.studies import jumpy
+from ssmlib.studies.zoo import load_study
 from ssmlib.viz.frames import frame_strip
-from ssmlib.zoo import load_study
 
 torch.set_num_threads(1)  # robust on a shared 2-core CPU: two threads slow down badly when other jobs run
 PROFILE = book_profile()
@@ -693,7 +694,7 @@ if rw_path.exists() and zoo_path.exists():
 #   `ssmlib` this is `ModelConfig.jump` plus `WindowSampler(jump=k)`; no model code changes.
 # - Accuracy must be compared at the same env step and without real frames after the context: the
 #   open-loop predictive log-likelihood $\mathrm{logmeanexp}_k \log \mathrm{Bernoulli}(o_h \mid \ell^{(k)}_h)$
-#   does that, and `ssmlib.jumpy` reads every model at the same env steps of the same test windows.
+#   does that, and `ssmlib.studies.jumpy` reads every model at the same env steps of the same test windows.
 # - State-space models save the pixel encoder and decoder at every imagined step. On an H200 at the
 #   paper's size, that gain at k = 1 stays below the secondary summary's uncertain "more than 5x" in
 #   every variant, batch size and mode we measured; jumps multiply it by close to $k$.

@@ -48,14 +48,15 @@ import torch
 
 from ssmlib.agents import (AgentConfig, AgentPolicy, ModelFreeAgent, a2c_losses, agent_profile, gae, load_agent,
                            make_agent_env, reset_env, train_agent)
-from ssmlib.agents.study import curve, score_at
 from ssmlib.book import demo_dataset
 from ssmlib.config import CHECKPOINTS_DIR, PROFILES, RUNS_DIR, book_profile, get_profile
 from ssmlib.data.ale import action_meanings, make_vector_env, preprocess
 from ssmlib.data.collect import EpsilonPolicy, collect, config_with
 from ssmlib.models import count_parameters
+from ssmlib.studies.i2a import curve, runs_of, score_at
+from ssmlib.studies.i2a import load_study as load_i2a_study
 from ssmlib.train import read_metrics
-from ssmlib.viz.agent_view import load_i2a_study, play_agent, runs_of
+from ssmlib.viz.agent_view import play_agent
 from ssmlib.viz.frames import frame_strip, frames_player
 
 torch.set_num_threads(1)  # robust on a shared 2-core CPU

@@ -61,8 +61,9 @@ from ssmlib.data.ale import action_meanings
 from ssmlib.io import sha256_file
 from ssmlib.models import count_parameters
 from ssmlib.pretrained import pretrained_path
-from ssmlib.viz.agent_view import (draw_i2a, imagination_figure, imagination_player, load_i2a_study,
-                                   play_agent, plot_study_curves, runs_of)
+from ssmlib.studies.i2a import load_study as load_i2a_study
+from ssmlib.studies.i2a import runs_of
+from ssmlib.viz.agent_view import draw_i2a, imagination_figure, imagination_player, play_agent, plot_study_curves
 
 torch.set_num_threads(1)  # robust on a shared 2-core CPU
 PROFILE = book_profile()

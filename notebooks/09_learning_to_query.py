@@ -52,8 +52,10 @@ from ssmlib.book import colour, load_pretrained, quick_dataset, quick_env_model
 from ssmlib.checkpoint import load_model
 from ssmlib.config import CHECKPOINTS_DIR, RUNS_DIR, book_profile
 from ssmlib.data.ale import action_meanings
+from ssmlib.studies.i2a import load_study as load_i2a_study
+from ssmlib.studies.i2a import runs_of
 from ssmlib.train import read_metrics
-from ssmlib.viz.agent_view import load_i2a_study, play_agent, plot_study_curves, runs_of
+from ssmlib.viz.agent_view import play_agent, plot_study_curves
 
 torch.set_num_threads(1)  # robust on a shared 2-core CPU
 PROFILE = book_profile()

@@ -50,13 +50,14 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ssmlib import claims, jumpy
+from ssmlib import claims
 from ssmlib.book import MODEL_NAMES, colour
 from ssmlib.book import VARIANTS as STUDY_VARIANTS
 from ssmlib.config import RESULTS_DIR
 from ssmlib.paper import PUBLISHED, paper_i2a_scores
-from ssmlib.viz.agent_view import load_i2a_study
-from ssmlib.zoo import load_study
+from ssmlib.studies import jumpy
+from ssmlib.studies.i2a import load_study as load_i2a_study
+from ssmlib.studies.zoo import load_study
 
 # The only numbers in this chapter that are not ours. Sources: our reading of the paper's abstract and redrawn figures, kept as data in `ssmlib.paper`.
 PAPER = {
@@ -442,7 +443,7 @@ for n, k in KEYS.items():
 # %% [markdown]
 # ## The model-zoo campaign, lease by lease
 #
-# The zoo above trained each model for minutes. The campaign (`ssmlib.campaign`) trains every model
+# The zoo above trained each model for minutes. The campaign (`ssmlib.studies.zoo_campaign`) trains every model
 # until it stops improving, over as many GPU leases as that takes: 3 seeds of each SSM, AR and RAR
 # once, and jumpy sSSMs, on data where half the episodes come from our model-free agent. Its stop rule
 # was written into `results/model_zoo/MsPacman/campaign/config.json` before the first run. Each
@@ -453,7 +454,7 @@ for n, k in KEYS.items():
 # %%
 from IPython.display import Markdown, display
 
-from ssmlib import campaign
+from ssmlib.studies import zoo_campaign as campaign
 
 campaign_rows = campaign.table("MsPacman")
 display(Markdown(campaign.table_markdown(campaign_rows)))

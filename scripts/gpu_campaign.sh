@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One lease of the model-zoo campaign (ssmlib/campaign.py) on a lent GPU machine:
+# One lease of the model-zoo campaign (ssmlib/studies/zoo_campaign.py) on a lent GPU machine:
 #   1. collect the campaign's dataset from its config (agent + random envs, same fingerprint every lease);
 #   2. `campaign lease`: the unfinished runs with the fewest frames, MAX_RUNS at once on the one GPU, each
 #      for SECONDS of training (compilation not counted), continuing from the committed bf16 weights (a

@@ -19,7 +19,7 @@ BENCH_SECONDS=${BENCH_SECONDS:-25}
 FROZEN_STEPS=${FROZEN_STEPS:-96000}
 FINAL=${FINAL:-0}
 SEEDS=${SEEDS:-"0 1"}
-VARIANTS=${VARIANTS:-$(python3 -c "from ssmlib.agents.study import VARIANTS; print(' '.join(VARIANTS))")}  # the one list, in Python
+VARIANTS=${VARIANTS:-$(python3 -c "from ssmlib.studies.i2a import VARIANTS; print(' '.join(VARIANTS))")}  # the one list, in Python
 PROFILE=${PROFILE:-paper}
 ENV_MODEL=${ENV_MODEL:-checkpoints/$GAME/dSSM-DET.safetensors}
 RUNS=runs/i2a/$GAME
@@ -31,7 +31,7 @@ t0=$(date +%s)
 NGPU=$(nvidia-smi -L 2>/dev/null | grep -c GPU || true)
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
 steps_of() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['step'])" "$1/summary.json" 2>/dev/null || echo 0; }
-args_of() { python3 -c "import sys; from ssmlib.agents.study import variant_args; print(*variant_args(sys.argv[1]))" "$1"; }
+args_of() { python3 -c "import sys; from ssmlib.studies.i2a import variant_args; print(*variant_args(sys.argv[1]))" "$1"; }
 
 # ---- 1. train (resume) the runs still short of the target
 todo=()

@@ -6,7 +6,7 @@
 #      sSSM with a FIXED PER-GPU batch (--batch-size = PER_GPU_BATCH x N; training proper keeps the
 #      config's global batch), compiled and bf16 as on one GPU, no evaluation, a fixed number of steps;
 #      N = 1 is one process without DDP (torchrun with one process never makes a process group);
-#   3. `python -m ssmlib.scaling report`: steady-state frames/s per N (median of the logging
+#   3. `python -m ssmlib.studies.scaling report`: steady-state frames/s per N (median of the logging
 #      intervals after SKIP_STEPS, so torch.compile and warm-up are left out), speed-up and efficiency
 #      = fps_N / (N fps_1), with provenance -> results/scaling/<machine>.json; that file and a tar of
 #      the logs, configs and metrics go to $OUT.
@@ -73,7 +73,7 @@ for N in $COUNTS; do
 done
 
 [ "${#runs[@]}" -gt 0 ] || { echo "no run produced metrics"; exit 1; }
-python3 -m ssmlib.scaling report --runs "${runs[@]}" --skip-steps "$SKIP_STEPS" --out "$RESULTS/$MACHINE.json" \
+python3 -m ssmlib.studies.scaling report --runs "${runs[@]}" --skip-steps "$SKIP_STEPS" --out "$RESULTS/$MACHINE.json" \
   --note "machine=$MACHINE" --note "per_gpu_batch=$PER_GPU_BATCH" --note "collect_steps=$COLLECT_STEPS" \
   --note "train_steps=$TRAIN_STEPS" --note "log_every=$LOG_EVERY" --note "extra_flags=$EXTRA" \
   --note "command=torchrun --standalone --nproc-per-node N -m ssmlib train --model $MODEL --profile $PROFILE --batch-size $PER_GPU_BATCH*N --steps $TRAIN_STEPS --set log_every=$LOG_EVERY --set eval_every=0 --set ckpt_every=0 $EXTRA"

@@ -15,8 +15,8 @@ from .cliargs import check_args
 from .errors import SsmlibError
 
 # Modules that register subcommands through ``add_cli(subparsers)``, in help order.
-COMMAND_MODULES = ("ssmlib.data.cli", "ssmlib.train", "ssmlib.evaluate", "ssmlib.zoo", "ssmlib.pretrained",
-                   "ssmlib.bench", "ssmlib.jumpy", "ssmlib.campaign", "ssmlib.agents",
+COMMAND_MODULES = ("ssmlib.data.cli", "ssmlib.train", "ssmlib.evaluate", "ssmlib.studies.zoo", "ssmlib.pretrained",
+                   "ssmlib.bench", "ssmlib.studies.jumpy", "ssmlib.studies.zoo_campaign", "ssmlib.agents",
                    "ssmlib.studies.i2a_campaign", "ssmlib.config_cli")
 
 

@@ -3,8 +3,8 @@ repeat, and one colour per model and agent.
 
 Nothing here is a new fact: the quick dataset is :func:`ssmlib.agents.quick.quick_dataset`, the demo
 dataset :func:`ssmlib.pretrained.demo_dataset`, the model names :data:`ssmlib.config.MODEL_NAMES`, the
-agent variants :data:`ssmlib.agents.study.VARIANTS`, the jumpy runs :data:`ssmlib.jumpy.MODELS` x
-:data:`ssmlib.jumpy.JUMPS`. This module only gathers them for the notebooks and adds the colours, which
+agent variants :data:`ssmlib.studies.i2a.VARIANTS`, the jumpy runs :data:`ssmlib.studies.jumpy.MODELS` x
+:data:`ssmlib.studies.jumpy.JUMPS`. This module only gathers them for the notebooks and adds the colours, which
 live nowhere else.
 """
 
@@ -13,11 +13,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from .agents.quick import QUICK_DATASET, quick_dataset, quick_env_model
-from .agents.study import VARIANTS
 from .config import CONTEXT, MODEL_NAMES, RUNS_DIR, book_profile, get_profile
 from .errors import SsmlibError
-from .jumpy import JUMPS, MODELS, run_name
 from .pretrained import demo_dataset, load_pretrained
+from .studies.i2a import VARIANTS
+from .studies.jumpy import JUMPS, MODELS, run_name
 
 __all__ = ["CONTEXT", "MODEL_NAMES", "VARIANTS", "COPY_BASELINES", "JUMPY_RUNS", "MODEL_COLOURS", "colour",
            "quick_dataset", "quick_dataset_path", "book_dataset", "demo_dataset", "load_pretrained",
@@ -33,7 +33,7 @@ PAPER_DATASET_STEPS = 128_000
 
 # ------------------------------------------------------------------------------------------ names
 COPY_BASELINES = ("copy previous frame", "copy last context frame")
-"""The two copy references of a zoo study's summary rows (:func:`ssmlib.zoo.reference_rows` names them)."""
+"""The two copy references of a zoo study's summary rows (:func:`ssmlib.studies.zoo.reference_rows` names them)."""
 
 JUMPY_RUNS = tuple(run_name(m, k) for m in MODELS for k in JUMPS)
 """Run names of the jumpy study (``<model>-k<jump>``; k = 1 is the model itself)."""

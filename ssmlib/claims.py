@@ -390,7 +390,7 @@ def claim3(game: str = "MsPacman", results: Path = RESULTS_DIR, n_boot: int = 20
 
     Rules (written before the numbers): ``RULES['3.speed']``, ``RULES['3.accuracy']``, ``RULES['3.claim']``.
     """
-    from .jumpy import run_name
+    from .studies.jumpy import run_name
 
     c = CLAIMS[3]
     rule = " ".join(RULES[k] for k in ("3.speed", "3.accuracy", "3.claim"))

@@ -38,7 +38,7 @@ NVLink multicast (NVLS) stays off: ``NCCL_NVLS_ENABLE=0``, ``TORCH_SYMM_MEM_DISA
 ``NVSHMEM_DISABLE_NVLS=1`` are set here when unset (the launcher scripts set them too), because on the
 lent machines a program that uses it can take the host's shared GPUs out of service.
 
-The scaling study of ``scripts/gpu_scaling.sh`` (frames/s on N GPUs against one) is ``ssmlib.scaling``.
+The scaling study of ``scripts/gpu_scaling.sh`` (frames/s on N GPUs against one) is ``ssmlib.studies.scaling``.
 """
 
 from __future__ import annotations

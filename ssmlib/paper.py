@@ -193,7 +193,7 @@ exercises it. A map of the code, not a result."""
 
 I2A_LABELS = {"model-free": "model-free", "copy-distill": "copy model", "i2a-uniform": "I2A uniform",
               "i2a-distill": "I2A distillation", "i2a-learned": "I2A learning to query"}
-"""Our agent variants (``ssmlib.agents.study.VARIANTS``) -> the paper's curve labels in ``i2a_mspacman_scores``."""
+"""Our agent variants (``ssmlib.studies.i2a.VARIANTS``) -> the paper's curve labels in ``i2a_mspacman_scores``."""
 
 
 def paper_i2a_scores() -> dict[str, float]:

@@ -15,6 +15,7 @@ matplotlib.use("Agg")
 from ssmlib.agents import I2AAgent, ModelFreeAgent, make_agent_env  # noqa: E402
 from ssmlib.config import get_profile  # noqa: E402
 from ssmlib.models import build_model  # noqa: E402
+from ssmlib.studies.i2a import load_study, runs_of  # noqa: E402
 from ssmlib.viz import agent_view as av  # noqa: E402
 
 torch.set_num_threads(1)
@@ -148,9 +149,9 @@ def test_load_i2a_study_reads_the_committed_results():
     root = RESULTS_DIR / "i2a" / "MsPacman"
     if not (root / "summary.json").exists():
         pytest.skip("no I2A study committed")
-    study = av.load_i2a_study(root)
+    study = load_study(results=root)
     for v in study["variants"]:
-        runs = av.runs_of(study, v)
+        runs = runs_of(study, v)
         assert runs and all(study["runs"][r]["episodes"] for r in runs)
     ax = av.plot_study_curves(matplotlib.pyplot.subplots()[1], study, list(study["variants"]))
     assert ax.lines
@@ -160,7 +161,7 @@ def test_load_i2a_study_missing_is_one_clear_error(tmp_path):
     from ssmlib.errors import SsmlibError
 
     with pytest.raises(SsmlibError, match="no I2A study"):
-        av.load_i2a_study(tmp_path)
+        load_study(results=tmp_path)
 
 
 def test_quick_env_model_trains_once_then_reuses(quick_dataset, tmp_path, monkeypatch):

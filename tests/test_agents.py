@@ -409,7 +409,7 @@ def test_study_report_sets_the_training_log_beside_the_frozen_final_weights(quic
     """Each run's logged score (a policy that learns while it plays) beside two scores of its final
     weights frozen: ``agent eval`` and the same A2C loop with lr=0."""
     from ssmlib.agents.evaluation import evaluate_agent
-    from ssmlib.agents.study import report
+    from ssmlib.studies.i2a import report
     from ssmlib.data.store import open_dataset
 
     def env(seed):

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from ssmlib import book
-from ssmlib.agents.study import VARIANTS
+from ssmlib.studies.i2a import VARIANTS
 from ssmlib.config import MODEL_NAMES
 from ssmlib.errors import SsmlibError
 
@@ -31,7 +31,7 @@ def test_every_model_and_agent_has_a_distinct_colour():
 
 
 def test_copy_references_and_longer_jumps_have_their_own_colours():
-    from ssmlib import jumpy
+    from ssmlib.studies import jumpy
 
     longer = [jumpy.run_name(m, k) for m in jumpy.MODELS for k in jumpy.JUMPS if k > 1]
     names = (*MODEL_NAMES, *VARIANTS, *book.COPY_BASELINES, *longer)

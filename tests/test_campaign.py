@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from ssmlib import campaign
+from ssmlib.studies import zoo_campaign as campaign
 from ssmlib.errors import SsmlibError
 
 

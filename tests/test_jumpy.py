@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from ssmlib import jumpy
+from ssmlib.studies import jumpy
 from ssmlib.config import ModelConfig
 from ssmlib.data import store
 from ssmlib.data.store import open_dataset

@@ -137,7 +137,7 @@ def test_a_chapter_outside_the_toc_is_caught():
 
 
 def test_paper_i2a_scores_cover_our_variants():
-    from ssmlib.agents.study import VARIANTS
+    from ssmlib.studies.i2a import VARIANTS
     from ssmlib.paper import PUBLISHED, paper_i2a_scores
 
     scores = paper_i2a_scores()

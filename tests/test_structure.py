@@ -1,6 +1,7 @@
 """The package's shape (issue: redesign): no import cycle, no function too long to read."""
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -92,3 +93,27 @@ def test_no_function_over_the_limit(path):
             for n in ast.walk(ast.parse(path.read_text()))
             if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.end_lineno - n.lineno + 1 > MAX_FUNCTION_LINES]
     assert not long, f"split into named helpers: {', '.join(long)}"
+
+
+STUDIES = ("zoo", "jumpy", "campaign", "zoo_campaign", "scaling", "i2a")
+"""The studies: each lives in ``ssmlib/studies/`` (issue #16), none at the top of the package or in ``agents``."""
+
+
+def test_studies_live_in_the_studies_package():
+    mods = modules()
+    stray = sorted(set(mods) & ({f"ssmlib.{s}" for s in STUDIES} | {"ssmlib.agents.study"}))
+    assert not stray, f"move into ssmlib/studies/: {stray}"
+    assert {f"ssmlib.studies.{s}" for s in ("zoo", "jumpy", "zoo_campaign", "scaling", "i2a", "common")} <= set(mods)
+
+
+def test_no_module_imports_a_study_from_its_old_place():
+    """No shim left behind, and nothing (package, tests, notebooks, scripts) imports or runs a study from where it was."""
+    old = re.compile(r"ssmlib\.(zoo|jumpy|campaign|scaling|agents\.study)\b|from ssmlib import .*\b(zoo|jumpy|campaign)\b"
+                     r"|from \.+(zoo|jumpy|campaign|scaling|study) import|from \.+ import .*\b(zoo|jumpy|campaign|scaling|study)\b")
+    root = PACKAGE.parent
+    files = [*PACKAGE.rglob("*.py"), *(root / "tests").glob("*.py"), *(root / "notebooks").glob("*.py"),
+             *(root / "scripts").glob("*.sh")]
+    hits = [f"{p.relative_to(root)}:{i}: {line.strip()}" for p in files if p.name != "test_structure.py"
+            for i, line in enumerate(p.read_text().splitlines(), 1)
+            if old.search(line) and ("import" in line or "-m ssmlib" in line) and not p.is_relative_to(PACKAGE / "studies")]
+    assert not hits, "imports of a study's old place:\n" + "\n".join(hits)

@@ -9,7 +9,8 @@ import torch
 
 from ssmlib.errors import SsmlibError
 from ssmlib.pretrained import available, export, load_pretrained
-from ssmlib.zoo import format_table, load_study, parse_models, report, train_all
+from ssmlib.studies.common import format_table, parse_models
+from ssmlib.studies.zoo import TABLE_COLUMNS, load_study, report, train_all
 
 TINY = ["channel_scale=0.25", "horizon=3", "batch_size=2", "steps=3", "log_every=1", "eval_every=0"]
 
@@ -44,12 +45,13 @@ def test_zoo_report_writes_the_study(quick_dataset, tiny_zoo, tmp_path):
     assert {"git_sha", "device", "versions"} <= set(summary["provenance"])
     study = load_study("MsPacman", results)
     assert study["evals"]["sSSM"]["latent"] and len(study["curves"]["dSSM-DET"]) >= 3
-    assert "| dSSM-DET |" in format_table(summary["rows"]) and "| copy last context frame |" in format_table(summary["rows"])
+    table = format_table(summary["rows"], TABLE_COLUMNS)
+    assert "| dSSM-DET |" in table and "| copy last context frame |" in table
     assert "per_episode" in study["evals"]["sSSM"]
 
 
 def test_rescore_of_exported_weights_keeps_the_training_files(quick_dataset, tiny_zoo, tmp_path):
-    from ssmlib.zoo import evaluate_checkpoints
+    from ssmlib.studies.zoo import evaluate_checkpoints
 
     results = tmp_path / "results"
     report(quick_dataset, tiny_zoo, results, ["dSSM-DET"], samples=2, max_windows=4, device="cpu")

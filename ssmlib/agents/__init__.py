@@ -12,7 +12,8 @@ baseline, and any trained model as a gymnasium environment (``ImaginedVectorEnv`
 * ``a2c.py`` -- the learner: GAE, the losses and the training loop;
 * ``evaluation.py`` -- scores of frozen weights;
 * ``policy.py`` -- a trained agent as a data-collection policy;
-* ``study.py`` -- the I2A study's report and bench; ``quick.py`` -- the quick-profile pieces of the book;
+* ``quick.py`` -- the quick-profile pieces of the book (the I2A study's report and bench:
+  ``ssmlib.studies.i2a``);
 * ``cli.py`` -- the command line.
 """
 

@@ -15,7 +15,7 @@ from .config import AgentConfig, agent_profile, with_sets
 from .envs import make_agent_env
 from .evaluation import evaluate_agent
 from .networks import AGENTS, ROLLOUT_POLICIES
-from .study import VARIANTS, bench, report
+from ..studies.i2a import VARIANTS, bench, report
 
 
 def _config_from_args(args) -> AgentConfig:

@@ -456,7 +456,7 @@ def _Player(children, fallback_html: str | None = None):
     return _PLAYER(children, fallback_html=fallback_html)
 
 
-# ------------------------------------------------------------------------------ the GPU study's files
+# ------------------------------------------------------------- the I2A study's curves (ssmlib.studies.i2a loads it)
 def _variant_colours() -> dict[str, str]:
     from ..book import MODEL_COLOURS, VARIANTS
 
@@ -465,39 +465,6 @@ def _variant_colours() -> dict[str, str]:
 
 VARIANT_COLORS = _variant_colours()
 """The I2A agents' colours: the book's (:data:`ssmlib.book.MODEL_COLOURS`), kept here for older callers."""
-
-
-def load_i2a_study(root=None, game: str = "MsPacman") -> dict:
-    """``results/i2a/<game>/summary.json`` (written by ``python -m ssmlib agent report``) with, per run
-    folder, its raw files: ``study["runs"][run] = {"episodes", "metrics", "config", "summary"}``."""
-    import json
-    from pathlib import Path
-
-    from ..config import RESULTS_DIR
-    from ..errors import SsmlibError
-
-    root = Path(root) if root is not None else RESULTS_DIR / "i2a" / game
-    if not (root / "summary.json").exists():
-        raise SsmlibError(f"no I2A study in {root} (scripts/gpu_i2a.sh writes it on a GPU)")
-    study = json.loads((root / "summary.json").read_text())
-
-    def jsonl(path):
-        return [json.loads(s) for s in path.read_text().splitlines() if s.strip()] if path.exists() else []
-
-    study["runs"] = {}
-    for row in study["rows"]:
-        d = root / row["run"]
-        study["runs"][row["run"]] = {
-            "episodes": jsonl(d / "episodes.jsonl"), "metrics": jsonl(d / "metrics.jsonl"),
-            "config": json.loads((d / "config.json").read_text()) if (d / "config.json").exists() else None,
-            "summary": json.loads((d / "summary.json").read_text()) if (d / "summary.json").exists() else None}
-    study["root"] = str(root)
-    return study
-
-
-def runs_of(study: dict, variant: str) -> list[str]:
-    """The run folders of ``variant`` (one per seed), in seed order."""
-    return [r["run"] for r in sorted(study["rows"], key=lambda r: r["seed"]) if r["variant"] == variant]
 
 
 def mean_over_seeds(curves: list[tuple[Sequence[float], Sequence[float]]], points: int = 200):
@@ -516,9 +483,10 @@ def plot_study_curves(ax, study: dict, variants: Sequence[str], value: str = "re
                       budget: bool = True):
     """Per variant: each seed as a thin line and the mean over seeds as a thick one, against agent steps.
 
-    ``value="return"``: the running mean of the last ``window`` episode returns (``study.curve``);
-    any other name: that field of ``metrics.jsonl`` (e.g. ``kl_pi_rollout``)."""
-    from ..agents.study import curve
+    ``value="return"``: the running mean of the last ``window`` episode returns (``ssmlib.studies.i2a.curve``);
+    any other name: that field of ``metrics.jsonl`` (e.g. ``kl_pi_rollout``). ``study``: from
+    ``ssmlib.studies.i2a.load_study``."""
+    from ..studies.i2a import curve, runs_of
 
     for v in variants:
         color = VARIANT_COLORS.get(v)

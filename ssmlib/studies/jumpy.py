@@ -28,16 +28,18 @@ model's every fourth, so it does not compare across k. It writes ``results/jumpy
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .config import CONTEXT, PROFILES, RESULTS_DIR
-from .errors import SsmlibError
-from .io import atomic_write, atomic_write_json, provenance
+from ..config import CONTEXT
+from ..errors import SsmlibError
+from ..io import provenance
+from .common import (add_eval_args, add_train_args, check_exit_codes, format_table, parse_models, read_json,
+                     read_jsonl, results_dir, run_commands, save_run, study_root, torch_device, train_command,
+                     write_study)
 
 MODELS = ("dSSM-DET", "sSSM")
 """The models of the study (any model accepts ``jump``; these are the paper's jumpy SSMs)."""
@@ -70,8 +72,6 @@ def train_runs(data: Path, runs: Path, models=MODELS, jumps=JUMPS, profile: str 
                sets: list[str] = ()) -> dict[str, int]:
     """One ``python -m ssmlib train --resume`` process per (model, k), fresh unless its folder has a
     checkpoint; returns each run's exit code."""
-    from .zoo import run_commands, train_command
-
     runs = Path(runs)
     runs.mkdir(parents=True, exist_ok=True)
     cmds = {run_name(m, k): train_command(m, data, runs / run_name(m, k), profile, time_limit, device,
@@ -83,7 +83,7 @@ def anchor_rows(ds, env_max: int, jumps, max_windows: int | None = None) -> torc
     """Rows (in the test split, as ``WindowSampler`` numbers them) of the last context frame of every test
     window that every jump can score: jump k reads context rows ``anchor - 2k, anchor - k, anchor`` and
     targets up to ``anchor + env_max``. An evenly spaced subset of ``max_windows`` if given."""
-    from .data.windows import window_starts
+    from ..data.windows import window_starts
 
     lengths = np.array([e.length for e in ds.split("test")], np.int64)
     offsets = np.r_[0, np.cumsum(lengths)[:-1]].astype(np.int64)
@@ -96,7 +96,7 @@ def anchor_rows(ds, env_max: int, jumps, max_windows: int | None = None) -> torc
 
 def anchored_sampler(ds, k: int, env_max: int, anchors: torch.Tensor, device="cpu"):
     """The test windows of jump ``k`` (``env_max // k`` targets) whose last context frame is ``anchors``."""
-    from .data.windows import WindowSampler
+    from ..data.windows import WindowSampler
 
     sampler = WindowSampler(ds, "test", context=CONTEXT, horizon=env_max // k, jump=k, device=str(device))
     starts = (anchors - (CONTEXT - 1) * k).to(sampler.starts.device)
@@ -120,7 +120,7 @@ def score(model, ds, anchors: torch.Tensor, env_steps=ENV_STEPS, samples: int = 
           samplers: dict | None = None, amp: bool = False) -> tuple[dict, dict]:
     """``evaluate`` of ``model`` on the anchored test windows over ``max(env_steps)`` env steps, and its
     values at ``env_steps`` (``at_env_steps``). ``samplers``: a cache of the windows per jump."""
-    from .evaluate import evaluate
+    from ..evaluate import evaluate
 
     k, env_max = model.cfg.jump, max(env_steps)
     samplers = {} if samplers is None else samplers
@@ -143,12 +143,11 @@ def report(data: Path, runs: Path, results: Path, models=MODELS, jumps=JUMPS, en
            samples: int = 8, max_windows: int | None = 512, batch_size: int = 16, device: str | None = None,
            amp: bool = False, note: str | None = None) -> dict:
     """Score every trained run at matched env steps with the same code; write the study under ``results``."""
-    from .checkpoint import load_model
-    from .data.store import open_dataset
-    from .zoo import save_run
+    from ..checkpoint import load_model
+    from ..data.store import open_dataset
 
     env_steps = check_env_steps(env_steps, jumps)
-    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    dev = torch_device(device)
     ds = open_dataset(data)
     anchors = anchor_rows(ds, max(env_steps), jumps, max_windows)
     if len(anchors) == 0:
@@ -199,8 +198,7 @@ def report(data: Path, runs: Path, results: Path, models=MODELS, jumps=JUMPS, en
                "rows": rows, "provenance": provenance(str(dev))}
     if note:
         summary["note"] = note
-    atomic_write_json(results / "summary.json", summary)
-    atomic_write(results / "table.md", lambda f: f.write(format_tables(rows)), mode="w")
+    write_study(results, summary, format_tables(rows))
     return summary
 
 
@@ -223,8 +221,6 @@ def step_rows(rows: list[dict]) -> list[dict]:
 
 def format_tables(rows: list[dict]) -> str:
     """table.md: one line per run, then one line per (run, env step)."""
-    from .zoo import format_table
-
     return (format_table(rows, RUN_COLUMNS) + "\nAt matched env steps (open-loop imagination from the same "
             "context frame; reward: of the transition that ends there, i.e. summed over its k env steps; "
             "return: summed from the context on):\n\n" + format_table(step_rows(rows), STEP_COLUMNS))
@@ -232,14 +228,12 @@ def format_tables(rows: list[dict]) -> str:
 
 def load_study(game: str = "MsPacman", results: Path | None = None) -> dict | None:
     """The jumpy study of ``game`` (summary, plus ``evals[run]`` and ``curves[run]``), or None if not run."""
-    from .train import read_metrics
-
-    root = Path(results) if results else RESULTS_DIR / "jumpy" / game
-    if not (root / "summary.json").exists():
+    root = study_root("jumpy", game, results)
+    study = read_json(root / "summary.json")
+    if study is None:
         return None
-    study = json.loads((root / "summary.json").read_text())
-    study["evals"] = {r["run"]: json.loads((root / r["run"] / "eval.json").read_text()) for r in study["rows"]}
-    study["curves"] = {r["run"]: read_metrics(root / r["run"]) for r in study["rows"]
+    study["evals"] = {r["run"]: read_json(root / r["run"] / "eval.json") for r in study["rows"]}
+    study["curves"] = {r["run"]: read_jsonl(root / r["run"] / "metrics.jsonl") for r in study["rows"]
                        if (root / r["run"] / "metrics.jsonl").exists()}
     study["root"] = str(root)
     return study
@@ -250,24 +244,18 @@ def load_study(game: str = "MsPacman", results: Path | None = None) -> dict | No
 
 
 def _cli_train(args) -> int:
-    from .bench import _ints
-    from .zoo import parse_models
+    from ..bench import _ints
 
     codes = train_runs(Path(args.data), Path(args.runs), parse_models(args.models), _ints(args.jumps, "--jumps"),
                        args.profile, args.time_limit, not args.sequential, args.device, args.set or [])
-    failed = {r: c for r, c in codes.items() if c != 0}
-    if failed:
-        raise SsmlibError(f"training failed for {', '.join(f'{r} (exit {c})' for r, c in failed.items())}; "
-                          f"see {args.runs}/<run>.log")
+    check_exit_codes(codes, f"{args.runs}/<run>.log")
     return 0
 
 
 def _cli_report(args) -> int:
-    from .bench import _ints
-    from .data.store import read_manifest
-    from .zoo import parse_models
+    from ..bench import _ints
 
-    results = Path(args.results) if args.results else RESULTS_DIR / "jumpy" / read_manifest(args.data)["game"]
+    results = results_dir(args, "jumpy")
     jumps = _ints(args.jumps, "--jumps")
     summary = report(Path(args.data), Path(args.runs), results, parse_models(args.models), jumps,
                      check_env_steps(_ints(args.env_steps, "--env-steps"), jumps), args.samples,
@@ -281,15 +269,8 @@ def add_cli(subparsers) -> None:
     p = subparsers.add_parser("jumpy", help="the jumpy study: models at jump k, scored at matched env steps")
     sub = p.add_subparsers(dest="jumpy", required=True)
     t = sub.add_parser("train", help="train every (model, k) in <runs>/<model>-k<k> (resumable), in parallel")
-    t.add_argument("--data", required=True)
-    t.add_argument("--runs", required=True, help="folder of the run folders")
-    t.add_argument("--models", default=",".join(MODELS), help="comma-separated model names")
+    add_train_args(t, models=",".join(MODELS), what="(model, k)")
     t.add_argument("--jumps", default=",".join(map(str, JUMPS)), help="comma-separated jump lengths k")
-    t.add_argument("--profile", default="quick", choices=PROFILES)
-    t.add_argument("--time-limit", type=float, default=None, metavar="SECONDS")
-    t.add_argument("--sequential", action="store_true", help="one run after another")
-    t.add_argument("--device", default=None)
-    t.add_argument("--set", action="append", metavar="KEY=VALUE", help="config overrides for every run")
     t.set_defaults(func=_cli_train)
     r = sub.add_parser("report", help="score every run at matched env steps, write results/jumpy/<game>/")
     r.add_argument("--data", required=True)
@@ -298,12 +279,6 @@ def add_cli(subparsers) -> None:
     r.add_argument("--jumps", default=",".join(map(str, JUMPS)))
     r.add_argument("--env-steps", default=",".join(map(str, ENV_STEPS)),
                    help="env steps after the context at which every run is read (multiples of every k)")
-    r.add_argument("--results", default=None, help="default: results/jumpy/<game>")
-    r.add_argument("--samples", type=int, default=8, help="posterior / prior samples K (stochastic models)")
-    r.add_argument("--max-windows", type=int, default=512,
-                   help="evenly spaced test windows, the same for every run (0: all)")
-    r.add_argument("--batch-size", type=int, default=16)
-    r.add_argument("--amp", action="store_true", help="bf16 autocast on CUDA")
+    add_eval_args(r, "jumpy")
     r.add_argument("--note", default=None, help="a note for the study's summary.json (e.g. unmatched training)")
-    r.add_argument("--device", default=None)
     r.set_defaults(func=_cli_report)

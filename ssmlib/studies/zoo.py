@@ -13,29 +13,19 @@ evaluates exported weights (``checkpoints/<game>/<model>.safetensors``) the same
 
 from __future__ import annotations
 
-import json
-import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import torch
 
-from .config import CONTEXT, MODEL_NAMES, PROFILES, RESULTS_DIR
-from .errors import SsmlibError
-from .io import atomic_write, atomic_write_bytes, atomic_write_json, provenance, sha256_file
+from ..config import CONTEXT
+from ..errors import SsmlibError
+from ..io import atomic_write_bytes, atomic_write_json, provenance, sha256_file
+from .common import (add_eval_args, add_train_args, check_exit_codes, format_table, parse_models, read_json,
+                     read_jsonl, results_dir, run_commands, save_run, study_root, torch_device, train_command,
+                     write_study)
 
 CKPT = "checkpoint.safetensors"
-RUN_FILES = ("metrics.jsonl", "config.json", "summary.json")
-
-
-def parse_models(spec: str) -> list[str]:
-    models = list(MODEL_NAMES) if spec == "all" else [m.strip() for m in spec.split(",") if m.strip()]
-    unknown = [m for m in models if m not in MODEL_NAMES]
-    if unknown:
-        raise SsmlibError(f"unknown model(s) {', '.join(unknown)}; choose from {', '.join(MODEL_NAMES)} or 'all'")
-    return models
 
 
 def train_all(data: Path, runs: Path, models: list[str], profile: str, time_limit: float | None = None,
@@ -56,57 +46,12 @@ def train_all(data: Path, runs: Path, models: list[str], profile: str, time_limi
     return run_commands(cmds, runs, parallel)
 
 
-def train_command(model: str, data: Path, out: Path, profile: str, time_limit: float | None = None,
-                  device: str | None = None, sets: list[str] = ()) -> list[str]:
-    """The ``python -m ssmlib train --resume`` command line of one run folder."""
-    cmd = [sys.executable, "-m", "ssmlib", "train", "--model", model, "--data", str(data), "--out", str(out),
-           "--profile", profile, "--resume", "--no-progress"]
-    if time_limit:
-        cmd += ["--time-limit", str(time_limit)]
-    if device:
-        cmd += ["--device", device]
-    for s in sets:
-        cmd += ["--set", s]
-    return cmd
-
-
-def run_commands(cmds: dict[str, list[str]], logs: Path, parallel: bool = True, on_exit=None) -> dict[str, int]:
-    """One process per named command, logging to ``logs/<name>.log``; returns each process's exit code.
-    ``on_exit(name, code)`` is called as each process ends, in the order they end (a lease records a
-    finished run while the others still train, so a lease cut short keeps what finished)."""
-    procs = {}
-    for name, cmd in cmds.items():
-        log = open(logs / f"{name}.log", "a")
-        procs[name] = (subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT), log)
-        print(f"started {name}: {' '.join(cmd[3:])}", flush=True)
-        if not parallel:
-            procs[name][0].wait()
-    codes: dict[str, int] = {}
-    while len(codes) < len(procs):
-        for name, (p, log) in procs.items():
-            if name in codes or p.poll() is None:
-                continue
-            codes[name] = p.returncode
-            log.close()
-            print(f"{name}: exit {codes[name]}; last log line: {_last_line(logs / f'{name}.log')}", flush=True)
-            if on_exit is not None:
-                on_exit(name, codes[name])
-        if len(codes) < len(procs):
-            time.sleep(0.5)
-    return {name: codes[name] for name in procs}
-
-
-def _last_line(path: Path) -> str:
-    lines = [ln for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
-    return lines[-1] if lines else ""
-
-
 @torch.no_grad()
 def rollout_panel(models: dict, ds, device, window: int = 0, horizon: int = 10, seed: int = 0):
     """Real frames of one test window next to each model's open-loop prediction (stochastic models: one
     prior sample). The window is read from the memory-mapped shards: nothing else is loaded."""
-    from .data.windows import WindowDataset, to_device
-    from .viz.frames import frame_strip
+    from ..data.windows import WindowDataset, to_device
+    from ..viz.frames import frame_strip
 
     windows = WindowDataset(ds, "test", context=CONTEXT, horizon=horizon)
     batch = to_device(WindowDataset.collate([windows[window]]), device)
@@ -135,11 +80,11 @@ def evaluate_checkpoints(checkpoints: dict, data: Path, results: Path, samples: 
     eval (without one, files already in ``results/<name>/`` are kept, e.g. when re-scoring exported weights).
     ``max_windows``: an evenly spaced subset of the test windows (None: all of them).
     """
-    from .checkpoint import load_model
-    from .data.store import open_dataset
-    from .evaluate import evaluate, format_eval
+    from ..checkpoint import load_model
+    from ..data.store import open_dataset
+    from ..evaluate import evaluate, format_eval
 
-    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    dev = torch_device(device)
     ds = open_dataset(data)
     results = Path(results)
     results.mkdir(parents=True, exist_ok=True)
@@ -164,8 +109,7 @@ def evaluate_checkpoints(checkpoints: dict, data: Path, results: Path, samples: 
         else:
             (results / m).mkdir(parents=True, exist_ok=True)
             atomic_write_json(results / m / "eval.json", doc)
-            f = results / m / "summary.json"
-            run = json.loads(f.read_text()) if f.exists() else {}
+            run = read_json(results / m / "summary.json", {})
         rows.append(study_row(m, ev, run, sum(p.numel() for p in model.parameters())))
         evals[m] = ev
         if panel:
@@ -183,8 +127,7 @@ def evaluate_checkpoints(checkpoints: dict, data: Path, results: Path, samples: 
                               "episodes": rows[0]["test_episodes"], "seeds": 1, "ci": "95%, bootstrap over test episodes",
                               "same_windows": len({e["windows_sha"] for e in evals.values()}) == 1},
                "rows": rows, "provenance": provenance(str(dev))}
-    atomic_write_json(results / "summary.json", summary)
-    atomic_write(results / "table.md", lambda f: f.write(format_table(rows)), mode="w")
+    write_study(results, summary, format_table(rows, TABLE_COLUMNS))
     if panel and loaded:
         fig = rollout_panel(loaded, ds, dev)
         import io
@@ -271,36 +214,21 @@ def report(data: Path, runs: Path, results: Path, models: list[str], samples: in
                                 batch_size, device, run_dirs={m: runs / m for m in present}, amp=amp)
 
 
-def save_run(run: Path, out: Path, eval_doc: dict) -> dict:
-    """Copy a run folder's metrics, config and summary into ``out``, write ``eval_doc`` as its
-    ``eval.json``; return the run's summary (``{}`` if it has none)."""
-    out.mkdir(parents=True, exist_ok=True)
-    for f in RUN_FILES:
-        if (run / f).exists():
-            shutil.copyfile(run / f, out / f)
-    atomic_write_json(out / "eval.json", eval_doc)
-    return json.loads((run / "summary.json").read_text()) if (run / "summary.json").exists() else {}
-
-
 def load_study(game: str = "MsPacman", results: Path | None = None) -> dict:
     """The committed model-zoo study of ``game``: its summary (rows + provenance) and, per model, the
     raw learning curve (``curves[model]``: the metrics.jsonl records) and evaluation (``evals[model]``)."""
-    from .train import read_metrics
-
-    root = Path(results) if results else RESULTS_DIR / "model_zoo" / game
-    if not (root / "summary.json").exists():
+    root = study_root("model_zoo", game, results)
+    study = read_json(root / "summary.json")
+    if study is None:
         raise SsmlibError(f"no model-zoo study for {game} in {root} (run scripts/gpu_model_zoo.sh on a GPU)")
-    study = json.loads((root / "summary.json").read_text())
     study["curves"], study["evals"], study["configs"] = {}, {}, {}
     for row in study["rows"]:
         if row.get("kind") == "reference":
             continue
         m = row["model"]
-        f = root / m / "metrics.jsonl"
-        study["curves"][m] = read_metrics(f) if f.exists() else []
-        study["evals"][m] = json.loads((root / m / "eval.json").read_text())["eval"]
-        f = root / m / "config.json"
-        study["configs"][m] = json.loads(f.read_text()) if f.exists() else {}
+        study["curves"][m] = read_jsonl(root / m / "metrics.jsonl")
+        study["evals"][m] = read_json(root / m / "eval.json")["eval"]
+        study["configs"][m] = read_json(root / m / "config.json", {})
     study["root"] = str(root)
     return study
 
@@ -315,52 +243,29 @@ TABLE_COLUMNS = [("model", "{}"), ("parameters", "{:,}"), ("train_steps", "{}"),
 """(key, format) of the columns of the study's table.md."""
 
 
-def format_table(rows: list[dict], cols: list[tuple[str, str]] = TABLE_COLUMNS) -> str:
-    """A Markdown table of ``rows`` (dicts) with columns ``cols``, ``-`` where a value is missing."""
-    head = "| " + " | ".join(c for c, _ in cols) + " |\n|" + "---|" * len(cols) + "\n"
-    def cell(v, f):
-        if v is None:
-            return "-"
-        if f == "ci":
-            return "-" if None in v else f"[{v[0]:.1f}, {v[1]:.1f}]"
-        return f.format(v)
-
-    body = "".join("| " + " | ".join(cell(r.get(c), f) for c, f in cols) + " |\n" for r in rows)
-    return head + body
-
-
 def _cli_train(args) -> int:
     codes = train_all(Path(args.data), Path(args.runs), parse_models(args.models), args.profile, args.time_limit,
                       not args.sequential, args.device, args.set or [], args.init_from)
-    failed = {m: c for m, c in codes.items() if c != 0}
-    if failed:
-        raise SsmlibError(f"training failed for {', '.join(f'{m} (exit {c})' for m, c in failed.items())}; "
-                          f"see {args.runs}/<model>.log")
+    check_exit_codes(codes, f"{args.runs}/<model>.log")
     return 0
 
 
 def _cli_report(args) -> int:
-    from .data.store import read_manifest
-
-    game = read_manifest(args.data)["game"]
-    results = Path(args.results) if args.results else RESULTS_DIR / "model_zoo" / game
+    results = results_dir(args, "model_zoo")
     summary = report(Path(args.data), Path(args.runs), results, parse_models(args.models), args.samples,
                      args.max_windows or None, args.batch_size, device=args.device, amp=args.amp)
-    print(format_table(summary["rows"]))
+    print(format_table(summary["rows"], TABLE_COLUMNS))
     print(f"wrote {results}")
     return 0
 
 
 def _cli_rescore(args) -> int:
-    from .data.store import read_manifest
-
-    game = read_manifest(args.data)["game"]
-    results = Path(args.results) if args.results else RESULTS_DIR / "model_zoo" / game
+    results = results_dir(args, "model_zoo")
     folder = Path(args.checkpoints)
     ckpts = {m: folder / f"{m}.safetensors" for m in parse_models(args.models)}
     summary = evaluate_checkpoints(ckpts, Path(args.data), results, args.samples, args.max_windows or None,
                                    args.batch_size, args.device, amp=args.amp)
-    print(format_table(summary["rows"]))
+    print(format_table(summary["rows"], TABLE_COLUMNS))
     print(f"wrote {results}")
     return 0
 
@@ -369,14 +274,7 @@ def add_cli(subparsers) -> None:
     p = subparsers.add_parser("zoo", help="the model-zoo study: train every model, evaluate, write results/")
     sub = p.add_subparsers(dest="zoo", required=True)
     t = sub.add_parser("train", help="train the models (resumable), in parallel processes by default")
-    t.add_argument("--data", required=True)
-    t.add_argument("--runs", required=True, help="folder of the run folders, one per model")
-    t.add_argument("--models", default="all", help="comma-separated model names, or 'all'")
-    t.add_argument("--profile", default="quick", choices=PROFILES)
-    t.add_argument("--time-limit", type=float, default=None, metavar="SECONDS")
-    t.add_argument("--sequential", action="store_true", help="one model after another")
-    t.add_argument("--device", default=None)
-    t.add_argument("--set", action="append", metavar="KEY=VALUE")
+    add_train_args(t, models="all")
     t.add_argument("--init-from", default=None, metavar="DIR",
                    help="folder of <model>.safetensors to start new runs from (e.g. checkpoints/MsPacman)")
     t.set_defaults(func=_cli_train)
@@ -384,23 +282,12 @@ def add_cli(subparsers) -> None:
     r.add_argument("--data", required=True)
     r.add_argument("--runs", required=True)
     r.add_argument("--models", default="all")
-    r.add_argument("--results", default=None, help="default: results/model_zoo/<game>")
-    r.add_argument("--samples", type=int, default=8, help="K of the importance-weighted bound")
-    r.add_argument("--max-windows", type=int, default=512, help="evenly spaced test windows (0: all)")
-    r.add_argument("--batch-size", type=int, default=16)
-    r.add_argument("--amp", action="store_true", help="bf16 autocast on CUDA")
-    r.add_argument("--device", default=None)
+    add_eval_args(r, "model_zoo")
     r.set_defaults(func=_cli_report)
     q = sub.add_parser("rescore", help="evaluate exported weights (<dir>/<model>.safetensors) into results/model_zoo/<game>/, "
                                        "keeping the training files already there")
     q.add_argument("--data", required=True)
     q.add_argument("--checkpoints", required=True, metavar="DIR", help="e.g. checkpoints/MsPacman")
     q.add_argument("--models", default="all")
-    q.add_argument("--results", default=None, help="default: results/model_zoo/<game>")
-    q.add_argument("--samples", type=int, default=8, help="K of the importance-weighted bound and open-loop samples")
-    q.add_argument("--max-windows", type=int, default=0, help="evenly spaced test windows (0, the default: all)")
-    q.add_argument("--batch-size", type=int, default=16)
-    q.add_argument("--amp", action="store_true", help="bf16 autocast on CUDA")
-    q.add_argument("--device", default=None)
+    add_eval_args(q, "model_zoo", max_windows=0)
     q.set_defaults(func=_cli_rescore)
-

@@ -27,8 +27,6 @@ model-free agent, measured in one run.
 from __future__ import annotations
 
 import dataclasses
-import json
-import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -36,9 +34,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import SsmlibError
-from ..io import atomic_write, atomic_write_json, provenance
-from .a2c import train_agent
-from .config import agent_profile, with_sets
+from ..io import atomic_write_json, provenance
+from .common import copy_files, markdown_table, read_json, read_jsonl, study_root, write_study
 
 RUN_FILES = ("metrics.jsonl", "episodes.jsonl", "config.json", "summary.json")
 VARIANTS = ("model-free", "copy-distill", "i2a-uniform", "i2a-distill", "i2a-learned")
@@ -53,12 +50,6 @@ def variant_args(variant: str) -> tuple[str, str]:
     if agent not in ("i2a", "copy") or mode not in ("uniform", "distill", "learned"):
         raise SsmlibError(f"unknown variant {variant!r}; choose from {', '.join(VARIANTS)}")
     return agent, mode
-
-
-def _read_jsonl(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    return [json.loads(s) for s in path.read_text().splitlines() if s.strip()]
 
 
 def score_at(episodes: list[dict], budget: int, last: int = 100) -> tuple[float | None, int]:
@@ -76,7 +67,7 @@ def curve(episodes: list[dict], window: int = 100) -> tuple[list[int], list[floa
 
 def merge_benches(paths) -> dict | None:
     """One bench document from several ``agent bench`` files (e.g. one per GPU, run side by side)."""
-    docs = [json.loads(Path(p).read_text()) for p in paths if Path(p).exists()]
+    docs = [read_json(p) for p in paths if Path(p).exists()]
     if not docs:
         return None
     merged = dict(docs[0])
@@ -108,9 +99,9 @@ def report(runs: Path, results: Path, bench: list | None = None, frozen: Path | 
     results.mkdir(parents=True, exist_ok=True)
     rows = []
     for d in folders:
-        s = json.loads((d / "summary.json").read_text())
+        s = read_json(d / "summary.json")
         name, _, seed = d.name.rpartition("-s")
-        metrics, episodes = _read_jsonl(d / "metrics.jsonl"), _read_jsonl(d / "episodes.jsonl")
+        metrics, episodes = read_jsonl(d / "metrics.jsonl"), read_jsonl(d / "episodes.jsonl")
         sps = [m["steps_per_s"] for m in metrics[1:]]  # the first interval holds start-up
         row = {"run": d.name, "variant": name, "seed": int(seed), "steps": s["step"], "wall_s": s["wall_s"],
                "steps_per_s_shared": float(np.median(sps)) if sps else None,
@@ -119,29 +110,25 @@ def report(runs: Path, results: Path, bench: list | None = None, frozen: Path | 
                "online_last100_at_end": score_at(episodes, s["step"])[0], "_episodes": episodes}
         out = results / d.name
         out.mkdir(parents=True, exist_ok=True)
-        for f in RUN_FILES:
-            if (d / f).exists():
-                shutil.copyfile(d / f, out / f)
+        copy_files(d, out, RUN_FILES)
         if (d / "eval.json").exists():  # the final weights, frozen, one game per env
-            ev = json.loads((d / "eval.json").read_text())
+            ev = read_json(d / "eval.json")
             if ev.get("trained_steps") == s["step"]:
                 row.update(eval_return_mean=ev.get("return_mean"), eval_return_std=ev.get("return_std"),
                            eval_episodes=ev.get("episodes"), eval_trained_steps=ev["trained_steps"])
-                shutil.copyfile(d / "eval.json", out / "eval.json")
+                copy_files(d, out, ("eval.json",))
             else:
                 row["eval_stale_at_step"] = ev.get("trained_steps")
         fz = Path(frozen) / d.name if frozen else None
         if fz is not None and (fz / "summary.json").exists():  # the final weights, frozen, in the A2C loop
-            fs = json.loads((fz / "summary.json").read_text())
+            fs = read_json(fz / "summary.json")
             start = (fs.get("init_from") or {}).get("step", s["step"])  # (older summaries did not record it)
             if start == s["step"]:
-                fe = _read_jsonl(fz / "episodes.jsonl")
+                fe = read_jsonl(fz / "episodes.jsonl")
                 first, envs = first_game_of_every_env(fe)
                 row.update(frozen_loop_last100=fs.get("return_mean_100"), frozen_loop_episodes=len(fe),
                            frozen_loop_first_game=first, frozen_loop_envs=envs)
-                for f in ("episodes.jsonl", "summary.json"):
-                    if (fz / f).exists():
-                        shutil.copyfile(fz / f, out / f"frozen-loop-{f}")
+                copy_files(fz, out, ("episodes.jsonl", "summary.json"), prefix="frozen-loop-")
             else:
                 row["frozen_loop_stale_at_step"] = start
         rows.append(row)
@@ -168,38 +155,59 @@ def report(runs: Path, results: Path, bench: list | None = None, frozen: Path | 
     summary = {"study": "i2a", "budget_agent_steps": budget, "budget_frames": 4 * budget, "score": "mean return of "
                "the last 100 episodes ended by the budget (whole games, unclipped)", "rows": rows,
                "variants": variants, "bench": speed, "provenance": provenance()}
-    atomic_write_json(results / "summary.json", summary)
-    atomic_write(results / "table.md", lambda f: f.write(format_table(summary)), mode="w")
+    write_study(results, summary, format_table(summary))
     return summary
 
 
 def format_table(summary: dict) -> str:
-    lines = [f"Budget: {summary['budget_agent_steps']:,} agent steps ({summary['budget_frames']:,} frames) per run.", "",
-             "| variant | seeds | score (mean) | min | max | steps/s alone | cost vs model-free |",
-             "|---|---|---|---|---|---|---|"]
-
     def f(x, fmt="{:.0f}"):
         return "n/a" if x is None else fmt.format(x)
 
-    for v, r in summary["variants"].items():
-        lines.append(f"| {v} | {r['seeds']} | {f(r['score_mean'])} | {f(r['score_min'])} | {f(r['score_max'])} | "
-                     f"{f(r.get('steps_per_s_alone'))} | {f(r.get('cost_vs_model_free'), '{:.2f}x')} |")
-    if any(r.get("eval_return_mean") is not None or r.get("frozen_loop_last100") is not None
-           for r in summary["variants"].values()):
-        lines += ["", "Final weights (mean over seeds): the training log while learning vs the same weights frozen.",
-                  "The lr=0 loop's last 100 games lean towards short games; its first game of every env does not.", "",
-                  "| variant | training log, last 100 at the end | frozen: eval, 1 game per env | "
-                  "frozen: A2C loop, lr=0, last 100 | frozen: A2C loop, lr=0, first game per env |",
-                  "|---|---|---|---|---|"]
-        for v, r in summary["variants"].items():
-            lines.append(f"| {v} | {f(r.get('online_last100_at_end'))} | {f(r.get('eval_return_mean'))} | "
-                         f"{f(r.get('frozen_loop_last100'))} | {f(r.get('frozen_loop_first_game'))} |")
-    return "\n".join(lines) + "\n"
+    variants = summary["variants"].items()
+    text = (f"Budget: {summary['budget_agent_steps']:,} agent steps ({summary['budget_frames']:,} frames) per run.\n\n"
+            + markdown_table(("variant", "seeds", "score (mean)", "min", "max", "steps/s alone", "cost vs model-free"),
+                             [(v, r["seeds"], f(r["score_mean"]), f(r["score_min"]), f(r["score_max"]),
+                               f(r.get("steps_per_s_alone")), f(r.get("cost_vs_model_free"), "{:.2f}x"))
+                              for v, r in variants]))
+    if any(r.get("eval_return_mean") is not None or r.get("frozen_loop_last100") is not None for _, r in variants):
+        text += ("\nFinal weights (mean over seeds): the training log while learning vs the same weights frozen.\n"
+                 "The lr=0 loop's last 100 games lean towards short games; its first game of every env does not.\n\n"
+                 + markdown_table(("variant", "training log, last 100 at the end", "frozen: eval, 1 game per env",
+                                   "frozen: A2C loop, lr=0, last 100", "frozen: A2C loop, lr=0, first game per env"),
+                                  [(v, f(r.get("online_last100_at_end")), f(r.get("eval_return_mean")),
+                                    f(r.get("frozen_loop_last100")), f(r.get("frozen_loop_first_game")))
+                                   for v, r in variants]))
+    return text
+
+
+def load_study(game: str = "MsPacman", results: Path | None = None) -> dict:
+    """``results/i2a/<game>/summary.json`` (written by ``python -m ssmlib agent report``) with, per run
+    folder, its raw files: ``study["runs"][run] = {"episodes", "metrics", "config", "summary"}``."""
+    root = study_root("i2a", game, results)
+    study = read_json(root / "summary.json")
+    if study is None:
+        raise SsmlibError(f"no I2A study in {root} (scripts/gpu_i2a.sh writes it on a GPU)")
+    study["runs"] = {}
+    for row in study["rows"]:
+        d = root / row["run"]
+        study["runs"][row["run"]] = {
+            "episodes": read_jsonl(d / "episodes.jsonl"), "metrics": read_jsonl(d / "metrics.jsonl"),
+            "config": read_json(d / "config.json"), "summary": read_json(d / "summary.json")}
+    study["root"] = str(root)
+    return study
+
+
+def runs_of(study: dict, variant: str) -> list[str]:
+    """The run folders of ``variant`` (one per seed), in seed order."""
+    return [r["run"] for r in sorted(study["rows"], key=lambda r: r["seed"]) if r["variant"] == variant]
 
 
 def bench(variants: list[str], profile: str, env_model: str | None, seconds: float, out: Path,
           device: str | None = None, sets: list[str] | None = None) -> dict:
     """Steps/s of the full A2C loop for each variant, one after another in this process."""
+    from ..agents.a2c import train_agent  # not at the top: ssmlib.agents' command line imports this module
+    from ..agents.config import agent_profile, with_sets
+
     res = {}
     for v in variants:
         agent, mode = variant_args(v)
@@ -211,7 +219,7 @@ def bench(variants: list[str], profile: str, env_model: str | None, seconds: flo
         with tempfile.TemporaryDirectory() as tmp:
             t0 = time.perf_counter()
             s = train_agent(cfg, Path(tmp) / "run", device=device, time_limit=seconds, progress=False)
-            metrics = _read_jsonl(Path(tmp) / "run" / "metrics.jsonl")
+            metrics = read_jsonl(Path(tmp) / "run" / "metrics.jsonl")
         sps = [m["steps_per_s"] for m in metrics[1:]]  # after the first interval (warm-up)
         res[v] = {"steps_per_s": float(np.median(sps)) if sps else None, "intervals": len(sps),
                   "steps": s["step"], "wall_s": time.perf_counter() - t0, "num_envs": cfg.num_envs,

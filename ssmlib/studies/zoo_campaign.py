@@ -22,14 +22,14 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import CHECKPOINTS_DIR, MODEL_NAMES, RESULTS_DIR
-from .errors import SsmlibError
-from .io import atomic_write_json, provenance, read_study_config, round_floats, write_study_config
+from ..config import CHECKPOINTS_DIR, MODEL_NAMES, RESULTS_DIR
+from ..errors import SsmlibError
+from ..io import atomic_write_json, provenance, read_study_config, round_floats, write_study_config
+from .common import markdown_table, read_json, run_commands, torch_device, train_command, write_text
 
 STOP_RULE = ("A run is finished when its test excess over the exact floor (open loop, mean over horizons "
              "h = 1..10, nats/frame, on the campaign's fixed test windows) improved by less than "
@@ -123,9 +123,8 @@ def load_config(game: str, results: Path = RESULTS_DIR) -> CampaignConfig:
 
 
 def read_lineage(game: str, run: str, results: Path = RESULTS_DIR) -> dict:
-    path = campaign_dir(game, results) / run / "lineage.json"
-    return json.loads(path.read_text()) if path.exists() else {"run": run, "leases": [], "curve": [],
-                                                               "finished": False}
+    return read_json(campaign_dir(game, results) / run / "lineage.json",
+                     {"run": run, "leases": [], "curve": [], "finished": False})
 
 
 def stop_rule_holds(curve: list[dict], stop_improvement: float, frame_cap: int) -> tuple[bool, str]:
@@ -166,8 +165,6 @@ def pick_runs(cfg: CampaignConfig, max_runs: int, results: Path = RESULTS_DIR) -
 
 def _train_command(cfg: CampaignConfig, run: CampaignRun, data: Path, folder: Path, seconds: float, lease: int,
                    checkpoints: Path) -> list[str]:
-    from .zoo import train_command
-
     sets = [f"jump={run.jump}"] if run.jump > 1 else []
     cmd = train_command(run.model, data, folder, cfg.profile, seconds, sets=sets + ["steps=100000000"])
     if (folder / "checkpoint.safetensors").exists():
@@ -182,8 +179,7 @@ def _train_command(cfg: CampaignConfig, run: CampaignRun, data: Path, folder: Pa
 def lease(game: str, data: Path, seconds: float, runs_dir: Path, max_runs: int = 3, device: str | None = None,
           results: Path = RESULTS_DIR, checkpoints: Path = CHECKPOINTS_DIR, parallel: bool = True) -> dict:
     """One lease: train, export, score, append to the lineages, apply the stop rule; returns a summary."""
-    from .data.store import open_dataset
-    from .zoo import run_commands
+    from ..data.store import open_dataset
 
     cfg = load_config(game, results)
     ds = open_dataset(data)
@@ -218,14 +214,12 @@ def _record(cfg: CampaignConfig, run: CampaignRun, folder: Path, ds, lin: dict, 
     """Export the run's weights, score them, and append the lease to its lineage."""
     import shutil
 
-    import torch
+    from ..checkpoint import load_model
+    from ..evaluate import evaluate
+    from ..pretrained import export
 
-    from .checkpoint import load_model
-    from .evaluate import evaluate
-    from .pretrained import export
-
-    summary = json.loads((folder / "summary.json").read_text())
-    config = json.loads((folder / "config.json").read_text())
+    summary = read_json(folder / "summary.json")
+    config = read_json(folder / "config.json")
     tc = config["train_cfg"]
     per_step = tc["batch_size"] * tc["horizon"]  # training frames (prediction targets) per step
     prev_end = lin["leases"][-1]["frames_end"] if lin["leases"] else 0
@@ -236,7 +230,7 @@ def _record(cfg: CampaignConfig, run: CampaignRun, folder: Path, ds, lin: dict, 
     dst = weights_path(cfg.game, run.name, checkpoints)
     dst.parent.mkdir(parents=True, exist_ok=True)
     export(folder / "checkpoint.safetensors", dst, overwrite=True, dtype=cfg.weights_dtype)
-    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    dev = torch_device(device)
     model = load_model(dst, expect_model=run.model, device=dev, dataset=ds)  # score what is stored
     t0 = time.perf_counter()
     ev = evaluate(model, ds, batch_size=32, num_samples=cfg.eval_samples, max_windows=cfg.eval_windows)
@@ -326,25 +320,21 @@ def plot_curves(ax, game: str, results: Path = RESULTS_DIR, x: str = "env_steps"
 
 def table_markdown(rows: list[dict]) -> str:
     """The campaign's table as markdown: what each run reached, at what frames, in how many GPU minutes."""
-    lines = ["| run | model | k | leases | training frames | env steps | GPU min (training) | open-loop excess "
-             "(nats/frame) [95% CI] | stop rule |", "|---|---|---|---|---|---|---|---|---|"]
-    for r in rows:
+    def cells(r):
         ci = r["excess_ci"]
         exc = "-" if r["excess_open_loop"] is None else (
             f"{r['excess_open_loop']:.1f}" + (f" [{ci[0]:.1f}, {ci[1]:.1f}]" if ci else ""))
-        lines.append(f"| {r['run']} | {r['model']} | {r['jump']} | {r['leases']} | {r['frames']:,} | "
-                     f"{r['env_steps']:,} | {r['gpu_minutes']:.1f} | {exc} | "
-                     f"{'finished' if r['finished'] else 'open'}: {r['why']} |")
-    return "\n".join(lines) + "\n"
+        return (r["run"], r["model"], r["jump"], r["leases"], f"{r['frames']:,}", f"{r['env_steps']:,}",
+                f"{r['gpu_minutes']:.1f}", exc, f"{'finished' if r['finished'] else 'open'}: {r['why']}")
+
+    return markdown_table(("run", "model", "k", "leases", "training frames", "env steps", "GPU min (training)",
+                           "open-loop excess (nats/frame) [95% CI]", "stop rule"), map(cells, rows))
 
 
 def write_table(game: str, results: Path = RESULTS_DIR) -> Path:
     """``campaign/table.md``, rewritten from the lineages (after every lease and by ``campaign table``)."""
-    from .io import atomic_write
-
     path = campaign_dir(game, results) / "table.md"
-    text = table_markdown(table(game, results))
-    atomic_write(path, lambda f: f.write(text), mode="w")
+    write_text(path, table_markdown(table(game, results)))
     return path
 
 
@@ -361,7 +351,7 @@ def _cli_init(args) -> int:
 
 def collect_data(game: str, out: Path, results: Path = RESULTS_DIR, progress: bool = False) -> None:
     """Collect (or verify and complete) the campaign's dataset from its config: same seed, same fingerprint."""
-    from .data.cli import _cli_collect
+    from ..data.cli import _cli_collect
 
     cfg = load_config(game, results)
     _cli_collect(argparse.Namespace(

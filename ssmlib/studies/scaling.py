@@ -1,6 +1,6 @@
 """The scaling study of data-parallel training (issue #7), from the run folders of ``scripts/gpu_scaling.sh``.
 
-``python -m ssmlib.scaling report --runs RUN ... --out results/scaling/<machine>.json`` reads one
+``python -m ssmlib.studies.scaling report --runs RUN ... --out results/scaling/<machine>.json`` reads one
 training run per number of GPUs (its ``config.json``, ``summary.json`` and ``metrics.jsonl``) and
 writes the steady-state training frames/s of each, the speed-up over one GPU and the efficiency
 ``fps_N / (N fps_1)``, with provenance. ``ssmlib.distributed`` says how the runs themselves are split.
@@ -18,10 +18,11 @@ from typing import Sequence
 
 import torch
 
-from .distributed import MULTICAST_OFF
-from .errors import SsmlibError
-from .io import atomic_write_json, provenance
-from .train import CONFIG, SUMMARY, read_metrics
+from ..distributed import MULTICAST_OFF
+from ..errors import SsmlibError
+from ..io import atomic_write_json, provenance
+from ..runs import CONFIG, METRICS, SUMMARY
+from .common import read_json, read_jsonl
 
 TARGET_SPEEDUP = {2: 1.8, 4: 3.4}
 """Issue #7's targets: training frames/s at N GPUs over 1 GPU, same model and per-GPU batch."""
@@ -44,8 +45,8 @@ def scaling_report(runs: Sequence[str | os.PathLike], out, skip_steps: int, extr
         run = Path(run)
         if not (run / CONFIG).exists():
             raise SsmlibError(f"{run} holds no training run (no {CONFIG})")
-        cfg = json.loads((run / CONFIG).read_text())
-        summary = json.loads((run / SUMMARY).read_text()) if (run / SUMMARY).exists() else {}
+        cfg = read_json(run / CONFIG)
+        summary = read_json(run / SUMMARY, {})
         n = int(cfg.get("distributed", {}).get("world_size", 1))
         batch = int(cfg["train_cfg"]["batch_size"])
         rows.append({"gpus": n, "run": run.name, "model": cfg["model"], "global_batch": batch,
@@ -53,7 +54,7 @@ def scaling_report(runs: Sequence[str | os.PathLike], out, skip_steps: int, extr
                      "status": summary.get("status"), "steps": summary.get("step"),
                      "compiled": cfg.get("compiled"), "amp_bf16": cfg.get("amp_bf16"),
                      "wall_s": summary.get("wall_s"), "data_fingerprint": cfg["data"]["fingerprint"],
-                     **steady_fps(read_metrics(run), skip_steps)})
+                     **steady_fps(read_jsonl(run / METRICS), skip_steps)})
     rows.sort(key=lambda r: r["gpus"])
     base = next((r["frames_per_s"] for r in rows if r["gpus"] == 1), None)
     for r in rows:
@@ -84,7 +85,7 @@ def scaling_report(runs: Sequence[str | os.PathLike], out, skip_steps: int, extr
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m ssmlib.scaling", description="the data-parallel scaling study")
+    p = argparse.ArgumentParser(prog="python -m ssmlib.studies.scaling", description="the data-parallel scaling study")
     sub = p.add_subparsers(dest="command", required=True)
     r = sub.add_parser("report", help="write the scaling study from the run folders of gpu_scaling.sh")
     r.add_argument("--runs", nargs="+", required=True, metavar="DIR", help="run folders (one per GPU count)")

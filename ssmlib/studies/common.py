@@ -1,0 +1,199 @@
+"""What every study shares: run many training processes, read and write a study's files, its tables, and the
+command-line flags of its training and evaluation settings.
+
+A study runs many ``python -m ssmlib train --resume`` processes (``train_command``, ``run_commands``),
+scores each run with the shared evaluator (``ssmlib.evaluate``), writes ``results/<study>/<game>/``
+(``save_run``, ``write_study``: ``summary.json`` and ``table.md``) and loads it again for the book
+(``study_root``, ``read_json``, ``read_jsonl``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from ..config import MODEL_NAMES, PROFILES, RESULTS_DIR
+from ..errors import SsmlibError
+from ..io import atomic_write, atomic_write_json
+
+RUN_FILES = ("metrics.jsonl", "config.json", "summary.json")
+"""The files of a training run folder copied beside its evaluation (not the checkpoint)."""
+
+
+# --------------------------------------------------------------------------------------- run many
+def parse_models(spec: str) -> list[str]:
+    """``'all'`` or comma-separated model names -> the names, refused unless each is a model."""
+    models = list(MODEL_NAMES) if spec == "all" else [m.strip() for m in spec.split(",") if m.strip()]
+    unknown = [m for m in models if m not in MODEL_NAMES]
+    if unknown:
+        raise SsmlibError(f"unknown model(s) {', '.join(unknown)}; choose from {', '.join(MODEL_NAMES)} or 'all'")
+    return models
+
+
+def train_command(model: str, data: Path, out: Path, profile: str, time_limit: float | None = None,
+                  device: str | None = None, sets: Sequence[str] = ()) -> list[str]:
+    """The ``python -m ssmlib train --resume`` command line of one run folder."""
+    cmd = [sys.executable, "-m", "ssmlib", "train", "--model", model, "--data", str(data), "--out", str(out),
+           "--profile", profile, "--resume", "--no-progress"]
+    if time_limit:
+        cmd += ["--time-limit", str(time_limit)]
+    if device:
+        cmd += ["--device", device]
+    for s in sets:
+        cmd += ["--set", s]
+    return cmd
+
+
+def run_commands(cmds: dict[str, list[str]], logs: Path, parallel: bool = True, on_exit=None) -> dict[str, int]:
+    """One process per named command, logging to ``logs/<name>.log``; returns each process's exit code.
+    ``on_exit(name, code)`` is called as each process ends, in the order they end (a lease records a
+    finished run while the others still train, so a lease cut short keeps what finished)."""
+    procs = {}
+    for name, cmd in cmds.items():
+        log = open(logs / f"{name}.log", "a")
+        procs[name] = (subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT), log)
+        print(f"started {name}: {' '.join(cmd[3:])}", flush=True)
+        if not parallel:
+            procs[name][0].wait()
+    codes: dict[str, int] = {}
+    while len(codes) < len(procs):
+        for name, (p, log) in procs.items():
+            if name in codes or p.poll() is None:
+                continue
+            codes[name] = p.returncode
+            log.close()
+            print(f"{name}: exit {codes[name]}; last log line: {_last_line(logs / f'{name}.log')}", flush=True)
+            if on_exit is not None:
+                on_exit(name, codes[name])
+        if len(codes) < len(procs):
+            time.sleep(0.5)
+    return {name: codes[name] for name in procs}
+
+
+def _last_line(path: Path) -> str:
+    lines = [ln for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
+    return lines[-1] if lines else ""
+
+
+def check_exit_codes(codes: dict[str, int], logs: str) -> None:
+    """Refuse (one error naming each) if any process of ``run_commands`` failed; ``logs``: where to look."""
+    failed = {r: c for r, c in codes.items() if c != 0}
+    if failed:
+        raise SsmlibError(f"training failed for {', '.join(f'{r} (exit {c})' for r, c in failed.items())}; "
+                          f"see {logs}")
+
+
+def torch_device(device: str | None = None):
+    """``device``, or CUDA when there is one, else the CPU."""
+    import torch
+
+    return torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+
+
+# ------------------------------------------------------------------------------------------ files
+def study_root(study: str, game: str, results: Path | None = None) -> Path:
+    """``results`` if given, else the committed study's folder ``results/<study>/<game>``."""
+    return Path(results) if results else RESULTS_DIR / study / game
+
+
+def read_json(path: Path, default=None):
+    """The JSON document at ``path``, or ``default`` when there is no such file."""
+    path = Path(path)
+    return json.loads(path.read_text()) if path.exists() else default
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    """The records of a JSON-lines file (``metrics.jsonl``, ``episodes.jsonl``); ``[]`` when there is none."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    return [json.loads(s) for s in path.read_text().splitlines() if s.strip()]
+
+
+def copy_files(src: Path, dst: Path, names: Iterable[str], prefix: str = "") -> None:
+    """Copy each of ``names`` that ``src`` holds to ``dst/<prefix><name>``."""
+    for f in names:
+        if (Path(src) / f).exists():
+            shutil.copyfile(Path(src) / f, Path(dst) / f"{prefix}{f}")
+
+
+def save_run(run: Path, out: Path, eval_doc: dict) -> dict:
+    """Copy a run folder's metrics, config and summary into ``out``, write ``eval_doc`` as its
+    ``eval.json``; return the run's summary (``{}`` if it has none)."""
+    out.mkdir(parents=True, exist_ok=True)
+    copy_files(run, out, RUN_FILES)
+    atomic_write_json(out / "eval.json", eval_doc)
+    return read_json(run / "summary.json", {})
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically."""
+    atomic_write(path, lambda f: f.write(text), mode="w")
+
+
+def write_study(results: Path, summary: dict, table: str) -> None:
+    """A study's own files: ``summary.json`` (rows + provenance) and ``table.md``."""
+    atomic_write_json(Path(results) / "summary.json", summary)
+    write_text(Path(results) / "table.md", table)
+
+
+# ----------------------------------------------------------------------------------------- tables
+def markdown_table(header: Sequence[str], rows: Iterable[Sequence]) -> str:
+    """A Markdown table: ``| a | b |``, ``|---|---|``, then one line per row (cells as ``str``)."""
+    def line(cells):
+        return "| " + " | ".join(str(c) for c in cells) + " |\n"
+
+    return line(header) + "|" + "---|" * len(header) + "\n" + "".join(line(r) for r in rows)
+
+
+def format_table(rows: list[dict], cols: Sequence[tuple[str, str]]) -> str:
+    """A Markdown table of ``rows`` (dicts) with columns ``cols`` (key, format; ``"ci"``: a ``[lo, hi]``
+    interval), ``-`` where a value is missing."""
+    def cell(v, f):
+        if v is None:
+            return "-"
+        if f == "ci":
+            return "-" if None in v else f"[{v[0]:.1f}, {v[1]:.1f}]"
+        return f.format(v)
+
+    return markdown_table([c for c, _ in cols], ([cell(r.get(c), f) for c, f in cols] for r in rows))
+
+
+# ------------------------------------------------------------------------------------ command line
+def add_train_args(t: argparse.ArgumentParser, models: str, what: str = "model") -> None:
+    """The flags of a study's ``train``: data, run folders, models, profile, time limit, order, device, --set."""
+    t.add_argument("--data", required=True)
+    t.add_argument("--runs", required=True, help=f"folder of the run folders, one per {what}")
+    t.add_argument("--models", default=models, help="comma-separated model names" + (", or 'all'" if models == "all" else ""))
+    t.add_argument("--profile", default="quick", choices=PROFILES)
+    t.add_argument("--time-limit", type=float, default=None, metavar="SECONDS")
+    t.add_argument("--sequential", action="store_true", help=f"one {what} after another")
+    t.add_argument("--device", default=None)
+    t.add_argument("--set", action="append", metavar="KEY=VALUE", help="config overrides for every run")
+
+
+def add_eval_args(r: argparse.ArgumentParser, study: str, max_windows: int = 512) -> None:
+    """The flags of a study's evaluation, one default for every study: where its results go, the samples
+    K of the evaluator, the evenly spaced test windows (0: all), batch size, bf16 autocast, device."""
+    r.add_argument("--results", default=None, help=f"default: results/{study}/<game>")
+    r.add_argument("--samples", type=int, default=8,
+                   help="K of the importance-weighted bound and of the open-loop prior samples (stochastic models)")
+    r.add_argument("--max-windows", type=int, default=max_windows,
+                   help="evenly spaced test windows, the same for every model" + (" (0: all)" if max_windows
+                                                                                   else " (0, the default: all)"))
+    r.add_argument("--batch-size", type=int, default=16)
+    r.add_argument("--amp", action="store_true", help="bf16 autocast on CUDA")
+    r.add_argument("--device", default=None)
+
+
+def results_dir(args, study: str) -> Path:
+    """``--results``, else ``results/<study>/<game of --data>``."""
+    from ..data.store import read_manifest
+
+    return Path(args.results) if args.results else RESULTS_DIR / study / read_manifest(args.data)["game"]

@@ -78,6 +78,9 @@ RANGES: dict[str, dict[str, Range]] = {
     "campaign lease": {"--seconds": SECONDS, "--max-runs": COUNT},
     "i2a-campaign init": {"--seeds": COUNT, "--total-steps": COUNT},
     "i2a-campaign power": {"--seeds": COUNT},
+    # the state budget is the committed MiB of open runs a lease may hold: no budget admits no run
+    "i2a-campaign lease": {"--seconds": SECONDS, "--max-runs": COUNT, "--state-budget-mib": Range(0, low_open=True)},
+    "i2a-campaign run": {"--seconds": SECONDS},
     # zoo's --max-windows 0 means all the test windows
     "zoo report": {"--samples": COUNT, "--max-windows": Range(0), "--batch-size": COUNT},
     "zoo rescore": {"--samples": COUNT, "--max-windows": Range(0), "--batch-size": COUNT},

@@ -126,7 +126,7 @@ def add_cli(subparsers) -> None:
 
 ROLLOUT_MODELS = (("AR", 1), ("RAR", 1), ("dSSM-DET", 1), ("dSSM-VAE", 1), ("sSSM", 1), ("sSSM", 2), ("sSSM", 4),
                   ("dSSM-DET", 2), ("dSSM-DET", 4))
-"""(model, jump k) pairs of the speed study: the five models and the jumpy SSMs of ``ssmlib.jumpy``."""
+"""(model, jump k) pairs of the speed study: the five models and the jumpy SSMs of ``ssmlib.studies.jumpy``."""
 ROLLOUT_VARIANTS = ("fp32-eager", "bf16-eager", "bf16-graph", "bf16-compile")
 """fp32 eager; bf16 weights eager; bf16 with the rollout captured as one CUDA graph; bf16 with the rollout
 compiled by ``torch.compile`` (inductor's fused kernels, no CUDA graph). All but the first need CUDA."""

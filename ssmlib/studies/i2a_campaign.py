@@ -64,7 +64,7 @@ class Arm:
     name: str
     """Run-folder prefix."""
     variant: str
-    """The I2A study's variant (``ssmlib.agents.study.VARIANTS``): agent and rollout policy."""
+    """The I2A study's variant (``ssmlib.studies.i2a.VARIANTS``): agent and rollout policy."""
     env_model: str | None
     """The zoo campaign's model the agent queries (frozen); None where the agent queries none."""
     claims: tuple[int, ...]

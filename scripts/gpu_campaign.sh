@@ -13,7 +13,8 @@
 #   OVERHEAD (startup, final evaluation, export and scoring; an estimate, not yet measured) unless
 #   SECONDS_PER_RUN is given; the lease is stopped before the budget ends so that campaign.tar is always
 #   written, and each run is recorded as soon as it ends. CHECK=1 runs scripts/check_step.py's variants
-#   (which part of torch.compile breaks the gradient) on a small dataset while the campaign's data is
+#   (which part of torch.compile breaks the gradient) on a small dataset, for at most CHECK_SECONDS (150;
+#   CHECK_VARIANTS=a,b picks variants) while the campaign's data is
 #   collected: $OUT/check_step.log.
 set -euo pipefail
 GAME=${GAME:-MsPacman}
@@ -32,8 +33,10 @@ if [ "${RESCORE:-0}" = 1 ]; then  # the committed checkpoints re-scored alongsid
   RESCORE_PID=$!
 fi
 if [ "${CHECK:-0}" = 1 ]; then  # compile diagnosis alongside the data: every check_step.py variant on a small dataset
+  # bounded: the check waits for nothing the lease needs, and a slow variant (max-autotune) once ate a lease
   (python3 -m ssmlib collect --profile paper --game "$GAME" --steps 16000 --out /tmp/data/check --no-progress \
-     && python3 scripts/check_step.py --data /tmp/data/check --model sSSM --batch 32) > "$OUT/check_step.log" 2>&1 &
+     && timeout "${CHECK_SECONDS:-150}" python3 scripts/check_step.py --data /tmp/data/check --model sSSM --batch 32 \
+          ${CHECK_VARIANTS:+--only "$CHECK_VARIANTS"}) > "$OUT/check_step.log" 2>&1 &
   CHECK_PID=$!
 fi
 python3 -m ssmlib campaign data --game "$GAME" --out "$DATA"

@@ -316,6 +316,9 @@ TRAIN_VARIANTS = {
     "b128-eager-cl": (128, 1e-3, False, True),
     "b32-eager": (32, 5e-4, False, False),
     "b256-eager-cl": (256, 1.4e-3, False, True),
+    # compiled without channels_last: the one compiled bf16 form whose gradient was finite on an H200
+    # (results/speed/engine/compile-diagnosis-h200/), what train does when compile is on
+    "b256-compile": (256, 1.4e-3, True, False),
 }
 """Training-step variants of ``bench train``, all bf16 autocast with fused AdamW on CUDA."""
 

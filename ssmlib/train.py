@@ -290,6 +290,7 @@ class _Run:
     dev: torch.device | None = None
     use_amp: bool = False
     use_compile: bool = False
+    use_channels_last: bool = False
     model: Any = None
     optimizer: Any = None
     sampler: Any = None
@@ -413,7 +414,10 @@ def _build(run: _Run) -> None:
     model = build_model(model_cfg).to(dev)
     if class_weights is not None:
         model.set_reward_class_weights(class_weights)
-    if on_cuda and train_cfg.channels_last:  # NHWC convolutions: what cuDNN's bf16 kernels want
+    # NHWC convolutions: what cuDNN's bf16 kernels want; not under compile: inductor's bf16 channels_last
+    # code gave a non-finite gradient on an H200 (results/speed/engine/compile-diagnosis-h200/)
+    run.use_channels_last = on_cuda and train_cfg.channels_last and not run.use_compile
+    if run.use_channels_last:
         model = model.to(memory_format=torch.channels_last)
     if not run.resuming and run.args.init_from is not None:
         model.load_state_dict(ckpt.model_state(run.init_tensors))
@@ -500,7 +504,7 @@ def _new_config(run: _Run, dist_info: dict) -> dict:
                  "train_windows": run.train_windows, "test_windows": len(run.test_sampler or [])},
         "eval_windows": args.eval_windows if run.test_sampler is not None else 0,
         "num_parameters": sum(p.numel() for p in run.model.parameters()),
-        "amp_bf16": run.use_amp, "compiled": run.use_compile, "provenance": run.run_info,
+        "amp_bf16": run.use_amp, "compiled": run.use_compile, "channels_last": run.use_channels_last, "provenance": run.run_info,
         "init_from": (None if args.init_from is None else {"path": str(args.init_from), "step": init_meta.get("step"),
                                                             "git_sha": init_meta.get("git_sha")}),
         "distributed": dist_info,

@@ -74,6 +74,13 @@ RULES = {
           "game when the upper bound of d is < 0 for either dSSM. The claim ('several games') is reproduced "
           "when reproduced on every game evaluated (at least 2), not reproduced when not reproduced on any, else "
           "inconclusive. The sSSM's bound is below its exact likelihood, so the rule is conservative for it."),
+    "2.campaign": ("Once the model-zoo campaign of a game (results/model_zoo/<game>/campaign) has every seed of "
+                   "sSSM, dSSM-DET and dSSM-VAE (one frame per step) at its stop rule or cap, it replaces the "
+                   "single-seed zoo study on that game: the same d and guard as above on each run's final "
+                   "evaluation (the same test windows for every run), bootstrapped over test episodes (paired) and "
+                   "over each model's seeds (resampled independently), same thresholds. While any of those runs is "
+                   "open, the zoo study decides the game and the campaign's interval is reported beside it as "
+                   "provisional, at the frames the runs have reached."),
     "3.speed": (f"Speed: in every cell of results/speed with batch >= {SPEED_MIN_BATCH} and no decoding that has "
                 f"the model at jump k and at k = 1 in the same variant, the jump-k throughput (env steps/s) is at "
                 f"least {JUMPY_SPEED_MIN:g}x the k = 1 model's ['large': ours]; the smallest ratio decides."),
@@ -285,13 +292,8 @@ def claim1(game: str = "MsPacman", results: Path = RESULTS_DIR, n_boot: int = 20
 # claim 2
 
 
-def claim2_game(game: str, results: Path = RESULTS_DIR, n_boot: int = 2000, seed: int = 0) -> Verdict:
-    """Claim 2 on one game (``RULES['2']``)."""
-    c = CLAIMS[2]
-    tables, evals, sources = zoo_tables(game, results, models=("sSSM", *DETERMINISTIC))
-    if "sSSM" not in tables or not all(d in tables for d in DETERMINISTIC):
-        return Verdict(2, f"{c.title}: {game}", "not run", RULES["2"], sources=sources,
-                       note=f"needs sSSM, dSSM-DET and dSSM-VAE evaluations of {game}")
+def _claim2_decide(tables: dict, n_boot: int, seed: int) -> tuple[str, dict, dict]:
+    """``RULES['2']`` on per-model tables (one EpisodeTable or one per seed): verdict, intervals, per-dSSM parts."""
     ci, parts = {}, []
     for d in DETERMINISTIC:
         iv = bootstrap({d: tables[d], "sSSM": tables["sSSM"]},
@@ -309,12 +311,82 @@ def claim2_game(game: str, results: Path = RESULTS_DIR, n_boot: int = 2000, seed
         v = "reproduced"
     else:
         v = "inconclusive"
+    return v, ci, dict(zip(DETERMINISTIC, parts))
+
+
+def claim2_game(game: str, results: Path = RESULTS_DIR, n_boot: int = 2000, seed: int = 0) -> Verdict:
+    """Claim 2 on one game from the single-seed zoo study (``RULES['2']``)."""
+    c = CLAIMS[2]
+    tables, evals, sources = zoo_tables(game, results, models=("sSSM", *DETERMINISTIC))
+    if "sSSM" not in tables or not all(d in tables for d in DETERMINISTIC):
+        return Verdict(2, f"{c.title}: {game}", "not run", RULES["2"], sources=sources,
+                       note=f"needs sSSM, dSSM-DET and dSSM-VAE evaluations of {game}")
+    v, ci, per_dssm = _claim2_decide(tables, n_boot, seed)
     ev = {m: {"excess_joint_nats_per_frame": evals[m]["total"].get("excess_joint_nats_per_frame"),
               "ll_nats_per_frame": evals[m]["total"]["ll_nats_per_frame"],
               "log_likelihood": evals[m]["log_likelihood"]} for m in evals}
-    ev["per_dssm"] = dict(zip(DETERMINISTIC, parts))
+    ev["per_dssm"] = per_dssm
     return Verdict(2, f"{c.title}: {game}", v, RULES["2"], ev, ci,
                    _scale(evals, tables, game=game, unit="nats/frame (joint excess)"), sources)
+
+
+def campaign_tables(game: str, results: Path = RESULTS_DIR, models=("sSSM", *DETERMINISTIC), jump: int = 1
+                    ) -> tuple[dict, dict, list]:
+    """Per model: one EpisodeTable per campaign run (seed) with an evaluation, from the latest lease's
+    results/model_zoo/<game>/campaign/<run>/eval.json; per model the runs' state (frames, finished, why,
+    windows sha) from their lineages, every configured run listed (``evaluated`` False where none yet)."""
+    from .evaluate import episode_table
+    from .studies.zoo_campaign import campaign_dir, load_config, read_lineage
+
+    cfg = load_config(game, results)
+    tables, runs, sources = {}, {}, []
+    for r in cfg.runs:
+        if r["model"] not in models or r["jump"] != jump:
+            continue
+        lin = read_lineage(game, r["name"], results)
+        f = campaign_dir(game, results) / r["name"] / "eval.json"
+        meta = {"run": r["name"], "seed": r["seed"], "finished": bool(lin.get("finished")),
+                "why": lin.get("why", "not started"), "frames": lin["curve"][-1]["frames"] if lin["curve"] else 0,
+                "evaluated": f.exists()}
+        if f.exists():
+            ev = json.loads(f.read_text())["results"]
+            tables.setdefault(r["model"], []).append(episode_table(ev))
+            meta["windows_sha"] = ev.get("windows_sha")
+            sources.append(_rel(f, Path(results)))
+        runs.setdefault(r["model"], []).append(meta)
+    return tables, runs, sources
+
+
+def claim2_campaign(game: str, results: Path = RESULTS_DIR, n_boot: int = 2000, seed: int = 0) -> Verdict:
+    """Claim 2 on one game from its model-zoo campaign (``RULES['2.campaign']``): final when every run of the
+    three SSMs has met its stop rule, else ``inconclusive`` with the provisional interval."""
+    c, rule = CLAIMS[2], RULES["2"] + " " + RULES["2.campaign"]
+    title = f"{c.title}: {game} (campaign)"
+    try:
+        tables, runs, sources = campaign_tables(game, results)
+    except SsmlibError as e:
+        return Verdict(2, title, "not run", rule, note=str(e))
+    evidence = {"runs": runs}
+    missing = [m for m in ("sSSM", *DETERMINISTIC) if m not in tables]
+    if missing:
+        return Verdict(2, title, "not run", rule, evidence, sources=sources,
+                       note=f"no campaign evaluation yet of {', '.join(missing)}")
+    shas = {m["windows_sha"] for ms in runs.values() for m in ms if m["evaluated"]}
+    if len(shas) > 1:
+        raise SsmlibError(f"the {game} campaign's evaluations use different test windows: re-score them")
+    v, ci, per_dssm = _claim2_decide(tables, n_boot, seed)
+    evidence["per_dssm"] = per_dssm
+    open_runs = [m["run"] for ms in runs.values() for m in ms if not m["finished"]]
+    scale = {"game": game, "seeds": {m: len(t) for m, t in tables.items()},
+             "frames": {m["run"]: m["frames"] for ms in runs.values() for m in ms},
+             "episodes": len(np.unique(np.concatenate([t.episodes for ts in tables.values() for t in ts]))),
+             "windows": int(next(iter(tables.values()))[0].windows.sum()), "unit": "nats/frame (joint excess)"}
+    if open_runs:
+        evidence["provisional_verdict"] = v
+        return Verdict(2, title, "inconclusive", rule, evidence, ci, scale, sources,
+                       note=(f"campaign open ({len(open_runs)} runs before their stop rule: "
+                             f"{', '.join(open_runs)}): the interval is provisional"))
+    return Verdict(2, title, v, rule, evidence, ci, scale, sources)
 
 
 def sssm_vs_deterministic(study: dict) -> list[dict]:
@@ -338,9 +410,16 @@ def claim2(games=GAMES, results: Path = RESULTS_DIR, n_boot: int = 2000, seed: i
     Rule (written before the numbers): ``RULES['2']``.
     """
     c = CLAIMS[2]
-    parts = []
+    parts, provisional = [], {}
     for g in games:
         try:
+            camp = claim2_campaign(g, results, n_boot, seed)
+            if camp.verdict != "not run" and not camp.note.startswith("campaign open"):
+                parts.append(camp)  # the finished campaign decides this game
+                continue
+            if camp.verdict != "not run":
+                provisional[g] = {"verdict": camp.evidence.get("provisional_verdict"), "ci": camp.ci,
+                                  "scale": camp.scale, "note": camp.note}
             parts.append(claim2_game(g, results, n_boot, seed))
         except SsmlibError as e:
             parts.append(Verdict(2, f"{c.title}: {g}", "inconclusive", RULES["2"], note=str(e)))
@@ -351,8 +430,12 @@ def claim2(games=GAMES, results: Path = RESULTS_DIR, n_boot: int = 2000, seed: i
         v = "not reproduced"
     else:
         v = "reproduced" if all(x == "reproduced" for x in vs) else "inconclusive"
-    return Verdict(2, c.title, v, RULES["2"], {p.title: p.verdict for p in parts},
-                   {p.title: p.ci for p in parts}, {"games": len(vs), **({"per_game": [p.scale for p in parts]})},
+    for g, prov in provisional.items():  # beside the verdict, never in it
+        parts.append(Verdict(2, f"{c.title}: {g} (campaign, provisional)", "inconclusive", RULES["2.campaign"],
+                             {"provisional_verdict": prov["verdict"]}, prov["ci"], prov["scale"], note=prov["note"]))
+    return Verdict(2, c.title, v, RULES["2"] + " " + RULES["2.campaign"],
+                   {p.title: p.verdict for p in parts}, {p.title: p.ci for p in parts},
+                   {"games": len(vs), **({"per_game": [p.scale for p in parts]})},
                    [s for p in parts for s in p.sources], parts,
                    note="" if len(vs) >= 2 else "fewer than 2 games evaluated")
 

@@ -215,3 +215,64 @@ def test_sssm_vs_deterministic_differences():
     assert out["dSSM-DET"]["equal_step_diff"] == -10.0 and out["dSSM-DET"]["steps"] == (10, 12)
     assert out["dSSM-VAE"]["final_diff"] == 20.0 and out["dSSM-VAE"]["common_step"] == 8
     assert out["dSSM-VAE"]["equal_step_diff"] == 15.0
+
+
+def _campaign(root: Path, excess: dict, game: str, finished=True, open_run=None, sha="synthetic") -> None:
+    """A finished (or not) model-zoo campaign of ``game``: each configured SSM run's lineage and final
+    eval.json (``excess[model]`` = (open-loop, joint); seeds differ through the noise)."""
+    from ssmlib.studies import zoo_campaign
+
+    zoo_campaign.init(zoo_campaign.CampaignConfig(game=game), root)
+    cfg = zoo_campaign.load_config(game, root)
+    for i, r in enumerate(cfg.runs):
+        if r["model"] not in excess or r["jump"] != 1:
+            continue
+        d = zoo_campaign.campaign_dir(game, root) / r["name"]
+        doc = _eval_doc(r["model"], *excess[r["model"]], seed=10 + i)["eval"]
+        _write(d / "eval.json", {"lease": 3, "results": dict(doc, windows_sha=sha)})
+        done = finished and r["name"] != open_run
+        _write(d / "lineage.json", {"run": r["name"], "finished": done, "why": "test", "leases": [],
+                                    "curve": [{"frames": 10_000_000, "excess": excess[r["model"]][0]}]})
+
+
+def test_claim2_campaign_decides_a_game_once_every_run_has_stopped(tmp_path):
+    """The finished campaign replaces the single-seed zoo study on its game (seeds resampled); an open
+    campaign leaves the zoo's verdict standing and is shown beside it as provisional, never counted."""
+    worse = {**GOOD, "sSSM": (100, 130)}  # the zoo study says: not reproduced on both games
+    good = {m: GOOD[m] for m in ("dSSM-DET", "dSSM-VAE", "sSSM")}
+    zoo(tmp_path / "a", worse)
+    for g in ("MsPacman", "Bowling"):
+        _campaign(tmp_path / "a", good, g)
+    v = claims.claim2(results=tmp_path / "a", n_boot=300)
+    assert v.verdict == "reproduced", claims.format_verdicts([v])
+    assert all("(campaign)" in p.title for p in v.parts)
+    assert v.parts[0].scale["seeds"] == {"sSSM": 3, "dSSM-DET": 3, "dSSM-VAE": 3}
+    assert v.parts[1].scale["seeds"] == {"sSSM": 1, "dSSM-DET": 1, "dSSM-VAE": 1}  # other games: one seed each
+    # one MsPacman run still open: MsPacman is judged by the zoo study again, the campaign only provisional
+    zoo(tmp_path / "b", worse)
+    _campaign(tmp_path / "b", good, "MsPacman", open_run="dSSM-VAE-s2")
+    _campaign(tmp_path / "b", good, "Bowling")
+    v = claims.claim2(results=tmp_path / "b", n_boot=300)
+    titles = {p.title.split(": ", 1)[1]: p.verdict for p in v.parts}
+    assert titles == {"MsPacman": "not reproduced", "Bowling (campaign)": "reproduced",
+                      "MsPacman (campaign, provisional)": "inconclusive"}, titles
+    assert v.verdict == "inconclusive"  # one game each way
+    prov = claims.claim2_campaign("MsPacman", tmp_path / "b", n_boot=300)
+    assert prov.verdict == "inconclusive" and "dSSM-VAE-s2" in prov.note
+    assert prov.evidence["provisional_verdict"] == "reproduced"
+    # a campaign whose sSSM is worse decides against the claim, whatever the zoo says
+    zoo(tmp_path / "c", GOOD)
+    for g in ("MsPacman", "Bowling"):
+        _campaign(tmp_path / "c", {**good, "sSSM": (100, 130)}, g)
+    assert claims.claim2(results=tmp_path / "c", n_boot=300).verdict == "not reproduced"
+
+
+def test_claim2_campaign_refuses_mixed_test_windows(tmp_path):
+    good = {m: GOOD[m] for m in ("dSSM-DET", "dSSM-VAE", "sSSM")}
+    _campaign(tmp_path, good, "MsPacman")
+    f = tmp_path / "model_zoo" / "MsPacman" / "campaign" / "sSSM-s1" / "eval.json"
+    doc = json.loads(f.read_text())
+    doc["results"]["windows_sha"] = "other"
+    f.write_text(json.dumps(doc))
+    with pytest.raises(claims.SsmlibError, match="different test windows"):
+        claims.claim2_campaign("MsPacman", tmp_path, n_boot=100)

@@ -89,6 +89,12 @@ RULES = {
                    f"steps) is at most {ACCURACY_RATIO:g}x the same model's at k = 1, and (b) below the copy-last-"
                    f"context-frame reference at the same env steps. Reproduced when both upper 95% bounds are on the "
                    f"claim's side; not reproduced when either lower bound is on the other side; else inconclusive."),
+    "3.campaign": ("Once the model-zoo campaign's jumpy sSSM runs (k = 2, 4) and every k = 1 sSSM seed have met "
+                   "their stop rules, the campaign replaces the jumpy study: speed as above; accuracy as above on each "
+                   "run's final evaluation at the env steps inside the k = 1 evaluation's horizon (chunk j of the "
+                   "jump-k model against h = k*j of the k = 1 model), bootstrapped over test episodes (paired; within "
+                   "an episode the windows differ with their length) and over the k = 1 seeds. While any of these runs "
+                   "is open, the jumpy study decides and the campaign's interval is shown beside it as provisional."),
     "3.claim": ("Claim 3 is reproduced for a (model, k > 1) when speed and accuracy both are; the claim is reproduced "
                 "when at least one jumpy model is, not reproduced when every one is not, else inconclusive."),
     "4": ("Frozen final-weight evaluation games of results/i2a/<game> (bootstrap over games and seeds): "
@@ -468,11 +474,94 @@ def jumpy_tables(game: str, results: Path = RESULTS_DIR) -> tuple[dict, dict, li
     return tables, evals, sources, summary
 
 
-def claim3(game: str = "MsPacman", results: Path = RESULTS_DIR, n_boot: int = 2000, seed: int = 0) -> Verdict:
-    """Claim 3: jumpy models are faster still at similar accuracy.
+def _jumpy_part(run: str, k: int, model: str, jt, base_tables, rows: list[dict], n_boot: int, seed: int,
+                rule: str, title: str) -> Verdict:
+    """``RULES['3.speed']`` and ``RULES['3.accuracy']`` for one jump-k run against its k = 1 model's tables."""
+    sp = speed_ratio(rows, model, (model,), jump=k, ref_jump=1, variant=None)
+    speed_v = "inconclusive" if sp is None else ("reproduced" if sp["min_ratio"] >= JUMPY_SPEED_MIN else "not reproduced")
+    sub = {run: jt, "k1": base_tables}
+    a = bootstrap(sub, lambda mm: _mean_h(mm[run]["excess_open_loop"]) / _mean_h(mm["k1"]["excess_open_loop"]),
+                  n_boot=n_boot, seed=seed)
+    b = bootstrap(sub, lambda mm: _mean_h(mm[run]["excess_open_loop"]) - _mean_h(mm["k1"]["copy_ctx_excess"]),
+                  n_boot=n_boot, seed=seed)
+    acc = combine_all([decide(a, ACCURACY_RATIO), decide(b, 0.0, strict=True)])
+    ci = {"open_loop_excess_ratio_vs_k1": _iv(a), "open_loop_excess_minus_copy_ctx_nats_per_frame": _iv(b)}
+    evd = {"speed": sp, "speed_verdict": speed_v, "accuracy_verdict": acc}
+    return Verdict(3, title, combine_all([speed_v, acc]), rule, evd, ci)
 
-    Rules (written before the numbers): ``RULES['3.speed']``, ``RULES['3.accuracy']``, ``RULES['3.claim']``.
+
+def _columns(t: EpisodeTable, idx: list[int]) -> EpisodeTable:
+    return EpisodeTable(t.episodes, t.windows, {k: (v[:, idx] if v.ndim == 2 else v) for k, v in t.sums.items()})
+
+
+def claim3_campaign(game: str = "MsPacman", results: Path = RESULTS_DIR, n_boot: int = 2000, seed: int = 0
+                    ) -> Verdict:
+    """Claim 3 from the model-zoo campaign's jumpy sSSM runs (``RULES['3.campaign']``): final when they and
+    every k = 1 sSSM seed have met their stop rules, else ``inconclusive`` with provisional intervals."""
+    c = CLAIMS[3]
+    rule = " ".join(RULES[k] for k in ("3.speed", "3.accuracy", "3.campaign", "3.claim"))
+    title = f"{c.title} (campaign)"
+    try:
+        base, base_runs, sources = campaign_tables(game, results, models=("sSSM",))
+    except SsmlibError as e:
+        return Verdict(3, title, "not run", rule, note=str(e))
+    from .studies.zoo_campaign import load_config
+
+    jumps = sorted({r["jump"] for r in load_config(game, results).runs if r["model"] == "sSSM" and r["jump"] > 1})
+    if "sSSM" not in base or not jumps:
+        return Verdict(3, title, "not run", rule, {"runs": base_runs}, sources=sources,
+                       note="needs the campaign's k = 1 sSSM evaluations and a jumpy sSSM run")
+    rows, speed_src = _speed_rows(results)
+    T = base["sSSM"][0].sums["excess_open_loop"].shape[1]
+    parts, runs, open_runs = [], {"sSSM k=1": base_runs["sSSM"]}, [m["run"] for m in base_runs["sSSM"] if not m["finished"]]
+    for k in jumps:
+        jt, jruns, src = campaign_tables(game, results, models=("sSSM",), jump=k)
+        runs[f"sSSM k={k}"] = jruns.get("sSSM", [])
+        open_runs += [m["run"] for m in jruns.get("sSSM", []) if not m["finished"]]
+        if "sSSM" not in jt or T // k < 1:
+            continue
+        chunks = list(range(T // k))  # chunk j+1 of the jump-k model ends at env step k*(j+1)
+        jk = [_columns(t, chunks) for t in jt["sSSM"]]
+        b1 = [_columns(t, [k * (j + 1) - 1 for j in chunks]) for t in base["sSSM"]]
+        name = f"sSSM-k{k}"
+        parts.append(_jumpy_part(name, k, "sSSM", jk, b1, rows, n_boot, seed, rule, f"{title}: {name}"))
+        sources += src
+    if not parts:
+        return Verdict(3, title, "not run", rule, {"runs": runs}, sources=sources, note="no jumpy run evaluated yet")
+    scale = {"game": game, "k1_seeds": len(base["sSSM"]),
+             "env_steps": {f"sSSM-k{k}": [k * (j + 1) for j in range(T // k)] for k in jumps},
+             "frames": {m["run"]: m["frames"] for ms in runs.values() for m in ms},
+             "unit": "nats/frame (open-loop excess), ratio (speed)"}
+    verdict = combine_any([p.verdict for p in parts])
+    evidence = {"runs": runs, "per_run": {p.title: p.evidence for p in parts}}
+    ci = {p.title: p.ci for p in parts}
+    if open_runs:
+        evidence["provisional_verdict"] = verdict
+        return Verdict(3, title, "inconclusive", rule, evidence, ci, scale, sources + speed_src, parts,
+                       note=f"campaign open ({', '.join(open_runs)} before their stop rule): the intervals are provisional")
+    return Verdict(3, title, verdict, rule, evidence, ci, scale, sources + speed_src, parts)
+
+
+def claim3(game: str = "MsPacman", results: Path = RESULTS_DIR, n_boot: int = 2000, seed: int = 0) -> Verdict:
+    """Claim 3: jumpy models are faster still at similar accuracy: the finished campaign decides
+    (``claim3_campaign``), else the jumpy study, with the open campaign's intervals beside it.
+
+    Rules (written before the numbers): ``RULES['3.speed']``, ``RULES['3.accuracy']``, ``RULES['3.campaign']``,
+    ``RULES['3.claim']``.
     """
+    camp = claim3_campaign(game, results, n_boot, seed)
+    if camp.verdict != "not run" and not camp.note.startswith("campaign open"):
+        return camp
+    v = _claim3_jumpy_study(game, results, n_boot, seed)
+    if camp.verdict != "not run":
+        v.parts.append(Verdict(3, f"{camp.title}, provisional", "inconclusive", camp.rule,
+                               {"provisional_verdict": camp.evidence.get("provisional_verdict")}, camp.ci,
+                               camp.scale, note=camp.note))
+    return v
+
+
+def _claim3_jumpy_study(game: str, results: Path, n_boot: int, seed: int) -> Verdict:
+    """Claim 3 from the single-seed jumpy study (results/jumpy/<game>)."""
     from .studies.jumpy import run_name
 
     c = CLAIMS[3]
@@ -494,22 +583,12 @@ def claim3(game: str = "MsPacman", results: Path = RESULTS_DIR, n_boot: int = 20
         base = run_name(m, 1)
         if k == 1 or base not in tables:
             continue
-        sp = speed_ratio(rows, m, (m,), jump=k, ref_jump=1, variant=None)
-        speed_v = "inconclusive" if sp is None else (
-            "reproduced" if sp["min_ratio"] >= JUMPY_SPEED_MIN else "not reproduced")
-        sub = {run: tables[run], base: tables[base]}
-        a = bootstrap(sub, lambda mm: _mean_h(mm[run]["excess_open_loop"]) / _mean_h(mm[base]["excess_open_loop"]),
-                      n_boot=n_boot, seed=seed)
-        b = bootstrap(sub, lambda mm: _mean_h(mm[run]["excess_open_loop"]) - _mean_h(mm[base]["copy_ctx_excess"]),
-                      n_boot=n_boot, seed=seed)
-        acc = combine_all([decide(a, ACCURACY_RATIO), decide(b, 0.0, strict=True)])
-        v = combine_all([speed_v, acc])
-        ci = {"open_loop_excess_ratio_vs_k1": _iv(a), "open_loop_excess_minus_copy_ctx_nats_per_frame": _iv(b)}
-        evd = {"speed": sp, "speed_verdict": speed_v, "accuracy_verdict": acc,
-               "train_steps": next((r["train_steps"] for r in summary["rows"] if r["run"] == run), None),
-               "k1_train_steps": next((r["train_steps"] for r in summary["rows"] if r["run"] == base), None)}
-        parts.append(Verdict(3, f"{c.title}: {run}", v, rule, evd, ci))
-        ci_all[run], ev_all[run] = ci, evd
+        part = _jumpy_part(run, k, m, tables[run], tables[base], rows, n_boot, seed, rule, f"{c.title}: {run}")
+        part.evidence.update(
+            train_steps=next((r["train_steps"] for r in summary["rows"] if r["run"] == run), None),
+            k1_train_steps=next((r["train_steps"] for r in summary["rows"] if r["run"] == base), None))
+        parts.append(part)
+        ci_all[run], ev_all[run] = part.ci, part.evidence
     if not parts:
         return Verdict(3, c.title, "not run", rule, sources=sources, note="no jumpy run with its k = 1 partner")
     t0 = next(iter(tables.values()))

@@ -217,22 +217,25 @@ def test_sssm_vs_deterministic_differences():
     assert out["dSSM-VAE"]["equal_step_diff"] == 15.0
 
 
-def _campaign(root: Path, excess: dict, game: str, finished=True, open_run=None, sha="synthetic") -> None:
+def _campaign(root: Path, excess: dict, game: str, finished=True, open_run=None, sha="synthetic", jumpy=None,
+              T=T) -> None:
     """A finished (or not) model-zoo campaign of ``game``: each configured SSM run's lineage and final
-    eval.json (``excess[model]`` = (open-loop, joint); seeds differ through the noise)."""
+    eval.json (``excess[model]`` = (open-loop, joint); ``jumpy[k]`` the same for the jump-k sSSM runs;
+    seeds differ through the noise)."""
     from ssmlib.studies import zoo_campaign
 
     zoo_campaign.init(zoo_campaign.CampaignConfig(game=game), root)
     cfg = zoo_campaign.load_config(game, root)
     for i, r in enumerate(cfg.runs):
-        if r["model"] not in excess or r["jump"] != 1:
+        levels = excess.get(r["model"]) if r["jump"] == 1 else (jumpy or {}).get(r["jump"])
+        if levels is None:
             continue
         d = zoo_campaign.campaign_dir(game, root) / r["name"]
-        doc = _eval_doc(r["model"], *excess[r["model"]], seed=10 + i)["eval"]
+        doc = _eval_doc(r["model"], *levels, seed=10 + i, T=T)["eval"]
         _write(d / "eval.json", {"lease": 3, "results": dict(doc, windows_sha=sha)})
         done = finished and r["name"] != open_run
         _write(d / "lineage.json", {"run": r["name"], "finished": done, "why": "test", "leases": [],
-                                    "curve": [{"frames": 10_000_000, "excess": excess[r["model"]][0]}]})
+                                    "curve": [{"frames": 10_000_000, "excess": levels[0]}]})
 
 
 def test_claim2_campaign_decides_a_game_once_every_run_has_stopped(tmp_path):
@@ -276,3 +279,23 @@ def test_claim2_campaign_refuses_mixed_test_windows(tmp_path):
     f.write_text(json.dumps(doc))
     with pytest.raises(claims.SsmlibError, match="different test windows"):
         claims.claim2_campaign("MsPacman", tmp_path, n_boot=100)
+
+
+def test_claim3_campaign_matches_env_steps_and_can_fail(tmp_path):
+    """Chunk j of a jump-k run is set against h = k*j of the k = 1 seeds; a jumpy model 3x worse fails, one
+    as good passes where its speed-up is measured; an open run leaves the (absent) jumpy study deciding."""
+    rates = {**FAST, ("sSSM", 4): 11000}
+    good = {"sSSM": (100, 80)}
+    _campaign(tmp_path / "a", good, "MsPacman", jumpy={2: (100, 80), 4: (100, 80)}, T=8)
+    _speed(tmp_path / "a", rates)
+    v = claims.claim3(results=tmp_path / "a", n_boot=300)
+    assert v.verdict == "reproduced" and "(campaign)" in v.title, claims.format_verdicts([v])
+    assert v.scale["env_steps"] == {"sSSM-k2": [2, 4, 6, 8], "sSSM-k4": [4, 8]} and v.scale["k1_seeds"] == 3
+    _campaign(tmp_path / "b", good, "MsPacman", jumpy={2: (300, 240), 4: (320, 250)}, T=8)
+    _speed(tmp_path / "b", rates)
+    assert claims.claim3(results=tmp_path / "b", n_boot=300).verdict == "not reproduced"
+    _campaign(tmp_path / "c", good, "MsPacman", jumpy={2: (100, 80), 4: (100, 80)}, T=8, open_run="sSSM-k4-s0")
+    _speed(tmp_path / "c", rates)
+    v = claims.claim3(results=tmp_path / "c", n_boot=300)
+    assert v.verdict == "not run" and "(campaign)" not in v.title  # no jumpy study in this results folder
+    assert v.parts[-1].title.endswith("provisional") and "sSSM-k4-s0" in v.parts[-1].note

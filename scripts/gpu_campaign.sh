@@ -10,16 +10,17 @@
 #      current evaluator): $OUT/rescore/results.tar and $OUT/rescore.log.
 # Usage: [LEASE_SECONDS=560] [MAX_RUNS=2] [RESCORE=1] [CHECK=1] SSMLIB_GIT_SHA=<local HEAD> bash scripts/gpu_campaign.sh
 #   LEASE_SECONDS is the whole call's budget: after the data, each run trains for what is left minus
-#   OVERHEAD (startup, final evaluation, export and scoring; an estimate, not yet measured) unless
+#   OVERHEAD (startup, final evaluation, export and scoring: 75-96 s measured, 100 by default) unless
 #   SECONDS_PER_RUN is given; the lease is stopped before the budget ends so that campaign.tar is always
 #   written, and each run is recorded as soon as it ends. CHECK=1 runs scripts/check_step.py's variants
 #   (which part of torch.compile breaks the gradient) on a small dataset, for at most CHECK_SECONDS (150;
 #   CHECK_VARIANTS=a,b picks variants) while the campaign's data is
-#   collected: $OUT/check_step.log.
+#   collected: $OUT/check_step.log. BENCH=1 runs `bench train` (BENCH_VARIANTS, default b256-eager-cl against
+#   b256-compile, for at most BENCH_TIMEOUT=240 s) while the data is collected: $OUT/train-engine-h200.json.
 set -euo pipefail
 GAME=${GAME:-MsPacman}
 LEASE_SECONDS=${LEASE_SECONDS:-560}
-OVERHEAD=${OVERHEAD:-110}
+OVERHEAD=${OVERHEAD:-100}  # measured 75 and 96 s in the leases of 2026-12-02 (campaign/logs/), plus a margin
 MAX_RUNS=${MAX_RUNS:-2}
 DATA=${DATA:-/tmp/data/campaign-$GAME}
 OUT=${OUT:-/tmp/out}
@@ -39,8 +40,15 @@ if [ "${CHECK:-0}" = 1 ]; then  # compile diagnosis alongside the data: every ch
           ${CHECK_VARIANTS:+--only "$CHECK_VARIANTS"}) > "$OUT/check_step.log" 2>&1 &
   CHECK_PID=$!
 fi
+if [ "${BENCH:-0}" = 1 ]; then  # eager channels_last against compiled NCHW (the engine's open question), bounded
+  timeout "${BENCH_TIMEOUT:-240}" python3 -m ssmlib bench train --profile paper --models sSSM,dSSM-DET \
+    --variants "${BENCH_VARIANTS:-b256-eager-cl,b256-compile}" --seconds 8 --out "$OUT/train-engine-h200.json" \
+    --overwrite > "$OUT/bench_train.log" 2>&1 &
+  BENCH_PID=$!
+fi
 python3 -m ssmlib campaign data --game "$GAME" --out "$DATA"
 [ -z "${CHECK_PID:-}" ] || { wait "$CHECK_PID" || true; grep '^{' "$OUT/check_step.log" | cut -c1-220; }
+[ -z "${BENCH_PID:-}" ] || { wait "$BENCH_PID" || true; grep -v "Warn\|warn" "$OUT/bench_train.log" | tail -8; }
 elapsed=$(( $(date +%s) - t0 ))
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-$(( LEASE_SECONDS - elapsed - OVERHEAD ))}
 echo "collected in $elapsed s; each run trains $SECONDS_PER_RUN s"

@@ -78,6 +78,16 @@ def test_samples_differ_for_sssm_and_are_identical_for_dssm_det(models, quick_da
     assert not np.array_equal(s.rollout().imagined, rs.imagined)
     d = make(models, quick_dataset, "dSSM-DET", samples=3).rollout()
     assert d.imagined.shape[0] == 3 and d.samples_identical()
+    # the spread over samples: zero where the futures agree (dSSM-DET), positive where they differ
+    spread = rs.sample_spread()
+    assert spread.shape == (4, 80, 64) and spread.max() > 0
+    np.testing.assert_allclose(spread[0], (rs.imagined.astype(np.float32) / 255).std(0)[0].mean(-1), atol=1e-6)
+    assert d.sample_spread().max() == 0
+    from ssmlib.viz.explorer import spread_figure
+
+    fig = spread_figure({"sSSM": rs, "dSSM-DET": d}, steps=(1, 4))
+    titles = [ax.get_title() for ax in fig.axes]
+    assert len(titles) == 4 and titles[2].endswith("spread 0.0000") and not titles[0].endswith("spread 0.0000")
 
 
 def test_gif_export_writes_a_valid_gif(models, quick_dataset, tmp_path):

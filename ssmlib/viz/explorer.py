@@ -134,6 +134,34 @@ class ExplorerRollout:
     def samples_identical(self) -> bool:
         return all(np.array_equal(self.imagined[0], x) for x in self.imagined[1:])
 
+    def sample_spread(self) -> np.ndarray:
+        """(T, H, W): the standard deviation over samples of each imagined pixel (intensity in [0, 1],
+        mean over colour channels): where the model's futures differ. Zero for one sample or a
+        deterministic model."""
+        x = self.imagined.astype(np.float32) / 255.0  # (S, T, H, W, 3)
+        return x.std(0).mean(-1)
+
+
+def spread_figure(rollouts: dict, steps: Sequence[int] = (1, 4, 7, 10), gain: float = 4.0):
+    """Where sampled futures differ: one row per model (``rollouts[label]``, same window), one column per
+    imagined step: the recorded frame in grey with ``gain * sample_spread`` in red on top; the row's
+    title gives the mean spread per step. Returns the matplotlib figure."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(rollouts), len(steps), figsize=(2.2 * len(steps), 2.6 * len(rollouts)),
+                             squeeze=False)
+    for row, (label, r) in zip(axes, rollouts.items()):
+        spread = r.sample_spread()
+        for ax, h in zip(row, steps):
+            grey = r.real[h - 1].astype(np.float32).mean(-1) / 255.0
+            img = np.stack([grey * 0.5] * 3, -1)
+            img[..., 0] = np.clip(img[..., 0] + gain * spread[h - 1], 0, 1)
+            ax.imshow(img)
+            ax.set_xticks([]), ax.set_yticks([])
+            ax.set_title(f"{label}\nh={h}: spread {spread[h - 1].mean():.4f}", fontsize=8)
+    fig.tight_layout()
+    return fig
+
 
 class RolloutExplorer:
     """Real and imagined frames of one test window; see the module docstring.

@@ -474,9 +474,8 @@ print(f"  floor of single frames: {allf.min().item():,.0f} to {allf.max().item()
 # such as these demo frames, is off for the study's test windows by more than many differences
 # between models. We therefore do not measure the study's models against it. The headline accuracy
 # is the **excess** over the exact floor of each window's own target frames, computed per window
-# by `ssmlib.evaluate` ({doc}`chapter 3 <03_autoregressive>`). The MsPacman checkpoints have been re-scored with it; Bowling's
-# evaluations predate it and still wait for a re-score. The tables below show the excess where an
-# evaluation holds it, and every log-likelihood relative to RAR, the strongest pixel-space baseline
+# by `ssmlib.evaluate` ({doc}`chapter 3 <03_autoregressive>`). The checkpoints of both games have been re-scored with it. The tables
+# below show the excess, and every log-likelihood relative to RAR, the strongest pixel-space baseline
 # of {doc}`chapter 3 <03_autoregressive>`.
 #
 # ### Log-likelihood per horizon, relative to RAR
@@ -562,8 +561,8 @@ fig.tight_layout()
 #
 # The totals per frame (the window's log-likelihood divided by 10), per model and game. The
 # columns give the difference to RAR in nats per frame, the excess over the exact floor of the same
-# windows where the evaluation holds it (`-` where it does not, as in Bowling's, which predate it), the
-# open-loop MSE as a ratio to RAR's, and the reward AUC of `ssmlib.evaluate` where it was stored.
+# windows (`-` for the ELBO line, and for an evaluation written without it), the open-loop MSE as a
+# ratio to RAR's, and the reward AUC of `ssmlib.evaluate`.
 
 # %%
 for g in studies:
@@ -594,8 +593,7 @@ for g in studies:
 # committed evaluations also hold a reward "accuracy" (every reward bit right), which the table
 # leaves out: on MsPacman most steps have no reward, so a head that always predicts zero scores the
 # base rate, and the accuracy is no evidence. The reward AUC and the reward NLL against the base
-# rate (`ssmlib.evaluate`) replace it: the re-scored MsPacman evaluations hold them, while Bowling's,
-# written by an older evaluator, do not (hence its `-`).
+# rate (`ssmlib.evaluate`) replace it: the re-scored evaluations of both games hold them.
 #
 # ## Rollouts of the pretrained models next to real frames
 #
@@ -710,11 +708,13 @@ print(claims.format_verdicts([claims.claim1(), claims.claim2()]))
 #   pixel-space models', but that is the irreducible floor talking: the rule of `ssmlib.claims`
 #   judges the per-window excess over the exact floor, open loop, and the error on the moving
 #   pixels, against the better pixel model and against copying the last context frame. The
-#   MsPacman checkpoints have been re-scored for this: open loop for every model, each window's
+#   checkpoints of both games have been re-scored for this: open loop for every model, each window's
 #   excess over the exact floor of its own target frames, 95% intervals from resampling the test
-#   episodes. So the verdict above judges each SSM on MsPacman; Bowling's evaluations predate the
-#   re-score and still wait for it. On open-loop MSE, dSSM-DET compares well with RAR in the table
-#   above: it predicts the average future and never drifts on its own errors.
+#   episodes. The claim-1 verdict above judges each SSM on MsPacman (the game of
+#   {doc}`chapter 10 <10_results>`'s verdict table); {doc}`chapter 3 <03_autoregressive>` prints the
+#   same rule applied to Bowling. Claim 2's verdict judges both games. On open-loop MSE, dSSM-DET
+#   compares well with RAR in the table above: it predicts the average future and never drifts on its
+#   own errors.
 # - **The decoder latent.** Where dSSM-VAE's bound is above dSSM-DET's exact value (printed per
 #   game), the latent helps the likelihood on that test set; where it is below, the bound alone
 #   cannot tell. This is not claim 2: both models have a deterministic transition.
@@ -739,8 +739,8 @@ print(claims.format_verdicts([claims.claim1(), claims.claim2()]))
 #   trails or leads per horizon, with dSSM-DET's term falling as the horizon grows.
 # - Both models of this chapter have a deterministic transition, so claim 2 sets the sSSM ({doc}`chapter 5 <05_sssm>`)
 #   against both. The verdicts on claims 1 and 2 are printed by `ssmlib.claims`, from the re-scored
-#   MsPacman evaluations (per-window excess over the exact floor, open loop for every model,
-#   intervals over test episodes); Bowling's evaluations still wait for a re-score.
+#   evaluations (per-window excess over the exact floor, open loop for every model, intervals over
+#   test episodes): claim 1 on MsPacman, claim 2 on MsPacman and Bowling.
 #
 # ## Exercises
 #

@@ -1,18 +1,20 @@
 """Configs for every command, as dataclasses whose fields carry one-line docstrings (CleanRL style).
 
-Two profiles exist for everything: ``quick`` (CPU, tiny frames and models, seconds to minutes: CI and
-the live cells of the book) and ``paper`` (GPU, the paper's sizes: 200x160 RGB frames, a 25x20x64
-state). Where the paper is silent the value is ours; the book says so.
+One config system (issue #16): every dataclass's defaults ARE the ``paper`` profile (GPU, the paper's
+sizes: 200x160 RGB frames, a 25x20x64 state); where the paper is silent the value is ours and the field's
+docstring says so. Every other profile is a table of overrides keyed ``section.field`` (:data:`QUICK`:
+CPU, tiny frames and models, seconds to minutes: CI and the live cells of the book), applied by
+:func:`apply_sets`, the same function that applies ``--set key=value``. ``python -m ssmlib config
+--profile quick`` marks the values the table sets.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from .errors import SsmlibError
-
-PROFILES = ("quick", "paper")
 
 CONTEXT = 3
 """Real frames that build the initial state (the paper uses 3): every model, window and study reads it here."""
@@ -27,26 +29,26 @@ class DataConfig:
 
     game: str = "MsPacman"
     """ALE game by short name (MsPacman, Bowling, Centipede, Surround, ... any ALE ROM)."""
-    height: int = 80
-    """Frame height after preprocessing; a multiple of 8 (the state is 1/8 of the frame)."""
-    width: int = 64
-    """Frame width after preprocessing; a multiple of 8."""
+    height: int = 200
+    """Frame height after preprocessing (paper: 200); a multiple of 8 (the state is 1/8 of the frame)."""
+    width: int = 160
+    """Frame width after preprocessing (paper: 160); a multiple of 8."""
     frameskip: int = 4
     """Emulator frames per agent step, as ALE v5."""
     sticky_actions: float = 0.25
     """Probability that the emulator repeats the previous action (ALE v5's default)."""
-    num_envs: int = 8
-    """Environments stepped together by the vector env (C++ threads in ale-py)."""
-    steps_per_shard: int = 500
-    """Agent steps per environment in one shard; a shard is the unit of resume and checksum."""
+    num_envs: int = 64
+    """Environments stepped together by the vector env (C++ threads in ale-py) (ours)."""
+    steps_per_shard: int = 1000
+    """Agent steps per environment in one shard; a shard is the unit of resume and checksum (ours)."""
     mean_action_repeat: float = 4.0
-    """Random policy: mean number of consecutive steps one sampled action is held (geometric)."""
+    """Random policy: mean number of consecutive steps one sampled action is held (geometric) (ours)."""
     test_fraction: float = 0.1
-    """Fraction of episodes held out for evaluation, chosen by a hash of (seed, episode id)."""
+    """Fraction of episodes held out for evaluation, chosen by a hash of (seed, episode id) (ours)."""
     max_episode_steps: int = 27_000
     """Agent steps before an episode is truncated (108k emulator frames, as ALE v5)."""
     seed: int = 0
-    """Base seed; shard i is collected from seed (seed, i), so a resumed run equals an uninterrupted one."""
+    """Base seed (ours); shard i is collected from seed (seed, i), so a resumed run equals an uninterrupted one."""
 
 
 @dataclass
@@ -55,10 +57,10 @@ class ModelConfig:
 
     model: str = "sSSM"
     """Which model: one of AR, RAR, dSSM-DET, dSSM-VAE, sSSM."""
-    height: int = 80
-    """Frame height the model reads and writes (from the data manifest)."""
-    width: int = 64
-    """Frame width the model reads and writes (from the data manifest)."""
+    height: int = 200
+    """Frame height the model reads and writes (from the data manifest; paper: 200)."""
+    width: int = 160
+    """Frame width the model reads and writes (from the data manifest; paper: 160)."""
     num_actions: int = 9
     """Size of the game's action set (from the data manifest)."""
     channel_scale: float = 1.0
@@ -68,20 +70,20 @@ class ModelConfig:
     z_channels: int = 32
     """Channels of the latent map z_t (paper: not stated; ours), before channel_scale."""
     min_std: float = 0.01
-    """Floor added to softplus standard deviations of prior and posterior."""
+    """Floor added to softplus standard deviations of prior and posterior (ours)."""
     reward_head: str = "categorical"
     """Reward head: ``categorical`` over the game's reward values (ours, default) or ``bits`` (the paper
     caption's Bernoulli bits of floor(r): the committed checkpoints before the campaign)."""
     reward_values: tuple = ()
     """Values of the categorical reward head; empty: taken from the training data by ``train``."""
     reward_classes: int = 8
-    """At most this many reward values (0 and the most frequent others) when taken from the data."""
+    """At most this many reward values (0 and the most frequent others) when taken from the data (ours)."""
     reward_bits: int = 12
-    """Bits of |floor(r)| predicted by the ``bits`` reward head (plus one sign bit)."""
+    """Bits of |floor(r)| predicted by the ``bits`` reward head (plus one sign bit) (ours)."""
     ar_frames: int = 3
-    """Frames the AR model conditions on at every step (same as the SSM's 3-frame context)."""
+    """Frames the AR model conditions on at every step (same as the SSM's 3-frame context) (ours)."""
     jump: int = 1
-    """Environment steps per model transition (jumpy models, k > 1)."""
+    """Environment steps per model transition (jumpy models, k > 1; the paper's k are unknown, ours are 1, 2, 4)."""
 
 
 @dataclass
@@ -92,16 +94,19 @@ class TrainConfig:
     """Real frames that build the initial state (the paper uses 3)."""
     horizon: int = 10
     """Future frames predicted per training window (the paper trains 10 steps ahead)."""
-    batch_size: int = 32
-    """Windows per optimiser step."""
+    batch_size: int = 256
+    """Windows per optimiser step, per GPU (ours: eager on an H200 batch 256 trains at 3.9x batch 32's
+    frames/s; at 100 s of equal wall-clock it was NOT yet better than batch 32, still inside its
+    warm-up: results/speed/engine/)."""
     steps: int = 20_000
-    """Optimiser steps."""
-    lr: float = 5e-4
-    """AdamW learning rate (ours: the paper's optimiser is unknown)."""
+    """Optimiser steps (ours)."""
+    lr: float = 1.4e-3
+    """AdamW learning rate (ours: the paper's optimiser is unknown): 5e-4 at batch 32, scaled by the
+    square-root rule to batch 256, 5e-4 * sqrt(256 / 32) = 1.4e-3, after ``lr_warmup_steps``."""
     weight_decay: float = 1e-5
-    """AdamW weight decay."""
+    """AdamW weight decay (ours)."""
     grad_clip: float = 1.0
-    """Global gradient-norm clip."""
+    """Global gradient-norm clip (ours)."""
     kl_warmup_steps: int = 1000
     """Linear warm-up of the KL weight from 0 to 1 (ours; reported in the book)."""
     lr_warmup_steps: int = 1000
@@ -118,29 +123,105 @@ class TrainConfig:
     """Free nats per frame (ours): no KL gradient on a frame whose KL is below this, so the posterior
     is not pushed into disuse early; the reported KL and ELBO are the true ones."""
     channels_last: bool = True
-    """channels_last memory format for the model on CUDA (faster convolutions with bf16)."""
+    """channels_last memory format for the model on CUDA (faster convolutions with bf16) (ours)."""
     check_every: int = 0
     """CUDA: steps between host reads of the non-finite flag (0: at every log line). A non-finite step
     is always skipped on the device (fused AdamW's found_inf), so no host sync is needed per step."""
     log_every: int = 50
-    """Steps between metric lines in metrics.jsonl."""
+    """Steps between metric lines in metrics.jsonl (ours)."""
     eval_every: int = 1000
-    """Steps between test-set evaluations during training."""
+    """Steps between test-set evaluations during training (ours)."""
     ckpt_every: int = 1000
-    """Steps between checkpoints."""
+    """Steps between checkpoints (ours)."""
     amp: bool = True
-    """bf16 autocast on CUDA (ignored on CPU)."""
+    """bf16 autocast on CUDA (ignored on CPU) (ours)."""
     compile: bool = False
     """torch.compile of the convolutional pass on CUDA (ignored on CPU). Off by default: on an H200 with
     torch 2.11 the compiled step's gradient was not finite while the eager one was (results/speed/engine/),
     and every run paid for the failed compilation before the guard fell back to eager."""
     seed: int = 0
-    """Seed of parameters and window sampling."""
+    """Seed of parameters and window sampling (ours)."""
+
+
+SECTIONS = ("data", "model", "train", "agent")
+"""The config sections, in the order a run uses them; ``section.field`` names one setting everywhere
+(the override tables, ``--set``, ``python -m ssmlib config``). ``agent`` is ``agents.config.AgentConfig``."""
+
+QUICK: dict[str, object] = {
+    # CPU-sized frames and models
+    "data.height": 80, "data.width": 64, "data.num_envs": 4,
+    "model.height": 80, "model.width": 64, "model.channel_scale": 0.5, "model.z_channels": 16,
+    # a few hundred steps, logged, evaluated and checkpointed often enough to see something
+    "train.horizon": 5, "train.batch_size": 8, "train.steps": 200, "train.lr": 1e-3,
+    "train.kl_warmup_steps": 50, "train.lr_warmup_steps": 0,
+    "train.log_every": 10, "train.eval_every": 100, "train.ckpt_every": 100,
+    # a small agent without an environment model unless one is given
+    "agent.env_model": "", "agent.height": 80, "agent.width": 64, "agent.num_envs": 8, "agent.total_steps": 400,
+    "agent.rollout_depth": 2, "agent.mf_pool": 1, "agent.hidden": 128, "agent.lstm": 64, "agent.log_every": 5,
+}
+"""The ``quick`` profile (CPU, seconds to minutes: CI and the live cells of the book): what it changes
+from the paper's defaults, ``section.field -> value``."""
+
+PROFILE_SETS: dict[str, dict[str, object]] = {"quick": QUICK, "paper": {}}
+"""Every profile as its overrides of the dataclasses' defaults (``paper``: none)."""
+
+PROFILES = tuple(PROFILE_SETS)
+"""The profile names, from the table (``quick`` first: what CI, the book and most commands default to)."""
+
+
+def _check_keys(sets: Mapping[str, object], where: str) -> None:
+    for key in sets:
+        if "." not in key or key.split(".", 1)[0] not in SECTIONS:
+            raise SsmlibError(f"{where} {key!r}: expected section.field, section one of {', '.join(SECTIONS)}")
+
+
+for _name, _sets in PROFILE_SETS.items():
+    _check_keys(_sets, f"profile {_name}:")
+
+
+def profile_sets(name: str, section: str | None = None) -> dict[str, object]:
+    """Profile ``name``'s overrides: all of them (``section.field -> value``), or one section's
+    (``field -> value``)."""
+    if name not in PROFILE_SETS:
+        raise SsmlibError(f"unknown profile {name!r}; choose one of {', '.join(PROFILES)}")
+    sets = PROFILE_SETS[name]
+    if section is None:
+        return dict(sets)
+    return {k.split(".", 1)[1]: v for k, v in sets.items() if k.split(".", 1)[0] == section}
+
+
+def apply_sets(cfg, sets: Mapping[str, object], *, source: str = "--set "):
+    """A copy of config dataclass ``cfg`` with ``sets`` (``field -> value``) applied: the one code path of
+    a profile's override table and of ``--set key=value``. A string value is coerced to the field's type
+    (``coerce``); any other must have that type (an int is taken for a float). An unknown field or a value
+    of another type is refused in one line that starts with ``source`` and the key."""
+    fields = {f.name for f in dataclasses.fields(cfg)}
+    changes = {}
+    for key, value in sets.items():
+        if key not in fields:
+            import difflib
+
+            close = difflib.get_close_matches(key, sorted(fields), n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise SsmlibError(f"{source}{key}: no such {type(cfg).__name__} field{hint}")
+        default = getattr(cfg, key)
+        value = coerce(value, default, key)
+        if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, type(default)) or isinstance(value, bool) != isinstance(default, bool):
+            raise SsmlibError(f"{source}{key}={value!r}: expected a {type(default).__name__}")
+        changes[key] = value
+    return dataclasses.replace(cfg, **changes)
+
+
+def profile_config(name: str, section: str, cls):
+    """Section ``section`` of profile ``name``: ``cls()`` (the paper's values) with the profile's overrides."""
+    return apply_sets(cls(), profile_sets(name, section), source=f"profile {name}: {section}.")
 
 
 @dataclass
 class Profile:
-    """One named bundle of configs."""
+    """One named bundle of configs (built by :func:`get_profile`; a field left out is the paper's)."""
 
     name: str
     data: DataConfig = field(default_factory=DataConfig)
@@ -149,27 +230,9 @@ class Profile:
 
 
 def get_profile(name: str) -> Profile:
-    """The ``quick`` (CPU) or ``paper`` (GPU) profile, freshly built so callers may edit it."""
-    if name == "quick":
-        return Profile(
-            name="quick",
-            data=DataConfig(height=80, width=64, num_envs=4, steps_per_shard=1000),
-            model=ModelConfig(height=80, width=64, channel_scale=0.5, z_channels=16),
-            train=TrainConfig(horizon=5, batch_size=8, steps=200, log_every=10, eval_every=100,
-                              ckpt_every=100, kl_warmup_steps=50, lr_warmup_steps=0, lr=1e-3),
-        )
-    if name == "paper":
-        return Profile(
-            name="paper",
-            data=DataConfig(height=200, width=160, num_envs=64, steps_per_shard=1000),
-            model=ModelConfig(height=200, width=160, channel_scale=1.0),
-            # a per-GPU batch of 256: eager on an H200 (the compiled step's gradient was not finite there) it
-            # trains at 3.9x batch 32's frames/s; the learning rate follows the square-root rule from 5e-4 at
-            # batch 32, 5e-4 * sqrt(256 / 32) = 1.4e-3, after a 1000-step warm-up (ours). At 100 s of equal
-            # wall-clock it was NOT yet better than batch 32 (still inside its warm-up): results/speed/engine/
-            train=TrainConfig(batch_size=256, lr=1.4e-3),
-        )
-    raise SsmlibError(f"unknown profile {name!r}; choose one of {', '.join(PROFILES)}")
+    """Profile ``name`` (``quick``: CPU; ``paper``: GPU, the defaults), freshly built so callers may edit it."""
+    return Profile(name=name, data=profile_config(name, "data", DataConfig),
+                   model=profile_config(name, "model", ModelConfig), train=profile_config(name, "train", TrainConfig))
 
 
 def to_dict(cfg) -> dict:
@@ -251,7 +314,7 @@ def coerce(value, default, key: str):
     return value
 
 
-SECTION_PREFIXES = ("data.", "model.", "train.", "agent.")
+SECTION_PREFIXES = tuple(f"{s}." for s in SECTIONS)
 """``--set`` keys may name their section (``train.lr``, as ``python -m ssmlib config`` lists them) or not (``lr``)."""
 
 

@@ -1,6 +1,6 @@
-"""An agent run's configuration: :class:`AgentConfig`, its profiles (``quick``, ``paper``), the checks
-every run makes of it, and where its frozen environment model is (``env_model="auto"``: the committed
-model of the game)."""
+"""An agent run's configuration: :class:`AgentConfig` (its defaults are the ``paper`` profile; ``quick``
+is the ``agent.`` rows of ``ssmlib.config.QUICK``), the checks every run makes of it, and where its
+frozen environment model is (``env_model="auto"``: the committed model of the game)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..config import PROFILES, REPO_ROOT, coerce, parse_sets
+from ..config import REPO_ROOT, apply_sets, parse_sets, profile_config
 from ..errors import SsmlibError
 from .networks import AGENTS, ROLLOUT_POLICIES
 
@@ -54,8 +54,8 @@ class AgentConfig:
     """Imagined steps per rollout (I2A; the paper's range is a few steps)."""
     gumbel_tau: float = 1.0
     """Temperature of the straight-through Gumbel-softmax (learned rollout policy)."""
-    mf_pool: int = 1
-    """Average-pool factor of the frames before the model-free CNN (2 at 200x160: 100x80 inputs)."""
+    mf_pool: int = 2
+    """Average-pool factor of the frames before the model-free CNN (ours: 2 at 200x160, 100x80 inputs)."""
     hidden: int = 256
     """Units of the model-free path (ours: half of Mnih et al.'s 512 keeps agent checkpoints small)."""
     lstm: int = 256
@@ -77,13 +77,9 @@ class AgentConfig:
 
 
 def agent_profile(name: str) -> AgentConfig:
-    """``quick`` (CPU, 80x64 frames, 8 envs, a few hundred steps) or ``paper`` (GPU, 200x160, 64 envs)."""
-    if name == "quick":
-        return AgentConfig(height=80, width=64, num_envs=8, total_steps=400, rollout_depth=2, mf_pool=1,
-                           hidden=128, lstm=64, log_every=5, env_model="")
-    if name == "paper":
-        return AgentConfig(mf_pool=2)
-    raise SsmlibError(f"unknown profile {name!r}; choose one of {', '.join(PROFILES)}")
+    """``quick`` (CPU, 80x64 frames, 8 envs, a few hundred steps) or ``paper`` (GPU, 200x160, 64 envs: the
+    defaults): ``AgentConfig()`` with the profile's ``agent.`` overrides."""
+    return profile_config(name, "agent", AgentConfig)
 
 
 AUTO_MODEL = "auto"
@@ -124,10 +120,6 @@ def check_config(cfg: AgentConfig) -> None:
 
 
 def with_sets(cfg: AgentConfig, items: list[str] | None) -> AgentConfig:
-    """``cfg`` with ``--set key=value`` items applied (values coerced to the field's type, as ``train``'s)."""
-    names = {f.name for f in dataclasses.fields(AgentConfig)}
-    for key, value in parse_sets(items).items():
-        if key not in names:
-            raise SsmlibError(f"--set {key}: no such AgentConfig field")
-        cfg = dataclasses.replace(cfg, **{key: coerce(value, getattr(cfg, key), key)})
-    return cfg
+    """``cfg`` with ``--set key=value`` items applied (values coerced to the field's type) by
+    ``config.apply_sets``, as a profile's overrides are."""
+    return apply_sets(cfg, parse_sets(items))

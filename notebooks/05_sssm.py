@@ -62,8 +62,9 @@ from ssmlib.evaluate import bernoulli_floor
 from ssmlib.models import CONTEXT, count_parameters, logmeanexp
 from ssmlib.models.blocks import gaussian_kl
 from ssmlib.train import read_metrics
-from ssmlib.viz.explorer import explore
+from ssmlib.viz.explorer import RolloutExplorer, explore, spread_figure
 from ssmlib.viz.frames import as_hwc_uint8, frame_strip, learning_curves
+from ssmlib.studies import zoo_campaign
 from ssmlib.studies.zoo import load_study
 
 torch.set_num_threads(1)  # on a shared 2-core CPU one thread is faster than two competing ones
@@ -369,6 +370,29 @@ print("99.9th percentile of the per-pixel std per step:",
 # nats (measured below on the whole test set), so $z$ carries little information and its prior
 # samples stay close to the prior mean. Keep this in mind when we read the log-likelihoods.
 #
+# ### A latent that is used: the model-zoo campaign's sSSM
+#
+# The campaign of {doc}`chapter 10 <10_results>` trains the sSSM again with a batch of 256, a KL
+# warm-up and KL balancing (`TrainConfig.kl_balance`: the prior is pulled towards the posterior
+# faster than the posterior towards the prior; ours, the paper is silent). Its KL per step is now
+# hundreds of nats, not a few, so $z$ carries information and its samples should disagree more,
+# and in more places. Below, the same window for both models, 4 samples each: the recorded frame in
+# grey, the per-pixel standard deviation across the samples in red (`RolloutExplorer.sample_spread`,
+# drawn by `spread_figure`). The campaign's weights are those of its best sSSM seed so far
+# (`zoo_campaign.best_run`); the run is still training, so this picture changes from lease to lease.
+
+# %%
+best = zoo_campaign.best_run("MsPacman", "sSSM")
+spread_rollouts = {
+    label: RolloutExplorer("MsPacman", spec, samples=4, horizon=10, start=60, seed=1).rollout()
+    for label, spec in (("zoo sSSM", "sSSM"), (f"campaign {best['run']}", best["weights"]))}
+fig = spread_figure(spread_rollouts, gain=8.0)
+print(f"campaign run {best['run']}: {best['frames']:,} training frames, latest open-loop excess "
+      f"{best['excess_open_loop']:.0f} nats/frame ({'finished' if best['finished'] else 'still training'})")
+for label, r in spread_rollouts.items():
+    print(f"{label:>22}: mean spread per step", [f"{v:.4f}" for v in r.sample_spread().mean((1, 2))])
+
+# %% [markdown]
 # ### In the rollout explorer
 #
 # The pretrained sSSM in the explorer of {doc}`chapter 11 <11_explorer>`, with 2 samples side by side, each with

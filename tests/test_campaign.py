@@ -104,3 +104,21 @@ def test_curves_read_the_lineages(tmp_path):
     campaign.plot_curves(ax, "MsPacman", results)
     assert sorted(t.get_text() for t in ax.get_legend().get_texts()) == ["sSSM", "sSSM k=2"]
     plt.close(fig)
+
+
+def test_best_run_is_the_lowest_latest_excess_of_the_model(tmp_path):
+    results = tmp_path / "results"
+    runs = [{"name": f"sSSM-s{s}", "model": "sSSM", "seed": s, "jump": 1} for s in range(3)]
+    runs += [{"name": "sSSM-k2-s0", "model": "sSSM", "seed": 0, "jump": 2}]
+    campaign.init(campaign.CampaignConfig(game="MsPacman", profile="quick", runs=runs), results=results)
+    with pytest.raises(SsmlibError, match="no evaluated sSSM run"):
+        campaign.best_run("MsPacman", "sSSM", results=results)
+    # s0's latest point is worse than s1's although its earlier one was the best of all; s2 never ran
+    for run, pts in (("sSSM-s0", [(100, 10.0), (200, 60.0)]), ("sSSM-s1", [(100, 50.0)]), ("sSSM-k2-s0", [(100, 1.0)])):
+        d = campaign.campaign_dir("MsPacman", results) / run
+        d.mkdir(parents=True)
+        curve = [{"frames": f, "env_steps": f, "excess": e} for f, e in pts]
+        (d / "lineage.json").write_text(json.dumps({"leases": [{}] * len(pts), "curve": curve, "finished": False}))
+    best = campaign.best_run("MsPacman", "sSSM", results=results)
+    assert best["run"] == "sSSM-s1" and best["weights"].name == "sSSM-s1.safetensors"
+    assert campaign.best_run("MsPacman", "sSSM", jump=2, results=results)["run"] == "sSSM-k2-s0"

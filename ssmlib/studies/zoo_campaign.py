@@ -284,6 +284,17 @@ def table(game: str, results: Path = RESULTS_DIR) -> list[dict]:
     return rows
 
 
+def best_run(game: str, model: str, jump: int = 1, results: Path = RESULTS_DIR) -> dict:
+    """The ``table`` row of ``model``'s evaluated run (at ``jump``) with the lowest latest open-loop excess,
+    with ``weights`` (its committed bf16 checkpoint); raises if none of its runs has been evaluated yet."""
+    rows = [r for r in table(game, results) if r["model"] == model and r["jump"] == jump
+            and r["excess_open_loop"] is not None]
+    if not rows:
+        raise SsmlibError(f"no evaluated {model} run (k = {jump}) in the {game} campaign yet")
+    best = min(rows, key=lambda r: r["excess_open_loop"])
+    return {**best, "weights": weights_path(game, best["run"])}
+
+
 def curves(game: str, results: Path = RESULTS_DIR) -> dict[str, dict]:
     """Per started run, its learning curve from the lineage: training frames, environment steps, and the
     open-loop test excess (nats/frame) with its 95% episode-bootstrap interval after each lease."""

@@ -105,7 +105,9 @@ def _add_export(sub) -> None:
     x.add_argument("--checkpoint", required=True)
     x.add_argument("--out", required=True)
     x.add_argument("--overwrite", action="store_true")
-    x.set_defaults(func=lambda a: (export_agent(a.checkpoint, a.out, a.overwrite), 0)[1])
+    x.add_argument("--dtype", default="float32", choices=("float32", "bfloat16"),
+                   help="storage dtype of the weights (bfloat16: half the bytes)")
+    x.set_defaults(func=lambda a: (export_agent(a.checkpoint, a.out, a.overwrite, a.dtype), 0)[1])
 
 
 def _add_report(sub) -> None:

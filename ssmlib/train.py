@@ -37,7 +37,7 @@ import torch
 
 from . import checkpoint as ckpt
 from . import distributed, runs
-from .config import (CONTEXT, MODEL_NAMES, PROFILES, ModelConfig, TrainConfig, coerce, get_profile, parse_sets,
+from .config import (CONTEXT, MODEL_NAMES, PROFILES, ModelConfig, TrainConfig, apply_sets, get_profile, parse_sets,
                      to_dict)
 from .distributed import resolve_device
 from .errors import SsmlibError, warn
@@ -61,23 +61,23 @@ TEST_TERMS = TERMS + ("floor", "excess")
 
 def apply_overrides(train_cfg: TrainConfig, model_cfg: ModelConfig, overrides: dict | None
                     ) -> tuple[TrainConfig, ModelConfig]:
-    """Copies of the configs with ``overrides`` (field name -> value, strings coerced) applied."""
-    train_cfg, model_cfg = dataclasses.replace(train_cfg), dataclasses.replace(model_cfg)
+    """Copies of the configs with ``overrides`` (field name -> value, strings coerced) applied by
+    ``config.apply_sets``, the code path of the profiles' override tables; a key goes to TrainConfig if it
+    names one of its fields, else to ModelConfig."""
     tnames = {f.name for f in dataclasses.fields(TrainConfig)}
     mnames = {f.name for f in dataclasses.fields(ModelConfig)}
-    for key, value in (overrides or {}).items():
+    for key in overrides or {}:
         if key in FROM_DATA:
             raise SsmlibError(f"--set {key}: the frame size and action count come from the data")
         if key == "model":
             raise SsmlibError("--set model: choose the model with --model")
-        if key in tnames:
-            setattr(train_cfg, key, coerce(value, getattr(train_cfg, key), key))
-        elif key in mnames:
-            setattr(model_cfg, key, coerce(value, getattr(model_cfg, key), key))
-        else:
+        if key not in tnames | mnames:
             close = difflib.get_close_matches(key, sorted(tnames | mnames), n=1)
             hint = f" (did you mean {close[0]}?)" if close else ""
             raise SsmlibError(f"--set {key}: no such TrainConfig or ModelConfig field{hint}")
+    overrides = overrides or {}
+    train_cfg = apply_sets(train_cfg, {k: v for k, v in overrides.items() if k in tnames})
+    model_cfg = apply_sets(model_cfg, {k: v for k, v in overrides.items() if k not in tnames})
     for name in ("batch_size", "steps", "horizon", "context", "log_every"):
         if getattr(train_cfg, name) < 1:
             raise SsmlibError(f"{name} must be at least 1, got {getattr(train_cfg, name)}")

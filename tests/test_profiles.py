@@ -188,3 +188,20 @@ def test_the_i2a_campaign_designs_store_every_shared_setting():
     for path in (REPO_ROOT / "results/i2a").glob("*/campaign/config.json"):
         hp = json.loads(path.read_text())["hyper_parameters"]
         assert _names(AgentConfig) - set(hp) <= set(VARIES), path  # agent_config gives those
+
+
+def test_train_set_goes_through_apply_sets():
+    """``train --set`` routes each key to TrainConfig or ModelConfig and types it as the profiles' table is."""
+    from ssmlib.config import get_profile
+    from ssmlib.train import apply_overrides
+
+    p = get_profile("quick")
+    t, m = apply_overrides(p.train, p.model, {"lr": "2e-3", "channel_scale": "0.75", "steps": 7})
+    assert (t.lr, t.steps, m.channel_scale) == (2e-3, 7, 0.75)
+    assert p.train.lr != 2e-3 and p.model.channel_scale != 0.75  # copies: the profile is untouched
+    with pytest.raises(SsmlibError, match=r"--set batch_size=2\.5: expected a int"):
+        apply_overrides(p.train, p.model, {"batch_size": 2.5})
+    with pytest.raises(SsmlibError, match=r"--set lrr: no such TrainConfig or ModelConfig field \(did you mean lr\?\)"):
+        apply_overrides(p.train, p.model, {"lrr": 1})
+    with pytest.raises(SsmlibError, match="come from the data"):
+        apply_overrides(p.train, p.model, {"height": 10})

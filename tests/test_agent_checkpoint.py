@@ -23,7 +23,9 @@ from ssmlib.models import build_model
 torch.set_num_threads(1)
 A = 9
 AGENTS = REPO_ROOT / "checkpoints" / "agents"
-COMMITTED = ("MsPacman-model-free", "MsPacman-i2a-distill")
+COMMITTED = ("MsPacman-i2a-distill",)
+"""The committed agents stored in bf16. The model-free agent stays float32: the model-zoo campaign collects
+its dataset with it, and bf16 weights would draw other actions, hence another dataset fingerprint."""
 
 
 def _header(path) -> dict:
@@ -162,8 +164,9 @@ def test_the_committed_bf16_check_is_of_the_committed_files():
     doc = json.loads((AGENTS / "bf16-check.json").read_text())
     assert doc["command"].startswith("python -m ssmlib.agents.checkpoint")
     by_name = {r["test"]["path"].rsplit("/", 1)[-1].removesuffix(SUFFIX): r for r in doc["results"]}
-    assert set(by_name) == set(COMMITTED)
-    for name, r in by_name.items():
+    assert set(COMMITTED) <= set(by_name)
+    for name in COMMITTED:
+        r = by_name[name]
         meta = read_meta(AGENTS / f"{name}{SUFFIX}", kind="ssmlib-agent")
         assert r["test"]["tensors_sha256"] == meta["tensors_sha256"], f"{name} changed since bf16-check.json"
         assert r["ref"]["weights_dtype"] == "float32" and r["test"]["weights_dtype"] == "bfloat16"

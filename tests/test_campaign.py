@@ -77,6 +77,15 @@ def test_two_leases_continue_one_run(quick_dataset, tmp_path):
     rows = {r["run"]: r for r in campaign.table("MsPacman", results=results)}
     assert "| dSSM-DET-s0 | dSSM-DET | 1 | 2 |" in (run_dir.parent / "table.md").read_text()  # rewritten each lease
     assert rows["dSSM-DET-s0"]["leases"] == 2 and rows["sSSM-k2-s0"]["env_steps"] == 2 * rows["sSSM-k2-s0"]["frames"]
+    # another dataset (e.g. collected by an agent whose weights changed) is refused before any training
+    lin = campaign.read_lineage("MsPacman", "dSSM-DET-s0", results)
+    assert campaign.check_fingerprint("MsPacman", quick_dataset, results) == lin["leases"][0]["data_fingerprint"]
+    lin["leases"][0]["data_fingerprint"] = "0" * 64
+    (run_dir / "lineage.json").write_text(json.dumps(lin))
+    with pytest.raises(SsmlibError, match="the campaign's dataset changed"):
+        campaign.lease("MsPacman", quick_dataset, 3.0, runs / "d", max_runs=1, device="cpu", results=results,
+                       checkpoints=ckpts, parallel=False)
+    assert not (runs / "d").exists()
 
 
 def test_curves_read_the_lineages(tmp_path):

@@ -183,6 +183,7 @@ def lease(game: str, data: Path, seconds: float, runs_dir: Path, max_runs: int =
 
     cfg = load_config(game, results)
     ds = open_dataset(data)
+    check_fingerprint(game, data, results)  # every lease trains and scores on the same data
     picked = pick_runs(cfg, max_runs, results)
     if not picked:
         print("every run of the campaign has met its stop rule", flush=True)
@@ -370,6 +371,22 @@ def collect_data(game: str, out: Path, results: Path = RESULTS_DIR, progress: bo
         profile=None if Path(out, "manifest.json").exists() else cfg.profile, game=game, height=None, width=None,
         envs=None, steps_per_shard=None, seed=cfg.data_seed, policy_agent=cfg.agent, epsilon=cfg.epsilon,
         agent_share=cfg.agent_share, no_progress=not progress))
+    check_fingerprint(game, out, results)
+
+
+def check_fingerprint(game: str, data: Path, results: Path = RESULTS_DIR) -> str:
+    """The dataset's fingerprint, refused if a lease of this campaign trained on another one (e.g. the
+    collecting agent's weights changed): every lease must see the same data and test windows."""
+    from ..data.store import open_dataset
+
+    fp = open_dataset(data, verify=False).fingerprint
+    for r in load_config(game, results).runs:
+        seen = {x.get("data_fingerprint") for x in read_lineage(game, r["name"], results)["leases"]} - {None}
+        if seen and seen != {fp}:
+            raise SsmlibError(f"{data} has fingerprint {fp[:12]}, but {r['name']} trained on {sorted(seen)[0][:12]}: "
+                              f"the campaign's dataset changed (is {load_config(game, results).agent} the agent "
+                              f"it was collected with?)")
+    return fp
 
 
 def _cli_data(args) -> int:

@@ -146,19 +146,20 @@ def test_env_models_wait_for_the_zoo_stop_rule_then_are_chosen_once(tmp_path):
     assert set(blocked) == {"dSSM-DET", "sSSM"} and "no model-zoo campaign" in blocked["sSSM"]
     zoo_campaign.init(zoo_campaign.CampaignConfig(game="MsPacman"), tmp_path)
     finished_zoo_run(tmp_path, ckpts, "dSSM-DET-s2", 10.0, finished=False)  # lower, but still training
-    assert ic.env_models(cfg, tmp_path, ckpts)["dSSM-DET"] == (
-        "none of the model-zoo campaign's dSSM-DET runs (dSSM-DET-s0, dSSM-DET-s1, dSSM-DET-s2) has met its "
-        "stop rule yet (results/model_zoo/MsPacman/campaign/table.md)")
     finished_zoo_run(tmp_path, ckpts, "dSSM-DET-s0", 50.0)
     finished_zoo_run(tmp_path, ckpts, "dSSM-DET-s1", 40.0)
+    assert ic.env_models(cfg, tmp_path, ckpts)["dSSM-DET"] == (  # two of three seeds finished: wait for the third
+        "the model-zoo campaign's dSSM-DET runs dSSM-DET-s2 have not met their stop rule yet "
+        "(results/model_zoo/MsPacman/campaign/table.md)")
+    finished_zoo_run(tmp_path, ckpts, "dSSM-DET-s2", 45.0)  # finished worse than it once was: s1 stays the best
     finished_zoo_run(tmp_path, ckpts, "sSSM-k2-s0", 1.0)  # a jumpy run is another model
     blocked = ic.env_models(cfg, tmp_path, ckpts, freeze=True)
     assert list(blocked) == ["sSSM"]
     frozen = ic.load_config("MsPacman", tmp_path).env_models["dSSM-DET"]
     assert frozen["run"] == "dSSM-DET-s1" and frozen["excess"] == 40.0 and frozen["finished_runs"] == [
-        "dSSM-DET-s0", "dSSM-DET-s1"]
+        "dSSM-DET-s0", "dSSM-DET-s1", "dSSM-DET-s2"]
     assert frozen["sha256"] == hashlib.sha256(b"dSSM-DET-s1").hexdigest()
-    finished_zoo_run(tmp_path, ckpts, "dSSM-DET-s2", 5.0)  # a better run later does not change the choice
+    finished_zoo_run(tmp_path, ckpts, "dSSM-DET-s2", 5.0)  # a later change of the zoo does not change the choice
     cfg = ic.load_config("MsPacman", tmp_path)
     assert ic.env_models(cfg, tmp_path, ckpts, freeze=True).keys() == {"sSSM"}
     assert ic.load_config("MsPacman", tmp_path).env_models["dSSM-DET"]["run"] == "dSSM-DET-s1"

@@ -83,10 +83,10 @@ ARMS = (
 )
 """Every arm, in the order the leases fill them (required arms first)."""
 
-ENV_MODEL_RULE = ("Per environment model, the model-zoo campaign's seed with the lowest open-loop test excess "
-                  "(results/model_zoo/<game>/campaign/<run>/lineage.json, last curve point) among its runs "
-                  "that have met the stop rule; chosen once, at the campaign's first lease, and frozen: its "
-                  "path and sha256 are written into this config then.")
+ENV_MODEL_RULE = ("Per environment model, once every one of the model-zoo campaign's seeds of it (one frame per "
+                  "step) has met the stop rule: the seed with the lowest open-loop test excess "
+                  "(results/model_zoo/<game>/campaign/<run>/lineage.json, last curve point); chosen once, at the "
+                  "first lease that can, and frozen: its path and sha256 are written into this config then.")
 MEASURES = ("area under the learning curve (mean training return over agent steps, by the trapezoid rule, "
             "divided by the budget)", "last-100 training return at the budget",
             "frozen final weights: one whole game in each of eval_games envs")
@@ -139,6 +139,8 @@ class I2ACampaignConfig:
     """From the pilot study: the between-seed spread and what ``seeds`` seeds per arm can detect."""
     state_dtype: str = "bfloat16"
     """Storage dtype of an open run's committed weights and RMSprop averages (counters and RNG exact)."""
+    design_changes: list = field(default_factory=list)
+    """Changes to this design made before the campaign's first run, each dated with its reason."""
     restart_rule: str = RESTART_RULE
     """How a lease continues a run from committed state."""
 
@@ -306,7 +308,7 @@ def state_mib(cfg: I2ACampaignConfig, run: Run) -> float:
 def choose_env_model(game: str, model: str, results: Path = RESULTS_DIR,
                      checkpoints: Path = CHECKPOINTS_DIR) -> tuple[dict | None, str]:
     """``ENV_MODEL_RULE`` on the model-zoo campaign as it stands: ``(choice, why)``, the choice None (and
-    ``why`` the reason) while none of ``model``'s runs (its seeds, one frame per step) has met its stop rule."""
+    ``why`` the reason) until every one of ``model``'s runs (its seeds, one frame per step) has met its stop rule."""
     from . import zoo_campaign as zoo
 
     try:
@@ -316,9 +318,10 @@ def choose_env_model(game: str, model: str, results: Path = RESULTS_DIR,
     names = [r["name"] for r in zcfg.runs if r["model"] == model and r.get("jump", 1) == 1]
     lineages = [zoo.read_lineage(game, n, results) for n in names]
     done = [lin for lin in lineages if lin.get("finished") and lin.get("curve")]
-    if not done:
-        return None, (f"none of the model-zoo campaign's {model} runs ({', '.join(names) or 'none'}) has met its "
-                      f"stop rule yet (results/model_zoo/{game}/campaign/table.md)")
+    if not names or len(done) < len(names):  # the best of all seeds, so none may still be training
+        waiting = [n for n, lin in zip(names, lineages) if not (lin.get("finished") and lin.get("curve"))]
+        return None, (f"the model-zoo campaign's {model} runs {', '.join(waiting) or '(none configured)'} have not "
+                      f"met their stop rule yet (results/model_zoo/{game}/campaign/table.md)")
     best = min(done, key=lambda lin: lin["curve"][-1]["excess"])
     path = zoo.weights_path(game, best["run"], checkpoints)
     if not path.exists():

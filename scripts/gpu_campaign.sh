@@ -23,12 +23,7 @@ LEASE_SECONDS=${LEASE_SECONDS:-560}
 OVERHEAD=${OVERHEAD:-100}  # measured 75 and 96 s in the leases of 2026-12-02 (campaign/logs/), plus a margin
 MAX_RUNS=${MAX_RUNS:-2}
 DATA=${DATA:-/tmp/data/campaign-$GAME}
-OUT=${OUT:-/tmp/out}
-mkdir -p "$OUT"
-export PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True
-[ -n "${SSMLIB_GIT_SHA:-}" ] || echo "warning: SSMLIB_GIT_SHA is not set: the lineage records this copy's git HEAD, which on a lent machine may be a stale snapshot"
-t0=$(date +%s)
-nvidia-smi --query-gpu=name,memory.total,memory.used --format=csv,noheader 2>/dev/null || echo "no GPU: $(nproc) CPU cores"
+source "$(dirname "$0")/lease_start.sh"  # OUT, allocator, git-sha warning, t0, the device
 if [ "${RESCORE:-0}" = 1 ]; then  # the committed checkpoints re-scored alongside (scripts/gpu_rescore.sh)
   (OUT="$OUT/rescore" bash scripts/gpu_rescore.sh > "$OUT/rescore.log" 2>&1; echo "rescore exit $?" >> "$OUT/rescore.log") &
   RESCORE_PID=$!

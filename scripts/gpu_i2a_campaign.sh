@@ -20,12 +20,7 @@ GAME=${GAME:-MsPacman}
 LEASE_SECONDS=${LEASE_SECONDS:-560}
 OVERHEAD=${OVERHEAD:-150}
 MAX_RUNS=${MAX_RUNS:-2}
-OUT=${OUT:-/tmp/out}
-mkdir -p "$OUT"
-export PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True
-[ -n "${SSMLIB_GIT_SHA:-}" ] || echo "warning: SSMLIB_GIT_SHA is not set: the lineage records this copy's git HEAD, which on a lent machine may be a stale snapshot"
-t0=$(date +%s)
-nvidia-smi --query-gpu=name,memory.total,memory.used --format=csv,noheader 2>/dev/null || echo "no GPU: $(nproc) CPU cores"
+source "$(dirname "$0")/lease_start.sh"  # OUT, allocator, git-sha warning, t0, the device
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-$(( LEASE_SECONDS - OVERHEAD ))}
 echo "each run trains $SECONDS_PER_RUN s"
 [ "$SECONDS_PER_RUN" -ge 30 ] || { echo "no time left to train (LEASE_SECONDS=$LEASE_SECONDS)"; exit 1; }

@@ -71,7 +71,8 @@ class AutoregressiveModel(EnvironmentModel):
     def _enc(self, state: State) -> Tensor:
         return state.enc if state.enc is not None else self._encode(state.frames)
 
-    def _push(self, enc: Tensor, state: State, h: Tensor, frame: Tensor, encode: bool = True) -> State:
+    def _push(self, enc: Tensor, state: State, h: Tensor, frame: Tensor, encode: bool = True,
+              a: Tensor | None = None) -> State:
         """The state holding h_t and the new frame (and its encoding, unless ``encode=False``)."""
         frame = frame.to(state.frames.dtype)
         frames = torch.cat([state.frames[:, 1:], frame[:, None]], dim=1)
@@ -79,7 +80,7 @@ class AutoregressiveModel(EnvironmentModel):
         if encode:
             e = self.encoder(frame)[:, None]
             new_enc = torch.cat([enc[:, 1:], e.to(enc.dtype)], dim=1)
-        return State(s=h, frames=frames, enc=new_enc)
+        return State(s=h, frames=frames, enc=new_enc, a=a if self.action_reward else None)
 
     def _feed(self, logits: Tensor, sample: bool) -> Tensor:
         """The frame fed back: the mean sigmoid(logits), or Bernoulli pixels (``sample_pixels`` and ``sample``)."""
@@ -95,44 +96,46 @@ class AutoregressiveModel(EnvironmentModel):
         h = self.init(enc.flatten(1, 2)) if self.recurrent else None
         return State(s=h, frames=context_frames[:, -self.k:], enc=enc[:, -self.k:])
 
-    def _predict(self, state: State, action: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    def _predict(self, state: State, action: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         enc = self._enc(state)
         a = self.tile(action, enc.dtype)
         h = self._advance(state.s, enc, a)
-        return enc, h, self.decoder(h)
+        return enc, h, self.decoder(h), a
 
     def step(self, state: State, action: Tensor, *, sample: bool = True) -> State:
         """Predict o_t from the state and a_{t-1}, then feed the prediction back (see module docstring)."""
-        enc, h, logits = self._predict(state, action)
-        return self._push(enc, state, h, self._feed(logits, sample))
+        enc, h, logits, a = self._predict(state, action)
+        return self._push(enc, state, h, self._feed(logits, sample), a=a)
 
     def observe(self, state: State, action: Tensor, frame: Tensor) -> tuple[State, dict]:
         """Teacher-forced step: h_t from the state and a_{t-1}, then the REAL frame o_t enters the state.
         No latents: kl, log_q, log_p are zeros ``(B,)``."""
         self._check_frames(frame, "frame")
         enc = self._enc(state)
-        h = self._advance(state.s, enc, self.tile(action, enc.dtype))
+        a = self.tile(action, enc.dtype)
+        h = self._advance(state.s, enc, a)
         zeros = h.new_zeros(h.shape[0], dtype=torch.float32)
-        return self._push(enc, state, h, frame), {"kl": zeros, "log_q": zeros, "log_p": zeros}
+        return self._push(enc, state, h, frame, a=a), {"kl": zeros, "log_q": zeros, "log_p": zeros}
 
     def decode(self, state: State) -> tuple[Tensor, Tensor]:
         """Logits of o_t and r_t from h_t."""
         if state.s is None:
             raise SsmlibError("an AR state has nothing to decode before its first step")
-        return self.decoder(state.s), self.reward_head(state.s)
+        return self.decoder(state.s), self.reward_logits(state.s, state.a)
 
     def imagine(self, state: State, actions: Tensor, *, decode: bool = False, sample: bool = True) -> Rollout:
         """T steps, each decoding its frame and re-encoding it (the pixel-space cost this model pays);
         the last step skips the encoding nobody reads. Reward head batched after the loop."""
         self._check_actions(actions)
         B, T = actions.shape[:2]
-        hs, logits_all = [], []
+        hs, logits_all, As = [], [], []
         for t in range(T):
-            enc, h, logits = self._predict(state, actions[:, t])
-            state = self._push(enc, state, h, self._feed(logits, sample), encode=t < T - 1)
-            hs.append(h), logits_all.append(logits)
+            enc, h, logits, a = self._predict(state, actions[:, t])
+            state = self._push(enc, state, h, self._feed(logits, sample), encode=t < T - 1, a=a)
+            hs.append(h), logits_all.append(logits), As.append(a)
         H = torch.stack(hs, 1)
-        reward = self.reward_head(H.flatten(0, 1)).unflatten(0, (B, T))
+        reward = self.reward_logits(H.flatten(0, 1), torch.stack(As, 1).flatten(0, 1) if self.action_reward else None
+                                    ).unflatten(0, (B, T))
         return Rollout(features=H, reward_logits=reward,
                        frame_logits=torch.stack(logits_all, 1) if decode else None, final=state)
 
@@ -142,12 +145,13 @@ class AutoregressiveModel(EnvironmentModel):
         e = self._encode(frames[:, :-1])  # frames 0 .. C+T-2 are the inputs
         if self.recurrent:
             h = self.init(e[:, :CONTEXT].flatten(1, 2))
-            hs = []
+            hs, As = [], []
             for t in range(T):
                 a = self.tile(actions[:, CONTEXT - 1 + t], h.dtype)
                 h = self._advance(h, e[:, CONTEXT - 1 + t: CONTEXT + t], a)
-                hs.append(h)
+                hs.append(h), As.append(a)
             H = torch.stack(hs, 1).flatten(0, 1)
+            a = torch.stack(As, 1).flatten(0, 1)
         else:  # every step at once: window j holds frames C+j-k .. C+j-1
             k = self.k
             win = torch.stack([e[:, CONTEXT - k + i: CONTEXT - k + i + T] for i in range(k)], dim=2)
@@ -155,5 +159,6 @@ class AutoregressiveModel(EnvironmentModel):
             H = self._advance(None, win.flatten(0, 1), a)
         return {
             "frame_logits": self.decoder(H).unflatten(0, (N, T)),
-            "reward_logits": self.reward_head(H).unflatten(0, (N, T)),
+            # step t's reward: read from h_t, the map that applied actions[:, C-1+t] (and that action)
+            "reward_logits": self.reward_logits(H, a if self.action_reward else None).unflatten(0, (N, T)),
         }

@@ -35,6 +35,10 @@ from ..config import CONTEXT, ModelConfig
 from ..errors import SsmlibError
 from .blocks import CategoricalRewardHead, RewardHead, encode_reward, decode_reward, gaussian_kl, scaled, tile_actions
 
+REWARD_HEADS = ("categorical", "bits", "categorical-action")
+"""``ModelConfig.reward_head`` values: ``categorical`` p(r_t | s_t) over the data's reward values;
+``bits`` the paper caption's Bernoulli bits (old checkpoints); ``categorical-action`` p(r_t | s_t, a_{t-1})
+**[ours]**, the categorical head that also reads the action that led to s_t (results/reward_head/)."""
 
 
 @dataclass
@@ -49,6 +53,9 @@ class State:
     """AR/RAR only: (B, k, 3, H, W) the last k frames in [0, 1] (real or predicted)."""
     enc: Tensor | None = None
     """AR/RAR only: (B, k, E, h, w) encodings of ``frames`` (a cache: each frame is encoded once)."""
+    a: Tensor | None = None
+    """``reward_head="categorical-action"`` only: (B, k*A, h, w) the tiled action that led to this state,
+    which the reward head reads beside ``s`` (None before the first step and for the other heads)."""
 
     def map(self, fn: Callable[[Tensor], Tensor]) -> "State":
         """A new State with ``fn`` applied to every tensor (e.g. ``lambda t: t.repeat_interleave(9, 0)``)."""
@@ -101,8 +108,8 @@ class EnvironmentModel(nn.Module):
             raise SsmlibError(f"frame size {cfg.height}x{cfg.width} must be positive multiples of 8")
         if cfg.num_actions < 1 or cfg.jump < 1 or cfg.channel_scale <= 0 or cfg.reward_bits < 1:
             raise SsmlibError("num_actions, jump, reward_bits must be >= 1 and channel_scale > 0")
-        if cfg.reward_head not in ("categorical", "bits"):
-            raise SsmlibError(f"reward_head {cfg.reward_head!r}: choose categorical or bits")
+        if cfg.reward_head not in REWARD_HEADS:
+            raise SsmlibError(f"reward_head {cfg.reward_head!r}: choose {', '.join(REWARD_HEADS)}")
         self.cfg = cfg
         self.name = cfg.model
         self.h, self.w = cfg.height // 8, cfg.width // 8
@@ -114,8 +121,11 @@ class EnvironmentModel(nn.Module):
         if cfg.reward_head == "bits":
             self.reward_head = RewardHead(self.state_channels, self.h, self.w, cfg.reward_bits, sc)
         else:  # no values yet (a model built outside ``train``): sign classes until the data says more
-            self.reward_head = CategoricalRewardHead(self.state_channels, self.h, self.w,
-                                                     cfg.reward_values or (-1.0, 0.0, 1.0), sc)
+            self.reward_head = CategoricalRewardHead(
+                self.state_channels, self.h, self.w, cfg.reward_values or (-1.0, 0.0, 1.0), sc,
+                action_channels=self.action_channels if cfg.reward_head == "categorical-action" else 0)
+        self.action_reward = cfg.reward_head == "categorical-action"
+        """True when the reward head reads the action that led to the state (``State.a``)."""
         self.reward_dims = self.reward_head.linear.out_features
         self.nbits = self.reward_dims  # the name agents used for the reward head's width
         self.register_buffer("reward_class_weights", torch.ones(self.reward_dims), persistent=False)
@@ -168,6 +178,11 @@ class EnvironmentModel(nn.Module):
         if self.categorical_reward:
             return logits.argmax(-1) == self.reward_head.classes(rewards)
         return ((logits > 0) == (encode_reward(rewards, self.cfg.reward_bits) > 0.5)).all(-1)
+
+    def reward_logits(self, s: Tensor, a: Tensor | None = None) -> Tensor:
+        """Reward logits ``(B, R)`` of states ``s`` ``(B, C, h, w)``; ``a``: the tiled actions ``(B, k*A, h, w)``
+        that led to them, which only an action-aware head (``categorical-action``) reads."""
+        return self.reward_head(s, a) if self.action_reward else self.reward_head(s)
 
     @property
     def feature_channels(self) -> int:

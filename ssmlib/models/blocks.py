@@ -20,7 +20,7 @@ from torch import Tensor, nn
 __all__ = [
     "scaled", "space_to_depth", "depth_to_space", "tile_actions", "ConvStack", "ResConv",
     "PoolAndInject", "Encoder", "InitialState", "Transition", "GaussianHead", "Decoder",
-    "RewardHead", "encode_reward", "decode_reward", "gaussian_kl", "gaussian_log_prob",
+    "RewardHead", "CategoricalRewardHead", "encode_reward", "decode_reward", "gaussian_kl", "gaussian_log_prob",
 ]
 
 
@@ -257,19 +257,32 @@ class CategoricalRewardHead(nn.Module):
     ``train``: the most frequent rewards, jumpy models' chunk sums included, 0 always among them).
     A reward outside ``values`` counts as its nearest value. This replaces the paper caption's
     Bernoulli bits, whose "all bits 0" decoding learned to predict 0 everywhere (92% of MsPacman steps).
+
+    With ``action_channels > 0`` (``reward_head="categorical-action"``, **[ours]**) the head also reads the
+    tiled one-hot action ``a_{t-1}`` that led to s_t: ``concat(s_t, a_{t-1}) -> conv3x3,16 -> relu ->
+    flatten -> linear``. A pellet's reward depends on where a_{t-1} moves Pac-Man, and in this form the
+    action is an input of the head itself rather than something the frame-trained state must carry.
+    ``action_channels = 0`` keeps the old structure (and the old checkpoints' weights).
     """
 
-    def __init__(self, cin: int, h: int, w: int, values, scale: float):
+    def __init__(self, cin: int, h: int, w: int, values, scale: float, action_channels: int = 0):
         super().__init__()
         vals = sorted({float(v) for v in values} | {0.0})
         c = scaled(16, scale)
-        self.conv = _conv(cin, c, 3)
+        self.action_channels = action_channels
+        self.conv = _conv(cin + action_channels, c, 3)
         self.linear = nn.Linear(c * h * w, len(vals))
         # not in the state dict: the values live in the model config (checkpoint JSON)
         self.register_buffer("values", torch.tensor(vals, dtype=torch.float32), persistent=False)
         self.zero_class = vals.index(0.0)
 
-    def forward(self, s: Tensor) -> Tensor:
+    def forward(self, s: Tensor, a: Tensor | None = None) -> Tensor:
+        """Logits ``(B, R)`` of states ``(B, C, h, w)``; ``a``: the tiled action ``(B, k*A, h, w)`` that
+        led to each state (required by an action-aware head, ignored otherwise)."""
+        if self.action_channels:
+            if a is None:
+                raise ValueError("this reward head reads the action that led to the state: pass a")
+            s = torch.cat([s, a.to(s.dtype)], dim=1)
         return self.linear(F.relu(self.conv(s)).flatten(1))
 
     def classes(self, r: Tensor) -> Tensor:

@@ -102,7 +102,7 @@ class StateSpaceModel(EnvironmentModel):
         """Prior step: z_t ~ p(z_t | s_{t-1}, a_{t-1}) (latent models), then s_t = g(s_{t-1}, [z_t,] a_{t-1})."""
         a = self.tile(action, state.s.dtype)
         z = self._prior_z(state.s, a, sample) if self.latent else None
-        return State(s=self._next_s(state.s, a, z), z=z)
+        return State(s=self._next_s(state.s, a, z), z=z, a=a if self.action_reward else None)
 
     def observe(self, state: State, action: Tensor, frame: Tensor) -> tuple[State, dict]:
         """Filtering step with the real frame: z_t ~ q(z_t | s_{t-1}, a_{t-1}, o_t), s_t = g(...).
@@ -115,13 +115,15 @@ class StateSpaceModel(EnvironmentModel):
         a = self.tile(action, state.s.dtype)
         if not self.latent:
             zeros = state.s.new_zeros(state.s.shape[0], dtype=torch.float32)
-            return State(s=self._next_s(state.s, a, None)), {"kl": zeros, "log_q": zeros, "log_p": zeros}
+            return (State(s=self._next_s(state.s, a, None), a=a if self.action_reward else None),
+                    {"kl": zeros, "log_q": zeros, "log_p": zeros})
         z, info = self._filter_z(state.s, a, self.encoder(frame))
-        return State(s=self._next_s(state.s, a, z), z=z), info
+        return State(s=self._next_s(state.s, a, z), z=z, a=a if self.action_reward else None), info
 
     def decode(self, state: State) -> tuple[Tensor, Tensor]:
-        """p(o_t | s_t, z_t) logits ``(B, 3, H, W)`` and p(r_t | s_t) logits ``(B, nbits)``."""
-        return self.decoder(self._features(state.s, state.z)), self.reward_head(state.s)
+        """p(o_t | s_t, z_t) logits ``(B, 3, H, W)`` and p(r_t | s_t) logits ``(B, nbits)`` (an action-aware
+        head: p(r_t | s_t, a_{t-1}), with the action kept in ``state.a``)."""
+        return self.decoder(self._features(state.s, state.z)), self.reward_logits(state.s, state.a)
 
     def imagine(self, state: State, actions: Tensor, *, decode: bool = False, sample: bool = True) -> Rollout:
         """T prior steps; only the transition (and prior) run inside the loop; reward head and decoder
@@ -129,20 +131,23 @@ class StateSpaceModel(EnvironmentModel):
         self._check_actions(actions)
         B, T = actions.shape[:2]
         s, z = state.s, state.z
-        ss, zs = [], []
+        ss, zs, As = [], [], []
+        a = state.a
         for t in range(T):
             a = self.tile(actions[:, t], s.dtype)
             if self.latent:
                 z = self._prior_z(s, a, sample)
                 zs.append(z)
             s = self._next_s(s, a, z)
-            ss.append(s)
+            ss.append(s), As.append(a)
         S = torch.stack(ss, 1)
         F_ = torch.cat([S, torch.stack(zs, 1).to(S.dtype)], 2) if self.latent else S
         flat = F_.flatten(0, 1)
-        reward = self.reward_head(S.flatten(0, 1)).unflatten(0, (B, T))
+        reward = self.reward_logits(S.flatten(0, 1), torch.stack(As, 1).flatten(0, 1) if self.action_reward else None
+                                    ).unflatten(0, (B, T))
         frames = self.decoder(flat).unflatten(0, (B, T)) if decode else None
-        return Rollout(features=F_, reward_logits=reward, frame_logits=frames, final=State(s=s, z=z))
+        return Rollout(features=F_, reward_logits=reward, frame_logits=frames,
+                       final=State(s=s, z=z, a=a if self.action_reward else None))
 
     def _terms(self, frames: Tensor, actions: Tensor) -> dict[str, Tensor]:
         """Filtering pass: s_0 from the context, then for each target t: z_t ~ q(. | s_{t-1}, a_{t-1}, o_t),
@@ -151,9 +156,10 @@ class StateSpaceModel(EnvironmentModel):
         # one encoder call: the context, and (latent models) every real target frame for the posterior
         e = self._encode(frames if self.latent else frames[:, :CONTEXT])
         s = self.init(e[:, :CONTEXT].flatten(1, 2))
-        ss, zs, kl, lq, lp, dists = [], [], [], [], [], []
+        ss, zs, As, kl, lq, lp, dists = [], [], [], [], [], [], []
         for t in range(T):
             a = self.tile(actions[:, CONTEXT - 1 + t], s.dtype)
+            As.append(a)
             z = None
             if self.latent:
                 z, info = self._filter_z(s, a, e[:, CONTEXT + t])
@@ -166,7 +172,9 @@ class StateSpaceModel(EnvironmentModel):
         F_ = torch.cat([S, torch.stack(zs, 1).to(S.dtype)], 2) if self.latent else S
         out = {
             "frame_logits": self.decoder(F_.flatten(0, 1)).unflatten(0, (N, T)),
-            "reward_logits": self.reward_head(S.flatten(0, 1)).unflatten(0, (N, T)),
+            # step t's reward: read from s_t, the state that applied actions[:, C-1+t] (and that action)
+            "reward_logits": self.reward_logits(S.flatten(0, 1), torch.stack(As, 1).flatten(0, 1)
+                                                if self.action_reward else None).unflatten(0, (N, T)),
         }
         if self.latent:
             out.update(kl=torch.stack(kl, 1), log_qz=torch.stack(lq, 1), log_pz=torch.stack(lp, 1))

@@ -72,8 +72,9 @@ class ModelConfig:
     min_std: float = 0.01
     """Floor added to softplus standard deviations of prior and posterior (ours)."""
     reward_head: str = "categorical"
-    """Reward head: ``categorical`` over the game's reward values (ours, default) or ``bits`` (the paper
-    caption's Bernoulli bits of floor(r): the committed checkpoints before the campaign)."""
+    """Reward head: ``categorical`` over the game's reward values (ours, default), ``categorical-action``
+    (the same, reading the state and the action that led to it; ours, an experiment: results/reward_head/)
+    or ``bits`` (the paper caption's Bernoulli bits of floor(r): the committed checkpoints before the campaign)."""
     reward_values: tuple = ()
     """Values of the categorical reward head; empty: taken from the training data by ``train``."""
     reward_classes: int = 8

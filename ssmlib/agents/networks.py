@@ -154,7 +154,7 @@ class CopyModel(nn.Module):
     def imagine(self, state: State, actions: Tensor, *, decode: bool = False, sample: bool = True) -> Rollout:
         T = actions.shape[1]
         f = self.features(state)
-        r = self.model.reward_head(state.s)
+        r = self.model.reward_logits(state.s, state.a)
         return Rollout(features=f[:, None].expand(-1, T, *f.shape[1:]), reward_logits=r[:, None].expand(-1, T, -1),
                        final=state)
 

@@ -225,20 +225,20 @@ def test_agent_run_folder_hints(tmp_path, capsys):
     out = tmp_path / "a"
     assert run(capsys, "agent", "train", "--agent", "model-free", "--out", out, *AGENT)[0] == 0
     msg = one_line(*run(capsys, "agent", "train", "--agent", "model-free", "--out", out, *AGENT))
-    assert "use --resume to continue or --overwrite" in msg
+    assert "pass --resume to continue that run or --overwrite to start it again" in msg
     assert run(capsys, "agent", "train", "--agent", "model-free", "--out", out, *AGENT[:1], 20, *AGENT[2:],
                "--resume")[0] == 0
     assert json.loads((out / "summary.json").read_text())["step"] == 20
     assert run(capsys, "agent", "train", "--agent", "model-free", "--out", out, *AGENT, "--overwrite")[0] == 0
     assert json.loads((out / "summary.json").read_text())["step"] == 10
-    # a run folder where a checkpoint file is wanted: the hint names the file
+    # a run folder is exported from its checkpoint; an existing export is refused with advice that works
+    assert run(capsys, "agent", "export", "--checkpoint", out, "--out", tmp_path / "x.safetensors")[0] == 0
     msg = one_line(*run(capsys, "agent", "export", "--checkpoint", out, "--out", tmp_path / "x.safetensors"))
-    suggested = re.search(r"did you mean (\S+)\?", msg).group(1)
-    assert run(capsys, "agent", "export", "--checkpoint", suggested, "--out", tmp_path / "x.safetensors")[0] == 0
-    msg = one_line(*run(capsys, "agent", "export", "--checkpoint", suggested, "--out", tmp_path / "x.safetensors"))
-    assert "use --overwrite" in msg
-    assert run(capsys, "agent", "export", "--checkpoint", suggested, "--out", tmp_path / "x.safetensors",
+    assert "pass --overwrite to replace it" in msg
+    assert run(capsys, "agent", "export", "--checkpoint", out, "--out", tmp_path / "x.safetensors",
                "--overwrite")[0] == 0
+    # a path that is neither a checkpoint nor a run folder holding one: one line, naming what was looked for
+    assert one_line(*run(capsys, "agent", "export", "--checkpoint", tmp_path / "nothing", "--out", tmp_path / "y.safetensors"))
 
 
 def test_agent_env_model_hints(tmp_path, capsys):

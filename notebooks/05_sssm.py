@@ -389,6 +389,9 @@ spread_rollouts = {
 fig = spread_figure(spread_rollouts, gain=8.0)
 print(f"campaign run {best['run']}: {best['frames']:,} training frames, latest open-loop excess "
       f"{best['excess_open_loop']:.0f} nats/frame ({'finished' if best['finished'] else 'still training'})")
+last_lease = sorted(zoo_campaign.campaign_dir("MsPacman").joinpath(best["run"]).glob("metrics-lease*.jsonl"))[-1]
+kl = [r["kl"] for r in read_metrics(last_lease) if r.get("split") == "test"][-1]
+print(f"its test KL at the end of its last lease: {kl:.0f} nats/frame ({last_lease.name})")
 for label, r in spread_rollouts.items():
     print(f"{label:>22}: mean spread per step", [f"{v:.4f}" for v in r.sample_spread().mean((1, 2))])
 

@@ -183,7 +183,7 @@ def lease(game: str, data: Path, seconds: float, runs_dir: Path, max_runs: int =
 
     cfg = load_config(game, results)
     ds = open_dataset(data)
-    check_fingerprint(game, data, results)  # every lease trains and scores on the same data
+    check_fingerprint(game, ds, results)  # every lease trains and scores on the same data
     picked = pick_runs(cfg, max_runs, results)
     if not picked:
         print("every run of the campaign has met its stop rule", flush=True)
@@ -374,18 +374,19 @@ def collect_data(game: str, out: Path, results: Path = RESULTS_DIR, progress: bo
     check_fingerprint(game, out, results)
 
 
-def check_fingerprint(game: str, data: Path, results: Path = RESULTS_DIR) -> str:
-    """The dataset's fingerprint, refused if a lease of this campaign trained on another one (e.g. the
-    collecting agent's weights changed): every lease must see the same data and test windows."""
+def check_fingerprint(game: str, data, results: Path = RESULTS_DIR) -> str:
+    """The fingerprint of ``data`` (a dataset folder or an open dataset), refused if a lease of this campaign
+    trained on another one (e.g. the collecting agent's weights changed): every lease must see the same
+    data and test windows."""
     from ..data.store import open_dataset
 
-    fp = open_dataset(data, verify=False).fingerprint
-    for r in load_config(game, results).runs:
+    fp = (data if hasattr(data, "fingerprint") else open_dataset(data, verify=False)).fingerprint
+    cfg = load_config(game, results)
+    for r in cfg.runs:
         seen = {x.get("data_fingerprint") for x in read_lineage(game, r["name"], results)["leases"]} - {None}
         if seen and seen != {fp}:
-            raise SsmlibError(f"{data} has fingerprint {fp[:12]}, but {r['name']} trained on {sorted(seen)[0][:12]}: "
-                              f"the campaign's dataset changed (is {load_config(game, results).agent} the agent "
-                              f"it was collected with?)")
+            raise SsmlibError(f"{getattr(data, 'root', data)} has fingerprint {fp[:12]}, but {r['name']} trained on {sorted(seen)[0][:12]}: "
+                              f"the campaign's dataset changed (is {cfg.agent} the agent it was collected with?)")
     return fp
 
 

@@ -51,7 +51,7 @@ echo "collected in $elapsed s; each run trains $SECONDS_PER_RUN s"
 timeout $(( LEASE_SECONDS - elapsed - 10 )) python3 -m ssmlib campaign lease --game "$GAME" --data "$DATA" \
   --seconds "$SECONDS_PER_RUN" --max-runs "$MAX_RUNS" || echo "lease ended with exit $?"
 echo "lease done at $(( $(date +%s) - t0 )) s"
-for f in runs/campaign/*.log; do [ -f "$f" ] && grep -v "Warning\|warn\|softmax\|reduction\|important use\|^$" "$f" | tail -5; done
+for f in runs/campaign/*.log; do [ -f "$f" ] && { grep -v "Warning\|warn\|softmax\|reduction\|important use\|^$" "$f" | tail -5 || true; }; done
 python3 -m ssmlib campaign table --game "$GAME" || true
 [ -z "${RESCORE_PID:-}" ] || { wait "$RESCORE_PID" || true; tail -3 "$OUT/rescore.log"; }
 tar -cf "$OUT/campaign.tar" "results/model_zoo/$GAME/campaign" "checkpoints/campaign/$GAME" 2>/dev/null || true

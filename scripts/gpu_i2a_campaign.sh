@@ -27,7 +27,7 @@ echo "each run trains $SECONDS_PER_RUN s"
 timeout $(( LEASE_SECONDS - 10 )) python3 -m ssmlib i2a-campaign lease --game "$GAME" --seconds "$SECONDS_PER_RUN" \
   --max-runs "$MAX_RUNS" || echo "lease ended with exit $?"
 echo "lease done at $(( $(date +%s) - t0 )) s"
-for f in runs/i2a_campaign/*.log; do [ -f "$f" ] && grep -v "Warning\|warn\|^$" "$f" | tail -5; done
+for f in runs/i2a_campaign/*.log; do [ -f "$f" ] && { grep -v "Warning\|warn\|^$" "$f" | tail -5 || true; }; done
 python3 -m ssmlib i2a-campaign table --game "$GAME" || true
 mkdir -p "checkpoints/i2a_campaign/$GAME"
 tar -cf "$OUT/i2a_campaign.tar" "results/i2a/$GAME/campaign" "checkpoints/i2a_campaign/$GAME"

@@ -381,6 +381,14 @@ def load_optimizer(optimizer: torch.optim.Optimizer, meta: dict, tensors: dict[s
     if meta.get("optimizer_class") not in (None, type(optimizer).__name__):
         raise SsmlibError(f"checkpoint optimizer is {meta['optimizer_class']}, not {type(optimizer).__name__}")
     optimizer.load_state_dict(unpack_state(meta["optimizer"], tensors))
+    # the saved moments are contiguous; a channels_last model's parameters are not, and fused AdamW refuses
+    # moments whose strides differ from their parameter's ("must have same dtype, device, and layout")
+    for group in optimizer.param_groups:
+        for param in group["params"]:
+            state = optimizer.state.get(param, {})
+            for key, value in state.items():
+                if torch.is_tensor(value) and value.shape == param.shape and value.stride() != param.stride():
+                    state[key] = torch.empty_like(param, dtype=value.dtype).copy_(value)
 
 
 __all__ = [

@@ -58,6 +58,14 @@ def test_two_leases_continue_one_run(quick_dataset, tmp_path):
     f1 = lin["leases"][0]["frames_end"]
     assert f1 > 0 and lin["leases"][0]["optimiser"] == "new run" and lin["curve"][0]["excess"] > 0
     assert campaign.weights_path("MsPacman", "dSSM-DET-s0", ckpts).exists()
+    # a later process in this folder that crashed leaves the recorded summary behind: nothing new, not appended
+    from ssmlib.data.store import open_dataset
+
+    folder = runs / "a" / "dSSM-DET-s0"
+    assert campaign.recorded_step(folder) == json.loads((folder / "summary.json").read_text())["step"] > 0
+    again = campaign._record(cfg, campaign.CampaignRun(**cfg.runs[0]), folder, open_dataset(quick_dataset),
+                             campaign.read_lineage("MsPacman", "dSSM-DET-s0", results), "cpu", results, ckpts)
+    assert again is None and len(campaign.read_lineage("MsPacman", "dSSM-DET-s0", results)["leases"]) == 1
     assert json.loads(campaign.weights_path("MsPacman", "dSSM-DET-s0", ckpts).with_suffix(".json").read_text()
                       )["weights_dtype"] == "bfloat16"
     second = campaign.lease("MsPacman", quick_dataset, 3.0, runs / "b", max_runs=1, device="cpu", results=results,

@@ -63,6 +63,25 @@ def test_round_trip_is_exact(saved):
     assert torch.equal(tensors["rng.torch_cpu"], tensors["rng.torch_cpu"].to(torch.uint8))
 
 
+def test_resume_into_channels_last_model_matches_strides(saved):
+    """A channels_last model (CUDA training) resumed from contiguous saved moments: fused AdamW refuses moments
+    whose strides differ from their parameter's, so the loaded moments take the parameter's layout."""
+    path, model, opt = saved
+    meta, tensors = ckpt.load_checkpoint(path, expect_model="sSSM")
+    loaded = ckpt.load_model(path, expect_model="sSSM").to(memory_format=torch.channels_last)
+    opt2 = torch.optim.AdamW(loaded.parameters(), lr=1e-3)
+    ckpt.load_optimizer(opt2, meta, tensors)
+    conv = [p for p in loaded.parameters() if p.dim() == 4]
+    assert conv and any(not p.is_contiguous() for p in conv)  # the model really is channels_last
+    for p in loaded.parameters():
+        for key in ("exp_avg", "exp_avg_sq"):
+            moment = opt2.state[p][key]
+            assert moment.stride() == p.stride(), key
+    for i, st in opt.state_dict()["state"].items():  # the values are unchanged
+        for k, v in st.items():
+            assert torch.equal(v, opt2.state_dict()["state"][i][k])
+
+
 def test_pack_state_round_trip():
     tensors: dict = {}
     state = {"generator": torch.arange(5, dtype=torch.uint8), 3: {"a": (1, 2.5)}, "x": [np.arange(3), None, "s"]}

@@ -201,7 +201,9 @@ def lease(game: str, data: Path, seconds: float, runs_dir: Path, max_runs: int =
         if not (folder / "summary.json").exists():
             print(f"{name}: no summary (exit {code}), lineage unchanged", flush=True)
             return
-        out[name] = _record(cfg, by_name[name], folder, ds, leases[name], device, results, checkpoints)
+        point = _record(cfg, by_name[name], folder, ds, leases[name], device, results, checkpoints)
+        if point is not None:
+            out[name] = point
 
     t0 = time.perf_counter()
     codes = run_commands(cmds, runs_dir, parallel, on_exit=record)
@@ -210,8 +212,17 @@ def lease(game: str, data: Path, seconds: float, runs_dir: Path, max_runs: int =
     return {"trained": list(out), "runs": out}
 
 
+RECORDED = "recorded.json"  # in a run folder: the step of its last summary appended to the lineage
+
+
+def recorded_step(folder: Path) -> int:
+    """The step this run folder had reached when a lease last recorded it; 0 for a folder never recorded."""
+    path = Path(folder) / RECORDED
+    return int(read_json(path)["step"]) if path.exists() else 0
+
+
 def _record(cfg: CampaignConfig, run: CampaignRun, folder: Path, ds, lin: dict, device, results: Path,
-            checkpoints: Path) -> dict:
+            checkpoints: Path) -> dict | None:
     """Export the run's weights, score them, and append the lease to its lineage."""
     import shutil
 
@@ -224,9 +235,13 @@ def _record(cfg: CampaignConfig, run: CampaignRun, folder: Path, ds, lin: dict, 
     tc = config["train_cfg"]
     per_step = tc["batch_size"] * tc["horizon"]  # training frames (prediction targets) per step
     prev_end = lin["leases"][-1]["frames_end"] if lin["leases"] else 0
-    # this process's first step: where its resume began (a warm machine), else 0 (a new folder this lease)
+    # the steps trained since this folder was last recorded: a lease cut before scoring leaves its summary to
+    # the next (warm) lease; a process that crashed leaves the old summary, which holds nothing new
     warm = bool(config.get("resumes"))
-    start_step = config["resumes"][-1]["step"] if warm else 0
+    start_step = recorded_step(folder)
+    if summary["step"] <= start_step:
+        print(f"{run.name}: nothing trained since step {start_step:,} (already recorded), lineage unchanged", flush=True)
+        return None
     frames_end = prev_end + (summary["step"] - start_step) * per_step
     dst = weights_path(cfg.game, run.name, checkpoints)
     dst.parent.mkdir(parents=True, exist_ok=True)
@@ -265,6 +280,7 @@ def _record(cfg: CampaignConfig, run: CampaignRun, folder: Path, ds, lin: dict, 
     for old in out.glob("eval-lease*.json"):
         old.unlink()
     shutil.copyfile(folder / "metrics.jsonl", out / f"metrics-lease{len(lin['leases'])}.jsonl")
+    atomic_write_json(folder / RECORDED, {"step": summary["step"], "lease": len(lin["leases"])})
     print(f"{run.name}: {frames_end:,} frames, open-loop excess {point['excess']:.1f} nats/frame; "
           f"{'finished' if lin['finished'] else 'continues'}: {lin['why']}", flush=True)
     return point

@@ -17,6 +17,10 @@
 #   CHECK_VARIANTS=a,b picks variants) while the campaign's data is
 #   collected: $OUT/check_step.log. BENCH=1 runs `bench train` (BENCH_VARIANTS, default b256-eager-cl against
 #   b256-compile, for at most BENCH_TIMEOUT=240 s) while the data is collected: $OUT/train-engine-h200.json.
+#   COMPILE=1 trains with torch.compile (sSSM b256: 29.9k frames/s compiled against 19.7k eager channels_last,
+#   after 93 s of compilation that the lease pays once per process; results/speed/engine/README.md).
+#   MAX_RUNS=3 was killed by the host's OOM killer before the episode-by-episode sampler store (43 GB per
+#   process); two runs already fill the GPU (9.2k frames/s each against 19.7k alone).
 set -euo pipefail
 GAME=${GAME:-MsPacman}
 LEASE_SECONDS=${LEASE_SECONDS:-560}
@@ -49,7 +53,7 @@ SECONDS_PER_RUN=${SECONDS_PER_RUN:-$(( LEASE_SECONDS - elapsed - OVERHEAD ))}
 echo "collected in $elapsed s; each run trains $SECONDS_PER_RUN s"
 [ "$SECONDS_PER_RUN" -ge 30 ] || { echo "no time left to train (LEASE_SECONDS=$LEASE_SECONDS)"; exit 1; }
 timeout $(( LEASE_SECONDS - elapsed - 10 )) python3 -m ssmlib campaign lease --game "$GAME" --data "$DATA" \
-  --seconds "$SECONDS_PER_RUN" --max-runs "$MAX_RUNS" || echo "lease ended with exit $?"
+  --seconds "$SECONDS_PER_RUN" --max-runs "$MAX_RUNS" $([ "${COMPILE:-0}" = 1 ] && echo --compile) || echo "lease ended with exit $?"
 echo "lease done at $(( $(date +%s) - t0 )) s"
 for f in runs/campaign/*.log; do [ -f "$f" ] && { grep -v "Warning\|warn\|softmax\|reduction\|important use\|^$" "$f" | tail -5 || true; }; done
 python3 -m ssmlib campaign table --game "$GAME" || true

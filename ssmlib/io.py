@@ -42,8 +42,9 @@ def atomic_write_bytes(path, data: bytes) -> None:
     atomic_write(path, lambda f: f.write(data))
 
 
-def atomic_write_json(path, obj: Any) -> None:
-    atomic_write(path, lambda f: json.dump(obj, f, indent=2, sort_keys=True, default=_json_default), mode="w")
+def atomic_write_json(path, obj: Any, indent: int | None = 2) -> None:
+    """``indent=None``: one line, for large per-episode records that travel with every GPU call."""
+    atomic_write(path, lambda f: json.dump(obj, f, indent=indent, sort_keys=True, default=_json_default), mode="w")
 
 
 def atomic_save_npy(path, array: np.ndarray) -> None:

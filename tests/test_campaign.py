@@ -139,3 +139,21 @@ def test_best_run_is_the_lowest_latest_excess_of_the_model(tmp_path):
     best = campaign.best_run("MsPacman", "sSSM", results=results)
     assert best["run"] == "sSSM-s1" and best["weights"].name == "sSSM-s1.safetensors"
     assert campaign.best_run("MsPacman", "sSSM", jump=2, results=results)["run"] == "sSSM-k2-s0"
+
+
+def test_train_command_warm_resume_cold_init_and_compile(tmp_path):
+    """A warm folder resumes exactly (no new seed, no --init-from); a bare machine starts from the committed
+    weights with a seed per lease; ``compile`` reaches the train command either way (an engine setting)."""
+    run = campaign.CampaignRun(name="sSSM-k2-s0", model="sSSM", seed=0, jump=2)
+    cfg = campaign.CampaignConfig(game="MsPacman", profile="paper")
+    ckpts = tmp_path / "ckpts"
+    weights = campaign.weights_path("MsPacman", run.name, ckpts)
+    weights.parent.mkdir(parents=True)
+    weights.write_bytes(b"")
+    cold = campaign._train_command(cfg, run, tmp_path / "data", tmp_path / "runs" / run.name, 60, 3, ckpts, True)
+    assert "--init-from" in cold and "seed=3" in cold and "jump=2" in cold and "compile=true" in cold
+    folder = tmp_path / "runs" / run.name
+    folder.mkdir(parents=True)
+    (folder / "checkpoint.safetensors").write_bytes(b"")
+    warm = campaign._train_command(cfg, run, tmp_path / "data", folder, 60, 3, ckpts, False)
+    assert "--init-from" not in warm and not any(a.startswith("seed=") for a in warm) and "compile=true" not in warm

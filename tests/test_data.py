@@ -117,6 +117,18 @@ def test_window_contents_match_the_episode(quick_dataset):
         assert b["rewards"][i].tolist() == ep["rewards"][t:t + 6].tolist()
 
 
+def test_sampler_store_is_every_episode_of_the_split_in_order(quick_dataset):
+    """The sampler copies the split episode by episode from the memory-mapped shards (no second host copy):
+    its rows are exactly the split's episodes, concatenated, frames, actions and rewards aligned."""
+    ds = open_dataset(quick_dataset)
+    for split in ("train", "test"):
+        s = WindowSampler(ds, split, context=3, horizon=4)
+        eps = [ds.episode(e) for e in ds.split(split)]
+        assert torch.equal(s.frames, torch.from_numpy(np.concatenate([e["frames"] for e in eps])))
+        assert s.actions.tolist() == np.concatenate([e["actions"] for e in eps]).tolist()
+        assert s.rewards.tolist() == np.concatenate([e["rewards"] for e in eps]).tolist()
+
+
 def test_jumpy_windows_chunk_actions_and_sum_rewards(quick_dataset):
     ds = open_dataset(quick_dataset)
     k = 4

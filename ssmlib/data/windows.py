@@ -54,16 +54,26 @@ class WindowSampler:
                               f"(context {context} + horizon {horizon}, jump {jump}); collect more data")
         self.episode_of_row = torch.from_numpy(np.repeat([e.id for e in episodes], lengths))
         self.row_in_episode = torch.from_numpy(np.concatenate([np.arange(n) for n in lengths]))
-        data = {k: np.concatenate([ds.episode(e)[k] for e in episodes]) for k in ("frames", "actions", "rewards")}
+        rows = int(lengths.sum())
+        frame_shape, frame_dtype = ds.shards[0]["frames"].shape[1:], ds.shards[0]["frames"].dtype
         if storage == "auto":
-            storage = "device" if self.device.type == "cuda" and self._fits_on_device(data["frames"].nbytes) else "host"
+            nbytes = rows * int(np.prod(frame_shape)) * frame_dtype.itemsize
+            storage = "device" if self.device.type == "cuda" and self._fits_on_device(nbytes) else "host"
         self.storage = storage
         where = self.device if storage == "device" else torch.device("cpu")
         pin = storage == "host" and self.device.type == "cuda"
-        frames = torch.from_numpy(data["frames"])
-        self.frames = frames.pin_memory() if pin else frames.to(where)
-        self.actions = torch.from_numpy(data["actions"].astype(np.int64)).to(where)
-        self.rewards = torch.from_numpy(data["rewards"]).to(where)
+        self.frames = torch.empty((rows, *frame_shape), dtype=torch.from_numpy(np.empty(0, frame_dtype)).dtype,
+                                  device=where, pin_memory=pin)
+        actions, rewards = np.empty(rows, np.int64), np.empty(rows, ds.shards[0]["rewards"].dtype)
+        # episode by episode from the memory-mapped shards: the host never holds a second copy of the frames
+        # (a full copy per process took 43 GB and the OOM killer ended the third of three runs on one machine)
+        for e, row in zip(episodes, offsets):
+            shard, span = ds.shards[e.shard], slice(e.start, e.start + e.length)
+            self.frames[row:row + e.length] = torch.from_numpy(np.ascontiguousarray(shard["frames"][span]))
+            actions[row:row + e.length] = shard["actions"][span]
+            rewards[row:row + e.length] = shard["rewards"][span]
+        self.actions = torch.from_numpy(actions).to(where)
+        self.rewards = torch.from_numpy(rewards).to(where)
         if storage == "device":  # the whole pipeline on the GPU: indices drawn there, no host sync per batch
             self.starts = self.starts.to(where)
             self.episode_of_row, self.row_in_episode = self.episode_of_row.to(where), self.row_in_episode.to(where)

@@ -16,7 +16,7 @@ from .errors import SsmlibError
 
 # Modules that register subcommands through ``add_cli(subparsers)``, in help order.
 COMMAND_MODULES = ("ssmlib.data.cli", "ssmlib.train", "ssmlib.evaluate", "ssmlib.studies.zoo", "ssmlib.pretrained",
-                   "ssmlib.bench", "ssmlib.studies.jumpy", "ssmlib.studies.zoo_campaign", "ssmlib.agents",
+                   "ssmlib.studies.speed", "ssmlib.studies.jumpy", "ssmlib.studies.zoo_campaign", "ssmlib.agents",
                    "ssmlib.studies.i2a_campaign", "ssmlib.config_cli")
 
 

@@ -150,7 +150,7 @@ PAPER_MAP = (
               "ssmlib.data.windows.WindowSampler", "notebooks/06_jumpy_speed",
               "tests/test_data.py::test_jumpy_windows_chunk_actions_and_sum_rewards"),
     PaperItem("imagination speed (imagined steps per second)", r"\text{steps/s}",
-              "ssmlib.bench.bench_rollout", "notebooks/06_jumpy_speed",
+              "ssmlib.studies.speed.bench_rollout", "notebooks/06_jumpy_speed",
               "tests/test_bench.py::test_bench_rollout_writes_rows_with_ratios"),
     PaperItem("A2C with GAE: advantages", r"\hat A_t = \sum_l (\gamma\lambda)^l \delta_{t+l}",
               "ssmlib.agents.a2c.gae", "notebooks/07_model_free",

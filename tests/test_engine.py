@@ -172,7 +172,7 @@ def test_latent_carries_a_coin_flip():
 
 
 def test_lr_rule_verdict_reads_the_two_runs(tmp_path):
-    from ssmlib.bench import lr_rule_verdict
+    from ssmlib.studies.speed import lr_rule_verdict
 
     def run(name, excess, wall, windows=256):
         (tmp_path / name).mkdir()
@@ -190,3 +190,36 @@ def test_lr_rule_verdict_reads_the_two_runs(tmp_path):
     (tmp_path / "sSSM-b256" / "summary.json").write_text(json.dumps(
         {"wall_s": 200.0, "test": {"excess": 850.0, "windows": 256}}))
     assert lr_rule_verdict(tmp_path)["verdict"] == "not comparable"
+
+
+def test_bench_train_writes_its_file_after_every_variant(tmp_path, monkeypatch):
+    """`bench train --out` keeps what it finished when it is cut short (a lease's `timeout` after two of three
+    variants once left nothing): the file is written after every variant, not only at the end. The rows are
+    stand-ins (the measured ones: tests/test_bench.py); the killer is the second variant raising."""
+    from ssmlib.__main__ import main
+    from ssmlib.studies import speed
+
+    calls = []
+
+    def row(prof, name, variant, dev, *args):
+        calls.append(variant)
+        if variant == "b256-eager-cl":
+            raise RuntimeError("killed during the second variant")
+        return {"model": name, "variant": variant, "batch": 4, "frames_per_s": 500.0 if "compile" in variant else 100.0}
+
+    monkeypatch.setattr(speed, "_bench_train_row", row)
+    out = tmp_path / "train.json"
+    args = ["bench", "train", "--profile", "quick", "--models", "dSSM-DET", "--seconds", "0.05", "--device", "cpu",
+            "--out", str(out)]
+    with pytest.raises(RuntimeError, match="second variant"):
+        main([*args, "--variants", "b32-eager,b256-eager-cl,b32-compile"])
+    assert calls == ["b32-eager", "b256-eager-cl"]
+    res = json.loads(out.read_text())
+    assert [(r["model"], r["variant"]) for r in res["rows"]] == [("dSSM-DET", "b32-eager")]
+    assert res["complete"] is False and res["rows_planned"] == 3 and res["rows"][0]["speedup_vs_b32-eager"] == 1.0
+    # an existing file is refused before anything runs; uncut, the last write is the whole document
+    assert main([*args, "--variants", "b32-eager,b32-compile"]) == 2 and len(calls) == 2
+    assert main([*args, "--variants", "b32-eager,b32-compile", "--overwrite"]) == 0
+    res = json.loads(out.read_text())
+    assert res["complete"] is True and [r["variant"] for r in res["rows"]] == ["b32-eager", "b32-compile"]
+    assert res["rows"][1]["speedup_vs_b32-eager"] == 5.0 and calls[2:] == ["b32-eager", "b32-compile"]

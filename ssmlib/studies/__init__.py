@@ -11,6 +11,8 @@
 * ``i2a`` -- the I2A pilot study: every agent variant x seed (``python -m ssmlib agent report|bench``,
   ``results/i2a/<game>/``);
 * ``i2a_campaign`` -- the I2A campaign's design (claims 4 and 5);
+* ``speed`` -- the speed benchmarks, throughputs and ratios measured in one run: data collection, imagination
+  and training (``python -m ssmlib bench collect|rollout|train``, ``results/bench_collect/``, ``results/speed/``);
 * ``common`` -- what they share: running many training processes, reading and writing a study's files,
   its Markdown tables and the flags of its training and evaluation settings.
 """

@@ -244,7 +244,7 @@ def load_study(game: str = "MsPacman", results: Path | None = None) -> dict | No
 
 
 def _cli_train(args) -> int:
-    from ..bench import _ints
+    from .speed import _ints
 
     codes = train_runs(Path(args.data), Path(args.runs), parse_models(args.models), _ints(args.jumps, "--jumps"),
                        args.profile, args.time_limit, not args.sequential, args.device, args.set or [])
@@ -253,7 +253,7 @@ def _cli_train(args) -> int:
 
 
 def _cli_report(args) -> int:
-    from ..bench import _ints
+    from .speed import _ints
 
     results = results_dir(args, "jumpy")
     jumps = _ints(args.jumps, "--jumps")

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import PROFILES
-from .data.ale import _quiet_ale, make_vector_env, resolve_game
-from .errors import SsmlibError
-from .io import atomic_write_json, provenance
+from ..config import PROFILES
+from ..data.ale import _quiet_ale, make_vector_env, resolve_game
+from ..errors import SsmlibError
+from ..io import atomic_write_json, provenance
 
 
 def _time_steps(step, n_envs: int, seconds: float, warmup: int = 20) -> dict:
@@ -47,7 +47,7 @@ def bench_sync(game, n_envs: int, seconds: float, seed: int = 0) -> dict:
 def bench_native(game, n_envs: int, seconds: float, seed: int = 0, height: int | None = None,
                  width: int | None = None) -> dict:
     """ale-py AtariVectorEnv at raw RGB; with ``height``/``width``, ssmlib's preprocessing is included."""
-    from .data.collect import preprocess_parallel
+    from ..data.collect import preprocess_parallel
 
     env = make_vector_env(game, n_envs)
     env.reset(seed=np.arange(seed, seed + n_envs))
@@ -116,7 +116,7 @@ def add_cli(subparsers) -> None:
     c.add_argument("--overwrite", action="store_true")
     c.set_defaults(func=_cli_collect)
     _add_speed_cli(sub)
-    from .viz.play import add_bench_cli  # bench play: the play widget's key-press latency
+    from ..viz.play import add_bench_cli  # bench play: the play widget's key-press latency
 
     add_bench_cli(sub)
 
@@ -181,8 +181,8 @@ def bench_rollout(profile: str = "paper", batches=(1, 16, 64, 256, 1024), env_ho
 
     import torch
 
-    from .config import get_profile
-    from .models import build_model
+    from ..config import get_profile
+    from ..models import build_model
 
     unknown = [v for v in variants if v not in ROLLOUT_VARIANTS]
     if unknown:
@@ -282,8 +282,8 @@ def _roofline(profile: str, B: int, dev, peaks: dict, rows: list[dict]) -> dict:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    from .config import get_profile
-    from .models import build_model
+    from ..config import get_profile
+    from ..models import build_model
 
     if not peaks:
         return {}
@@ -352,15 +352,19 @@ def _busy_share(step, dev, steps: int) -> float | None:
 
 def bench_train(profile: str = "paper", models=("AR", "RAR", "dSSM-DET", "dSSM-VAE", "sSSM"),
                 variants=("b32-compile", "b128-compile-cl"), seconds: float = 10.0, device: str | None = None,
-                profile_steps: int = 10) -> dict:
+                profile_steps: int = 10, on_row=None) -> dict:
     """Training frames/s per model and variant with the loop's own step (``train.train_step``: the
     ``forward_backward`` of the loop and fused AdamW with the on-device non-finite skip), data drawn on the
     device as uint8 like the sampler; plus the GPU-busy share (profiler), achieved TFLOP/s (FLOPs counted
     on one eager step) and its share of the measured bf16 matmul peak. Throughput: steps timed back to
-    back, one sync."""
+    back, one sync.
+
+    ``on_row(result)``, if given, is called after every finished model and variant with the document of
+    the rows so far (``complete`` false until the last): ``bench train --out`` writes it each time, so a
+    run cut short (a lease's ``timeout``) keeps the variants it finished."""
     import torch
 
-    from .config import get_profile
+    from ..config import get_profile
 
     unknown = [v for v in variants if v not in TRAIN_VARIANTS]
     if unknown:
@@ -371,17 +375,24 @@ def bench_train(profile: str = "paper", models=("AR", "RAR", "dSSM-DET", "dSSM-V
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
     prof = get_profile(profile)
     peaks = _peaks(dev)
+    planned = [(name, variant) for name in models for variant in variants]
     rows = []
-    for name in models:
-        for variant in variants:
-            rows.append(_bench_train_row(prof, name, variant, dev, seconds, profile_steps, peaks))
-            if dev.type == "cuda":
-                torch.cuda.empty_cache()  # the variant's model and optimiser are gone with its row's helper
-            if "error" not in rows[-1]:
-                print(json.dumps(rows[-1]), flush=True)
-    _add_train_speedups(rows, variants[0])
-    return {"study": "speed_train", "profile": profile, "variants": {v: TRAIN_VARIANTS[v] for v in variants},
-            "peaks": peaks, "rows": rows, "provenance": provenance(str(dev))}
+
+    def result() -> dict:
+        _add_train_speedups(rows, variants[0])
+        return {"study": "speed_train", "profile": profile, "variants": {v: TRAIN_VARIANTS[v] for v in variants},
+                "peaks": peaks, "rows": rows, "rows_planned": len(planned), "complete": len(rows) == len(planned),
+                "provenance": provenance(str(dev))}
+
+    for name, variant in planned:
+        rows.append(_bench_train_row(prof, name, variant, dev, seconds, profile_steps, peaks))
+        if dev.type == "cuda":
+            torch.cuda.empty_cache()  # the variant's model and optimiser are gone with its row's helper
+        if "error" not in rows[-1]:
+            print(json.dumps(rows[-1]), flush=True)
+        if on_row is not None:
+            on_row(result())
+    return result()
 
 
 class _TrainStepBench:
@@ -394,8 +405,8 @@ class _TrainStepBench:
 
         import torch
 
-        from .models import build_model
-        from .train import loss_options
+        from ..models import build_model
+        from ..train import loss_options
 
         on_cuda, T = dev.type == "cuda", prof.train.horizon
         cfg = dataclasses.replace(prof.model, model=name)
@@ -413,14 +424,14 @@ class _TrainStepBench:
         self.opts, self.grad_clip, self.B, self.dev = loss_options(prof.train), prof.train.grad_clip, B, dev
 
     def batch(self, i) -> dict:
-        from .data.windows import to_device
+        from ..data.windows import to_device
 
         return to_device({"frames": self.frames[i], "actions": self.actions[i], "rewards": self.rewards[i]}, self.dev)
 
     def step(self) -> None:
         import torch
 
-        from .train import skip_nonfinite_on_device, train_step
+        from ..train import skip_nonfinite_on_device, train_step
 
         opt = self.opt
         guard = (lambda loss, gnorm: skip_nonfinite_on_device(opt, loss, gnorm)) if self.dev.type == "cuda" else None
@@ -431,7 +442,7 @@ class _TrainStepBench:
         """FLOPs of one step's forward and backward, counted on the eager pass (no update)."""
         from torch.utils.flop_counter import FlopCounterMode
 
-        from .train import forward_backward
+        from ..train import forward_backward
 
         self.model.compile_frame_terms(False)
         with FlopCounterMode(display=False) as fc:
@@ -524,11 +535,19 @@ def lr_rule_verdict(folder, runs: tuple[str, str] = LR_RULE_RUNS, wall_tolerance
             "rule": "new excess <= old excess after equal wall-clock (one seed each: no interval)"}
 
 
+def _check_out(out: str | None, overwrite: bool) -> Path | None:
+    """``--out`` as a path, refused before anything runs if it exists and ``--overwrite`` is not given."""
+    if not out:
+        return None
+    path = Path(out)
+    if path.exists() and not overwrite:
+        raise SsmlibError(f"{path} exists; pass --overwrite to replace it")
+    return path
+
+
 def _write(result: dict, out: str | None, overwrite: bool) -> None:
-    if out:
-        path = Path(out)
-        if path.exists() and not overwrite:
-            raise SsmlibError(f"{path} exists; pass --overwrite to replace it")
+    path = _check_out(out, overwrite)
+    if path is not None:
         atomic_write_json(path, result)
         print(f"wrote {path}")
 
@@ -545,7 +564,7 @@ def _ints(text: str, flag: str) -> tuple[int, ...]:
 
 def _parse_rollout_models(text: str) -> tuple[tuple[str, int], ...]:
     """'all' or e.g. 'RAR,sSSM,sSSM:4' (model[:jump])."""
-    from .models import MODEL_NAMES
+    from ..models import MODEL_NAMES
 
     if text == "all":
         return ROLLOUT_MODELS
@@ -566,9 +585,12 @@ def _cli_rollout(args) -> None:
 
 
 def _cli_train(args) -> None:
-    result = bench_train(args.profile, tuple(args.models.split(",")), tuple(args.variants.split(",")),
-                         seconds=args.seconds, device=args.device)
-    _write(result, args.out, args.overwrite)
+    path = _check_out(args.out, args.overwrite)
+    on_row = (lambda partial: atomic_write_json(path, partial)) if path is not None else None  # noqa: E731
+    bench_train(args.profile, tuple(args.models.split(",")), tuple(args.variants.split(",")),
+                seconds=args.seconds, device=args.device, on_row=on_row)
+    if path is not None:
+        print(f"wrote {path}")
 
 
 def _add_speed_cli(sub) -> None:

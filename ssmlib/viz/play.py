@@ -603,7 +603,7 @@ def _cli_bench_play(args) -> None:
 
 
 def add_bench_cli(sub) -> None:
-    """``python -m ssmlib bench play`` (registered by ``ssmlib.bench``)."""
+    """``python -m ssmlib bench play`` (registered by ``ssmlib.studies.speed``)."""
     p = sub.add_parser("play", help="key press to imagined frame of the play widget, at 200x160 on this CPU")
     p.add_argument("--game", default="MsPacman")
     p.add_argument("--models", default=",".join(f"{n}:{k}" for n, k in PLAY_BENCH_MODELS),

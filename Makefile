@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | cksum
 export SSMLIB_PROFILE ?= quick
 export PYTHONUNBUFFERED := 1
 
-.PHONY: book test lab venv clean sync browser-test
+.PHONY: book test lab venv clean sync browser-test vendor
 
 # Create .venv if missing and install the pinned requirements (torch pinned in the same install,
 # so pip takes the CPU wheel and never pulls CUDA packages), then ssmlib itself in editable mode.
@@ -22,13 +22,19 @@ venv: $(STAMP)
 sync: venv
 	$(BIN)/jupytext --sync notebooks/[0-9]*.py
 
+# The book's two largest vendored scripts are tracked only as book/vendor-gz/<path>.gz (the tracked tree
+# travels with every GPU call): unpack them into book/extra/vendor/ (git-ignored) when missing or stale,
+# atomically, checking the sha256 recorded in book/extra/vendor/VERSIONS.txt. Standard library only.
+vendor:
+	$(if $(wildcard $(BIN)/python),$(BIN)/python,$(PYTHON)) book/vendor_gz.py
+
 # Execute every notebook at the quick profile and build the HTML book into _build/html (-W).
-book: venv
+book: venv vendor
 	$(BIN)/python scripts/build_book.py
 
 # Unit tests, then nbval over every notebook (--nbval-lax: a notebook fails when a cell raises; outputs are not
 # compared, the notebooks are committed without outputs, so what a cell guards is an assert or a unit test).
-test: venv
+test: venv vendor
 	$(BIN)/python -m pytest tests -q
 	$(BIN)/python -m pytest -q --nbval-lax --nbval-current-env -p no:cacheprovider notebooks
 

@@ -129,5 +129,8 @@ requirejs $REQUIREJS_VERSION (npm)
 mathjax $MATHJAX_VERSION (npm)
 Fetched by scripts/vendor_assets.sh (npm pack of these exact versions).
 EOF
+# the two large scripts live in git gzip-compressed (book/vendor-gz/), with their sha256 in VERSIONS.txt;
+# `make vendor` (run by `make book` and `make test`) unpacks them again
+(cd "$root" && python3 book/vendor_gz.py --pack)
 
 du -sh "$dest"

@@ -105,6 +105,27 @@ RULES = {
     "5": ("Would need I2A agents that query a deterministic SSM and a stochastic SSM at few rollouts (e.g. depth "
           "1-3), several seeds each, scored like claim 4; the difference of mean returns with its interval "
           "would decide. Until such runs exist in results/, the verdict is 'not run'."),
+    "4.campaign": ("The I2A campaign (results/i2a/<game>/campaign; every run at the same agent-step budget, its final "
+                   "weights frozen over the same eval_games starts) replaces the pilot study once every seed of "
+                   "model-free, copy-distill and i2a-distill-dSSM-DET is finished. (a) I2A with an SSM beats the "
+                   "baselines: mean frozen return of i2a-distill-dSSM-DET minus that of model-free, and minus that "
+                   "of copy-distill, each with a lower 95% bound > 0 (bootstrap over games, paired by start, and "
+                   "over each arm's seeds) [the distilled I2A as the SSM agent of part (a): ours, since the learned "
+                   "arm is optional]; (b) learning to query helps: i2a-learned-dSSM-DET minus i2a-distill-dSSM-DET "
+                   "and minus i2a-uniform-dSSM-DET, lower bounds > 0, judged once those optional arms have every "
+                   "seed finished ('not run' before). Reproduced when (a) and (b) are; not reproduced when any "
+                   "upper bound is < 0; else inconclusive. The area under the learning curve and the last-100 "
+                   "training return are reported for the same differences (seed bootstrap), not judged. While "
+                   "any needed run is open, the pilot decides and the campaign's interval over its finished "
+                   "seeds is shown beside it as provisional. Written 2026-12-02, after two model-free seeds had "
+                   "trained 1.1M of 2M steps and before any I2A arm started or any run was evaluated."),
+    "5.campaign": ("Once every seed of i2a-distill-dSSM-DET and i2a-distill-sSSM of the I2A campaign is finished: "
+                   "d = mean frozen return of the I2A querying the deterministic SSM minus that of the I2A "
+                   "querying the stochastic SSM (same agent, rollout policy, hyper-parameters and rollout depth, "
+                   "the design's rollout_depth steps per imagined action: the 'few rollouts' [ours]), bootstrap "
+                   "as claim 4. Reproduced when the lower 95% bound of d is > 0; not reproduced when the upper "
+                   "bound is < 0; else inconclusive. Before that: provisional on the finished seeds, as claim 4. "
+                   "Written with 4.campaign."),
 }
 """The rules, as written before the re-scored numbers (quoted verbatim in every verdict)."""
 
@@ -631,10 +652,20 @@ def agent_tables(game: str = "MsPacman", results: Path = RESULTS_DIR) -> tuple[d
 
 
 def claim4(game: str = "MsPacman", results: Path = RESULTS_DIR, n_boot: int = 2000, seed: int = 0) -> Verdict:
-    """Claim 4: I2A with an SSM beats model-free, and learning to query helps.
+    """Claim 4: I2A with an SSM beats model-free, and learning to query helps. The I2A campaign decides once
+    its part-(a) arms are finished (``RULES['4.campaign']``); until then the pilot study (``RULES['4']``)
+    does, with the campaign's state beside it as a part that is never counted."""
+    camp = claim4_campaign(game, results, n_boot, seed)
+    if _final(camp):
+        return camp
+    pilot = _claim4_pilot(game, results, n_boot, seed)
+    if not camp.note.startswith("no I2A campaign"):
+        pilot.parts.append(camp)
+    return pilot
 
-    Rule (written before the numbers): ``RULES['4']``.
-    """
+
+def _claim4_pilot(game: str, results: Path, n_boot: int, seed: int) -> Verdict:
+    """Claim 4 on the pilot study (results/i2a/<game>, 2 seeds per variant). Rule: ``RULES['4']``."""
     c = CLAIMS[4]
     try:
         tables, meta, sources = agent_tables(game, results)
@@ -663,15 +694,173 @@ def claim4(game: str = "MsPacman", results: Path = RESULTS_DIR, n_boot: int = 20
                          "budget: see the runs' trained_steps (far below the paper's)"))
 
 
+CAMPAIGN_PART_A = ("i2a-distill-dSSM-DET", ("model-free", "copy-distill"))
+"""Claim 4(a) in the I2A campaign: the SSM agent and the baselines it must beat (``RULES['4.campaign']``)."""
+CAMPAIGN_PART_B = ("i2a-learned-dSSM-DET", ("i2a-distill-dSSM-DET", "i2a-uniform-dSSM-DET"))
+"""Claim 4(b): learning to query against the other two rollout policies."""
+CAMPAIGN_CLAIM5 = ("i2a-distill-dSSM-DET", "i2a-distill-sSSM")
+"""Claim 5: the I2A querying the deterministic SSM minus the one querying the stochastic SSM."""
+
+
+def curve_area(episodes: list[dict], budget: int, window: int = 100) -> float | None:
+    """Area under a run's learning curve (running mean of the last ``window`` returns against the agent step
+    each episode ended at, up to ``budget``) by the trapezoid rule, divided by the budget: a mean return."""
+    from .studies.i2a import curve
+
+    steps, means = curve([e for e in episodes if e["step"] <= budget], window)
+    return float(np.trapezoid(means, steps) / budget) if len(steps) >= 2 else None
+
+
+def campaign_agent_tables(game: str = "MsPacman", results: Path = RESULTS_DIR) -> tuple[dict, dict, list, dict]:
+    """The I2A campaign per arm: one EpisodeTable per FINISHED seed (its frozen games, one 'episode' per start,
+    the same starts for every run), every configured run's state and training measures, the files read, and
+    the design (seeds, budget, eval games, rollout depth)."""
+    from .studies.common import read_jsonl
+    from .studies.i2a import score_at
+    from .studies.i2a_campaign import campaign_dir, load_config, read_lineage
+
+    cfg = load_config(game, results)
+    root = campaign_dir(game, results)
+    tables, runs, sources = {}, {}, [_rel(root / "config.json", Path(results))]
+    for arm in cfg.arms:
+        for s in range(cfg.seeds):
+            name = f"{arm['name']}-s{s}"
+            lin = read_lineage(game, name, results)
+            ep_file, ev_file = root / name / "episodes.jsonl", root / name / "eval.json"
+            eps = read_jsonl(ep_file) if ep_file.exists() else []
+            meta = {"run": name, "seed": s, "finished": bool(lin["finished"]), "steps": lin["steps"],
+                    "why": lin["why"], "last100": score_at(eps, cfg.total_steps)[0],
+                    "curve_area": curve_area(eps, cfg.total_steps)}
+            if lin["finished"] and ev_file.exists():
+                ret = np.asarray(json.loads(ev_file.read_text())["returns"], np.float64)
+                tables.setdefault(arm["name"], []).append(
+                    EpisodeTable(np.arange(len(ret)), np.ones(len(ret), np.int64), {"return": ret}))
+                meta["frozen_mean"] = float(ret.mean())
+                sources.append(_rel(ev_file, Path(results)))
+            runs.setdefault(arm["name"], []).append(meta)
+    design = {"seeds": cfg.seeds, "total_steps": cfg.total_steps, "eval_games": cfg.eval_games,
+              "rollout_depth": cfg.hyper_parameters.get("rollout_depth"), "game": game}
+    return tables, runs, sources, design
+
+
+def _arm_differences(tables: dict, runs: dict, pairs, n_boot: int, seed: int) -> tuple[dict, dict]:
+    """Per (arm, other): the frozen-return difference's interval and verdict (lower bound > 0 reproduces), and
+    the seed-bootstrap intervals of the training measures (reported, not judged)."""
+    from .stats import seed_difference
+
+    ci, verdicts = {}, {}
+    for a, b in pairs:
+        key = f"{a}_minus_{b}"
+        iv = bootstrap({a: tables[a], b: tables[b]}, lambda mm, a=a, b=b: mm[a]["return"] - mm[b]["return"],
+                       n_boot=n_boot, seed=seed)
+        ci[key], verdicts[key] = _iv(iv), decide(iv, 0.0, better="above")
+        for measure in ("curve_area", "last100"):
+            va = [m[measure] for m in runs[a] if m["finished"] and m[measure] is not None]
+            vb = [m[measure] for m in runs[b] if m["finished"] and m[measure] is not None]
+            if len(va) >= 2 and len(vb) >= 2:
+                ci[f"{key} ({measure}, reported)"] = _iv(seed_difference(va, vb, n_boot, seed=seed))
+    return ci, verdicts
+
+
+def _campaign_state(runs: dict, arms) -> tuple[list[str], list[str]]:
+    """Of ``arms``: those with no finished seed, and the runs still open."""
+    unstarted = [a for a in arms if not any(m["finished"] for m in runs.get(a, []))]
+    open_runs = [m["run"] for a in arms for m in runs.get(a, []) if not m["finished"]]
+    return unstarted, open_runs
+
+
+def claim4_campaign(game: str = "MsPacman", results: Path = RESULTS_DIR, n_boot: int = 2000, seed: int = 0
+                    ) -> Verdict:
+    """Claim 4 from the I2A campaign (``RULES['4.campaign']``): final once every seed of the arms of part (a)
+    is finished; before that ``inconclusive`` with the provisional interval of the finished seeds (or
+    ``not run`` while an arm of part (a) has none)."""
+    c, rule = CLAIMS[4], RULES["4.campaign"]
+    title = f"{c.title}: {game} (I2A campaign)"
+    try:
+        tables, runs, sources, design = campaign_agent_tables(game, results)
+    except SsmlibError as e:
+        return Verdict(4, title, "not run", rule, note=str(e))
+    agent_a, base_a = CAMPAIGN_PART_A
+    agent_b, others_b = CAMPAIGN_PART_B
+    arms_a, arms_b = (agent_a, *base_a), (agent_b, *others_b)
+    evidence = {"runs": runs}
+    scale = {**design, "finished_seeds": {a: len(t) for a, t in tables.items()}, "unit": "game score (frozen final weights)"}
+    unstarted, open_a = _campaign_state(runs, arms_a)
+    if unstarted:
+        done = sum(m["finished"] for ms in runs.values() for m in ms)
+        return Verdict(4, title, "not run", rule, evidence, scale=scale, sources=sources,
+                       note=f"no finished seed yet of {', '.join(unstarted)} ({done} runs finished in all)")
+    ci, verdicts = _arm_differences(tables, runs, [(agent_a, b) for b in base_a], n_boot, seed)
+    a = combine_all(list(verdicts.values()))
+    unstarted_b, open_b = _campaign_state(runs, arms_b)
+    b = "not run"
+    if not unstarted_b and not open_b:
+        ci_b, verdicts_b = _arm_differences(tables, runs, [(agent_b, o) for o in others_b], n_boot, seed)
+        ci.update(ci_b)
+        verdicts.update(verdicts_b)
+        b = combine_all(list(verdicts_b.values()))
+    evidence.update(part_a_beats_baselines=a, part_b_learning_to_query=b, per_comparison=verdicts,
+                    frozen_mean={k: float(np.mean([m["frozen_mean"] for m in ms if "frozen_mean" in m]))
+                                 for k, ms in runs.items() if any("frozen_mean" in m for m in ms)})
+    v = "not reproduced" if "not reproduced" in (a, b) else combine_all([a, b])  # any upper bound < 0 decides
+    if open_a:
+        evidence["provisional_verdict"] = v
+        return Verdict(4, title, "inconclusive", rule, evidence, ci, scale, sources,
+                       note=f"campaign open ({len(open_a)} runs of part (a) unfinished): the interval is provisional")
+    return Verdict(4, title, v, rule, evidence, ci, scale, sources,
+                   note="" if b != "not run" else "part (b) not run: the optional learned and uniform arms are unfinished")
+
+
+def claim5_campaign(game: str = "MsPacman", results: Path = RESULTS_DIR, n_boot: int = 2000, seed: int = 0
+                    ) -> Verdict:
+    """Claim 5 from the I2A campaign (``RULES['5.campaign']``), provisional while any seed is open."""
+    c, rule = CLAIMS[5], RULES["5.campaign"]
+    title = f"{c.title}: {game} (I2A campaign)"
+    try:
+        tables, runs, sources, design = campaign_agent_tables(game, results)
+    except SsmlibError as e:
+        return Verdict(5, title, "not run", rule, note=str(e))
+    det, sto = CAMPAIGN_CLAIM5
+    scale = {**design, "finished_seeds": {a: len(tables.get(a, [])) for a in (det, sto)},
+             "unit": "game score (frozen final weights)"}
+    unstarted, open_runs = _campaign_state(runs, (det, sto))
+    if unstarted:
+        return Verdict(5, title, "not run", rule, {"runs": {a: runs.get(a, []) for a in (det, sto)}}, scale=scale,
+                       sources=sources, note=f"no finished seed yet of {', '.join(unstarted)}")
+    ci, verdicts = _arm_differences(tables, runs, [(det, sto)], n_boot, seed)
+    v = next(iter(verdicts.values()))
+    evidence = {"runs": {a: runs[a] for a in (det, sto)}}
+    if open_runs:
+        evidence["provisional_verdict"] = v
+        return Verdict(5, title, "inconclusive", rule, evidence, ci, scale, sources,
+                       note=f"campaign open ({len(open_runs)} runs unfinished): the interval is provisional")
+    return Verdict(5, title, v, rule, evidence, ci, scale, sources)
+
+
+def _final(v: Verdict) -> bool:
+    """A campaign verdict that decides (not 'not run', not provisional)."""
+    return v.verdict != "not run" and "provisional_verdict" not in v.evidence
+
+
 # --------------------------------------------------------------------------------------------------
 # claim 5
 
 
-def claim5(game: str = "MsPacman", results: Path = RESULTS_DIR) -> Verdict:
-    """Claim 5: deterministic SSMs work better inside I2A with few rollouts. Never run here.
+def claim5(game: str = "MsPacman", results: Path = RESULTS_DIR, n_boot: int = 2000, seed: int = 0) -> Verdict:
+    """Claim 5: deterministic SSMs work better inside I2A with few rollouts. The I2A campaign decides once its
+    two I2A-distill arms are finished (``RULES['5.campaign']``); before that the pilot's state (``RULES['5']``),
+    with the campaign's beside it."""
+    camp = claim5_campaign(game, results, n_boot, seed)
+    if _final(camp):
+        return camp
+    pilot = _claim5_pilot(game, results)
+    if not camp.note.startswith("no I2A campaign"):
+        pilot.parts.append(camp)
+    return pilot
 
-    Rule (written before any such run): ``RULES['5']``.
-    """
+
+def _claim5_pilot(game: str, results: Path) -> Verdict:
+    """The pilot study's I2A runs for claim 5 (all query dSSM-DET: 'not run'). Rule: ``RULES['5']``."""
     c = CLAIMS[5]
     sources, models = [], set()
     root = Path(results) / "i2a" / game
@@ -702,7 +891,7 @@ def all_claims(results: Path = RESULTS_DIR, game: str = "MsPacman", n_boot: int 
     episode) is ``inconclusive``, with the reason as its note."""
     calls = [lambda: claim1(game, results, n_boot, seed), lambda: claim2(GAMES, results, n_boot, seed),
              lambda: claim3(game, results, n_boot, seed), lambda: claim4(game, results, n_boot, seed),
-             lambda: claim5(game, results)]
+             lambda: claim5(game, results, n_boot, seed)]
     out = []
     for i, call in enumerate(calls, 1):
         try:

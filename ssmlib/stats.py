@@ -161,6 +161,22 @@ def bootstrap(tables: Mapping[str, Sequence[EpisodeTable] | EpisodeTable],
     return Interval(float(vals[0]), float(lo), float(hi), level, n_boot, len(episodes), seeds, windows)
 
 
+def seed_difference(a: Sequence[float], b: Sequence[float], n_boot: int = N_BOOT, level: float = LEVEL,
+                    seed: int = 0) -> Interval:
+    """Mean of ``a`` minus mean of ``b`` with a percentile bootstrap over each group's seeds (resampled
+    independently): for one number per seed, e.g. the area under a training curve, where there are no
+    episodes to pair. Two seeds per group at least."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if len(a) < 2 or len(b) < 2:
+        raise SsmlibError(f"a seed bootstrap needs at least 2 seeds per group, got {len(a)} and {len(b)}")
+    rng = np.random.default_rng(seed)
+    ra = a[rng.integers(0, len(a), (n_boot, len(a)))].mean(1)
+    rb = b[rng.integers(0, len(b), (n_boot, len(b)))].mean(1)
+    q = (1 - level) / 2
+    lo, hi = np.quantile(ra - rb, [q, 1 - q])
+    return Interval(float(a.mean() - b.mean()), float(lo), float(hi), level, n_boot, seeds=len(a) + len(b))
+
+
 def decide(iv: Interval, threshold: float, better: str = "below", strict: bool = False) -> str:
     """A three-way verdict of an interval against a threshold written down before the numbers.
 

@@ -299,3 +299,88 @@ def test_claim3_campaign_matches_env_steps_and_can_fail(tmp_path):
     v = claims.claim3(results=tmp_path / "c", n_boot=300)
     assert v.verdict == "not run" and "(campaign)" not in v.title  # no jumpy study in this results folder
     assert v.parts[-1].title.endswith("provisional") and "sSSM-k4-s0" in v.parts[-1].note
+
+
+def _i2a_campaign(root: Path, means: dict, seeds=3, games=64, sd=300.0, finished=None, budget=1000):
+    """An I2A campaign on disk: its design, and per run of ``means`` (arm -> mean frozen score) a lineage,
+    training episodes (returns rising towards the mean) and, when finished, the frozen evaluation."""
+    import dataclasses
+
+    from ssmlib.studies import i2a_campaign as ic
+
+    rng = np.random.default_rng(1)
+    cfg = ic.I2ACampaignConfig(game="MsPacman", seeds=seeds, total_steps=budget, eval_games=games,
+                               arms=[dataclasses.asdict(a) for a in ic.ARMS],
+                               hyper_parameters={"rollout_depth": 3})
+    camp = root / "i2a" / "MsPacman" / "campaign"
+    _write(camp / "config.json", dataclasses.asdict(cfg))
+    for arm, mu in means.items():
+        for s in range(seeds):
+            run = f"{arm}-s{s}"
+            done = finished is None or run in finished
+            _write(camp / run / "lineage.json", {"run": run, "leases": [{}], "steps": budget if done else budget // 2,
+                                                 "finished": done, "why": "test"})
+            steps = np.linspace(10, budget if done else budget // 2, 150).astype(int)
+            (camp / run / "episodes.jsonl").write_text("".join(
+                json.dumps({"step": int(t), "return": float(mu * t / budget + rng.normal(0, 50)), "env": 0}) + "\n"
+                for t in steps))
+            if done:
+                _write(camp / run / "eval.json", {"returns": rng.normal(mu, sd, games).tolist(), "trained_steps": budget})
+
+
+def test_claim4_and_5_from_the_i2a_campaign(tmp_path):
+    """The campaign decides once its arms are finished (pass, fail); while runs are open it is a provisional
+    part beside the pilot's verdict, never the verdict; claim 5 compares the two I2A-distill arms."""
+    base = {"model-free": 1000, "copy-distill": 1000}
+    _agents(tmp_path / "a", {**base, "i2a-uniform": 1000, "i2a-distill": 1000, "i2a-learned": 1000})  # the pilot
+    _i2a_campaign(tmp_path / "a", {**base, "i2a-distill-dSSM-DET": 2000, "i2a-distill-sSSM": 1000})
+    v = claims.claim4(results=tmp_path / "a", n_boot=300)
+    # (a) holds, (b) not run (optional arms absent): the claim as a whole cannot be reproduced
+    assert "I2A campaign" in v.title and v.evidence["part_a_beats_baselines"] == "reproduced", claims.format_verdicts([v])
+    assert v.evidence["part_b_learning_to_query"] == "not run" and v.verdict == "inconclusive"
+    assert v.scale["finished_seeds"]["model-free"] == 3 and v.scale["rollout_depth"] == 3
+    assert any("curve_area" in k for k in v.ci)  # the training measures are reported with seed intervals
+    v5 = claims.claim5(results=tmp_path / "a", n_boot=300)
+    assert v5.verdict == "reproduced" and "I2A campaign" in v5.title, claims.format_verdicts([v5])
+    # every arm, learning to query the best: reproduced; an SSM agent worse than model-free: not reproduced
+    _agents(tmp_path / "b", {**base, "i2a-uniform": 1000, "i2a-distill": 1000, "i2a-learned": 1000})
+    _i2a_campaign(tmp_path / "b", {**base, "i2a-distill-dSSM-DET": 2000, "i2a-distill-sSSM": 2600,
+                                   "i2a-learned-dSSM-DET": 3200, "i2a-uniform-dSSM-DET": 2000})
+    assert claims.claim4(results=tmp_path / "b", n_boot=300).verdict == "reproduced"
+    assert claims.claim5(results=tmp_path / "b", n_boot=300).verdict == "not reproduced"
+    _agents(tmp_path / "c", {**base, "i2a-uniform": 1000, "i2a-distill": 1000, "i2a-learned": 1000})
+    _i2a_campaign(tmp_path / "c", {**base, "i2a-distill-dSSM-DET": 400, "i2a-distill-sSSM": 400})
+    assert claims.claim4(results=tmp_path / "c", n_boot=300).verdict == "not reproduced"
+    # open runs: the pilot decides, the campaign is a provisional part; nothing finished: 'not run' part
+    _agents(tmp_path / "d", {**base, "i2a-uniform": 1300, "i2a-distill": 1400, "i2a-learned": 2500})
+    _i2a_campaign(tmp_path / "d", {**base, "i2a-distill-dSSM-DET": 400, "i2a-distill-sSSM": 400},
+                  finished={"model-free-s0", "copy-distill-s0", "i2a-distill-dSSM-DET-s0"})
+    v = claims.claim4(results=tmp_path / "d", n_boot=300)
+    assert v.verdict == "reproduced" and "campaign" not in v.title  # the pilot's verdict
+    part = v.parts[-1]
+    assert part.verdict == "inconclusive" and part.evidence["provisional_verdict"] == "not reproduced"
+    assert "provisional" in part.note
+    _i2a_campaign(tmp_path / "e", {**base, "i2a-distill-dSSM-DET": 400, "i2a-distill-sSSM": 400}, finished=set())
+    _agents(tmp_path / "e", {**base, "i2a-uniform": 1300, "i2a-distill": 1400, "i2a-learned": 2500})
+    assert claims.claim4(results=tmp_path / "e", n_boot=300).parts[-1].verdict == "not run"
+    assert claims.claim5(results=tmp_path / "e", n_boot=300).verdict == "not run"
+
+
+def test_campaign_comparisons_name_real_arms():
+    from ssmlib.studies.i2a_campaign import ARMS
+
+    names = {a.name for a in ARMS}
+    agent_a, base_a = claims.CAMPAIGN_PART_A
+    agent_b, others_b = claims.CAMPAIGN_PART_B
+    assert {agent_a, *base_a, agent_b, *others_b, *claims.CAMPAIGN_CLAIM5} <= names
+
+
+def test_seed_difference_interval():
+    from ssmlib.stats import seed_difference
+
+    iv = seed_difference([10, 11, 12, 13], [0, 1, 2, 3], n_boot=500)
+    assert iv.point == 10 and 8 <= iv.lo <= iv.hi <= 12
+    same = seed_difference([5, 6, 7], [5, 6, 7], n_boot=500)
+    assert same.lo < 0 < same.hi
+    with pytest.raises(claims.SsmlibError, match="at least 2 seeds"):
+        seed_difference([1.0], [1.0, 2.0])

@@ -46,10 +46,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from ssmlib.agents import (AgentConfig, AgentPolicy, ModelFreeAgent, a2c_losses, agent_profile, gae, load_agent,
-                           make_agent_env, reset_env, train_agent)
+from ssmlib.agents import (AgentPolicy, ModelFreeAgent, a2c_losses, gae, load_agent, make_agent_env, reset_env,
+                           train_agent)
 from ssmlib.book import demo_dataset
-from ssmlib.config import CHECKPOINTS_DIR, PROFILES, RUNS_DIR, book_profile, get_profile
+from ssmlib.config import CHECKPOINTS_DIR, PROFILES, RUNS_DIR, AgentConfig, agent_profile, book_profile, get_profile
 from ssmlib.data.ale import action_meanings, make_vector_env, preprocess
 from ssmlib.data.collect import EpsilonPolicy, collect, config_with
 from ssmlib.models import count_parameters

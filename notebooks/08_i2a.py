@@ -51,11 +51,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from ssmlib.agents import agent_profile, build_agent, frames_from_obs, load_agent, make_agent_env
+from ssmlib.agents import build_agent, frames_from_obs, load_agent, make_agent_env
 from ssmlib.book import VARIANTS as STUDY_ORDER
 from ssmlib.book import colour, load_pretrained, quick_env_model
 from ssmlib.checkpoint import read_meta
-from ssmlib.config import CHECKPOINTS_DIR, book_profile
+from ssmlib.config import CHECKPOINTS_DIR, agent_profile, book_profile
 from ssmlib.paper import PUBLISHED, paper_i2a_scores
 from ssmlib.data.ale import action_meanings
 from ssmlib.io import sha256_file

@@ -45,12 +45,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ssmlib.agents import (AgentConfig, ImaginedVectorEnv, a2c_losses, agent_profile, build_agent, distill_loss,
-                           frames_from_obs, load_agent, make_agent_env, train_agent)
+from ssmlib.agents import (ImaginedVectorEnv, a2c_losses, build_agent, distill_loss, frames_from_obs, load_agent,
+                           make_agent_env, train_agent)
 from ssmlib.agents.networks import straight_through_gumbel
 from ssmlib.book import colour, load_pretrained, quick_dataset, quick_env_model
 from ssmlib.checkpoint import load_model
-from ssmlib.config import CHECKPOINTS_DIR, RUNS_DIR, book_profile
+from ssmlib.config import CHECKPOINTS_DIR, RUNS_DIR, AgentConfig, agent_profile, book_profile
 from ssmlib.data.ale import action_meanings
 from ssmlib.studies.i2a import load_study as load_i2a_study
 from ssmlib.studies.i2a import runs_of

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import textwrap
 
-from .agents.config import AgentConfig, agent_profile
-from .config import PROFILES, SECTIONS, DataConfig, ModelConfig, TrainConfig, describe, get_profile, profile_sets
+from .config import (PROFILES, SECTIONS, AgentConfig, DataConfig, ModelConfig, TrainConfig, agent_profile, describe,
+                     get_profile, profile_sets)
 from .errors import SsmlibError
 
 CLASSES = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig, "agent": AgentConfig}

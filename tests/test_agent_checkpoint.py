@@ -11,11 +11,11 @@ import json
 import pytest
 import torch
 
-from ssmlib.agents import agent_profile, build_agent, load_agent
+from ssmlib.agents import build_agent, load_agent
 from ssmlib.agents.checkpoint import (DTYPES, compare_dtypes, export_agent, float_bytes, save_agent,
                                       write_comparison)
 from ssmlib.checkpoint import SUFFIX, read_meta, save_checkpoint
-from ssmlib.config import REPO_ROOT, get_profile
+from ssmlib.config import REPO_ROOT, agent_profile, get_profile
 from ssmlib.errors import SsmlibError
 from ssmlib.io import sha256_file
 from ssmlib.models import build_model

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import torch
 
-from ssmlib.agents import (AgentConfig, CopyModel, I2AAgent, ImaginedVectorEnv, a2c_losses, agent_profile,
-                           build_agent, distill_loss, gae, load_agent, make_agent_env, train_agent)
-from ssmlib.config import get_profile
+from ssmlib.agents import (CopyModel, I2AAgent, ImaginedVectorEnv, a2c_losses, build_agent, distill_loss, gae,
+                           load_agent, make_agent_env, train_agent)
+from ssmlib.config import AgentConfig, agent_profile, get_profile
 from ssmlib.errors import SsmlibError
 from ssmlib.models import build_model
 
@@ -452,7 +452,7 @@ def test_study_report_sets_the_training_log_beside_the_frozen_final_weights(quic
 
 def test_the_default_environment_model_follows_the_game(tmp_path, capsys):
     from ssmlib.__main__ import main
-    from ssmlib.agents.config import env_model_path, resolve_env_model
+    from ssmlib.config import env_model_path, resolve_env_model
 
     paper = agent_profile("paper")
     assert paper.env_model == "auto"

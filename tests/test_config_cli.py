@@ -5,9 +5,8 @@ import dataclasses
 
 import pytest
 
-from ssmlib.agents.config import AgentConfig
 from ssmlib.studies.zoo_campaign import CampaignConfig, CampaignRun
-from ssmlib.config import DataConfig, ModelConfig, TrainConfig, describe, field_docs, get_profile
+from ssmlib.config import AgentConfig, DataConfig, ModelConfig, TrainConfig, describe, field_docs, get_profile
 from ssmlib.config_cli import SECTIONS, format_settings, settings
 from ssmlib.errors import SsmlibError
 from ssmlib.studies.i2a_campaign import Arm, I2ACampaignConfig

@@ -12,9 +12,9 @@ import pytest
 from ssmlib import checkpoint as ckpt
 from ssmlib.__main__ import main
 from ssmlib.agents.checkpoint import KIND as AGENT_KIND
-from ssmlib.agents.config import AgentConfig, agent_profile, with_sets
-from ssmlib.config import (PROFILE_SETS, PROFILES, QUICK, REPO_ROOT, SECTIONS, ModelConfig, TrainConfig, apply_sets,
-                           from_dict, get_profile, parse_sets, profile_config, profile_sets, to_dict)
+from ssmlib.config import (PROFILE_SETS, PROFILES, QUICK, REPO_ROOT, SECTIONS, AgentConfig, ModelConfig, TrainConfig,
+                           agent_profile, apply_sets, from_dict, get_profile, parse_sets, profile_config, profile_sets,
+                           to_dict, with_sets)
 from ssmlib.config_cli import CLASSES, format_settings, overridden, settings
 from ssmlib.errors import SsmlibError
 
@@ -154,9 +154,18 @@ def _names(cls) -> set[str]:
     return {f.name for f in dataclasses.fields(cls)}
 
 
+def _is_agent(path) -> bool:
+    """An agent checkpoint (checkpoints/agents/, the I2A campaign's, ...), told by its header's kind."""
+    try:
+        ckpt.read_meta(path, kind=AGENT_KIND)
+    except SsmlibError:
+        return False
+    return True
+
+
 @pytest.mark.parametrize("path", COMMITTED, ids=lambda p: str(p.relative_to(REPO_ROOT / "checkpoints")))
 def test_committed_checkpoints_store_every_field(path):
-    if path.parent.name == "agents":
+    if _is_agent(path):
         meta = ckpt.read_meta(path, kind=AGENT_KIND)
         assert _names(AgentConfig) <= set(meta["config"])
         assert to_dict(from_dict(AgentConfig, meta["config"])) == meta["config"]

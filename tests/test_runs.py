@@ -220,7 +220,7 @@ def test_sigterm_stops_training_cleanly_with_a_checkpoint_and_resume_continues(q
 
 def test_agent_training_stops_on_a_signal_saves_and_resumes(tmp_path, monkeypatch):
     from ssmlib.agents import a2c
-    from ssmlib.agents.config import agent_profile
+    from ssmlib.config import agent_profile
     from ssmlib.agents.checkpoint import KIND
     from ssmlib.checkpoint import read_meta
 

@@ -1,5 +1,5 @@
 """Advantage actor-critic (A2C) for every agent: model-free, I2A (uniform / distill / learned rollout
-policy) and the copy-model baseline. CleanRL style: one config dataclass (``config.AgentConfig``),
+policy) and the copy-model baseline. CleanRL style: one config dataclass (``ssmlib.config.AgentConfig``),
 tensors pre-allocated as (steps, envs, ...), steps/s logged.
 
 Per update, ``num_steps`` steps of ``num_envs`` environments, then one gradient step on
@@ -26,12 +26,11 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .. import checkpoint as ckpt
-from ..config import from_dict, to_dict
+from ..config import AgentConfig, check_config, env_model_path, from_dict, resolve_env_model, to_dict
 from ..errors import SsmlibError
 from ..io import git_sha, provenance, sha256_file
 from ..runs import METRICS, RUN_FILES as _FILES, STOPS, RunFolder, SaveClock, StopRule, refuse_changes
 from .checkpoint import KIND, agent_weights, build_agent, load_agent, save_agent
-from .config import AgentConfig, check_config, env_model_path, resolve_env_model
 from .envs import EpisodeTracker, check_env_order, make_agent_env, reset_env
 from .networks import I2AAgent, ModelFreeAgent, autocast
 

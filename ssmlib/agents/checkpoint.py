@@ -12,10 +12,9 @@ import numpy as np
 import torch
 
 from .. import checkpoint as ckpt
-from ..config import REPO_ROOT, from_dict, to_dict
+from ..config import REPO_ROOT, AgentConfig, check_config, env_model_path, from_dict, resolve_env_model, to_dict
 from ..errors import SsmlibError
 from ..io import git_sha, sha256_file
-from .config import AgentConfig, check_config, env_model_path, resolve_env_model
 from .model_api import LatentModel
 from .networks import I2AAgent, ModelFreeAgent
 

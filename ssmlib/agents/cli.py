@@ -6,15 +6,13 @@ import dataclasses
 import json
 from pathlib import Path
 
-from ..config import PROFILES
+from ..config import AGENTS, PROFILES, ROLLOUT_POLICIES, AgentConfig, agent_profile, with_sets
 from ..errors import SsmlibError
 from ..io import atomic_write_json, provenance
 from .a2c import train_agent
 from .checkpoint import export_agent, load_agent
-from .config import AgentConfig, agent_profile, with_sets
 from .envs import make_agent_env
 from .evaluation import evaluate_agent
-from .networks import AGENTS, ROLLOUT_POLICIES
 from ..studies.i2a import VARIANTS, bench, report
 
 

@@ -34,12 +34,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..config import AGENTS, ROLLOUT_POLICIES
 from ..errors import SsmlibError
 from ..models.base import Rollout, State
 from .model_api import LatentModel
-
-ROLLOUT_POLICIES = ("uniform", "distill", "learned")
-AGENTS = ("model-free", "i2a", "copy")
 IMAGINATION = ("features", "reward_logits", "actions", "root")
 """The keys of I2A's imagination (see :meth:`I2AAgent.imagine`)."""
 

@@ -206,7 +206,7 @@ def bench(variants: list[str], profile: str, env_model: str | None, seconds: flo
           device: str | None = None, sets: list[str] | None = None) -> dict:
     """Steps/s of the full A2C loop for each variant, one after another in this process."""
     from ..agents.a2c import train_agent  # not at the top: ssmlib.agents' command line imports this module
-    from ..agents.config import agent_profile, with_sets
+    from ..config import agent_profile, with_sets
 
     res = {}
     for v in variants:

@@ -175,7 +175,7 @@ VARIES = ("agent", "rollout_policy", "env_model", "seed", "total_steps")
 
 def shared_hyper_parameters(profile: str, game: str) -> dict:
     """The agent profile's settings shared by every arm (``VARIES`` left out), with the game."""
-    from ..agents.config import agent_profile
+    from ..config import agent_profile
 
     hp = dataclasses.asdict(agent_profile(profile))
     return {**{k: v for k, v in hp.items() if k not in VARIES}, "game": game}
@@ -275,7 +275,7 @@ def read_lineage(game: str, run: str, results: Path = RESULTS_DIR) -> dict:
 def agent_config(cfg: I2ACampaignConfig, run: Run):
     """The run's ``AgentConfig``: the design's shared hyper-parameters, its arm's agent, rollout policy and
     frozen environment model (``cfg.env_models``), its seed, ``total_steps``."""
-    from ..agents.config import AgentConfig
+    from ..config import AgentConfig
     from .i2a import variant_args
 
     agent, mode = variant_args(run.arm["variant"])
@@ -292,7 +292,7 @@ def state_mib(cfg: I2ACampaignConfig, run: Run) -> float:
 
     from .. import checkpoint as ckpt
     from ..agents.checkpoint import build_agent
-    from ..agents.config import env_model_path
+    from ..config import env_model_path
 
     acfg = agent_config(cfg, run)
     actions = ckpt.model_config(ckpt.read_meta(env_model_path(acfg.env_model))).num_actions if acfg.env_model \
@@ -344,7 +344,7 @@ def env_models(cfg: I2ACampaignConfig, results: Path = RESULTS_DIR, checkpoints:
     """Per environment model of the arms, why it cannot be queried (absent: it can). A model the design
     already froze is checked against its sha256; one not yet chosen is chosen by ``ENV_MODEL_RULE`` and,
     with ``freeze``, written into ``config.json`` (once: later leases keep it)."""
-    from ..agents.config import env_model_path
+    from ..config import env_model_path
 
     blocked, chosen = {}, {}
     for model in dict.fromkeys(a["env_model"] for a in cfg.arms if a["env_model"]):

@@ -34,100 +34,14 @@ import numpy as np
 from .config import RESULTS_DIR
 from .errors import SsmlibError
 from .paper import CLAIMS
+from .rules import ACCURACY_RATIO, JUMPY_SPEED_MIN, RULES, SPEED_MIN, SPEED_MIN_BATCH, SPEED_VARIANT
 from .stats import EpisodeTable, Interval, bootstrap, decide
+from .studies.common import results_relative as _rel
 
 PIXEL = ("AR", "RAR")
 SSMS = ("dSSM-DET", "dSSM-VAE", "sSSM")
 DETERMINISTIC = ("dSSM-DET", "dSSM-VAE")
 GAMES = ("MsPacman", "Bowling")
-
-SPEED_MIN = 2.0
-"""Claim 1: 'several times faster' means at least this ratio of imagination throughput [ours]."""
-JUMPY_SPEED_MIN = 2.0
-"""Claim 3: 'a large further speed-up' means at least this ratio over the same model at k = 1 [ours]."""
-ACCURACY_RATIO = 1.25
-"""Claims 1 and 3: 'competitive' / 'similar' accuracy means an excess at most this many times the
-reference model's [ours]."""
-SPEED_MIN_BATCH = 64
-"""Speed is judged at rollout batches of at least this size: I2A imagines (envs x actions) rollouts at once."""
-SPEED_VARIANT = "fp32-eager"
-
-RULES = {
-    "1.speed": (f"Speed: in every cell of results/speed with batch >= {SPEED_MIN_BATCH}, variant {SPEED_VARIANT}, "
-                f"no decoding, the SSM's imagination throughput (env steps/s) is at least {SPEED_MIN:g}x that of "
-                f"the faster pixel model (AR or RAR) in that cell ['several times': ours]. The smallest ratio "
-                f"over those cells decides; a single timing per cell, so no interval."),
-    "1.accuracy": (f"Accuracy: on the same test windows, (a) the SSM's open-loop excess over the exact floor "
-                   f"(nats/frame, mean over h = 1..T) is at most {ACCURACY_RATIO:g}x that of the better pixel "
-                   f"model (the one with the lower excess in each bootstrap replicate); (b) its mean absolute error "
-                   f"on moving pixels is at most {ACCURACY_RATIO:g}x the better pixel model's; (c) its open-loop "
-                   f"excess is below that of copying the last context frame. Reproduced when every upper 95% bound "
-                   f"is on the claim's side ((a), (b) <= {ACCURACY_RATIO:g}, (c) difference < 0); not reproduced when "
-                   f"any lower bound is on the other side; else inconclusive."),
-    "1.claim": ("Claim 1 is reproduced for an SSM when speed and accuracy both are, not reproduced when either is "
-                "not; the claim (about SSMs as a class) is reproduced when at least one SSM is, not reproduced "
-                "when every SSM is not, else inconclusive."),
-    "2": ("On each game: d = joint excess of a deterministic-transition SSM (dSSM-DET, exact; dSSM-VAE, K-sample "
-          "bound) minus the sSSM's (K-sample bound), nats/frame, mean over h = 1..T, paired episode bootstrap. "
-          "Reproduced on a game when the lower 95% bound of d is > 0 for both dSSMs and the sSSM's joint excess "
-          "is below the copy-previous-frame reference (upper bound of the difference < 0); not reproduced on a "
-          "game when the upper bound of d is < 0 for either dSSM. The claim ('several games') is reproduced "
-          "when reproduced on every game evaluated (at least 2), not reproduced when not reproduced on any, else "
-          "inconclusive. The sSSM's bound is below its exact likelihood, so the rule is conservative for it."),
-    "2.campaign": ("Once the model-zoo campaign of a game (results/model_zoo/<game>/campaign) has every seed of "
-                   "sSSM, dSSM-DET and dSSM-VAE (one frame per step) at its stop rule or cap, it replaces the "
-                   "single-seed zoo study on that game: the same d and guard as above on each run's final "
-                   "evaluation (the same test windows for every run), bootstrapped over test episodes (paired) and "
-                   "over each model's seeds (resampled independently), same thresholds. While any of those runs is "
-                   "open, the zoo study decides the game and the campaign's interval is reported beside it as "
-                   "provisional, at the frames the runs have reached."),
-    "3.speed": (f"Speed: in every cell of results/speed with batch >= {SPEED_MIN_BATCH} and no decoding that has "
-                f"the model at jump k and at k = 1 in the same variant, the jump-k throughput (env steps/s) is at "
-                f"least {JUMPY_SPEED_MIN:g}x the k = 1 model's ['large': ours]; the smallest ratio decides."),
-    "3.accuracy": (f"Accuracy at matched environment steps (results/jumpy: the same anchored test windows for "
-                   f"every k): (a) the jump-k model's open-loop excess (nats/frame, mean over the matched env "
-                   f"steps) is at most {ACCURACY_RATIO:g}x the same model's at k = 1, and (b) below the copy-last-"
-                   f"context-frame reference at the same env steps. Reproduced when both upper 95% bounds are on the "
-                   f"claim's side; not reproduced when either lower bound is on the other side; else inconclusive."),
-    "3.campaign": ("Once the model-zoo campaign's jumpy sSSM runs (k = 2, 4) and every k = 1 sSSM seed have met "
-                   "their stop rules, the campaign replaces the jumpy study: speed as above; accuracy as above on each "
-                   "run's final evaluation at the env steps inside the k = 1 evaluation's horizon (chunk j of the "
-                   "jump-k model against h = k*j of the k = 1 model), bootstrapped over test episodes (paired; within "
-                   "an episode the windows differ with their length) and over the k = 1 seeds. While any of these runs "
-                   "is open, the jumpy study decides and the campaign's interval is shown beside it as provisional."),
-    "3.claim": ("Claim 3 is reproduced for a (model, k > 1) when speed and accuracy both are; the claim is reproduced "
-                "when at least one jumpy model is, not reproduced when every one is not, else inconclusive."),
-    "4": ("Frozen final-weight evaluation games of results/i2a/<game> (bootstrap over games and seeds): "
-          "(a) I2A beats the baselines: the mean return of i2a-learned (the paper's full agent) minus that of the "
-          "model-free agent, and minus that of the copy-model I2A, each have a lower 95% bound > 0; (b) learning "
-          "to query helps: i2a-learned minus i2a-distill and minus i2a-uniform each have a lower bound > 0. "
-          "Reproduced when (a) and (b) are; not reproduced when any upper bound is < 0; else inconclusive."),
-    "5": ("Would need I2A agents that query a deterministic SSM and a stochastic SSM at few rollouts (e.g. depth "
-          "1-3), several seeds each, scored like claim 4; the difference of mean returns with its interval "
-          "would decide. Until such runs exist in results/, the verdict is 'not run'."),
-    "4.campaign": ("The I2A campaign (results/i2a/<game>/campaign; every run at the same agent-step budget, its final "
-                   "weights frozen over the same eval_games starts) replaces the pilot study once every seed of "
-                   "model-free, copy-distill and i2a-distill-dSSM-DET is finished. (a) I2A with an SSM beats the "
-                   "baselines: mean frozen return of i2a-distill-dSSM-DET minus that of model-free, and minus that "
-                   "of copy-distill, each with a lower 95% bound > 0 (bootstrap over games, paired by start, and "
-                   "over each arm's seeds) [the distilled I2A as the SSM agent of part (a): ours, since the learned "
-                   "arm is optional]; (b) learning to query helps: i2a-learned-dSSM-DET minus i2a-distill-dSSM-DET "
-                   "and minus i2a-uniform-dSSM-DET, lower bounds > 0, judged once those optional arms have every "
-                   "seed finished ('not run' before). Reproduced when (a) and (b) are; not reproduced when any "
-                   "upper bound is < 0; else inconclusive. The area under the learning curve and the last-100 "
-                   "training return are reported for the same differences (seed bootstrap), not judged. While "
-                   "any needed run is open, the pilot decides and the campaign's interval over its finished "
-                   "seeds is shown beside it as provisional. Written 2026-12-02, after two model-free seeds had "
-                   "trained 1.1M of 2M steps and before any I2A arm started or any run was evaluated."),
-    "5.campaign": ("Once every seed of i2a-distill-dSSM-DET and i2a-distill-sSSM of the I2A campaign is finished: "
-                   "d = mean frozen return of the I2A querying the deterministic SSM minus that of the I2A "
-                   "querying the stochastic SSM (same agent, rollout policy, hyper-parameters and rollout depth, "
-                   "the design's rollout_depth steps per imagined action: the 'few rollouts' [ours]), bootstrap "
-                   "as claim 4. Reproduced when the lower 95% bound of d is > 0; not reproduced when the upper "
-                   "bound is < 0; else inconclusive. Before that: provisional on the finished seeds, as claim 4. "
-                   "Written with 4.campaign."),
-}
-"""The rules, as written before the re-scored numbers (quoted verbatim in every verdict)."""
 
 VERDICTS = ("reproduced", "not reproduced", "inconclusive", "not run")
 
@@ -175,11 +89,6 @@ def combine_any(verdicts: list[str]) -> str:
 # reading results/
 
 
-def _rel(path: Path, root: Path) -> str:
-    try:
-        return str(Path(path).relative_to(root.parent))
-    except ValueError:
-        return str(path)
 
 
 def zoo_tables(game: str, results: Path = RESULTS_DIR, models=PIXEL + SSMS) -> tuple[dict, dict, list]:
@@ -627,30 +536,6 @@ def _claim3_jumpy_study(game: str, results: Path, n_boot: int, seed: int) -> Ver
 # claim 4
 
 
-def agent_tables(game: str = "MsPacman", results: Path = RESULTS_DIR) -> tuple[dict, dict, list]:
-    """Per I2A-study variant: one EpisodeTable per seed of its frozen evaluation games (one 'episode' per
-    game index, the return as the metric), the per-run metadata, and the files read."""
-    root = Path(results) / "i2a" / game
-    f = root / "summary.json"
-    if not f.exists():
-        raise SsmlibError(f"no I2A study in {root}")
-    summary = json.loads(f.read_text())
-    tables, meta, sources = {}, {}, [_rel(f, Path(results))]
-    for r in summary["rows"]:
-        ef = root / r["run"] / "eval.json"
-        if not ef.exists():
-            continue
-        ev = json.loads(ef.read_text())
-        ret = np.asarray(ev["returns"], np.float64)
-        tables.setdefault(r["variant"], []).append(
-            EpisodeTable(np.arange(len(ret)), np.ones(len(ret), np.int64), {"return": ret}))
-        meta.setdefault(r["variant"], []).append({"run": r["run"], "games": len(ret),
-                                                 "trained_steps": ev.get("trained_steps"),
-                                                 "return_mean": float(ret.mean())})
-        sources.append(_rel(ef, Path(results)))
-    return tables, meta, sources
-
-
 def claim4(game: str = "MsPacman", results: Path = RESULTS_DIR, n_boot: int = 2000, seed: int = 0) -> Verdict:
     """Claim 4: I2A with an SSM beats model-free, and learning to query helps. The I2A campaign decides once
     its part-(a) arms are finished (``RULES['4.campaign']``); until then the pilot study (``RULES['4']``)
@@ -667,6 +552,8 @@ def claim4(game: str = "MsPacman", results: Path = RESULTS_DIR, n_boot: int = 20
 def _claim4_pilot(game: str, results: Path, n_boot: int, seed: int) -> Verdict:
     """Claim 4 on the pilot study (results/i2a/<game>, 2 seeds per variant). Rule: ``RULES['4']``."""
     c = CLAIMS[4]
+    from .studies.i2a import agent_tables
+
     try:
         tables, meta, sources = agent_tables(game, results)
     except SsmlibError as e:
@@ -738,6 +625,10 @@ def campaign_agent_tables(game: str = "MsPacman", results: Path = RESULTS_DIR) -
                 meta["frozen_mean"] = float(ret.mean())
                 sources.append(_rel(ev_file, Path(results)))
             runs.setdefault(arm["name"], []).append(meta)
+    changed = [k for k in ("4.campaign", "5.campaign") if k in cfg.rules and cfg.rules[k] != RULES[k]]
+    if changed:  # the rule that judges must be the one written into the design before the numbers
+        raise SsmlibError(f"rule {', '.join(changed)} differs from the text written into {root / 'config.json'}: "
+                          f"a rule is fixed before the numbers it judges")
     design = {"seeds": cfg.seeds, "total_steps": cfg.total_steps, "eval_games": cfg.eval_games,
               "rollout_depth": cfg.hyper_parameters.get("rollout_depth"), "game": game}
     return tables, runs, sources, design

@@ -384,3 +384,13 @@ def test_seed_difference_interval():
     assert same.lo < 0 < same.hi
     with pytest.raises(claims.SsmlibError, match="at least 2 seeds"):
         seed_difference([1.0], [1.0, 2.0])
+
+
+def test_a_campaign_rule_edited_after_the_design_is_refused(tmp_path):
+    _i2a_campaign(tmp_path, {"model-free": 1000, "copy-distill": 1000, "i2a-distill-dSSM-DET": 2000})
+    path = tmp_path / "i2a" / "MsPacman" / "campaign" / "config.json"
+    doc = json.loads(path.read_text())
+    doc["rules"] = {"4.campaign": claims.RULES["4.campaign"].replace("> 0", ">= -100")}
+    path.write_text(json.dumps(doc))
+    v = claims.claim4_campaign(results=tmp_path, n_boot=100)
+    assert v.verdict == "not run" and "fixed before the numbers" in v.note

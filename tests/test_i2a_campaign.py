@@ -259,3 +259,23 @@ def test_record_appends_only_new_episodes(tmp_path):
            .read_text().splitlines()]
     lin = ic.read_lineage("MsPacman", run.name, tmp_path)
     assert got == [3, 7, 10, 12, 20] and [x["episodes"] for x in lin["leases"]] == [3, 2] and lin["steps"] == 20
+
+
+def test_amend_design_appends_a_dated_change_and_refuses_unknown_fields(tmp_path):
+    import datetime
+    import json as _json
+
+    from ssmlib.errors import SsmlibError
+    from ssmlib.studies import i2a_campaign as ic
+
+    path = ic.campaign_dir("MsPacman", tmp_path) / "config.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(_json.dumps({"game": "MsPacman", "rules": {"4": "old"}, "design_changes": ["earlier"]}))
+    ic.amend_design("MsPacman", "rules added", {"rules": {"4": "old", "4.campaign": "new"}}, tmp_path)
+    doc = _json.loads(path.read_text())
+    assert doc["rules"]["4.campaign"] == "new" and doc["design_changes"][0] == "earlier"
+    assert doc["design_changes"][1] == f"{datetime.date.today().isoformat()}: rules added"
+    with pytest.raises(SsmlibError, match="not fields"):
+        ic.amend_design("MsPacman", "x", {"seedz": 3}, tmp_path)
+    with pytest.raises(SsmlibError, match="not fields"):
+        ic.amend_design("MsPacman", "x", {"design_changes": []}, tmp_path)

@@ -197,3 +197,12 @@ def results_dir(args, study: str) -> Path:
     from ..data.store import read_manifest
 
     return Path(args.results) if args.results else RESULTS_DIR / study / read_manifest(args.data)["game"]
+
+
+def results_relative(path: Path, results: Path) -> str:
+    """``path`` as cited in a verdict or a study: relative to the folder holding ``results`` (e.g.
+    ``results/i2a/MsPacman/summary.json``), else as given."""
+    try:
+        return str(Path(path).relative_to(Path(results).parent))
+    except ValueError:
+        return str(path)

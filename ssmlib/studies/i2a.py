@@ -27,15 +27,17 @@ model-free agent, measured in one run.
 from __future__ import annotations
 
 import dataclasses
+import json
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
+from ..config import RESULTS_DIR
 from ..errors import SsmlibError
 from ..io import atomic_write_json, provenance
-from .common import copy_files, markdown_table, read_json, read_jsonl, study_root, write_study
+from .common import copy_files, markdown_table, read_json, read_jsonl, results_relative, study_root, write_study
 
 RUN_FILES = ("metrics.jsonl", "episodes.jsonl", "config.json", "summary.json")
 VARIANTS = ("model-free", "copy-distill", "i2a-uniform", "i2a-distill", "i2a-learned")
@@ -63,6 +65,32 @@ def curve(episodes: list[dict], window: int = 100) -> tuple[list[int], list[floa
     steps, rets = [e["step"] for e in episodes], [e["return"] for e in episodes]
     means = [float(np.mean(rets[max(0, i + 1 - window):i + 1])) for i in range(len(rets))]
     return steps, means
+
+
+def agent_tables(game: str = "MsPacman", results: Path = RESULTS_DIR) -> tuple[dict, dict, list]:
+    """The pilot study for the claims: per variant one EpisodeTable per seed of its frozen evaluation games
+    (one 'episode' per game index, the return as the metric), the per-run metadata, and the files read."""
+    from ..stats import EpisodeTable
+
+    root = Path(results) / "i2a" / game
+    f = root / "summary.json"
+    if not f.exists():
+        raise SsmlibError(f"no I2A study in {root}")
+    summary = json.loads(f.read_text())
+    tables, meta, sources = {}, {}, [results_relative(f, results)]
+    for r in summary["rows"]:
+        ef = root / r["run"] / "eval.json"
+        if not ef.exists():
+            continue
+        ev = json.loads(ef.read_text())
+        ret = np.asarray(ev["returns"], np.float64)
+        tables.setdefault(r["variant"], []).append(
+            EpisodeTable(np.arange(len(ret)), np.ones(len(ret), np.int64), {"return": ret}))
+        meta.setdefault(r["variant"], []).append({"run": r["run"], "games": len(ret),
+                                                 "trained_steps": ev.get("trained_steps"),
+                                                 "return_mean": float(ret.mean())})
+        sources.append(results_relative(ef, results))
+    return tables, meta, sources
 
 
 def merge_benches(paths) -> dict | None:

@@ -11,7 +11,7 @@
   excess once that run has met its stop rule; fixed (path and sha256) at the campaign's first lease;
 * the **measures**, all reported: area under the learning curve, last-100 training return, and the
   frozen final weights over ``eval_games`` games, each with episode-and-seed bootstrap intervals;
-* the **rules** of claims 4 and 5 (``ssmlib.claims.RULES``) and a **power statement**: the pooled
+* the **rules** of claims 4 and 5 (``ssmlib.rules.RULES``) and a **power statement**: the pooled
   between-seed standard deviation of the I2A pilot study's frozen scores, and the difference that
   ``seeds`` seeds per arm detect (two-sided 5%, power 80%; ``ssmlib.stats.detectable_difference``);
 * the **cost target**: every I2A arm at most ``cost_target`` times model-free's wall time per agent step,
@@ -134,7 +134,7 @@ class I2ACampaignConfig:
     measures: tuple = MEASURES
     """What is reported per arm."""
     rules: dict = field(default_factory=dict)
-    """The rules of claims 4 and 5 (``ssmlib.claims.RULES``) as they stood when the design was written."""
+    """The rules of claims 4 and 5 (``ssmlib.rules.RULES``) as they stood when the design was written."""
     power_statement: dict = field(default_factory=dict)
     """From the pilot study: the between-seed spread and what ``seeds`` seeds per arm can detect."""
     state_dtype: str = "bfloat16"
@@ -150,8 +150,8 @@ def campaign_dir(game: str, results: Path = RESULTS_DIR) -> Path:
 
 
 def pilot_seed_scores(game: str = "MsPacman", results: Path = RESULTS_DIR) -> dict[str, list[float]]:
-    """Per pilot variant, each seed's mean frozen score (``ssmlib.claims.agent_tables``)."""
-    from ..claims import agent_tables
+    """Per pilot variant, each seed's mean frozen score (``ssmlib.studies.i2a.agent_tables``)."""
+    from .i2a import agent_tables
 
     _, meta, _ = agent_tables(game, results)
     return {v: [m["return_mean"] for m in runs] for v, runs in meta.items()}
@@ -183,14 +183,14 @@ def shared_hyper_parameters(profile: str, game: str) -> dict:
 
 def design(game: str = "MsPacman", results: Path = RESULTS_DIR, **overrides) -> I2ACampaignConfig:
     """The config ``init`` writes: arms, shared hyper-parameters, rules and the pilot's power statement."""
-    from ..claims import RULES
+    from ..rules import RULES
 
     cfg = I2ACampaignConfig(game=game, **overrides)
     if cfg.seeds < 2 or cfg.total_steps < 1 or cfg.eval_games < 1:
         raise SsmlibError("seeds >= 2, total_steps >= 1 and eval_games >= 1 are required")
     cfg.arms = json.loads(json.dumps([dataclasses.asdict(a) for a in ARMS]))  # as stored: lists, not tuples
     cfg.hyper_parameters = shared_hyper_parameters(cfg.profile, game)
-    cfg.rules = {"4": RULES["4"], "5": RULES["5"]}
+    cfg.rules = {k: RULES[k] for k in ("4", "5", "4.campaign", "5.campaign")}
     statement = power_statement(pilot_seed_scores(game, results), cfg.seeds, cfg.alpha, cfg.power)
     cfg.power_statement = {**statement, "from": PILOT_NOTE.replace("<game>", game)}
     return cfg
@@ -205,6 +205,25 @@ def init(cfg: I2ACampaignConfig, results: Path = RESULTS_DIR) -> Path:
     """Write the design (refused if one exists: the rules and seeds are fixed before the numbers)."""
     return write_study_config(campaign_dir(cfg.game, results) / "config.json", dataclasses.asdict(cfg),
                               "the I2A campaign's design is fixed once written")
+
+
+def amend_design(game: str, change: str, updates: dict, results: Path = RESULTS_DIR) -> Path:
+    """Change the written design, on the record: ``updates`` (existing fields only) applied and ``change`` (what
+    and why, and what had run by then) appended to ``design_changes`` with today's date. For changes that
+    judge no number already seen, e.g. a rule added before any run it judges has been evaluated."""
+    import datetime
+
+    path = campaign_dir(game, results) / "config.json"
+    doc = read_json(path)
+    if doc is None:
+        raise SsmlibError(f"{path} is missing: write the design first (python -m ssmlib i2a-campaign init)")
+    unknown = set(updates) - {f.name for f in dataclasses.fields(I2ACampaignConfig)} - {"design_changes"}
+    if unknown or "design_changes" in updates:
+        raise SsmlibError(f"not fields of the design that may be amended: {', '.join(sorted(unknown or updates))}")
+    doc.update(updates)
+    doc["design_changes"] = [*doc.get("design_changes", []), f"{datetime.date.today().isoformat()}: {change}"]
+    atomic_write_json(path, doc)
+    return path
 
 
 def load_config(game: str = "MsPacman", results: Path = RESULTS_DIR) -> I2ACampaignConfig:

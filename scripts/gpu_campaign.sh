@@ -5,7 +5,8 @@
 #      for SECONDS of training (compilation not counted), continuing from the committed bf16 weights (a
 #      bare machine) or exactly from runs/campaign (a machine still warm from the previous call);
 #   3. $OUT/campaign.tar: results/model_zoo/<game>/campaign and checkpoints/campaign/<game> (unpack at the
-#      repository root and commit), plus the lease's log.
+#      repository root, run `python -m ssmlib campaign table` there to rewrite README.md's summary, and
+#      commit), plus the lease's log.
 #   4. with RESCORE=1, scripts/gpu_rescore.sh runs alongside (the committed checkpoints re-scored with the
 #      current evaluator): $OUT/rescore/results.tar and $OUT/rescore.log.
 # Usage: [LEASE_SECONDS=560] [MAX_RUNS=2] [RESCORE=1] [CHECK=1] SSMLIB_GIT_SHA=<local HEAD> bash scripts/gpu_campaign.sh

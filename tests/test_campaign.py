@@ -157,3 +157,22 @@ def test_train_command_warm_resume_cold_init_and_compile(tmp_path):
     (folder / "checkpoint.safetensors").write_bytes(b"")
     warm = campaign._train_command(cfg, run, tmp_path / "data", folder, 60, 3, ckpts, False)
     assert "--init-from" not in warm and not any(a.startswith("seed=") for a in warm) and "compile=true" not in warm
+
+
+def test_readme_block_is_rewritten_and_the_repository_readme_is_current(tmp_path):
+    """``campaign table`` rewrites the README's per-model block; the committed README matches results/ (run
+    ``python -m ssmlib campaign table`` after unpacking a lease's results)."""
+    from ssmlib.config import REPO_ROOT
+
+    start, end = campaign.README_MARKERS
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{start}\nstale\n{end}\nrest\n")
+    assert campaign.update_readme("MsPacman", readme)
+    text = readme.read_text()
+    assert "stale" not in text and text.startswith("intro\n") and text.endswith(f"{end}\nrest\n")
+    assert "| model | seeds started |" in text
+    (tmp_path / "other.md").write_text("no block\n")
+    assert not campaign.update_readme("MsPacman", tmp_path / "other.md")
+    committed = (REPO_ROOT / "README.md").read_text().split(start, 1)[1].split(end, 1)[0]
+    assert committed == "\n" + campaign.model_summary_markdown("MsPacman"), \
+        "README's campaign table is stale: run python -m ssmlib campaign table"

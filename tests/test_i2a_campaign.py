@@ -279,3 +279,49 @@ def test_amend_design_appends_a_dated_change_and_refuses_unknown_fields(tmp_path
         ic.amend_design("MsPacman", "x", {"seedz": 3}, tmp_path)
     with pytest.raises(SsmlibError, match="not fields"):
         ic.amend_design("MsPacman", "x", {"design_changes": []}, tmp_path)
+
+
+def test_frames_per_agent_step_is_the_agents_frameskip():
+    import inspect
+
+    from ssmlib.agents.envs import make_agent_env
+    from ssmlib.studies.i2a_campaign import FRAMES_PER_AGENT_STEP
+
+    assert inspect.signature(make_agent_env).parameters["frameskip"].default == FRAMES_PER_AGENT_STEP
+
+
+def test_model_free_sanity_flags_a_score_above_a_reference_with_more_frames(tmp_path):
+    import dataclasses
+    import json as _json
+
+    from ssmlib.studies import i2a_campaign as ic
+
+    cfg = ic.I2ACampaignConfig(game="MsPacman", seeds=2, total_steps=2_000_000,
+                               arms=[dataclasses.asdict(a) for a in ic.ARMS])
+    root = ic.campaign_dir("MsPacman", tmp_path)
+    root.mkdir(parents=True)
+    (root / "config.json").write_text(_json.dumps(dataclasses.asdict(cfg)))
+
+    def run(name, steps, score):
+        (root / name).mkdir()
+        (root / name / "lineage.json").write_text(_json.dumps({"run": name, "leases": [{}], "steps": steps,
+                                                               "finished": False, "why": ""}))
+        (root / name / "episodes.jsonl").write_text("".join(
+            _json.dumps({"step": steps * (i + 1) // 200, "return": score, "env": 0}) + "\n" for i in range(200)))
+
+    run("model-free-s0", 1_000_000, 900.0)  # 4M frames, below both references: consistent
+    ok = ic.model_free_sanity("MsPacman", tmp_path)
+    assert ok["consistent"] is True and ok["runs"][0]["frames"] == 4_000_000
+    run("model-free-s1", 1_000_000, 5000.0)  # far above what DQN reached with 10M frames: flagged
+    bad = ic.model_free_sanity("MsPacman", tmp_path)
+    assert bad["consistent"] is False
+    assert {c["reference"] for c in bad["checks"] if not c["consistent"]} == {"A2C", "DQN"}
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    ic.plot_training_curves(ax, "MsPacman", results=tmp_path)
+    assert len(ax.lines) == 2 + 2  # two seeds, two reference points
+    plt.close(fig)

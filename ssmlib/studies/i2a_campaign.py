@@ -675,6 +675,65 @@ def write_table(game: str, results: Path = RESULTS_DIR, checkpoints: Path = CHEC
     return path
 
 
+FRAMES_PER_AGENT_STEP = 4
+"""Emulator frames per agent step: the agents' environments repeat each action 4 frames (``frameskip`` of
+``ssmlib.agents.envs.make_agent_env``), the unit published learning curves count in."""
+
+
+def model_free_sanity(game: str = "MsPacman", results: Path = RESULTS_DIR) -> dict:
+    """Our model-free runs against published model-free scores (``ssmlib.paper.PUBLISHED``): per started run its
+    frames and last-100 training return; per reference whether our score is consistent with it. Consistent means:
+    not above a reference reached with at least as many frames (a learning curve that is still rising may sit
+    anywhere below it; one above it would point at a bug, e.g. in how returns are counted)."""
+    from ..paper import PUBLISHED
+    from .i2a import score_at
+
+    refs = PUBLISHED[f"{game.lower()}_model_free_references"].value if game == "MsPacman" else {}
+    cfg = load_config(game, results)
+    runs = []
+    for r in campaign_runs(cfg):
+        if r.arm["name"] != "model-free":
+            continue
+        lin = read_lineage(game, r.name, results)
+        last100, n = score_at(read_jsonl(campaign_dir(game, results) / r.name / "episodes.jsonl"), lin["steps"])
+        if lin["steps"] and last100 is not None:
+            runs.append({"run": r.name, "frames": lin["steps"] * FRAMES_PER_AGENT_STEP, "last100": last100})
+    checks = [{"reference": name, **ref, "run": x["run"], "consistent": not (x["frames"] <= ref["frames"]
+                                                                          and x["last100"] > ref["score"])}
+              for name, ref in refs.items() for x in runs]
+    return {"runs": runs, "references": refs, "checks": checks,
+            "consistent": all(c["consistent"] for c in checks) if checks else None}
+
+
+def plot_training_curves(ax, game: str = "MsPacman", arms=("model-free",), results: Path = RESULTS_DIR,
+                         colour=None, references: bool = True):
+    """Running mean of the last 100 training returns against emulator frames, one line per run of ``arms``
+    (seeds share their arm's colour), with the published model-free references as labelled points."""
+    from .i2a import curve
+
+    cfg = load_config(game, results)
+    for i, arm in enumerate(arms):
+        col = colour(arm) if colour else f"C{i}"
+        for r in campaign_runs(cfg):
+            if r.arm["name"] != arm:
+                continue
+            steps, means = curve(read_jsonl(campaign_dir(game, results) / r.name / "episodes.jsonl"))
+            if steps:
+                ax.plot(np.asarray(steps) * FRAMES_PER_AGENT_STEP, means, color=col, lw=1,
+                        label=arm if r.seed == 0 else None)
+    if references:
+        for name, ref in model_free_sanity(game, results)["references"].items():
+            ax.plot(ref["frames"], ref["score"], "k*", ms=9)
+            ax.annotate(f"{name} (published)", (ref["frames"], ref["score"]), textcoords="offset points",
+                        xytext=(-10, 6), ha="right", fontsize=8)
+    ax.set_xscale("log")
+    ax.set_xlabel("emulator frames")
+    ax.set_ylabel("mean return of the last 100 games")
+    ax.set_title(f"{game}: the I2A campaign's training curves")
+    ax.legend(fontsize=8)
+    return ax
+
+
 def _cli_lease(args) -> int:
     res = lease(args.game, args.seconds, Path(args.runs), args.max_runs, args.device,
                 state_budget_mib=args.state_budget_mib)

@@ -660,17 +660,25 @@ def _campaign_state(runs: dict, arms) -> tuple[list[str], list[str]]:
     return unstarted, open_runs
 
 
+def _load_i2a_campaign(claim: int, game: str, results: Path):
+    """``(title, rule, tables, runs, sources, design)`` of the I2A campaign for ``claim``, or the 'not run'
+    verdict saying why it cannot be read."""
+    title, rule = f"{CLAIMS[claim].title}: {game} (I2A campaign)", RULES[f"{claim}.campaign"]
+    try:
+        return (title, rule, *campaign_agent_tables(game, results))
+    except SsmlibError as e:
+        return Verdict(claim, title, "not run", rule, note=str(e))
+
+
 def claim4_campaign(game: str = "MsPacman", results: Path = RESULTS_DIR, n_boot: int = 2000, seed: int = 0
                     ) -> Verdict:
     """Claim 4 from the I2A campaign (``RULES['4.campaign']``): final once every seed of the arms of part (a)
     is finished; before that ``inconclusive`` with the provisional interval of the finished seeds (or
     ``not run`` while an arm of part (a) has none)."""
-    c, rule = CLAIMS[4], RULES["4.campaign"]
-    title = f"{c.title}: {game} (I2A campaign)"
-    try:
-        tables, runs, sources, design = campaign_agent_tables(game, results)
-    except SsmlibError as e:
-        return Verdict(4, title, "not run", rule, note=str(e))
+    loaded = _load_i2a_campaign(4, game, results)
+    if isinstance(loaded, Verdict):
+        return loaded
+    title, rule, tables, runs, sources, design = loaded
     agent_a, base_a = CAMPAIGN_PART_A
     agent_b, others_b = CAMPAIGN_PART_B
     arms_a, arms_b = (agent_a, *base_a), (agent_b, *others_b)
@@ -705,12 +713,10 @@ def claim4_campaign(game: str = "MsPacman", results: Path = RESULTS_DIR, n_boot:
 def claim5_campaign(game: str = "MsPacman", results: Path = RESULTS_DIR, n_boot: int = 2000, seed: int = 0
                     ) -> Verdict:
     """Claim 5 from the I2A campaign (``RULES['5.campaign']``), provisional while any seed is open."""
-    c, rule = CLAIMS[5], RULES["5.campaign"]
-    title = f"{c.title}: {game} (I2A campaign)"
-    try:
-        tables, runs, sources, design = campaign_agent_tables(game, results)
-    except SsmlibError as e:
-        return Verdict(5, title, "not run", rule, note=str(e))
+    loaded = _load_i2a_campaign(5, game, results)
+    if isinstance(loaded, Verdict):
+        return loaded
+    title, rule, tables, runs, sources, design = loaded
     det, sto = CAMPAIGN_CLAIM5
     scale = {**design, "finished_seeds": {a: len(tables.get(a, [])) for a in (det, sto)},
              "unit": "game score (frozen final weights)"}

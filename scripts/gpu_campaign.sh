@@ -47,17 +47,20 @@ if [ "${BENCH:-0}" = 1 ]; then  # eager channels_last against compiled NCHW (the
   BENCH_PID=$!
 fi
 python3 -m ssmlib campaign data --game "$GAME" --out "$DATA"
-[ -z "${CHECK_PID:-}" ] || { wait "$CHECK_PID" || true; grep '^{' "$OUT/check_step.log" | cut -c1-220; }
-[ -z "${BENCH_PID:-}" ] || { wait "$BENCH_PID" || true; grep -v "Warn\|warn" "$OUT/bench_train.log" | tail -8; }
+# (every pipe that prints a log ends in `|| true`: under pipefail a grep with no line would end the lease)
+[ -z "${CHECK_PID:-}" ] || { wait "$CHECK_PID" || true; grep '^{' "$OUT/check_step.log" | cut -c1-220 || true; }
+[ -z "${BENCH_PID:-}" ] || { wait "$BENCH_PID" || true; grep -v "Warn\|warn" "$OUT/bench_train.log" | tail -8 || true; }
 elapsed=$(( $(date +%s) - t0 ))
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-$(( LEASE_SECONDS - elapsed - OVERHEAD ))}
 echo "collected in $elapsed s; each run trains $SECONDS_PER_RUN s"
-[ "$SECONDS_PER_RUN" -ge 30 ] || { echo "no time left to train (LEASE_SECONDS=$LEASE_SECONDS)"; exit 1; }
-timeout $(( LEASE_SECONDS - elapsed - 10 )) python3 -m ssmlib campaign lease --game "$GAME" --data "$DATA" \
+LEFT=$(( LEASE_SECONDS - elapsed - 10 ))  # the lease's own bound (`timeout 0` would mean none)
+[ "$SECONDS_PER_RUN" -ge 30 ] && [ "$LEFT" -gt "$SECONDS_PER_RUN" ] || {
+  echo "no time left to train (LEASE_SECONDS=$LEASE_SECONDS, $LEFT s left, SECONDS_PER_RUN=$SECONDS_PER_RUN)"; exit 1; }
+timeout "$LEFT" python3 -m ssmlib campaign lease --game "$GAME" --data "$DATA" \
   --seconds "$SECONDS_PER_RUN" --max-runs "$MAX_RUNS" $([ "${COMPILE:-0}" = 1 ] && echo --compile) || echo "lease ended with exit $?"
 echo "lease done at $(( $(date +%s) - t0 )) s"
 for f in runs/campaign/*.log; do [ -f "$f" ] && { grep -v "Warning\|warn\|softmax\|reduction\|important use\|^$" "$f" | tail -5 || true; }; done
 python3 -m ssmlib campaign table --game "$GAME" || true
-[ -z "${RESCORE_PID:-}" ] || { wait "$RESCORE_PID" || true; tail -3 "$OUT/rescore.log"; }
+[ -z "${RESCORE_PID:-}" ] || { wait "$RESCORE_PID" || true; tail -3 "$OUT/rescore.log" || true; }
 tar -cf "$OUT/campaign.tar" "results/model_zoo/$GAME/campaign" "checkpoints/campaign/$GAME" 2>/dev/null || true
 ls -la "$OUT"

@@ -591,7 +591,9 @@ CAMPAIGN_CLAIM5 = ("i2a-distill-dSSM-DET", "i2a-distill-sSSM")
 
 def curve_area(episodes: list[dict], budget: int, window: int = 100) -> float | None:
     """Area under a run's learning curve (running mean of the last ``window`` returns against the agent step
-    each episode ended at, up to ``budget``) by the trapezoid rule, divided by the budget: a mean return."""
+    each episode ended at, up to ``budget``) by the trapezoid rule, divided by the budget: a mean return. It
+    spans the first to the last episode end (no return exists before the first), the same span for every
+    run at the same budget up to one episode's length."""
     from .studies.i2a import curve
 
     steps, means = curve([e for e in episodes if e["step"] <= budget], window)
@@ -615,19 +617,20 @@ def campaign_agent_tables(game: str = "MsPacman", results: Path = RESULTS_DIR) -
             lin = read_lineage(game, name, results)
             ep_file, ev_file = root / name / "episodes.jsonl", root / name / "eval.json"
             eps = read_jsonl(ep_file) if ep_file.exists() else []
-            meta = {"run": name, "seed": s, "finished": bool(lin["finished"]), "steps": lin["steps"],
+            # a seed counts as finished only with its frozen evaluation (else it is open)
+            meta = {"run": name, "seed": s, "finished": bool(lin["finished"]) and ev_file.exists(), "steps": lin["steps"],
                     "why": lin["why"], "last100": score_at(eps, cfg.total_steps)[0],
                     "curve_area": curve_area(eps, cfg.total_steps)}
-            if lin["finished"] and ev_file.exists():
+            if meta["finished"]:
                 ret = np.asarray(json.loads(ev_file.read_text())["returns"], np.float64)
                 tables.setdefault(arm["name"], []).append(
                     EpisodeTable(np.arange(len(ret)), np.ones(len(ret), np.int64), {"return": ret}))
                 meta["frozen_mean"] = float(ret.mean())
                 sources.append(_rel(ev_file, Path(results)))
             runs.setdefault(arm["name"], []).append(meta)
-    changed = [k for k in ("4.campaign", "5.campaign") if k in cfg.rules and cfg.rules[k] != RULES[k]]
+    changed = [k for k in ("4.campaign", "5.campaign") if cfg.rules.get(k) != RULES[k]]
     if changed:  # the rule that judges must be the one written into the design before the numbers
-        raise SsmlibError(f"rule {', '.join(changed)} differs from the text written into {root / 'config.json'}: "
+        raise SsmlibError(f"rule {', '.join(changed)} is not the text written into {root / 'config.json'}: "
                           f"a rule is fixed before the numbers it judges")
     design = {"seeds": cfg.seeds, "total_steps": cfg.total_steps, "eval_games": cfg.eval_games,
               "rollout_depth": cfg.hyper_parameters.get("rollout_depth"), "game": game}
@@ -644,7 +647,11 @@ def _arm_differences(tables: dict, runs: dict, pairs, n_boot: int, seed: int) ->
         key = f"{a}_minus_{b}"
         iv = bootstrap({a: tables[a], b: tables[b]}, lambda mm, a=a, b=b: mm[a]["return"] - mm[b]["return"],
                        n_boot=n_boot, seed=seed)
-        ci[key], verdicts[key] = _iv(iv), decide(iv, 0.0, better="above")
+        # the rules: reproduced when lo > 0, not reproduced when hi < 0 (strictly: scores are whole numbers)
+        ci[key] = _iv(iv)
+        verdicts[key] = "reproduced" if iv.lo > 0 else "not reproduced" if iv.hi < 0 else "inconclusive"
+        if not (math.isfinite(iv.lo) and math.isfinite(iv.hi)):
+            verdicts[key] = "inconclusive"
         for measure in ("curve_area", "last100"):
             va = [m[measure] for m in runs[a] if m["finished"] and m[measure] is not None]
             vb = [m[measure] for m in runs[b] if m["finished"] and m[measure] is not None]

@@ -62,7 +62,9 @@ def test_two_leases_continue_one_run(quick_dataset, tmp_path):
     from ssmlib.data.store import open_dataset
 
     folder = runs / "a" / "dSSM-DET-s0"
-    assert campaign.recorded_step(folder) == json.loads((folder / "summary.json").read_text())["step"] > 0
+    summary = json.loads((folder / "summary.json").read_text())
+    assert campaign.recorded_at(folder, 1) == {"step": summary["step"], "wall_s": summary["wall_s"]}
+    assert summary["step"] > 0 and campaign.recorded_at(folder, 2) == {"step": 0, "wall_s": 0.0}
     again = campaign._record(cfg, campaign.CampaignRun(**cfg.runs[0]), folder, open_dataset(quick_dataset),
                              campaign.read_lineage("MsPacman", "dSSM-DET-s0", results), "cpu", results, ckpts)
     assert again is None and len(campaign.read_lineage("MsPacman", "dSSM-DET-s0", results)["leases"]) == 1
@@ -156,7 +158,7 @@ def test_train_command_warm_resume_cold_init_and_compile(tmp_path):
     folder.mkdir(parents=True)
     (folder / "checkpoint.safetensors").write_bytes(b"")
     warm = campaign._train_command(cfg, run, tmp_path / "data", folder, 60, 3, ckpts, False)
-    assert "--init-from" not in warm and not any(a.startswith("seed=") for a in warm) and "compile=true" not in warm
+    assert "--init-from" not in warm and not any(a.startswith("seed=") for a in warm) and "compile=false" in warm
 
 
 def test_readme_block_is_rewritten_and_the_repository_readme_is_current(tmp_path):
@@ -176,3 +178,35 @@ def test_readme_block_is_rewritten_and_the_repository_readme_is_current(tmp_path
     committed = (REPO_ROOT / "README.md").read_text().split(start, 1)[1].split(end, 1)[0]
     assert committed == "\n" + campaign.model_summary_markdown("MsPacman"), \
         "README's campaign table is stale: run python -m ssmlib campaign table"
+
+
+def test_a_lineage_lost_on_the_way_back_keeps_every_frame(quick_dataset, tmp_path):
+    """Two warm leases on one machine; the second's lineage never comes back (the call was cut after the lease
+    recorded), so the third lease (still warm) starts from the first lineage: it must count the frames and the
+    wall time of both the lost lease and its own, each once."""
+    import shutil
+
+    results, ckpts, runs = tmp_path / "results", tmp_path / "ckpts", tmp_path / "runs"
+    cfg = campaign.CampaignConfig(game="MsPacman", profile="quick", eval_windows=4, eval_samples=1,
+                                  runs=[{"name": "dSSM-DET-s0", "model": "dSSM-DET", "seed": 0, "jump": 1}])
+    campaign.init(cfg, results=results)
+
+    def lease():
+        campaign.lease("MsPacman", quick_dataset, 2.0, runs, max_runs=1, device="cpu", results=results,
+                       checkpoints=ckpts, parallel=False)
+        return campaign.read_lineage("MsPacman", "dSSM-DET-s0", results)
+
+    first = lease()
+    run_dir = results / "model_zoo" / "MsPacman" / "campaign" / "dSSM-DET-s0"
+    kept = tmp_path / "kept"
+    shutil.copytree(run_dir, kept)
+    lease()  # recorded on the machine, then 'lost'
+    shutil.rmtree(run_dir)
+    shutil.copytree(kept, run_dir)
+    third = lease()
+    folder = runs / "dSSM-DET-s0"
+    summary = json.loads((folder / "summary.json").read_text())
+    per_step = first["leases"][0]["frames_end"] // first["leases"][0]["end_step"]
+    assert len(third["leases"]) == 2 and third["leases"][1]["frames_end"] == summary["step"] * per_step
+    # wall time since the first lease (the summary's is cumulative over the folder's resumes)
+    assert third["leases"][1]["train_wall_s"] == summary["wall_s"] - first["leases"][0]["train_wall_s"]

@@ -311,7 +311,8 @@ def _i2a_campaign(root: Path, means: dict, seeds=3, games=64, sd=300.0, finished
     rng = np.random.default_rng(1)
     cfg = ic.I2ACampaignConfig(game="MsPacman", seeds=seeds, total_steps=budget, eval_games=games,
                                arms=[dataclasses.asdict(a) for a in ic.ARMS],
-                               hyper_parameters={"rollout_depth": 3})
+                               hyper_parameters={"rollout_depth": 3},
+                               rules={k: claims.RULES[k] for k in ("4.campaign", "5.campaign")})
     camp = root / "i2a" / "MsPacman" / "campaign"
     _write(camp / "config.json", dataclasses.asdict(cfg))
     for arm, mu in means.items():
@@ -394,3 +395,14 @@ def test_a_campaign_rule_edited_after_the_design_is_refused(tmp_path):
     path.write_text(json.dumps(doc))
     v = claims.claim4_campaign(results=tmp_path, n_boot=100)
     assert v.verdict == "not run" and "fixed before the numbers" in v.note
+    doc["rules"] = {}  # a design without the campaign's rules cannot be judged by them either
+    path.write_text(json.dumps(doc))
+    assert "fixed before the numbers" in claims.claim5_campaign(results=tmp_path, n_boot=100).note
+
+
+def test_a_finished_seed_without_its_frozen_evaluation_counts_as_open(tmp_path):
+    base = {"model-free": 1000, "copy-distill": 1000, "i2a-distill-dSSM-DET": 2000}
+    _i2a_campaign(tmp_path, base)
+    (tmp_path / "i2a" / "MsPacman" / "campaign" / "model-free-s2" / "eval.json").unlink()
+    v = claims.claim4_campaign(results=tmp_path, n_boot=100)
+    assert v.verdict == "inconclusive" and "provisional" in v.note and v.scale["finished_seeds"]["model-free"] == 2

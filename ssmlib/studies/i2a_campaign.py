@@ -222,6 +222,10 @@ def amend_design(game: str, change: str, updates: dict, results: Path = RESULTS_
         raise SsmlibError(f"not fields of the design that may be amended: {', '.join(sorted(unknown or updates))}")
     doc.update(updates)
     doc["design_changes"] = [*doc.get("design_changes", []), f"{datetime.date.today().isoformat()}: {change}"]
+    try:  # the amended design must still load
+        I2ACampaignConfig(**{k: v for k, v in doc.items() if k != "provenance"})
+    except TypeError as e:
+        raise SsmlibError(f"the amended design does not load: {e}") from None
     atomic_write_json(path, doc)
     return path
 

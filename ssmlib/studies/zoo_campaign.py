@@ -165,7 +165,8 @@ def pick_runs(cfg: CampaignConfig, max_runs: int, results: Path = RESULTS_DIR) -
 
 def _train_command(cfg: CampaignConfig, run: CampaignRun, data: Path, folder: Path, seconds: float, lease: int,
                    checkpoints: Path, compile: bool = False) -> list[str]:
-    sets = ([f"jump={run.jump}"] if run.jump > 1 else []) + (["compile=true"] if compile else [])
+    # compile always explicit: a warm resume would otherwise keep the setting of the lease that started it
+    sets = ([f"jump={run.jump}"] if run.jump > 1 else []) + [f"compile={'true' if compile else 'false'}"]
     cmd = train_command(run.model, data, folder, cfg.profile, seconds, sets=sets + ["steps=100000000"])
     if (folder / "checkpoint.safetensors").exists():
         return cmd  # a warm machine: ``--resume`` continues exactly, optimiser included
@@ -212,16 +213,26 @@ def lease(game: str, data: Path, seconds: float, runs_dir: Path, max_runs: int =
     codes = run_commands(cmds, runs_dir, parallel, on_exit=record)
     print(f"trained {', '.join(cmds)} in {time.perf_counter() - t0:.0f} s: exit codes {codes}", flush=True)
     write_table(game, results)
-    return {"trained": list(out), "runs": out}
+    return {"trained": list(out), "runs": out, "picked": list(cmds)}
 
 
-RECORDED = "recorded.json"  # in a run folder: the step of its last summary appended to the lineage
+RECORDED = "recorded.json"
+"""In a run folder: per lineage lease this folder recorded, the step and cumulative wall time it had reached
+(written before the lineage, so neither a kill between the two writes nor a lineage lost on the way back
+from the machine makes a lease count frames twice or lose them)."""
 
 
-def recorded_step(folder: Path) -> int:
-    """The step this run folder had reached when a lease last recorded it; 0 for a folder never recorded."""
-    path = Path(folder) / RECORDED
-    return int(read_json(path)["step"]) if path.exists() else 0
+def recorded_at(folder: Path, lease: int) -> dict:
+    """``{"step", "wall_s"}`` this run folder had reached when it recorded lineage lease ``lease``; zeros when it
+    did not (a new folder, e.g. a bare machine's, starts at step 0)."""
+    done = read_json(Path(folder) / RECORDED, {}).get("by_lease", {})
+    return done.get(str(lease), {"step": 0, "wall_s": 0.0})
+
+
+def _mark_recorded(folder: Path, lease: int, step: int, wall_s: float) -> None:
+    doc = read_json(Path(folder) / RECORDED, {"by_lease": {}})
+    doc["by_lease"][str(lease)] = {"step": step, "wall_s": wall_s}
+    atomic_write_json(Path(folder) / RECORDED, doc)
 
 
 def _record(cfg: CampaignConfig, run: CampaignRun, folder: Path, ds, lin: dict, device, results: Path,
@@ -238,14 +249,17 @@ def _record(cfg: CampaignConfig, run: CampaignRun, folder: Path, ds, lin: dict, 
     tc = config["train_cfg"]
     per_step = tc["batch_size"] * tc["horizon"]  # training frames (prediction targets) per step
     prev_end = lin["leases"][-1]["frames_end"] if lin["leases"] else 0
-    # the steps trained since this folder was last recorded: a lease cut before scoring leaves its summary to
-    # the next (warm) lease; a process that crashed leaves the old summary, which holds nothing new
+    # the steps (and wall time: the summary's is cumulative over the folder's resumes) since this folder
+    # recorded the lineage's last lease: a lease cut before scoring leaves its summary to the next (warm)
+    # lease; a process that crashed leaves the old summary, which holds nothing new
     warm = bool(config.get("resumes"))
-    start_step = recorded_step(folder)
+    since = recorded_at(folder, len(lin["leases"]))
+    start_step = since["step"]
     if summary["step"] <= start_step:
         print(f"{run.name}: nothing trained since step {start_step:,} (already recorded), lineage unchanged", flush=True)
         return None
     frames_end = prev_end + (summary["step"] - start_step) * per_step
+    compiled = bool(tc.get("compile"))
     dst = weights_path(cfg.game, run.name, checkpoints)
     dst.parent.mkdir(parents=True, exist_ok=True)
     export(folder / "checkpoint.safetensors", dst, overwrite=True, dtype=cfg.weights_dtype)
@@ -266,12 +280,13 @@ def _record(cfg: CampaignConfig, run: CampaignRun, folder: Path, ds, lin: dict, 
         "lease": len(lin["leases"]) + 1, "git_sha": prov.get("git_sha"), "device": prov.get("device"),
         "time": prov.get("time"), "resumed_warm": warm, "start_step": start_step, "end_step": summary["step"],
         "frames_start": prev_end, "frames_end": frames_end, "env_steps_end": frames_end * run.jump,
-        "train_wall_s": summary.get("wall_s"), "frames_per_s_steady": summary.get("frames_per_s_steady"),
+        "train_wall_s": summary["wall_s"] - since["wall_s"], "frames_per_s_steady": summary.get("frames_per_s_steady"),
         "status": summary["status"], "data_fingerprint": ds.fingerprint,
-        "compile": bool(tc.get("compile")), "compile_fallback": config.get("compile_fallback"),
+        "compile": compiled, "compile_fallback": config.get("compile_fallback") if compiled else None,
         "optimiser": "resumed exactly (warm machine)" if warm else (
             "fresh AdamW from the committed bf16 weights" if lin["leases"] else "new run"),
     })
+    _mark_recorded(folder, len(lin["leases"]), summary["step"], summary["wall_s"])  # before the lineage
     lin["curve"].append(point)
     lin["finished"], lin["why"] = stop_rule_holds(lin["curve"], cfg.stop_improvement, cfg.frame_cap)
     lin.update(run=run.name, model=run.model, seed=run.seed, jump=run.jump)
@@ -285,7 +300,6 @@ def _record(cfg: CampaignConfig, run: CampaignRun, folder: Path, ds, lin: dict, 
     for old in out.glob("eval-lease*.json"):
         old.unlink()
     shutil.copyfile(folder / "metrics.jsonl", out / f"metrics-lease{len(lin['leases'])}.jsonl")
-    atomic_write_json(folder / RECORDED, {"step": summary["step"], "lease": len(lin["leases"])})
     print(f"{run.name}: {frames_end:,} frames, open-loop excess {point['excess']:.1f} nats/frame; "
           f"{'finished' if lin['finished'] else 'continues'}: {lin['why']}", flush=True)
     return point
@@ -457,7 +471,7 @@ def _cli_data(args) -> int:
 def _cli_lease(args) -> int:
     res = lease(args.game, Path(args.data), args.seconds, Path(args.runs), args.max_runs, args.device,
                 compile=args.compile)
-    return 0 if res["trained"] or not res.get("runs") else 1
+    return 0 if res["trained"] or not res.get("picked") else 1  # runs picked and none recorded: a failure
 
 
 def _cli_table(args) -> int:

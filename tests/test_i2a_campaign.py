@@ -43,7 +43,7 @@ def test_design_pools_the_pilot_and_is_written_once(tmp_path):
     assert required == ["model-free", "copy-distill", "i2a-distill-dSSM-DET", "i2a-distill-sSSM"]
     assert {5} <= set(next(a for a in cfg.arms if a["env_model"] == "sSSM")["claims"])
     assert not {"agent", "rollout_policy", "env_model", "seed", "total_steps"} & set(cfg.hyper_parameters)
-    assert set(cfg.rules) == {"4", "5"} and all(cfg.rules.values())
+    assert set(cfg.rules) == {"4", "5", "4.campaign", "5.campaign"} and all(cfg.rules.values())
     names = ic.run_names(cfg, required_only=True)
     assert len(names) == 4 * 6 and names[0] == "model-free-s0" and names[-1] == "i2a-distill-sSSM-s5"
     path = ic.init(cfg, results)

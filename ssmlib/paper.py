@@ -72,14 +72,15 @@ PUBLISHED = {
         "MS_PACMAN score at the end of training", "figure",
         "read off the paper's learning curves, roughly; at our budget (millions of frames, not 5e8 steps) "
         "only the ordering can be compared, never the levels"),
-    "mspacman_model_free_references": Published(
-        "mspacman_model_free_references",
-        {"A2C": {"frames": 40e6, "score": 1600}, "DQN": {"frames": 10e6, "score": 2200}},
-        "MS_PACMAN training score of model-free agents at the environment frames given", "secondary",
-        "other papers' model-free learning curves, approximate, as quoted when the I2A campaign was designed; "
-        "not the paper's and not ours: a sanity check for our model-free arm, not a target"),
 }
 """The few numbers the paper publishes that the book mentions, never as ours."""
+
+MODEL_FREE_REFERENCES = {
+    "MsPacman": {"A2C": {"frames": 40e6, "score": 1600}, "DQN": {"frames": 10e6, "score": 2200}},
+}
+"""Published model-free training scores (emulator frames, score) that our model-free arm is checked against:
+other papers' learning curves, approximate, as quoted when the I2A campaign was designed. Neither this
+paper's numbers nor ours, and a sanity check, not a target (``ssmlib.studies.i2a_campaign.model_free_sanity``)."""
 
 
 @dataclass(frozen=True)

@@ -685,14 +685,14 @@ FRAMES_PER_AGENT_STEP = 4
 
 
 def model_free_sanity(game: str = "MsPacman", results: Path = RESULTS_DIR) -> dict:
-    """Our model-free runs against published model-free scores (``ssmlib.paper.PUBLISHED``): per started run its
+    """Our model-free runs against published model-free scores (``ssmlib.paper.MODEL_FREE_REFERENCES``): per run its
     frames and last-100 training return; per reference whether our score is consistent with it. Consistent means:
     not above a reference reached with at least as many frames (a learning curve that is still rising may sit
     anywhere below it; one above it would point at a bug, e.g. in how returns are counted)."""
-    from ..paper import PUBLISHED
+    from ..paper import MODEL_FREE_REFERENCES
     from .i2a import score_at
 
-    refs = PUBLISHED[f"{game.lower()}_model_free_references"].value if game == "MsPacman" else {}
+    refs = MODEL_FREE_REFERENCES.get(game, {})
     cfg = load_config(game, results)
     runs = []
     for r in campaign_runs(cfg):

@@ -20,7 +20,7 @@
 #   b256-compile, for at most BENCH_TIMEOUT=240 s) while the data is collected: $OUT/train-engine-h200.json.
 #   COMPILE=1 trains with torch.compile (sSSM b256: 29.9k frames/s compiled against 19.7k eager channels_last,
 #   after 93 s of compilation that the lease pays once per process; results/speed/engine/README.md).
-#   MAX_RUNS=3 was killed by the host's OOM killer before the episode-by-episode sampler store (43 GB per
+#   MAX_RUNS=3 was killed by the host's OOM killer before the episode-by-episode sampler store (41 GiB per
 #   process); two runs already fill the GPU (9.2k frames/s each against 19.7k alone).
 set -euo pipefail
 GAME=${GAME:-MsPacman}

@@ -12,10 +12,10 @@
         heads trained on them alone with the class-weighted cross-entropy, reading s_t; s_t and a_{t-1};
         s_{t-1}, s_t and a_{t-1}. Test AUC of P(r != 0) by horizon: what the states hold, head by head.
     python scripts/reward_probe.py train [--no-class-weights] -- <python -m ssmlib train arguments>
-        ``ssmlib train`` in-process, with two patches for the probe only: a ``categorical-action`` head
-        gets its reward values and class weights from the data (``ssmlib.train`` gives them to
-        ``reward_head == "categorical"`` only: the one-line change is reported in the README), and
-        ``--no-class-weights`` keeps every class weight at 1.
+        ``ssmlib train`` in-process, with one patch for the probe only: ``--no-class-weights`` keeps every
+        class weight at 1. (``ssmlib.train`` gives both categorical heads their reward values and class
+        weights from the data; when these runs were made it did so for ``categorical`` only, and this
+        command patched it in for ``categorical-action``.)
 """
 
 from __future__ import annotations
@@ -71,12 +71,12 @@ def grads(args) -> None:
     tcfg = C.apply_sets(tcfg, {k: v for k, v in sets.items() if hasattr(tcfg, k)})
     if args.checkpoint:  # a trained model (its own config and reward values), weights from this data
         from ssmlib.checkpoint import load_model
+        from ssmlib.checkpoint import read_meta, train_config
+
         model = load_model(args.checkpoint).train()
         mcfg = model.cfg
         values, weights = reward_classes(ds, mcfg)
-        ck_train = __import__("ssmlib.checkpoint", fromlist=["x"])
-        meta = ck_train.read_meta(args.checkpoint)
-        tcfg = ck_train.train_config(meta) or tcfg
+        tcfg = train_config(read_meta(args.checkpoint)) or tcfg
     else:
         values, weights = reward_classes(ds, mcfg)
         mcfg.reward_values = tuple(values)
@@ -192,25 +192,8 @@ def probe(args) -> None:
 
 
 def train(args, rest) -> int:
-    import ssmlib.models as M
-    import ssmlib.train as T
     from ssmlib.models.base import EnvironmentModel
 
-    orig_build = M.build_model
-    data = rest[rest.index("--data") + 1]
-
-    def build(cfg):
-        weights = None
-        if cfg.reward_head == "categorical-action":  # a new run and a resumed one (its own values)
-            from ssmlib.data.store import open_dataset
-            values, weights = T.reward_classes(open_dataset(data, verify=False), cfg)
-            cfg.reward_values = tuple(values)
-        model = orig_build(cfg)
-        if weights is not None:
-            model.set_reward_class_weights(weights)
-        return model
-
-    M.build_model = build
     if args.no_class_weights:
         EnvironmentModel.set_reward_class_weights = lambda self, w: None  # every weight stays 1
     from ssmlib.__main__ import main

@@ -544,7 +544,7 @@ def claim4(game: str = "MsPacman", results: Path = RESULTS_DIR, n_boot: int = 20
     if _final(camp):
         return camp
     pilot = _claim4_pilot(game, results, n_boot, seed)
-    if not camp.note.startswith("no I2A campaign"):
+    if _has_i2a_campaign(game, results):  # its state beside the pilot's verdict, never in it
         pilot.parts.append(camp)
     return pilot
 
@@ -589,45 +589,31 @@ CAMPAIGN_CLAIM5 = ("i2a-distill-dSSM-DET", "i2a-distill-sSSM")
 """Claim 5: the I2A querying the deterministic SSM minus the one querying the stochastic SSM."""
 
 
-def curve_area(episodes: list[dict], budget: int, window: int = 100) -> float | None:
-    """Area under a run's learning curve (running mean of the last ``window`` returns against the agent step
-    each episode ended at, up to ``budget``) by the trapezoid rule, divided by the budget: a mean return. It
-    spans the first to the last episode end (no return exists before the first), the same span for every
-    run at the same budget up to one episode's length."""
-    from .studies.i2a import curve
-
-    steps, means = curve([e for e in episodes if e["step"] <= budget], window)
-    return float(np.trapezoid(means, steps) / budget) if len(steps) >= 2 else None
-
-
 def campaign_agent_tables(game: str = "MsPacman", results: Path = RESULTS_DIR) -> tuple[dict, dict, list, dict]:
     """The I2A campaign per arm: one EpisodeTable per FINISHED seed (its frozen games, one 'episode' per start,
     the same starts for every run), every configured run's state and training measures, the files read, and
     the design (seeds, budget, eval games, rollout depth)."""
     from .studies.common import read_jsonl
-    from .studies.i2a import score_at
-    from .studies.i2a_campaign import campaign_dir, load_config, read_lineage
+    from .studies.i2a import curve_area, games_table, score_at
+    from .studies.i2a_campaign import campaign_dir, campaign_runs, load_config, read_lineage
 
     cfg = load_config(game, results)
     root = campaign_dir(game, results)
     tables, runs, sources = {}, {}, [_rel(root / "config.json", Path(results))]
-    for arm in cfg.arms:
-        for s in range(cfg.seeds):
-            name = f"{arm['name']}-s{s}"
-            lin = read_lineage(game, name, results)
-            ep_file, ev_file = root / name / "episodes.jsonl", root / name / "eval.json"
-            eps = read_jsonl(ep_file) if ep_file.exists() else []
-            # a seed counts as finished only with its frozen evaluation (else it is open)
-            meta = {"run": name, "seed": s, "finished": bool(lin["finished"]) and ev_file.exists(), "steps": lin["steps"],
-                    "why": lin["why"], "last100": score_at(eps, cfg.total_steps)[0],
-                    "curve_area": curve_area(eps, cfg.total_steps)}
-            if meta["finished"]:
-                ret = np.asarray(json.loads(ev_file.read_text())["returns"], np.float64)
-                tables.setdefault(arm["name"], []).append(
-                    EpisodeTable(np.arange(len(ret)), np.ones(len(ret), np.int64), {"return": ret}))
-                meta["frozen_mean"] = float(ret.mean())
-                sources.append(_rel(ev_file, Path(results)))
-            runs.setdefault(arm["name"], []).append(meta)
+    for r in campaign_runs(cfg):
+        lin = read_lineage(game, r.name, results)
+        ep_file, ev_file = root / r.name / "episodes.jsonl", root / r.name / "eval.json"
+        eps = read_jsonl(ep_file) if ep_file.exists() else []
+        # a seed counts as finished only with its frozen evaluation (else it is open)
+        meta = {"run": r.name, "seed": r.seed, "finished": bool(lin["finished"]) and ev_file.exists(),
+                "steps": lin["steps"], "why": lin["why"], "last100": score_at(eps, cfg.total_steps)[0],
+                "curve_area": curve_area(eps, cfg.total_steps)}
+        if meta["finished"]:
+            table = games_table(json.loads(ev_file.read_text())["returns"])
+            tables.setdefault(r.arm["name"], []).append(table)
+            meta["frozen_mean"] = float(table.sums["return"].mean())
+            sources.append(_rel(ev_file, Path(results)))
+        runs.setdefault(r.arm["name"], []).append(meta)
     changed = [k for k in ("4.campaign", "5.campaign") if cfg.rules.get(k) != RULES[k]]
     if changed:  # the rule that judges must be the one written into the design before the numbers
         raise SsmlibError(f"rule {', '.join(changed)} is not the text written into {root / 'config.json'}: "
@@ -647,11 +633,12 @@ def _arm_differences(tables: dict, runs: dict, pairs, n_boot: int, seed: int) ->
         key = f"{a}_minus_{b}"
         iv = bootstrap({a: tables[a], b: tables[b]}, lambda mm, a=a, b=b: mm[a]["return"] - mm[b]["return"],
                        n_boot=n_boot, seed=seed)
-        # the rules: reproduced when lo > 0, not reproduced when hi < 0 (strictly: scores are whole numbers)
+        # the rules' sign test: reproduced when lo > 0, not reproduced when hi < 0 (stats.decide's 'above'
+        # would also count hi == 0 against, which whole-number scores can reach)
         ci[key] = _iv(iv)
-        verdicts[key] = "reproduced" if iv.lo > 0 else "not reproduced" if iv.hi < 0 else "inconclusive"
-        if not (math.isfinite(iv.lo) and math.isfinite(iv.hi)):
-            verdicts[key] = "inconclusive"
+        finite = math.isfinite(iv.lo) and math.isfinite(iv.hi)
+        verdicts[key] = ("inconclusive" if not finite else "reproduced" if iv.lo > 0 else
+                         "not reproduced" if iv.hi < 0 else "inconclusive")
         for measure in ("curve_area", "last100"):
             va = [m[measure] for m in runs[a] if m["finished"] and m[measure] is not None]
             vb = [m[measure] for m in runs[b] if m["finished"] and m[measure] is not None]
@@ -741,6 +728,12 @@ def claim5_campaign(game: str = "MsPacman", results: Path = RESULTS_DIR, n_boot:
     return Verdict(5, title, v, rule, evidence, ci, scale, sources)
 
 
+def _has_i2a_campaign(game: str, results: Path) -> bool:
+    from .studies.i2a_campaign import campaign_dir
+
+    return (campaign_dir(game, results) / "config.json").exists()
+
+
 def _final(v: Verdict) -> bool:
     """A campaign verdict that decides (not 'not run', not provisional)."""
     return v.verdict != "not run" and "provisional_verdict" not in v.evidence
@@ -758,7 +751,7 @@ def claim5(game: str = "MsPacman", results: Path = RESULTS_DIR, n_boot: int = 20
     if _final(camp):
         return camp
     pilot = _claim5_pilot(game, results)
-    if not camp.note.startswith("no I2A campaign"):
+    if _has_i2a_campaign(game, results):  # its state beside the pilot's verdict, never in it
         pilot.parts.append(camp)
     return pilot
 

@@ -407,7 +407,7 @@ def _build(run: _Run) -> None:
         torch.backends.cudnn.allow_tf32 = True
         torch.backends.cudnn.benchmark = True
     class_weights = None
-    if model_cfg.reward_head in ("categorical", "categorical-action"):  # reward values (a new run) and loss weights from the data
+    if model_cfg.reward_head != "bits":  # categorical heads: reward values (a new run) and loss weights from the data
         values, class_weights = reward_classes(run.ds, model_cfg)
         model_cfg.reward_values = tuple(values)
     torch.manual_seed(train_cfg.seed)

@@ -168,6 +168,7 @@ def test_claim4_pass_and_fail(tmp_path):
     v = claims.claim4(results=tmp_path / "a", n_boot=300)
     assert v.verdict == "reproduced", claims.format_verdicts([v])
     assert v.scale["seeds"]["i2a-learned"] == 2
+    assert not v.parts  # no I2A campaign on disk: nothing listed beside the pilot
     _agents(tmp_path / "b", {**base, "i2a-learned": 500})
     assert claims.claim4(results=tmp_path / "b", n_boot=300).verdict == "not reproduced"
     _agents(tmp_path / "c", {**base, "i2a-learned": 1400})  # beats model-free, but not distillation

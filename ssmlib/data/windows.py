@@ -66,7 +66,8 @@ class WindowSampler:
                                   device=where, pin_memory=pin)
         actions, rewards = np.empty(rows, np.int64), np.empty(rows, ds.shards[0]["rewards"].dtype)
         # episode by episode from the memory-mapped shards: the host never holds a second copy of the frames
-        # (a full copy per process took 43 GB and the OOM killer ended the third of three runs on one machine)
+        # (a full copy per process: anon-rss 41 GiB when the OOM killer ended one of three runs on one machine,
+        # results/model_zoo/MsPacman/campaign/logs/2026-12-02-0845-h200-machine.txt)
         for e, row in zip(episodes, offsets):
             shard, span = ds.shards[e.shard], slice(e.start, e.start + e.length)
             self.frames[row:row + e.length] = torch.from_numpy(np.ascontiguousarray(shard["frames"][span]))

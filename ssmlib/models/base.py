@@ -118,14 +118,14 @@ class EnvironmentModel(nn.Module):
         self.state_channels = scaled(cfg.state_channels, sc)
         self.z_channels = scaled(cfg.z_channels, sc) if self.latent else 0
         self.embed_channels = scaled(64, sc)
+        self.action_reward = cfg.reward_head == "categorical-action"
+        """True when the reward head reads the action that led to the state (``State.a``)."""
         if cfg.reward_head == "bits":
             self.reward_head = RewardHead(self.state_channels, self.h, self.w, cfg.reward_bits, sc)
         else:  # no values yet (a model built outside ``train``): sign classes until the data says more
             self.reward_head = CategoricalRewardHead(
                 self.state_channels, self.h, self.w, cfg.reward_values or (-1.0, 0.0, 1.0), sc,
-                action_channels=self.action_channels if cfg.reward_head == "categorical-action" else 0)
-        self.action_reward = cfg.reward_head == "categorical-action"
-        """True when the reward head reads the action that led to the state (``State.a``)."""
+                action_channels=self.action_channels if self.action_reward else 0)
         self.reward_dims = self.reward_head.linear.out_features
         self.nbits = self.reward_dims  # the name agents used for the reward head's width
         self.register_buffer("reward_class_weights", torch.ones(self.reward_dims), persistent=False)

@@ -67,11 +67,26 @@ def curve(episodes: list[dict], window: int = 100) -> tuple[list[int], list[floa
     return steps, means
 
 
+def games_table(returns):
+    """A frozen evaluation's games as an EpisodeTable for the bootstrap: one 'episode' per game index (every
+    run plays the same starts, so game i of one run pairs with game i of another), the return as the metric."""
+    from ..stats import EpisodeTable
+
+    ret = np.asarray(returns, np.float64)
+    return EpisodeTable(np.arange(len(ret)), np.ones(len(ret), np.int64), {"return": ret})
+
+
+def curve_area(episodes: list[dict], budget: int, window: int = 100) -> float | None:
+    """Area under a run's learning curve (``curve``, up to ``budget``) by the trapezoid rule, divided by the
+    budget: a mean return. It spans the first to the last episode end (no return exists before the first),
+    the same span for every run at the same budget up to one episode's length."""
+    steps, means = curve([e for e in episodes if e["step"] <= budget], window)
+    return float(np.trapezoid(means, steps) / budget) if len(steps) >= 2 else None
+
+
 def agent_tables(game: str = "MsPacman", results: Path = RESULTS_DIR) -> tuple[dict, dict, list]:
     """The pilot study for the claims: per variant one EpisodeTable per seed of its frozen evaluation games
     (one 'episode' per game index, the return as the metric), the per-run metadata, and the files read."""
-    from ..stats import EpisodeTable
-
     root = Path(results) / "i2a" / game
     f = root / "summary.json"
     if not f.exists():
@@ -83,9 +98,9 @@ def agent_tables(game: str = "MsPacman", results: Path = RESULTS_DIR) -> tuple[d
         if not ef.exists():
             continue
         ev = json.loads(ef.read_text())
-        ret = np.asarray(ev["returns"], np.float64)
-        tables.setdefault(r["variant"], []).append(
-            EpisodeTable(np.arange(len(ret)), np.ones(len(ret), np.int64), {"return": ret}))
+        table = games_table(ev["returns"])
+        ret = table.sums["return"]
+        tables.setdefault(r["variant"], []).append(table)
         meta.setdefault(r["variant"], []).append({"run": r["run"], "games": len(ret),
                                                  "trained_steps": ev.get("trained_steps"),
                                                  "return_mean": float(ret.mean())})

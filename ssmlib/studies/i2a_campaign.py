@@ -699,7 +699,7 @@ def model_free_sanity(game: str = "MsPacman", results: Path = RESULTS_DIR) -> di
         if r.arm["name"] != "model-free":
             continue
         lin = read_lineage(game, r.name, results)
-        last100, n = score_at(read_jsonl(campaign_dir(game, results) / r.name / "episodes.jsonl"), lin["steps"])
+        last100, _ = score_at(read_jsonl(campaign_dir(game, results) / r.name / "episodes.jsonl"), lin["steps"])
         if lin["steps"] and last100 is not None:
             runs.append({"run": r.name, "frames": lin["steps"] * FRAMES_PER_AGENT_STEP, "last100": last100})
     checks = [{"reference": name, **ref, "run": x["run"], "consistent": not (x["frames"] <= ref["frames"]
@@ -726,7 +726,9 @@ def plot_training_curves(ax, game: str = "MsPacman", arms=("model-free",), resul
                 ax.plot(np.asarray(steps) * FRAMES_PER_AGENT_STEP, means, color=col, lw=1,
                         label=arm if r.seed == 0 else None)
     if references:
-        for name, ref in model_free_sanity(game, results)["references"].items():
+        from ..paper import MODEL_FREE_REFERENCES
+
+        for name, ref in MODEL_FREE_REFERENCES.get(game, {}).items():
             ax.plot(ref["frames"], ref["score"], "k*", ms=9)
             ax.annotate(f"{name} (published)", (ref["frames"], ref["score"]), textcoords="offset points",
                         xytext=(-10, 6), ha="right", fontsize=8)

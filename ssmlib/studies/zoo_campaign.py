@@ -323,12 +323,16 @@ def table(game: str, results: Path = RESULTS_DIR) -> list[dict]:
 def best_run(game: str, model: str, jump: int = 1, results: Path = RESULTS_DIR) -> dict:
     """The ``table`` row of ``model``'s evaluated run (at ``jump``) with the lowest latest open-loop excess,
     with ``weights`` (its committed bf16 checkpoint); raises if none of its runs has been evaluated yet."""
-    rows = [r for r in table(game, results) if r["model"] == model and r["jump"] == jump
-            and r["excess_open_loop"] is not None]
-    if not rows:
+    best = _lowest_excess([r for r in table(game, results) if r["model"] == model and r["jump"] == jump])
+    if best is None:
         raise SsmlibError(f"no evaluated {model} run (k = {jump}) in the {game} campaign yet")
-    best = min(rows, key=lambda r: r["excess_open_loop"])
     return {**best, "weights": weights_path(game, best["run"])}
+
+
+def _lowest_excess(rows: list[dict]) -> dict | None:
+    """Of ``table`` rows, the evaluated one with the lowest latest open-loop excess (None if none is)."""
+    scored = [r for r in rows if r["excess_open_loop"] is not None]
+    return min(scored, key=lambda r: r["excess_open_loop"]) if scored else None
 
 
 def curves(game: str, results: Path = RESULTS_DIR) -> dict[str, dict]:
@@ -378,8 +382,7 @@ def model_summary_markdown(game: str, results: Path = RESULTS_DIR) -> str:
         by_model.setdefault((r["model"], r["jump"]), []).append(r)
     out = []
     for (model, jump), rows in by_model.items():
-        scored = [r for r in rows if r["excess_open_loop"] is not None]
-        best = min(scored, key=lambda r: r["excess_open_loop"]) if scored else None
+        best = _lowest_excess(rows)  # best_run's choice, from rows already read
         ci = best["excess_ci"] if best else None
         out.append((model + (f" k={jump}" if jump > 1 else ""),
                     f"{sum(r['leases'] > 0 for r in rows)}/{len(rows)}", f"{sum(r['finished'] for r in rows)}",

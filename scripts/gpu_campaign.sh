@@ -18,17 +18,20 @@
 #   CHECK_VARIANTS=a,b picks variants) while the campaign's data is
 #   collected: $OUT/check_step.log. BENCH=1 runs `bench train` (BENCH_VARIANTS, default b256-eager-cl against
 #   b256-compile, for at most BENCH_TIMEOUT=240 s) while the data is collected: $OUT/train-engine-h200.json.
-#   COMPILE=1 trains with torch.compile (sSSM b256: 29.9k frames/s compiled against 19.7k eager channels_last,
-#   after 93 s of compilation that the lease pays once per process; results/speed/engine/README.md).
+#   COMPILE=1 (the default; COMPILE=0 for eager) trains with torch.compile behind train's compiled-step guard
+#   (a step that disagrees with eager falls back, recorded as compile_fallback). Measured in the campaign
+#   (2026-12-02, dSSM-VAE-s0/s1, two runs at once): eager 9.4k frames/s per run, compiled 14.2-14.3k (1.51x);
+#   the first compilation on a machine cost about 66 s per lease, a warm machine's later ones none.
 #   MAX_RUNS=3 was killed by the host's OOM killer before the episode-by-episode sampler store (41 GiB per
 #   process); two runs already fill the GPU (9.2k frames/s each against 19.7k alone).
 set -euo pipefail
 GAME=${GAME:-MsPacman}
 LEASE_SECONDS=${LEASE_SECONDS:-560}
-OVERHEAD=${OVERHEAD:-100}  # measured 75 and 96 s in the leases of 2026-12-02 (campaign/logs/), plus a margin
+OVERHEAD=${OVERHEAD:-$([ "${COMPILE:-1}" = 1 ] && echo 130 || echo 100)}  # 75-96 s eager, 107 s with a first compilation (campaign/logs/, 2026-12-02), plus a margin
 MAX_RUNS=${MAX_RUNS:-2}
 DATA=${DATA:-/tmp/data/campaign-$GAME}
-source "$(dirname "$0")/lease_start.sh"  # OUT, allocator, git-sha warning, t0, the device
+CAMPAIGN_PATHS=("results/model_zoo/$GAME/campaign" "checkpoints/campaign/$GAME")
+source "$(dirname "$0")/lease_start.sh"  # OUT, allocator, git-sha warning, t0, the device, the warm state
 if [ "${RESCORE:-0}" = 1 ]; then  # the committed checkpoints re-scored alongside (scripts/gpu_rescore.sh)
   (OUT="$OUT/rescore" bash scripts/gpu_rescore.sh > "$OUT/rescore.log" 2>&1; echo "rescore exit $?" >> "$OUT/rescore.log") &
   RESCORE_PID=$!
@@ -57,10 +60,11 @@ LEFT=$(( LEASE_SECONDS - elapsed - 10 ))  # the lease's own bound (`timeout 0` w
 [ "$SECONDS_PER_RUN" -ge 30 ] && [ "$LEFT" -gt "$SECONDS_PER_RUN" ] || {
   echo "no time left to train (LEASE_SECONDS=$LEASE_SECONDS, $LEFT s left, SECONDS_PER_RUN=$SECONDS_PER_RUN)"; exit 1; }
 timeout "$LEFT" python3 -m ssmlib campaign lease --game "$GAME" --data "$DATA" \
-  --seconds "$SECONDS_PER_RUN" --max-runs "$MAX_RUNS" $([ "${COMPILE:-0}" = 1 ] && echo --compile) || echo "lease ended with exit $?"
+  --seconds "$SECONDS_PER_RUN" --max-runs "$MAX_RUNS" $([ "${COMPILE:-1}" = 1 ] && echo --compile) || echo "lease ended with exit $?"
 echo "lease done at $(( $(date +%s) - t0 )) s"
 for f in runs/campaign/*.log; do [ -f "$f" ] && { grep -v "Warning\|warn\|softmax\|reduction\|important use\|^$" "$f" | tail -5 || true; }; done
 python3 -m ssmlib campaign table --game "$GAME" || true
 [ -z "${RESCORE_PID:-}" ] || { wait "$RESCORE_PID" || true; tail -3 "$OUT/rescore.log" || true; }
-tar -cf "$OUT/campaign.tar" "results/model_zoo/$GAME/campaign" "checkpoints/campaign/$GAME" 2>/dev/null || true
+save_warm_state || true
+tar -cf "$OUT/campaign.tar" "${CAMPAIGN_PATHS[@]}" 2>/dev/null || true
 ls -la "$OUT"

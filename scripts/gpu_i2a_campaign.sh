@@ -20,7 +20,8 @@ GAME=${GAME:-MsPacman}
 LEASE_SECONDS=${LEASE_SECONDS:-560}
 OVERHEAD=${OVERHEAD:-90}  # measured 35 s without a frozen evaluation (2026-12-02, logs/), plus 64 whole games' margin
 MAX_RUNS=${MAX_RUNS:-2}
-source "$(dirname "$0")/lease_start.sh"  # OUT, allocator, git-sha warning, t0, the device
+CAMPAIGN_PATHS=("results/i2a/$GAME/campaign" "checkpoints/i2a_campaign/$GAME")
+source "$(dirname "$0")/lease_start.sh"  # OUT, allocator, git-sha warning, t0, the device, the warm state
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-$(( LEASE_SECONDS - OVERHEAD ))}
 echo "each run trains $SECONDS_PER_RUN s"
 [ "$SECONDS_PER_RUN" -ge 30 ] || { echo "no time left to train (LEASE_SECONDS=$LEASE_SECONDS)"; exit 1; }
@@ -30,5 +31,6 @@ echo "lease done at $(( $(date +%s) - t0 )) s"
 for f in runs/i2a_campaign/*.log; do [ -f "$f" ] && { grep -v "Warning\|warn\|^$" "$f" | tail -5 || true; }; done
 python3 -m ssmlib i2a-campaign table --game "$GAME" || true
 mkdir -p "checkpoints/i2a_campaign/$GAME"
-tar -cf "$OUT/i2a_campaign.tar" "results/i2a/$GAME/campaign" "checkpoints/i2a_campaign/$GAME"
+save_warm_state || true
+tar -cf "$OUT/i2a_campaign.tar" "${CAMPAIGN_PATHS[@]}"
 ls -la "$OUT"

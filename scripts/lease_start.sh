@@ -1,8 +1,50 @@
 # Sourced by the campaign scripts (gpu_campaign.sh, gpu_i2a_campaign.sh) at the start of a lease: the output
-# folder, the allocator setting, the git sha the lineages will record, the lease's clock and the device.
+# folder, the allocator setting, the git sha the lineages will record, the lease's clock and the device; and,
+# with CAMPAIGN_PATHS set (the campaign's results and checkpoint folders), the warm machine's campaign state.
+#
+# Why the warm state: each call copies the caller's working tree over the machine's, so on back-to-back calls
+# the tracked campaign files the previous call wrote (lineages, exported weights) are replaced by the caller's
+# older copy while the ignored run folders (runs/) survive. The lineage then folds several calls into one
+# lease (recorded.json keeps the frame counts right, but the per-lease record and curve points are lost:
+# dSSM-VAE-s0/s1 on 2026-12-02). So each lease ends with save_warm_state (a copy under runs/warm-state/, with
+# the hash of the tree it started from and of the tree it ended with), and the next call on the same machine
+# puts that copy back when its tree is still the one the previous call started from (the caller unpacked
+# nothing in between). A tree that is the previous call's end state (the caller unpacked the tar) needs
+# nothing; any other tree is left as the caller sent it, with a warning.
 OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT"
 export PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True
 [ -n "${SSMLIB_GIT_SHA:-}" ] || echo "warning: SSMLIB_GIT_SHA is not set: the lineage records this copy's git HEAD, which on a lent machine may be a stale snapshot"
+WARM_STATE=${WARM_STATE:-runs/warm-state}
+campaign_hash() {  # paths and contents of every file under the campaign's folders (lease logs aside)
+  find "${CAMPAIGN_PATHS[@]}" -type f -not -path '*/logs/*' 2>/dev/null | LC_ALL=C sort | xargs -r sha256sum | sha256sum | cut -c1-16
+}
+restore_warm_state() {
+  [ -f "$WARM_STATE/start.hash" ] || return 0
+  local now; now=$(campaign_hash)
+  if [ "$now" = "$(cat "$WARM_STATE/start.hash")" ]; then
+    rm -rf "${CAMPAIGN_PATHS[@]}"
+    cp -a "$WARM_STATE/tree/." .
+    echo "warm machine: restored the previous call's campaign state (the tree sent is the one it started from)"
+  elif [ "$now" = "$(cat "$WARM_STATE/end.hash")" ]; then
+    echo "warm machine: the tree sent already holds the previous call's campaign state"
+  else
+    echo "warning: warm machine, but the tree sent is neither the previous call's start nor its end: kept as sent (a lineage may fold leases together)"
+  fi
+}
+save_warm_state() {  # call at the end of the lease, before the tar
+  rm -rf "$WARM_STATE.new"
+  mkdir -p "$WARM_STATE.new/tree"
+  local p
+  for p in "${CAMPAIGN_PATHS[@]}"; do [ -e "$p" ] && cp -a --parents "$p" "$WARM_STATE.new/tree/"; done
+  echo "$CAMPAIGN_START_HASH" > "$WARM_STATE.new/start.hash"
+  campaign_hash > "$WARM_STATE.new/end.hash"
+  rm -rf "$WARM_STATE"
+  mv "$WARM_STATE.new" "$WARM_STATE"
+}
+if [ -n "${CAMPAIGN_PATHS+x}" ]; then
+  CAMPAIGN_START_HASH=$(campaign_hash)  # the tree as sent: the next call compares its own with this
+  restore_warm_state
+fi
 t0=$(date +%s)
 nvidia-smi --query-gpu=name,memory.total,memory.used --format=csv,noheader 2>/dev/null || echo "no GPU: $(nproc) CPU cores"

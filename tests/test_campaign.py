@@ -210,3 +210,29 @@ def test_a_lineage_lost_on_the_way_back_keeps_every_frame(quick_dataset, tmp_pat
     assert len(third["leases"]) == 2 and third["leases"][1]["frames_end"] == summary["step"] * per_step
     # wall time since the first lease (the summary's is cumulative over the folder's resumes)
     assert third["leases"][1]["train_wall_s"] == summary["wall_s"] - first["leases"][0]["train_wall_s"]
+
+
+def _folded(end_step: int, wall: float, excess: float) -> dict:
+    """A lineage as a warm call returned it when its tree had lost the previous calls' lineage."""
+    return {"run": "r", "leases": [{"lease": 1, "start_step": 0, "end_step": end_step, "frames_start": 0,
+                                     "frames_end": end_step * 10, "train_wall_s": wall, "frames_per_s_steady": 1.0,
+                                     "compile": True, "optimiser": "new run"}],
+            "curve": [{"frames": end_step * 10, "excess": excess}], "finished": False}
+
+
+def test_folded_snapshots_join_into_one_lease_per_call():
+    log = [{"step": s, "split": "train", "frames_per_s": fps} for s, fps in
+           [(50, 1.0), (100, 10.0), (150, 12.0), (200, 2.0), (250, 20.0), (300, 22.0), (350, 24.0)]]
+    snaps = [_folded(150, 100.0, 900.0), _folded(350, 250.0, 800.0)]
+    lin, own = campaign.join_snapshots(snaps, [log[:3], log], 0.03, 10**9, "why")
+    first, second = lin["leases"]
+    assert (first["start_step"], first["end_step"], first["train_wall_s"]) == (0, 150, 100.0)
+    assert (second["lease"], second["start_step"], second["frames_start"], second["frames_end"]) == (2, 150, 1500, 3500)
+    assert second["train_wall_s"] == 150.0 and second["optimiser"].startswith("resumed exactly")
+    assert first["frames_per_s_steady"] == 12.0  # median after the lease's first interval (steps 100, 150)
+    assert second["frames_per_s_steady"] == 22.0  # its own steps 250..350, the compile interval (200) dropped
+    assert [p["excess"] for p in lin["curve"]] == [900.0, 800.0] and lin["note"] == "why"
+    assert [[m["step"] for m in rows] for rows in own] == [[50, 100, 150], [200, 250, 300, 350]]
+    assert lin["finished"] is False  # 900 -> 800 is 11% over the doubling
+    with pytest.raises(SsmlibError, match="not after"):
+        campaign.join_snapshots(snaps[::-1], [log, log], 0.03, 10**9, "why")

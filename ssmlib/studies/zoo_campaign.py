@@ -305,6 +305,47 @@ def _record(cfg: CampaignConfig, run: CampaignRun, folder: Path, ds, lin: dict, 
     return point
 
 
+def steady_rate(metrics: list[dict], start_step: int, end_step: int) -> float | None:
+    """``train``'s steady throughput over one lease's steps of a metrics log: the median of the logged
+    train intervals after the lease's first (which pays for torch.compile and warm-up)."""
+    fps = [m["frames_per_s"] for m in metrics
+           if m.get("split") == "train" and start_step < m["step"] <= end_step and m.get("frames_per_s")]
+    if len(fps) > 1:
+        fps = fps[1:]
+    return sorted(fps)[len(fps) // 2] if fps else None
+
+
+def join_snapshots(snapshots: list[dict], metrics: list[list[dict]], stop_improvement: float, frame_cap: int,
+                   note: str) -> tuple[dict, list[list[dict]]]:
+    """One run's lineage rebuilt from the lineages that back-to-back calls on one warm machine returned when
+    each call's tree had lost the previous call's lineage: each snapshot then holds one lease from step 0
+    (its frames right, the earlier calls folded in). Snapshot ``k`` becomes lease ``k`` (start = the previous
+    snapshot's end; wall time and steady throughput over its own steps, from ``metrics[k]``, the run folder's
+    log as that call left it), with its curve point. Returns the lineage and each lease's own metrics rows."""
+    if not snapshots or len(metrics) != len(snapshots):
+        raise SsmlibError("join_snapshots needs one metrics log per snapshot")
+    leases, curve, own_metrics = [], [], []
+    prev = {"end_step": 0, "frames_end": 0, "train_wall_s": 0.0}
+    for k, (snap, rows) in enumerate(zip(snapshots, metrics), start=1):
+        if len(snap["leases"]) != 1 or len(snap["curve"]) != 1:
+            raise SsmlibError(f"snapshot {k} holds {len(snap['leases'])} leases: only folded single-lease lineages join")
+        cum = snap["leases"][0]
+        if cum["end_step"] <= prev["end_step"]:
+            raise SsmlibError(f"snapshot {k} ends at step {cum['end_step']}, not after snapshot {k - 1}")
+        lease = {**cum, "lease": k, "start_step": prev["end_step"], "frames_start": prev["frames_end"],
+                 "train_wall_s": cum["train_wall_s"] - prev["train_wall_s"],
+                 "frames_per_s_steady": steady_rate(rows, prev["end_step"], cum["end_step"])}
+        if k > 1:
+            lease.update(resumed_warm=True, optimiser="resumed exactly (warm machine)")
+        leases.append(lease)
+        curve.append(snap["curve"][0])
+        own_metrics.append([m for m in rows if prev["end_step"] < m["step"] <= cum["end_step"]])
+        prev = cum
+    lin = {**snapshots[-1], "leases": leases, "curve": curve, "note": note}
+    lin["finished"], lin["why"] = stop_rule_holds(curve, stop_improvement, frame_cap)
+    return lin, own_metrics
+
+
 def table(game: str, results: Path = RESULTS_DIR) -> list[dict]:
     """One row per run: frames, env steps, GPU minutes, the last excess with its CI, finished or not."""
     cfg = load_config(game, results)

@@ -1,0 +1,85 @@
+"""scripts/lease_start.sh's warm state: back-to-back calls on one machine keep every call's lineage.
+
+Each call copies the caller's tree over the machine's, so a lease that starts from the caller's tree again
+must put back what the previous call wrote (and only then)."""
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.skipif(shutil.which("bash") is None or shutil.which("sha256sum") is None,
+                                reason="needs bash and coreutils")
+
+
+def lease(machine: Path, append: str) -> str:
+    """One call: source lease_start.sh, append ``append`` to the lineage (the lease's work), save the state."""
+    script = (f'CAMPAIGN_PATHS=("results/c" "checkpoints/c"); source "{ROOT}/scripts/lease_start.sh"\n'
+              f'echo "{append}" >> results/c/run/lineage.txt; echo w > checkpoints/c/run.bin\nsave_warm_state')
+    done = subprocess.run(["bash", "-c", script], cwd=machine, capture_output=True, text=True,
+                          env={"PATH": "/usr/bin:/bin", "OUT": str(machine / "out"), "SSMLIB_GIT_SHA": "x"})
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def send(tree: Path, machine: Path) -> None:
+    """What the device tool does: the caller's tracked folders replace the machine's; runs/ (ignored) stays."""
+    for sub in ("results", "checkpoints"):
+        shutil.rmtree(machine / sub, ignore_errors=True)
+        if (tree / sub).exists():
+            shutil.copytree(tree / sub, machine / sub)
+
+
+def lineage(root: Path) -> list[str]:
+    return (root / "results/c/run/lineage.txt").read_text().split()
+
+
+@pytest.fixture
+def tree(tmp_path):
+    t = tmp_path / "tree"
+    (t / "results/c/run").mkdir(parents=True)
+    (t / "checkpoints/c").mkdir(parents=True)
+    (t / "results/c/run/lineage.txt").write_text("lease0\n")
+    return t
+
+
+def test_back_to_back_calls_without_unpacking_keep_every_lease(tree, tmp_path):
+    machine = tmp_path / "machine"
+    machine.mkdir()
+    send(tree, machine)
+    assert "restored" not in lease(machine, "lease1")  # a bare machine: nothing to restore
+    send(tree, machine)  # the caller unpacked nothing: its old tree goes out again
+    assert "restored the previous call's campaign state" in lease(machine, "lease2")
+    send(tree, machine)
+    lease(machine, "lease3")
+    assert lineage(machine) == ["lease0", "lease1", "lease2", "lease3"]
+
+
+def test_a_tree_holding_the_previous_calls_result_is_used_as_sent(tree, tmp_path):
+    machine = tmp_path / "machine"
+    machine.mkdir()
+    send(tree, machine)
+    lease(machine, "lease1")
+    for sub in ("results", "checkpoints"):  # the caller unpacks the call's tar and adds its log
+        shutil.rmtree(tree / sub)
+        shutil.copytree(machine / sub, tree / sub)
+    (tree / "results/c/logs").mkdir()
+    (tree / "results/c/logs/lease1.log").write_text("log")
+    send(tree, machine)
+    out = lease(machine, "lease2")
+    assert "already holds the previous call's campaign state" in out
+    assert lineage(machine) == ["lease0", "lease1", "lease2"]
+    assert (machine / "results/c/logs/lease1.log").exists()
+
+
+def test_a_tree_changed_otherwise_is_kept_with_a_warning(tree, tmp_path):
+    machine = tmp_path / "machine"
+    machine.mkdir()
+    send(tree, machine)
+    lease(machine, "lease1")
+    (tree / "results/c/run/lineage.txt").write_text("repaired\n")  # e.g. a lineage repaired by hand
+    send(tree, machine)
+    out = lease(machine, "lease2")
+    assert "neither the previous call's start nor its end" in out
+    assert lineage(machine) == ["repaired", "lease2"]

@@ -52,8 +52,9 @@ from ssmlib.book import quick_dataset
 from ssmlib.config import MODEL_NAMES, PROFILES, get_profile
 from ssmlib.data.ale import action_meanings, make_env, preprocess, resolve_game
 from ssmlib.models import CONTEXT, build_model, count_parameters, decode_reward, encode_reward, tile_actions
-from ssmlib.models.blocks import (ConvStack, PoolAndInject, ResConv, Transition, depth_to_space, scaled,
-                                  space_to_depth)
+from ssmlib.models.blocks import (ConvStack, PoolAndInject, ResConv, Transition, depth_to_space,
+                                  reward_values_from_counts, scaled, space_to_depth)
+from ssmlib.train import reward_counts
 from ssmlib.viz.frames import as_hwc_uint8, frame_strip
 
 torch.set_num_threads(1)  # the tensors here are tiny; one thread is as fast and reproducible
@@ -542,6 +543,59 @@ for p, model in models.items():
               f"{head.linear.in_features} -> {head.linear.out_features} logits; on s_0:", tuple(head(states[p].s).shape))
 
 # %% [markdown]
+# ## The categorical reward head and its class weights (ours)
+#
+# The bits head never learned on Ms. Pac-Man. About 8% of steps carry a reward, almost all of them
+# +10, so every bit's best constant guess is "off", a bit thresholded at 0.5 decodes to 0, and the
+# head predicted 0 everywhere. The models of the campaign ({doc}`chapter 10 <10_results>`) therefore
+# use a **categorical** head (**ours**): logits $\ell(s_t)$ over the reward values of the training data
+# (0 and the most frequent others; a rarer reward counts as its nearest value), trained with a
+# **class-weighted** cross-entropy so that rare rewards count:
+#
+# $$\mathcal{L}_r = -\frac{\sum_t w_{c(r_t)} \log \operatorname{softmax}(\ell(s_t))_{c(r_t)}}{\sum_t w_{c(r_t)}},
+# \qquad w_c \propto \frac{1}{\sqrt{n_c}}, \quad \text{normalised to a mean of 1 over the data.}$$
+#
+# The weighted loss does not train the head towards $p(c \mid s)$. Its optimum is
+#
+# $$p_w(c \mid s) = \frac{w_c\, p(c \mid s)}{\sum_{c'} w_{c'}\, p(c' \mid s)},$$
+#
+# which makes rare, large rewards look far likelier than they are. So every reading of the head
+# (P(r ≠ 0), the expected reward, the scored NLL, what an I2A agent reads) first divides the weights
+# out again: $\tilde\ell_c = \ell_c - \log w_c$ and $\hat p(c \mid s) = \operatorname{softmax}(\tilde\ell)_c$
+# (`EnvironmentModel.calibrated_reward_logits`; a checkpoint keeps its weights in
+# `ModelConfig.reward_class_weights`). Below: the classes and weights of the quick dataset, and a head
+# that has learned only the weighted base rate, read raw and calibrated.
+
+# %%
+counts = reward_counts(ds)  # the train split's {reward: steps}
+values_r, weights_r = reward_values_from_counts(counts, max_classes=4)
+n_c = [sum(n for v, n in counts.items() if min(values_r, key=lambda u: abs(u - v)) == c) for c in values_r]
+q = torch.tensor(n_c, dtype=torch.float64) / sum(n_c)  # the data's base rate per class
+print(f"{'class':>6} {'steps':>7} {'p(c)':>7} {'w_c':>7}")
+for c, n, p_c, w in zip(values_r, n_c, q.tolist(), weights_r):
+    print(f"{c:>6g} {n:>7} {p_c:>7.4f} {w:>7.2f}")
+head_model = build_model(dataclasses.replace(model_cfg["quick"], model="dSSM-DET", reward_values=tuple(values_r),
+                                             reward_class_weights=tuple(weights_r)))
+w_t = torch.tensor(weights_r, dtype=torch.float64)
+learned = (w_t * q).log().float()  # the weighted loss's optimum for a head that ignores the state: log(w_c p(c))
+raw_p = learned.softmax(-1)
+calibrated_p = head_model.reward_probs(learned)
+print(f"\nP(r != 0): data {1 - q[0]:.4f}, raw head {1 - raw_p[0]:.4f}, "
+      f"calibrated {float(head_model.reward_p_nonzero(learned)):.4f}")
+print(f"expected reward per step: data {float(q @ torch.tensor(values_r, dtype=torch.float64)):.3f}, raw head "
+      f"{float(raw_p @ torch.tensor(values_r)):.3f}, calibrated {float(head_model.reward_expected(learned)):.3f}")
+assert torch.allclose(calibrated_p.double(), q, atol=1e-5)  # the weights divided out: the base rate again
+
+fig, ax = plt.subplots(figsize=(6, 2.6))
+xs = np.arange(len(values_r))
+ax.bar(xs - 0.2, raw_p.numpy(), 0.4, label="raw head: p_w(c)")
+ax.bar(xs + 0.2, calibrated_p.numpy(), 0.4, label="calibrated: p(c)")
+ax.set(xticks=xs, xticklabels=[f"{v:g}" for v in values_r], yscale="log", xlabel="reward class",
+       ylabel="probability", title="a head at the weighted base rate, read two ways")
+ax.legend(fontsize=8)
+fig.tight_layout()
+
+# %% [markdown]
 # ## Parameters of every block and every model
 #
 # `build_model` builds each of the five models from the blocks above, and
@@ -589,6 +643,7 @@ for p, cfg in model_cfg.items():
 # | $z$ with 32 channels (8 at `quick`); std floor 0.01; the mean and std heads as one 64-channel conv | **ours** |
 # | decoder's last conv initialised at 1/10 scale (logits start near 0) | **ours** |
 # | reward head sizes; sign bit + 12 magnitude bits, clipped at 4095 | **ours** |
+# | categorical reward head over the data's values, class weights $1/\sqrt{n_c}$, readings with the weights divided out | **ours** |
 # | jumpy actions as $k \cdot A$ tiled channels; float action probabilities for learning to query | **ours** (the jumpy idea is the paper's) |
 # | RAR's $1 \times 1$ mixing conv; AR reusing the initial-state block on the last 3 frames | **ours** (only the name RAR is the paper's) |
 # | `quick` profile: 80x64 frames, half the channels | **ours** (for CPUs) |
@@ -602,7 +657,9 @@ for p, cfg in model_cfg.items():
 #   ($H/8 \times W/8$) without losing information. A $200 \times 160$ frame becomes a
 #   $25 \times 20 \times 64$ state.
 # - Actions enter as tiled one-hot channels, $k \cdot A$ of them for a jumpy model. Rewards leave as
-#   bits. Pool-and-inject is the only block that lets a position see the whole screen.
+#   bits (the paper's caption) or, in the campaign's models, as a class-weighted categorical whose
+#   readings divide the weights out. Pool-and-inject is the only block that lets a position see the
+#   whole screen.
 # - AR and dSSM-DET have identical parameters, so a speed difference between them comes from the
 #   data flow, not from model size.
 #
@@ -616,3 +673,6 @@ for p, cfg in model_cfg.items():
 # 3. The reward head's linear layer grows with the area of the state map. Compute its share of the
 #    parameters at both profiles, and propose a head whose size does not depend on the frame size.
 #    What would it lose?
+# 4. Train only a categorical head (a linear layer on random features) with the class-weighted loss on
+#    the quick dataset's rewards. Plot its raw and its calibrated P(r ≠ 0) against the data's rate.
+#    Which one would an agent that plans with predicted rewards want, and why?

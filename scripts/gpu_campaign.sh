@@ -50,6 +50,9 @@ if [ "${BENCH:-0}" = 1 ]; then  # eager channels_last against compiled NCHW (the
   BENCH_PID=$!
 fi
 python3 -m ssmlib campaign data --game "$GAME" --out "$DATA"
+# weights exported before checkpoints kept the reward head's class weights: add them and re-score (once per
+# run, about 6 s each; a no-op afterwards)
+python3 -m ssmlib campaign calibrate --game "$GAME" --data "$DATA" 2>&1 | grep -v "Warn\|warn\|frames\[row" || true
 # (every pipe that prints a log ends in `|| true`: under pipefail a grep with no line would end the lease)
 [ -z "${CHECK_PID:-}" ] || { wait "$CHECK_PID" || true; grep '^{' "$OUT/check_step.log" | cut -c1-220 || true; }
 [ -z "${BENCH_PID:-}" ] || { wait "$BENCH_PID" || true; grep -v "Warn\|warn" "$OUT/bench_train.log" | tail -8 || true; }

@@ -344,6 +344,7 @@ def model_config(meta: dict) -> ModelConfig:
     """The checkpoint's ModelConfig."""
     cfg = from_dict(ModelConfig, {**LEGACY_MODEL_FIELDS, **meta["model_cfg"]})
     cfg.reward_values = tuple(cfg.reward_values)
+    cfg.reward_class_weights = tuple(cfg.reward_class_weights)
     return cfg
 
 

@@ -79,6 +79,10 @@ class ModelConfig:
     """Values of the categorical reward head; empty: taken from the training data by ``train``."""
     reward_classes: int = 8
     """At most this many reward values (0 and the most frequent others) when taken from the data (ours)."""
+    reward_class_weights: tuple = ()
+    """The loss weights the categorical head was trained with (set by ``train`` from the data). The
+    class-weighted cross-entropy's optimum is p_w(c|s) = w_c p(c|s) / sum_c' w_c' p(c'|s), so every
+    reading of the head divides them out again (calibrated probabilities: ours). Empty: read as trained."""
     reward_bits: int = 12
     """Bits of |floor(r)| predicted by the ``bits`` reward head (plus one sign bit) (ours)."""
     ar_frames: int = 3

@@ -410,6 +410,7 @@ def _build(run: _Run) -> None:
     if model_cfg.reward_head != "bits":  # categorical heads: reward values (a new run) and loss weights from the data
         values, class_weights = reward_classes(run.ds, model_cfg)
         model_cfg.reward_values = tuple(values)
+        model_cfg.reward_class_weights = tuple(class_weights)  # stored: readouts divide them out
     torch.manual_seed(train_cfg.seed)
     model = build_model(model_cfg).to(dev)
     if class_weights is not None:

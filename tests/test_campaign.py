@@ -236,3 +236,36 @@ def test_folded_snapshots_join_into_one_lease_per_call():
     assert lin["finished"] is False  # 900 -> 800 is 11% over the doubling
     with pytest.raises(SsmlibError, match="not after"):
         campaign.join_snapshots(snaps[::-1], [log, log], 0.03, 10**9, "why")
+
+
+def test_calibrate_adds_the_class_weights_train_used_and_rescores(quick_dataset, tmp_path):
+    """Weights exported before checkpoints kept the class weights get them (as train computes them from the
+    campaign's data) and a re-score; weights that have them are left alone."""
+    from ssmlib.checkpoint import load_checkpoint, read_meta, write_file
+    from ssmlib.data.store import open_dataset
+    from ssmlib.checkpoint import model_config
+    from ssmlib.train import reward_classes
+
+    results, ckpts = tmp_path / "results", tmp_path / "ckpts"
+    cfg = campaign.CampaignConfig(game="MsPacman", profile="quick", eval_windows=4, eval_samples=1,
+                                  runs=[{"name": "dSSM-DET-s0", "model": "dSSM-DET", "seed": 0, "jump": 1}])
+    campaign.init(cfg, results=results)
+    campaign.lease("MsPacman", quick_dataset, 2.0, tmp_path / "runs", max_runs=1, device="cpu", results=results,
+                   checkpoints=ckpts, parallel=False)
+    path = campaign.weights_path("MsPacman", "dSSM-DET-s0", ckpts)
+    trained = read_meta(path)["model_cfg"]["reward_class_weights"]
+    assert len(trained) == len(read_meta(path)["model_cfg"]["reward_values"])  # train stores them now
+    meta, tensors = load_checkpoint(path)
+    del meta["model_cfg"]["reward_class_weights"]  # as the campaign's weights were exported before
+    write_file(path, tensors, meta)
+    run_dir = results / "model_zoo" / "MsPacman" / "campaign" / "dSSM-DET-s0"
+    (run_dir / "eval.json").write_text("{}")
+    assert campaign.calibrate_rewards("MsPacman", quick_dataset, "cpu", results, ckpts) == ["dSSM-DET-s0"]
+    meta = read_meta(path)
+    assert meta["model_cfg"]["reward_class_weights"] == pytest.approx(trained)
+    _, expect = reward_classes(open_dataset(quick_dataset), model_config(meta))
+    assert meta["model_cfg"]["reward_class_weights"] == pytest.approx(expect)
+    lin = campaign.read_lineage("MsPacman", "dSSM-DET-s0", results)
+    assert lin["curve"][-1]["reward_calibrated"] is True and "reward_auc_open_loop_uncalibrated" in lin["curve"][-1]
+    assert json.loads((run_dir / "eval.json").read_text())["results"]["total"]["excess_open_loop_nats_per_frame"]
+    assert campaign.calibrate_rewards("MsPacman", quick_dataset, "cpu", results, ckpts) == []  # once only

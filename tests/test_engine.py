@@ -40,18 +40,56 @@ def test_class_weights_reach_the_loss():
     m = build_model(_cfg("dSSM-DET"))
     b = _batch()
     base = m.loss(b, reward_weight=1.0)
+    t = m.score(b)  # before the weights: scoring's calibrated reading equals the raw head's
     m.set_reward_class_weights([1.0, 5.0, 1.0])
     weighted = m.loss(b, reward_weight=1.0)
     assert torch.equal(base["reward"], weighted["reward"])  # the reported term is the plain NLL
     assert not torch.allclose(base["loss"], weighted["loss"])
     # the weighted cross-entropy, by hand
-    t = m.score(b)
     r = b["rewards"][:, 2:]
     w = torch.where(r == 10.0, 5.0, 1.0)
     by_hand = -(w * t["reward_logp"][0]).sum() / w.sum()
     assert torch.allclose(weighted["loss"] - weighted["recon"], by_hand, atol=1e-4)
     with pytest.raises(Exception, match="3 classes"):
         m.set_reward_class_weights([1.0, 2.0])
+
+
+def test_readouts_divide_the_class_weights_out():
+    """Trained with class weights, the head's optimum is p_w(c) = w_c p(c) / sum w p: on a reward that is a
+    coin (P(10) = 0.2 whatever the state) the raw head says about 0.2 * 4 / (0.2 * 4 + 0.8) = 0.5, while
+    every reading (P(r != 0), the expected reward, the scored NLL, what an agent reads) says 0.2 again."""
+    torch.manual_seed(0)
+    m = build_model(_cfg("dSSM-DET", reward_values=(0.0, 10.0)))
+    m.set_reward_class_weights([1.0, 4.0])
+    opt = torch.optim.AdamW(m.parameters(), lr=3e-3)
+    params = list(m.parameters())
+
+    def coin(seed, B):
+        b = _batch(B=B, seed=seed)
+        g = torch.Generator().manual_seed(10_000 + seed)
+        b["rewards"] = (torch.rand(b["rewards"].shape, generator=g) < 0.2).float() * 10
+        return b
+
+    for step in range(80):
+        forward_backward(m.loss, opt, params, coin(step, 16), torch.tensor(1.0), 1.0, {"reward_weight": 100.0},
+                         lambda: torch.autocast("cpu", enabled=False))
+        opt.step()
+    b = coin(999, 64)
+    with torch.no_grad():
+        rl = m.imagine(m.initial_state(b["frames"][:, :3]), b["actions"][:, 2:]).reward_logits
+        raw = rl.float().softmax(-1)[..., 1].mean()
+        assert abs(float(raw) - 0.5) < 0.1, float(raw)  # the weighted optimum: the head is trained as before
+        assert abs(float(m.reward_p_nonzero(rl).mean()) - 0.2) < 0.06
+        assert abs(float(m.reward_expected(rl).mean()) - 2.0) < 0.6
+        assert abs(float(m.reward_probs(rl)[..., 1].mean()) - 0.2) < 0.06
+        nll = -m.reward_log_prob(rl, b["rewards"][:, 2:]).mean()
+        base_rate = -(0.2 * torch.log(torch.tensor(0.2)) + 0.8 * torch.log(torch.tensor(0.8)))
+        assert float(nll) < float(base_rate) + 0.05  # the raw head's NLL would be ln 2 = 0.69 against 0.50
+    # the weights travel in the config: a model built from it reads the same
+    cfg = dataclasses.replace(m.cfg, reward_class_weights=(1.0, 4.0))
+    twin = build_model(cfg)
+    twin.load_state_dict(m.state_dict())
+    assert torch.allclose(twin.reward_p_nonzero(rl), m.reward_p_nonzero(rl))
 
 
 def test_kl_balance_keeps_the_value_and_free_nats_remove_the_gradient():
@@ -160,7 +198,9 @@ def test_latent_carries_a_coin_flip():
         frames = torch.cat([torch.full((B, 3, 3, 16, 16), 0.5), coin.expand(B, 1, 3, 16, 16)], 1)
         return {"frames": frames, "actions": torch.zeros(B, 3, dtype=torch.long), "rewards": torch.zeros(B, 3)}
 
-    for step in range(120):
+    # 200 steps: at 120 the outcome hung on the initialisation (seeds 0-5: recon 0.6 to 36,306 nats; at 200
+    # five of them reach 0 and the sixth 144), and a test run once drew another one
+    for step in range(200):
         out, _ = forward_backward(m.loss, opt, params, coin_batch(step), torch.tensor(min(1.0, step / 30)), 1.0,
                                   {"kl_balance": 0.8, "free_nats": 0.5}, lambda: torch.autocast("cpu", enabled=False))
         opt.step()

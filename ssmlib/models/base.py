@@ -129,6 +129,8 @@ class EnvironmentModel(nn.Module):
         self.reward_dims = self.reward_head.linear.out_features
         self.nbits = self.reward_dims  # the name agents used for the reward head's width
         self.register_buffer("reward_class_weights", torch.ones(self.reward_dims), persistent=False)
+        if cfg.reward_class_weights and self.categorical_reward:
+            self.set_reward_class_weights(cfg.reward_class_weights)
 
     # ----- the reward: one reading of the reward logits for every head ---------------------------
     @property
@@ -136,18 +138,30 @@ class EnvironmentModel(nn.Module):
         return isinstance(self.reward_head, CategoricalRewardHead)
 
     def set_reward_class_weights(self, weights) -> None:
-        """Loss weights of the categorical reward classes (``train`` sets them from the data)."""
+        """Loss weights of the categorical reward classes (``train`` sets them from the data; a checkpoint
+        keeps them in ``ModelConfig.reward_class_weights``)."""
         w = torch.as_tensor(weights, dtype=torch.float32, device=self.reward_class_weights.device)
         if w.shape != self.reward_class_weights.shape:
             raise SsmlibError(f"{len(w)} reward class weights for {self.reward_dims} classes")
         self.reward_class_weights.copy_(w)
 
-    def reward_log_prob(self, reward_logits: Tensor, rewards: Tensor) -> Tensor:
+    def calibrated_reward_logits(self, reward_logits: Tensor) -> Tensor:
+        """Float logits ``(..., R)`` whose softmax estimates p(r | s): the head was trained with the class-weighted
+        cross-entropy, whose optimum is ``p_w(c) = w_c p(c) / sum_c' w_c' p(c')``, so ``l_c - log w_c`` undoes
+        it (ours). A class of weight 0 (absent from the training data) keeps its logit. Bits: unchanged."""
+        logits = reward_logits.float()
+        if not self.categorical_reward:
+            return logits
+        w = self.reward_class_weights
+        return logits - torch.where(w > 0, w, torch.ones_like(w)).log()
+
+    def reward_log_prob(self, reward_logits: Tensor, rewards: Tensor, calibrated: bool = True) -> Tensor:
         """log p(r) in nats ``(...)`` of rewards ``(...)`` under reward logits ``(..., R)``.
 
-        Categorical: ``log softmax(l)[c(r)]`` with c(r) the nearest reward value; bits: the sum of the
-        bits' Bernoulli log-likelihoods."""
-        logits = reward_logits.float()
+        Categorical: ``log softmax(l)[c(r)]`` with c(r) the nearest reward value, of the calibrated logits
+        (``calibrated_reward_logits``; the training loss reads the raw ones: ``calibrated=False``); bits: the
+        sum of the bits' Bernoulli log-likelihoods."""
+        logits = self.calibrated_reward_logits(reward_logits) if calibrated else reward_logits.float()
         if self.categorical_reward:  # a one-hot product, not gather: inductor's gather backward gave NaN (H200)
             onehot = F.one_hot(self.reward_head.classes(rewards), self.reward_dims).to(logits.dtype)
             return (logits.log_softmax(-1) * onehot).sum(-1)
@@ -155,26 +169,27 @@ class EnvironmentModel(nn.Module):
         return -F.binary_cross_entropy_with_logits(logits, bits, reduction="none").sum(-1)
 
     def reward_probs(self, reward_logits: Tensor) -> Tensor:
-        """What an agent reads of a predicted reward ``(..., R)``: class probabilities (bits: each bit's)."""
-        logits = reward_logits.float()
+        """What an agent reads of a predicted reward ``(..., R)``: calibrated class probabilities (bits: each bit's)."""
+        logits = self.calibrated_reward_logits(reward_logits)
         return logits.softmax(-1) if self.categorical_reward else torch.sigmoid(logits)
 
     def reward_p_nonzero(self, reward_logits: Tensor) -> Tensor:
-        """P(r != 0) ``(...)``: 1 - p(class 0); bits: 1 - prod of P(magnitude bit = 0)."""
-        logits = reward_logits.float()
+        """P(r != 0) ``(...)``: 1 - p(class 0), calibrated; bits: 1 - prod of P(magnitude bit = 0)."""
+        logits = self.calibrated_reward_logits(reward_logits)
         if self.categorical_reward:
             return 1.0 - logits.softmax(-1)[..., self.reward_head.zero_class]
         return 1.0 - torch.sigmoid(-logits[..., 1:]).prod(-1)
 
     def reward_expected(self, reward_logits: Tensor) -> Tensor:
-        """The predicted reward ``(...)``: the categorical's mean ``sum_c p_c v_c``; bits: the most likely."""
-        logits = reward_logits.float()
+        """The predicted reward ``(...)``: the calibrated categorical's mean ``sum_c p_c v_c`` (the class weights'
+        inflation of rare large rewards divided out); bits: the most likely."""
+        logits = self.calibrated_reward_logits(reward_logits)
         if self.categorical_reward:
             return logits.softmax(-1) @ self.reward_head.values
         return decode_reward(logits)
 
     def _reward_correct(self, reward_logits: Tensor, rewards: Tensor) -> Tensor:
-        logits = reward_logits.float()
+        logits = self.calibrated_reward_logits(reward_logits)
         if self.categorical_reward:
             return logits.argmax(-1) == self.reward_head.classes(rewards)
         return ((logits > 0) == (encode_reward(rewards, self.cfg.reward_bits) > 0.5)).all(-1)
@@ -310,7 +325,7 @@ class EnvironmentModel(nn.Module):
         frame_mse = (torch.sigmoid(logits) - target).square().mean((-3, -2, -1)) if scoring else None
         r = rewards[:, CONTEXT - 1:]
         rl = terms["reward_logits"]
-        reward_logp = self.reward_log_prob(rl, r)
+        reward_logp = self.reward_log_prob(rl, r, calibrated=scoring)  # the loss weighs the raw head's
         correct = self._reward_correct(rl, r) if scoring else None
         zeros = torch.zeros_like(log_px)
         return {

@@ -235,13 +235,77 @@ def _mark_recorded(folder: Path, lease: int, step: int, wall_s: float) -> None:
     atomic_write_json(Path(folder) / RECORDED, doc)
 
 
+def _score(cfg: CampaignConfig, run: CampaignRun, weights: Path, ds, dev) -> tuple[dict, dict]:
+    """The evaluation of the stored weights (what is scored is what is committed) and its curve fields."""
+    from ..checkpoint import load_model
+    from ..evaluate import evaluate
+
+    model = load_model(weights, expect_model=run.model, device=dev, dataset=ds)
+    t0 = time.perf_counter()
+    ev = evaluate(model, ds, batch_size=32, num_samples=cfg.eval_samples, max_windows=cfg.eval_windows)
+    tot = ev["total"]
+    return ev, {"excess": tot["excess_open_loop_nats_per_frame"],
+                "excess_ci": ev["ci"].get("excess_open_loop_nats_per_frame"),
+                "excess_joint": tot["excess_joint_nats_per_frame"],
+                "excess_joint_ci": ev["ci"].get("excess_joint_nats_per_frame"),
+                "reward_auc_open_loop": tot.get("reward_auc_open_loop"),
+                "windows": ev["windows"], "eval_s": time.perf_counter() - t0}
+
+
+def _write_eval(out: Path, lease: int, ev: dict, prov: dict) -> None:
+    # the latest lease's evaluation only (earlier leases live on in the lineage's curve): the tree travels
+    # with every GPU call, and 7 significant digits are more than a bootstrap over episodes can use
+    atomic_write_json(out / "eval.json", round_floats({"lease": lease, "results": ev, "provenance": prov}), indent=None)
+
+
+def calibrate_rewards(game: str, data: Path, device: str | None = None, results: Path = RESULTS_DIR,
+                      checkpoints: Path = CHECKPOINTS_DIR) -> list[str]:
+    """Weights exported before checkpoints kept the categorical reward head's class weights
+    (``ModelConfig.reward_class_weights``): add them, computed from the campaign data's train split as
+    ``train`` computed them (the lineage's fingerprint is checked), and re-score, so that the reward's
+    readings are calibrated. The lineage's last curve point takes the new reward AUC (the frame terms do
+    not change) and ``reward_calibrated``; the latest evaluation is replaced. Returns the runs changed."""
+    from ..checkpoint import load_checkpoint, model_config, write_file
+    from ..data.store import open_dataset
+    from ..train import reward_classes
+
+    cfg = load_config(game, results)
+    ds = open_dataset(data)
+    check_fingerprint(game, ds, results)
+    dev = torch_device(device)
+    changed = []
+    for r in cfg.runs:
+        run, path = CampaignRun(**r), weights_path(game, r["name"], checkpoints)
+        lin = read_lineage(game, run.name, results)
+        if not path.exists() or not lin["curve"]:
+            continue
+        meta, tensors = load_checkpoint(path)
+        mcfg = model_config(meta)
+        if mcfg.reward_head == "bits" or mcfg.reward_class_weights:
+            continue
+        _, weights = reward_classes(ds, mcfg)  # mcfg.reward_values: the classes the run trained with
+        meta["model_cfg"]["reward_class_weights"] = list(weights)
+        write_file(path, tensors, meta)
+        ev, point = _score(cfg, run, path, ds, dev)
+        before = lin["curve"][-1].get("reward_auc_open_loop")
+        lin["curve"][-1].update(reward_auc_open_loop=point["reward_auc_open_loop"], reward_calibrated=True,
+                                reward_auc_open_loop_uncalibrated=before)
+        out = campaign_dir(game, results) / run.name
+        _write_eval(out, len(lin["leases"]), ev, provenance(str(dev), data_fingerprint=ds.fingerprint))
+        atomic_write_json(out / "lineage.json", lin)
+        changed.append(run.name)
+        print(f"{run.name}: reward readings calibrated (class weights {', '.join(f'{w:.2f}' for w in weights)}); "
+              f"open-loop reward AUC {before:.3f} -> {point['reward_auc_open_loop']:.3f}, return error "
+              f"{ev['total']['return_abs_err_open_loop']:.1f} (all-zero {ev['total']['return_abs_err_zero']:.1f})",
+              flush=True)
+    return changed
+
+
 def _record(cfg: CampaignConfig, run: CampaignRun, folder: Path, ds, lin: dict, device, results: Path,
             checkpoints: Path) -> dict | None:
     """Export the run's weights, score them, and append the lease to its lineage."""
     import shutil
 
-    from ..checkpoint import load_model
-    from ..evaluate import evaluate
     from ..pretrained import export
 
     summary = read_json(folder / "summary.json")
@@ -264,17 +328,8 @@ def _record(cfg: CampaignConfig, run: CampaignRun, folder: Path, ds, lin: dict, 
     dst.parent.mkdir(parents=True, exist_ok=True)
     export(folder / "checkpoint.safetensors", dst, overwrite=True, dtype=cfg.weights_dtype)
     dev = torch_device(device)
-    model = load_model(dst, expect_model=run.model, device=dev, dataset=ds)  # score what is stored
-    t0 = time.perf_counter()
-    ev = evaluate(model, ds, batch_size=32, num_samples=cfg.eval_samples, max_windows=cfg.eval_windows)
-    tot = ev["total"]
-    point = {"frames": frames_end, "env_steps": frames_end * run.jump,
-             "excess": tot["excess_open_loop_nats_per_frame"],
-             "excess_ci": ev["ci"].get("excess_open_loop_nats_per_frame"),
-             "excess_joint": tot["excess_joint_nats_per_frame"],
-             "excess_joint_ci": ev["ci"].get("excess_joint_nats_per_frame"),
-             "reward_auc_open_loop": tot.get("reward_auc_open_loop"),
-             "windows": ev["windows"], "eval_s": time.perf_counter() - t0}
+    ev, point = _score(cfg, run, dst, ds, dev)
+    point = {"frames": frames_end, "env_steps": frames_end * run.jump, **point}
     prov = provenance(str(dev), data_fingerprint=ds.fingerprint)
     lin["leases"].append({
         "lease": len(lin["leases"]) + 1, "git_sha": prov.get("git_sha"), "device": prov.get("device"),
@@ -295,8 +350,7 @@ def _record(cfg: CampaignConfig, run: CampaignRun, folder: Path, ds, lin: dict, 
     atomic_write_json(out / "lineage.json", lin)
     # the latest lease's evaluation only (earlier leases live on in the lineage's curve): the tree travels
     # with every GPU call, and 7 significant digits are more than a bootstrap over episodes can use
-    atomic_write_json(out / "eval.json", round_floats({"lease": len(lin["leases"]), "results": ev, "provenance": prov}),
-                      indent=None)
+    _write_eval(out, len(lin["leases"]), ev, prov)
     for old in out.glob("eval-lease*.json"):
         old.unlink()
     shutil.copyfile(folder / "metrics.jsonl", out / f"metrics-lease{len(lin['leases'])}.jsonl")
@@ -518,6 +572,11 @@ def _cli_lease(args) -> int:
     return 0 if res["trained"] or not res.get("picked") else 1  # runs picked and none recorded: a failure
 
 
+def _cli_calibrate(args) -> int:
+    calibrate_rewards(args.game, Path(args.data), args.device)
+    return 0
+
+
 def _cli_table(args) -> int:
     from ..config import REPO_ROOT
 
@@ -555,6 +614,12 @@ def add_cli(subparsers) -> None:
     le.add_argument("--compile", action="store_true", help="train with torch.compile (recorded per lease)")
     le.add_argument("--device", default=None)
     le.set_defaults(func=_cli_lease)
+    c = sub.add_parser("calibrate", help="add the reward head's class weights to campaign weights exported "
+                       "without them, and re-score those runs (calibrated reward readings)")
+    c.add_argument("--game", default="MsPacman")
+    c.add_argument("--data", required=True, help="the campaign's dataset (collected from its config)")
+    c.add_argument("--device", default=None)
+    c.set_defaults(func=_cli_calibrate)
     t = sub.add_parser("table", help="where every run stands")
     t.add_argument("--game", default="MsPacman")
     t.set_defaults(func=_cli_table)

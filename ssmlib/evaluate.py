@@ -350,7 +350,50 @@ def _summarise(model, a: dict, episode: np.ndarray, start: np.ndarray, T: int, d
         "total": summarise_total(a, ctx),
         "ci": _intervals(table, T, seed, n_boot),
         "per_episode": table.to_json(),
+        **({"reward_windows": _reward_windows(a, episode, T)} if "reward_p_nonzero" in a else {}),
     }
+
+
+REWARD_WINDOW_HORIZONS = (1, 5)
+"""The horizons whose per-window P(r != 0) ``evaluate`` keeps (``reward_windows``): an AUC is no ratio of
+per-episode sums, so its episode bootstrap needs the windows (the reward target's horizons: rules.py)."""
+
+
+def _reward_windows(a: dict, episode: np.ndarray, T: int) -> dict:
+    hs = [h for h in REWARD_WINDOW_HORIZONS if h <= T]
+    return {"horizons": hs, "episode": [int(e) for e in episode],
+            "p_nonzero": [[round(float(x), 4) for x in a["reward_p_nonzero"][:, h - 1]] for h in hs],
+            "nonzero": [[int(x) for x in a["reward_nonzero"][:, h - 1]] for h in hs]}
+
+
+def reward_target(ev: dict, n_boot: int = 2000, seed: int = 0) -> dict:
+    """``RULES['reward.target']`` on one evaluation (``evaluate``'s result or its ``eval.json``): the AUC
+    of P(r_h != 0) at h = 1 and 5 and the 10-step return error over the all-zero predictor's, each with its
+    episode-bootstrap interval and verdict, and ``verdict`` (``reproduced`` = the target met). An evaluation
+    without per-window reward scores (an older evaluate) gives ``None`` for the AUC parts."""
+    from .claims import combine_all
+    from .rules import REWARD_AUC_H1, REWARD_AUC_H5, REWARD_RETURN_RATIO
+    from .stats import auc_by_episode, bootstrap, decide
+
+    ev = ev.get("results", ev)
+    out = {}
+    rw = ev.get("reward_windows")
+    for h, threshold in ((1, REWARD_AUC_H1), (5, REWARD_AUC_H5)):
+        if not rw or h not in rw["horizons"]:
+            out[f"auc_h{h}"] = None
+            continue
+        i = rw["horizons"].index(h)
+        iv = auc_by_episode(rw["p_nonzero"][i], rw["nonzero"][i], rw["episode"], n_boot=n_boot, seed=seed)
+        out[f"auc_h{h}"] = {"value": iv.point, "ci": [iv.lo, iv.hi], "threshold": threshold,
+                            "verdict": decide(iv, threshold, "above")}
+    table, last = episode_table(ev), ev["horizon"] - 1
+    iv = bootstrap({"m": table}, lambda t: t["m"]["return_abs_err_open_loop"][:, last]
+                   / t["m"]["return_abs_err_zero"][:, last], n_boot=n_boot, seed=seed)
+    out["return_ratio"] = {"value": iv.point, "ci": [iv.lo, iv.hi], "threshold": REWARD_RETURN_RATIO,
+                           "horizon": last + 1, "verdict": decide(iv, REWARD_RETURN_RATIO, "below")}
+    parts = [out[k]["verdict"] if out[k] else "inconclusive" for k in ("auc_h1", "auc_h5", "return_ratio")]
+    out["verdict"] = combine_all(parts)
+    return out
 
 
 EPISODE_KEYS = episode_columns()

@@ -16,7 +16,19 @@ SPEED_MIN_BATCH = 64
 """Speed is judged at rollout batches of at least this size: I2A imagines (envs x actions) rollouts at once."""
 SPEED_VARIANT = "fp32-eager"
 
+REWARD_AUC_H1, REWARD_AUC_H5, REWARD_RETURN_RATIO = 0.9, 0.8, 0.7
+"""The reward head's target (issue 'a reward head that learns') [ours]: open-loop AUC of P(r != 0) at h = 1 and
+h = 5, and the 10-step summed-return error as a share of the all-zero predictor's."""
+
 RULES = {
+    "reward.target": (f"Reward head, on a game's test windows, open-loop from 3 context frames: (a) the AUC of "
+                      f"P(r_h != 0) is above {REWARD_AUC_H1:g} at h = 1 and (b) above {REWARD_AUC_H5:g} at h = 5; "
+                      f"(c) the error of the summed return over h = 1..10, |sum r_hat - sum r|, is at most "
+                      f"{REWARD_RETURN_RATIO:g}x that of predicting no reward (30% below it). Each part: reproduced when "
+                      f"the whole 95% interval (bootstrap over test episodes; one seed) is on its side, not reproduced "
+                      f"when none of it is, else inconclusive; the target is met when all three are. The all-zero "
+                      f"predictor (AUC 0.5, ratio 1) and the score-changed-in-the-context lookup (AUC 0.61 at h = 1, "
+                      f"results/reward_head/history_baseline.json) fail it [ours]."),
     "1.speed": (f"Speed: in every cell of results/speed with batch >= {SPEED_MIN_BATCH}, variant {SPEED_VARIANT}, "
                 f"no decoding, the SSM's imagination throughput (env steps/s) is at least {SPEED_MIN:g}x that of "
                 f"the faster pixel model (AR or RAR) in that cell ['several times': ours]. The smallest ratio "

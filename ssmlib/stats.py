@@ -221,6 +221,27 @@ def auc(scores: np.ndarray, labels: np.ndarray) -> float:
     return float((ranks[y].sum() - n1 * (n1 + 1) / 2.0) / (n1 * n0))
 
 
+def auc_by_episode(scores: np.ndarray, labels: np.ndarray, episodes: np.ndarray, n_boot: int = N_BOOT,
+                   level: float = LEVEL, seed: int = 0) -> Interval:
+    """The pooled AUC of per-window ``scores`` for ``labels`` with a bootstrap over the windows' ``episodes``
+    (an AUC is no ratio of sums, so the replicate repeats each drawn episode's windows). Replicates with one
+    class only are dropped."""
+    s, y, ep = np.asarray(scores, np.float64), np.asarray(labels).astype(bool), np.asarray(episodes)
+    ids, inv = np.unique(ep, return_inverse=True)
+    if len(ids) < 2:
+        raise SsmlibError(f"a bootstrap over episodes needs at least 2 episodes, got {len(ids)}")
+    members = [np.flatnonzero(inv == i) for i in range(len(ids))]
+    W = episode_weights(len(ids), n_boot, np.random.default_rng(seed)).astype(int)
+    vals = []
+    for w in W[1:]:
+        idx = np.concatenate([np.repeat(members[i], w[i]) for i in np.flatnonzero(w)])
+        vals.append(auc(s[idx], y[idx]))
+    boot = np.asarray(vals)[np.isfinite(vals)]
+    q = (1 - level) / 2
+    lo, hi = np.quantile(boot, [q, 1 - q]) if len(boot) else (np.nan, np.nan)
+    return Interval(auc(s, y), float(lo), float(hi), level, n_boot, len(ids), 1, len(s))
+
+
 # --------------------------------------------------------------------------------------------------
 # power: how many seeds a comparison of two arms needs (the I2A campaign's design)
 

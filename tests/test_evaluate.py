@@ -216,6 +216,41 @@ def test_copy_model_scores_exactly_the_copy_reference(sprite_dataset):
     assert ph["return_abs_err_open_loop"] == pytest.approx(ph["return_abs_err_zero"])
     assert 0 < tot["reward_nonzero_rate"] < 0.5
     assert "excess over it" in ev.format_eval(res)
+    # the reward target on this naive model: not met (AUC 1/2 at h = 1, the return error the all-zero guess's)
+    rw = res["reward_windows"]
+    assert rw["horizons"] == [1] and len(rw["episode"]) == res["windows"]  # h = 5 is past this horizon
+    assert auc(rw["p_nonzero"][0], rw["nonzero"][0]) == pytest.approx(ph["reward_auc_open_loop"][0])
+    tgt = ev.reward_target(res, n_boot=200)
+    assert tgt["auc_h1"]["value"] == pytest.approx(0.5) and tgt["auc_h5"] is None
+    assert tgt["return_ratio"]["value"] == pytest.approx(1.0) and tgt["return_ratio"]["verdict"] == "not reproduced"
+    assert tgt["verdict"] == "not reproduced"
+
+
+def _planted_eval(scores: np.ndarray, labels: np.ndarray, err_share: float) -> dict:
+    """An evaluation of 12 episodes x 40 windows whose P(r != 0) at h = 1 and 5 are ``scores`` and whose 10-step
+    return error is ``err_share`` of the all-zero predictor's."""
+    E, n, T = 12, 40, 10
+    episode = np.repeat(np.arange(E), n)
+    zero = np.tile(np.linspace(10, 30, T), (E, 1)) * n
+    table = EpisodeTable(np.arange(E), np.full(E, n), {"return_abs_err_open_loop": err_share * zero,
+                                                        "return_abs_err_zero": zero})
+    return {"horizon": T, "per_episode": table.to_json(),
+            "reward_windows": {"horizons": [1, 5], "episode": episode.tolist(),
+                               "p_nonzero": [scores.tolist()] * 2, "nonzero": [labels.tolist()] * 2}}
+
+
+def test_reward_target_is_met_by_a_head_that_ranks_and_missed_by_chance():
+    rng = np.random.default_rng(0)
+    labels = (rng.random(480) < 0.1).astype(int)
+    good = ev.reward_target(_planted_eval(labels * 0.8 + rng.random(480) * 0.1, labels, 0.4), n_boot=300)
+    assert good["auc_h1"]["value"] == 1.0 and good["verdict"] == "reproduced"
+    assert good["return_ratio"]["ci"] == pytest.approx([0.4, 0.4])
+    chance = ev.reward_target(_planted_eval(rng.random(480), labels, 0.4), n_boot=300)
+    assert chance["auc_h1"]["verdict"] == "not reproduced" and chance["verdict"] == "not reproduced"
+    lo, hi = chance["auc_h1"]["ci"]
+    assert lo < chance["auc_h1"]["value"] < hi and hi - lo > 0.05  # episodes resampled: a real interval
+    noisy = ev.reward_target(_planted_eval(labels * 0.8 + rng.random(480) * 0.1, labels, 1.0), n_boot=300)
+    assert noisy["return_ratio"]["verdict"] == "not reproduced" and noisy["verdict"] == "not reproduced"
 
 
 @pytest.mark.parametrize("name", ["dSSM-DET", "sSSM", "RAR"])

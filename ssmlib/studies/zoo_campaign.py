@@ -249,6 +249,8 @@ def _score(cfg: CampaignConfig, run: CampaignRun, weights: Path, ds, dev) -> tup
                 "excess_joint": tot["excess_joint_nats_per_frame"],
                 "excess_joint_ci": ev["ci"].get("excess_joint_nats_per_frame"),
                 "reward_auc_open_loop": tot.get("reward_auc_open_loop"),
+                # the class weights divided out of the reward's readings (calibrate_rewards)
+                "reward_calibrated": bool(model.cfg.reward_class_weights),
                 "windows": ev["windows"], "eval_s": time.perf_counter() - t0}
 
 
@@ -288,8 +290,8 @@ def calibrate_rewards(game: str, data: Path, device: str | None = None, results:
         write_file(path, tensors, meta)
         ev, point = _score(cfg, run, path, ds, dev)
         before = lin["curve"][-1].get("reward_auc_open_loop")
-        lin["curve"][-1].update(reward_auc_open_loop=point["reward_auc_open_loop"], reward_calibrated=True,
-                                reward_auc_open_loop_uncalibrated=before)
+        lin["curve"][-1].update(reward_auc_open_loop=point["reward_auc_open_loop"],
+                                reward_calibrated=point["reward_calibrated"], reward_auc_open_loop_uncalibrated=before)
         out = campaign_dir(game, results) / run.name
         _write_eval(out, len(lin["leases"]), ev, provenance(str(dev), data_fingerprint=ds.fingerprint))
         atomic_write_json(out / "lineage.json", lin)
@@ -514,10 +516,44 @@ def table_markdown(rows: list[dict]) -> str:
                            "open-loop excess (nats/frame) [95% CI]", "stop rule"), map(cells, rows))
 
 
+def reward_rows(game: str, results: Path = RESULTS_DIR, n_boot: int = 2000) -> list[dict]:
+    """Per evaluated run: ``evaluate.reward_target`` on its latest evaluation (``RULES['reward.target']``)."""
+    from ..evaluate import reward_target
+
+    rows = []
+    for r in load_config(game, results).runs:
+        ev = read_json(campaign_dir(game, results) / r["name"] / "eval.json", None)
+        if ev:
+            last = read_lineage(game, r["name"], results)["curve"][-1:] or [{}]
+            rows.append({"run": r["name"], "model": r["model"], "calibrated": bool(last[0].get("reward_calibrated")),
+                         **reward_target(ev, n_boot=n_boot)})
+    return rows
+
+
+def reward_markdown(rows: list[dict]) -> str:
+    """The reward target per run as markdown (value [95% CI] and verdict per part)."""
+    word = {"reproduced": "met", "not reproduced": "not met"}
+
+    def part(x):
+        return "- (no per-window scores: re-score)" if x is None else (
+            f"{x['value']:.3f} [{x['ci'][0]:.3f}, {x['ci'][1]:.3f}] {word.get(x['verdict'], x['verdict'])}")
+
+    from ..rules import RULES
+
+    return (markdown_table(("run", "readings", "AUC P(r != 0), h = 1", "AUC, h = 5",
+                            "return error / all-zero's, h = 10", "target"),
+                           ((r["run"], "calibrated" if r["calibrated"] else "raw (class weights not divided out)",
+                             part(r["auc_h1"]), part(r["auc_h5"]), part(r["return_ratio"]),
+                             word.get(r["verdict"], r["verdict"])) for r in rows))
+            + f"\nRule (written before these numbers): {RULES['reward.target']}\n")
+
+
 def write_table(game: str, results: Path = RESULTS_DIR) -> Path:
-    """``campaign/table.md``, rewritten from the lineages (after every lease and by ``campaign table``)."""
+    """``campaign/table.md``, rewritten from the lineages (after every lease and by ``campaign table``): the
+    runs, then the reward head's target per run."""
     path = campaign_dir(game, results) / "table.md"
-    write_text(path, table_markdown(table(game, results)))
+    write_text(path, table_markdown(table(game, results)) + "\n## Reward head (latest evaluation of each run)\n\n"
+               + reward_markdown(reward_rows(game, results)))
     return path
 
 

@@ -464,8 +464,10 @@ for game, st in studies.items():
 #
 # ## Rollouts of the pretrained models, next to real frames
 #
-# The GPU runs were exported to `checkpoints/<game>/<model>.safetensors` (weights only), and they
-# load on a CPU. `rollout_panel` takes a window of the demo dataset (episodes that these models
+# The GPU runs were exported as weights only, and they load on a CPU. For MsPacman, `load_pretrained`
+# serves the model-zoo campaign's best seed of each model so far ({doc}`chapter 10 <10_results>`;
+# `checkpoints/campaign/MsPacman/`), trained on agent and random episodes; other games are served by
+# the first zoo's runs (`checkpoints/<game>/<model>.safetensors`). `rollout_panel` takes a window of the demo dataset (episodes that these models
 # never saw), builds the state from its 3 context frames, and imagines 10 steps with the recorded
 # actions. Each row shows a model's open-loop mean prediction, under the real frames. AR and RAR
 # are deterministic here (mean fed back), so one rollout each says everything. The sampled

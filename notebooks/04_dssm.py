@@ -53,7 +53,7 @@ from torch.distributions import Normal, kl_divergence
 from ssmlib import claims
 from ssmlib.checkpoint import load_model, read_meta
 from ssmlib.book import BOOK_RUNS, MODEL_NAMES, colour, demo_dataset, load_pretrained, quick_dataset, train_quick
-from ssmlib.config import PROFILES, book_profile, get_profile
+from ssmlib.config import CHECKPOINTS_DIR, PROFILES, book_profile, get_profile
 from ssmlib.data.windows import WindowSampler
 from ssmlib.evaluate import bernoulli_floor, count_pixel_calls, evaluate
 from ssmlib.models import CONTEXT, build_model
@@ -389,12 +389,18 @@ for g, st in studies.items():
           f"K = {st['evals']['dSSM-VAE']['num_samples']} posterior samples for dSSM-VAE")
 
 # %% [markdown]
-# The committed pretrained checkpoints (`checkpoints/<game>/<model>.safetensors`) are these runs,
-# exported. Their step counts match the table:
+# These runs were exported to `checkpoints/<game>/<model>.safetensors`, and where a file is still
+# committed its step count matches the table. For Bowling all five are. For MsPacman only dSSM-DET is
+# (the I2A agent of {doc}`chapter 8 <08_i2a>` was trained with it): the MsPacman models this book loads
+# (`load_pretrained`) are now the model-zoo campaign's best seeds ({doc}`chapter 10 <10_results>`), which
+# `pretrained_path` names:
 
 # %%
 for g in studies:
-    print(g, {m: (read_meta(pretrained_path(g, m))["step"], rows[g][m]["train_steps"]) for m in MINE}, "(checkpoint, table)")
+    first = {m: CHECKPOINTS_DIR / g / f"{m}.safetensors" for m in MINE}
+    print(g, {m: (read_meta(p)["step"], rows[g][m]["train_steps"]) for m, p in first.items() if p.exists()},
+          "(first zoo's checkpoint, table)")
+    print("   served as pretrained:", {m: pretrained_path(g, m).relative_to(CHECKPOINTS_DIR).as_posix() for m in MINE})
 
 # %% [markdown]
 # ### Learning curves
@@ -597,7 +603,8 @@ for g in studies:
 #
 # ## Rollouts of the pretrained models next to real frames
 #
-# The pretrained checkpoints are the GPU runs above, at the paper's 200x160. We roll them out on
+# The pretrained MsPacman models are the campaign's best seeds (the cell above names them), at the
+# paper's 200x160. We roll them out on
 # the demo dataset, whose episodes no model has seen. Each rollout starts from 3 real context
 # frames and then follows the recorded actions for 10 steps without seeing another frame. The first
 # row is what really happened. For dSSM-VAE, `rollout_panel` draws $z$ from the prior.

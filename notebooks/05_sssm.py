@@ -45,8 +45,9 @@
 #    verdict of `ssmlib.claims` on the paper's claim 2 (stochastic SSMs reach a higher test
 #    log-likelihood than deterministic ones).
 #
-# The live cells use the pretrained sSSM in `checkpoints/MsPacman/` (paper size, $200 \times 160$,
-# trained on a GPU) on a few windows of real frames from a seed it never saw (`demo_dataset`).
+# The live cells use the pretrained MsPacman sSSM (`load_pretrained`: the model-zoo campaign's best sSSM
+# seed so far, paper size, $200 \times 160$, trained on a GPU; {doc}`chapter 10 <10_results>`) on a few
+# windows of real frames from a seed it never saw (`demo_dataset`).
 
 # %%
 import matplotlib

@@ -53,14 +53,13 @@ import torch
 
 from ssmlib.agents import build_agent, frames_from_obs, load_agent, make_agent_env
 from ssmlib.book import VARIANTS as STUDY_ORDER
-from ssmlib.book import colour, load_pretrained, quick_env_model
+from ssmlib.book import colour, quick_env_model
 from ssmlib.checkpoint import read_meta
-from ssmlib.config import CHECKPOINTS_DIR, agent_profile, book_profile
+from ssmlib.config import CHECKPOINTS_DIR, agent_profile, book_profile, env_model_path
 from ssmlib.paper import PUBLISHED, paper_i2a_scores
 from ssmlib.data.ale import action_meanings
 from ssmlib.io import sha256_file
 from ssmlib.models import count_parameters
-from ssmlib.pretrained import pretrained_path
 from ssmlib.studies.i2a import load_study as load_i2a_study
 from ssmlib.studies.i2a import runs_of
 from ssmlib.viz.agent_view import draw_i2a, imagination_figure, imagination_player, play_agent, plot_study_curves
@@ -221,8 +220,9 @@ print(f"real model: largest difference between rollouts of different first actio
 # %% [markdown]
 # ## The pretrained I2A plays
 #
-# The GPU study trained I2As at the paper's size around the committed dSSM-DET of {doc}`chapter 4 <04_dssm>`
-# (200x160 frames, state maps of 64x25x20), with $D$ = 3 imagined steps and a distilled rollout
+# The GPU study trained I2As at the paper's size around the first zoo's dSSM-DET
+# (`checkpoints/MsPacman/dSSM-DET.safetensors`, kept for this agent: the book's other MsPacman models
+# now come from the campaign of {doc}`chapter 10 <10_results>`; 200x160 frames, state maps of 64x25x20), with $D$ = 3 imagined steps and a distilled rollout
 # policy. Its weights (seed 0 of the study below, after 2,000,000 agent steps) are in
 # `checkpoints/agents/MsPacman-i2a-distill.safetensors`. The
 # agent file does not copy the model: it stores its path and sha256, and we check that the committed
@@ -230,8 +230,8 @@ print(f"real model: largest difference between rollouts of different first actio
 
 # %%
 agent_path = CHECKPOINTS_DIR / "agents" / "MsPacman-i2a-distill.safetensors"
-model_path = pretrained_path("MsPacman", "dSSM-DET")
-agent, acfg, meta, _ = load_agent(agent_path, env_model=load_pretrained("MsPacman", "dSSM-DET"))
+agent, acfg, meta, _ = load_agent(agent_path)  # with the frozen model its config names, checked by sha256
+model_path = env_model_path(acfg.env_model)
 m = agent.env_model
 print(f"{meta['agent']}/{acfg.rollout_policy}: {acfg.height}x{acfg.width} frames, model state map "
       f"{m.feature_channels}x{m.h}x{m.w}, depth {acfg.rollout_depth}, trained {meta['step']:,} agent steps "

@@ -17,8 +17,11 @@
 #   JUMPY_RUNS=, JUMPY_WINDOWS=0, OUT=/tmp/out, WHEELS=.whl (installed when gymnasium is missing).
 # A CPU check at a tiny scale: PROFILE=quick STEPS=2400 GAMES=MsPacman MAX_WINDOWS=8 BATCH=4 SAMPLES=2
 #   CHECKPOINTS=<folder with MsPacman/<model>.safetensors of quick-size models> bash scripts/gpu_rescore.sh
+# MsPacman's first-zoo checkpoints, except the dSSM-DET the committed I2A agent uses, were replaced by the
+# model-zoo campaign's (checkpoints/campaign/, scored by every campaign lease and `campaign calibrate`), so
+# results/model_zoo/MsPacman/ can no longer be re-scored as a whole: GAMES is Bowling by default.
 set -euo pipefail
-GAMES=${GAMES:-MsPacman Bowling}
+GAMES=${GAMES:-Bowling}
 PROFILE=${PROFILE:-paper}
 STEPS=${STEPS:-128000}
 MAX_WINDOWS=${MAX_WINDOWS:-0}

@@ -1,8 +1,12 @@
-"""Small pretrained environment models committed under ``checkpoints/<game>/<model>.safetensors``.
+"""Small pretrained environment models, exported without optimiser or RNG state so that a laptop without
+a GPU can load them and explore real rollouts.
 
-They are the GPU runs of the model-zoo study (``results/model_zoo/<game>/``), exported without
-optimiser or RNG state so that a laptop without a GPU can load them and explore real rollouts.
-``python -m ssmlib export --checkpoint runs/.../sSSM --out checkpoints/MsPacman/sSSM.safetensors``.
+A game with a model-zoo campaign (``results/model_zoo/<game>/campaign``) is served by the campaign: a
+model's pretrained weights are its **best seed so far** (the evaluated run with the lowest latest
+open-loop excess, ``zoo_campaign.best_run``; ``checkpoints/campaign/<game>/<run>.safetensors``), so the
+book follows the campaign lease by lease. Other games (and models the campaign has not evaluated yet) are
+served by the first zoo's runs, ``checkpoints/<game>/<model>.safetensors`` (``results/model_zoo/<game>/``).
+``python -m ssmlib export --checkpoint runs/.../sSSM --out checkpoints/Bowling/sSSM.safetensors``.
 """
 
 from __future__ import annotations
@@ -14,14 +18,25 @@ from .errors import SsmlibError
 
 
 def pretrained_path(game: str, model: str) -> Path:
+    """The weights served as ``model``'s pretrained model of ``game``: the campaign's best seed where the
+    game's campaign has evaluated one, else the first zoo's committed run (see the module docstring)."""
+    from .studies.zoo_campaign import best_run, campaign_dir
+
+    if (campaign_dir(game) / "config.json").exists():
+        try:
+            return best_run(game, model)["weights"]
+        except SsmlibError:
+            pass  # no evaluated run of this model yet
     return CHECKPOINTS_DIR / game / f"{model}.safetensors"
 
 
 def available() -> list[tuple[str, str]]:
-    """(game, model) pairs of the committed environment-model checkpoints (not the agents')."""
+    """(game, model) pairs of the pretrained environment models (not the agents')."""
     from .config import MODEL_NAMES
 
-    return sorted((p.parent.name, p.stem) for p in CHECKPOINTS_DIR.glob("*/*.safetensors") if p.stem in MODEL_NAMES)
+    games = {p.parent.name for p in CHECKPOINTS_DIR.glob("*/*.safetensors") if p.stem in MODEL_NAMES}
+    games |= {p.name for p in (CHECKPOINTS_DIR / "campaign").glob("*") if p.is_dir()}
+    return sorted((g, m) for g in games for m in MODEL_NAMES if pretrained_path(g, m).exists())
 
 
 def load_pretrained(game: str = "MsPacman", model: str = "sSSM", device: str = "cpu"):

@@ -25,7 +25,8 @@ SNAPSHOT = {
                  "max_episode_steps": 27000, "seed": 0},
         "model": {"model": "sSSM", "height": 80, "width": 64, "num_actions": 9, "channel_scale": 0.5,
                   "state_channels": 64, "z_channels": 16, "min_std": 0.01, "reward_head": "categorical",
-                  "reward_values": (), "reward_classes": 8, "reward_bits": 12, "ar_frames": 3, "jump": 1},
+                  "reward_values": (), "reward_classes": 8, "reward_class_weights": (), "reward_bits": 12,
+                  "ar_frames": 3, "jump": 1},
         "train": {"context": 3, "horizon": 5, "batch_size": 8, "steps": 200, "lr": 0.001, "weight_decay": 1e-05,
                   "grad_clip": 1.0, "kl_warmup_steps": 50, "lr_warmup_steps": 0, "reward_weight": 100.0,
                   "kl_balance": 0.8, "kl_free_nats": 4.0, "channels_last": True, "check_every": 0, "log_every": 10,
@@ -43,7 +44,8 @@ SNAPSHOT = {
                  "max_episode_steps": 27000, "seed": 0},
         "model": {"model": "sSSM", "height": 200, "width": 160, "num_actions": 9, "channel_scale": 1.0,
                   "state_channels": 64, "z_channels": 32, "min_std": 0.01, "reward_head": "categorical",
-                  "reward_values": (), "reward_classes": 8, "reward_bits": 12, "ar_frames": 3, "jump": 1},
+                  "reward_values": (), "reward_classes": 8, "reward_class_weights": (), "reward_bits": 12,
+                  "ar_frames": 3, "jump": 1},
         "train": {"context": 3, "horizon": 10, "batch_size": 256, "steps": 20000, "lr": 0.0014,
                   "weight_decay": 1e-05, "grad_clip": 1.0, "kl_warmup_steps": 1000, "lr_warmup_steps": 1000,
                   "reward_weight": 100.0, "kl_balance": 0.8, "kl_free_nats": 4.0, "channels_last": True,
@@ -180,7 +182,9 @@ def test_committed_checkpoints_store_every_field(path):
 
 
 def test_the_committed_msPacman_sssm_and_agents_load_with_their_stored_sizes():
-    meta = json.loads((REPO_ROOT / "checkpoints/MsPacman/sSSM.json").read_text())
+    from ssmlib.pretrained import pretrained_path
+
+    meta = json.loads(pretrained_path("MsPacman", "sSSM").with_suffix(".json").read_text())
     model = from_dict(ModelConfig, {**ckpt.LEGACY_MODEL_FIELDS, **meta["model_cfg"]})
     assert (model.height, model.width) == (meta["model_cfg"]["height"], meta["model_cfg"]["width"])
     train = ckpt.train_config(meta)

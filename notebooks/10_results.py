@@ -475,6 +475,23 @@ if started:
 # holds (the last column of the table). Claims 2 and 3 will be decided on the campaign's runs once
 # they have finished; until then the verdicts in this chapter read the short zoo above.
 #
+# ### The reward head along the way
+#
+# An agent that plans with a model needs its predicted rewards, and the stop rule above looks only at
+# frames. So each lease also scores the reward head: the AUC of the open-loop $P(r_h \neq 0)$ over
+# $h = 1..10$ (0.5 is chance), and the target of the "reward head that learns" issue, written down before
+# these numbers (`RULES['reward.target']`, applied by `evaluate.reward_target` with episode-bootstrap
+# intervals). Evaluations from before the class weights were divided out of the readings are marked
+# "raw": their return errors measure the miscalibration of chapter 2, not the head.
+
+# %%
+reward_rows = campaign.reward_rows("MsPacman", n_boot=500)
+display(Markdown(campaign.reward_markdown(reward_rows)))
+if started:
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    campaign.plot_curves(ax, "MsPacman", colour=colour, y="reward_auc")
+    plt.show()
+#
 # ## The I2A campaign, lease by lease
 #
 # The pilot agents above had 2 seeds per variant, too few to separate anything. The I2A campaign

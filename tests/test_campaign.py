@@ -113,7 +113,8 @@ def test_curves_read_the_lineages(tmp_path):
     for run, jump, pts in (("sSSM-s0", 1, [(100, 50.0), (200, 40.0)]), ("sSSM-k2-s0", 2, [(100, 60.0)])):
         d = campaign.campaign_dir("MsPacman", results) / run
         d.mkdir(parents=True)
-        curve = [{"frames": f, "env_steps": f * jump, "excess": e, "excess_ci": [e - 1, e + 1]} for f, e in pts]
+        curve = [{"frames": f, "env_steps": f * jump, "excess": e, "excess_ci": [e - 1, e + 1],
+                  **({"reward_auc_open_loop": 0.6} if jump == 1 else {})} for f, e in pts]
         (d / "lineage.json").write_text(json.dumps({"leases": [{}] * len(pts), "curve": curve, "finished": False}))
     c = campaign.curves("MsPacman", results)
     assert set(c) == {"sSSM-s0", "sSSM-k2-s0"}  # AR-s0 has not started
@@ -122,6 +123,11 @@ def test_curves_read_the_lineages(tmp_path):
     fig, ax = plt.subplots()
     campaign.plot_curves(ax, "MsPacman", results)
     assert sorted(t.get_text() for t in ax.get_legend().get_texts()) == ["sSSM", "sSSM k=2"]
+    plt.close(fig)
+    assert c["sSSM-s0"]["reward_auc"] == [0.6, 0.6] and c["sSSM-k2-s0"]["reward_auc"] == [None]
+    fig, ax = plt.subplots()
+    campaign.plot_curves(ax, "MsPacman", results, y="reward_auc")  # a run without a scored AUC has no line
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["sSSM"]
     plt.close(fig)
 
 

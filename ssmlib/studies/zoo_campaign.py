@@ -433,8 +433,9 @@ def _lowest_excess(rows: list[dict]) -> dict | None:
 
 
 def curves(game: str, results: Path = RESULTS_DIR) -> dict[str, dict]:
-    """Per started run, its learning curve from the lineage: training frames, environment steps, and the
-    open-loop test excess (nats/frame) with its 95% episode-bootstrap interval after each lease."""
+    """Per started run, its learning curve from the lineage: training frames, environment steps, the
+    open-loop test excess (nats/frame) with its 95% episode-bootstrap interval, and the open-loop reward
+    AUC of P(r != 0) over h = 1..10 (None where not scored) after each lease."""
     cfg = load_config(game, results)
     out = {}
     for r in cfg.runs:
@@ -444,23 +445,32 @@ def curves(game: str, results: Path = RESULTS_DIR) -> dict[str, dict]:
         ci = [p.get("excess_ci") or [float("nan")] * 2 for p in pts]
         out[r["name"]] = {"model": r["model"], "seed": r.get("seed", 0), "jump": r.get("jump", 1),
                           "frames": [p["frames"] for p in pts], "env_steps": [p["env_steps"] for p in pts],
-                          "excess": [p["excess"] for p in pts], "lo": [c[0] for c in ci], "hi": [c[1] for c in ci]}
+                          "excess": [p["excess"] for p in pts], "lo": [c[0] for c in ci], "hi": [c[1] for c in ci],
+                          "reward_auc": [p.get("reward_auc_open_loop") for p in pts]}
     return out
 
 
-def plot_curves(ax, game: str, results: Path = RESULTS_DIR, x: str = "env_steps", colour=None):
-    """Excess against environment steps (or ``x="frames"``), one line per run with its interval as a band,
-    one colour per model (``colour(model)``, ``colour('sSSM-k2')`` for jumpy runs; matplotlib's cycle when None); seeds share their model's colour."""
+def plot_curves(ax, game: str, results: Path = RESULTS_DIR, x: str = "env_steps", colour=None, y: str = "excess"):
+    """Excess (or ``y="reward_auc"``: the open-loop reward AUC, chance dotted) against environment steps (or
+    ``x="frames"``), one line per run (the excess with its interval as a band), one colour per model
+    (``colour(model)``, ``colour('sSSM-k2')`` for jumpy runs; matplotlib's cycle when None); seeds share
+    their model's colour."""
     colours: dict[str, str] = {}
     for name, c in curves(game, results).items():
         label = c["model"] + (f" k={c['jump']}" if c["jump"] > 1 else "")
         key = c["model"] + (f"-k{c['jump']}" if c["jump"] > 1 else "")  # ssmlib.book's names of jumpy runs
         col = colour(key) if colour else colours.setdefault(key, f"C{len(colours) % 10}")
-        ax.plot(c[x], c["excess"], "o-", color=col, label=label if name.endswith("-s0") else None)
-        ax.fill_between(c[x], c["lo"], c["hi"], color=col, alpha=0.2)
+        pts = [(a, b) for a, b in zip(c[x], c[y]) if b is not None]
+        if not pts:
+            continue
+        ax.plot(*zip(*pts), "o-", color=col, label=label if name.endswith("-s0") else None)
+        if y == "excess":
+            ax.fill_between(c[x], c["lo"], c["hi"], color=col, alpha=0.2)
+    if y == "reward_auc":
+        ax.axhline(0.5, color="grey", ls=":", lw=1)
     ax.set_xscale("log")
     ax.set_xlabel("environment steps" if x == "env_steps" else "training frames")
-    ax.set_ylabel("open-loop test excess (nats/frame)")
+    ax.set_ylabel("open-loop test excess (nats/frame)" if y == "excess" else "open-loop reward AUC, P(r != 0)")
     ax.set_title(f"{game}: the model-zoo campaign, after each lease")
     ax.legend(fontsize=8)
     return ax

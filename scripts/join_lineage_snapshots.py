@@ -4,6 +4,7 @@ Before scripts/lease_start.sh kept a warm state, each call's tree replaced the l
 written, so every call recorded one lease from step 0 (frames right, per-lease record lost). Given the
 campaign tars of those calls in order, this writes each run's lineage with one lease per call
 (ssmlib.studies.zoo_campaign.join_snapshots), each lease's own metrics log, and a note saying so.
+Unpack the LAST tar at the repository root first: the runs' eval.json and weights are taken from the tree.
 Usage: python scripts/join_lineage_snapshots.py --game MsPacman --runs dSSM-VAE-s0,dSSM-VAE-s1 --note "..." a.tar b.tar ...
 """
 import argparse

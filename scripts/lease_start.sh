@@ -15,12 +15,17 @@ OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT"
 export PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True
 [ -n "${SSMLIB_GIT_SHA:-}" ] || echo "warning: SSMLIB_GIT_SHA is not set: the lineage records this copy's git HEAD, which on a lent machine may be a stale snapshot"
-WARM_STATE=${WARM_STATE:-runs/warm-state}
+# one saved state per set of campaign folders (a zoo call between two I2A calls keeps the I2A's); WARM_RESTORE=0
+# sends a tree that must be used as sent (e.g. to throw a bad lease away)
+WARM_STATE=${WARM_STATE:-runs/warm-state/$(printf '%s\n' "${CAMPAIGN_PATHS[@]:-none}" | sha256sum | cut -c1-12)}
 campaign_hash() {  # paths and contents of every file under the campaign's folders (lease logs aside)
-  find "${CAMPAIGN_PATHS[@]}" -type f -not -path '*/logs/*' 2>/dev/null | LC_ALL=C sort | xargs -r sha256sum | sha256sum | cut -c1-16
+  local p present=()
+  for p in "${CAMPAIGN_PATHS[@]}"; do [ -e "$p" ] && present+=("$p"); done  # a new game has no folders yet
+  { [ ${#present[@]} -eq 0 ] || find "${present[@]}" -type f -not -path '*/logs/*' -print0 | LC_ALL=C sort -z \
+      | xargs -0r sha256sum; } | sha256sum | cut -c1-16
 }
 restore_warm_state() {
-  [ -f "$WARM_STATE/start.hash" ] || return 0
+  [ "${WARM_RESTORE:-1}" = 1 ] && [ -f "$WARM_STATE/start.hash" ] || return 0
   local now; now=$(campaign_hash)
   if [ "$now" = "$(cat "$WARM_STATE/start.hash")" ]; then
     rm -rf "${CAMPAIGN_PATHS[@]}"
@@ -36,7 +41,7 @@ save_warm_state() {  # call at the end of the lease, before the tar
   rm -rf "$WARM_STATE.new"
   mkdir -p "$WARM_STATE.new/tree"
   local p
-  for p in "${CAMPAIGN_PATHS[@]}"; do [ -e "$p" ] && cp -a --parents "$p" "$WARM_STATE.new/tree/"; done
+  for p in "${CAMPAIGN_PATHS[@]}"; do if [ -e "$p" ]; then cp -a --parents "$p" "$WARM_STATE.new/tree/"; fi; done
   echo "$CAMPAIGN_START_HASH" > "$WARM_STATE.new/start.hash"
   campaign_hash > "$WARM_STATE.new/end.hash"
   rm -rf "$WARM_STATE"

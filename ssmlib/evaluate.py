@@ -362,7 +362,8 @@ per-episode sums, so its episode bootstrap needs the windows (the reward target'
 def _reward_windows(a: dict, episode: np.ndarray, T: int) -> dict:
     hs = [h for h in REWARD_WINDOW_HORIZONS if h <= T]
     return {"horizons": hs, "episode": [int(e) for e in episode],
-            "p_nonzero": [[round(float(x), 4) for x in a["reward_p_nonzero"][:, h - 1]] for h in hs],
+            # 4 significant digits, not decimals: calibrated P(r != 0) of a rare reward is ~1e-4 and must not tie at 0
+            "p_nonzero": [[float(f"{x:.4g}") for x in a["reward_p_nonzero"][:, h - 1]] for h in hs],
             "nonzero": [[int(x) for x in a["reward_nonzero"][:, h - 1]] for h in hs]}
 
 
@@ -386,7 +387,7 @@ def reward_target(ev: dict, n_boot: int = 2000, seed: int = 0) -> dict:
         iv = auc_by_episode(rw["p_nonzero"][i], rw["nonzero"][i], rw["episode"], n_boot=n_boot, seed=seed)
         out[f"auc_h{h}"] = {"value": iv.point, "ci": [iv.lo, iv.hi], "threshold": threshold,
                             "verdict": decide(iv, threshold, "above")}
-    table, last = episode_table(ev), ev["horizon"] - 1
+    table, last = episode_table(ev), min(10, ev["horizon"]) - 1  # the rule's 10 steps (fewer if the horizon is shorter)
     iv = bootstrap({"m": table}, lambda t: t["m"]["return_abs_err_open_loop"][:, last]
                    / t["m"]["return_abs_err_zero"][:, last], n_boot=n_boot, seed=seed)
     out["return_ratio"] = {"value": iv.point, "ci": [iv.lo, iv.hi], "threshold": REWARD_RETURN_RATIO,

@@ -24,7 +24,9 @@ def pretrained_path(game: str, model: str) -> Path:
 
     if (campaign_dir(game) / "config.json").exists():
         try:
-            return best_run(game, model)["weights"]
+            best = best_run(game, model)["weights"]
+            if best.exists():
+                return best
         except SsmlibError:
             pass  # no evaluated run of this model yet
     return CHECKPOINTS_DIR / game / f"{model}.safetensors"

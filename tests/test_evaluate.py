@@ -351,3 +351,14 @@ def test_metric_registry_is_what_evaluate_reports(quick_dataset):
         if isinstance(node, ast.Dict):
             vals = [s for v in node.values if v is not None for s in strings(v) if s in known]
             assert len(vals) < 2, f"a hand-typed map of metric names in evaluate.py (line {node.lineno}): {vals}"
+
+
+def test_reward_windows_keep_the_ranking_of_tiny_probabilities():
+    """Calibrated P(r != 0) of a rare reward is ~1e-4: stored to 4 decimals they would tie at 0 and the AUC drop."""
+    rng = np.random.default_rng(1)
+    y = (rng.random((400, 5)) < 0.05).astype(np.float64)
+    p = 1e-5 * np.exp(rng.normal(size=(400, 5)) + 2.0 * y)
+    rw = ev._reward_windows({"reward_p_nonzero": p, "reward_nonzero": y}, np.repeat(np.arange(8), 50), 5)
+    assert rw["horizons"] == [1, 5] and len(rw["episode"]) == 400
+    for i, h in enumerate(rw["horizons"]):
+        assert auc(rw["p_nonzero"][i], rw["nonzero"][i]) == pytest.approx(auc(p[:, h - 1], y[:, h - 1]), abs=1e-3)

@@ -13,12 +13,14 @@ pytestmark = pytest.mark.skipif(shutil.which("bash") is None or shutil.which("sh
                                 reason="needs bash and coreutils")
 
 
-def lease(machine: Path, append: str) -> str:
-    """One call: source lease_start.sh, append ``append`` to the lineage (the lease's work), save the state."""
-    script = (f'CAMPAIGN_PATHS=("results/c" "checkpoints/c"); source "{ROOT}/scripts/lease_start.sh"\n'
-              f'echo "{append}" >> results/c/run/lineage.txt; echo w > checkpoints/c/run.bin\nsave_warm_state')
+def lease(machine: Path, append: str, **env) -> str:
+    """One call, under the scripts' ``set -euo pipefail``: source lease_start.sh, append ``append`` to the
+    lineage (the lease's work), write the weights (their folder may not exist yet), save the state."""
+    script = (f'set -euo pipefail; CAMPAIGN_PATHS=("results/c" "checkpoints/c"); source "{ROOT}/scripts/lease_start.sh"\n'
+              f'echo "{append}" >> results/c/run/lineage.txt; mkdir -p checkpoints/c; echo w > checkpoints/c/run.bin\n'
+              f'save_warm_state')
     done = subprocess.run(["bash", "-c", script], cwd=machine, capture_output=True, text=True,
-                          env={"PATH": "/usr/bin:/bin", "OUT": str(machine / "out"), "SSMLIB_GIT_SHA": "x"})
+                          env={"PATH": "/usr/bin:/bin", "OUT": str(machine / "out"), "SSMLIB_GIT_SHA": "x", **env})
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -38,8 +40,7 @@ def lineage(root: Path) -> list[str]:
 @pytest.fixture
 def tree(tmp_path):
     t = tmp_path / "tree"
-    (t / "results/c/run").mkdir(parents=True)
-    (t / "checkpoints/c").mkdir(parents=True)
+    (t / "results/c/run").mkdir(parents=True)  # no checkpoints/c yet: a new game's first lease
     (t / "results/c/run/lineage.txt").write_text("lease0\n")
     return t
 
@@ -62,7 +63,7 @@ def test_a_tree_holding_the_previous_calls_result_is_used_as_sent(tree, tmp_path
     send(tree, machine)
     lease(machine, "lease1")
     for sub in ("results", "checkpoints"):  # the caller unpacks the call's tar and adds its log
-        shutil.rmtree(tree / sub)
+        shutil.rmtree(tree / sub, ignore_errors=True)
         shutil.copytree(machine / sub, tree / sub)
     (tree / "results/c/logs").mkdir()
     (tree / "results/c/logs/lease1.log").write_text("log")
@@ -71,6 +72,16 @@ def test_a_tree_holding_the_previous_calls_result_is_used_as_sent(tree, tmp_path
     assert "already holds the previous call's campaign state" in out
     assert lineage(machine) == ["lease0", "lease1", "lease2"]
     assert (machine / "results/c/logs/lease1.log").exists()
+
+
+def test_restore_can_be_turned_off(tree, tmp_path):
+    machine = tmp_path / "machine"
+    machine.mkdir()
+    send(tree, machine)
+    lease(machine, "bad")
+    send(tree, machine)
+    assert "restored" not in lease(machine, "lease1", WARM_RESTORE="0")  # the bad lease thrown away
+    assert lineage(machine) == ["lease0", "lease1"]
 
 
 def test_a_tree_changed_otherwise_is_kept_with_a_warning(tree, tmp_path):

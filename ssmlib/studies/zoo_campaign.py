@@ -296,8 +296,11 @@ def calibrate_rewards(game: str, data: Path, device: str | None = None, results:
         _write_eval(out, len(lin["leases"]), ev, provenance(str(dev), data_fingerprint=ds.fingerprint))
         atomic_write_json(out / "lineage.json", lin)
         changed.append(run.name)
+        def fmt(x):
+            return "-" if x is None else f"{x:.3f}"
+
         print(f"{run.name}: reward readings calibrated (class weights {', '.join(f'{w:.2f}' for w in weights)}); "
-              f"open-loop reward AUC {before:.3f} -> {point['reward_auc_open_loop']:.3f}, return error "
+              f"open-loop reward AUC {fmt(before)} -> {fmt(point['reward_auc_open_loop'])}, return error "
               f"{ev['total']['return_abs_err_open_loop']:.1f} (all-zero {ev['total']['return_abs_err_zero']:.1f})",
               flush=True)
     return changed

@@ -48,7 +48,7 @@ import torch.nn.functional as F
 from ssmlib.agents import (ImaginedVectorEnv, a2c_losses, build_agent, distill_loss, frames_from_obs, load_agent,
                            make_agent_env, train_agent)
 from ssmlib.agents.networks import straight_through_gumbel
-from ssmlib.book import colour, load_pretrained, quick_dataset, quick_env_model
+from ssmlib.book import colour, quick_dataset, quick_env_model
 from ssmlib.checkpoint import load_model
 from ssmlib.config import CHECKPOINTS_DIR, RUNS_DIR, AgentConfig, agent_profile, book_profile
 from ssmlib.data.ale import action_meanings
@@ -323,8 +323,8 @@ print(f"{'i2a-uniform':13} log 9 - H(pi), same: {ref}")
 # state and at the imagined states of the rollouts.
 
 # %%
-agent, acfg, meta, _ = load_agent(CHECKPOINTS_DIR / "agents" / "MsPacman-i2a-distill.safetensors",
-                                  env_model=load_pretrained("MsPacman", "dSSM-DET"))
+# with the frozen model its config names (the first zoo's dSSM-DET, checked by sha256)
+agent, acfg, meta, _ = load_agent(CHECKPOINTS_DIR / "agents" / "MsPacman-i2a-distill.safetensors")
 env = make_agent_env("MsPacman", 1, acfg.height, acfg.width, seed=1, num_threads=1)
 t0 = time.perf_counter()
 clip = play_agent(agent, env, 16, warmup=60, seed=1, action_names=NAMES, decode=False)

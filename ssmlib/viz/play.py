@@ -526,7 +526,7 @@ def bench_play(game: str = "MsPacman", models=PLAY_BENCH_MODELS, threads: int = 
 
     import torch
 
-    from ..config import get_profile
+    from ..config import CHECKPOINTS_DIR, get_profile
     from ..io import provenance
     from ..models import build_model
     from ..pretrained import pretrained_path
@@ -545,7 +545,7 @@ def bench_play(game: str = "MsPacman", models=PLAY_BENCH_MODELS, threads: int = 
                 from ..checkpoint import load_model
 
                 m = load_model(path)
-                weights = f"committed checkpoints/{demo.game}/{path.name}"
+                weights = f"committed {path.relative_to(CHECKPOINTS_DIR.parent).as_posix()}"
                 if (m.cfg.height, m.cfg.width) != (200, 160):
                     m = None
             if m is None:

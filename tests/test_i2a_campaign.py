@@ -129,14 +129,22 @@ def test_runs_are_picked_required_first_fewest_steps_then_seed_then_arm(tmp_path
     assert sum(n.startswith("not started") for n in notes) == 7 and "(7.0 MiB) over the state budget of 8 MiB" in notes[-1]
 
 
-def finished_zoo_run(results, checkpoints, run, excess, finished=True):
+def finished_zoo_run(results, checkpoints, run, excess, finished=True, calibrated=True):
+    """A zoo run's lineage and weights (a stand-in checkpoint whose model config has, or lacks, the reward
+    head's class weights)."""
+    import torch
+
+    from ssmlib import checkpoint as ckpt
+
     d = zoo_campaign.campaign_dir("MsPacman", results) / run
     d.mkdir(parents=True, exist_ok=True)
     (d / "lineage.json").write_text(json.dumps({"run": run, "leases": [{}], "finished": finished,
                                                 "curve": [{"frames": 10, "excess": excess}]}))
     w = zoo_campaign.weights_path("MsPacman", run, checkpoints)
     w.parent.mkdir(parents=True, exist_ok=True)
-    w.write_bytes(run.encode())
+    ckpt.write_file(w, {"w": torch.tensor([float(excess)])},
+                    {"kind": ckpt.KIND, "format_version": ckpt.FORMAT_VERSION, "run": run,
+                     "model_cfg": {"reward_head": "categorical", "reward_class_weights": [0.9, 3.0] if calibrated else []}})
 
 
 def test_env_models_wait_for_the_zoo_stop_rule_then_are_chosen_once(tmp_path):
@@ -153,12 +161,16 @@ def test_env_models_wait_for_the_zoo_stop_rule_then_are_chosen_once(tmp_path):
         "(results/model_zoo/MsPacman/campaign/table.md)")
     finished_zoo_run(tmp_path, ckpts, "dSSM-DET-s2", 45.0)  # finished worse than it once was: s1 stays the best
     finished_zoo_run(tmp_path, ckpts, "sSSM-k2-s0", 1.0)  # a jumpy run is another model
+    finished_zoo_run(tmp_path, ckpts, "dSSM-DET-s1", 40.0, calibrated=False)  # raw reward readings: not frozen yet
+    assert "has no reward class weights yet" in ic.env_models(cfg, tmp_path, ckpts, freeze=True)["dSSM-DET"]
+    assert "dSSM-DET" not in ic.load_config("MsPacman", tmp_path).env_models
+    finished_zoo_run(tmp_path, ckpts, "dSSM-DET-s1", 40.0)  # calibrated (campaign calibrate)
     blocked = ic.env_models(cfg, tmp_path, ckpts, freeze=True)
     assert list(blocked) == ["sSSM"]
     frozen = ic.load_config("MsPacman", tmp_path).env_models["dSSM-DET"]
     assert frozen["run"] == "dSSM-DET-s1" and frozen["excess"] == 40.0 and frozen["finished_runs"] == [
         "dSSM-DET-s0", "dSSM-DET-s1", "dSSM-DET-s2"]
-    assert frozen["sha256"] == hashlib.sha256(b"dSSM-DET-s1").hexdigest()
+    assert frozen["sha256"] == hashlib.sha256(zoo_campaign.weights_path("MsPacman", "dSSM-DET-s1", ckpts).read_bytes()).hexdigest()
     finished_zoo_run(tmp_path, ckpts, "dSSM-DET-s2", 5.0)  # a later change of the zoo does not change the choice
     cfg = ic.load_config("MsPacman", tmp_path)
     assert ic.env_models(cfg, tmp_path, ckpts, freeze=True).keys() == {"sSSM"}

@@ -331,7 +331,9 @@ def state_mib(cfg: I2ACampaignConfig, run: Run) -> float:
 def choose_env_model(game: str, model: str, results: Path = RESULTS_DIR,
                      checkpoints: Path = CHECKPOINTS_DIR) -> tuple[dict | None, str]:
     """``ENV_MODEL_RULE`` on the model-zoo campaign as it stands: ``(choice, why)``, the choice None (and
-    ``why`` the reason) until every one of ``model``'s runs (its seeds, one frame per step) has met its stop rule."""
+    ``why`` the reason) until every one of ``model``'s runs (its seeds, one frame per step) has met its stop rule
+    and the chosen one's weights carry their reward class weights (calibrated readings)."""
+    from ..checkpoint import read_meta
     from . import zoo_campaign as zoo
 
     try:
@@ -349,6 +351,11 @@ def choose_env_model(game: str, model: str, results: Path = RESULTS_DIR,
     path = zoo.weights_path(game, best["run"], checkpoints)
     if not path.exists():
         return None, f"the model-zoo campaign's chosen {model} run {best['run']} has no weights at {path}"
+    mcfg = read_meta(path)["model_cfg"]
+    if mcfg.get("reward_head", "bits") != "bits" and not mcfg.get("reward_class_weights"):
+        # freezing it now would freeze raw reward readings, and calibrating it later would change its sha256
+        return None, (f"the model-zoo campaign's chosen {model} run {best['run']} has no reward class weights yet "
+                      f"(python -m ssmlib campaign calibrate --game {game} --data DIR, run by scripts/gpu_campaign.sh)")
     last = best["curve"][-1]
     return {"run": best["run"], "path": _repo_relative(path), "sha256": sha256_file(path), "frames": last["frames"],
             "excess": last["excess"], "finished_runs": [lin["run"] for lin in done], "runs": names}, "chosen"

@@ -35,7 +35,7 @@ from .config import RESULTS_DIR
 from .errors import SsmlibError
 from .paper import CLAIMS
 from .rules import ACCURACY_RATIO, JUMPY_SPEED_MIN, RULES, SPEED_MIN, SPEED_MIN_BATCH, SPEED_VARIANT
-from .stats import EpisodeTable, Interval, bootstrap, decide
+from .stats import EpisodeTable, Interval, bootstrap, combine_all, combine_any, decide
 from .studies.common import results_relative as _rel
 
 PIXEL = ("AR", "RAR")
@@ -65,24 +65,6 @@ class Verdict:
         d = asdict(self)
         d["parts"] = [p.to_json() if isinstance(p, Verdict) else p for p in self.parts]
         return d
-
-
-def combine_all(verdicts: list[str]) -> str:
-    """Every part must hold: not reproduced if any part is not, reproduced if all are, else inconclusive."""
-    if not verdicts or any(v == "not run" for v in verdicts):
-        return "not run" if verdicts and all(v == "not run" for v in verdicts) else "inconclusive"
-    if "not reproduced" in verdicts:
-        return "not reproduced"
-    return "reproduced" if all(v == "reproduced" for v in verdicts) else "inconclusive"
-
-
-def combine_any(verdicts: list[str]) -> str:
-    """One instance suffices: reproduced if any is, not reproduced if all are not, else inconclusive."""
-    if not verdicts or all(v == "not run" for v in verdicts):
-        return "not run"
-    if "reproduced" in verdicts:
-        return "reproduced"
-    return "not reproduced" if all(v == "not reproduced" for v in verdicts) else "inconclusive"
 
 
 # --------------------------------------------------------------------------------------------------

@@ -372,9 +372,8 @@ def reward_target(ev: dict, n_boot: int = 2000, seed: int = 0) -> dict:
     of P(r_h != 0) at h = 1 and 5 and the 10-step return error over the all-zero predictor's, each with its
     episode-bootstrap interval and verdict, and ``verdict`` (``reproduced`` = the target met). An evaluation
     without per-window reward scores (an older evaluate) gives ``None`` for the AUC parts."""
-    from .claims import combine_all
     from .rules import REWARD_AUC_H1, REWARD_AUC_H5, REWARD_RETURN_RATIO
-    from .stats import auc_by_episode, bootstrap, decide
+    from .stats import auc_by_episode, bootstrap, combine_all, decide
 
     ev = ev.get("results", ev)
     out = {}

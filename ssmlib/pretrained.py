@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .checkpoint import export  # noqa: F401  (the export command, and where callers import it from)
 from .config import CHECKPOINTS_DIR
 from .errors import SsmlibError
 
@@ -50,42 +51,6 @@ def load_pretrained(game: str = "MsPacman", model: str = "sSSM", device: str = "
         have = ", ".join(f"{g}/{m}" for g, m in available()) or "none"
         raise SsmlibError(f"no pretrained {model} for {game} (available: {have})")
     return load_model(path, expect_model=model, device=device)
-
-
-def export(src: str | Path, dst: str | Path, overwrite: bool = False, dtype: str = "float32") -> dict:
-    """Copy the weights of a training checkpoint (file or run folder) into a small inference checkpoint.
-
-    The metadata keeps the model config, the step, the data fingerprint and where it came from
-    (the source's git sha, device and wall time); optimiser and RNG state are dropped. ``dtype``
-    ``bfloat16`` stores the weights in half the bytes (what is stored is what must be evaluated).
-    """
-    import json
-
-    import torch
-
-    if dtype not in ("float32", "bfloat16"):
-        raise SsmlibError(f"--dtype {dtype}: choose float32 or bfloat16")
-    from .checkpoint import build_from_checkpoint, load_checkpoint, save_checkpoint, train_config
-
-    src, dst = Path(src), Path(dst)
-    if src.is_dir():
-        src = src / "checkpoint.safetensors"
-    if dst.exists() and not overwrite:
-        raise SsmlibError(f"{dst} exists; pass --overwrite to replace it")
-    meta, tensors = load_checkpoint(src)
-    model = build_from_checkpoint(src, meta, tensors)
-    run_config = src.parent / "config.json"
-    source = {"checkpoint": str(src), "git_sha": meta.get("git_sha"), "step": meta.get("step"),
-              "wall_s": meta.get("wall_s")}
-    if run_config.exists():
-        cfg = json.loads(run_config.read_text())
-        source.update(device=cfg.get("provenance", {}).get("device"), data=cfg.get("data"))
-    if meta.get("exported_from"):  # re-exporting an export (e.g. to bf16): keep where it came from
-        source = {**meta["exported_from"], "re_exported_from": str(src)}
-    return save_checkpoint(dst, model, step=meta.get("step", 0), train_cfg=train_config(meta),
-                           extra_meta={"data_fingerprint": meta.get("data_fingerprint"), "exported_from": source,
-                                       "profile": meta.get("profile"), "frames_seen": meta.get("frames_seen")},
-                           dtype=getattr(torch, dtype))
 
 
 def _cli_export(args) -> int:

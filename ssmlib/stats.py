@@ -199,6 +199,24 @@ def decide(iv: Interval, threshold: float, better: str = "below", strict: bool =
     return "reproduced" if ok else "not reproduced" if bad else "inconclusive"
 
 
+def combine_all(verdicts: list[str]) -> str:
+    """Every part must hold: not reproduced if any part is not, reproduced if all are, else inconclusive."""
+    if not verdicts or any(v == "not run" for v in verdicts):
+        return "not run" if verdicts and all(v == "not run" for v in verdicts) else "inconclusive"
+    if "not reproduced" in verdicts:
+        return "not reproduced"
+    return "reproduced" if all(v == "reproduced" for v in verdicts) else "inconclusive"
+
+
+def combine_any(verdicts: list[str]) -> str:
+    """One instance suffices: reproduced if any is, not reproduced if all are not, else inconclusive."""
+    if not verdicts or all(v == "not run" for v in verdicts):
+        return "not run"
+    if "reproduced" in verdicts:
+        return "reproduced"
+    return "not reproduced" if all(v == "not reproduced" for v in verdicts) else "inconclusive"
+
+
 def auc(scores: np.ndarray, labels: np.ndarray) -> float:
     """Area under the ROC curve of ``scores`` for binary ``labels`` by ranks (Mann-Whitney U):
 

@@ -311,7 +311,7 @@ def _record(cfg: CampaignConfig, run: CampaignRun, folder: Path, ds, lin: dict, 
     """Export the run's weights, score them, and append the lease to its lineage."""
     import shutil
 
-    from ..pretrained import export
+    from ..checkpoint import export
 
     summary = read_json(folder / "summary.json")
     config = read_json(folder / "config.json")

@@ -53,7 +53,7 @@ from ssmlib.config import MODEL_NAMES, PROFILES, get_profile
 from ssmlib.data.ale import action_meanings, make_env, preprocess, resolve_game
 from ssmlib.models import CONTEXT, build_model, count_parameters, decode_reward, encode_reward, tile_actions
 from ssmlib.models.blocks import (ConvStack, PoolAndInject, ResConv, Transition, depth_to_space,
-                                  reward_values_from_counts, scaled, space_to_depth)
+                                  reward_class_counts, reward_values_from_counts, scaled, space_to_depth)
 from ssmlib.train import reward_counts
 from ssmlib.viz.frames import as_hwc_uint8, frame_strip
 
@@ -569,7 +569,7 @@ for p, model in models.items():
 # %%
 counts = reward_counts(ds)  # the train split's {reward: steps}
 values_r, weights_r = reward_values_from_counts(counts, max_classes=4)
-n_c = [sum(n for v, n in counts.items() if min(values_r, key=lambda u: abs(u - v)) == c) for c in values_r]
+n_c = reward_class_counts(counts, values_r)
 q = torch.tensor(n_c, dtype=torch.float64) / sum(n_c)  # the data's base rate per class
 print(f"{'class':>6} {'steps':>7} {'p(c)':>7} {'w_c':>7}")
 for c, n, p_c, w in zip(values_r, n_c, q.tolist(), weights_r):

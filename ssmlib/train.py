@@ -712,6 +712,13 @@ def _save(run: _Run, at_step: int, wall: float) -> None:
     run.last_saved = at_step
 
 
+def steady_fps(interval_fps: list[float]) -> float | None:
+    """Steady throughput: the median logged interval after the first (which pays for torch.compile and
+    warm-up); the first alone when it is the only one."""
+    rest = interval_fps[1:] or interval_fps
+    return sorted(rest)[len(rest) // 2] if rest else None
+
+
 def _finish(run: _Run, status: str, step: int, last_train: dict, last_test: dict, train_time: float,
             interval_fps: list[float], wall: float) -> dict:
     """The run's summary, written to ``summary.json`` by rank 0 once every rank is done."""
@@ -722,8 +729,7 @@ def _finish(run: _Run, status: str, step: int, last_train: dict, last_test: dict
         "train": last_train, "test": last_test,
         "frames_per_s": (step - int(run.meta["step"] if run.meta else 0)) * B * T / max(train_time, 1e-9),
         # steady state: the median interval after the first (which pays for torch.compile and warm-up)
-        "frames_per_s_steady": (sorted(interval_fps[1:])[len(interval_fps[1:]) // 2] if len(interval_fps) > 1
-                                else (interval_fps[0] if interval_fps else None)),
+        "frames_per_s_steady": steady_fps(interval_fps),
         "wall_s": wall, "device": run.run_info["device"], "world_size": run.ctx.world_size,
         "data_shards": run.shards,
     }

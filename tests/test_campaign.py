@@ -85,7 +85,11 @@ def test_two_leases_continue_one_run(quick_dataset, tmp_path):
     cmd = json.loads((runs / "c" / "dSSM-DET-s0" / "config.json").read_text())["init_from"]
     assert cmd["path"].endswith("dSSM-DET-s0.safetensors")
     rows = {r["run"]: r for r in campaign.table("MsPacman", results=results)}
-    assert "| dSSM-DET-s0 | dSSM-DET | 1 | 2 |" in (run_dir.parent / "table.md").read_text()  # rewritten each lease
+    table_md = (run_dir.parent / "table.md").read_text()
+    assert "| dSSM-DET-s0 | dSSM-DET | 1 | 2 |" in table_md  # rewritten each lease
+    # its reward section: a run trained now stores its class weights, so its readings are calibrated
+    assert "## Reward head" in table_md and "| dSSM-DET-s0 | calibrated |" in table_md
+    assert lin["curve"][-1]["reward_calibrated"] is True
     assert rows["dSSM-DET-s0"]["leases"] == 2 and rows["sSSM-k2-s0"]["env_steps"] == 2 * rows["sSSM-k2-s0"]["frames"]
     # another dataset (e.g. collected by an agent whose weights changed) is refused before any training
     lin = campaign.read_lineage("MsPacman", "dSSM-DET-s0", results)

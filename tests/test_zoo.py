@@ -111,6 +111,19 @@ def test_committed_checkpoints_load_and_are_small():
         load_model(pretrained_path("MsPacman", "sSSM"), expect_model="dSSM-DET")
 
 
+def test_a_campaign_game_is_served_by_its_best_seeds_and_others_by_the_first_zoo():
+    from ssmlib.config import CHECKPOINTS_DIR, MODEL_NAMES
+    from ssmlib.pretrained import pretrained_path
+    from ssmlib.studies.zoo_campaign import best_run
+
+    for name in MODEL_NAMES:  # MsPacman has a campaign with an evaluated run of every model
+        assert pretrained_path("MsPacman", name) == best_run("MsPacman", name)["weights"]
+        assert pretrained_path("MsPacman", name).parent == CHECKPOINTS_DIR / "campaign" / "MsPacman"
+        assert pretrained_path("Bowling", name) == CHECKPOINTS_DIR / "Bowling" / f"{name}.safetensors"
+    assert load_pretrained("MsPacman", "sSSM").cfg.reward_head == "categorical"  # not the first zoo's bits head
+    assert pretrained_path("MsPacman", "nope") == CHECKPOINTS_DIR / "MsPacman" / "nope.safetensors"  # no run: fallback
+
+
 def test_init_from_starts_a_new_run_from_exported_weights(quick_dataset, tiny_zoo, tmp_path):
     from ssmlib.checkpoint import load_model
     from ssmlib.train import train

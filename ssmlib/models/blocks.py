@@ -290,6 +290,14 @@ class CategoricalRewardHead(nn.Module):
         return (r.float().unsqueeze(-1) - self.values).abs().argmin(-1)
 
 
+def reward_class_counts(counts: dict[float, int], values) -> list[int]:
+    """Steps per reward class: each reward of ``{value: count}`` counts as its nearest class value."""
+    n = [0] * len(values)
+    for v, c in counts.items():
+        n[min(range(len(values)), key=lambda i: abs(values[i] - v))] += c
+    return n
+
+
 def reward_values_from_counts(counts: dict[float, int], max_classes: int = 8, values=None
                               ) -> tuple[list[float], list[float]]:
     """The reward classes of a dataset and their loss weights, from ``{reward value: count}``.
@@ -305,9 +313,7 @@ def reward_values_from_counts(counts: dict[float, int], max_classes: int = 8, va
         others = sorted((v for v in counts if v != 0.0), key=lambda v: (-counts[v], v))[:max_classes - 1]
         values = [0.0, *others]
     values = sorted({float(v) for v in values} | {0.0})
-    n = [0] * len(values)
-    for v, c in counts.items():
-        n[min(range(len(values)), key=lambda i: abs(values[i] - v))] += c
+    n = reward_class_counts(counts, values)
     total = sum(n)
     raw = [(total / c) ** 0.5 if c else 0.0 for c in n]
     mean = sum(w * c for w, c in zip(raw, n)) / max(total, 1)

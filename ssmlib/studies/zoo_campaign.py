@@ -260,6 +260,10 @@ def _write_eval(out: Path, lease: int, ev: dict, prov: dict) -> None:
     atomic_write_json(out / "eval.json", round_floats({"lease": lease, "results": ev, "provenance": prov}), indent=None)
 
 
+def _fmt3(x: float | None) -> str:
+    return "-" if x is None else f"{x:.3f}"
+
+
 def calibrate_rewards(game: str, data: Path, device: str | None = None, results: Path = RESULTS_DIR,
                       checkpoints: Path = CHECKPOINTS_DIR) -> list[str]:
     """Weights exported before checkpoints kept the categorical reward head's class weights
@@ -296,11 +300,8 @@ def calibrate_rewards(game: str, data: Path, device: str | None = None, results:
         _write_eval(out, len(lin["leases"]), ev, provenance(str(dev), data_fingerprint=ds.fingerprint))
         atomic_write_json(out / "lineage.json", lin)
         changed.append(run.name)
-        def fmt(x):
-            return "-" if x is None else f"{x:.3f}"
-
         print(f"{run.name}: reward readings calibrated (class weights {', '.join(f'{w:.2f}' for w in weights)}); "
-              f"open-loop reward AUC {fmt(before)} -> {fmt(point['reward_auc_open_loop'])}, return error "
+              f"open-loop reward AUC {_fmt3(before)} -> {_fmt3(point['reward_auc_open_loop'])}, return error "
               f"{ev['total']['return_abs_err_open_loop']:.1f} (all-zero {ev['total']['return_abs_err_zero']:.1f})",
               flush=True)
     return changed
@@ -365,13 +366,11 @@ def _record(cfg: CampaignConfig, run: CampaignRun, folder: Path, ds, lin: dict, 
 
 
 def steady_rate(metrics: list[dict], start_step: int, end_step: int) -> float | None:
-    """``train``'s steady throughput over one lease's steps of a metrics log: the median of the logged
-    train intervals after the lease's first (which pays for torch.compile and warm-up)."""
-    fps = [m["frames_per_s"] for m in metrics
-           if m.get("split") == "train" and start_step < m["step"] <= end_step and m.get("frames_per_s")]
-    if len(fps) > 1:
-        fps = fps[1:]
-    return sorted(fps)[len(fps) // 2] if fps else None
+    """``train``'s steady throughput (``train.steady_fps``) over one lease's steps of a metrics log."""
+    from ..train import steady_fps
+
+    return steady_fps([m["frames_per_s"] for m in metrics
+                       if m.get("split") == "train" and start_step < m["step"] <= end_step and m.get("frames_per_s")])
 
 
 def join_snapshots(snapshots: list[dict], metrics: list[list[dict]], stop_improvement: float, frame_cap: int,

@@ -4,7 +4,7 @@
 #   2. `campaign lease`: the unfinished runs with the fewest frames, MAX_RUNS at once on the one GPU, each
 #      for SECONDS of training (compilation not counted), continuing from the committed bf16 weights (a
 #      bare machine) or exactly from runs/campaign (a machine still warm from the previous call);
-#   3. $OUT/campaign.tar: results/model_zoo/<game>/campaign and checkpoints/campaign/<game> (unpack at the
+#   3. $OUT/campaign.tar (in parts campaign.tar.part-aa, -ab, ... when over 15 MiB: cat them together): results/model_zoo/<game>/campaign and checkpoints/campaign/<game> (unpack at the
 #      repository root, run `python -m ssmlib campaign table` there to rewrite README.md's summary, and
 #      commit), plus the lease's log.
 #   4. with RESCORE=1, scripts/gpu_rescore.sh runs alongside (the committed checkpoints re-scored with the
@@ -69,5 +69,5 @@ for f in runs/campaign/*.log; do [ -f "$f" ] && { grep -v "Warning\|warn\|softma
 python3 -m ssmlib campaign table --game "$GAME" || true
 [ -z "${RESCORE_PID:-}" ] || { wait "$RESCORE_PID" || true; tail -3 "$OUT/rescore.log" || true; }
 save_warm_state || true
-tar -cf "$OUT/campaign.tar" "${CAMPAIGN_PATHS[@]}" 2>/dev/null || true
+pack_campaign campaign.tar  # split when over 15 MiB (lease_start.sh)
 ls -la "$OUT"

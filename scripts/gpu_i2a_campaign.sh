@@ -32,5 +32,5 @@ for f in runs/i2a_campaign/*.log; do [ -f "$f" ] && { grep -v "Warning\|warn\|^$
 python3 -m ssmlib i2a-campaign table --game "$GAME" || true
 mkdir -p "checkpoints/i2a_campaign/$GAME"
 save_warm_state || true
-tar -cf "$OUT/i2a_campaign.tar" "${CAMPAIGN_PATHS[@]}"
+pack_campaign i2a_campaign.tar  # split when over 15 MiB (lease_start.sh)
 ls -la "$OUT"

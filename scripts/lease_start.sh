@@ -47,6 +47,16 @@ save_warm_state() {  # call at the end of the lease, before the tar
   rm -rf "$WARM_STATE"
   mv "$WARM_STATE.new" "$WARM_STATE"
 }
+pack_campaign() {  # $1: the tar's name under $OUT. The device returns files of at most 16 MiB, and the zoo's tar
+  # passed that on 2026-12-02 (13 runs' weights, 18 MB: the call's results were lost). So a tar over 15 MiB is
+  # split into NAME.part-aa, -ab, ... (join with `cat NAME.part-* > NAME`); at most 8 files come back.
+  local tarfile="$OUT/$1"
+  tar -cf "$tarfile" "${CAMPAIGN_PATHS[@]}" 2>/dev/null || true
+  if [ -f "$tarfile" ] && [ "$(stat -c %s "$tarfile")" -gt $(( 15 * 1024 * 1024 )) ]; then
+    split -b 15M "$tarfile" "$tarfile.part-" && rm "$tarfile"
+    echo "$1 split into $(ls "$tarfile".part-* | wc -l) parts: cat $1.part-* > $1"
+  fi
+}
 if [ -n "${CAMPAIGN_PATHS+x}" ]; then
   CAMPAIGN_START_HASH=$(campaign_hash)  # the tree as sent: the next call compares its own with this
   restore_warm_state

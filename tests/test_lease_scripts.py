@@ -94,3 +94,28 @@ def test_a_tree_changed_otherwise_is_kept_with_a_warning(tree, tmp_path):
     out = lease(machine, "lease2")
     assert "neither the previous call's start nor its end" in out
     assert lineage(machine) == ["repaired", "lease2"]
+
+
+def packed(machine: Path, size: int) -> list[str]:
+    """Source lease_start.sh, write ``size`` bytes of weights and pack the campaign's tar into out/."""
+    script = (f'set -euo pipefail; CAMPAIGN_PATHS=("results/c" "checkpoints/c"); source "{ROOT}/scripts/lease_start.sh"\n'
+              f'mkdir -p checkpoints/c; head -c {size} /dev/urandom > checkpoints/c/run.bin; pack_campaign c.tar')
+    done = subprocess.run(["bash", "-c", script], cwd=machine, capture_output=True, text=True,
+                          env={"PATH": "/usr/bin:/bin", "OUT": str(machine / "out"), "SSMLIB_GIT_SHA": "x"})
+    assert done.returncode == 0, done.stderr
+    return sorted(p.name for p in (machine / "out").iterdir())
+
+
+def test_a_tar_over_the_devices_16_mib_file_limit_comes_back_in_parts(tree, tmp_path):
+    machine = tmp_path / "machine"
+    machine.mkdir()
+    send(tree, machine)
+    assert packed(machine, 1000) == ["c.tar"]  # small: one file, as before
+    parts = packed(machine, 20 * 1024 * 1024)  # 18 MB lost a call's results on 2026-12-02
+    assert parts == ["c.tar.part-aa", "c.tar.part-ab"]
+    sizes = [(machine / "out" / p).stat().st_size for p in parts]
+    assert max(sizes) <= 16 * 1024 * 1024
+    joined = tmp_path / "joined.tar"
+    joined.write_bytes(b"".join((machine / "out" / p).read_bytes() for p in parts))
+    listing = subprocess.run(["tar", "-tf", str(joined)], capture_output=True, text=True, check=True).stdout
+    assert "checkpoints/c/run.bin" in listing.split()

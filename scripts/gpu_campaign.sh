@@ -60,10 +60,14 @@ elapsed=$(( $(date +%s) - t0 ))
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-$(( LEASE_SECONDS - elapsed - OVERHEAD ))}
 echo "collected in $elapsed s; each run trains $SECONDS_PER_RUN s"
 LEFT=$(( LEASE_SECONDS - elapsed - 10 ))  # the lease's own bound (`timeout 0` would mean none)
+# runs still training RECORD_SECONDS before that bound are stopped (they save) and recorded: a first compilation,
+# which --seconds leaves out, once ran both jumpy runs past it and neither was recorded (2026-12-02)
+RECORD_SECONDS=${RECORD_SECONDS:-60}
 [ "$SECONDS_PER_RUN" -ge 30 ] && [ "$LEFT" -gt "$SECONDS_PER_RUN" ] || {
   echo "no time left to train (LEASE_SECONDS=$LEASE_SECONDS, $LEFT s left, SECONDS_PER_RUN=$SECONDS_PER_RUN)"; exit 1; }
 timeout "$LEFT" python3 -m ssmlib campaign lease --game "$GAME" --data "$DATA" \
-  --seconds "$SECONDS_PER_RUN" --max-runs "$MAX_RUNS" $([ "${COMPILE:-1}" = 1 ] && echo --compile) || echo "lease ended with exit $?"
+  --seconds "$SECONDS_PER_RUN" --max-runs "$MAX_RUNS" $([ "${COMPILE:-1}" = 1 ] && echo --compile) \
+  --stop-after $(( LEFT - RECORD_SECONDS )) || echo "lease ended with exit $?"
 echo "lease done at $(( $(date +%s) - t0 )) s"
 for f in runs/campaign/*.log; do [ -f "$f" ] && { grep -v "Warning\|warn\|softmax\|reduction\|important use\|^$" "$f" | tail -5 || true; }; done
 python3 -m ssmlib campaign table --game "$GAME" || true

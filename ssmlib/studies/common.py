@@ -50,11 +50,23 @@ def train_command(model: str, data: Path, out: Path, profile: str, time_limit: f
     return cmd
 
 
-def run_commands(cmds: dict[str, list[str]], logs: Path, parallel: bool = True, on_exit=None) -> dict[str, int]:
+STOP_AFTER_HELP = ("stop the runs still training this many seconds after they start (SIGTERM: each saves its state) "
+                   "so that they are recorded before an outer time limit ends the lease (a run's own time limit "
+                   "leaves a first compilation out); default: no bound")
+"""The ``--stop-after`` flag of the campaigns' ``lease`` commands (``run_commands``'s ``stop_after``)."""
+
+
+def run_commands(cmds: dict[str, list[str]], logs: Path, parallel: bool = True, on_exit=None,
+                 stop_after: float | None = None) -> dict[str, int]:
     """One process per named command, logging to ``logs/<name>.log``; returns each process's exit code.
     ``on_exit(name, code)`` is called as each process ends, in the order they end (a lease records a
-    finished run while the others still train, so a lease cut short keeps what finished)."""
+    finished run while the others still train, so a lease cut short keeps what finished).
+    ``stop_after``: seconds after the start at which every process still running is sent SIGTERM once (train
+    and the agents then finish their step, save and exit), so that a caller bounded from outside records
+    them before its own end: a run's ``--time-limit`` leaves compilation out, and a first compilation once
+    ran two runs past their lease's end (2026-12-02, the jumpy sSSM runs' first lease)."""
     procs = {}
+    t0 = time.monotonic()
     for name, cmd in cmds.items():
         log = open(logs / f"{name}.log", "a")
         procs[name] = (subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT), log)
@@ -62,7 +74,16 @@ def run_commands(cmds: dict[str, list[str]], logs: Path, parallel: bool = True, 
         if not parallel:
             procs[name][0].wait()
     codes: dict[str, int] = {}
+    stopped = False
     while len(codes) < len(procs):
+        if not stopped and stop_after is not None and time.monotonic() - t0 >= stop_after:
+            stopped = True
+            running = [n for n, (p, _) in procs.items() if p.poll() is None]
+            for n in running:
+                procs[n][0].terminate()
+            if running:
+                print(f"stop: {', '.join(running)} still running {stop_after:.0f} s after the start: sent SIGTERM",
+                      flush=True)
         for name, (p, log) in procs.items():
             if name in codes or p.poll() is None:
                 continue

@@ -54,7 +54,7 @@ from ..config import CHECKPOINTS_DIR, RESULTS_DIR
 from ..errors import SsmlibError
 from ..io import atomic_write_json, provenance, read_study_config, round_floats, sha256_file, write_study_config
 from ..stats import detectable_difference, pooled_sd, seeds_needed
-from .common import read_json, read_jsonl, write_text
+from .common import STOP_AFTER_HELP, read_json, read_jsonl, write_text
 
 
 @dataclass(frozen=True)
@@ -552,10 +552,11 @@ def frozen_eval(folder: Path, games: int, out: Path, device: str | None = None) 
 
 def lease(game: str, seconds: float, runs_dir: Path, max_runs: int = 2, device: str | None = None,
           results: Path = RESULTS_DIR, checkpoints: Path = CHECKPOINTS_DIR,
-          state_budget_mib: float = STATE_BUDGET_MIB) -> dict:
+          state_budget_mib: float = STATE_BUDGET_MIB, stop_after: float | None = None) -> dict:
     """One lease: choose (and freeze) the environment models the rule can select, pick the runs, train them in
     parallel processes, record each as it ends, rewrite ``table.md``; returns ``{"picked", "trained", "runs",
-    "notes"}`` (``runs``: each recorded run's new lineage entry)."""
+    "notes"}`` (``runs``: each recorded run's new lineage entry). ``stop_after``: seconds after which runs still
+    training are stopped (SIGTERM: they save) and recorded."""
     from .common import run_commands
 
     cfg = load_config(game, results)
@@ -581,7 +582,7 @@ def lease(game: str, seconds: float, runs_dir: Path, max_runs: int = 2, device: 
             out[name] = row
 
     t0 = time.perf_counter()
-    codes = run_commands(cmds, runs_dir, on_exit=record)
+    codes = run_commands(cmds, runs_dir, on_exit=record, stop_after=stop_after)
     print(f"trained {', '.join(cmds)} in {time.perf_counter() - t0:.0f} s: exit codes {codes}", flush=True)
     write_table(game, results, checkpoints)
     return {"picked": list(cmds), "trained": list(out), "runs": out, "notes": notes}
@@ -749,7 +750,7 @@ def plot_training_curves(ax, game: str = "MsPacman", arms=("model-free",), resul
 
 def _cli_lease(args) -> int:
     res = lease(args.game, args.seconds, Path(args.runs), args.max_runs, args.device,
-                state_budget_mib=args.state_budget_mib)
+                state_budget_mib=args.state_budget_mib, stop_after=args.stop_after)
     return 1 if res["picked"] and not res["trained"] else 0  # runs started but none recorded: say so
 
 
@@ -776,6 +777,7 @@ def _add_runner_cli(sub) -> None:
     le.add_argument("--max-runs", type=int, default=2, help="runs trained at once (one process each)")
     le.add_argument("--state-budget-mib", type=float, default=STATE_BUDGET_MIB,
                     help="the committed state of the open runs at most this; a new run waits otherwise")
+    le.add_argument("--stop-after", type=float, default=None, help=STOP_AFTER_HELP)
     le.add_argument("--device", default=None)
     le.set_defaults(func=_cli_lease)
     t = sub.add_parser("table", help="where every run stands (writes campaign/table.md)")

@@ -29,7 +29,7 @@ from pathlib import Path
 from ..config import CHECKPOINTS_DIR, MODEL_NAMES, RESULTS_DIR
 from ..errors import SsmlibError
 from ..io import atomic_write_json, provenance, read_study_config, round_floats, write_study_config
-from .common import markdown_table, read_json, run_commands, torch_device, train_command, write_text
+from .common import STOP_AFTER_HELP, markdown_table, read_json, run_commands, torch_device, train_command, write_text
 
 STOP_RULE = ("A run is finished when its test excess over the exact floor (open loop, mean over horizons "
              "h = 1..10, nats/frame, on the campaign's fixed test windows) improved by less than "
@@ -179,9 +179,10 @@ def _train_command(cfg: CampaignConfig, run: CampaignRun, data: Path, folder: Pa
 
 def lease(game: str, data: Path, seconds: float, runs_dir: Path, max_runs: int = 2, device: str | None = None,
           results: Path = RESULTS_DIR, checkpoints: Path = CHECKPOINTS_DIR, parallel: bool = True,
-          compile: bool = False) -> dict:
+          compile: bool = False, stop_after: float | None = None) -> dict:
     """One lease: train, export, score, append to the lineages, apply the stop rule; returns a summary.
-    ``compile``: the runs train with torch.compile (the engine, not the model: recorded per lease)."""
+    ``compile``: the runs train with torch.compile (the engine, not the model: recorded per lease).
+    ``stop_after``: seconds after which runs still training are stopped (SIGTERM: they save) and recorded."""
     from ..data.store import open_dataset
 
     cfg = load_config(game, results)
@@ -210,7 +211,7 @@ def lease(game: str, data: Path, seconds: float, runs_dir: Path, max_runs: int =
             out[name] = point
 
     t0 = time.perf_counter()
-    codes = run_commands(cmds, runs_dir, parallel, on_exit=record)
+    codes = run_commands(cmds, runs_dir, parallel, on_exit=record, stop_after=stop_after)
     print(f"trained {', '.join(cmds)} in {time.perf_counter() - t0:.0f} s: exit codes {codes}", flush=True)
     write_table(game, results)
     return {"trained": list(out), "runs": out, "picked": list(cmds)}
@@ -616,7 +617,7 @@ def _cli_data(args) -> int:
 
 def _cli_lease(args) -> int:
     res = lease(args.game, Path(args.data), args.seconds, Path(args.runs), args.max_runs, args.device,
-                compile=args.compile)
+                compile=args.compile, stop_after=args.stop_after)
     return 0 if res["trained"] or not res.get("picked") else 1  # runs picked and none recorded: a failure
 
 
@@ -660,6 +661,7 @@ def add_cli(subparsers) -> None:
                     help="runs trained at once, fewest frames first (default 2: two sSSM runs on one H200 made "
                          "9.2k frames/s each against 19.7k alone, so a third adds little)")
     le.add_argument("--compile", action="store_true", help="train with torch.compile (recorded per lease)")
+    le.add_argument("--stop-after", type=float, default=None, help=STOP_AFTER_HELP)
     le.add_argument("--device", default=None)
     le.set_defaults(func=_cli_lease)
     c = sub.add_parser("calibrate", help="add the reward head's class weights to campaign weights exported "

@@ -26,7 +26,7 @@ SECONDS_PER_RUN=${SECONDS_PER_RUN:-$(( LEASE_SECONDS - OVERHEAD ))}
 echo "each run trains $SECONDS_PER_RUN s"
 [ "$SECONDS_PER_RUN" -ge 30 ] || { echo "no time left to train (LEASE_SECONDS=$LEASE_SECONDS)"; exit 1; }
 timeout $(( LEASE_SECONDS - 10 )) python3 -m ssmlib i2a-campaign lease --game "$GAME" --seconds "$SECONDS_PER_RUN" \
-  --max-runs "$MAX_RUNS" --stop-after $(( LEASE_SECONDS - 10 - ${RECORD_SECONDS:-60} )) || echo "lease ended with exit $?"
+  --max-runs "$MAX_RUNS" --stop-after $(( LEASE_SECONDS - 10 - ${RECORD_SECONDS:-75} )) || echo "lease ended with exit $?"
 echo "lease done at $(( $(date +%s) - t0 )) s"
 for f in runs/i2a_campaign/*.log; do [ -f "$f" ] && { grep -v "Warning\|warn\|^$" "$f" | tail -5 || true; }; done
 python3 -m ssmlib i2a-campaign table --game "$GAME" || true

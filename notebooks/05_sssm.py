@@ -397,6 +397,49 @@ for label, r in spread_rollouts.items():
     print(f"{label:>22}: mean spread per step", [f"{v:.4f}" for v in r.sample_spread().mean((1, 2))])
 
 # %% [markdown]
+# ### The reward through the posterior: a leak
+#
+# The ELBO above scores the reward as $\log p(r_t \mid s_t)$ with $s_t$ built from the posterior's
+# $z_t$, which saw the real $o_t$. In MsPacman the reward of a step is written on its next frame: the
+# score digits change exactly when $r_t \neq 0$. In the sSSM $z_t$ feeds $s_t$, so the reward head
+# can learn to read the score off the frame through $z_t$ instead of predicting it from the state
+# and the action. Imagination has no $o_t$ to read. The campaign's evaluations show it: each run's
+# reward NLL (nats per step) through the posterior ("teacher") and in imagination ("open loop"),
+# beside the NLL of predicting the data's reward frequencies. The dSSMs' $s_t$ never sees $o_t$, so
+# their two paths agree.
+
+# %%
+leak = zoo_campaign.reward_paths("MsPacman")
+print(f"{'run':>12} {'teacher':>8} {'open loop':>10} {'base rate':>10} {'AUC open loop':>14}")
+for r in leak:
+    print(f"{r['run']:>12} {r['teacher']:8.3f} {r['open_loop']:10.3f} {r['base_rate']:10.3f} {r['auc_open_loop']:14.3f}")
+fig, ax = plt.subplots(figsize=(7, 3.2))
+xs = np.arange(len(leak))
+ax.bar(xs - 0.2, [r["teacher"] / r["base_rate"] for r in leak], 0.4, label="teacher (posterior z)")
+ax.bar(xs + 0.2, [r["open_loop"] / r["base_rate"] for r in leak], 0.4, label="open loop (prior z)")
+ax.axhline(1.0, color="grey", lw=0.8)
+ax.set_yscale("log")
+ax.set_xticks(xs, [r["run"] for r in leak], rotation=60, ha="right", fontsize=8)
+ax.set_ylabel("reward NLL / base rate's")
+ax.legend(fontsize=8)
+plt.show()
+
+# %% [markdown]
+# Below the grey line a path predicts rewards better than their frequencies; above it, worse. The
+# jumpy sSSMs show the leak at its plainest: through the posterior they predict a chunk's summed reward
+# almost perfectly, in imagination worse than knowing nothing, and confidently so. A jumpy step's
+# target frame shows the whole chunk's score change, and the sum is what it has to predict. The
+# one-step sSSM seeds lean the same way: teacher below the base rate, open loop near or above it.
+#
+# The fix is ours (`ModelConfig.reward_state = "prior"`): in training the reward head reads
+# $s'_t = g(s_{t-1}, \mathbb{E}_{p}[z_t], a_{t-1})$, the state a mean-prior imagined step builds from
+# the filtered $s_{t-1}$, so the reward is learned on the path an agent queries. The frame terms and
+# the KL are unchanged. A test (`test_reward_state_prior_hides_the_real_frame_from_the_reward_head`)
+# checks that the reward logits then no longer move with $o_t$ and equal a one-step imagination. The
+# campaign's sSSM runs were started before it, so they keep the ELBO's reward term; a run with the fix
+# is a new run, not a change to theirs.
+
+# %% [markdown]
 # ### In the rollout explorer
 #
 # The pretrained sSSM in the explorer of {doc}`chapter 11 <11_explorer>`, with 2 samples side by side, each with
@@ -663,6 +706,9 @@ print(claims.format_verdicts([claims.claim2()]))
 # - The ELBO is a lower bound on $\log p(o_{1:T})$, and the importance-weighted bound
 #   $\mathcal{L}_K$ tightens it as $K$ grows. We computed $\mathcal{L}_1 \dots \mathcal{L}_{16}$
 #   live from one batched `model.score`.
+# - The ELBO's reward term reads $s_t$ built with the posterior's $z_t$, which saw the real frame and
+#   its score: the campaign's jumpy sSSMs learned to read the reward there and predict it worse than
+#   its frequencies in imagination. `reward_state="prior"` (ours) trains the head on the prior's state.
 # - Imagination samples $z$ from the prior. Several samples from one context show where the model
 #   is uncertain. The pretrained sSSM's samples differ little, in line with its small KL.
 # - Claim 2 sets the sSSM, the one model with a stochastic transition, against both dSSM-DET and

@@ -279,3 +279,7 @@ def test_calibrate_adds_the_class_weights_train_used_and_rescores(quick_dataset,
     assert lin["curve"][-1]["reward_calibrated"] is True and "reward_auc_open_loop_uncalibrated" in lin["curve"][-1]
     assert json.loads((run_dir / "eval.json").read_text())["results"]["total"]["excess_open_loop_nats_per_frame"]
     assert campaign.calibrate_rewards("MsPacman", quick_dataset, "cpu", results, ckpts) == []  # once only
+    # the reward's two paths: dSSM-DET's s_t never sees a frame, so filtering and imagination agree
+    (row,) = campaign.reward_paths("MsPacman", results)
+    assert row["run"] == "dSSM-DET-s0" and row["base_rate"] > 0
+    assert row["teacher"] == pytest.approx(row["open_loop"], rel=1e-4)

@@ -319,6 +319,39 @@ def test_reward_of_step_j_reads_the_state_that_applied_action_j(name, head):
             assert (before[:, j] - after[:, j]).abs().max() > 1e-6
 
 
+@pytest.mark.parametrize("name", ["sSSM", "dSSM-VAE", "dSSM-DET"])
+def test_reward_state_prior_hides_the_real_frame_from_the_reward_head(name):
+    """The sSSM's posterior z_t sees the real o_t and feeds s_t, so with ``reward_state="posterior"`` target
+    j's reward logits change with o_j (the head can read the score off the frame). With ``"prior"`` they do
+    not, and they equal what a mean-prior imagined step builds from the filtered s_{j-1} (for j = 0, from the
+    context). The other models' s_t never sees o_t: unchanged either way."""
+    torch.manual_seed(0)
+    base = build_model(tiny_cfg(name, reward_values=(0.0, 10.0))).eval()
+    prior = build_model(tiny_cfg(name, reward_values=(0.0, 10.0), reward_state="prior")).eval()
+    prior.load_state_dict(base.state_dict())  # the same weights: reward_state adds none
+    batch = make_batch(base.cfg, B=2, T=3)
+    frames, j = batch["frames"], 1
+    other = frames.clone()
+    other[:, CONTEXT + j] = torch.rand_like(other[:, CONTEXT + j])  # another real frame o_j
+
+    def reward(m, f):
+        torch.manual_seed(1)  # the same posterior noise for both frame sets
+        return m._terms(f, batch["actions"])["reward_logits"]
+
+    with torch.no_grad():
+        moved_posterior = (reward(base, frames)[:, j] - reward(base, other)[:, j]).abs().max()
+        torch.testing.assert_close(reward(prior, frames)[:, j], reward(prior, other)[:, j])
+        first = prior.imagine(prior.initial_state(frames[:, :CONTEXT]), batch["actions"][:, CONTEXT - 1:CONTEXT],
+                              sample=False).reward_logits[:, 0]
+        torch.testing.assert_close(reward(prior, frames)[:, 0], first)
+    if name == "sSSM":
+        assert moved_posterior > 1e-6  # the leak the option closes
+    else:
+        assert moved_posterior == 0
+    with pytest.raises(SsmlibError):
+        build_model(tiny_cfg(name, reward_state="future"))
+
+
 def test_action_reward_head_keeps_the_old_structure_and_reads_the_action():
     cfg = tiny_cfg("dSSM-DET", reward_values=(0.0, 10.0))
     old, new = build_model(cfg), build_model(dataclasses.replace(cfg, reward_head="categorical-action"))

@@ -39,6 +39,8 @@ REWARD_HEADS = ("categorical", "bits", "categorical-action")
 """``ModelConfig.reward_head`` values: ``categorical`` p(r_t | s_t) over the data's reward values;
 ``bits`` the paper caption's Bernoulli bits (old checkpoints); ``categorical-action`` p(r_t | s_t, a_{t-1})
 **[ours]**, the categorical head that also reads the action that led to s_t (results/reward_head/)."""
+REWARD_STATES = ("posterior", "prior")
+"""``ModelConfig.reward_state`` values: the state the reward head learns from in training (its docstring)."""
 
 
 @dataclass
@@ -110,6 +112,8 @@ class EnvironmentModel(nn.Module):
             raise SsmlibError("num_actions, jump, reward_bits must be >= 1 and channel_scale > 0")
         if cfg.reward_head not in REWARD_HEADS:
             raise SsmlibError(f"reward_head {cfg.reward_head!r}: choose {', '.join(REWARD_HEADS)}")
+        if cfg.reward_state not in REWARD_STATES:
+            raise SsmlibError(f"reward_state {cfg.reward_state!r}: choose {', '.join(REWARD_STATES)}")
         self.cfg = cfg
         self.name = cfg.model
         self.h, self.w = cfg.height // 8, cfg.width // 8

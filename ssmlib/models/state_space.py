@@ -156,7 +156,10 @@ class StateSpaceModel(EnvironmentModel):
         # one encoder call: the context, and (latent models) every real target frame for the posterior
         e = self._encode(frames if self.latent else frames[:, :CONTEXT])
         s = self.init(e[:, :CONTEXT].flatten(1, 2))
-        ss, zs, As, kl, lq, lp, dists = [], [], [], [], [], [], []
+        # reward_state="prior" (sSSM): the head reads s_t built with the prior's mean z instead, the state an
+        # imagined step builds: the posterior's z saw o_t, whose score digits give the reward away
+        prior_reward = self.z_in_transition and self.cfg.reward_state == "prior"
+        ss, rs, zs, As, kl, lq, lp, dists = [], [], [], [], [], [], [], []
         for t in range(T):
             a = self.tile(actions[:, CONTEXT - 1 + t], s.dtype)
             As.append(a)
@@ -166,14 +169,17 @@ class StateSpaceModel(EnvironmentModel):
                 zs.append(z)
                 kl.append(info["kl"]), lq.append(info["log_q"]), lp.append(info["log_p"])
                 dists.append((info["q_mean"], info["q_std"], info["p_mean"], info["p_std"]))
+                if prior_reward:  # s'_t = g(s_{t-1}, E_p[z_t], a_{t-1})
+                    rs.append(self._next_s(s, a, info["p_mean"]))
             s = self._next_s(s, a, z)
             ss.append(s)
         S = torch.stack(ss, 1)
+        R = torch.stack(rs, 1) if prior_reward else S
         F_ = torch.cat([S, torch.stack(zs, 1).to(S.dtype)], 2) if self.latent else S
         out = {
             "frame_logits": self.decoder(F_.flatten(0, 1)).unflatten(0, (N, T)),
             # step t's reward: read from s_t, the state that applied actions[:, C-1+t] (and that action)
-            "reward_logits": self.reward_logits(S.flatten(0, 1), torch.stack(As, 1).flatten(0, 1)
+            "reward_logits": self.reward_logits(R.flatten(0, 1), torch.stack(As, 1).flatten(0, 1)
                                                 if self.action_reward else None).unflatten(0, (N, T)),
         }
         if self.latent:

@@ -543,6 +543,23 @@ def reward_rows(game: str, results: Path = RESULTS_DIR, n_boot: int = 2000) -> l
     return rows
 
 
+def reward_paths(game: str, results: Path = RESULTS_DIR) -> list[dict]:
+    """Per evaluated run, the reward head's NLL (nats per step) on the two paths of its latest evaluation:
+    ``teacher`` (the filtering pass, whose posterior saw the real frames) and ``open_loop`` (imagination from
+    3 context frames, as an agent queries it), beside ``base_rate`` (predicting the data's reward frequencies)
+    and the open-loop AUC. A teacher NLL far below the base rate with an open-loop NLL above it is the sSSM's
+    leak (``ModelConfig.reward_state``): the head learned to read the reward off the real frame."""
+    rows = []
+    for r in load_config(game, results).runs:
+        ev = read_json(campaign_dir(game, results) / r["name"] / "eval.json", None)
+        if ev:
+            tot = ev["results"]["total"]
+            rows.append({"run": r["name"], "model": r["model"], "teacher": tot.get("reward_nll_teacher"),
+                         "open_loop": tot.get("reward_nll_open_loop"), "base_rate": tot.get("reward_nll_base_rate"),
+                         "auc_open_loop": tot.get("reward_auc_open_loop")})
+    return rows
+
+
 def reward_markdown(rows: list[dict]) -> str:
     """The reward target per run as markdown (value [95% CI] and verdict per part)."""
     word = {"reproduced": "met", "not reproduced": "not met"}

@@ -259,8 +259,8 @@ def campaign_tables(game: str, results: Path = RESULTS_DIR, models=("sSSM", *DET
     cfg = load_config(game, results)
     tables, runs, sources = {}, {}, []
     for r in cfg.runs:
-        if r["model"] not in models or r["jump"] != jump:
-            continue
+        if r["model"] not in models or r["jump"] != jump or r.get("reward_state", "posterior") != "posterior":
+            continue  # (a run added later with the reward head on the prior's state is another variant)
         lin = read_lineage(game, r["name"], results)
         f = campaign_dir(game, results) / r["name"] / "eval.json"
         meta = {"run": r["name"], "seed": r["seed"], "finished": bool(lin.get("finished")),

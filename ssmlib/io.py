@@ -89,6 +89,30 @@ def write_study_config(path: Path, doc: dict, why: str) -> Path:
     return path
 
 
+def amend_study_config(path: Path, config_class, change: str, updates: dict, missing: str) -> Path:
+    """Change a written study config on the record: ``updates`` (fields of ``config_class`` only) applied and
+    ``change`` (what, why, and what had run by then) appended to its ``design_changes`` with today's date.
+    For changes that judge no number already seen. The amended config must still load as ``config_class``."""
+    import dataclasses
+    import datetime
+
+    path = Path(path)
+    if not path.exists():
+        raise SsmlibError(f"{path} is missing ({missing})")
+    doc = json.loads(path.read_text())
+    unknown = set(updates) - {f.name for f in dataclasses.fields(config_class)}
+    if unknown or "design_changes" in updates:
+        raise SsmlibError(f"not fields of the design that may be amended: {', '.join(sorted(unknown or updates))}")
+    doc.update(updates)
+    doc["design_changes"] = [*doc.get("design_changes", []), f"{datetime.date.today().isoformat()}: {change}"]
+    try:
+        config_class(**{k: v for k, v in doc.items() if k != "provenance"})
+    except TypeError as e:
+        raise SsmlibError(f"the amended design does not load: {e}") from None
+    atomic_write_json(path, doc)
+    return path
+
+
 def read_study_config(path: Path, missing: str) -> dict:
     """A study's config without its provenance; a missing file is refused with the advice ``missing``."""
     path = Path(path)

@@ -138,12 +138,15 @@ def test_curves_read_the_lineages(tmp_path):
 def test_best_run_is_the_lowest_latest_excess_of_the_model(tmp_path):
     results = tmp_path / "results"
     runs = [{"name": f"sSSM-s{s}", "model": "sSSM", "seed": s, "jump": 1} for s in range(3)]
-    runs += [{"name": "sSSM-k2-s0", "model": "sSSM", "seed": 0, "jump": 2}]
+    runs += [{"name": "sSSM-k2-s0", "model": "sSSM", "seed": 0, "jump": 2},
+             {"name": "sSSM-rp-s0", "model": "sSSM", "seed": 0, "jump": 1, "reward_state": "prior"}]
     campaign.init(campaign.CampaignConfig(game="MsPacman", profile="quick", runs=runs), results=results)
     with pytest.raises(SsmlibError, match="no evaluated sSSM run"):
         campaign.best_run("MsPacman", "sSSM", results=results)
-    # s0's latest point is worse than s1's although its earlier one was the best of all; s2 never ran
-    for run, pts in (("sSSM-s0", [(100, 10.0), (200, 60.0)]), ("sSSM-s1", [(100, 50.0)]), ("sSSM-k2-s0", [(100, 1.0)])):
+    # s0's latest point is worse than s1's although its earlier one was the best of all; s2 never ran; the
+    # reward-from-the-prior variant has the lowest excess but is another variant
+    for run, pts in (("sSSM-s0", [(100, 10.0), (200, 60.0)]), ("sSSM-s1", [(100, 50.0)]), ("sSSM-k2-s0", [(100, 1.0)]),
+                     ("sSSM-rp-s0", [(100, 2.0)])):
         d = campaign.campaign_dir("MsPacman", results) / run
         d.mkdir(parents=True)
         curve = [{"frames": f, "env_steps": f, "excess": e} for f, e in pts]
@@ -151,6 +154,42 @@ def test_best_run_is_the_lowest_latest_excess_of_the_model(tmp_path):
     best = campaign.best_run("MsPacman", "sSSM", results=results)
     assert best["run"] == "sSSM-s1" and best["weights"].name == "sSSM-s1.safetensors"
     assert campaign.best_run("MsPacman", "sSSM", jump=2, results=results)["run"] == "sSSM-k2-s0"
+    assert campaign.best_run("MsPacman", "sSSM", results=results, reward_state="prior")["run"] == "sSSM-rp-s0"
+    summary = campaign.model_summary_markdown("MsPacman", results)
+    assert "| sSSM | 2/3 |" in summary and "| sSSM, reward from the prior | 1/1 |" in summary
+    # the claims and the I2A campaign's choice of environment model see the design's seeds only
+    from ssmlib.claims import campaign_tables
+    from ssmlib.studies.i2a_campaign import choose_env_model
+
+    _, claim_runs, _ = campaign_tables("MsPacman", results)
+    assert [r["run"] for r in claim_runs["sSSM"]] == ["sSSM-s0", "sSSM-s1", "sSSM-s2"]
+    _, why = choose_env_model("MsPacman", "sSSM", results, tmp_path / "ckpts")
+    assert "sSSM-s0, sSSM-s1, sSSM-s2 have not met" in why
+
+
+def test_a_run_added_later_is_on_the_record_and_trains_with_its_reward_state(tmp_path):
+    """``add_run``: the config gains the run and a dated line in ``design_changes``; the stop rule and the other
+    runs stay; a name already used, an unknown model or reward state is refused and nothing is written."""
+    path = campaign.init(campaign.CampaignConfig(game="MsPacman"), results=tmp_path)
+    before = json.loads(path.read_text())
+    run = campaign.CampaignRun("sSSM-rp-s0", "sSSM", 0, 1, "prior")
+    campaign.add_run("MsPacman", run, "the head read the reward off the posterior's frame", tmp_path)
+    after = json.loads(path.read_text())
+    assert after["runs"][:-1] == before["runs"] and after["stop_rule"] == before["stop_rule"]
+    assert after["runs"][-1] == {"name": "sSSM-rp-s0", "model": "sSSM", "seed": 0, "jump": 1, "reward_state": "prior"}
+    (line,) = after["design_changes"]
+    assert "added run sSSM-rp-s0" in line and "posterior's frame" in line and line[:4].isdigit()
+    for bad in (run, campaign.CampaignRun("x-s0", "SSM"), campaign.CampaignRun("y-s0", "sSSM", reward_state="next")):
+        with pytest.raises(SsmlibError):
+            campaign.add_run("MsPacman", bad, "why", tmp_path)
+    assert json.loads(path.read_text()) == after
+    cfg = campaign.load_config("MsPacman", tmp_path)
+    cmd = campaign._train_command(cfg, campaign.CampaignRun(**cfg.runs[-1]), tmp_path / "data",
+                                  tmp_path / "runs" / "sSSM-rp-s0", 60, 1, tmp_path / "ckpts")
+    assert "reward_state=prior" in cmd
+    first = campaign._train_command(cfg, campaign.CampaignRun(**cfg.runs[0]), tmp_path / "data",
+                                    tmp_path / "runs" / "sSSM-s0", 60, 1, tmp_path / "ckpts")
+    assert not any(a.startswith("reward_state") for a in first)  # the runs written before: as they trained
 
 
 def test_train_command_warm_resume_cold_init_and_compile(tmp_path):

@@ -52,7 +52,8 @@ import numpy as np
 
 from ..config import CHECKPOINTS_DIR, RESULTS_DIR
 from ..errors import SsmlibError
-from ..io import atomic_write_json, provenance, read_study_config, round_floats, sha256_file, write_study_config
+from ..io import (amend_study_config, atomic_write_json, provenance, read_study_config, round_floats, sha256_file,
+                  write_study_config)
 from ..stats import detectable_difference, pooled_sd, seeds_needed
 from .common import STOP_AFTER_HELP, read_json, read_jsonl, write_text
 
@@ -211,23 +212,8 @@ def amend_design(game: str, change: str, updates: dict, results: Path = RESULTS_
     """Change the written design, on the record: ``updates`` (existing fields only) applied and ``change`` (what
     and why, and what had run by then) appended to ``design_changes`` with today's date. For changes that
     judge no number already seen, e.g. a rule added before any run it judges has been evaluated."""
-    import datetime
-
-    path = campaign_dir(game, results) / "config.json"
-    doc = read_json(path)
-    if doc is None:
-        raise SsmlibError(f"{path} is missing: write the design first (python -m ssmlib i2a-campaign init)")
-    unknown = set(updates) - {f.name for f in dataclasses.fields(I2ACampaignConfig)} - {"design_changes"}
-    if unknown or "design_changes" in updates:
-        raise SsmlibError(f"not fields of the design that may be amended: {', '.join(sorted(unknown or updates))}")
-    doc.update(updates)
-    doc["design_changes"] = [*doc.get("design_changes", []), f"{datetime.date.today().isoformat()}: {change}"]
-    try:  # the amended design must still load
-        I2ACampaignConfig(**{k: v for k, v in doc.items() if k != "provenance"})
-    except TypeError as e:
-        raise SsmlibError(f"the amended design does not load: {e}") from None
-    atomic_write_json(path, doc)
-    return path
+    return amend_study_config(campaign_dir(game, results) / "config.json", I2ACampaignConfig, change, updates,
+                              "write the design first: python -m ssmlib i2a-campaign init")
 
 
 def load_config(game: str = "MsPacman", results: Path = RESULTS_DIR) -> I2ACampaignConfig:
@@ -340,7 +326,8 @@ def choose_env_model(game: str, model: str, results: Path = RESULTS_DIR,
         zcfg = zoo.load_config(game, results)
     except SsmlibError:
         return None, f"there is no model-zoo campaign for {game} (results/model_zoo/{game}/campaign)"
-    names = [r["name"] for r in zcfg.runs if r["model"] == model and r.get("jump", 1) == 1]
+    names = [r["name"] for r in zcfg.runs if r["model"] == model and r.get("jump", 1) == 1
+             and r.get("reward_state", "posterior") == "posterior"]  # the design's seeds, as written
     lineages = [zoo.read_lineage(game, n, results) for n in names]
     done = [lin for lin in lineages if lin.get("finished") and lin.get("curve")]
     if not names or len(done) < len(names):  # the best of all seeds, so none may still be training

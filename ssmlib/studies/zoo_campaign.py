@@ -28,7 +28,7 @@ from pathlib import Path
 
 from ..config import CHECKPOINTS_DIR, MODEL_NAMES, RESULTS_DIR
 from ..errors import SsmlibError
-from ..io import atomic_write_json, provenance, read_study_config, round_floats, write_study_config
+from ..io import amend_study_config, atomic_write_json, provenance, read_study_config, round_floats, write_study_config
 from .common import STOP_AFTER_HELP, markdown_table, read_json, run_commands, torch_device, train_command, write_text
 
 STOP_RULE = ("A run is finished when its test excess over the exact floor (open loop, mean over horizons "
@@ -50,6 +50,8 @@ class CampaignRun:
     """Seed of the parameters and the window sampler (each lease draws from (seed, lease))."""
     jump: int = 1
     """Environment steps per transition (jumpy models)."""
+    reward_state: str = "posterior"
+    """``ModelConfig.reward_state``: ``prior`` trains the sSSM's reward head on the prior's state (ours)."""
 
 
 def default_runs(game: str) -> list[CampaignRun]:
@@ -94,6 +96,8 @@ class CampaignConfig:
     """Storage dtype of the committed weights (what is stored is what the next lease starts from)."""
     stop_rule: str = ""
     """The stop rule in words (filled in from STOP_RULE)."""
+    design_changes: list = field(default_factory=list)
+    """Changes made after the campaign started (``add_run``), each dated with its reason."""
 
 
 def campaign_dir(game: str, results: Path = RESULTS_DIR) -> Path:
@@ -114,6 +118,24 @@ def init(cfg: CampaignConfig, results: Path = RESULTS_DIR) -> Path:
     cfg.stop_rule = STOP_RULE.format(stop_improvement=cfg.stop_improvement, frame_cap=cfg.frame_cap)
     return write_study_config(campaign_dir(cfg.game, results) / "config.json", dataclasses.asdict(cfg),
                               "a campaign's config and stop rule are fixed once it has started")
+
+
+def add_run(game: str, run: CampaignRun, why: str, results: Path = RESULTS_DIR) -> Path:
+    """Add a run to a started campaign, on the record (a dated line in ``design_changes``: what and why). The
+    stop rule and every other run stay as written; the new run starts at 0 frames, so the next lease picks it."""
+    cfg = load_config(game, results)
+    if run.name in {r["name"] for r in cfg.runs}:
+        raise SsmlibError(f"the campaign already has a run {run.name}: choose another name")
+    if run.model not in MODEL_NAMES:
+        raise SsmlibError(f"unknown model {run.model!r}; choose from {', '.join(MODEL_NAMES)}")
+    from ..models.base import REWARD_STATES
+
+    if run.reward_state not in REWARD_STATES:
+        raise SsmlibError(f"reward_state {run.reward_state!r}: choose {', '.join(REWARD_STATES)}")
+    return amend_study_config(campaign_dir(game, results) / "config.json", CampaignConfig,
+                              f"added run {run.name} ({dataclasses.asdict(run)}): {why}",
+                              {"runs": [*cfg.runs, dataclasses.asdict(run)]},
+                              f"start the campaign first: python -m ssmlib campaign init --game {game}")
 
 
 def load_config(game: str, results: Path = RESULTS_DIR) -> CampaignConfig:
@@ -167,6 +189,7 @@ def _train_command(cfg: CampaignConfig, run: CampaignRun, data: Path, folder: Pa
                    checkpoints: Path, compile: bool = False) -> list[str]:
     # compile always explicit: a warm resume would otherwise keep the setting of the lease that started it
     sets = ([f"jump={run.jump}"] if run.jump > 1 else []) + [f"compile={'true' if compile else 'false'}"]
+    sets += [f"reward_state={run.reward_state}"] if run.reward_state != "posterior" else []
     cmd = train_command(run.model, data, folder, cfg.profile, seconds, sets=sets + ["steps=100000000"])
     if (folder / "checkpoint.safetensors").exists():
         return cmd  # a warm machine: ``--resume`` continues exactly, optimiser included
@@ -412,7 +435,8 @@ def table(game: str, results: Path = RESULTS_DIR) -> list[dict]:
     for r in cfg.runs:
         lin = read_lineage(game, r["name"], results)
         last = lin["curve"][-1] if lin["curve"] else {}
-        rows.append({"run": r["name"], "model": r["model"], "jump": r.get("jump", 1), "leases": len(lin["leases"]),
+        rows.append({"run": r["name"], "model": r["model"], "jump": r.get("jump", 1),
+                     "reward_state": r.get("reward_state", "posterior"), "leases": len(lin["leases"]),
                      "frames": last.get("frames", 0), "env_steps": last.get("env_steps", 0),
                      "gpu_minutes": sum((x.get("train_wall_s") or 0) for x in lin["leases"]) / 60,
                      "excess_open_loop": last.get("excess"), "excess_ci": last.get("excess_ci"),
@@ -420,10 +444,13 @@ def table(game: str, results: Path = RESULTS_DIR) -> list[dict]:
     return rows
 
 
-def best_run(game: str, model: str, jump: int = 1, results: Path = RESULTS_DIR) -> dict:
-    """The ``table`` row of ``model``'s evaluated run (at ``jump``) with the lowest latest open-loop excess,
-    with ``weights`` (its committed bf16 checkpoint); raises if none of its runs has been evaluated yet."""
-    best = _lowest_excess([r for r in table(game, results) if r["model"] == model and r["jump"] == jump])
+def best_run(game: str, model: str, jump: int = 1, results: Path = RESULTS_DIR,
+             reward_state: str = "posterior") -> dict:
+    """The ``table`` row of ``model``'s evaluated run (at ``jump``, trained with ``reward_state``: a run added
+    later with another one is another variant) with the lowest latest open-loop excess, with ``weights`` (its
+    committed bf16 checkpoint); raises if none of its runs has been evaluated yet."""
+    best = _lowest_excess([r for r in table(game, results) if r["model"] == model and r["jump"] == jump
+                           and r["reward_state"] == reward_state])
     if best is None:
         raise SsmlibError(f"no evaluated {model} run (k = {jump}) in the {game} campaign yet")
     return {**best, "weights": weights_path(game, best["run"])}
@@ -433,6 +460,11 @@ def _lowest_excess(rows: list[dict]) -> dict | None:
     """Of ``table`` rows, the evaluated one with the lowest latest open-loop excess (None if none is)."""
     scored = [r for r in rows if r["excess_open_loop"] is not None]
     return min(scored, key=lambda r: r["excess_open_loop"]) if scored else None
+
+
+def variant_label(model: str, jump: int = 1, reward_state: str = "posterior") -> str:
+    """A run's model variant in words: ``sSSM``, ``sSSM k=2``, ``sSSM, reward from the prior``."""
+    return model + (f" k={jump}" if jump > 1 else "") + (", reward from the prior" if reward_state == "prior" else "")
 
 
 def curves(game: str, results: Path = RESULTS_DIR) -> dict[str, dict]:
@@ -447,6 +479,7 @@ def curves(game: str, results: Path = RESULTS_DIR) -> dict[str, dict]:
             continue
         ci = [p.get("excess_ci") or [float("nan")] * 2 for p in pts]
         out[r["name"]] = {"model": r["model"], "seed": r.get("seed", 0), "jump": r.get("jump", 1),
+                          "reward_state": r.get("reward_state", "posterior"),
                           "frames": [p["frames"] for p in pts], "env_steps": [p["env_steps"] for p in pts],
                           "excess": [p["excess"] for p in pts], "lo": [c[0] for c in ci], "hi": [c[1] for c in ci],
                           "reward_auc": [p.get("reward_auc_open_loop") for p in pts]}
@@ -460,13 +493,14 @@ def plot_curves(ax, game: str, results: Path = RESULTS_DIR, x: str = "env_steps"
     their model's colour."""
     colours: dict[str, str] = {}
     for name, c in curves(game, results).items():
-        label = c["model"] + (f" k={c['jump']}" if c["jump"] > 1 else "")
+        label = variant_label(c["model"], c["jump"], c["reward_state"])
         key = c["model"] + (f"-k{c['jump']}" if c["jump"] > 1 else "")  # ssmlib.book's names of jumpy runs
         col = colour(key) if colour else colours.setdefault(key, f"C{len(colours) % 10}")
         pts = [(a, b) for a, b in zip(c[x], c[y]) if b is not None]
         if not pts:
             continue
-        ax.plot(*zip(*pts), "o-", color=col, label=label if name.endswith("-s0") else None)
+        style = "o--" if c["reward_state"] != "posterior" else "o-"  # a variant of the model: its colour, dashed
+        ax.plot(*zip(*pts), style, color=col, label=label if name.endswith("-s0") else None)
         if y == "excess":
             ax.fill_between(c[x], c["lo"], c["hi"], color=col, alpha=0.2)
     if y == "reward_auc":
@@ -489,12 +523,12 @@ def model_summary_markdown(game: str, results: Path = RESULTS_DIR) -> str:
     frames, the GPU minutes of all its seeds, and how many seeds have started and finished."""
     by_model: dict[tuple, list[dict]] = {}
     for r in table(game, results):
-        by_model.setdefault((r["model"], r["jump"]), []).append(r)
+        by_model.setdefault((r["model"], r["jump"], r["reward_state"]), []).append(r)
     out = []
-    for (model, jump), rows in by_model.items():
+    for (model, jump, reward_state), rows in by_model.items():
         best = _lowest_excess(rows)  # best_run's choice, from rows already read
         ci = best["excess_ci"] if best else None
-        out.append((model + (f" k={jump}" if jump > 1 else ""),
+        out.append((variant_label(model, jump, reward_state),
                     f"{sum(r['leases'] > 0 for r in rows)}/{len(rows)}", f"{sum(r['finished'] for r in rows)}",
                     best["run"] if best else "-", f"{best['frames']:,}" if best else "-",
                     (f"{best['excess_open_loop']:.0f}" + (f" [{ci[0]:.0f}, {ci[1]:.0f}]" if ci else "")) if best else "-",
@@ -638,6 +672,12 @@ def _cli_lease(args) -> int:
     return 0 if res["trained"] or not res.get("picked") else 1  # runs picked and none recorded: a failure
 
 
+def _cli_add_run(args) -> int:
+    run = CampaignRun(args.name, args.model, args.seed, args.jump, args.reward_state)
+    print(f"wrote {add_run(args.game, run, args.why)}: {run.name} added")
+    return 0
+
+
 def _cli_calibrate(args) -> int:
     calibrate_rewards(args.game, Path(args.data), args.device)
     return 0
@@ -681,6 +721,15 @@ def add_cli(subparsers) -> None:
     le.add_argument("--stop-after", type=float, default=None, help=STOP_AFTER_HELP)
     le.add_argument("--device", default=None)
     le.set_defaults(func=_cli_lease)
+    a = sub.add_parser("add-run", help="add a run to the started campaign, on the record (a dated design change)")
+    a.add_argument("--game", default="MsPacman")
+    a.add_argument("--name", required=True, help="its run name, e.g. sSSM-rp-s0")
+    a.add_argument("--model", required=True, choices=MODEL_NAMES)
+    a.add_argument("--seed", type=int, default=0)
+    a.add_argument("--jump", type=int, default=1)
+    a.add_argument("--reward-state", default="posterior", help="ModelConfig.reward_state (posterior or prior)")
+    a.add_argument("--why", required=True, help="the reason, stored with the date in the config's design_changes")
+    a.set_defaults(func=_cli_add_run)
     c = sub.add_parser("calibrate", help="add the reward head's class weights to campaign weights exported "
                        "without them, and re-score those runs (calibrated reward readings)")
     c.add_argument("--game", default="MsPacman")

@@ -542,7 +542,7 @@ if sanity["runs"]:
 #
 # One caution for claim 5 before its arm runs: an agent reads the rewards its model imagines, and the
 # campaign's sSSM heads learned their rewards through the posterior, from the real frame
-# ({doc}`chapter 5 <05_sssm>`, "a leak"). Their imagined rewards are no better than the base rate,
+# ({doc}`chapter 5 <05_sssm>`, "a leak"). Their imagined rewards score close to or worse than the base rate,
 # while the design's dSSM-DET cannot leak. The zoo campaign's `sSSM-rp-s0` trains the head on the
 # prior's state; whether the I2A arm should query it is a change to the I2A design, to be made on the
 # record (`i2a_campaign.amend_design`) before that arm's first run, if at all.

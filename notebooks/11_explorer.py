@@ -182,12 +182,10 @@ fig.tight_layout()
 
 # %% [markdown]
 # The sSSM's samples do differ, and their spread grows over the first steps: each step adds a draw of
-# $z_t$ that then stays in the state. But the differences are small, and you have to look closely
-# to find them: at the blurred sprites, and in the score digits, where samples can disagree on
-# whether a pellet was eaten. {doc}`Chapter 5 <05_sssm>` measured why: the pretrained sSSM's KL is only a few nats
-# per step, so its prior stays narrow and its samples stay close to its mean. dSSM-VAE's samples
-# spread more, because its $z_t$ is drawn afresh for the decoder at every step. Since that $z_t$ never
-# enters the state, nothing carries one sample's choice into its next frame. This is the difference
+# $z_t$ that then stays in the state. The spreads printed above say how much. {doc}`Chapter 5 <05_sssm>`
+# maps where: the sSSM's samples disagree along the corridors, over which pellets a future eats, while
+# dSSM-VAE's disagree on the sprites. Its $z_t$ is drawn afresh for the decoder at every step and never
+# enters the state, so nothing carries one sample's choice into its next frame. This is the difference
 # between the two latent models that chapters {doc}`4 <04_dssm>` and {doc}`5 <05_sssm>` describe, and here you can see it.
 #
 # ## Where rollouts drift
@@ -336,8 +334,8 @@ print(f"chapter runtime: {time.perf_counter() - T_START:.0f} s")
 # - The pretrained models get the static parts of the frame right. Their errors sit on the moving
 #   sprites and the score, and the pictures above show where.
 # - dSSM-DET has one future per context and actions: its samples are identical. The sSSM draws a
-#   different future with every sample, though the pretrained one's futures differ little. dSSM-VAE's
-#   samples spread more, with no memory from one frame to the next.
+#   different future with every sample and carries each draw in its state. dSSM-VAE's samples differ
+#   in how each frame is drawn, with no memory from one frame to the next.
 # - Every model's error grows with the horizon, beyond the 10 steps it was trained on too.
 # - A 10-step rollout of the pretrained sSSM takes the time printed at the top of the chapter on this
 #   CPU. The explorer computes a rollout once, and the timeline only switches pictures.

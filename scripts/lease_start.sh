@@ -48,14 +48,22 @@ save_warm_state() {  # call at the end of the lease, before the tar
   mv "$WARM_STATE.new" "$WARM_STATE"
 }
 pack_campaign() {  # $1: the tar's name under $OUT. The device returns files of at most 16 MiB, and the zoo's tar
-  # passed that on 2026-12-02 (13 runs' weights, 18 MB: the call's results were lost). So a tar over 15 MiB is
+  # passed that on 2026-12-02 (13 runs' weights, 18 MB: that call's tar did not come back). So a tar over 15 MiB is
   # split into NAME.part-aa, -ab, ... (join with `cat NAME.part-* > NAME`); at most 8 files come back.
-  local tarfile="$OUT/$1"
-  tar -cf "$tarfile" "${CAMPAIGN_PATHS[@]}" 2>/dev/null || true
-  if [ -f "$tarfile" ] && [ "$(stat -c %s "$tarfile")" -gt $(( 15 * 1024 * 1024 )) ]; then
-    split -b 15M "$tarfile" "$tarfile.part-" && rm "$tarfile"
-    echo "$1 split into $(ls "$tarfile".part-* | wc -l) parts: cat $1.part-* > $1"
+  # never fails the lease (its log must still come back), but says what went wrong
+  local tarfile="$OUT/$1" p present=()
+  for p in "${CAMPAIGN_PATHS[@]}"; do [ -e "$p" ] && present+=("$p"); done
+  tar -cf "$tarfile" "${present[@]}" || { echo "warning: tar of the campaign failed: $OUT/$1 is incomplete or missing"; return 0; }
+  if [ "$(stat -c %s "$tarfile")" -gt $(( 15 * 1024 * 1024 )) ]; then
+    if split -b 15M "$tarfile" "$tarfile.part-"; then
+      rm "$tarfile"
+      echo "$1 split into $(ls "$tarfile".part-* | wc -l) parts: cat $1.part-* > $1"
+    else
+      rm -f "$tarfile".part-*
+      echo "warning: splitting $1 failed; it is over the device's 16 MiB per file and will not come back"
+    fi
   fi
+  [ "$(ls "$OUT" | wc -l)" -le 8 ] || echo "warning: $OUT holds more than the 8 files the device returns: $(ls "$OUT" | tr '\n' ' ')"
 }
 if [ -n "${CAMPAIGN_PATHS+x}" ]; then
   CAMPAIGN_START_HASH=$(campaign_hash)  # the tree as sent: the next call compares its own with this

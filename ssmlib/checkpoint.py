@@ -336,7 +336,8 @@ def model_state(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 # What checkpoints written before a field existed were trained with (not today's defaults).
 LEGACY_MODEL_FIELDS = {"reward_head": "bits", "reward_classes": 8, "reward_values": (),  # the last two: unread by bits
-                       "reward_class_weights": ()}  # read raw: exported before the weights were kept
+                       "reward_class_weights": (),  # read raw: exported before the weights were kept
+                       "reward_state": "posterior"}  # trained before the choice existed: the ELBO's state
 LEGACY_TRAIN_FIELDS = {"kl_balance": 0.5, "kl_free_nats": 0.0, "channels_last": False, "lr_warmup_steps": 0,
                        "reward_weight": 1.0, "check_every": 0}
 

@@ -75,11 +75,13 @@ RANGES: dict[str, dict[str, Range]] = {
     },
     "zoo train": {"--time-limit": SECONDS},
     "campaign init": {"--data-steps": COUNT},
-    "campaign lease": {"--seconds": SECONDS, "--max-runs": COUNT},
+    "campaign lease": {"--seconds": SECONDS, "--max-runs": COUNT, "--stop-after": SECONDS},
+    "campaign add-run": {"--seed": Range(0), "--jump": COUNT},
     "i2a-campaign init": {"--seeds": COUNT, "--total-steps": COUNT},
     "i2a-campaign power": {"--seeds": COUNT},
     # the state budget is the committed MiB of open runs a lease may hold: no budget admits no run
-    "i2a-campaign lease": {"--seconds": SECONDS, "--max-runs": COUNT, "--state-budget-mib": Range(0, low_open=True)},
+    "i2a-campaign lease": {"--seconds": SECONDS, "--max-runs": COUNT, "--state-budget-mib": Range(0, low_open=True),
+                           "--stop-after": SECONDS},
     "i2a-campaign run": {"--seconds": SECONDS},
     # zoo's --max-windows 0 means all the test windows
     "zoo report": {"--samples": COUNT, "--max-windows": Range(0), "--batch-size": COUNT},

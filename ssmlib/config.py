@@ -81,8 +81,8 @@ class ModelConfig:
     score change, so the head can learn to read the reward off the frame: the campaign's jumpy sSSMs reached
     a teacher-forced reward NLL of 0.006-0.013 nats against 2.5-5.3 open-loop (results/model_zoo/MsPacman/
     campaign/). ``prior``: s_t = g(s_{t-1}, mean of p(z_t | s_{t-1}, a_{t-1}), a_{t-1}), the state an
-    imagined step builds from s_{t-1}, so the reward is learned where it is used. Changes the sSSM only
-    (the other models' s_t never sees o_t)."""
+    imagined step builds from s_{t-1}, so the reward is learned where it is used (its gradient then also
+    reaches the prior's mean and the transition). Changes the sSSM only (the other models' s_t never sees o_t)."""
     reward_values: tuple = ()
     """Values of the categorical reward head; empty: taken from the training data by ``train``."""
     reward_classes: int = 8

@@ -198,16 +198,23 @@ def refuse_changes(out, pairs: Iterable[tuple[Any, Any, Iterable[str]]]) -> None
 # stopping and checkpoint timing
 
 
+TIME_UP = signal.SIGUSR1
+"""The signal a caller sends to say "your time is up": a planned stop, ended as at the time limit
+(``studies.common.run_commands``' ``stop_after``: a lease ending before its outer bound)."""
+
+
 class StopRule:
     """Whether a loop should stop before its next step: ``code()`` is 2 after a SIGINT or SIGTERM (the
     handlers are installed by ``with``, in the main thread only; a second signal raises KeyboardInterrupt),
-    1 once ``time_limit`` seconds have passed since ``start_clock()`` (0 or less: at once), else 0."""
+    1 once ``time_limit`` seconds have passed since ``start_clock()`` (0 or less: at once) or after
+    ``TIME_UP`` (a planned stop), else 0."""
 
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+    SIGNALS = (signal.SIGINT, signal.SIGTERM, TIME_UP)
 
     def __init__(self, time_limit: float | None = None):
         self.time_limit = time_limit
-        self.requested: int | None = None  # the signal received
+        self.requested: int | None = None  # the interrupting signal received
+        self.time_up = False  # TIME_UP received
         self.t0: float | None = None
         self._old: dict = {}
 
@@ -217,6 +224,9 @@ class StopRule:
         return self
 
     def _handler(self, signum, frame) -> None:
+        if signum == TIME_UP:
+            self.time_up = True
+            return
         if self.requested is not None:
             raise KeyboardInterrupt
         self.requested = signum
@@ -238,6 +248,8 @@ class StopRule:
     def code(self) -> int:
         if self.requested is not None:
             return 2
+        if self.time_up:
+            return 1
         if self.time_limit is not None and (self.time_limit <= 0 or (
                 self.t0 is not None and time.perf_counter() - self.t0 > self.time_limit)):
             return 1  # a planned stop (e.g. a GPU lease); resume continues exactly

@@ -179,7 +179,8 @@ def test_a_run_added_later_is_on_the_record_and_trains_with_its_reward_state(tmp
     assert after["runs"][-1] == {"name": "sSSM-rp-s0", "model": "sSSM", "seed": 0, "jump": 1, "reward_state": "prior"}
     (line,) = after["design_changes"]
     assert "added run sSSM-rp-s0" in line and "posterior's frame" in line and line[:4].isdigit()
-    for bad in (run, campaign.CampaignRun("x-s0", "SSM"), campaign.CampaignRun("y-s0", "sSSM", reward_state="next")):
+    for bad in (run, campaign.CampaignRun("x-s0", "SSM"), campaign.CampaignRun("y-s0", "sSSM", reward_state="next"),
+                campaign.CampaignRun("z-s0", "dSSM-DET", reward_state="prior"), campaign.CampaignRun("w-s0", "sSSM", jump=0)):
         with pytest.raises(SsmlibError):
             campaign.add_run("MsPacman", bad, "why", tmp_path)
     assert json.loads(path.read_text()) == after
@@ -190,6 +191,18 @@ def test_a_run_added_later_is_on_the_record_and_trains_with_its_reward_state(tmp
     first = campaign._train_command(cfg, campaign.CampaignRun(**cfg.runs[0]), tmp_path / "data",
                                     tmp_path / "runs" / "sSSM-s0", 60, 1, tmp_path / "ckpts")
     assert not any(a.startswith("reward_state") for a in first)  # the runs written before: as they trained
+
+
+def test_latest_metrics_is_the_highest_lease_number(tmp_path):
+    results = tmp_path / "results"
+    campaign.init(campaign.CampaignConfig(game="MsPacman"), results=results)
+    d = campaign.campaign_dir("MsPacman", results) / "sSSM-s0"
+    with pytest.raises(SsmlibError, match="no metrics log"):
+        campaign.latest_metrics("MsPacman", "sSSM-s0", results)
+    d.mkdir(parents=True)
+    for n in (1, 2, 10):
+        (d / f"metrics-lease{n}.jsonl").write_text("")
+    assert campaign.latest_metrics("MsPacman", "sSSM-s0", results).name == "metrics-lease10.jsonl"  # not lease2
 
 
 def test_train_command_warm_resume_cold_init_and_compile(tmp_path):

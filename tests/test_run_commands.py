@@ -1,49 +1,69 @@
 """``studies.common.run_commands``: the training processes of a study or a campaign lease, and the bound that
-stops them in time for the lease to record them (``stop_after``)."""
+stops them in time for the lease to record them (``stop_after``, sending ``runs.TIME_UP``)."""
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 
+import pytest
+
+from ssmlib.errors import SsmlibError
+from ssmlib.runs import TIME_UP, StopRule
 from ssmlib.studies.common import run_commands, train_command
 
-# a process that saves when asked to stop (what train and the agents do on SIGTERM), else runs for a minute
-SAVES_ON_SIGTERM = ("import signal, sys, time\n"
-                    "signal.signal(signal.SIGTERM, lambda *a: (open(sys.argv[1], 'w').write('saved'), sys.exit(0)))\n"
-                    "print('training', flush=True)\n"
-                    "time.sleep(60)\n")
+# a process that saves when told its time is up (what train and the agents do), else runs for a minute
+SAVES_WHEN_TIME_IS_UP = (
+    "import signal, sys, time\n"
+    f"signal.signal({int(TIME_UP)}, lambda *a: (open(sys.argv[1], 'w').write('saved'), sys.exit(0)))\n"
+    "print('training', flush=True)\n"
+    "time.sleep(60)\n")
 
 
-def test_stop_after_sends_sigterm_to_the_runs_still_training_and_records_each(tmp_path):
+def test_stop_after_tells_the_runs_still_training_their_time_is_up_and_records_each(tmp_path):
     ended = []
-    cmds = {"slow": [sys.executable, "-c", SAVES_ON_SIGTERM, str(tmp_path / "slow.saved")],
+    cmds = {"slow": [sys.executable, "-c", SAVES_WHEN_TIME_IS_UP, str(tmp_path / "slow.saved")],
             "quick": [sys.executable, "-c", "print('done')"]}
     t0 = time.monotonic()
-    codes = run_commands(cmds, tmp_path, on_exit=lambda name, code: ended.append((name, code)), stop_after=2.0)
+    codes = run_commands(cmds, tmp_path, on_exit=lambda name, code: ended.append((name, code)), stop_after=3.0)
     assert time.monotonic() - t0 < 30  # not the slow process's minute
     assert codes == {"slow": 0, "quick": 0}
     assert ended == [("quick", 0), ("slow", 0)]  # each recorded as it ended
-    assert (tmp_path / "slow.saved").read_text() == "saved"  # it was asked, and saved
+    assert (tmp_path / "slow.saved").read_text() == "saved"  # it was told, and saved
 
 
-def test_without_stop_after_nothing_is_signalled(tmp_path):
+def test_without_stop_after_nothing_is_signalled_and_a_bound_must_be_positive(tmp_path):
     cmds = {"a": [sys.executable, "-c", "import time; time.sleep(1.5); print('finished')"]}
     assert run_commands(cmds, tmp_path) == {"a": 0}
     assert "finished" in (tmp_path / "a.log").read_text()
+    with pytest.raises(SsmlibError, match="must be positive"):
+        run_commands(cmds, tmp_path, stop_after=0)
 
 
-def test_a_train_run_stopped_by_stop_after_saves_a_resumable_checkpoint(quick_dataset, tmp_path):
-    """The chain a campaign lease relies on: SIGTERM -> train finishes its step, writes its checkpoint and a
-    summary (which the lease reads to record the run)."""
+def test_time_up_is_a_planned_stop_and_sigterm_an_interruption():
+    with StopRule(time_limit=None) as stop:
+        assert stop.code() == 0
+        os.kill(os.getpid(), TIME_UP)
+        assert stop.code() == 1  # as at the time limit: the runs' status "time-limit"
+    with StopRule(time_limit=None) as stop:
+        os.kill(os.getpid(), 15)  # SIGTERM
+        assert stop.code() == 2
+
+
+def test_a_train_run_whose_time_is_up_ends_as_at_its_time_limit_and_resumes(quick_dataset, tmp_path):
+    """The chain a campaign lease relies on: TIME_UP -> train finishes its step, scores, writes its checkpoint
+    and a "time-limit" summary (which the lease reads to record the run); a resume continues from it."""
     out = tmp_path / "run"
+    tiny = ["channel_scale=0.25", "horizon=3", "batch_size=2", "log_every=1", "eval_every=0", "ckpt_every=100000"]
     cmd = train_command("dSSM-DET", quick_dataset, out, "quick", time_limit=600, device="cpu",
-                        sets=["channel_scale=0.25", "horizon=3", "batch_size=2", "steps=100000", "log_every=1",
-                              "eval_every=0", "ckpt_every=100000"])
-    codes = run_commands({"run": cmd}, tmp_path, stop_after=25.0)
-    assert codes == {"run": 130}, (tmp_path / "run.log").read_text()[-2000:]  # train's exit code when stopped
+                        sets=tiny + ["steps=100000"])
+    codes = run_commands({"run": cmd}, tmp_path, stop_after=40.0)  # long enough for a loaded CI to start
+    assert codes == {"run": 0}, (tmp_path / "run.log").read_text()[-2000:]
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["status"] == "interrupted"
-    assert 0 < summary["step"] < 100000
-    assert (out / "checkpoint.safetensors").exists()
+    assert summary["status"] == "time-limit" and 0 < summary["step"] < 100000
+    more = train_command("dSSM-DET", quick_dataset, out, "quick", device="cpu",
+                         sets=[f"steps={summary['step'] + 2}"])
+    assert run_commands({"resume": more}, tmp_path) == {"resume": 0}, (tmp_path / "resume.log").read_text()[-2000:]
+    assert json.loads((out / "summary.json").read_text())["step"] == summary["step"] + 2

@@ -21,6 +21,7 @@ from typing import Iterable, Sequence
 from ..config import MODEL_NAMES, PROFILES, RESULTS_DIR
 from ..errors import SsmlibError
 from ..io import atomic_write, atomic_write_json
+from ..runs import TIME_UP
 
 RUN_FILES = ("metrics.jsonl", "config.json", "summary.json")
 """The files of a training run folder copied beside its evaluation (not the checkpoint)."""
@@ -50,7 +51,8 @@ def train_command(model: str, data: Path, out: Path, profile: str, time_limit: f
     return cmd
 
 
-STOP_AFTER_HELP = ("stop the runs still training this many seconds after they start (SIGTERM: each saves its state) "
+STOP_AFTER_HELP = ("stop the runs still training this many seconds after they start (as at their time limit: each saves "
+                   "its state) "
                    "so that they are recorded before an outer time limit ends the lease (a run's own time limit "
                    "leaves a first compilation out); default: no bound")
 """The ``--stop-after`` flag of the campaigns' ``lease`` commands (``run_commands``'s ``stop_after``)."""
@@ -61,10 +63,14 @@ def run_commands(cmds: dict[str, list[str]], logs: Path, parallel: bool = True, 
     """One process per named command, logging to ``logs/<name>.log``; returns each process's exit code.
     ``on_exit(name, code)`` is called as each process ends, in the order they end (a lease records a
     finished run while the others still train, so a lease cut short keeps what finished).
-    ``stop_after``: seconds after the start at which every process still running is sent SIGTERM once (train
-    and the agents then finish their step, save and exit), so that a caller bounded from outside records
-    them before its own end: a run's ``--time-limit`` leaves compilation out, and a first compilation once
-    ran two runs past their lease's end (2026-12-02, the jumpy sSSM runs' first lease)."""
+    ``stop_after`` (> 0; parallel only): seconds after the start at which every process still running is sent
+    ``runs.TIME_UP`` once: train and the agents then end as at their time limit (finish the step, score, save,
+    status "time-limit"), so that a caller bounded from outside records them before its own end. A run's
+    ``--time-limit`` leaves compilation out, and a first compilation once ran two runs past their lease's end
+    (2026-12-02, the jumpy sSSM runs' first lease). A process that has not installed its handler yet (still
+    starting) is ended by the signal without saving."""
+    if stop_after is not None and stop_after <= 0:
+        raise SsmlibError(f"stop_after must be positive (got {stop_after}): the runs would be stopped before they start")
     procs = {}
     t0 = time.monotonic()
     for name, cmd in cmds.items():
@@ -80,10 +86,10 @@ def run_commands(cmds: dict[str, list[str]], logs: Path, parallel: bool = True, 
             stopped = True
             running = [n for n, (p, _) in procs.items() if p.poll() is None]
             for n in running:
-                procs[n][0].terminate()
+                procs[n][0].send_signal(TIME_UP)
             if running:
-                print(f"stop: {', '.join(running)} still running {stop_after:.0f} s after the start: sent SIGTERM",
-                      flush=True)
+                print(f"stop: {', '.join(running)} still running {stop_after:.0f} s after the start: told their time "
+                      f"is up", flush=True)
         for name, (p, log) in procs.items():
             if name in codes or p.poll() is None:
                 continue

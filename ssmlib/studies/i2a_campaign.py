@@ -496,6 +496,13 @@ def train_run(game: str, name: str, seconds: float, runs_dir: Path, device: str 
     summary = train_agent(agent_config(cfg, run), folder, resume=not new, overwrite=new, device=device,
                           time_limit=seconds, progress=False)
     if summary["step"] >= cfg.total_steps:
+        import signal
+
+        from ..runs import TIME_UP
+
+        # a lease's "time is up" (run_commands' stop_after) stops training, not the frozen games that finish
+        # a run: the lease's outer bound still ends them, as before
+        signal.signal(TIME_UP, signal.SIG_IGN)
         frozen_eval(folder, cfg.eval_games, runs_dir / f"{name}.eval.json", device)
     return summary
 
@@ -543,7 +550,7 @@ def lease(game: str, seconds: float, runs_dir: Path, max_runs: int = 2, device: 
     """One lease: choose (and freeze) the environment models the rule can select, pick the runs, train them in
     parallel processes, record each as it ends, rewrite ``table.md``; returns ``{"picked", "trained", "runs",
     "notes"}`` (``runs``: each recorded run's new lineage entry). ``stop_after``: seconds after which runs still
-    training are stopped (SIGTERM: they save) and recorded."""
+    training are stopped as at their time limit (they save) and recorded."""
     from .common import run_commands
 
     cfg = load_config(game, results)

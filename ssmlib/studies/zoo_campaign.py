@@ -132,6 +132,11 @@ def add_run(game: str, run: CampaignRun, why: str, results: Path = RESULTS_DIR) 
 
     if run.reward_state not in REWARD_STATES:
         raise SsmlibError(f"reward_state {run.reward_state!r}: choose {', '.join(REWARD_STATES)}")
+    if run.reward_state != "posterior" and run.model != "sSSM":
+        raise SsmlibError(f"reward_state {run.reward_state!r} changes the sSSM only ({run.model}'s s_t never sees the "
+                          f"real frame): the run would repeat a posterior run under another name")
+    if run.jump < 1:
+        raise SsmlibError(f"jump must be >= 1 (got {run.jump})")
     return amend_study_config(campaign_dir(game, results) / "config.json", CampaignConfig,
                               f"added run {run.name} ({dataclasses.asdict(run)}): {why}",
                               {"runs": [*cfg.runs, dataclasses.asdict(run)]},
@@ -205,7 +210,7 @@ def lease(game: str, data: Path, seconds: float, runs_dir: Path, max_runs: int =
           compile: bool = False, stop_after: float | None = None) -> dict:
     """One lease: train, export, score, append to the lineages, apply the stop rule; returns a summary.
     ``compile``: the runs train with torch.compile (the engine, not the model: recorded per lease).
-    ``stop_after``: seconds after which runs still training are stopped (SIGTERM: they save) and recorded."""
+    ``stop_after``: seconds after which runs still training are stopped as at their time limit and recorded."""
     from ..data.store import open_dataset
 
     cfg = load_config(game, results)
@@ -572,9 +577,20 @@ def reward_rows(game: str, results: Path = RESULTS_DIR, n_boot: int = 2000) -> l
         ev = read_json(campaign_dir(game, results) / r["name"] / "eval.json", None)
         if ev:
             last = read_lineage(game, r["name"], results)["curve"][-1:] or [{}]
-            rows.append({"run": r["name"], "model": r["model"], "calibrated": bool(last[0].get("reward_calibrated")),
+            rows.append({"run": r["name"], "model": r["model"], "jump": r.get("jump", 1),
+                         "reward_state": r.get("reward_state", "posterior"),
+                         "calibrated": bool(last[0].get("reward_calibrated")),
                          **reward_target(ev, n_boot=n_boot)})
     return rows
+
+
+def latest_metrics(game: str, run: str, results: Path = RESULTS_DIR) -> Path:
+    """The metrics log of ``run``'s latest lease (``metrics-lease<N>.jsonl``, by N); raises if it has none."""
+    files = {int(p.stem.removeprefix("metrics-lease")): p
+             for p in (campaign_dir(game, results) / run).glob("metrics-lease*.jsonl")}
+    if not files:
+        raise SsmlibError(f"{run} has no metrics log in the {game} campaign yet")
+    return files[max(files)]
 
 
 def reward_paths(game: str, results: Path = RESULTS_DIR) -> list[dict]:
@@ -582,13 +598,15 @@ def reward_paths(game: str, results: Path = RESULTS_DIR) -> list[dict]:
     ``teacher`` (the filtering pass, whose posterior saw the real frames) and ``open_loop`` (imagination from
     3 context frames, as an agent queries it), beside ``base_rate`` (predicting the data's reward frequencies)
     and the open-loop AUC. A teacher NLL far below the base rate with an open-loop NLL above it is the sSSM's
-    leak (``ModelConfig.reward_state``): the head learned to read the reward off the real frame."""
+    leak (``ModelConfig.reward_state``): the head learned to read the reward off the real frame. (For a run
+    trained with ``reward_state="prior"`` the teacher path reads the one-step prior state, as it trained.)"""
     rows = []
     for r in load_config(game, results).runs:
         ev = read_json(campaign_dir(game, results) / r["name"] / "eval.json", None)
         if ev:
             tot = ev["results"]["total"]
-            rows.append({"run": r["name"], "model": r["model"], "teacher": tot.get("reward_nll_teacher"),
+            rows.append({"run": r["name"], "model": r["model"], "reward_state": r.get("reward_state", "posterior"),
+                         "teacher": tot.get("reward_nll_teacher"),
                          "open_loop": tot.get("reward_nll_open_loop"), "base_rate": tot.get("reward_nll_base_rate"),
                          "auc_open_loop": tot.get("reward_auc_open_loop")})
     return rows
@@ -724,7 +742,7 @@ def add_cli(subparsers) -> None:
     a = sub.add_parser("add-run", help="add a run to the started campaign, on the record (a dated design change)")
     a.add_argument("--game", default="MsPacman")
     a.add_argument("--name", required=True, help="its run name, e.g. sSSM-rp-s0")
-    a.add_argument("--model", required=True, choices=MODEL_NAMES)
+    a.add_argument("--model", required=True, help=f"one of {', '.join(MODEL_NAMES)}")
     a.add_argument("--seed", type=int, default=0)
     a.add_argument("--jump", type=int, default=1)
     a.add_argument("--reward-state", default="posterior", help="ModelConfig.reward_state (posterior or prior)")

@@ -29,6 +29,14 @@ def test_stop_rule_passes_and_fails():
     done, _ = campaign.stop_rule_holds(_curve((100, 400.0), (170, 300.0), (320, 299.0)), **rule)
     assert not done  # reference 400 at 100 (170 > 160): 25% better
     assert campaign.stop_rule_holds(_curve((100, 300.0), (1000, 299.0)), **rule) == (True, "reached the cap of 1,000 frames")
+    # the two compared points' intervals are reported beside the verdict (the rule itself ignores them)
+    pts = [{"frames": 100, "excess": 300.0, "excess_ci": [290.0, 310.0]},
+           {"frames": 200, "excess": 295.0, "excess_ci": [285.0, 305.0]}]
+    done, why = campaign.stop_rule_holds(pts, **rule)
+    assert done and why.endswith("95% CIs [290.0, 310.0] and [285.0, 305.0] overlap")
+    pts[1].update(excess=200.0, excess_ci=[195.0, 205.0])
+    done, why = campaign.stop_rule_holds(pts, **rule)
+    assert not done and why.endswith("do not overlap")
 
 
 def test_config_is_written_once_with_its_rule(tmp_path):

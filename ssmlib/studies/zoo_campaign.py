@@ -171,10 +171,18 @@ def stop_rule_holds(curve: list[dict], stop_improvement: float, frame_cap: int) 
         return False, "no point at half the frames yet"
     ref = earlier[-1]
     gain = (ref["excess"] - last["excess"]) / abs(ref["excess"]) if ref["excess"] else 0.0
+    # the rule compares two points; their intervals (when scored) say whether that comparison can tell a
+    # plateau from the evaluation's noise: reported, not part of the rule
+    cis = [p.get("excess_ci") for p in (ref, last)]
+    noise = ""
+    if all(cis):
+        overlap = cis[0][0] <= cis[1][1] and cis[1][0] <= cis[0][1]
+        noise = (f"; 95% CIs [{cis[0][0]:.1f}, {cis[0][1]:.1f}] and [{cis[1][0]:.1f}, {cis[1][1]:.1f}]"
+                 + (" overlap" if overlap else " do not overlap"))
     if gain < stop_improvement:
         return True, (f"excess {ref['excess']:.1f} -> {last['excess']:.1f} nats/frame from {ref['frames']:,} to "
-                      f"{last['frames']:,} frames: {gain:.1%} < {stop_improvement:.0%}")
-    return False, f"still improving: {gain:.1%} over the last doubling of frames"
+                      f"{last['frames']:,} frames: {gain:.1%} < {stop_improvement:.0%}{noise}")
+    return False, f"still improving: {gain:.1%} over the last doubling of frames{noise}"
 
 
 def pick_runs(cfg: CampaignConfig, max_runs: int, results: Path = RESULTS_DIR) -> list[CampaignRun]:
@@ -440,12 +448,16 @@ def table(game: str, results: Path = RESULTS_DIR) -> list[dict]:
     for r in cfg.runs:
         lin = read_lineage(game, r["name"], results)
         last = lin["curve"][-1] if lin["curve"] else {}
+        why = lin.get("why", "not started")
+        if lin["curve"]:  # the recorded verdict, told in today's words (e.g. with the compared points' CIs)
+            again, why_now = stop_rule_holds(lin["curve"], cfg.stop_improvement, cfg.frame_cap)
+            why = why_now if again == lin["finished"] else why
         rows.append({"run": r["name"], "model": r["model"], "jump": r.get("jump", 1),
                      "reward_state": r.get("reward_state", "posterior"), "leases": len(lin["leases"]),
                      "frames": last.get("frames", 0), "env_steps": last.get("env_steps", 0),
                      "gpu_minutes": sum((x.get("train_wall_s") or 0) for x in lin["leases"]) / 60,
                      "excess_open_loop": last.get("excess"), "excess_ci": last.get("excess_ci"),
-                     "finished": lin["finished"], "why": lin.get("why", "not started")})
+                     "finished": lin["finished"], "why": why})
     return rows
 
 

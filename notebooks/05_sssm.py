@@ -407,6 +407,14 @@ for label, r in spread_rollouts.items():
     print(f"{label:>22}: mean spread per step", [f"{v:.4f}" for v in r.sample_spread().mean((1, 2))])
 
 # %% [markdown]
+# What the two structures predict, and what to check in the figure. The sSSM's $z$ enters the
+# transition, so a sample can change where the game goes: its disagreement should spread along the
+# corridors, over the pellets that one future eats and another does not. The dSSM-VAE's $z$ only
+# changes how a frame is drawn from a state that every sample shares, so its disagreement should sit
+# on the sprites themselves and not grow into the maze. The mean spreads printed above say how much;
+# the maps say where.
+
+# %% [markdown]
 # ### The reward through the posterior: a leak
 #
 # The ELBO above scores the reward as $\log p(r_t \mid s_t)$ with $s_t$ built from the posterior's
@@ -447,18 +455,11 @@ plt.show()
 # $s'_t = g(s_{t-1}, \mathbb{E}_{p}[z_t], a_{t-1})$, the state a mean-prior imagined step builds from
 # the filtered $s_{t-1}$, so the reward is learned on the path an agent queries. The frame terms and
 # the KL are defined as before, but the reward's gradient now also reaches the prior's mean and the
-# transition through $s'_t$: the prior is trained to carry what the reward needs. A test (`test_reward_state_prior_hides_the_real_frame_from_the_reward_head`)
-# checks that the reward logits then no longer move with $o_t$ and equal a one-step imagination. The
-# campaign's sSSM runs were started before it, so they keep the ELBO's reward term; a run with the fix
-# is a new run, not a change to theirs.
-
-# %% [markdown]
-# What the two structures predict, and what to check in the figure. The sSSM's $z$ enters the
-# transition, so a sample can change where the game goes: its disagreement should spread along the
-# corridors, over the pellets that one future eats and another does not. The dSSM-VAE's $z$ only
-# changes how a frame is drawn from a state that every sample shares, so its disagreement should sit
-# on the sprites themselves and not grow into the maze. The mean spreads printed above say how much;
-# the maps say where.
+# transition through $s'_t$: the prior is trained to carry what the reward needs. A test
+# (`test_reward_state_prior_hides_the_real_frame_from_the_reward_head`) checks that the reward logits
+# then no longer move with $o_t$ and equal a one-step imagination. The campaign's sSSM runs were
+# started before it, so they keep the ELBO's reward term; the fix runs as a new run of the campaign,
+# `sSSM-rp-s0`, added on the record ({doc}`chapter 10 <10_results>`), not as a change to theirs.
 
 # %% [markdown]
 # ### In the rollout explorer

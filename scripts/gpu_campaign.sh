@@ -53,7 +53,7 @@ if [ "${BENCH:-0}" = 1 ]; then  # eager channels_last against compiled NCHW (the
 fi
 python3 -m ssmlib campaign data --game "$GAME" --out "$DATA"
 # weights exported before checkpoints kept the reward head's class weights: add them and re-score (once per
-# run, about 6 s each; a no-op afterwards)
+# run, about 6 s each; afterwards it reads the weights' headers only)
 python3 -m ssmlib campaign calibrate --game "$GAME" --data "$DATA" 2>&1 | grep -v "Warn\|warn\|frames\[row" || true
 # (every pipe that prints a log ends in `|| true`: under pipefail a grep with no line would end the lease)
 [ -z "${CHECK_PID:-}" ] || { wait "$CHECK_PID" || true; grep '^{' "$OUT/check_step.log" | cut -c1-220 || true; }

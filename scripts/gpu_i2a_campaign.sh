@@ -30,7 +30,6 @@ timeout $(( LEASE_SECONDS - 10 )) python3 -m ssmlib i2a-campaign lease --game "$
 echo "lease done at $(( $(date +%s) - t0 )) s"
 for f in runs/i2a_campaign/*.log; do [ -f "$f" ] && { grep -v "Warning\|warn\|^$" "$f" | tail -5 || true; }; done
 python3 -m ssmlib i2a-campaign table --game "$GAME" || true
-mkdir -p "checkpoints/i2a_campaign/$GAME"
 save_warm_state || true
 pack_campaign i2a_campaign.tar  # split when over 15 MiB (lease_start.sh)
 ls -la "$OUT"

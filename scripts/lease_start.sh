@@ -18,15 +18,21 @@ export PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True
 # one saved state per set of campaign folders (a zoo call between two I2A calls keeps the I2A's); WARM_RESTORE=0
 # sends a tree that must be used as sent (e.g. to throw a bad lease away)
 WARM_STATE=${WARM_STATE:-runs/warm-state/$(printf '%s\n' "${CAMPAIGN_PATHS[@]:-none}" | sha256sum | cut -c1-12)}
+present_paths() {  # the campaign's folders that exist (a new game has none yet), into the array PRESENT
+  local p
+  PRESENT=()
+  for p in "${CAMPAIGN_PATHS[@]}"; do [ -e "$p" ] && PRESENT+=("$p"); done
+  return 0
+}
 campaign_hash() {  # paths and contents of every file under the campaign's folders (lease logs aside)
-  local p present=()
-  for p in "${CAMPAIGN_PATHS[@]}"; do [ -e "$p" ] && present+=("$p"); done  # a new game has no folders yet
+  local present
+  present_paths; present=("${PRESENT[@]}")
   { [ ${#present[@]} -eq 0 ] || find "${present[@]}" -type f -not -path '*/logs/*' -print0 | LC_ALL=C sort -z \
       | xargs -0r sha256sum; } | sha256sum | cut -c1-16
 }
 restore_warm_state() {
   [ "${WARM_RESTORE:-1}" = 1 ] && [ -f "$WARM_STATE/start.hash" ] || return 0
-  local now; now=$(campaign_hash)
+  local now=$CAMPAIGN_START_HASH  # the tree as sent, hashed once
   if [ "$now" = "$(cat "$WARM_STATE/start.hash")" ]; then
     rm -rf "${CAMPAIGN_PATHS[@]}"
     cp -a "$WARM_STATE/tree/." .
@@ -51,9 +57,9 @@ pack_campaign() {  # $1: the tar's name under $OUT. The device returns files of 
   # passed that on 2026-12-02 (13 runs' weights, 18 MB: that call's tar did not come back). So a tar over 15 MiB is
   # split into NAME.part-aa, -ab, ... (join with `cat NAME.part-* > NAME`); at most 8 files come back.
   # never fails the lease (its log must still come back), but says what went wrong
-  local tarfile="$OUT/$1" p present=()
-  for p in "${CAMPAIGN_PATHS[@]}"; do [ -e "$p" ] && present+=("$p"); done
-  tar -cf "$tarfile" "${present[@]}" || { echo "warning: tar of the campaign failed: $OUT/$1 is incomplete or missing"; return 0; }
+  local tarfile="$OUT/$1"
+  present_paths
+  tar -cf "$tarfile" "${PRESENT[@]}" || { echo "warning: tar of the campaign failed: $OUT/$1 is incomplete or missing"; return 0; }
   if [ "$(stat -c %s "$tarfile")" -gt $(( 15 * 1024 * 1024 )) ]; then
     if split -b 15M "$tarfile" "$tarfile.part-"; then
       rm "$tarfile"

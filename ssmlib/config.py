@@ -51,6 +51,10 @@ class DataConfig:
     """Base seed (ours); shard i is collected from seed (seed, i), so a resumed run equals an uninterrupted one."""
 
 
+REWARD_STATES = ("posterior", "prior")
+"""``ModelConfig.reward_state`` values: the state the reward head learns from in training (its docstring)."""
+
+
 @dataclass
 class ModelConfig:
     """Sizes of an environment model; channel counts follow the paper's captions, times ``width``."""

@@ -406,15 +406,12 @@ def _build(run: _Run) -> None:
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
         torch.backends.cudnn.benchmark = True
-    class_weights = None
     if model_cfg.reward_head != "bits":  # categorical heads: reward values (a new run) and loss weights from the data
         values, class_weights = reward_classes(run.ds, model_cfg)
         model_cfg.reward_values = tuple(values)
-        model_cfg.reward_class_weights = tuple(class_weights)  # stored: readouts divide them out
+        model_cfg.reward_class_weights = tuple(class_weights)  # the model applies them; stored: readouts divide them out
     torch.manual_seed(train_cfg.seed)
     model = build_model(model_cfg).to(dev)
-    if class_weights is not None:
-        model.set_reward_class_weights(class_weights)
     # NHWC convolutions: what cuDNN's bf16 kernels want; not under compile: inductor's bf16 channels_last
     # code gave a non-finite gradient on an H200 (results/speed/engine/compile-diagnosis-h200/)
     run.use_channels_last = on_cuda and train_cfg.channels_last and not run.use_compile

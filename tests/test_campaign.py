@@ -329,6 +329,8 @@ def test_calibrate_adds_the_class_weights_train_used_and_rescores(quick_dataset,
     del meta["model_cfg"]["reward_class_weights"]  # as the campaign's weights were exported before
     write_file(path, tensors, meta)
     run_dir = results / "model_zoo" / "MsPacman" / "campaign" / "dSSM-DET-s0"
+    leased = json.loads((run_dir / "eval.json").read_text())["results"]["total"]  # scored with the weights
+    auc_before = campaign.read_lineage("MsPacman", "dSSM-DET-s0", results)["curve"][-1]["reward_auc_open_loop"]
     (run_dir / "eval.json").write_text("{}")
     assert campaign.calibrate_rewards("MsPacman", quick_dataset, "cpu", results, ckpts) == ["dSSM-DET-s0"]
     meta = read_meta(path)
@@ -338,8 +340,15 @@ def test_calibrate_adds_the_class_weights_train_used_and_rescores(quick_dataset,
     lin = campaign.read_lineage("MsPacman", "dSSM-DET-s0", results)
     assert lin["curve"][-1]["reward_calibrated"] is True and "reward_auc_open_loop_uncalibrated" in lin["curve"][-1]
     assert json.loads((run_dir / "eval.json").read_text())["results"]["total"]["excess_open_loop_nats_per_frame"]
+    rescored = json.loads((run_dir / "eval.json").read_text())["results"]["total"]
+    # the re-score reads the weights again: what the lease's own (calibrated) evaluation said, and the curve
+    # keeps the reading it replaced
+    assert rescored["reward_nll_open_loop"] == pytest.approx(leased["reward_nll_open_loop"], rel=1e-4)
+    assert lin["curve"][-1]["reward_auc_open_loop"] == pytest.approx(rescored["reward_auc_open_loop"])
+    assert lin["curve"][-1]["reward_auc_open_loop_uncalibrated"] == auc_before
     assert campaign.calibrate_rewards("MsPacman", quick_dataset, "cpu", results, ckpts) == []  # once only
     # the reward's two paths: dSSM-DET's s_t never sees a frame, so filtering and imagination agree
     (row,) = campaign.reward_paths("MsPacman", results)
     assert row["run"] == "dSSM-DET-s0" and row["base_rate"] > 0
     assert row["teacher"] == pytest.approx(row["open_loop"], rel=1e-4)
+    assert (row["teacher"], row["open_loop"]) == (rescored["reward_nll_teacher"], rescored["reward_nll_open_loop"])

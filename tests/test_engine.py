@@ -6,6 +6,7 @@ import json
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from ssmlib.config import ModelConfig
 from ssmlib.models import build_model
@@ -50,6 +51,13 @@ def test_class_weights_reach_the_loss():
     w = torch.where(r == 10.0, 5.0, 1.0)
     by_hand = -(w * t["reward_logp"][0]).sum() / w.sum()
     assert torch.allclose(weighted["loss"] - weighted["recon"], by_hand, atol=1e-4)
+    # and scoring now reads the calibrated head: log softmax(l - log w), not the raw head's log softmax(l)
+    logits = m._terms(b["frames"], b["actions"])["reward_logits"].float()
+    calibrated = (logits - torch.tensor([1.0, 5.0, 1.0]).log()).log_softmax(-1)
+    expect = (calibrated * F.one_hot(m.reward_head.classes(r), 3)).sum(-1)
+    after = m.score(b)["reward_logp"][0]
+    assert torch.allclose(after, expect, atol=1e-5) and not torch.allclose(after, t["reward_logp"][0], atol=1e-3)
+    assert m.cfg.reward_class_weights == (1.0, 5.0, 1.0)  # one source: a checkpoint saved now keeps them
     with pytest.raises(Exception, match="3 classes"):
         m.set_reward_class_weights([1.0, 2.0])
 

@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..config import CONTEXT, ModelConfig
+from ..config import CONTEXT, REWARD_STATES, ModelConfig
 from ..errors import SsmlibError
 from .blocks import CategoricalRewardHead, RewardHead, encode_reward, decode_reward, gaussian_kl, scaled, tile_actions
 
@@ -39,8 +39,6 @@ REWARD_HEADS = ("categorical", "bits", "categorical-action")
 """``ModelConfig.reward_head`` values: ``categorical`` p(r_t | s_t) over the data's reward values;
 ``bits`` the paper caption's Bernoulli bits (old checkpoints); ``categorical-action`` p(r_t | s_t, a_{t-1})
 **[ours]**, the categorical head that also reads the action that led to s_t (results/reward_head/)."""
-REWARD_STATES = ("posterior", "prior")
-"""``ModelConfig.reward_state`` values: the state the reward head learns from in training (its docstring)."""
 
 
 @dataclass
@@ -133,6 +131,8 @@ class EnvironmentModel(nn.Module):
         self.reward_dims = self.reward_head.linear.out_features
         self.nbits = self.reward_dims  # the name agents used for the reward head's width
         self.register_buffer("reward_class_weights", torch.ones(self.reward_dims), persistent=False)
+        # log w_c (0 for a class of weight 0: absent from the training data), what every reading subtracts
+        self.register_buffer("reward_log_weights", torch.zeros(self.reward_dims), persistent=False)
         if cfg.reward_class_weights and self.categorical_reward:
             self.set_reward_class_weights(cfg.reward_class_weights)
 
@@ -148,16 +148,15 @@ class EnvironmentModel(nn.Module):
         if w.shape != self.reward_class_weights.shape:
             raise SsmlibError(f"{len(w)} reward class weights for {self.reward_dims} classes")
         self.reward_class_weights.copy_(w)
+        self.reward_log_weights.copy_(torch.where(w > 0, w, torch.ones_like(w)).log())
+        self.cfg.reward_class_weights = tuple(float(x) for x in weights)  # one source: a checkpoint saved from here keeps them
 
     def calibrated_reward_logits(self, reward_logits: Tensor) -> Tensor:
         """Float logits ``(..., R)`` whose softmax estimates p(r | s): the head was trained with the class-weighted
         cross-entropy, whose optimum is ``p_w(c) = w_c p(c) / sum_c' w_c' p(c')``, so ``l_c - log w_c`` undoes
         it (ours). A class of weight 0 (absent from the training data) keeps its logit. Bits: unchanged."""
         logits = reward_logits.float()
-        if not self.categorical_reward:
-            return logits
-        w = self.reward_class_weights
-        return logits - torch.where(w > 0, w, torch.ones_like(w)).log()
+        return logits - self.reward_log_weights if self.categorical_reward else logits
 
     def reward_log_prob(self, reward_logits: Tensor, rewards: Tensor, calibrated: bool = True) -> Tensor:
         """log p(r) in nats ``(...)`` of rewards ``(...)`` under reward logits ``(..., R)``.

@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..config import CHECKPOINTS_DIR, MODEL_NAMES, RESULTS_DIR
+from ..config import CHECKPOINTS_DIR, MODEL_NAMES, RESULTS_DIR, REWARD_STATES
 from ..errors import SsmlibError
 from ..io import amend_study_config, atomic_write_json, provenance, read_study_config, round_floats, write_study_config
 from .common import STOP_AFTER_HELP, markdown_table, read_json, run_commands, torch_device, train_command, write_text
@@ -128,8 +128,6 @@ def add_run(game: str, run: CampaignRun, why: str, results: Path = RESULTS_DIR) 
         raise SsmlibError(f"the campaign already has a run {run.name}: choose another name")
     if run.model not in MODEL_NAMES:
         raise SsmlibError(f"unknown model {run.model!r}; choose from {', '.join(MODEL_NAMES)}")
-    from ..models.base import REWARD_STATES
-
     if run.reward_state not in REWARD_STATES:
         raise SsmlibError(f"reward_state {run.reward_state!r}: choose {', '.join(REWARD_STATES)}")
     if run.reward_state != "posterior" and run.model != "sSSM":
@@ -308,24 +306,25 @@ def calibrate_rewards(game: str, data: Path, device: str | None = None, results:
     ``train`` computed them (the lineage's fingerprint is checked), and re-score, so that the reward's
     readings are calibrated. The lineage's last curve point takes the new reward AUC (the frame terms do
     not change) and ``reward_calibrated``; the latest evaluation is replaced. Returns the runs changed."""
-    from ..checkpoint import load_checkpoint, model_config, write_file
+    from ..checkpoint import load_checkpoint, model_config, read_meta, write_file
     from ..data.store import open_dataset
     from ..train import reward_classes
 
     cfg = load_config(game, results)
-    ds = open_dataset(data)
-    check_fingerprint(game, ds, results)
-    dev = torch_device(device)
+    ds = dev = None  # opened for the first run that needs them (a no-op pass reads headers only)
     changed = []
     for r in cfg.runs:
         run, path = CampaignRun(**r), weights_path(game, r["name"], checkpoints)
         lin = read_lineage(game, run.name, results)
         if not path.exists() or not lin["curve"]:
             continue
-        meta, tensors = load_checkpoint(path)
-        mcfg = model_config(meta)
+        mcfg = model_config(read_meta(path))
         if mcfg.reward_head == "bits" or mcfg.reward_class_weights:
             continue
+        if ds is None:
+            ds, dev = open_dataset(data), torch_device(device)
+            check_fingerprint(game, ds, results)
+        meta, tensors = load_checkpoint(path)
         _, weights = reward_classes(ds, mcfg)  # mcfg.reward_values: the classes the run trained with
         meta["model_cfg"]["reward_class_weights"] = list(weights)
         write_file(path, tensors, meta)
@@ -391,8 +390,6 @@ def _record(cfg: CampaignConfig, run: CampaignRun, folder: Path, ds, lin: dict, 
     out = campaign_dir(cfg.game, results) / run.name
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "lineage.json", lin)
-    # the latest lease's evaluation only (earlier leases live on in the lineage's curve): the tree travels
-    # with every GPU call, and 7 significant digits are more than a bootstrap over episodes can use
     _write_eval(out, len(lin["leases"]), ev, prov)
     for old in out.glob("eval-lease*.json"):
         old.unlink()
@@ -585,15 +582,19 @@ def reward_rows(game: str, results: Path = RESULTS_DIR, n_boot: int = 2000) -> l
     from ..evaluate import reward_target
 
     rows = []
+    for run, ev in _evaluated_runs(game, results):
+        last = read_lineage(game, run.name, results)["curve"][-1:] or [{}]
+        rows.append({"run": run.name, "model": run.model, "jump": run.jump, "reward_state": run.reward_state,
+                     "calibrated": bool(last[0].get("reward_calibrated")), **reward_target(ev, n_boot=n_boot)})
+    return rows
+
+
+def _evaluated_runs(game: str, results: Path = RESULTS_DIR):
+    """``(CampaignRun, its latest eval.json)`` of every run of the campaign that has been evaluated."""
     for r in load_config(game, results).runs:
         ev = read_json(campaign_dir(game, results) / r["name"] / "eval.json", None)
         if ev:
-            last = read_lineage(game, r["name"], results)["curve"][-1:] or [{}]
-            rows.append({"run": r["name"], "model": r["model"], "jump": r.get("jump", 1),
-                         "reward_state": r.get("reward_state", "posterior"),
-                         "calibrated": bool(last[0].get("reward_calibrated")),
-                         **reward_target(ev, n_boot=n_boot)})
-    return rows
+            yield CampaignRun(**r), ev
 
 
 def latest_metrics(game: str, run: str, results: Path = RESULTS_DIR) -> Path:
@@ -613,14 +614,11 @@ def reward_paths(game: str, results: Path = RESULTS_DIR) -> list[dict]:
     leak (``ModelConfig.reward_state``): the head learned to read the reward off the real frame. (For a run
     trained with ``reward_state="prior"`` the teacher path reads the one-step prior state, as it trained.)"""
     rows = []
-    for r in load_config(game, results).runs:
-        ev = read_json(campaign_dir(game, results) / r["name"] / "eval.json", None)
-        if ev:
-            tot = ev["results"]["total"]
-            rows.append({"run": r["name"], "model": r["model"], "reward_state": r.get("reward_state", "posterior"),
-                         "teacher": tot.get("reward_nll_teacher"),
-                         "open_loop": tot.get("reward_nll_open_loop"), "base_rate": tot.get("reward_nll_base_rate"),
-                         "auc_open_loop": tot.get("reward_auc_open_loop")})
+    for run, ev in _evaluated_runs(game, results):
+        tot = ev["results"]["total"]
+        rows.append({"run": run.name, "model": run.model, "reward_state": run.reward_state,
+                     "teacher": tot.get("reward_nll_teacher"), "open_loop": tot.get("reward_nll_open_loop"),
+                     "base_rate": tot.get("reward_nll_base_rate"), "auc_open_loop": tot.get("reward_auc_open_loop")})
     return rows
 
 
@@ -757,7 +755,7 @@ def add_cli(subparsers) -> None:
     a.add_argument("--model", required=True, help=f"one of {', '.join(MODEL_NAMES)}")
     a.add_argument("--seed", type=int, default=0)
     a.add_argument("--jump", type=int, default=1)
-    a.add_argument("--reward-state", default="posterior", help="ModelConfig.reward_state (posterior or prior)")
+    a.add_argument("--reward-state", default="posterior", choices=REWARD_STATES, help="ModelConfig.reward_state")
     a.add_argument("--why", required=True, help="the reason, stored with the date in the config's design_changes")
     a.set_defaults(func=_cli_add_run)
     c = sub.add_parser("calibrate", help="add the reward head's class weights to campaign weights exported "

@@ -663,6 +663,16 @@ def _eval_due(run: _Run, step: int) -> bool:
     return run.test_sampler is not None and every > 0 and (step % every == 0 or step == run.train_cfg.steps)
 
 
+def _first_test(run: _Run, step: int, wall: Callable[[], float], last_test: dict) -> dict:
+    """Under compile, a test record after this process's first step, before the time limit's clock starts: the
+    test pass is compiled now and not at the final record. On an H200 that compilation took 50 s, so a run told
+    its time was up (``runs.TIME_UP``) ended a minute late and twice outlived its lease unrecorded (2026-12-02,
+    the fresh sSSM-rp-s0; ``results/speed/engine/time-up-diagnosis-h200/``)."""
+    if run.use_compile and run.test_sampler is not None:
+        return _test_record(run, step, wall) or last_test
+    return last_test
+
+
 def _final_test(run: _Run, status: str, step: int, last_test: dict, wall: Callable[[], float]) -> dict:
     """A planned stop (a lease's end) is scored like a last step: runs compare at equal wall-clock."""
     if status == "time-limit" and run.test_sampler is not None and last_test.get("step") != step and step > 0:
@@ -809,6 +819,8 @@ def _train(ctx: distributed.Context, args: RunSettings) -> dict:
                 out_terms, gnorm = train_step(loss_fn, run.optimizer, params, batch, kl_w, cfg.grad_clip, loss_opts,
                                               run.autocast, guard=functools.partial(_guard_step, run, step, stop))
                 step += 1
+                if step == step0 + 1:
+                    last_test = _first_test(run, step, wall, last_test)
                 stop.start_clock()  # the time limit counts from the first finished step, not compilation
                 _check_deferred(run, step)
                 train_time += interval.add(out_terms, gnorm, t0)

@@ -279,3 +279,25 @@ def test_lr_warms_up_and_resumes_exactly_inside_the_warm_up(quick_dataset, tmp_p
     _, ta = ckpt.load_checkpoint(straight / tr.CHECKPOINT)
     _, tb = ckpt.load_checkpoint(broken / tr.CHECKPOINT)
     assert all(torch.equal(ta[k], tb[k]) for k in ta if k.startswith("model."))
+
+
+def test_a_compiled_run_compiles_its_test_pass_after_its_first_step(quick_dataset, tmp_path, monkeypatch):
+    """A test record right after each process's first step under compile (not at the final record, where its
+    compilation made runs told TIME_UP end a minute late); none in an eager run."""
+    eager = tmp_path / "eager"
+    run(quick_dataset, eager, overrides={"steps": 2, "eval_every": 0})
+    assert [r["step"] for r in tr.read_metrics(eager) if r["split"] == "test"] == []
+
+    seen, first_test = [], tr._first_test
+
+    def as_if_compiled(r, step, wall, last_test):
+        seen.append(step)
+        r.use_compile = True  # the flag alone: compilation itself needs CUDA here
+        return first_test(r, step, wall, last_test)
+
+    monkeypatch.setattr(tr, "_first_test", as_if_compiled)
+    out = tmp_path / "compiled"
+    run(quick_dataset, out, overrides={"steps": 2, "eval_every": 0})
+    run(quick_dataset, out, resume=True, overrides={"steps": 4, "eval_every": 0})
+    assert seen == [1, 3]
+    assert [r["step"] for r in tr.read_metrics(out) if r["split"] == "test"] == [1, 3]

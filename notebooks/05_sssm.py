@@ -446,10 +446,13 @@ plt.show()
 # Below the grey line a path predicts rewards better than their frequencies; above it, worse. The
 # jumpy sSSMs show the leak at its plainest: through the posterior they predict a chunk's summed reward
 # almost perfectly, in imagination worse than knowing nothing, and confidently so. A jumpy step's
-# target frame shows the whole chunk's score change, and the sum is what it has to predict. The
-# one-step sSSM seeds do not isolate the leak: filtering gives a better state than imagination even to
-# an honest head, and the open loop averages over $h = 1..10$, so their teacher path is expected to
-# score better. Only the jumpy runs' gap, from near-perfect to worse than nothing, is too large for that.
+# target frame shows the whole chunk's score change, and the sum is what it has to predict. Two of the
+# one-step seeds, trained for about 4M frames, do not isolate the leak. Filtering gives a better state
+# than imagination even to an honest head, and the open loop averages over $h = 1..10$, so their teacher
+# path is expected to score better. A gap from near-perfect to worse than nothing is too large for that.
+# The jumpy runs show such a gap, and so does `sSSM-s2`, the one-step seed trained longest (its frames
+# are in the campaign's table in chapter 10). A one-step head learns to read the score too, once it has
+# trained long enough.
 #
 # The fix is ours (`ModelConfig.reward_state = "prior"`): in training the reward head reads
 # $s'_t = g(s_{t-1}, \mathbb{E}_{p}[z_t], a_{t-1})$, the state a mean-prior imagined step builds from

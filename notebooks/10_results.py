@@ -45,6 +45,7 @@
 
 # %%
 import json
+import textwrap
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -547,10 +548,17 @@ if sanity["runs"]:
 # imagination better than their frequencies yet: the dSSM-DET seeds cannot leak but have not learned
 # (reward AUC near 0.5 in the table above), and the sSSM seeds score close to or worse than the base
 # rate. More training may fix the first; it cannot be relied on to fix the second, whose head learned
-# from the wrong path. The zoo campaign's `sSSM-rp-s0` trains the head on the prior's state; whether the
-# I2A arm should query it is a change to the I2A design, to be made on the record
-# (`i2a_campaign.amend_design`) before that arm's first run, if at all.
-#
+# from the wrong path. The zoo campaign's `sSSM-rp-s0` trains the head on the prior's state. The I2A
+# design was changed on the record, before any I2A arm ran and before `sSSM-rp-s0` had trained: the
+# sSSM arm will query the best finished run trained with the reward from the prior. The design's
+# `env_model_reward_states` field holds this, and its dated `design_changes` line gives the reason:
+
+# %%
+i2a_design = i2a_campaign.load_config("MsPacman")
+print("reward state of each queried model's zoo runs:", i2a_design.env_model_reward_states or "posterior (all)")
+print(textwrap.fill(next(c for c in i2a_design.design_changes if "env_model_reward_states" in c), 100))
+
+# %% [markdown]
 # ## The supporting studies
 #
 # Three studies are not claims of the paper but make the others possible: how well training scales

@@ -337,3 +337,30 @@ def test_model_free_sanity_flags_a_score_above_a_reference_with_more_frames(tmp_
     ic.plot_training_curves(ax, "MsPacman", results=tmp_path)
     assert len(ax.lines) == 2 + 2  # two seeds, two reference points
     plt.close(fig)
+
+
+def test_an_env_model_is_chosen_among_the_runs_of_its_designed_reward_state(tmp_path):
+    """``env_model_reward_states``: the sSSM arm queries the best finished run trained with the reward from the
+    prior, and waits for none of the posterior seeds; a model not named keeps the posterior's seeds."""
+    ckpts = tmp_path / "ckpt"
+    cfg = campaign(tmp_path, total_steps=1000)
+    zoo_campaign.init(zoo_campaign.CampaignConfig(game="MsPacman"), tmp_path)
+    zoo_campaign.add_run("MsPacman", zoo_campaign.CampaignRun("sSSM-rp-s0", "sSSM", 0, 1, "prior"), "the leak", tmp_path)
+    finished_zoo_run(tmp_path, ckpts, "sSSM-s0", 5.0)  # a posterior seed, lower: not among the prior's runs
+    finished_zoo_run(tmp_path, ckpts, "sSSM-rp-s0", 30.0, finished=False)
+    assert "sSSM-s1, sSSM-s2 have not met" in ic.env_models(cfg, tmp_path, ckpts)["sSSM"]
+    ic.amend_design("MsPacman", "the sSSM arm queries the reward-from-the-prior runs", {
+        "env_model_reward_states": {"sSSM": "prior"}}, tmp_path)
+    cfg = ic.load_config("MsPacman", tmp_path)
+    assert "sSSM-rp-s0 have not met" in ic.env_models(cfg, tmp_path, ckpts)["sSSM"]
+    finished_zoo_run(tmp_path, ckpts, "sSSM-rp-s0", 30.0)
+    assert "sSSM" not in ic.env_models(cfg, tmp_path, ckpts, freeze=True)
+    assert ic.load_config("MsPacman", tmp_path).env_models["sSSM"]["run"] == "sSSM-rp-s0"
+    path = ic.campaign_dir("MsPacman", tmp_path) / "config.json"
+    before = path.read_text()
+    with pytest.raises(SsmlibError, match="a reward state is one of posterior, prior"):  # refused, nothing written
+        ic.amend_design("MsPacman", "a typo", {"env_model_reward_states": {"sSSM": "next"}}, tmp_path)
+    assert path.read_text() == before
+    path.write_text(before.replace('"sSSM": "prior"', '"sSSM": "next"'))  # edited by hand
+    with pytest.raises(SsmlibError, match="config.json: env_model_reward_states"):
+        ic.load_config("MsPacman", tmp_path)

@@ -50,7 +50,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import CHECKPOINTS_DIR, RESULTS_DIR
+from ..config import CHECKPOINTS_DIR, RESULTS_DIR, REWARD_STATES
 from ..errors import SsmlibError
 from ..io import (amend_study_config, atomic_write_json, provenance, read_study_config, round_floats, sha256_file,
                   write_study_config)
@@ -87,7 +87,9 @@ ARMS = (
 ENV_MODEL_RULE = ("Per environment model, once every one of the model-zoo campaign's seeds of it (one frame per "
                   "step) has met the stop rule: the seed with the lowest open-loop test excess "
                   "(results/model_zoo/<game>/campaign/<run>/lineage.json, last curve point); chosen once, at the "
-                  "first lease that can, and frozen: its path and sha256 are written into this config then.")
+                  "first lease that can, and frozen: its path and sha256 are written into this config then. "
+                  "Among the runs trained with the reward state env_model_reward_states names for the model "
+                  "(posterior where it names none).")
 MEASURES = ("area under the learning curve (mean training return over agent steps, by the trapezoid rule, "
             "divided by the budget)", "last-100 training return at the budget",
             "frozen final weights: one whole game in each of eval_games envs")
@@ -132,6 +134,9 @@ class I2ACampaignConfig:
     """How each environment model is chosen."""
     env_models: dict = field(default_factory=dict)
     """Filled at the first lease: per model the chosen run, path, sha256, frames and excess."""
+    env_model_reward_states: dict = field(default_factory=dict)
+    """Per environment model, the reward state (``config.REWARD_STATES``) of the zoo runs the rule chooses
+    among; a model not named: "posterior", the ELBO's reward term."""
     measures: tuple = MEASURES
     """What is reported per arm."""
     rules: dict = field(default_factory=dict)
@@ -212,6 +217,7 @@ def amend_design(game: str, change: str, updates: dict, results: Path = RESULTS_
     """Change the written design, on the record: ``updates`` (existing fields only) applied and ``change`` (what
     and why, and what had run by then) appended to ``design_changes`` with today's date. For changes that
     judge no number already seen, e.g. a rule added before any run it judges has been evaluated."""
+    _check_reward_states(updates)
     return amend_study_config(campaign_dir(game, results) / "config.json", I2ACampaignConfig, change, updates,
                               "write the design first: python -m ssmlib i2a-campaign init")
 
@@ -221,7 +227,16 @@ def load_config(game: str = "MsPacman", results: Path = RESULTS_DIR) -> I2ACampa
                           f"no I2A campaign for {game}; write its design with: python -m ssmlib i2a-campaign init "
                           f"--game {game}")
     d["measures"] = tuple(d.get("measures", MEASURES))
+    _check_reward_states(d, f"{campaign_dir(game, results) / 'config.json'}: ")
     return I2ACampaignConfig(**d)
+
+
+def _check_reward_states(design: dict, where: str = "") -> None:
+    """Refuse an ``env_model_reward_states`` value that is not a reward state, in one line."""
+    bad = {m: r for m, r in design.get("env_model_reward_states", {}).items() if r not in REWARD_STATES}
+    if bad:
+        raise SsmlibError(f"{where}env_model_reward_states {bad}: a reward state is one of {', '.join(REWARD_STATES)}; "
+                          f"amend the design (i2a_campaign.amend_design)")
 
 
 def format_power(statement: dict) -> str:
@@ -314,11 +329,12 @@ def state_mib(cfg: I2ACampaignConfig, run: Run) -> float:
 # ------------------------------------------------------------------------------- environment models
 
 
-def choose_env_model(game: str, model: str, results: Path = RESULTS_DIR,
-                     checkpoints: Path = CHECKPOINTS_DIR) -> tuple[dict | None, str]:
+def choose_env_model(game: str, model: str, results: Path = RESULTS_DIR, checkpoints: Path = CHECKPOINTS_DIR,
+                     reward_state: str = "posterior") -> tuple[dict | None, str]:
     """``ENV_MODEL_RULE`` on the model-zoo campaign as it stands: ``(choice, why)``, the choice None (and
-    ``why`` the reason) until every one of ``model``'s runs (its seeds, one frame per step) has met its stop rule
-    and the chosen one's weights carry their reward class weights (calibrated readings)."""
+    ``why`` the reason) until every one of ``model``'s runs (its seeds, one frame per step, trained with
+    ``reward_state``) has met its stop rule and the chosen one's weights carry their reward class weights
+    (calibrated readings)."""
     from ..checkpoint import read_meta
     from . import zoo_campaign as zoo
 
@@ -327,7 +343,7 @@ def choose_env_model(game: str, model: str, results: Path = RESULTS_DIR,
     except SsmlibError:
         return None, f"there is no model-zoo campaign for {game} (results/model_zoo/{game}/campaign)"
     names = [r["name"] for r in zcfg.runs if r["model"] == model and r.get("jump", 1) == 1
-             and r.get("reward_state", "posterior") == "posterior"]  # the design's seeds, as written
+             and r.get("reward_state", "posterior") == reward_state]  # the design's seeds, as written
     lineages = [zoo.read_lineage(game, n, results) for n in names]
     done = [lin for lin in lineages if lin.get("finished") and lin.get("curve")]
     if not names or len(done) < len(names):  # the best of all seeds, so none may still be training
@@ -367,7 +383,8 @@ def env_models(cfg: I2ACampaignConfig, results: Path = RESULTS_DIR, checkpoints:
     for model in dict.fromkeys(a["env_model"] for a in cfg.arms if a["env_model"]):
         frozen = cfg.env_models.get(model)
         if frozen is None:
-            frozen, why = choose_env_model(cfg.game, model, results, checkpoints)
+            frozen, why = choose_env_model(cfg.game, model, results, checkpoints,
+                                           cfg.env_model_reward_states.get(model, "posterior"))
             if frozen is None:
                 blocked[model] = why
                 continue

@@ -1,8 +1,10 @@
+#!/usr/bin/env bash
 # One-off diagnosis on a lent GPU (2026-12-02): does a fresh compiled sSSM run end promptly on runs.TIME_UP (SIGUSR1)?
 # Two fresh runs (reward_state prior and posterior) are told their time is up at UP_AT s; each one still alive
 # every 10 s after is sent SIGUSR2, on which faulthandler prints every thread's stack to its log.
 # Results: results/speed/engine/time-up-diagnosis-h200/README.md
 set -u
+exec > >(tee "$OUT/driver.log") 2>&1  # the timeline (TIME_UP sent, who is alive when) is stored too
 python3 -m ssmlib collect --profile paper --steps 40000 --envs 16 --out /tmp/dd --no-progress > $OUT/collect.log 2>&1 || tail -5 $OUT/collect.log
 W='import faulthandler,signal,sys,runpy; faulthandler.register(signal.SIGUSR2, all_threads=True); sys.argv=["ssmlib"]+sys.argv[1:]; runpy.run_module("ssmlib", run_name="__main__", alter_sys=True)'
 python3 -c "$W" train --model sSSM --data /tmp/dd --out /tmp/rp --profile paper --no-progress --time-limit 600 --set compile=true --set reward_state=prior --set steps=100000000 --set seed=2 > $OUT/rp.log 2>&1 & P1=$!

@@ -30,7 +30,8 @@ LEASE_SECONDS=${LEASE_SECONDS:-560}
 # measured (campaign/logs/, 2026-12-02): 75-96 s eager, 107 s with a first compilation, 63 s compiled on a warm
 # machine; a run that would overrun is stopped and recorded by --stop-after (below), so no wide margin is kept.
 # Since session 10 a compiled run also compiles its test pass before its clock starts (train._first_test; about
-# 50 s on a cold machine, results/speed/engine/time-up-diagnosis-h200/): on a cold call --stop-after ends the runs
+# 50 s on a cold machine, results/speed/engine/time-up-diagnosis-h200/): on a cold call the runs then end by
+# --stop-after rather than by their own --seconds, and are recorded all the same
 OVERHEAD=${OVERHEAD:-$([ "${COMPILE:-1}" = 1 ] && echo 90 || echo 80)}
 MAX_RUNS=${MAX_RUNS:-2}
 DATA=${DATA:-/tmp/data/campaign-$GAME}

@@ -358,8 +358,10 @@ def test_an_env_model_is_chosen_among_the_runs_of_its_designed_reward_state(tmp_
     assert ic.load_config("MsPacman", tmp_path).env_models["sSSM"]["run"] == "sSSM-rp-s0"
     path = ic.campaign_dir("MsPacman", tmp_path) / "config.json"
     before = path.read_text()
-    with pytest.raises(SsmlibError, match="a reward state is one of posterior, prior"):  # refused, nothing written
-        ic.amend_design("MsPacman", "a typo", {"env_model_reward_states": {"sSSM": "next"}}, tmp_path)
+    for typo in ({"sSSM": "next"}, {"SSSM": "prior"}):  # refused, nothing written
+        with pytest.raises(SsmlibError, match=r"a key is an environment model of the arms \(dSSM-DET, sSSM\), a value "
+                                              r"one of posterior, prior"):
+            ic.amend_design("MsPacman", "a typo", {"env_model_reward_states": typo}, tmp_path)
     assert path.read_text() == before
     path.write_text(before.replace('"sSSM": "prior"', '"sSSM": "next"'))  # edited by hand
     with pytest.raises(SsmlibError, match="config.json: env_model_reward_states"):

@@ -217,7 +217,8 @@ def amend_design(game: str, change: str, updates: dict, results: Path = RESULTS_
     """Change the written design, on the record: ``updates`` (existing fields only) applied and ``change`` (what
     and why, and what had run by then) appended to ``design_changes`` with today's date. For changes that
     judge no number already seen, e.g. a rule added before any run it judges has been evaluated."""
-    _check_reward_states(updates)
+    if "env_model_reward_states" in updates:  # checked against the arms before anything is written
+        _check_reward_states(updates["env_model_reward_states"], updates.get("arms", load_config(game, results).arms))
     return amend_study_config(campaign_dir(game, results) / "config.json", I2ACampaignConfig, change, updates,
                               "write the design first: python -m ssmlib i2a-campaign init")
 
@@ -227,16 +228,20 @@ def load_config(game: str = "MsPacman", results: Path = RESULTS_DIR) -> I2ACampa
                           f"no I2A campaign for {game}; write its design with: python -m ssmlib i2a-campaign init "
                           f"--game {game}")
     d["measures"] = tuple(d.get("measures", MEASURES))
-    _check_reward_states(d, f"{campaign_dir(game, results) / 'config.json'}: ")
+    _check_reward_states(d.get("env_model_reward_states", {}), d.get("arms", []),
+                         f"{campaign_dir(game, results) / 'config.json'}: ")
     return I2ACampaignConfig(**d)
 
 
-def _check_reward_states(design: dict, where: str = "") -> None:
-    """Refuse an ``env_model_reward_states`` value that is not a reward state, in one line."""
-    bad = {m: r for m, r in design.get("env_model_reward_states", {}).items() if r not in REWARD_STATES}
+def _check_reward_states(states: dict, arms: list, where: str = "") -> None:
+    """Refuse, in one line, an ``env_model_reward_states`` entry whose model no arm queries (a typo would
+    silently leave that model on the posterior's runs) or whose value is not a reward state."""
+    models = {a["env_model"] for a in arms if a["env_model"]}
+    bad = {m: r for m, r in states.items() if m not in models or r not in REWARD_STATES}
     if bad:
-        raise SsmlibError(f"{where}env_model_reward_states {bad}: a reward state is one of {', '.join(REWARD_STATES)}; "
-                          f"amend the design (i2a_campaign.amend_design)")
+        raise SsmlibError(f"{where}env_model_reward_states {bad}: a key is an environment model of the arms "
+                          f"({', '.join(sorted(models))}), a value one of {', '.join(REWARD_STATES)}; amend the "
+                          f"design (i2a_campaign.amend_design)")
 
 
 def format_power(statement: dict) -> str:

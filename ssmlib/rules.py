@@ -20,7 +20,18 @@ REWARD_AUC_H1, REWARD_AUC_H5, REWARD_RETURN_RATIO = 0.9, 0.8, 0.7
 """The reward head's target (issue 'a reward head that learns') [ours]: open-loop AUC of P(r != 0) at h = 1 and
 h = 5, and the 10-step summed-return error as a share of the all-zero predictor's."""
 
+REWARD_LEAK_TEACHER = 0.25
+"""The sSSM's reward leak [ours]: a teacher-path reward NLL below this share of the base rate's, with an open-loop
+NLL above the base rate's."""
+
 RULES = {
+    "reward.leak": (f"A run's reward head reads the reward off the real frame (the leak) when, on its latest "
+                    f"evaluation, its reward NLL through the filtering pass (teacher) is below "
+                    f"{REWARD_LEAK_TEACHER:g}x the base rate's (predicting the data's reward frequencies) while its "
+                    f"open-loop NLL (imagination, h = 1..10) is above the base rate's: near-perfect where it can see "
+                    f"the frame, worse than knowing nothing where it cannot. An honest head may score better on the "
+                    f"teacher path (filtering gives a better state), but not from below a quarter of the base rate "
+                    f"to above all of it [ours]."),
     "reward.target": (f"Reward head, on a game's test windows, open-loop from 3 context frames: (a) the AUC of "
                       f"P(r_h != 0) is above {REWARD_AUC_H1:g} at h = 1 and (b) above {REWARD_AUC_H5:g} at h = 5; "
                       f"(c) the error of the summed return over h = 1..10, |sum r_hat - sum r|, is at most "

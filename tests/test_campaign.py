@@ -352,3 +352,24 @@ def test_calibrate_adds_the_class_weights_train_used_and_rescores(quick_dataset,
     assert row["run"] == "dSSM-DET-s0" and row["base_rate"] > 0
     assert row["teacher"] == pytest.approx(row["open_loop"], rel=1e-4)
     assert (row["teacher"], row["open_loop"]) == (rescored["reward_nll_teacher"], rescored["reward_nll_open_loop"])
+    assert row["leak"] is False
+
+
+def test_the_reward_leak_rule_flags_a_head_that_reads_the_frame_and_nothing_else():
+    from ssmlib.rules import REWARD_LEAK_TEACHER
+
+    base = 0.30
+    row = lambda teacher, open_loop: {"teacher": teacher, "open_loop": open_loop, "base_rate": base}  # noqa: E731
+    # the jumpy sSSM's pattern: near-perfect through the posterior, worse than the frequencies in imagination
+    assert campaign.reward_leak(row(0.006, 2.5)) is True
+    # an honest head, better through filtering than in imagination, is not a leak
+    assert campaign.reward_leak(row(0.11, 0.43)) is False
+    # equal paths (a dSSM), good or bad, are not a leak
+    assert campaign.reward_leak(row(0.17, 0.17)) is False and campaign.reward_leak(row(0.30, 0.30)) is False
+    # the teacher threshold is strict and a share of the base rate's NLL
+    assert campaign.reward_leak(row(REWARD_LEAK_TEACHER * base, 1.0)) is False
+    assert campaign.reward_leak(row(REWARD_LEAK_TEACHER * base * 0.99, 1.0)) is True
+    # imagination at the base rate is not worse than knowing nothing
+    assert campaign.reward_leak(row(0.01, base)) is False
+    # an evaluation without the teacher path cannot say
+    assert campaign.reward_leak({"teacher": None, "open_loop": 1.0, "base_rate": base}) is None

@@ -616,10 +616,23 @@ def reward_paths(game: str, results: Path = RESULTS_DIR) -> list[dict]:
     rows = []
     for run, ev in _evaluated_runs(game, results):
         tot = ev["results"]["total"]
-        rows.append({"run": run.name, "model": run.model, "reward_state": run.reward_state,
-                     "teacher": tot.get("reward_nll_teacher"), "open_loop": tot.get("reward_nll_open_loop"),
-                     "base_rate": tot.get("reward_nll_base_rate"), "auc_open_loop": tot.get("reward_auc_open_loop")})
+        row = {"run": run.name, "model": run.model, "reward_state": run.reward_state,
+               "teacher": tot.get("reward_nll_teacher"), "open_loop": tot.get("reward_nll_open_loop"),
+               "base_rate": tot.get("reward_nll_base_rate"), "auc_open_loop": tot.get("reward_auc_open_loop")}
+        rows.append({**row, "leak": reward_leak(row)})
     return rows
+
+
+def reward_leak(row: dict) -> bool | None:
+    """Whether a :func:`reward_paths` row shows the leak (``RULES['reward.leak']``): teacher NLL below
+    ``REWARD_LEAK_TEACHER`` x the base rate's and open-loop NLL above the base rate's. None when a path is
+    missing (an evaluation from before the teacher path was scored)."""
+    from ..rules import REWARD_LEAK_TEACHER
+
+    teacher, open_loop, base = row.get("teacher"), row.get("open_loop"), row.get("base_rate")
+    if teacher is None or open_loop is None or not base:
+        return None
+    return teacher < REWARD_LEAK_TEACHER * base and open_loop > base
 
 
 def reward_markdown(rows: list[dict]) -> str:

@@ -543,15 +543,26 @@ if sanity["runs"]:
 # a provisional interval after that.
 #
 # One caution for claim 5 before its arm runs: an agent reads the rewards its model imagines, and the
-# campaign's sSSM heads learned their rewards through the posterior, from the real frame
-# ({doc}`chapter 5 <05_sssm>`, "a leak"). Neither of the design's candidates predicts rewards in
-# imagination better than their frequencies yet: the dSSM-DET seeds cannot leak but have not learned
-# (reward AUC near 0.5 in the table above), and the sSSM seeds score close to or worse than the base
-# rate. More training may fix the first; it cannot be relied on to fix the second, whose head learned
-# from the wrong path. The zoo campaign's `sSSM-rp-s0` trains the head on the prior's state. The I2A
-# design was changed on the record, before any I2A arm ran and before `sSSM-rp-s0` had trained: the
-# sSSM arm will query the best finished run trained with the reward from the prior. The design's
-# `env_model_reward_states` field holds this, and its dated `design_changes` line gives the reason:
+# campaign's posterior sSSM heads learn their rewards through the posterior, from the real frame
+# ({doc}`chapter 5 <05_sssm>`, "a leak"). Below, for each run of the two models the design queries, its
+# reward NLL in imagination against predicting the reward frequencies (below 1: better than knowing
+# nothing), the open-loop AUC, and the leak rule's reading (`RULES['reward.leak']`), from each run's latest
+# evaluation. More training can teach a dSSM-DET head, which cannot leak; it cannot be relied on to fix
+# a head that learned from the wrong path. The zoo campaign's `sSSM-rp-s0` trains the head on the
+# prior's state instead.
+
+# %%
+for r in campaign.reward_paths("MsPacman"):
+    if r["model"] in ("dSSM-DET", "sSSM") and r["run"] in {x["run"] for x in campaign_rows if x["jump"] == 1}:
+        print(f"{r['run']:>12} ({r['reward_state']:>9}): open-loop reward NLL / base rate's "
+              f"{r['open_loop'] / r['base_rate']:.2f}, AUC {r['auc_open_loop']:.3f}, leak: "
+              f"{ {True: 'yes', False: 'no', None: '-'}[r['leak']] }")
+
+# %% [markdown]
+# The I2A design was changed on the record, before any I2A arm ran and before `sSSM-rp-s0` had
+# trained: the sSSM arm will query the best finished run trained with the reward from the prior. The
+# design's `env_model_reward_states` field holds this, and its dated `design_changes` line gives the
+# reason:
 
 # %%
 i2a_design = i2a_campaign.load_config("MsPacman")

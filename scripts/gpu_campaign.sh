@@ -24,6 +24,14 @@
 #   the first compilation on a machine cost about 66 s per lease, a warm machine's later ones none.
 #   MAX_RUNS=3 was killed by the host's OOM killer before the episode-by-episode sampler store (41 GiB per
 #   process); two runs already fill the GPU (9.2k frames/s each against 19.7k alone).
+#   I2A=1 runs a lease of the I2A campaign (scripts/gpu_i2a_campaign.sh, I2A_MAX_RUNS runs, default 2) beside
+#   the zoo's, once the data is collected: the zoo's runs hold their data on the GPU and leave the CPU idle,
+#   while the I2A campaign's model-free arm (the one arm no zoo model blocks) is bound by ALE on the CPU. It
+#   is pinned to the cores from I2A_FIRST_CPU (4) up, so the zoo's processes keep cores 0-3 to themselves,
+#   and starts I2A_DELAY s after the zoo's runs (default 120 on a cold call, 30 warm: their first
+#   compilation needs the CPU). Its output: $OUT/i2a.log and $OUT/i2a/i2a_campaign.tar (unpack as
+#   gpu_i2a_campaign.sh says: delete checkpoints/i2a_campaign/<game> first). Compare the zoo runs'
+#   frames/s in the log with earlier leases to see what it costs them.
 set -euo pipefail
 GAME=${GAME:-MsPacman}
 LEASE_SECONDS=${LEASE_SECONDS:-560}
@@ -70,10 +78,23 @@ LEFT=$(( LEASE_SECONDS - elapsed - 10 ))  # the lease's own bound (`timeout 0` w
 RECORD_SECONDS=${RECORD_SECONDS:-75}  # two runs scored and exported one after the other, after the lease's own start-up
 [ "$SECONDS_PER_RUN" -ge 30 ] && [ "$LEFT" -gt "$SECONDS_PER_RUN" ] || {
   echo "no time left to train (LEASE_SECONDS=$LEASE_SECONDS, $LEFT s left, SECONDS_PER_RUN=$SECONDS_PER_RUN)"; exit 1; }
+if [ "${I2A:-0}" = 1 ]; then  # the I2A campaign beside the zoo's runs (header): ends 20 s before the zoo's bound
+  I2A_DELAY=${I2A_DELAY:-$([ "$elapsed" -gt 60 ] && echo 120 || echo 30)}
+  I2A_SECONDS=$(( LEFT - I2A_DELAY - 20 ))
+  I2A_CPUS="${I2A_FIRST_CPU:-4}-$(( $(nproc) - 1 ))"
+  PIN=(); if command -v taskset > /dev/null && [ "${I2A_FIRST_CPU:-4}" -lt "$(nproc)" ]; then PIN=(taskset -c "$I2A_CPUS"); fi
+  ( sleep "$I2A_DELAY"
+    echo "I2A lease beside the zoo's: $I2A_SECONDS s, ${PIN[*]:-not pinned (too few cores or no taskset)}"
+    OUT="$OUT/i2a" LEASE_SECONDS=$I2A_SECONDS MAX_RUNS=${I2A_MAX_RUNS:-2} "${PIN[@]}" bash scripts/gpu_i2a_campaign.sh \
+      || echo "I2A lease failed with exit $?"
+    echo "I2A lease done" ) > "$OUT/i2a.log" 2>&1 &
+  I2A_PID=$!
+fi
 timeout "$LEFT" python3 -m ssmlib campaign lease --game "$GAME" --data "$DATA" \
   --seconds "$SECONDS_PER_RUN" --max-runs "$MAX_RUNS" $([ "${COMPILE:-1}" = 1 ] && echo --compile) \
   --stop-after $(( LEFT - RECORD_SECONDS )) || echo "lease ended with exit $?"
 echo "lease done at $(( $(date +%s) - t0 )) s"
+[ -z "${I2A_PID:-}" ] || { wait "$I2A_PID" || true; grep -v "Warn\|warn\|^$" "$OUT/i2a.log" | tail -15 || true; }
 for f in runs/campaign/*.log; do [ -f "$f" ] && { grep -v "Warning\|warn\|softmax\|reduction\|important use\|^$" "$f" | tail -5 || true; }; done
 python3 -m ssmlib campaign table --game "$GAME" || true
 [ -z "${RESCORE_PID:-}" ] || { wait "$RESCORE_PID" || true; tail -3 "$OUT/rescore.log" || true; }

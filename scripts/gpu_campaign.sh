@@ -4,9 +4,11 @@
 #   2. `campaign lease`: the unfinished runs with the fewest frames, MAX_RUNS at once on the one GPU, each
 #      for SECONDS of training (compilation not counted), continuing from the committed bf16 weights (a
 #      bare machine) or exactly from runs/campaign (a machine still warm from the previous call);
-#   3. $OUT/campaign.tar (in parts campaign.tar.part-aa, -ab, ... when over 15 MiB: cat them together): results/model_zoo/<game>/campaign and checkpoints/campaign/<game> (unpack at the
-#      repository root, run `python -m ssmlib campaign table` there to rewrite README.md's summary, and
-#      commit), plus the lease's log.
+#   3. $OUT/campaign.tar (in parts campaign.tar.part-aa, -ab, ... when over 15 MiB): results/model_zoo/<game>/campaign
+#      and checkpoints/campaign/<game>, plus the lease's log. Put them in place with
+#      `python -m ssmlib unpack --from <the folder $OUT came back to>` (joins the parts, checks every
+#      member, unpacks, stores the log under logs/ by the tar's time, rewrites the tables and README.md's
+#      summary; the I2A tar of I2A=1 too), once per call in call order, then commit.
 #   4. with RESCORE=1, scripts/gpu_rescore.sh runs alongside (the committed checkpoints re-scored with the
 #      current evaluator): $OUT/rescore/results.tar and $OUT/rescore.log.
 # Usage: [LEASE_SECONDS=560] [MAX_RUNS=2] [RESCORE=1] [CHECK=1] SSMLIB_GIT_SHA=<local HEAD> bash scripts/gpu_campaign.sh
@@ -29,8 +31,8 @@
 #   while the I2A campaign's model-free arm (the one arm no zoo model blocks) is bound by ALE on the CPU. It
 #   is pinned to the cores from I2A_FIRST_CPU (4) up, so the zoo's processes keep cores 0-3 to themselves,
 #   and starts I2A_DELAY s after the zoo's runs (default 120 on a cold call, 30 warm: their first
-#   compilation needs the CPU). Its output: $OUT/i2a.log and $OUT/i2a/i2a_campaign.tar (unpack as
-#   gpu_i2a_campaign.sh says: delete checkpoints/i2a_campaign/<game> first). Compare the zoo runs'
+#   compilation needs the CPU). Its output: $OUT/i2a.log and $OUT/i2a/i2a_campaign.tar, which
+#   `python -m ssmlib unpack` (step 3) puts in place with the zoo's. Compare the zoo runs'
 #   frames/s in the log with earlier leases to see what it costs them.
 set -euo pipefail
 GAME=${GAME:-MsPacman}

@@ -9,7 +9,8 @@
 #      one line each; the arms and runs come from the config (Python), none is named here.
 #   2. $OUT/i2a_campaign.tar: results/i2a/<game>/campaign and checkpoints/i2a_campaign/<game>. Unpack at the
 #      repository root AFTER deleting checkpoints/i2a_campaign/<game> (the tar holds every open run's state;
-#      a run finished in this lease has none any more), then commit both folders.
+#      a run finished in this lease has none any more), then commit both folders. `python -m ssmlib
+#      unpack --from DIR` (DIR: where $OUT came back) does all of it, and stores the log under logs/.
 # Usage: [LEASE_SECONDS=560] [MAX_RUNS=2] [OVERHEAD=90] SSMLIB_GIT_SHA=<local HEAD> bash scripts/gpu_i2a_campaign.sh
 #   LEASE_SECONDS is the whole call's budget; each run trains LEASE_SECONDS - OVERHEAD seconds (startup, the
 #   frozen evaluation of a run at its budget and the recording: 35 s measured without the evaluation) unless

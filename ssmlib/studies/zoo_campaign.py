@@ -725,12 +725,17 @@ def _cli_calibrate(args) -> int:
 
 
 def _cli_table(args) -> int:
+    return report(args.game)
+
+
+def report(game: str) -> int:
+    """``campaign table``: rewrite ``table.md`` (and README.md's summary for MsPacman), print every run."""
     from ..config import REPO_ROOT
 
-    print(f"wrote {write_table(args.game)}")
-    if args.game == "MsPacman" and update_readme(args.game, REPO_ROOT / "README.md"):
+    print(f"wrote {write_table(game)}")
+    if game == "MsPacman" and update_readme(game, REPO_ROOT / "README.md"):
         print("updated the campaign's table in README.md")
-    for r in table(args.game):
+    for r in table(game):
         ci = r["excess_ci"]
         band = f" [{ci[0]:.1f}, {ci[1]:.1f}]" if ci else ""
         exc = "-" if r["excess_open_loop"] is None else f"{r['excess_open_loop']:.1f}{band}"

@@ -1,0 +1,166 @@
+"""What a GPU lease sends back, put in place: ``python -m ssmlib unpack --from DIR``.
+
+A lease of ``scripts/gpu_campaign.sh`` returns, in the folder the device tool copies ``$OUT`` to:
+
+* ``campaign.tar`` (or ``campaign.tar.part-aa``, ``-ab``, ... when it was over the device's file limit) holding
+  ``results/model_zoo/<game>/campaign`` and ``checkpoints/campaign/<game>``, and ``lease.log`` (what the
+  caller redirected there);
+* with ``I2A=1``, also ``i2a/i2a_campaign.tar`` (or its parts) holding ``results/i2a/<game>/campaign`` and
+  ``checkpoints/i2a_campaign/<game>``, and ``i2a.log`` (``scripts/gpu_i2a_campaign.sh`` called on its own
+  returns ``i2a_campaign.tar`` and the caller's ``lease.log`` at the top). A run that finished in that lease has no state any
+  more, so the I2A checkpoint folder is replaced, not merged (``scripts/gpu_i2a_campaign.sh`` says the same).
+
+Every tar is read and every member checked (a plain file or folder under its campaign's two folders) before
+anything in the repository changes, so a damaged or foreign tar is refused in one line with nothing written.
+Each log is stored in its campaign's ``logs/`` as ``<UTC date>-<HHMM>-<device tag>.log``, the time being the
+newest file in the tar (the device's clock when the lease packed it).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import tarfile
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import SsmlibError
+
+
+@dataclass(frozen=True)
+class LeaseTar:
+    """One campaign's tar in a lease's returned folder."""
+
+    name: str
+    """The tar's path relative to the returned folder (its parts add ``.part-aa``, ...)."""
+    log: str
+    """The lease's log beside it, relative to the returned folder."""
+    results: str
+    """The campaign's results folder, ``{game}`` filled in (its ``logs/`` receives the log)."""
+    checkpoints: str
+    """The campaign's checkpoint folder, ``{game}`` filled in."""
+    replace_checkpoints: bool
+    """Delete the checkpoint folder before unpacking (the tar holds every open run's state, and only those)."""
+
+
+LEASE_TARS = (
+    LeaseTar("campaign.tar", "lease.log", "results/model_zoo/{game}/campaign", "checkpoints/campaign/{game}", False),
+    LeaseTar("i2a/i2a_campaign.tar", "i2a.log", "results/i2a/{game}/campaign", "checkpoints/i2a_campaign/{game}",
+             True),
+    # scripts/gpu_i2a_campaign.sh called on its own: its tar at the top, the caller's log beside it
+    LeaseTar("i2a_campaign.tar", "lease.log", "results/i2a/{game}/campaign", "checkpoints/i2a_campaign/{game}", True),
+)
+
+
+def tar_parts(folder: Path, name: str) -> list[Path]:
+    """The file(s) of tar ``name`` in ``folder``: the tar itself, else its parts in order, else none."""
+    whole = folder / name
+    if whole.is_file():
+        return [whole]
+    return sorted(whole.parent.glob(whole.name + ".part-*"))
+
+
+def _joined(parts: list[Path], tmp: Path) -> Path:
+    if len(parts) == 1:
+        return parts[0]
+    out = tmp / parts[0].name.split(".part-")[0]
+    with open(out, "wb") as f:
+        for p in parts:
+            with open(p, "rb") as src:
+                shutil.copyfileobj(src, f)
+    return out
+
+
+def check_members(tar: tarfile.TarFile, allowed: tuple[str, ...], label: str) -> float:
+    """Refuse a tar with a member that is not a plain file or folder under one of ``allowed`` (no absolute path,
+    no ``..``, no link); returns the newest member's mtime."""
+    newest = 0.0
+    for m in tar.getmembers():
+        parts = Path(m.name).parts
+        inside = any(m.name.rstrip("/") == a or m.name.startswith(a + "/") for a in allowed)
+        if m.name.startswith("/") or ".." in parts or not (m.isfile() or m.isdir()) or not inside:
+            raise SsmlibError(f"{label}: refused, member {m.name!r} is not a plain file or folder under "
+                              f"{' or '.join(allowed)}; nothing was unpacked")
+        newest = max(newest, float(m.mtime))
+    if newest == 0.0:
+        raise SsmlibError(f"{label}: refused, it holds no file; nothing was unpacked")
+    return newest
+
+
+def stamp(mtime: float) -> str:
+    """``YYYY-MM-DD-HHMM`` (UTC) of a tar member's mtime: the name of a lease's log."""
+    return dt.datetime.fromtimestamp(mtime, dt.timezone.utc).strftime("%Y-%m-%d-%H%M")
+
+
+def unpack(folder, game: str = "MsPacman", root=None, device_tag: str = "h200") -> list[str]:
+    """Put what a lease returned (``folder``) into the repository at ``root`` (default: this one): each
+    campaign's tar unpacked, its log stored. Returns one line per thing done. Refused in one line, with nothing
+    changed, when the folder holds no campaign tar, a tar cannot be read or holds anything outside its
+    campaign's folders, or a log of the same name is already stored with other contents."""
+    from ..config import REPO_ROOT
+
+    folder, root = Path(folder), Path(root or REPO_ROOT)
+    if not folder.is_dir():
+        raise SsmlibError(f"{folder} is not a folder: pass the folder the lease's files were copied to")
+    with tempfile.TemporaryDirectory() as tmp:
+        plan = []
+        for lt in LEASE_TARS:
+            parts = tar_parts(folder, lt.name)
+            if not parts:
+                continue
+            results, ckpts = lt.results.format(game=game), lt.checkpoints.format(game=game)
+            path = _joined(parts, Path(tmp))
+            try:
+                with tarfile.open(path) as tar:
+                    newest = check_members(tar, (results, ckpts), lt.name)
+            except (tarfile.TarError, OSError, EOFError) as e:
+                raise SsmlibError(f"{lt.name}: cannot be read ({e}); a split tar needs all its parts "
+                                  f"({', '.join(p.name for p in parts)} found); nothing was unpacked") from None
+            log_src = folder / lt.log
+            log_dst = root / results / "logs" / f"{stamp(newest)}-{device_tag}.log"
+            if log_src.is_file() and log_dst.exists() and log_dst.read_bytes() != log_src.read_bytes():
+                raise SsmlibError(f"{log_dst} already exists with other contents: this lease looks unpacked "
+                                  f"already, or two leases packed in the same minute; nothing was unpacked")
+            plan.append((lt, path, results, ckpts, log_src, log_dst))
+        if not plan:
+            raise SsmlibError(f"{folder} holds no campaign tar ({', '.join(lt.name for lt in LEASE_TARS)} or its "
+                              f"parts): nothing to unpack")
+        done = []
+        for lt, path, results, ckpts, log_src, log_dst in plan:
+            if lt.replace_checkpoints and (root / ckpts).exists():
+                shutil.rmtree(root / ckpts)  # every open run's state is in the tar; a finished run has none
+            safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}  # a second guard where Python has it
+            with tarfile.open(path) as tar:
+                for m in tar.getmembers():  # checked above: plain files and folders inside the campaign
+                    tar.extract(m, root, set_attrs=False, **safe)
+            done.append(f"unpacked {lt.name} ({path.stat().st_size:,} bytes) into {results} and {ckpts}")
+            if log_src.is_file():
+                log_dst.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(log_src, log_dst)
+                done.append(f"stored {lt.log} as {log_dst.relative_to(root)}")
+            else:
+                done.append(f"no {lt.log} beside {lt.name}: no log stored")
+    return done
+
+
+# ------------------------------------------------------------------------------------------ command line
+
+
+def _cli_unpack(args) -> int:
+    from . import i2a_campaign, zoo_campaign
+
+    done = unpack(args.folder, args.game, device_tag=args.device_tag)
+    print("\n".join(done))
+    if any(line.startswith(("unpacked i2a/", "unpacked i2a_campaign.tar")) for line in done):
+        print(f"wrote {i2a_campaign.write_table(args.game)}")
+    return zoo_campaign.report(args.game) if any(line.startswith("unpacked campaign.tar") for line in done) else 0
+
+
+def add_cli(subparsers) -> None:
+    u = subparsers.add_parser("unpack", help="put a GPU lease's returned files in place: each campaign's tar "
+                              "checked and unpacked, its log stored under logs/, the tables rewritten")
+    u.add_argument("--from", dest="folder", required=True, help="the folder the lease's $OUT was copied to")
+    u.add_argument("--game", default="MsPacman")
+    u.add_argument("--device-tag", default="h200", help="the end of the logs' names (default h200)")
+    u.set_defaults(func=_cli_unpack)

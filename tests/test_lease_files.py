@@ -1,0 +1,144 @@
+"""``campaign unpack``: a lease's returned files put in place, or refused with nothing changed."""
+import io
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from ssmlib.errors import SsmlibError
+from ssmlib.studies.lease_files import unpack
+
+ZOO = "results/model_zoo/MsPacman/campaign"
+I2A = "results/i2a/MsPacman/campaign"
+MTIME = 1_764_741_420  # 2025-12-03 05:57 UTC
+
+
+def make_tar(path: Path, files: dict[str, bytes], mtime: int = MTIME, link: str | None = None) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size, info.mtime = len(data), mtime
+            tar.addfile(info, io.BytesIO(data))
+        if link:
+            info = tarfile.TarInfo(link)
+            info.type, info.linkname, info.mtime = tarfile.SYMTYPE, "/etc/passwd", mtime
+            tar.addfile(info)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(buf.getvalue())
+    return buf.getvalue()
+
+
+def split(path: Path, size: int) -> None:
+    data = path.read_bytes()
+    path.unlink()
+    for i in range(0, len(data), size):
+        (path.parent / f"{path.name}.part-a{chr(ord('a') + i // size)}").write_bytes(data[i:i + size])
+
+
+@pytest.fixture
+def repo(tmp_path):
+    root = tmp_path / "repo"
+    (root / ZOO / "sSSM-s0").mkdir(parents=True)
+    (root / ZOO / "sSSM-s0" / "lineage.json").write_text("old")
+    (root / "checkpoints/i2a_campaign/MsPacman").mkdir(parents=True)
+    (root / "checkpoints/i2a_campaign/MsPacman/model-free-s0.safetensors").write_text("stale state")
+    return root
+
+
+def test_a_split_zoo_tar_is_joined_unpacked_and_its_log_named_by_its_newest_file(repo, tmp_path):
+    back = tmp_path / "back"
+    make_tar(back / "campaign.tar", {f"{ZOO}/sSSM-s0/lineage.json": b"new" * 2000,
+                                     "checkpoints/campaign/MsPacman/sSSM-s0.safetensors": b"w" * 5000})
+    split(back / "campaign.tar", 4096)
+    assert len(list(back.glob("campaign.tar.part-*"))) > 1
+    (back / "lease.log").write_text("the lease's log\n")
+    done = unpack(back, root=repo)
+    assert (repo / ZOO / "sSSM-s0/lineage.json").read_bytes() == b"new" * 2000
+    assert (repo / "checkpoints/campaign/MsPacman/sSSM-s0.safetensors").read_bytes() == b"w" * 5000
+    assert (repo / ZOO / "logs/2025-12-03-0557-h200.log").read_text() == "the lease's log\n"
+    assert done[0].startswith("unpacked campaign.tar") and "2025-12-03-0557-h200.log" in done[1]
+    # the zoo's checkpoints are merged, the I2A's untouched
+    assert (repo / "checkpoints/i2a_campaign/MsPacman/model-free-s0.safetensors").exists()
+    assert unpack(back, root=repo) == done  # the same lease again: same files, same log
+
+
+def test_the_i2a_tar_replaces_the_committed_state_of_the_runs_it_no_longer_holds(repo, tmp_path):
+    back = tmp_path / "back"
+    make_tar(back / "campaign.tar", {f"{ZOO}/table.md": b"t"})
+    make_tar(back / "i2a/i2a_campaign.tar", {f"{I2A}/model-free-s0/lineage.json": b"finished",
+                                             "checkpoints/i2a_campaign/MsPacman/model-free-s2.safetensors": b"s2"},
+             mtime=MTIME + 60)
+    (back / "i2a.log").write_text("i2a")
+    done = unpack(back, root=repo)
+    ckpts = sorted(p.name for p in (repo / "checkpoints/i2a_campaign/MsPacman").iterdir())
+    assert ckpts == ["model-free-s2.safetensors"]  # s0 finished in the lease: its state is gone
+    assert (repo / I2A / "logs/2025-12-03-0558-h200.log").read_text() == "i2a"
+    assert any("no lease.log" in line for line in done)
+
+
+@pytest.mark.parametrize("bad", [{"results/model_zoo/MsPacman/campaign/../../../escape": b"x"},
+                                 {"results/other/file": b"x"},
+                                 {"/abs/file": b"x"},
+                                 {"results/model_zoo/Bowling/campaign/x": b"x"}])
+def test_a_member_outside_the_campaign_is_refused_before_anything_changes(repo, tmp_path, bad):
+    back = tmp_path / "back"
+    make_tar(back / "campaign.tar", {f"{ZOO}/sSSM-s0/lineage.json": b"new", **bad})
+    (back / "lease.log").write_text("log")
+    with pytest.raises(SsmlibError, match="refused, member .* nothing was unpacked"):
+        unpack(back, root=repo)
+    assert (repo / ZOO / "sSSM-s0/lineage.json").read_text() == "old"
+    assert not (repo / ZOO / "logs").exists()
+
+
+def test_a_link_is_refused(repo, tmp_path):
+    back = tmp_path / "back"
+    make_tar(back / "campaign.tar", {f"{ZOO}/a": b"a"}, link=f"{ZOO}/passwd")
+    with pytest.raises(SsmlibError, match="not a plain file or folder"):
+        unpack(back, root=repo)
+
+
+def test_a_bad_i2a_tar_stops_the_zoo_tar_too_and_keeps_the_i2a_state(repo, tmp_path):
+    back = tmp_path / "back"
+    make_tar(back / "campaign.tar", {f"{ZOO}/sSSM-s0/lineage.json": b"new"})
+    make_tar(back / "i2a/i2a_campaign.tar", {"results/model_zoo/MsPacman/campaign/x": b"wrong campaign"})
+    with pytest.raises(SsmlibError, match="i2a/i2a_campaign.tar: refused"):
+        unpack(back, root=repo)
+    assert (repo / ZOO / "sSSM-s0/lineage.json").read_text() == "old"
+    assert (repo / "checkpoints/i2a_campaign/MsPacman/model-free-s0.safetensors").exists()
+
+
+def test_a_missing_part_is_named(repo, tmp_path):
+    back = tmp_path / "back"
+    make_tar(back / "campaign.tar", {f"{ZOO}/big": bytes(range(256)) * 64})
+    split(back / "campaign.tar", 8192)
+    (back / "campaign.tar.part-ab").unlink()
+    with pytest.raises(SsmlibError, match="cannot be read .* all its parts .*part-aa"):
+        unpack(back, root=repo)
+    assert (repo / ZOO / "sSSM-s0/lineage.json").read_text() == "old"
+
+
+def test_a_folder_without_a_tar_or_a_log_already_stored_otherwise_is_refused(repo, tmp_path):
+    with pytest.raises(SsmlibError, match="holds no campaign tar"):
+        unpack(tmp_path, root=repo)
+    with pytest.raises(SsmlibError, match="is not a folder"):
+        unpack(tmp_path / "nowhere", root=repo)
+    back = tmp_path / "back"
+    make_tar(back / "campaign.tar", {f"{ZOO}/sSSM-s0/lineage.json": b"new"})
+    (back / "lease.log").write_text("this lease")
+    (repo / ZOO / "logs").mkdir()
+    (repo / ZOO / "logs/2025-12-03-0557-h200.log").write_text("another lease")
+    with pytest.raises(SsmlibError, match="already exists with other contents"):
+        unpack(back, root=repo)
+    assert (repo / ZOO / "sSSM-s0/lineage.json").read_text() == "old"
+
+
+def test_an_i2a_call_on_its_own_returns_its_tar_at_the_top(repo, tmp_path):
+    back = tmp_path / "back"
+    make_tar(back / "i2a_campaign.tar", {f"{I2A}/table.md": b"t"})
+    (back / "lease.log").write_text("i2a alone")
+    done = unpack(back, root=repo)
+    assert done[0].startswith("unpacked i2a_campaign.tar")
+    assert not (repo / "checkpoints/i2a_campaign/MsPacman").exists()  # no open run's state in the tar
+    assert (repo / I2A / "logs/2025-12-03-0557-h200.log").read_text() == "i2a alone"
+    assert not (repo / ZOO / "logs").exists()

@@ -197,6 +197,39 @@ def test_inside_training_the_update_sees_what_the_policy_acted_on(quick_dataset,
     torch.testing.assert_close(values, torch.cat([a[1] for a in seen["act"][:3]]), rtol=1e-5, atol=1e-6)
 
 
+def test_the_first_acting_step_after_an_update_acts_on_the_bootstrap_rollouts(quick_dataset, tmp_path, monkeypatch):
+    """Over two updates: the bootstrap pass's rollouts of the last observation are what the next collect's first
+    step acts on (no second imagination of it), and each update still sees, row by row, its own acting passes."""
+    from ssmlib.data.store import open_dataset
+
+    passes = []  # (kind, obs, logits, values, imagination features)
+    real = I2AAgent.forward
+
+    def spy(self, obs, imagination=None):
+        out = real(self, obs, imagination)
+        kind = "update" if torch.is_grad_enabled() else "act" if imagination is None else "act-cached"
+        passes.append((kind, obs.clone(), out.logits.detach().clone(), out.value.detach().clone(),
+                       out.imagination["features"].clone()))
+        if kind == "update":
+            out.rollout_logits.sum().backward(retain_graph=True)
+            self.zero_grad(set_to_none=True)
+        return out
+
+    monkeypatch.setattr(I2AAgent, "forward", spy)
+    env = ImaginedVectorEnv(quick_model("sSSM", seed=2), open_dataset(quick_dataset), num_envs=4, max_steps=6)
+    cfg = dataclasses.replace(agent_profile("quick"), agent="i2a", rollout_policy="distill", num_envs=4, num_steps=3,
+                              total_steps=24, rollout_depth=2, log_every=1, env_model="(given)")
+    train_agent(cfg, tmp_path / "run", env=env, env_model=quick_model("dSSM-DET"), progress=False)
+    kinds = [p[0] for p in passes]
+    assert kinds == ["act"] * 3 + ["act", "update"] + ["act-cached", "act", "act"] + ["act", "update"]
+    bootstrap, cached = passes[3], passes[5]
+    assert torch.equal(bootstrap[1], cached[1])  # the same observation
+    assert torch.equal(bootstrap[4], cached[4])  # acted on the bootstrap's own rollouts
+    for update, acts in ((passes[4], passes[0:3]), (passes[9], passes[5:8])):
+        torch.testing.assert_close(update[2], torch.cat([a[2] for a in acts]), rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(update[3], torch.cat([a[3] for a in acts]), rtol=1e-5, atol=1e-6)
+
+
 def test_learning_to_query_refuses_cached_rollouts():
     agent = i2a("learned", depth=2)
     assert not agent.reuses_imagination
@@ -208,8 +241,9 @@ def test_learning_to_query_refuses_cached_rollouts():
 
 @pytest.mark.parametrize("mode,fresh_in_update", [("distill", False), ("learned", True)])
 def test_training_imagines_once_per_acting_step(mode, fresh_in_update, quick_dataset, tmp_path):
-    """Per update: S acting passes + 1 bootstrap pass imagine; the update imagines again only when the
-    rollout policy learns through the rollouts (learning to query)."""
+    """Per update: S acting passes + 1 bootstrap pass imagine, and after the first update the first acting
+    pass reuses the bootstrap's rollouts; the update imagines again only when the rollout policy learns
+    through the rollouts (learning to query), which reuses nothing."""
     from ssmlib.data.store import open_dataset
 
     model = quick_model("dSSM-DET")
@@ -220,8 +254,9 @@ def test_training_imagines_once_per_acting_step(mode, fresh_in_update, quick_dat
     cfg = dataclasses.replace(agent_profile("quick"), agent="i2a", rollout_policy=mode, num_envs=4, num_steps=3,
                               total_steps=24, rollout_depth=2, log_every=1, env_model="(given)")
     train_agent(cfg, tmp_path / "run", env=env, env_model=model, progress=False)
-    updates, passes = 2, 3 + 1 + int(fresh_in_update)
-    assert len(calls) == updates * passes * 2
+    # distill: the second update's first acting step reuses the first update's bootstrap rollouts
+    passes = 2 * (3 + 1 + 1) if fresh_in_update else (3 + 1) + (3 - 1 + 1)
+    assert len(calls) == passes * 2
     assert sorted(set(calls)) == sorted({4 * A} | ({3 * 4 * A} if fresh_in_update else set()))
 
 

@@ -280,6 +280,9 @@ class _Learner:
         # learns from exactly the imagination the policy acted on and skips the model's cost a second time
         self.reuse = agent.reuses_imagination
         self.imagined: dict[str, Tensor] = {}
+        # and the bootstrap pass's rollouts of the last observation: the next collect's first step acts on them
+        # instead of imagining the same observation again (one imagination fewer per update)
+        self.bootstrap_imagination: dict[str, Tensor] | None = None
         self.tracker = EpisodeTracker(N)
         self.recent: list[float] = []
         """The returns of the episodes ended in this call (unclipped)."""
@@ -291,7 +294,8 @@ class _Learner:
         for t in range(S):
             self.obs[t], self.dones[t] = obs, done
             with torch.no_grad(), autocast(self.dev, self.cfg.amp):
-                o = self.agent(obs)
+                cached, self.bootstrap_imagination = self.bootstrap_imagination if t == 0 else None, None
+                o = self.agent(obs) if cached is None else self.agent(obs, imagination=cached)
             if self.reuse:
                 self._keep_imagination(t, o.imagination)
             a = torch.distributions.Categorical(logits=o.logits.float()).sample()
@@ -318,7 +322,10 @@ class _Learner:
         and the gradient norm before clipping."""
         cfg, agent = self.cfg, self.agent
         with torch.no_grad(), autocast(self.dev, cfg.amp):
-            next_value = agent(next_obs).value.float()
+            bootstrap = agent(next_obs)
+        next_value = bootstrap.value.float()
+        if self.reuse:  # next_obs is the next collect's first observation (``collect`` returns it)
+            self.bootstrap_imagination = bootstrap.imagination
         adv, ret = gae(self.rewards, self.values, self.dones, next_value, next_done, cfg.gamma, cfg.gae_lambda)
         with autocast(self.dev, cfg.amp):
             if self.reuse:

@@ -284,7 +284,9 @@ class I2AAgent(nn.Module):
         """Whether the update may reuse the acting pass's rollouts instead of imagining again: yes unless
         the rollout policy learns through them (``learned``). The model is frozen and pi_hat only changes
         at the update, so the cached rollouts are exactly what the policy acted on (the same samples).
-        The ``learned`` update imagines again to get a graph, with fresh rollout-action samples (and
+        The first acting step after an update acts on the rollouts the update's bootstrap pass imagined from
+        the same observation (so pi_hat's samples there are from before that update): one imagination fewer
+        per update. The ``learned`` update imagines again to get a graph, with fresh rollout-action samples (and
         fresh z for a stochastic model): its policy gradient is taken at rollouts that differ from the
         acted-on ones in those samples, the one variant where this happens."""
         return self.rollout_mode != "learned"

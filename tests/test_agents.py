@@ -233,17 +233,20 @@ def test_the_first_acting_step_after_an_update_acts_on_the_bootstrap_rollouts(qu
 def test_learning_to_query_refuses_cached_rollouts():
     agent = i2a("learned", depth=2)
     assert not agent.reuses_imagination
+    obs = obs_batch(2)
     with torch.no_grad():
-        acted = agent(obs_batch(2))
+        acted = agent(obs)
+        again = agent(obs, imagination=acted.imagination)  # acting needs no gradient: earlier rollouts will do
+    torch.testing.assert_close(again.logits, acted.logits, rtol=1e-5, atol=1e-7)
     with pytest.raises(SsmlibError, match="fresh rollouts"):
-        agent(obs_batch(2), imagination=acted.imagination)
+        agent(obs, imagination=acted.imagination)
 
 
 @pytest.mark.parametrize("mode,fresh_in_update", [("distill", False), ("learned", True)])
 def test_training_imagines_once_per_acting_step(mode, fresh_in_update, quick_dataset, tmp_path):
     """Per update: S acting passes + 1 bootstrap pass imagine, and after the first update the first acting
     pass reuses the bootstrap's rollouts; the update imagines again only when the rollout policy learns
-    through the rollouts (learning to query), which reuses nothing."""
+    through the rollouts (learning to query)."""
     from ssmlib.data.store import open_dataset
 
     model = quick_model("dSSM-DET")
@@ -254,8 +257,8 @@ def test_training_imagines_once_per_acting_step(mode, fresh_in_update, quick_dat
     cfg = dataclasses.replace(agent_profile("quick"), agent="i2a", rollout_policy=mode, num_envs=4, num_steps=3,
                               total_steps=24, rollout_depth=2, log_every=1, env_model="(given)")
     train_agent(cfg, tmp_path / "run", env=env, env_model=model, progress=False)
-    # distill: the second update's first acting step reuses the first update's bootstrap rollouts
-    passes = 2 * (3 + 1 + 1) if fresh_in_update else (3 + 1) + (3 - 1 + 1)
+    # the second update's first acting step reuses the first update's bootstrap rollouts (learned too)
+    passes = (3 + 1) + (3 - 1 + 1) + (2 if fresh_in_update else 0)
     assert len(calls) == passes * 2
     assert sorted(set(calls)) == sorted({4 * A} | ({3 * 4 * A} if fresh_in_update else set()))
 

@@ -280,8 +280,8 @@ class _Learner:
         # learns from exactly the imagination the policy acted on and skips the model's cost a second time
         self.reuse = agent.reuses_imagination
         self.imagined: dict[str, Tensor] = {}
-        # and the bootstrap pass's rollouts of the last observation: the next collect's first step acts on them
-        # instead of imagining the same observation again (one imagination fewer per update)
+        # and the bootstrap pass's rollouts of the last observation (any I2A, learning to query too): the next
+        # collect's first step acts on them instead of imagining the same observation again
         self.bootstrap_imagination: dict[str, Tensor] | None = None
         self.tracker = EpisodeTracker(N)
         self.recent: list[float] = []
@@ -324,8 +324,7 @@ class _Learner:
         with torch.no_grad(), autocast(self.dev, cfg.amp):
             bootstrap = agent(next_obs)
         next_value = bootstrap.value.float()
-        if self.reuse:  # next_obs is the next collect's first observation (``collect`` returns it)
-            self.bootstrap_imagination = bootstrap.imagination
+        self.bootstrap_imagination = bootstrap.imagination  # of next_obs: the next collect's first observation
         adv, ret = gae(self.rewards, self.values, self.dones, next_value, next_done, cfg.gamma, cfg.gae_lambda)
         with autocast(self.dev, cfg.amp):
             if self.reuse:

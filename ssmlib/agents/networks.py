@@ -286,7 +286,7 @@ class I2AAgent(nn.Module):
         at the update, so the cached rollouts are exactly what the policy acted on (the same samples).
         The first acting step after an update acts on the rollouts the update's bootstrap pass imagined from
         the same observation (so pi_hat's samples there are from before that update): one imagination fewer
-        per update. The ``learned`` update imagines again to get a graph, with fresh rollout-action samples (and
+        per update, in every variant (acting needs no gradient). The ``learned`` update imagines again to get a graph, with fresh rollout-action samples (and
         fresh z for a stochastic model): its policy gradient is taken at rollouts that differ from the
         acted-on ones in those samples, the one variant where this happens."""
         return self.rollout_mode != "learned"
@@ -296,7 +296,8 @@ class I2AAgent(nn.Module):
         pass (see :attr:`reuses_imagination`), used instead of imagining again."""
         frames = frames_from_obs(obs)
         N, A = frames.shape[0], self.num_actions
-        if imagination is not None and not self.reuses_imagination:
+        if imagination is not None and not self.reuses_imagination and torch.is_grad_enabled():
+            # acting (no gradient) may use earlier rollouts; the update's policy gradient needs its own
             raise SsmlibError("learning to query needs the gradient of fresh rollouts; do not pass imagination")
         im = self.imagine(frames) if imagination is None else imagination
         codes = self.encoder(im["features"], self.env_model.reward_probs(im["reward_logits"]))  # (N*A, lstm)

@@ -503,6 +503,12 @@ for key, name in MEASURES.items():
 # update exactly on-policy (imagining again would sample other rollout actions), and the model's cost
 # is paid once instead of twice. The `learned` I2A imagines again in the update, because its gradient
 # flows through the rollouts into $\hat\pi$.
+#
+# One imagination per update is saved in every variant since this study ran (so the bench below
+# predates it): the bootstrap value $V(o_{t+S})$ at the end of a collection imagines from the very
+# observation the next collection starts on, and that first acting step now acts on those rollouts
+# instead of imagining them again. A CPU indication of the gain is in
+# `results/speed/agent-bootstrap-reuse-cpu/`; the GPU measurement belongs to the I2A campaign.
 
 # %%
 bench = study["bench"]

@@ -96,7 +96,12 @@ timeout "$LEFT" python3 -m ssmlib campaign lease --game "$GAME" --data "$DATA" \
   --seconds "$SECONDS_PER_RUN" --max-runs "$MAX_RUNS" $([ "${COMPILE:-1}" = 1 ] && echo --compile) \
   --stop-after $(( LEFT - RECORD_SECONDS )) || echo "lease ended with exit $?"
 echo "lease done at $(( $(date +%s) - t0 )) s"
-[ -z "${I2A_PID:-}" ] || { wait "$I2A_PID" || true; grep -v "Warn\|warn\|^$" "$OUT/i2a.log" | tail -15 || true; }
+if [ -n "${I2A_PID:-}" ]; then  # it ends on its own bound; never let it hold back the zoo's tar
+  for _ in $(seq 30); do kill -0 "$I2A_PID" 2> /dev/null || break; sleep 1; done
+  if kill -0 "$I2A_PID" 2> /dev/null; then echo "I2A lease still running: the zoo's tar is written without waiting"
+  else wait "$I2A_PID" || true; fi
+  grep -v "Warn\|warn\|^$" "$OUT/i2a.log" | tail -15 || true
+fi
 for f in runs/campaign/*.log; do [ -f "$f" ] && { grep -v "Warning\|warn\|softmax\|reduction\|important use\|^$" "$f" | tail -5 || true; }; done
 python3 -m ssmlib campaign table --game "$GAME" || true
 [ -z "${RESCORE_PID:-}" ] || { wait "$RESCORE_PID" || true; tail -3 "$OUT/rescore.log" || true; }

@@ -1,5 +1,6 @@
 """``campaign unpack``: a lease's returned files put in place, or refused with nothing changed."""
 import io
+import shutil
 import tarfile
 from pathlib import Path
 
@@ -102,9 +103,17 @@ def test_a_bad_i2a_tar_stops_the_zoo_tar_too_and_keeps_the_i2a_state(repo, tmp_p
     back = tmp_path / "back"
     make_tar(back / "campaign.tar", {f"{ZOO}/sSSM-s0/lineage.json": b"new"})
     make_tar(back / "i2a/i2a_campaign.tar", {"results/model_zoo/MsPacman/campaign/x": b"wrong campaign"})
-    with pytest.raises(SsmlibError, match="i2a/i2a_campaign.tar: refused"):
+    with pytest.raises(SsmlibError, match="i2a/i2a_campaign.tar: refused") as refusal:
         unpack(back, root=repo)
     assert (repo / ZOO / "sSSM-s0/lineage.json").read_text() == "old"
+    assert (repo / "checkpoints/i2a_campaign/MsPacman/model-free-s0.safetensors").exists()
+    # the advice in the message, followed: a copy of the folder without the bad tar unpacks the zoo's
+    assert "copy the folder without this one" in str(refusal.value)
+    copy = tmp_path / "copy"
+    shutil.copytree(back, copy)
+    shutil.rmtree(copy / "i2a")
+    unpack(copy, root=repo)
+    assert (repo / ZOO / "sSSM-s0/lineage.json").read_text() == "new"
     assert (repo / "checkpoints/i2a_campaign/MsPacman/model-free-s0.safetensors").exists()
 
 

@@ -53,6 +53,10 @@ LEASE_TARS = (
 )
 
 
+SKIP_ADVICE = (" (to unpack the other campaign's tar alone, copy the folder without this one, e.g. "
+               "`cp -r DIR /tmp/lease && rm -r /tmp/lease/i2a`, and unpack the copy)")
+
+
 def tar_parts(folder: Path, name: str) -> list[Path]:
     """The file(s) of tar ``name`` in ``folder``: the tar itself, else its parts in order, else none."""
     whole = folder / name
@@ -81,7 +85,7 @@ def check_members(tar: tarfile.TarFile, allowed: tuple[str, ...], label: str) ->
         inside = any(m.name.rstrip("/") == a or m.name.startswith(a + "/") for a in allowed)
         if m.name.startswith("/") or ".." in parts or not (m.isfile() or m.isdir()) or not inside:
             raise SsmlibError(f"{label}: refused, member {m.name!r} is not a plain file or folder under "
-                              f"{' or '.join(allowed)}; nothing was unpacked")
+                              f"{' or '.join(allowed)}; nothing was unpacked{SKIP_ADVICE}")
         newest = max(newest, float(m.mtime))
     if newest == 0.0:
         raise SsmlibError(f"{label}: refused, it holds no file; nothing was unpacked")
@@ -116,7 +120,8 @@ def unpack(folder, game: str = "MsPacman", root=None, device_tag: str = "h200") 
                     newest = check_members(tar, (results, ckpts), lt.name)
             except (tarfile.TarError, OSError, EOFError) as e:
                 raise SsmlibError(f"{lt.name}: cannot be read ({e}); a split tar needs all its parts "
-                                  f"({', '.join(p.name for p in parts)} found); nothing was unpacked") from None
+                                  f"({', '.join(p.name for p in parts)} found); nothing was unpacked"
+                                  f"{SKIP_ADVICE}") from None
             log_src = folder / lt.log
             log_dst = root / results / "logs" / f"{stamp(newest)}-{device_tag}.log"
             if log_src.is_file() and log_dst.exists() and log_dst.read_bytes() != log_src.read_bytes():

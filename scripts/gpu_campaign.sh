@@ -33,7 +33,8 @@
 #   and starts I2A_DELAY s after the zoo's runs (default 120 on a cold call, 30 warm: their first
 #   compilation needs the CPU). Its output: $OUT/i2a.log and $OUT/i2a/i2a_campaign.tar, which
 #   `python -m ssmlib unpack` (step 3) puts in place with the zoo's. Compare the zoo runs'
-#   frames/s in the log with earlier leases to see what it costs them.
+#   frames/s in the log with earlier leases to see what it costs them. The zoo waits at most I2A_WAIT (30) s
+#   for it after its own lease, then writes its tar regardless.
 set -euo pipefail
 GAME=${GAME:-MsPacman}
 LEASE_SECONDS=${LEASE_SECONDS:-560}
@@ -97,7 +98,7 @@ timeout "$LEFT" python3 -m ssmlib campaign lease --game "$GAME" --data "$DATA" \
   --stop-after $(( LEFT - RECORD_SECONDS )) || echo "lease ended with exit $?"
 echo "lease done at $(( $(date +%s) - t0 )) s"
 if [ -n "${I2A_PID:-}" ]; then  # it ends on its own bound; never let it hold back the zoo's tar
-  for _ in $(seq 30); do kill -0 "$I2A_PID" 2> /dev/null || break; sleep 1; done
+  for _ in $(seq "${I2A_WAIT:-30}"); do kill -0 "$I2A_PID" 2> /dev/null || break; sleep 1; done
   if kill -0 "$I2A_PID" 2> /dev/null; then echo "I2A lease still running: the zoo's tar is written without waiting"
   else wait "$I2A_PID" || true; fi
   grep -v "Warn\|warn\|^$" "$OUT/i2a.log" | tail -15 || true

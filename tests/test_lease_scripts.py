@@ -119,3 +119,36 @@ def test_a_tar_over_the_devices_16_mib_file_limit_comes_back_in_parts(tree, tmp_
     joined.write_bytes(b"".join((machine / "out" / p).read_bytes() for p in parts))
     listing = subprocess.run(["tar", "-tf", str(joined)], capture_output=True, text=True, check=True).stdout
     assert "checkpoints/c/run.bin" in listing.split()
+
+
+def _i2a_blocks() -> str:
+    """gpu_campaign.sh's two I2A=1 blocks (start beside the zoo's lease; wait, bounded), as written there."""
+    text = (ROOT / "scripts/gpu_campaign.sh").read_text()
+    start = text[text.index('if [ "${I2A:-0}" = 1 ]; then'):]
+    start = start[:start.index("\nfi\n") + 4]
+    after = text[text.index('if [ -n "${I2A_PID:-}" ]; then'):]
+    return start, after[:after.index("\nfi\n") + 4]
+
+
+@pytest.mark.parametrize("i2a_seconds,waits", [(0, True), (5, False)])
+def test_the_i2a_lease_runs_beside_the_zoo_and_never_holds_back_its_tar(tmp_path, i2a_seconds, waits):
+    start, after = _i2a_blocks()
+    (tmp_path / "scripts").mkdir()
+    (tmp_path / "scripts/gpu_i2a_campaign.sh").write_text(  # a stub of the I2A lease: where it writes, how long
+        f'echo "i2a OUT=$OUT LEASE_SECONDS=$LEASE_SECONDS MAX_RUNS=$MAX_RUNS"; sleep {i2a_seconds}; echo "i2a end"\n')
+    script = (f'set -euo pipefail\nOUT="{tmp_path}/out"; mkdir -p "$OUT"; LEFT=200; elapsed=10\n{start}\n'
+              f'echo "zoo lease"\n{after}\necho "zoo tar"\n')
+    done = subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                          env={"PATH": "/usr/bin:/bin", "I2A": "1", "I2A_DELAY": "0", "I2A_WAIT": "2"})
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "zoo lease" and lines[-1] == "zoo tar"
+    log = (tmp_path / "out/i2a.log").read_text()
+    assert f"i2a OUT={tmp_path}/out/i2a LEASE_SECONDS=180 MAX_RUNS=2" in log  # LEFT - delay - 20
+    if waits:
+        assert "i2a end" in log and "I2A lease done" in log
+    else:  # still running after I2A_WAIT: the zoo's tar goes on without it
+        assert "I2A lease still running: the zoo's tar is written without waiting" in done.stdout
+    done = subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                          env={"PATH": "/usr/bin:/bin"})  # I2A unset: nothing beside the zoo
+    assert done.stdout.splitlines() == ["zoo lease", "zoo tar"]

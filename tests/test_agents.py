@@ -14,6 +14,7 @@ import torch
 
 from ssmlib.agents import (CopyModel, I2AAgent, ImaginedVectorEnv, a2c_losses, build_agent, distill_loss, gae,
                            load_agent, make_agent_env, train_agent)
+from ssmlib.agents.networks import AFTER_FIRST, first_step
 from ssmlib.config import AgentConfig, agent_profile, get_profile
 from ssmlib.errors import SsmlibError
 from ssmlib.models import build_model
@@ -246,21 +247,50 @@ def test_learning_to_query_refuses_cached_rollouts():
 def test_training_imagines_once_per_acting_step(mode, fresh_in_update, quick_dataset, tmp_path):
     """Per update: S acting passes + 1 bootstrap pass imagine, and after the first update the first acting
     pass reuses the bootstrap's rollouts; the update imagines again only when the rollout policy learns
-    through the rollouts (learning to query)."""
+    through the rollouts (learning to query), and then only the steps after the forced first one, without
+    encoding the frames again."""
     from ssmlib.data.store import open_dataset
 
     model = quick_model("dSSM-DET")
-    calls = []
-    real = model.imagine
+    calls, encoded = [], []
+    real, real_init = model.imagine, model.initial_state
     model.imagine = lambda state, actions, **kw: (calls.append(state.s.shape[0]), real(state, actions, **kw))[1]
+    model.initial_state = lambda frames: (encoded.append(frames.shape[0]), real_init(frames))[1]
     env = ImaginedVectorEnv(quick_model("sSSM", seed=2), open_dataset(quick_dataset), num_envs=4, max_steps=6)
     cfg = dataclasses.replace(agent_profile("quick"), agent="i2a", rollout_policy=mode, num_envs=4, num_steps=3,
                               total_steps=24, rollout_depth=2, log_every=1, env_model="(given)")
     train_agent(cfg, tmp_path / "run", env=env, env_model=model, progress=False)
     # the second update's first acting step reuses the first update's bootstrap rollouts (learned too)
-    passes = (3 + 1) + (3 - 1 + 1) + (2 if fresh_in_update else 0)
-    assert len(calls) == passes * 2
+    acting = (3 + 1) + (3 - 1 + 1)
+    assert encoded == [4] * acting  # the update never encodes frames again
+    assert len(calls) == acting * 2 + (2 * (2 - 1) if fresh_in_update else 0)  # depth 2; the update: depth - 1
     assert sorted(set(calls)) == sorted({4 * A} | ({3 * 4 * A} if fresh_in_update else set()))
+
+
+def test_learning_to_query_continues_its_rollouts_after_the_forced_first_step_exactly():
+    """With a deterministic model the forced first step is the same however often it is taken, so the update's
+    continuation (first=) must equal imagining afresh: same policy, value and pi_hat gradient, given the same
+    random draws for the rollout actions after it."""
+    agent = i2a("learned", depth=3)
+    obs = obs_batch(2)
+    with torch.no_grad():
+        acted = agent(obs)
+    assert any(k.startswith(AFTER_FIRST) for k in acted.imagination)
+    outs = []
+    for kw in ({}, {"first": first_step(acted.imagination)}):
+        agent.zero_grad(set_to_none=True)
+        torch.manual_seed(7)
+        out = agent(obs, **kw)
+        (out.logits.logsumexp(-1).sum() + out.value.sum()).backward()
+        outs.append((out.logits.detach(), out.value.detach(),
+                     [p.grad.clone() for p in agent.rollout_policy.parameters()], out.imagination["actions"]))
+    (l0, v0, g0, a0), (l1, v1, g1, a1) = outs
+    torch.testing.assert_close(l1, l0, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(v1, v0, rtol=1e-5, atol=1e-6)
+    assert torch.equal(a1, a0) and torch.equal(a1[:, 0], torch.arange(A).repeat(2))
+    assert all(g.abs().sum() > 0 for g in g0)  # the gradient reaches pi_hat through the continued rollouts
+    for x, y in zip(g1, g0):
+        torch.testing.assert_close(x, y, rtol=1e-4, atol=1e-6)
 
 
 def test_first_action_of_each_rollout_is_forced():

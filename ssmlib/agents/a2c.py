@@ -32,7 +32,7 @@ from ..io import git_sha, provenance, sha256_file
 from ..runs import METRICS, RUN_FILES as _FILES, STOPS, RunFolder, SaveClock, StopRule, refuse_changes
 from .checkpoint import KIND, agent_weights, build_agent, load_agent, save_agent
 from .envs import EpisodeTracker, check_env_order, make_agent_env, reset_env
-from .networks import I2AAgent, ModelFreeAgent, autocast
+from .networks import I2AAgent, ModelFreeAgent, autocast, first_step
 
 EPISODES = "episodes.jsonl"
 RUN_FILES = _FILES + (EPISODES,)
@@ -277,7 +277,8 @@ class _Learner:
         self.dones = torch.zeros((S, N), dtype=torch.bool, device=dev)
         self.values = torch.zeros((S, N), device=dev)
         # I2A (uniform/distill/copy): the acting pass's rollouts, kept (steps, ...) for the update, which then
-        # learns from exactly the imagination the policy acted on and skips the model's cost a second time
+        # learns from exactly the imagination the policy acted on and skips the model's cost a second time;
+        # learning to query: their forced first step only, which its update continues with a gradient
         self.reuse = agent.reuses_imagination
         self.imagined: dict[str, Tensor] = {}
         # and the bootstrap pass's rollouts of the last observation (any I2A, learning to query too): the next
@@ -296,8 +297,8 @@ class _Learner:
             with torch.no_grad(), autocast(self.dev, self.cfg.amp):
                 cached, self.bootstrap_imagination = self.bootstrap_imagination if t == 0 else None, None
                 o = self.agent(obs) if cached is None else self.agent(obs, imagination=cached)
-            if self.reuse:
-                self._keep_imagination(t, o.imagination)
+            if o.imagination is not None:  # learning to query keeps only the forced first step, to continue
+                self._keep_imagination(t, o.imagination if self.reuse else first_step(o.imagination))
             a = torch.distributions.Categorical(logits=o.logits.float()).sample()
             self.actions[t], self.values[t] = a, o.value.float()
             nobs, r, term, trunc, info = self.env.step(a.cpu().numpy())
@@ -327,10 +328,11 @@ class _Learner:
         self.bootstrap_imagination = bootstrap.imagination  # of next_obs: the next collect's first observation
         adv, ret = gae(self.rewards, self.values, self.dones, next_value, next_done, cfg.gamma, cfg.gae_lambda)
         with autocast(self.dev, cfg.amp):
+            cached = {k: v.flatten(0, 1) for k, v in self.imagined.items()}
             if self.reuse:
-                o = agent(self.obs.flatten(0, 1), imagination={k: v.flatten(0, 1) for k, v in self.imagined.items()})
-            else:
-                o = agent(self.obs.flatten(0, 1))
+                o = agent(self.obs.flatten(0, 1), imagination=cached)
+            else:  # model-free (nothing cached), or learning to query: its rollouts again from their first step
+                o = agent(self.obs.flatten(0, 1), first=cached) if cached else agent(self.obs.flatten(0, 1))
         terms = a2c_losses(o, self.actions.flatten(), adv.flatten(), ret.flatten(), cfg)
         self.optimizer.zero_grad(set_to_none=True)
         terms["loss"].backward()

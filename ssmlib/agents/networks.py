@@ -28,6 +28,7 @@ The copy-model baseline (``CopyModel``) is the identical agent whose model retur
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from dataclasses import dataclass
 
 import torch
@@ -40,6 +41,16 @@ from ..models.base import Rollout, State
 from .model_api import LatentModel
 IMAGINATION = ("features", "reward_logits", "actions", "root")
 """The keys of I2A's imagination (see :meth:`I2AAgent.imagine`)."""
+AFTER_FIRST = "after_first."
+"""Learning to query: the imagination also carries the model's state after the forced first step, one key per
+``State`` field it uses (``after_first.s``, ...), so that the update can continue these rollouts from there."""
+
+
+def first_step(imagination: dict[str, Tensor]) -> dict[str, Tensor]:
+    """The forced first step of an imagination (``root``, depth-1 ``features``/``reward_logits``/``actions`` and
+    the state after it): what :meth:`I2AAgent.imagine` needs to continue the rollouts (``first=``)."""
+    out = {k: v for k, v in imagination.items() if k == "root" or k.startswith(AFTER_FIRST)}
+    return {**out, **{k: imagination[k][:, :1] for k in ("features", "reward_logits", "actions")}}
 
 
 def frames_from_obs(obs: Tensor) -> Tensor:
@@ -244,31 +255,47 @@ class I2AAgent(nn.Module):
             return a[:, None]
         return a[:, None, None].expand(-1, 1, k) if a.dim() == 1 else a[:, None, None].expand(-1, 1, k, -1)
 
-    def imagine(self, frames: Tensor) -> dict[str, Tensor]:
+    def imagine(self, frames: Tensor, first: dict[str, Tensor] | None = None) -> dict[str, Tensor]:
         """One rollout per action from the real state of ``frames (N, 3, 3, H, W)``.
 
         Returns ``features (N*A, D, C, h, w)``, ``reward_logits (N*A, D, nbits)``, ``actions (N*A, D)``
-        (the actions taken), ``root (N, C, h, w)`` (the features of the real state).
+        (the actions taken), ``root (N, C, h, w)`` (the features of the real state), and for learning to query
+        the state after the first step (``AFTER_FIRST`` keys). ``first``: :func:`first_step` of an earlier
+        imagination of the same frames, whose rollouts are continued from the state after their first step.
+        That step's action is forced, so nothing before it depends on pi_hat: learning to query's update
+        continues the acting pass's rollouts there instead of encoding the frames and taking it again.
         """
         N, A, m = frames.shape[0], self.num_actions, self.env_model
-        with torch.no_grad():  # the encoding of real frames never needs a gradient (frozen model)
-            state = m.initial_state(frames)
-        root = m.features(state)
-        state = state.map(lambda t: t.repeat_interleave(A, 0))
-        a = torch.arange(A, device=frames.device).repeat(N)  # first action forced: rollout i of env n takes i
-        grad = self.rollout_mode == "learned" and torch.is_grad_enabled()
-        feats, rewards, taken = [], [], []
+        learned = self.rollout_mode == "learned"
+        grad = learned and torch.is_grad_enabled()
+        if first is None:
+            with torch.no_grad():  # the encoding of real frames never needs a gradient (frozen model)
+                state = m.initial_state(frames)
+            root = m.features(state)
+            state = state.map(lambda t: t.repeat_interleave(A, 0))
+            a = torch.arange(A, device=frames.device).repeat(N)  # first action forced: rollout i of env n takes i
+            feats, rewards, taken = [], [], []
+        else:
+            root = first["root"]
+            state = State(**{k[len(AFTER_FIRST):]: v for k, v in first.items() if k.startswith(AFTER_FIRST)})
+            feats, rewards, taken = [first["features"][:, 0]], [first["reward_logits"][:, 0]], [first["actions"][:, 0]]
+        kept = {}
         with torch.set_grad_enabled(grad):  # uniform/distill: imagination is a constant input
-            for j in range(self.depth):
+            for j in range(len(feats), self.depth):
                 if j > 0:
                     a = self._rollout_action(feats[-1], grad)
                 roll = m.imagine(state, self._chunk(a), decode=False, sample=True)
                 state = roll.final
+                if j == 0 and learned:  # kept for the update (no gradient reaches it: its action is forced)
+                    kept = {AFTER_FIRST + f.name: v.detach() for f in dataclasses.fields(state)
+                            if (v := getattr(state, f.name)) is not None}
                 feats.append(roll.features[:, 0])
                 rewards.append(roll.reward_logits[:, 0])
                 taken.append(a.argmax(-1) if a.is_floating_point() else a)
+        if first is not None and learned:
+            kept = {k: v for k, v in first.items() if k.startswith(AFTER_FIRST)}
         return {"features": torch.stack(feats, 1), "reward_logits": torch.stack(rewards, 1),
-                "actions": torch.stack(taken, 1), "root": root}
+                "actions": torch.stack(taken, 1), "root": root, **kept}
 
     def _rollout_action(self, features: Tensor, grad: bool) -> Tensor:
         B = features.shape[0]
@@ -291,20 +318,23 @@ class I2AAgent(nn.Module):
         acted-on ones in those samples, the one variant where this happens."""
         return self.rollout_mode != "learned"
 
-    def forward(self, obs: Tensor, imagination: dict[str, Tensor] | None = None) -> AgentOutput:
+    def forward(self, obs: Tensor, imagination: dict[str, Tensor] | None = None,
+                first: dict[str, Tensor] | None = None) -> AgentOutput:
         """Policy and value of ``obs``; ``imagination``: rollouts of these observations from an earlier
-        pass (see :attr:`reuses_imagination`), used instead of imagining again."""
+        pass (see :attr:`reuses_imagination`), used instead of imagining again; ``first``: the forced first
+        step of such rollouts (:func:`first_step`), continued from there (learning to query's update)."""
         frames = frames_from_obs(obs)
         N, A = frames.shape[0], self.num_actions
         if imagination is not None and not self.reuses_imagination and torch.is_grad_enabled():
             # acting (no gradient) may use earlier rollouts; the update's policy gradient needs its own
-            raise SsmlibError("learning to query needs the gradient of fresh rollouts; do not pass imagination")
-        im = self.imagine(frames) if imagination is None else imagination
+            raise SsmlibError("learning to query needs the gradient of fresh rollouts; do not pass imagination "
+                              "(pass first= to continue them after their forced first step)")
+        im = self.imagine(frames, first) if imagination is None else imagination
         codes = self.encoder(im["features"], self.env_model.reward_probs(im["reward_logits"]))  # (N*A, lstm)
         x = torch.cat([codes.reshape(N, -1), self.mf(frames)], -1)
         h = self.core(x)
         rollout_logits = self.rollout_policy(im["root"]) if self.rollout_policy is not None else None
-        cache = {k: im[k] for k in IMAGINATION if k in im}
+        cache = {k: v for k, v in im.items() if k in IMAGINATION or k.startswith(AFTER_FIRST)}
         return AgentOutput(self.policy(h), self.value(h).squeeze(-1), rollout_logits, cache)
 
     def agent_state_dict(self) -> dict[str, Tensor]:

@@ -504,10 +504,13 @@ for key, name in MEASURES.items():
 # is paid once instead of twice. The `learned` I2A imagines again in the update, because its gradient
 # flows through the rollouts into $\hat\pi$.
 #
-# One imagination per update is saved in every variant since this study ran (so the bench below
-# predates it): the bootstrap value $V(o_{t+S})$ at the end of a collection imagines from the very
-# observation the next collection starts on, and that first acting step now acts on those rollouts
-# instead of imagining them again. A CPU indication of the gain is in
+# Two savings came after this study ran, so the bench below predates both. First, in every variant:
+# the bootstrap value $V(o_{t+S})$ at the end of a collection imagines from the very observation the
+# next collection starts on, and that first acting step now acts on those rollouts instead of imagining
+# them again. Second, for `learned`: the first step of every rollout has a forced action, so nothing
+# before it depends on $\hat\pi$ and no gradient reaches it; the update continues the acting pass's
+# rollouts from the state after that step (`first_step` in `ssmlib/agents/networks.py`) instead of
+# encoding the frames and taking it again. A CPU indication of both is in
 # `results/speed/agent-bootstrap-reuse-cpu/`; the GPU measurement belongs to the I2A campaign.
 
 # %%

@@ -39,6 +39,18 @@ def i2a(mode="distill", model="dSSM-DET", copy=False, depth=2):
     return I2AAgent(quick_model(model), A, 80, 64, rollout_policy=mode, depth=depth, hidden=64, lstm=32, copy=copy)
 
 
+def train_quick_i2a(quick_dataset, tmp_path, mode: str, total_steps: int, env_model=None):
+    """An I2A of ``mode`` trained in imagination (4 envs of a quick sSSM on the quick dataset, 3 steps per
+    update, depth 2) around ``env_model`` (default a quick dSSM-DET)."""
+    from ssmlib.data.store import open_dataset
+
+    env = ImaginedVectorEnv(quick_model("sSSM", seed=2), open_dataset(quick_dataset), num_envs=4, max_steps=6)
+    cfg = dataclasses.replace(agent_profile("quick"), agent="i2a", rollout_policy=mode, num_envs=4, num_steps=3,
+                              total_steps=total_steps, rollout_depth=2, log_every=1, env_model="(given)")
+    return train_agent(cfg, tmp_path / "run", env=env, env_model=env_model or quick_model("dSSM-DET"),
+                       progress=False)
+
+
 # ----- A2C ------------------------------------------------------------------------------------------
 
 def test_gae_stops_at_episode_ends_hand_made():
@@ -171,7 +183,6 @@ def test_the_update_reuses_the_rollouts_the_policy_acted_on(mode):
 def test_inside_training_the_update_sees_what_the_policy_acted_on(quick_dataset, tmp_path, monkeypatch):
     """In train_agent the update's forward (before the optimiser step) must give, row by row, the logits
     and values of the acting passes: the (steps, envs*actions) cache is flattened in the obs order."""
-    from ssmlib.data.store import open_dataset
 
     seen = {"act": [], "update": []}
     real = I2AAgent.forward
@@ -188,10 +199,7 @@ def test_inside_training_the_update_sees_what_the_policy_acted_on(quick_dataset,
         return out
 
     monkeypatch.setattr(I2AAgent, "forward", spy)
-    env = ImaginedVectorEnv(quick_model("sSSM", seed=2), open_dataset(quick_dataset), num_envs=4, max_steps=6)
-    cfg = dataclasses.replace(agent_profile("quick"), agent="i2a", rollout_policy="distill", num_envs=4, num_steps=3,
-                              total_steps=12, rollout_depth=2, log_every=1, env_model="(given)")
-    train_agent(cfg, tmp_path / "run", env=env, env_model=quick_model("dSSM-DET"), progress=False)
+    train_quick_i2a(quick_dataset, tmp_path, "distill", total_steps=12)
     assert len(seen["update"]) == 1 and len(seen["act"]) == 3 + 1  # 3 acting passes + the bootstrap value
     logits, values = seen["update"][0]
     torch.testing.assert_close(logits, torch.cat([a[0] for a in seen["act"][:3]]), rtol=1e-5, atol=1e-7)
@@ -201,7 +209,6 @@ def test_inside_training_the_update_sees_what_the_policy_acted_on(quick_dataset,
 def test_the_first_acting_step_after_an_update_acts_on_the_bootstrap_rollouts(quick_dataset, tmp_path, monkeypatch):
     """Over two updates: the bootstrap pass's rollouts of the last observation are what the next collect's first
     step acts on (no second imagination of it), and each update still sees, row by row, its own acting passes."""
-    from ssmlib.data.store import open_dataset
 
     passes = []  # (kind, obs, logits, values, imagination features)
     real = I2AAgent.forward
@@ -217,10 +224,7 @@ def test_the_first_acting_step_after_an_update_acts_on_the_bootstrap_rollouts(qu
         return out
 
     monkeypatch.setattr(I2AAgent, "forward", spy)
-    env = ImaginedVectorEnv(quick_model("sSSM", seed=2), open_dataset(quick_dataset), num_envs=4, max_steps=6)
-    cfg = dataclasses.replace(agent_profile("quick"), agent="i2a", rollout_policy="distill", num_envs=4, num_steps=3,
-                              total_steps=24, rollout_depth=2, log_every=1, env_model="(given)")
-    train_agent(cfg, tmp_path / "run", env=env, env_model=quick_model("dSSM-DET"), progress=False)
+    train_quick_i2a(quick_dataset, tmp_path, "distill", total_steps=24)
     kinds = [p[0] for p in passes]
     assert kinds == ["act"] * 3 + ["act", "update"] + ["act-cached", "act", "act"] + ["act", "update"]
     bootstrap, cached = passes[3], passes[5]
@@ -249,17 +253,13 @@ def test_training_imagines_once_per_acting_step(mode, fresh_in_update, quick_dat
     pass reuses the bootstrap's rollouts; the update imagines again only when the rollout policy learns
     through the rollouts (learning to query), and then only the steps after the forced first one, without
     encoding the frames again."""
-    from ssmlib.data.store import open_dataset
 
     model = quick_model("dSSM-DET")
     calls, encoded = [], []
     real, real_init = model.imagine, model.initial_state
     model.imagine = lambda state, actions, **kw: (calls.append(state.s.shape[0]), real(state, actions, **kw))[1]
     model.initial_state = lambda frames: (encoded.append(frames.shape[0]), real_init(frames))[1]
-    env = ImaginedVectorEnv(quick_model("sSSM", seed=2), open_dataset(quick_dataset), num_envs=4, max_steps=6)
-    cfg = dataclasses.replace(agent_profile("quick"), agent="i2a", rollout_policy=mode, num_envs=4, num_steps=3,
-                              total_steps=24, rollout_depth=2, log_every=1, env_model="(given)")
-    train_agent(cfg, tmp_path / "run", env=env, env_model=model, progress=False)
+    train_quick_i2a(quick_dataset, tmp_path, mode, total_steps=24, env_model=model)
     # the second update's first acting step reuses the first update's bootstrap rollouts (learned too)
     acting = (3 + 1) + (3 - 1 + 1)
     assert encoded == [4] * acting  # the update never encodes frames again

@@ -433,7 +433,7 @@ leak = zoo_campaign.reward_paths("MsPacman")
 print(f"{'run':>12} {'reward state':>12} {'teacher':>8} {'open loop':>10} {'base rate':>10} {'AUC open loop':>14}  leak")
 for r in leak:
     print(f"{r['run']:>12} {r['reward_state']:>12} {r['teacher']:8.3f} {r['open_loop']:10.3f} {r['base_rate']:10.3f} "
-          f"{r['auc_open_loop']:14.3f}  {'yes' if r['leak'] else 'no' if r['leak'] is False else '-'}")
+          f"{r['auc_open_loop']:14.3f}  { {True: 'yes', False: 'no', None: '-'}[r['leak']] }")
 print("leak:", RULES["reward.leak"])
 fig, ax = plt.subplots(figsize=(7, 3.2))
 xs = np.arange(len(leak))

@@ -552,8 +552,9 @@ if sanity["runs"]:
 # prior's state instead.
 
 # %%
+one_step = {x["run"] for x in campaign_rows if x["jump"] == 1}
 for r in campaign.reward_paths("MsPacman"):
-    if r["model"] in ("dSSM-DET", "sSSM") and r["run"] in {x["run"] for x in campaign_rows if x["jump"] == 1}:
+    if r["model"] in ("dSSM-DET", "sSSM") and r["run"] in one_step:
         print(f"{r['run']:>12} ({r['reward_state']:>9}): open-loop reward NLL / base rate's "
               f"{r['open_loop'] / r['base_rate']:.2f}, AUC {r['auc_open_loop']:.3f}, leak: "
               f"{ {True: 'yes', False: 'no', None: '-'}[r['leak']] }")

@@ -276,15 +276,22 @@ def test_learning_to_query_continues_its_rollouts_after_the_forced_first_step_ex
     with torch.no_grad():
         acted = agent(obs)
     assert any(k.startswith(AFTER_FIRST) for k in acted.imagination)
+    m, calls, work = agent.env_model, [], []
+    real_init, real_step = m.initial_state, m.imagine
+    m.initial_state = lambda frames: (calls.append("encode"), real_init(frames))[1]
+    m.imagine = lambda state, actions, **kw: (calls.append("step"), real_step(state, actions, **kw))[1]
     outs = []
     for kw in ({}, {"first": first_step(acted.imagination)}):
         agent.zero_grad(set_to_none=True)
         torch.manual_seed(7)
+        calls.clear()
         out = agent(obs, **kw)
+        work.append(list(calls))
         (out.logits.logsumexp(-1).sum() + out.value.sum()).backward()
         outs.append((out.logits.detach(), out.value.detach(),
                      [p.grad.clone() for p in agent.rollout_policy.parameters()], out.imagination["actions"]))
     (l0, v0, g0, a0), (l1, v1, g1, a1) = outs
+    assert work == [["encode", "step", "step", "step"], ["step", "step"]]  # continued: no encoding, no first step
     torch.testing.assert_close(l1, l0, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(v1, v0, rtol=1e-5, atol=1e-6)
     assert torch.equal(a1, a0) and torch.equal(a1[:, 0], torch.arange(A).repeat(2))

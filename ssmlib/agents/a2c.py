@@ -295,7 +295,8 @@ class _Learner:
         for t in range(S):
             self.obs[t], self.dones[t] = obs, done
             with torch.no_grad(), autocast(self.dev, self.cfg.amp):
-                cached, self.bootstrap_imagination = self.bootstrap_imagination if t == 0 else None, None
+                cached = self.bootstrap_imagination if t == 0 else None  # used once, at the first step
+                self.bootstrap_imagination = None
                 o = self.agent(obs) if cached is None else self.agent(obs, imagination=cached)
             if o.imagination is not None:  # learning to query keeps only the forced first step, to continue
                 self._keep_imagination(t, o.imagination if self.reuse else first_step(o.imagination))

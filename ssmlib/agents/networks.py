@@ -260,8 +260,9 @@ class I2AAgent(nn.Module):
 
         Returns ``features (N*A, D, C, h, w)``, ``reward_logits (N*A, D, nbits)``, ``actions (N*A, D)``
         (the actions taken), ``root (N, C, h, w)`` (the features of the real state), and for learning to query
-        the state after the first step (``AFTER_FIRST`` keys). ``first``: :func:`first_step` of an earlier
-        imagination of the same frames, whose rollouts are continued from the state after their first step.
+        the state after the first step (``AFTER_FIRST`` keys; not when continuing, whose output is not kept).
+        ``first``: :func:`first_step` of an earlier imagination of the same frames, whose rollouts are
+        continued from the state after their first step.
         That step's action is forced, so nothing before it depends on pi_hat: learning to query's update
         continues the acting pass's rollouts there instead of encoding the frames and taking it again.
         """
@@ -292,8 +293,6 @@ class I2AAgent(nn.Module):
                 feats.append(roll.features[:, 0])
                 rewards.append(roll.reward_logits[:, 0])
                 taken.append(a.argmax(-1) if a.is_floating_point() else a)
-        if first is not None and learned:
-            kept = {k: v for k, v in first.items() if k.startswith(AFTER_FIRST)}
         return {"features": torch.stack(feats, 1), "reward_logits": torch.stack(rewards, 1),
                 "actions": torch.stack(taken, 1), "root": root, **kept}
 
@@ -313,9 +312,10 @@ class I2AAgent(nn.Module):
         at the update, so the cached rollouts are exactly what the policy acted on (the same samples).
         The first acting step after an update acts on the rollouts the update's bootstrap pass imagined from
         the same observation (so pi_hat's samples there are from before that update): one imagination fewer
-        per update, in every variant (acting needs no gradient). The ``learned`` update imagines again to get a graph, with fresh rollout-action samples (and
-        fresh z for a stochastic model): its policy gradient is taken at rollouts that differ from the
-        acted-on ones in those samples, the one variant where this happens."""
+        per update, in every variant (acting needs no gradient). The ``learned`` update continues the acted-on
+        rollouts after their forced first step to get a graph, with fresh rollout-action samples from the
+        second step on (and fresh z there for a stochastic model): its policy gradient is taken at rollouts that
+        differ from the acted-on ones in those samples, the one variant where this happens."""
         return self.rollout_mode != "learned"
 
     def forward(self, obs: Tensor, imagination: dict[str, Tensor] | None = None,

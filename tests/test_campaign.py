@@ -373,3 +373,47 @@ def test_the_reward_leak_rule_flags_a_head_that_reads_the_frame_and_nothing_else
     assert campaign.reward_leak(row(0.01, base)) is False
     # an evaluation without the teacher path cannot say
     assert campaign.reward_leak({"teacher": None, "open_loop": 1.0, "base_rate": base}) is None
+
+
+def test_stop_rule_with_confirmations_needs_the_test_at_consecutive_points():
+    rule = dict(stop_improvement=0.03, frame_cap=10_000)
+    # the AR branch of 2026-12-03: a first doubling that got much worse ends the run under one confirmation ...
+    branch = _curve((6, 702.0), (12, 1486.0))
+    assert campaign.stop_rule_holds(branch, **rule)[0] is True
+    # ... but not under two: the point before has no reference at half its frames
+    done, why = campaign.stop_rule_holds(branch, **rule, confirmations=2)
+    assert not done and "not yet at 2 in a row" in why and "no point at half the frames yet" in why
+    # a plateau seen at two points in a row ends it
+    plateau = _curve((100, 400.0), (200, 300.0), (400, 299.0), (800, 298.0))
+    assert campaign.stop_rule_holds(plateau, **rule, confirmations=2)[0] is True
+    # one flat point after an improving one does not
+    late = _curve((100, 400.0), (200, 300.0), (400, 200.0), (800, 199.0))
+    done, why = campaign.stop_rule_holds(late, **rule, confirmations=2)
+    assert not done and "still improving: 33.3%" in why
+    assert campaign.stop_rule_holds(late, **rule, confirmations=1)[0] is True
+    # the cap needs no confirmation
+    assert campaign.stop_rule_holds(_curve((100, 400.0), (10_000, 100.0)), **rule, confirmations=3)[0] is True
+
+
+def test_amending_the_stop_rule_is_on_the_record_stricter_only_and_rejudges_every_run(tmp_path):
+    runs = [{"name": n, "model": "sSSM", "seed": s, "jump": 1} for s, n in enumerate(("sSSM-s0", "sSSM-s1", "sSSM-s2"))]
+    campaign.init(campaign.CampaignConfig(game="MsPacman", runs=runs), results=tmp_path)
+    curves = {"sSSM-s0": _curve((4, 825.0), (8, 868.0)),                          # finished by one point: re-opened
+              "sSSM-s1": _curve((356, 811.0), (771, 912.0), (1260, 951.0), (1475, 856.0)),  # done at two: stays
+              "sSSM-s2": _curve((3, 2578.0), (7, 746.0))}                          # improving: stays open
+    for name, curve in curves.items():
+        done, why = campaign.stop_rule_holds(curve, 0.03, 100_000_000)
+        (tmp_path / "model_zoo" / "MsPacman" / "campaign" / name).mkdir(parents=True)
+        (tmp_path / "model_zoo" / "MsPacman" / "campaign" / name / "lineage.json").write_text(
+            json.dumps({"run": name, "leases": [{"frames_end": curve[-1]["frames"]}], "curve": curve,
+                        "finished": done, "why": why}))
+    changed = campaign.amend_stop_rule("MsPacman", 2, "one point can be an outlier.", results=tmp_path)
+    assert changed == [("sSSM-s0", True, False), ("sSSM-s1", True, True), ("sSSM-s2", False, False)]
+    assert [campaign.read_lineage("MsPacman", n, tmp_path)["finished"] for n in curves] == [False, True, False]
+    assert [r["run"] for r in campaign.table("MsPacman", tmp_path) if not r["finished"]] == ["sSSM-s0", "sSSM-s2"]
+    cfg = campaign.load_config("MsPacman", tmp_path)
+    assert cfg.stop_confirmations == 2 and "last 2 curve points in a row" in cfg.stop_rule
+    assert "one point can be an outlier. Re-opened by it: sSSM-s0." in cfg.design_changes[-1]
+    assert [r.name for r in campaign.pick_runs(cfg, 3, tmp_path)] == ["sSSM-s2", "sSSM-s0"]  # fewest frames first
+    with pytest.raises(SsmlibError, match="only make it stricter .*--confirmations 3"):
+        campaign.amend_stop_rule("MsPacman", 2, "again", results=tmp_path)

@@ -88,6 +88,9 @@ class CampaignConfig:
     """Relative improvement of the open-loop excess over the last doubling of frames below which a run is done."""
     frame_cap: int = 100_000_000
     """Training frames (prediction targets) after which a run is done regardless."""
+    stop_confirmations: int = 1
+    """Consecutive curve points (the last ones) at which the improvement test must hold, each against its own
+    half-frames reference: 1 as first written; 2 since the amendment of 2026-12-03 (``amend_stop_rule``)."""
     eval_windows: int = 1024
     """Evenly spaced test windows of every curve point (the same windows for every run and lease)."""
     eval_samples: int = 4
@@ -152,18 +155,38 @@ def read_lineage(game: str, run: str, results: Path = RESULTS_DIR) -> dict:
                      {"run": run, "leases": [], "curve": [], "finished": False})
 
 
-def stop_rule_holds(curve: list[dict], stop_improvement: float, frame_cap: int) -> tuple[bool, str]:
+def stop_rule_holds(curve: list[dict], stop_improvement: float, frame_cap: int,
+                    confirmations: int = 1) -> tuple[bool, str]:
     """The stop rule on a curve of ``{"frames", "excess"}`` points (frames increasing).
 
     Finished when the last point has at least ``frame_cap`` frames, or when, against the point at or
     just below half the last point's frames, the excess fell by less than ``stop_improvement`` of its
-    value there. Fewer than two points, or no point at or below half the frames: not finished.
+    value there, and the same held at each of the ``confirmations - 1`` points before the last (each
+    against its own half-frames reference). Fewer than two points, or no point at or below half the
+    frames: not finished.
     """
     if not curve:
         return False, "no curve point yet"
-    last = curve[-1]
-    if last["frames"] >= frame_cap:
+    if curve[-1]["frames"] >= frame_cap:
         return True, f"reached the cap of {frame_cap:,} frames"
+    done, why = _improvement_test(curve, stop_improvement)
+    for back in range(1, confirmations):
+        if not done:
+            break
+        earlier_done, earlier_why = _improvement_test(curve[:-back], stop_improvement)
+        if not earlier_done:
+            # one point can be an outlier of the training path (two continuations of one state with the same
+            # seed reached 658 and 1486 nats/frame: campaign/branches/2026-12-03-0839-h200/README.md)
+            return False, (f"holds at the last point but not yet at {back + 1} in a row ({confirmations} needed): "
+                           f"{why}; the point before: {earlier_why}")
+    return done, why
+
+
+def _improvement_test(curve: list[dict], stop_improvement: float) -> tuple[bool, str]:
+    """The improvement part of the stop rule at the last point of ``curve``."""
+    if not curve:
+        return False, "no curve point yet"
+    last = curve[-1]
     earlier = [p for p in curve[:-1] if p["frames"] <= last["frames"] / 2]
     if not earlier:
         return False, "no point at half the frames yet"
@@ -181,6 +204,43 @@ def stop_rule_holds(curve: list[dict], stop_improvement: float, frame_cap: int) 
         return True, (f"excess {ref['excess']:.1f} -> {last['excess']:.1f} nats/frame from {ref['frames']:,} to "
                       f"{last['frames']:,} frames: {gain:.1%} < {stop_improvement:.0%}{noise}")
     return False, f"still improving: {gain:.1%} over the last doubling of frames{noise}"
+
+
+def judge(cfg: CampaignConfig, curve: list[dict]) -> tuple[bool, str]:
+    """The campaign's stop rule, as its config stands (amendments included), on one run's curve."""
+    return stop_rule_holds(curve, cfg.stop_improvement, cfg.frame_cap, cfg.stop_confirmations)
+
+
+def amend_stop_rule(game: str, confirmations: int, why: str, results: Path = RESULTS_DIR) -> list[tuple[str, bool, bool]]:
+    """Require the stop rule's improvement test at ``confirmations`` consecutive curve points, on the record (a
+    dated line in ``design_changes``), and judge every run's lineage again under it. Only a stricter rule is
+    accepted: a run it re-opens continues in the next lease; none is closed by it. Returns (run, before, now)."""
+    cfg = load_config(game, results)
+    if confirmations <= cfg.stop_confirmations:
+        raise SsmlibError(f"the stop rule already asks for {cfg.stop_confirmations} point(s) in a row: an amendment "
+                          f"may only make it stricter (pass --confirmations {cfg.stop_confirmations + 1} or more)")
+    changed = []
+    for r in cfg.runs:
+        lin = read_lineage(game, r["name"], results)
+        if lin["curve"]:
+            now, _ = stop_rule_holds(lin["curve"], cfg.stop_improvement, cfg.frame_cap, confirmations)
+            changed.append((r["name"], lin["finished"], now))
+    rule = STOP_RULE.format(stop_improvement=cfg.stop_improvement, frame_cap=cfg.frame_cap)
+    reopened = [n for n, before, now in changed if before and not now]
+    amend_study_config(campaign_dir(game, results) / "config.json", CampaignConfig,
+                       f"stop rule: the improvement test must hold at {confirmations} consecutive curve points "
+                       f"(was {cfg.stop_confirmations}): {why} Re-opened by it: {', '.join(reopened) or 'none'}.",
+                       {"stop_confirmations": confirmations,
+                        "stop_rule": f"{rule[:-1]}; the improvement test must hold at the last {confirmations} "
+                                     f"curve points in a row, each against its own half-frames reference."},
+                       f"start the campaign first: python -m ssmlib campaign init --game {game}")
+    cfg = load_config(game, results)
+    for r in cfg.runs:  # each lineage judged again; the lineages say so
+        lin = read_lineage(game, r["name"], results)
+        if lin["curve"]:
+            lin["finished"], lin["why"] = judge(cfg, lin["curve"])
+            atomic_write_json(campaign_dir(game, results) / r["name"] / "lineage.json", lin)
+    return changed
 
 
 def pick_runs(cfg: CampaignConfig, max_runs: int, results: Path = RESULTS_DIR) -> list[CampaignRun]:
@@ -385,7 +445,7 @@ def _record(cfg: CampaignConfig, run: CampaignRun, folder: Path, ds, lin: dict, 
     })
     _mark_recorded(folder, len(lin["leases"]), summary["step"], summary["wall_s"])  # before the lineage
     lin["curve"].append(point)
-    lin["finished"], lin["why"] = stop_rule_holds(lin["curve"], cfg.stop_improvement, cfg.frame_cap)
+    lin["finished"], lin["why"] = judge(cfg, lin["curve"])
     lin.update(run=run.name, model=run.model, seed=run.seed, jump=run.jump)
     out = campaign_dir(cfg.game, results) / run.name
     out.mkdir(parents=True, exist_ok=True)
@@ -408,7 +468,7 @@ def steady_rate(metrics: list[dict], start_step: int, end_step: int) -> float | 
 
 
 def join_snapshots(snapshots: list[dict], metrics: list[list[dict]], stop_improvement: float, frame_cap: int,
-                   note: str) -> tuple[dict, list[list[dict]]]:
+                   note: str, confirmations: int = 1) -> tuple[dict, list[list[dict]]]:
     """One run's lineage rebuilt from the lineages that back-to-back calls on one warm machine returned when
     each call's tree had lost the previous call's lineage: each snapshot then holds one lease from step 0
     (its frames right, the earlier calls folded in). Snapshot ``k`` becomes lease ``k`` (start = the previous
@@ -434,7 +494,7 @@ def join_snapshots(snapshots: list[dict], metrics: list[list[dict]], stop_improv
         own_metrics.append([m for m in rows if prev["end_step"] < m["step"] <= cum["end_step"]])
         prev = cum
     lin = {**snapshots[-1], "leases": leases, "curve": curve, "note": note}
-    lin["finished"], lin["why"] = stop_rule_holds(curve, stop_improvement, frame_cap)
+    lin["finished"], lin["why"] = stop_rule_holds(curve, stop_improvement, frame_cap, confirmations)
     return lin, own_metrics
 
 
@@ -447,7 +507,7 @@ def table(game: str, results: Path = RESULTS_DIR) -> list[dict]:
         last = lin["curve"][-1] if lin["curve"] else {}
         why = lin.get("why", "not started")
         if lin["curve"]:  # the recorded verdict, told in today's words (e.g. with the compared points' CIs)
-            again, why_now = stop_rule_holds(lin["curve"], cfg.stop_improvement, cfg.frame_cap)
+            again, why_now = judge(cfg, lin["curve"])
             why = why_now if again == lin["finished"] else why
         rows.append({"run": r["name"], "model": r["model"], "jump": r.get("jump", 1),
                      "reward_state": r.get("reward_state", "posterior"), "leases": len(lin["leases"]),
@@ -719,6 +779,13 @@ def _cli_add_run(args) -> int:
     return 0
 
 
+def _cli_amend_stop(args) -> int:
+    for name, before, now in amend_stop_rule(args.game, args.confirmations, args.why):
+        if before != now:
+            print(f"{name}: {'finished' if before else 'open'} -> {'finished' if now else 'open'}")
+    return report(args.game)
+
+
 def _cli_calibrate(args) -> int:
     calibrate_rewards(args.game, Path(args.data), args.device)
     return 0
@@ -776,6 +843,12 @@ def add_cli(subparsers) -> None:
     a.add_argument("--reward-state", default="posterior", choices=REWARD_STATES, help="ModelConfig.reward_state")
     a.add_argument("--why", required=True, help="the reason, stored with the date in the config's design_changes")
     a.set_defaults(func=_cli_add_run)
+    st = sub.add_parser("amend-stop", help="make the stop rule stricter on the record (its test at N consecutive "
+                        "curve points) and judge every run again")
+    st.add_argument("--game", default="MsPacman")
+    st.add_argument("--confirmations", type=int, required=True, help="consecutive curve points the test must hold at")
+    st.add_argument("--why", required=True, help="the reason, stored with the date in the config's design_changes")
+    st.set_defaults(func=_cli_amend_stop)
     c = sub.add_parser("calibrate", help="add the reward head's class weights to campaign weights exported "
                        "without them, and re-score those runs (calibrated reward readings)")
     c.add_argument("--game", default="MsPacman")

@@ -417,3 +417,23 @@ def test_amending_the_stop_rule_is_on_the_record_stricter_only_and_rejudges_ever
     assert [r.name for r in campaign.pick_runs(cfg, 3, tmp_path)] == ["sSSM-s2", "sSSM-s0"]  # fewest frames first
     with pytest.raises(SsmlibError, match="only make it stricter .*--confirmations 3"):
         campaign.amend_stop_rule("MsPacman", 2, "again", results=tmp_path)
+
+
+def test_branch_pairs_put_a_discarded_continuation_beside_the_kept_lease(tmp_path):
+    runs = [{"name": "AR-s0", "model": "AR", "seed": 0, "jump": 1}]
+    campaign.init(campaign.CampaignConfig(game="MsPacman", runs=runs), results=tmp_path)
+    root = tmp_path / "model_zoo" / "MsPacman" / "campaign"
+    p1 = {"frames": 6, "excess": 702.0, "excess_ci": [671.0, 727.0], "excess_joint": 247.0}
+    kept = {"leases": [{}, {}, {}], "curve": [p1, {"frames": 12, "excess": 658.0, "excess_ci": [613.0, 696.0],
+                                                  "excess_joint": 191.0}, {"frames": 20, "excess": 600.0}]}
+    branch = {"leases": [{}, {}], "curve": [p1, {"frames": 13, "excess": 1486.0, "excess_joint": 180.0}]}
+    for folder, lin in ((root / "AR-s0", kept), (root / "branches" / "2026-12-03-0839-h200" / "AR-s0", branch)):
+        folder.mkdir(parents=True)
+        (folder / "lineage.json").write_text(json.dumps({"run": "AR-s0", "finished": False, **lin}))
+    (row,) = campaign.branch_pairs("MsPacman", tmp_path)
+    # lease 2 of the branch against lease 2 of the kept lineage, not its latest point
+    assert row["run"] == "AR-s0" and row["lease"] == 2 and row["frames"] == (13, 12) and row["excess"] == (1486.0, 658.0)
+    md = campaign.branch_markdown([row])
+    assert "| AR-s0, 2 | 13 | 1486.0 | 180.0 | 12 | 658.0 [613.0, 696.0] | 191.0 | +828.0 |" in md
+    # the branches never count as runs: the table and the pick list know only the config's runs
+    assert [r["run"] for r in campaign.table("MsPacman", tmp_path)] == ["AR-s0"]

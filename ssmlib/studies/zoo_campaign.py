@@ -498,6 +498,41 @@ def join_snapshots(snapshots: list[dict], metrics: list[list[dict]], stop_improv
     return lin, own_metrics
 
 
+def branch_pairs(game: str, results: Path = RESULTS_DIR) -> list[dict]:
+    """Leases that were run twice from one state and not continued (``campaign/branches/<call>/<run>/lineage.json``,
+    kept by hand with a README): each branch's last curve point beside the kept lineage's point of the same
+    lease. Same state, data and seed on both sides, so the difference is the training path's own noise, which
+    the episode bootstrap of either point does not contain."""
+    rows = []
+    for lin_path in sorted((campaign_dir(game, results) / "branches").glob("*/*/lineage.json")):
+        branch = read_json(lin_path)
+        lease = len(branch["leases"])
+        kept = read_lineage(game, lin_path.parent.name, results)
+        if not branch["curve"] or len(kept["curve"]) < lease:
+            continue
+        b, k = branch["curve"][-1], kept["curve"][lease - 1]
+        rows.append({"branch": lin_path.parent.parent.name, "run": lin_path.parent.name, "lease": lease,
+                     "frames": (b["frames"], k["frames"]), "excess": (b["excess"], k["excess"]),
+                     "excess_ci": (b.get("excess_ci"), k.get("excess_ci")),
+                     "excess_joint": (b.get("excess_joint"), k.get("excess_joint"))})
+    return rows
+
+
+def branch_markdown(rows: list[dict]) -> str:
+    def ci(c):
+        return f" [{c[0]:.1f}, {c[1]:.1f}]" if c else ""
+
+    def joint(x):
+        return "-" if x is None else f"{x:.1f}"
+
+    return markdown_table(
+        ["run, lease", "branch: frames", "open-loop excess", "teacher-forced", "kept: frames", "open-loop excess",
+         "teacher-forced", "open-loop difference"],
+        [[f"{r['run']}, {r['lease']}", f"{r['frames'][0]:,}", f"{r['excess'][0]:.1f}{ci(r['excess_ci'][0])}",
+          joint(r["excess_joint"][0]), f"{r['frames'][1]:,}", f"{r['excess'][1]:.1f}{ci(r['excess_ci'][1])}",
+          joint(r["excess_joint"][1]), f"{r['excess'][0] - r['excess'][1]:+.1f}"] for r in rows])
+
+
 def table(game: str, results: Path = RESULTS_DIR) -> list[dict]:
     """One row per run: frames, env steps, GPU minutes, the last excess with its CI, finished or not."""
     cfg = load_config(game, results)

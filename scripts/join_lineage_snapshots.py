@@ -4,7 +4,7 @@ Before scripts/lease_start.sh kept a warm state, each call's tree replaced the l
 written, so every call recorded one lease from step 0 (frames right, per-lease record lost). Given the
 campaign tars of those calls in order, this writes each run's lineage with one lease per call
 (ssmlib.studies.zoo_campaign.join_snapshots), each lease's own metrics log, and a note saying so.
-Unpack the LAST tar at the repository root first: the runs' eval.json and weights are taken from the tree.
+Unpack the LAST tar at the repository root first: the runs' evaluations and weights are taken from the tree.
 Usage: python scripts/join_lineage_snapshots.py --game MsPacman --runs dSSM-VAE-s0,dSSM-VAE-s1 --note "..." a.tar b.tar ...
 """
 import argparse
@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ssmlib.io import atomic_write_json
 from ssmlib.studies import zoo_campaign as zc
+from ssmlib.studies.common import read_json
 
 
 def member(tar: Path, name: str) -> str:
@@ -41,9 +42,9 @@ def main() -> None:
             old.unlink()
         for k, rows in enumerate(own, start=1):
             (out / f"metrics-lease{k}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-        ev = json.loads((out / "eval.json").read_text())
+        ev = read_json(out / zc.EVAL_FILE)
         ev["lease"] = len(lin["leases"])
-        atomic_write_json(out / "eval.json", ev, indent=None)
+        atomic_write_json(out / zc.EVAL_FILE, ev, indent=None)
         atomic_write_json(out / "lineage.json", lin)
         print(run, [(x["lease"], x["frames_end"], round(x["train_wall_s"]), x["compile"]) for x in lin["leases"]])
 

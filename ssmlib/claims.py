@@ -251,10 +251,11 @@ def claim2_game(game: str, results: Path = RESULTS_DIR, n_boot: int = 2000, seed
 def campaign_tables(game: str, results: Path = RESULTS_DIR, models=("sSSM", *DETERMINISTIC), jump: int = 1
                     ) -> tuple[dict, dict, list]:
     """Per model: one EpisodeTable per campaign run (seed) with an evaluation, from the latest lease's
-    results/model_zoo/<game>/campaign/<run>/eval.json; per model the runs' state (frames, finished, why,
+    results/model_zoo/<game>/campaign/<run>/eval.json.gz; per model the runs' state (frames, finished, why,
     windows sha) from their lineages, every configured run listed (``evaluated`` False where none yet)."""
     from .evaluate import episode_table
-    from .studies.zoo_campaign import campaign_dir, load_config, read_lineage
+    from .studies.common import read_json
+    from .studies.zoo_campaign import EVAL_FILE, campaign_dir, load_config, read_lineage
 
     cfg = load_config(game, results)
     tables, runs, sources = {}, {}, []
@@ -262,12 +263,12 @@ def campaign_tables(game: str, results: Path = RESULTS_DIR, models=("sSSM", *DET
         if r["model"] not in models or r["jump"] != jump or r.get("reward_state", "posterior") != "posterior":
             continue  # (a run added later with the reward head on the prior's state is another variant)
         lin = read_lineage(game, r["name"], results)
-        f = campaign_dir(game, results) / r["name"] / "eval.json"
+        f = campaign_dir(game, results) / r["name"] / EVAL_FILE
         meta = {"run": r["name"], "seed": r["seed"], "finished": bool(lin.get("finished")),
                 "why": lin.get("why", "not started"), "frames": lin["curve"][-1]["frames"] if lin["curve"] else 0,
                 "evaluated": f.exists()}
         if f.exists():
-            ev = json.loads(f.read_text())["results"]
+            ev = read_json(f)["results"]
             tables.setdefault(r["model"], []).append(episode_table(ev))
             meta["windows_sha"] = ev.get("windows_sha")
             sources.append(_rel(f, Path(results)))
@@ -577,14 +578,14 @@ def campaign_agent_tables(game: str = "MsPacman", results: Path = RESULTS_DIR) -
     the design (seeds, budget, eval games, rollout depth)."""
     from .studies.common import read_jsonl
     from .studies.i2a import curve_area, games_table, score_at
-    from .studies.i2a_campaign import campaign_dir, campaign_runs, load_config, read_lineage
+    from .studies.i2a_campaign import EPISODES_FILE, campaign_dir, campaign_runs, load_config, read_lineage
 
     cfg = load_config(game, results)
     root = campaign_dir(game, results)
     tables, runs, sources = {}, {}, [_rel(root / "config.json", Path(results))]
     for r in campaign_runs(cfg):
         lin = read_lineage(game, r.name, results)
-        ep_file, ev_file = root / r.name / "episodes.jsonl", root / r.name / "eval.json"
+        ep_file, ev_file = root / r.name / EPISODES_FILE, root / r.name / "eval.json"
         eps = read_jsonl(ep_file) if ep_file.exists() else []
         # a seed counts as finished only with its frozen evaluation (else it is open)
         meta = {"run": r.name, "seed": r.seed, "finished": bool(lin["finished"]) and ev_file.exists(),

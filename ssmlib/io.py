@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import os
@@ -43,8 +44,22 @@ def atomic_write_bytes(path, data: bytes) -> None:
 
 
 def atomic_write_json(path, obj: Any, indent: int | None = 2) -> None:
-    """``indent=None``: one line, for large per-episode records that travel with every GPU call."""
-    atomic_write(path, lambda f: json.dump(obj, f, indent=indent, sort_keys=True, default=_json_default), mode="w")
+    """``indent=None``: one line, for large per-episode records that travel with every GPU call. A path ending
+    in ``.gz`` is written gzip-compressed (see :func:`atomic_write_text`)."""
+    atomic_write_text(path, json.dumps(obj, indent=indent, sort_keys=True, default=_json_default))
+
+
+def atomic_write_text(path, text: str) -> None:
+    """``text`` (UTF-8) written atomically; gzip-compressed when ``path`` ends in ``.gz``, with no time stamp in
+    the header, so that equal contents give equal bytes (git sees no change)."""
+    data = text.encode()
+    atomic_write_bytes(path, gzip.compress(data, mtime=0) if str(path).endswith(".gz") else data)
+
+
+def read_text(path) -> str:
+    """The text of ``path``, decompressed when its name ends in ``.gz`` (the counterpart of ``atomic_write_text``)."""
+    path = Path(path)
+    return gzip.decompress(path.read_bytes()).decode() if path.name.endswith(".gz") else path.read_text()
 
 
 def atomic_save_npy(path, array: np.ndarray) -> None:

@@ -4,7 +4,9 @@ import json
 
 import pytest
 
+from ssmlib.io import atomic_write_json
 from ssmlib.studies import zoo_campaign as campaign
+from ssmlib.studies.common import read_json
 from ssmlib.errors import SsmlibError
 
 
@@ -89,7 +91,8 @@ def test_two_leases_continue_one_run(quick_dataset, tmp_path):
     assert len(lin["leases"]) == 2 and lin["leases"][1]["frames_start"] == f1
     assert lin["leases"][1]["frames_end"] > f1 and "fresh AdamW" in lin["leases"][1]["optimiser"]
     run_dir = results / "model_zoo" / "MsPacman" / "campaign" / "dSSM-DET-s0"  # the latest evaluation only
-    assert json.loads((run_dir / "eval.json").read_text())["lease"] == 2 and not list(run_dir.glob("eval-lease*"))
+    assert read_json(run_dir / campaign.EVAL_FILE)["lease"] == 2 and not list(run_dir.glob("eval-lease*"))
+    assert not (run_dir / "eval.json").exists()  # stored compressed only
     cmd = json.loads((runs / "c" / "dSSM-DET-s0" / "config.json").read_text())["init_from"]
     assert cmd["path"].endswith("dSSM-DET-s0.safetensors")
     rows = {r["run"]: r for r in campaign.table("MsPacman", results=results)}
@@ -329,9 +332,9 @@ def test_calibrate_adds_the_class_weights_train_used_and_rescores(quick_dataset,
     del meta["model_cfg"]["reward_class_weights"]  # as the campaign's weights were exported before
     write_file(path, tensors, meta)
     run_dir = results / "model_zoo" / "MsPacman" / "campaign" / "dSSM-DET-s0"
-    leased = json.loads((run_dir / "eval.json").read_text())["results"]["total"]  # scored with the weights
+    leased = read_json(run_dir / campaign.EVAL_FILE)["results"]["total"]  # scored with the weights
     auc_before = campaign.read_lineage("MsPacman", "dSSM-DET-s0", results)["curve"][-1]["reward_auc_open_loop"]
-    (run_dir / "eval.json").write_text("{}")
+    atomic_write_json(run_dir / campaign.EVAL_FILE, {})
     assert campaign.calibrate_rewards("MsPacman", quick_dataset, "cpu", results, ckpts) == ["dSSM-DET-s0"]
     meta = read_meta(path)
     assert meta["model_cfg"]["reward_class_weights"] == pytest.approx(trained)
@@ -339,8 +342,8 @@ def test_calibrate_adds_the_class_weights_train_used_and_rescores(quick_dataset,
     assert meta["model_cfg"]["reward_class_weights"] == pytest.approx(expect)
     lin = campaign.read_lineage("MsPacman", "dSSM-DET-s0", results)
     assert lin["curve"][-1]["reward_calibrated"] is True and "reward_auc_open_loop_uncalibrated" in lin["curve"][-1]
-    assert json.loads((run_dir / "eval.json").read_text())["results"]["total"]["excess_open_loop_nats_per_frame"]
-    rescored = json.loads((run_dir / "eval.json").read_text())["results"]["total"]
+    assert read_json(run_dir / campaign.EVAL_FILE)["results"]["total"]["excess_open_loop_nats_per_frame"]
+    rescored = read_json(run_dir / campaign.EVAL_FILE)["results"]["total"]
     # the re-score reads the weights again: what the lease's own (calibrated) evaluation said, and the curve
     # keeps the reading it replaced
     assert rescored["reward_nll_open_loop"] == pytest.approx(leased["reward_nll_open_loop"], rel=1e-4)

@@ -188,3 +188,22 @@ def test_no_pickle_loading_anywhere_in_ssmlib():
             if re.search(pat, src):
                 bad.append(f"{f.name}: {pat}")
     assert not bad, bad
+
+
+def test_results_files_ending_in_gz_are_compressed_byte_stable_and_read_back(tmp_path):
+    import gzip
+    import json
+
+    from ssmlib.io import atomic_write_json, atomic_write_text, read_text
+    from ssmlib.studies.common import read_json, read_jsonl
+
+    doc = {"results": {"per_episode": [0.1234567] * 500}, "lease": 2}
+    atomic_write_json(tmp_path / "eval.json.gz", doc, indent=None)
+    first = (tmp_path / "eval.json.gz").read_bytes()
+    assert gzip.decompress(first) == json.dumps(doc, sort_keys=True).encode() and len(first) < 200
+    atomic_write_json(tmp_path / "eval.json.gz", doc, indent=None)  # no time stamp: same contents, same bytes
+    assert (tmp_path / "eval.json.gz").read_bytes() == first and read_json(tmp_path / "eval.json.gz") == doc
+    atomic_write_text(tmp_path / "e.jsonl.gz", '{"step": 1}\n{"step": 2}\n')
+    assert read_jsonl(tmp_path / "e.jsonl.gz") == [{"step": 1}, {"step": 2}]
+    atomic_write_json(tmp_path / "plain.json", doc)  # any other name stays plain text
+    assert json.loads((tmp_path / "plain.json").read_text()) == doc == json.loads(read_text(tmp_path / "plain.json"))

@@ -10,6 +10,10 @@ import numpy as np
 import pytest
 
 from ssmlib import claims
+from ssmlib.io import atomic_write_json, atomic_write_text
+from ssmlib.studies.common import read_json
+from ssmlib.studies.i2a_campaign import EPISODES_FILE
+from ssmlib.studies.zoo_campaign import EVAL_FILE
 from ssmlib.stats import EpisodeTable
 
 E, T = 24, 5  # test episodes, horizons of the synthetic evaluations
@@ -46,8 +50,7 @@ def _eval_doc(model: str, open_ex: float, joint_ex=None, copy_ctx=300.0, copy_pr
 
 
 def _write(path: Path, doc) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(doc))
+    atomic_write_json(path, doc, indent=None)  # gzip-compressed when the name ends in .gz
 
 
 def _speed(root: Path, rates: dict) -> None:
@@ -233,7 +236,7 @@ def _campaign(root: Path, excess: dict, game: str, finished=True, open_run=None,
             continue
         d = zoo_campaign.campaign_dir(game, root) / r["name"]
         doc = _eval_doc(r["model"], *levels, seed=10 + i, T=T)["eval"]
-        _write(d / "eval.json", {"lease": 3, "results": dict(doc, windows_sha=sha)})
+        _write(d / EVAL_FILE, {"lease": 3, "results": dict(doc, windows_sha=sha)})
         done = finished and r["name"] != open_run
         _write(d / "lineage.json", {"run": r["name"], "finished": done, "why": "test", "leases": [],
                                     "curve": [{"frames": 10_000_000, "excess": levels[0]}]})
@@ -274,10 +277,10 @@ def test_claim2_campaign_decides_a_game_once_every_run_has_stopped(tmp_path):
 def test_claim2_campaign_refuses_mixed_test_windows(tmp_path):
     good = {m: GOOD[m] for m in ("dSSM-DET", "dSSM-VAE", "sSSM")}
     _campaign(tmp_path, good, "MsPacman")
-    f = tmp_path / "model_zoo" / "MsPacman" / "campaign" / "sSSM-s1" / "eval.json"
-    doc = json.loads(f.read_text())
+    f = tmp_path / "model_zoo" / "MsPacman" / "campaign" / "sSSM-s1" / EVAL_FILE
+    doc = read_json(f)
     doc["results"]["windows_sha"] = "other"
-    f.write_text(json.dumps(doc))
+    _write(f, doc)
     with pytest.raises(claims.SsmlibError, match="different test windows"):
         claims.claim2_campaign("MsPacman", tmp_path, n_boot=100)
 
@@ -323,7 +326,7 @@ def _i2a_campaign(root: Path, means: dict, seeds=3, games=64, sd=300.0, finished
             _write(camp / run / "lineage.json", {"run": run, "leases": [{}], "steps": budget if done else budget // 2,
                                                  "finished": done, "why": "test"})
             steps = np.linspace(10, budget if done else budget // 2, 150).astype(int)
-            (camp / run / "episodes.jsonl").write_text("".join(
+            atomic_write_text(camp / run / EPISODES_FILE, "".join(
                 json.dumps({"step": int(t), "return": float(mu * t / budget + rng.normal(0, 50)), "env": 0}) + "\n"
                 for t in steps))
             if done:

@@ -2,6 +2,7 @@
 runner: which runs a lease picks, the environment models' rule, leases that continue a run, a run finished."""
 
 import dataclasses
+import gzip
 import hashlib
 import json
 
@@ -9,6 +10,8 @@ import pytest
 import torch
 
 from ssmlib.checkpoint import read_meta
+from ssmlib.io import atomic_write_text
+from ssmlib.studies.common import read_jsonl
 from ssmlib.errors import SsmlibError
 from ssmlib.stats import detectable_difference
 from ssmlib.studies import i2a_campaign as ic
@@ -267,8 +270,9 @@ def test_record_appends_only_new_episodes(tmp_path):
         (runs / f"{run.name}.lease.json").write_text(json.dumps({"from": "x", "start_step": begin, "start_wall_s": 0}))
         (runs / run.name / "episodes.jsonl").write_text("".join(json.dumps({"step": t, "return": t}) + "\n" for t in steps))
         ic._record(cfg, run, runs, 0, "cpu", tmp_path, ckpts)
-    got = [json.loads(x)["step"] for x in (ic.campaign_dir("MsPacman", tmp_path) / run.name / "episodes.jsonl")
-           .read_text().splitlines()]
+    stored = ic.campaign_dir("MsPacman", tmp_path) / run.name / ic.EPISODES_FILE  # compressed
+    got = [e["step"] for e in read_jsonl(stored)]
+    assert gzip.decompress(stored.read_bytes()).decode().count("\n") == 5
     lin = ic.read_lineage("MsPacman", run.name, tmp_path)
     assert got == [3, 7, 10, 12, 20] and [x["episodes"] for x in lin["leases"]] == [3, 2] and lin["steps"] == 20
 
@@ -318,7 +322,7 @@ def test_model_free_sanity_flags_a_score_above_a_reference_with_more_frames(tmp_
         (root / name).mkdir()
         (root / name / "lineage.json").write_text(_json.dumps({"run": name, "leases": [{}], "steps": steps,
                                                                "finished": False, "why": ""}))
-        (root / name / "episodes.jsonl").write_text("".join(
+        atomic_write_text(root / name / ic.EPISODES_FILE, "".join(
             _json.dumps({"step": steps * (i + 1) // 200, "return": score, "env": 0}) + "\n" for i in range(200)))
 
     run("model-free-s0", 1_000_000, 900.0)  # 4M frames, below both references: consistent

@@ -20,7 +20,7 @@ from typing import Iterable, Sequence
 
 from ..config import MODEL_NAMES, PROFILES, RESULTS_DIR
 from ..errors import SsmlibError
-from ..io import atomic_write, atomic_write_json
+from ..io import atomic_write_json, atomic_write_text, read_text
 from ..runs import TIME_UP
 
 RUN_FILES = ("metrics.jsonl", "config.json", "summary.json")
@@ -130,17 +130,19 @@ def study_root(study: str, game: str, results: Path | None = None) -> Path:
 
 
 def read_json(path: Path, default=None):
-    """The JSON document at ``path``, or ``default`` when there is no such file."""
+    """The JSON document at ``path`` (gzip-compressed when its name ends in ``.gz``), or ``default`` when there is
+    no such file."""
     path = Path(path)
-    return json.loads(path.read_text()) if path.exists() else default
+    return json.loads(read_text(path)) if path.exists() else default
 
 
 def read_jsonl(path: Path) -> list[dict]:
-    """The records of a JSON-lines file (``metrics.jsonl``, ``episodes.jsonl``); ``[]`` when there is none."""
+    """The records of a JSON-lines file (``metrics.jsonl``, ``episodes.jsonl``; gzip-compressed when its name ends
+    in ``.gz``); ``[]`` when there is none."""
     path = Path(path)
     if not path.exists():
         return []
-    return [json.loads(s) for s in path.read_text().splitlines() if s.strip()]
+    return [json.loads(s) for s in read_text(path).splitlines() if s.strip()]
 
 
 def copy_files(src: Path, dst: Path, names: Iterable[str], prefix: str = "") -> None:
@@ -160,8 +162,8 @@ def save_run(run: Path, out: Path, eval_doc: dict) -> dict:
 
 
 def write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically."""
-    atomic_write(path, lambda f: f.write(text), mode="w")
+    """Write ``text`` to ``path`` atomically (gzip-compressed when its name ends in ``.gz``)."""
+    atomic_write_text(path, text)
 
 
 def write_study(results: Path, summary: dict, table: str) -> None:

@@ -34,8 +34,8 @@ The runner, over many GPU calls of about 9 minutes on a bare machine (``scripts/
   9.4-9.7 MiB for an I2A or copy agent (2.48-2.55 M); a lease starts a new run only while the state of the
   open runs stays within ``--state-budget-mib`` (the tree travels with every GPU call);
 * per run, ``results/i2a/<game>/campaign/<run>/``: ``lineage.json`` (per lease: git sha, device, agent steps,
-  training wall time, how it restarted), ``episodes.jsonl`` (every training episode, appended lease by
-  lease) and, once the run reaches ``total_steps``, ``eval.json`` (its final weights frozen, one whole
+  training wall time, how it restarted), ``episodes.jsonl.gz`` (every training episode, appended lease by
+  lease; gzip-compressed, a sixth of the bytes) and, once the run reaches ``total_steps``, ``eval.json`` (its final weights frozen, one whole
   game in each of ``eval_games`` envs); ``table.md`` after every lease (``i2a-campaign table``).
 """
 
@@ -256,6 +256,8 @@ def format_power(statement: dict) -> str:
 # the runner: leases over many GPU calls
 
 
+EPISODES_FILE = "episodes.jsonl.gz"
+"""A run's training episodes (``{"env", "length", "return", "step"}`` per line), gzip-compressed."""
 STATE_BUDGET_MIB = 8.0
 """Default of ``lease --state-budget-mib``: the committed state of all open runs at most this (the repository,
 about 48 MiB, travels with every GPU call, whose tree may hold 64 MiB; the repository is kept under 56 MiB)."""
@@ -624,7 +626,7 @@ def _record(cfg: I2ACampaignConfig, run: Run, runs_dir: Path, code: int, device,
     lin = read_lineage(cfg.game, run.name, results)
     begin, end = start["start_step"], summary["step"]
     new = [e for e in read_jsonl(folder / "episodes.jsonl") if begin < e["step"] <= end]
-    _append_jsonl(out / "episodes.jsonl", new)
+    _append_jsonl(out / EPISODES_FILE, new)
     sps = [m["steps_per_s"] for m in read_jsonl(folder / "metrics.jsonl") if begin < m["step"] <= end][1:]
     prov = provenance(device)
     lin["leases"].append({
@@ -650,9 +652,10 @@ def _record(cfg: I2ACampaignConfig, run: Run, runs_dir: Path, code: int, device,
 
 
 def _append_jsonl(path: Path, records: list[dict]) -> None:
-    """Append ``records`` to a JSON-lines file (compact lines), the whole file replaced atomically."""
-    old = path.read_text() if path.exists() else ""
-    write_text(path, old + "".join(json.dumps(r, separators=(",", ":"), sort_keys=True) + "\n" for r in records))
+    """Append ``records`` to a JSON-lines file (compact lines; gzip-compressed when its name ends in ``.gz``),
+    the whole file replaced atomically."""
+    write_text(path, "".join(json.dumps(r, separators=(",", ":"), sort_keys=True) + "\n"
+                             for r in [*read_jsonl(path), *records]))
 
 
 # ------------------------------------------------------------------------------------------ the table
@@ -668,7 +671,7 @@ def table(game: str, results: Path = RESULTS_DIR, checkpoints: Path = CHECKPOINT
     rows = []
     for r in campaign_runs(cfg):
         lin = read_lineage(game, r.name, results)
-        last100, n = score_at(read_jsonl(campaign_dir(game, results) / r.name / "episodes.jsonl"), lin["steps"])
+        last100, n = score_at(read_jsonl(campaign_dir(game, results) / r.name / EPISODES_FILE), lin["steps"])
         ev = read_json(campaign_dir(game, results) / r.name / "eval.json", {})
         status = ("finished" if lin["finished"] else "open" if lin["leases"] else
                   "waiting" if r.arm["env_model"] in blocked else "not started")
@@ -723,7 +726,7 @@ def model_free_sanity(game: str = "MsPacman", results: Path = RESULTS_DIR) -> di
         if r.arm["name"] != "model-free":
             continue
         lin = read_lineage(game, r.name, results)
-        last100, _ = score_at(read_jsonl(campaign_dir(game, results) / r.name / "episodes.jsonl"), lin["steps"])
+        last100, _ = score_at(read_jsonl(campaign_dir(game, results) / r.name / EPISODES_FILE), lin["steps"])
         if lin["steps"] and last100 is not None:
             runs.append({"run": r.name, "frames": lin["steps"] * FRAMES_PER_AGENT_STEP, "last100": last100})
     checks = [{"reference": name, **ref, "run": x["run"], "consistent": not (x["frames"] <= ref["frames"]
@@ -745,7 +748,7 @@ def plot_training_curves(ax, game: str = "MsPacman", arms=("model-free",), resul
         for r in campaign_runs(cfg):
             if r.arm["name"] != arm:
                 continue
-            steps, means = curve(read_jsonl(campaign_dir(game, results) / r.name / "episodes.jsonl"))
+            steps, means = curve(read_jsonl(campaign_dir(game, results) / r.name / EPISODES_FILE))
             if steps:
                 ax.plot(np.asarray(steps) * FRAMES_PER_AGENT_STEP, means, color=col, lw=1,
                         label=arm if r.seed == 0 else None)

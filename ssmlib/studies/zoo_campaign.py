@@ -37,6 +37,9 @@ STOP_RULE = ("A run is finished when its test excess over the exact floor (open 
              "below half the frames against the last), or at {frame_cap:,} training frames.")
 """The stop rule, written into the campaign's config before its first run."""
 
+EVAL_FILE = "eval.json.gz"
+"""A run's latest evaluation, gzip-compressed (a quarter of the bytes: the tree travels with every GPU call)."""
+
 
 @dataclass
 class CampaignRun:
@@ -352,7 +355,8 @@ def _score(cfg: CampaignConfig, run: CampaignRun, weights: Path, ds, dev) -> tup
 def _write_eval(out: Path, lease: int, ev: dict, prov: dict) -> None:
     # the latest lease's evaluation only (earlier leases live on in the lineage's curve): the tree travels
     # with every GPU call, and 7 significant digits are more than a bootstrap over episodes can use
-    atomic_write_json(out / "eval.json", round_floats({"lease": lease, "results": ev, "provenance": prov}), indent=None)
+    atomic_write_json(out / EVAL_FILE, round_floats({"lease": lease, "results": ev, "provenance": prov}), indent=None)
+    (out / "eval.json").unlink(missing_ok=True)  # written uncompressed before 2026-12-03
 
 
 def _fmt3(x: float | None) -> str:
@@ -685,9 +689,9 @@ def reward_rows(game: str, results: Path = RESULTS_DIR, n_boot: int = 2000) -> l
 
 
 def _evaluated_runs(game: str, results: Path = RESULTS_DIR):
-    """``(CampaignRun, its latest eval.json)`` of every run of the campaign that has been evaluated."""
+    """``(CampaignRun, its latest evaluation)`` of every run of the campaign that has been evaluated."""
     for r in load_config(game, results).runs:
-        ev = read_json(campaign_dir(game, results) / r["name"] / "eval.json", None)
+        ev = read_json(campaign_dir(game, results) / r["name"] / EVAL_FILE, None)
         if ev:
             yield CampaignRun(**r), ev
 

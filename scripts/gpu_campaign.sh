@@ -8,7 +8,10 @@
 #      and checkpoints/campaign/<game>, plus the lease's log. Put them in place with
 #      `python -m ssmlib unpack --from <the folder $OUT came back to>` (joins the parts, checks every
 #      member, unpacks, stores the log under logs/ by the tar's time, rewrites the tables and README.md's
-#      summary; the I2A tar of I2A=1 too), once per call in call order, then commit.
+#      summary; the I2A tar of I2A=1 too), once per call in call order, then commit, BEFORE the next call: a
+#      machine released between calls starts bare from the tree it is sent, and a tree without the last call's
+#      results continues the same runs a second time from the same state (2026-12-03, kept as
+#      results/model_zoo/<game>/campaign/branches/2026-12-03-0839-h200/). A machine still warm accepts either tree.
 #   4. with RESCORE=1, scripts/gpu_rescore.sh runs alongside (the committed checkpoints re-scored with the
 #      current evaluator): $OUT/rescore/results.tar and $OUT/rescore.log.
 # Usage: [LEASE_SECONDS=560] [MAX_RUNS=2] [RESCORE=1] [CHECK=1] SSMLIB_GIT_SHA=<local HEAD> bash scripts/gpu_campaign.sh

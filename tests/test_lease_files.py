@@ -1,5 +1,6 @@
 """``campaign unpack``: a lease's returned files put in place, or refused with nothing changed."""
 import io
+import json
 import shutil
 import tarfile
 from pathlib import Path
@@ -12,6 +13,8 @@ from ssmlib.studies.lease_files import unpack
 ZOO = "results/model_zoo/MsPacman/campaign"
 I2A = "results/i2a/MsPacman/campaign"
 MTIME = 1_764_741_420  # 2025-12-03 05:57 UTC
+OLD = json.dumps({"run": "sSSM-s0", "leases": [{"lease": 1, "end_step": 100}]})  # the committed lineage
+NEW = json.dumps({"run": "sSSM-s0", "leases": [{"lease": 1, "end_step": 100}, {"lease": 2, "end_step": 250}]})
 
 
 def make_tar(path: Path, files: dict[str, bytes], mtime: int = MTIME, link: str | None = None) -> bytes:
@@ -41,7 +44,7 @@ def split(path: Path, size: int) -> None:
 def repo(tmp_path):
     root = tmp_path / "repo"
     (root / ZOO / "sSSM-s0").mkdir(parents=True)
-    (root / ZOO / "sSSM-s0" / "lineage.json").write_text("old")
+    (root / ZOO / "sSSM-s0" / "lineage.json").write_text(OLD)
     (root / "checkpoints/i2a_campaign/MsPacman").mkdir(parents=True)
     (root / "checkpoints/i2a_campaign/MsPacman/model-free-s0.safetensors").write_text("stale state")
     return root
@@ -49,13 +52,13 @@ def repo(tmp_path):
 
 def test_a_split_zoo_tar_is_joined_unpacked_and_its_log_named_by_its_newest_file(repo, tmp_path):
     back = tmp_path / "back"
-    make_tar(back / "campaign.tar", {f"{ZOO}/sSSM-s0/lineage.json": b"new" * 2000,
+    make_tar(back / "campaign.tar", {f"{ZOO}/sSSM-s0/lineage.json": NEW.encode() + b" " * 6000,
                                      "checkpoints/campaign/MsPacman/sSSM-s0.safetensors": b"w" * 5000})
     split(back / "campaign.tar", 4096)
     assert len(list(back.glob("campaign.tar.part-*"))) > 1
     (back / "lease.log").write_text("the lease's log\n")
     done = unpack(back, root=repo)
-    assert (repo / ZOO / "sSSM-s0/lineage.json").read_bytes() == b"new" * 2000
+    assert (repo / ZOO / "sSSM-s0/lineage.json").read_bytes() == NEW.encode() + b" " * 6000
     assert (repo / "checkpoints/campaign/MsPacman/sSSM-s0.safetensors").read_bytes() == b"w" * 5000
     assert (repo / ZOO / "logs/2025-12-03-0557-h200.log").read_text() == "the lease's log\n"
     assert done[0].startswith("unpacked campaign.tar") and "2025-12-03-0557-h200.log" in done[1]
@@ -84,11 +87,11 @@ def test_the_i2a_tar_replaces_the_committed_state_of_the_runs_it_no_longer_holds
                                  {"results/model_zoo/Bowling/campaign/x": b"x"}])
 def test_a_member_outside_the_campaign_is_refused_before_anything_changes(repo, tmp_path, bad):
     back = tmp_path / "back"
-    make_tar(back / "campaign.tar", {f"{ZOO}/sSSM-s0/lineage.json": b"new", **bad})
+    make_tar(back / "campaign.tar", {f"{ZOO}/sSSM-s0/lineage.json": NEW.encode(), **bad})
     (back / "lease.log").write_text("log")
     with pytest.raises(SsmlibError, match="refused, member .* nothing was unpacked"):
         unpack(back, root=repo)
-    assert (repo / ZOO / "sSSM-s0/lineage.json").read_text() == "old"
+    assert (repo / ZOO / "sSSM-s0/lineage.json").read_text() == OLD
     assert not (repo / ZOO / "logs").exists()
 
 
@@ -101,11 +104,11 @@ def test_a_link_is_refused(repo, tmp_path):
 
 def test_a_bad_i2a_tar_stops_the_zoo_tar_too_and_keeps_the_i2a_state(repo, tmp_path):
     back = tmp_path / "back"
-    make_tar(back / "campaign.tar", {f"{ZOO}/sSSM-s0/lineage.json": b"new"})
+    make_tar(back / "campaign.tar", {f"{ZOO}/sSSM-s0/lineage.json": NEW.encode()})
     make_tar(back / "i2a/i2a_campaign.tar", {"results/model_zoo/MsPacman/campaign/x": b"wrong campaign"})
     with pytest.raises(SsmlibError, match="i2a/i2a_campaign.tar: refused") as refusal:
         unpack(back, root=repo)
-    assert (repo / ZOO / "sSSM-s0/lineage.json").read_text() == "old"
+    assert (repo / ZOO / "sSSM-s0/lineage.json").read_text() == OLD
     assert (repo / "checkpoints/i2a_campaign/MsPacman/model-free-s0.safetensors").exists()
     # the advice in the message, followed: a copy of the folder without the bad tar unpacks the zoo's
     assert "copy the folder without this one" in str(refusal.value)
@@ -113,7 +116,7 @@ def test_a_bad_i2a_tar_stops_the_zoo_tar_too_and_keeps_the_i2a_state(repo, tmp_p
     shutil.copytree(back, copy)
     shutil.rmtree(copy / "i2a")
     unpack(copy, root=repo)
-    assert (repo / ZOO / "sSSM-s0/lineage.json").read_text() == "new"
+    assert (repo / ZOO / "sSSM-s0/lineage.json").read_text() == NEW
     assert (repo / "checkpoints/i2a_campaign/MsPacman/model-free-s0.safetensors").exists()
 
 
@@ -124,7 +127,7 @@ def test_a_missing_part_is_named(repo, tmp_path):
     (back / "campaign.tar.part-ab").unlink()
     with pytest.raises(SsmlibError, match="cannot be read .* all its parts .*part-aa"):
         unpack(back, root=repo)
-    assert (repo / ZOO / "sSSM-s0/lineage.json").read_text() == "old"
+    assert (repo / ZOO / "sSSM-s0/lineage.json").read_text() == OLD
 
 
 def test_a_folder_without_a_tar_or_a_log_already_stored_otherwise_is_refused(repo, tmp_path):
@@ -133,13 +136,13 @@ def test_a_folder_without_a_tar_or_a_log_already_stored_otherwise_is_refused(rep
     with pytest.raises(SsmlibError, match="is not a folder"):
         unpack(tmp_path / "nowhere", root=repo)
     back = tmp_path / "back"
-    make_tar(back / "campaign.tar", {f"{ZOO}/sSSM-s0/lineage.json": b"new"})
+    make_tar(back / "campaign.tar", {f"{ZOO}/sSSM-s0/lineage.json": NEW.encode()})
     (back / "lease.log").write_text("this lease")
     (repo / ZOO / "logs").mkdir()
     (repo / ZOO / "logs/2025-12-03-0557-h200.log").write_text("another lease")
     with pytest.raises(SsmlibError, match="already exists with other contents"):
         unpack(back, root=repo)
-    assert (repo / ZOO / "sSSM-s0/lineage.json").read_text() == "old"
+    assert (repo / ZOO / "sSSM-s0/lineage.json").read_text() == OLD
 
 
 def test_an_i2a_call_on_its_own_returns_its_tar_at_the_top(repo, tmp_path):
@@ -151,3 +154,29 @@ def test_an_i2a_call_on_its_own_returns_its_tar_at_the_top(repo, tmp_path):
     assert not (repo / "checkpoints/i2a_campaign/MsPacman").exists()  # no open run's state in the tar
     assert (repo / I2A / "logs/2025-12-03-0557-h200.log").read_text() == "i2a alone"
     assert not (repo / ZOO / "logs").exists()
+
+
+def test_a_tar_whose_lineage_does_not_continue_the_committed_one_is_a_branch_and_refused(repo, tmp_path):
+    """Two calls from one tree (the first not unpacked before the second, on a machine no longer warm) both
+    continue the committed state: whichever is unpacked second does not continue the first, and is refused."""
+    first, second = tmp_path / "first", tmp_path / "second"
+    make_tar(first / "campaign.tar", {f"{ZOO}/sSSM-s0/lineage.json": NEW.encode(),
+                                      "checkpoints/campaign/MsPacman/sSSM-s0.safetensors": b"first"})
+    sibling = json.dumps({"run": "sSSM-s0", "leases": [{"lease": 1, "end_step": 100}, {"lease": 2, "end_step": 240}]})
+    make_tar(second / "campaign.tar", {f"{ZOO}/sSSM-s0/lineage.json": sibling.encode(),
+                                       "checkpoints/campaign/MsPacman/sSSM-s0.safetensors": b"second"},
+             mtime=MTIME + 600)
+    unpack(first, root=repo)
+    with pytest.raises(SsmlibError, match=r"sSSM-s0's lineage does not continue the committed one \(lease 2 differs"
+                                          r".*branches/"):
+        unpack(second, root=repo)
+    assert (repo / ZOO / "sSSM-s0/lineage.json").read_text() == NEW  # nothing changed
+    assert (repo / "checkpoints/campaign/MsPacman/sSSM-s0.safetensors").read_bytes() == b"first"
+    # a tar with fewer leases than committed (an older call unpacked late) is refused the same way
+    make_tar(second / "campaign.tar", {f"{ZOO}/sSSM-s0/lineage.json": OLD.encode()})
+    with pytest.raises(SsmlibError, match=r"lease 2 differs: 1 leases in the tar, 2 committed"):
+        unpack(second, root=repo)
+    # a run the lease did not train comes back unchanged, and one the repository has never seen is new
+    make_tar(second / "campaign.tar", {f"{ZOO}/sSSM-s0/lineage.json": NEW.encode(),
+                                       f"{ZOO}/sSSM-s1/lineage.json": OLD.encode()})
+    assert unpack(second, root=repo)[0].startswith("unpacked campaign.tar")

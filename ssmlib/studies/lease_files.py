@@ -14,11 +14,17 @@ Every tar is read and every member checked (a plain file or folder under its cam
 anything in the repository changes, so a damaged or foreign tar is refused in one line with nothing written.
 Each log is stored in its campaign's ``logs/`` as ``<UTC date>-<HHMM>-<device tag>.log``, the time being the
 newest file in the tar (the device's clock when the lease packed it).
+
+Every run's ``lineage.json`` in a tar must continue the committed one: the committed leases first, unchanged.
+A call sent the tree of an earlier call that was not unpacked yet, on a machine no longer warm, continues the
+same state a second time; its tar is a branch, refused here, and kept by hand under
+``<results>/branches/<call>/`` with a README if it is worth keeping (2026-12-03).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import shutil
 import tarfile
 import tempfile
@@ -92,6 +98,31 @@ def check_members(tar: tarfile.TarFile, allowed: tuple[str, ...], label: str) ->
     return newest
 
 
+def check_lineages(tar: tarfile.TarFile, root: Path, results: str, label: str) -> None:
+    """Refuse a tar in which a run's ``lineage.json`` does not continue the one committed under ``root``: its
+    first leases must be the committed leases, unchanged (a tar from a call that started from an older tree
+    is a branch of the campaign, not its next lease)."""
+    for m in tar.getmembers():
+        parts = Path(m.name).parts
+        if not (m.isfile() and m.name.startswith(results + "/") and len(parts) == len(Path(results).parts) + 2
+                and parts[-1] == "lineage.json") or not (root / m.name).is_file():
+            continue
+        try:
+            new = json.loads(tar.extractfile(m).read()).get("leases", [])
+            old = json.loads((root / m.name).read_text()).get("leases", [])
+        except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as e:
+            raise SsmlibError(f"{label}: refused, {m.name} (in the tar or committed) is not a lineage ({e}); "
+                              f"nothing was unpacked") from None
+        if new[:len(old)] != old:
+            k = next((i for i, (a, b) in enumerate(zip(old, new)) if a != b), len(new))
+            raise SsmlibError(
+                f"{label}: refused, run {parts[-2]}'s lineage does not continue the committed one (lease {k + 1} "
+                f"differs: {len(new)} leases in the tar, {len(old)} committed). This call started from a tree "
+                f"without an earlier call's results, so it is a branch of the same state: unpack the calls in the "
+                f"order they ran, or keep this one by hand under {results}/branches/ with a README; nothing was "
+                f"unpacked")
+
+
 def stamp(mtime: float) -> str:
     """``YYYY-MM-DD-HHMM`` (UTC) of a tar member's mtime: the name of a lease's log."""
     return dt.datetime.fromtimestamp(mtime, dt.timezone.utc).strftime("%Y-%m-%d-%H%M")
@@ -118,6 +149,7 @@ def unpack(folder, game: str = "MsPacman", root=None, device_tag: str = "h200") 
             try:
                 with tarfile.open(path) as tar:
                     newest = check_members(tar, (results, ckpts), lt.name)
+                    check_lineages(tar, root, results, lt.name)
             except (tarfile.TarError, OSError, EOFError) as e:
                 raise SsmlibError(f"{lt.name}: cannot be read ({e}); a split tar needs all its parts "
                                   f"({', '.join(p.name for p in parts)} found); nothing was unpacked"

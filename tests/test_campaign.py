@@ -388,7 +388,8 @@ def test_stop_rule_with_confirmations_needs_the_test_at_consecutive_points():
     assert not done and "not yet at 2 in a row" in why and "no point at half the frames yet" in why
     # a plateau seen at two points in a row ends it
     plateau = _curve((100, 400.0), (200, 300.0), (400, 299.0), (800, 298.0))
-    assert campaign.stop_rule_holds(plateau, **rule, confirmations=2)[0] is True
+    done, why = campaign.stop_rule_holds(plateau, **rule, confirmations=2)
+    assert done and why.endswith("(and at the 1 point before, 2 in a row)")
     # one flat point after an improving one does not
     late = _curve((100, 400.0), (200, 300.0), (400, 200.0), (800, 199.0))
     done, why = campaign.stop_rule_holds(late, **rule, confirmations=2)

@@ -182,6 +182,8 @@ def stop_rule_holds(curve: list[dict], stop_improvement: float, frame_cap: int,
             # seed reached 658 and 1486 nats/frame: campaign/branches/2026-12-03-0839-h200/README.md)
             return False, (f"holds at the last point but not yet at {back + 1} in a row ({confirmations} needed): "
                            f"{why}; the point before: {earlier_why}")
+    if done and confirmations > 1:
+        why += f" (and at the {confirmations - 1} point{'s' * (confirmations > 2)} before, {confirmations} in a row)"
     return done, why
 
 

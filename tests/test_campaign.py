@@ -83,10 +83,13 @@ def test_two_leases_continue_one_run(quick_dataset, tmp_path):
     second = campaign.lease("MsPacman", quick_dataset, 3.0, runs / "b", max_runs=1, device="cpu", results=results,
                             checkpoints=ckpts, parallel=False)
     assert second["trained"] == ["sSSM-k2-s0"]
-    # lease 3 on a bare machine (new runs folder): the DET run starts from its committed weights, fresh AdamW
-    third = campaign.lease("MsPacman", quick_dataset, 3.0, runs / "c", max_runs=1, device="cpu", results=results,
+    # lease 3 on a bare machine (new runs folder): both runs, fewest env steps first (what 3 s of training made
+    # of each depends on the machine's load); the DET run starts from its committed weights, fresh AdamW
+    k2_steps = campaign.read_lineage("MsPacman", "sSSM-k2-s0", results)["leases"][-1]["frames_end"] * 2
+    order = [n for n, _ in sorted((("dSSM-DET-s0", f1), ("sSSM-k2-s0", k2_steps)), key=lambda t: t[1])]
+    third = campaign.lease("MsPacman", quick_dataset, 3.0, runs / "c", max_runs=2, device="cpu", results=results,
                            checkpoints=ckpts, parallel=False)
-    assert third["trained"] == ["dSSM-DET-s0"]
+    assert third["trained"] == order
     lin = campaign.read_lineage("MsPacman", "dSSM-DET-s0", results)
     assert len(lin["leases"]) == 2 and lin["leases"][1]["frames_start"] == f1
     assert lin["leases"][1]["frames_end"] > f1 and "fresh AdamW" in lin["leases"][1]["optimiser"]

@@ -77,6 +77,7 @@ RANGES: dict[str, dict[str, Range]] = {
     "campaign init": {"--data-steps": COUNT},
     "campaign lease": {"--seconds": SECONDS, "--max-runs": COUNT, "--stop-after": SECONDS},
     "campaign add-run": {"--seed": Range(0), "--jump": COUNT},
+    "campaign amend-stop": {"--confirmations": Range(2)},  # a stricter rule only (1 is the rule as first written)
     "i2a-campaign init": {"--seeds": COUNT, "--total-steps": COUNT},
     "i2a-campaign power": {"--seeds": COUNT},
     # the state budget is the committed MiB of open runs a lease may hold: no budget admits no run

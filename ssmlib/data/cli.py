@@ -65,6 +65,8 @@ def _cli_collect(args) -> None:
     ds = collect(cfg, out, args.steps, policy_factory=factory, resume=args.resume, overwrite=args.overwrite,
                  progress=not args.no_progress)
     print(json.dumps(ds.summary()))
+    if ds.manifest.get("collect_phases_s"):  # where this call's time went (the writer thread overlaps the rest)
+        print(f"collect phases (s): {json.dumps(ds.manifest['collect_phases_s'])}")
 
 
 def add_cli(subparsers) -> None:

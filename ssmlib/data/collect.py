@@ -117,9 +117,11 @@ def preprocess_parallel(screens: np.ndarray, height: int, width: int, out: np.nd
 
 
 def collect_shard(env, cfg: DataConfig, index: int, policy_factory: Callable[[], Policy],
-                  progress=None) -> dict[str, np.ndarray]:
-    """Run ``cfg.num_envs`` envs for ``cfg.steps_per_shard`` steps from seeds (cfg.seed, index); cut into episodes."""
+                  progress=None, timing: dict | None = None) -> dict[str, np.ndarray]:
+    """Run ``cfg.num_envs`` envs for ``cfg.steps_per_shard`` steps from seeds (cfg.seed, index); cut into episodes.
+    ``timing``: seconds per phase (policy, env, preprocess, split) added into it."""
     n, steps, H, W = cfg.num_envs, cfg.steps_per_shard, cfg.height, cfg.width
+    clock = _PhaseClock(timing)
     seeds = (np.random.SeedSequence([cfg.seed, index]).generate_state(n) >> 1).astype(np.int64)  # ALE takes int32 seeds
     rng = np.random.default_rng([cfg.seed, index, 1])
     policy = policy_factory()  # fresh policy state per shard: shards are independent
@@ -128,16 +130,37 @@ def collect_shard(env, cfg: DataConfig, index: int, policy_factory: Callable[[],
     rewards = np.zeros((steps, n), np.float32)
     ended = np.zeros((steps, n), np.uint8)  # 1 terminated, 2 truncated, at the step that ended an episode
     obs, _ = env.reset(seed=seeds)
+    clock("env")
     preprocess_parallel(obs[:, -1], H, W, frames[0])
+    clock("preprocess")
     for k in range(steps):
         actions[k] = policy(frames[k], rng)
+        clock("policy")
         obs, r, term, trunc, _ = env.step(actions[k])
+        clock("env")
         preprocess_parallel(obs[:, -1], H, W, frames[k + 1])
+        clock("preprocess")
         rewards[k] = r
         ended[k] = np.where(term, store.TERMINATED, np.where(trunc, store.TRUNCATED, 0))
         if progress is not None:
             progress.update(n)
-    return split_episodes(frames, actions, rewards, ended, first_episode_id=index * 100_000)
+    arrays = split_episodes(frames, actions, rewards, ended, first_episode_id=index * 100_000)
+    clock("split")
+    return arrays
+
+
+class _PhaseClock:
+    """``clock(phase)`` adds the seconds since the last call to ``timing[phase]`` (nothing when ``timing`` is
+    None): where a collection's time goes, recorded in its manifest (not in its fingerprint)."""
+
+    def __init__(self, timing: dict | None):
+        self.timing, self.last = timing, time.perf_counter()
+
+    def __call__(self, phase: str) -> None:
+        if self.timing is not None:
+            now = time.perf_counter()
+            self.timing[phase] = self.timing.get(phase, 0.0) + now - self.last
+            self.last = now
 
 
 def split_episodes(frames, actions, rewards, ended, first_episode_id: int, min_frames: int = 2) -> dict[str, np.ndarray]:
@@ -295,9 +318,12 @@ def collect(cfg: DataConfig, out: str | Path, total_steps: int | None, *, policy
                           max_episode_steps=cfg.max_episode_steps) if todo else None
     seconds0, start = manifest.get("collect_seconds", 0.0), time.perf_counter()
 
+    phases = {}  # this call's seconds per phase (collect_phases_s in the manifest)
+
     def listed(entry: dict) -> None:  # a written shard enters the manifest (atomically, after its files)
         manifest["shards"] = sorted(manifest["shards"] + [entry], key=lambda s: s["index"])
         manifest["collect_seconds"] = seconds0 + time.perf_counter() - start
+        manifest["collect_phases_s"] = {k: round(v, 2) for k, v in sorted(phases.items())}
         manifest["complete"] = len(manifest["shards"]) >= manifest["target_shards"]
         store.write_manifest(out, manifest)
 
@@ -307,12 +333,12 @@ def collect(cfg: DataConfig, out: str | Path, total_steps: int | None, *, policy
         with ThreadPoolExecutor(max_workers=1) as writer:
             pending = None
             for i in todo:
-                arrays = collect_shard(env, cfg, i, policy_factory, progress=bar)
+                arrays = collect_shard(env, cfg, i, policy_factory, progress=bar, timing=phases)
                 if pending is not None:
-                    listed(pending.result())
-                pending = writer.submit(store.write_shard, out, i, arrays)
+                    listed(_timed(phases, "wait_for_writer", pending.result))
+                pending = writer.submit(_timed, phases, "write_in_thread", store.write_shard, out, i, arrays)
             if pending is not None:
-                listed(pending.result())
+                listed(_timed(phases, "wait_for_writer", pending.result))
     except KeyboardInterrupt:
         bar.close()
         how = (f"python -m ssmlib collect --out {out} --resume" if store.resumable_from_cli(manifest)
@@ -331,6 +357,14 @@ def collect(cfg: DataConfig, out: str | Path, total_steps: int | None, *, policy
     if problem:
         warn(f"{problem}; until then `train` reports no test metrics and `eval` refuses the dataset")
     return ds
+
+
+def _timed(timing: dict, phase: str, fn, *args):
+    t0 = time.perf_counter()
+    try:
+        return fn(*args)
+    finally:
+        timing[phase] = timing.get(phase, 0.0) + time.perf_counter() - t0
 
 
 def config_with(cfg: DataConfig, **changes) -> DataConfig:

@@ -66,7 +66,8 @@ def _cli_collect(args) -> None:
                  progress=not args.no_progress)
     print(json.dumps(ds.summary()))
     if ds.manifest.get("collect_phases_s"):  # where this call's time went (the writer thread overlaps the rest)
-        print(f"collect phases (s) of the call that collected the last shard: {json.dumps(ds.manifest['collect_phases_s'])}")
+        print("collect phases (s) of the call that collected the last shard: "
+              + json.dumps(ds.manifest["collect_phases_s"]))
 
 
 def add_cli(subparsers) -> None:

@@ -11,7 +11,9 @@
 #      repository root AFTER deleting checkpoints/i2a_campaign/<game> (the tar holds every open run's state;
 #      a run finished in this lease has none any more), then commit both folders. `python -m ssmlib
 #      unpack --from DIR` (DIR: where $OUT came back) does all of it, and stores the log under logs/.
-# Usage: [LEASE_SECONDS=560] [MAX_RUNS=2] [OVERHEAD=90] SSMLIB_GIT_SHA=<local HEAD> bash scripts/gpu_i2a_campaign.sh
+# Usage: [LEASE_SECONDS=560] [MAX_RUNS=2] [OVERHEAD=90] [STATE_BUDGET_MIB=8] SSMLIB_GIT_SHA=<local HEAD> bash scripts/gpu_i2a_campaign.sh
+#   STATE_BUDGET_MIB: the open runs' committed state at most this (i2a-campaign lease --state-budget-mib; the
+#   repository must stay under 56 MiB, and an I2A or copy agent's state alone is 9.4-9.7 MiB)
 #   LEASE_SECONDS is the whole call's budget; each run trains LEASE_SECONDS - OVERHEAD seconds (startup, the
 #   frozen evaluation of a run at its budget and the recording: 35 s measured without the evaluation) unless
 #   SECONDS_PER_RUN is given; the lease is stopped before the budget ends so that the tar is always written,
@@ -27,7 +29,7 @@ SECONDS_PER_RUN=${SECONDS_PER_RUN:-$(( LEASE_SECONDS - OVERHEAD ))}
 echo "each run trains $SECONDS_PER_RUN s"
 [ "$SECONDS_PER_RUN" -ge 30 ] || { echo "no time left to train (LEASE_SECONDS=$LEASE_SECONDS)"; exit 1; }
 timeout $(( LEASE_SECONDS - 10 )) python3 -m ssmlib i2a-campaign lease --game "$GAME" --seconds "$SECONDS_PER_RUN" \
-  --max-runs "$MAX_RUNS" --stop-after $(( LEASE_SECONDS - 10 - ${RECORD_SECONDS:-75} )) || echo "lease ended with exit $?"
+  --max-runs "$MAX_RUNS" ${STATE_BUDGET_MIB:+--state-budget-mib "$STATE_BUDGET_MIB"} --stop-after $(( LEASE_SECONDS - 10 - ${RECORD_SECONDS:-75} )) || echo "lease ended with exit $?"
 echo "lease done at $(( $(date +%s) - t0 )) s"
 for f in runs/i2a_campaign/*.log; do [ -f "$f" ] && { grep -v "Warning\|warn\|^$" "$f" | tail -5 || true; }; done
 python3 -m ssmlib i2a-campaign table --game "$GAME" || true

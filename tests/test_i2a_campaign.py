@@ -130,6 +130,10 @@ def test_runs_are_picked_required_first_fewest_steps_then_seed_then_arm(tmp_path
     names, notes = pick(8, budget=8.0, size=4.0)
     assert names == ["i2a-distill-sSSM-s1", "i2a-distill-dSSM-DET-s0", "copy-distill-s0", "model-free-s0"]
     assert sum(n.startswith("not started") for n in notes) == 7 and "(7.0 MiB) over the state budget of 8 MiB" in notes[-1]
+    # a run whose state alone is over the budget could never start: the note says what would let it
+    names, notes = pick(8, budget=8.0, size=9.7)
+    assert names == ["i2a-distill-sSSM-s1", "copy-distill-s0", "model-free-s0"]
+    assert "its state alone (9.7 MiB) exceeds the state budget of 8 MiB; raise --state-budget-mib" in notes[-1]
 
 
 def finished_zoo_run(results, checkpoints, run, excess, finished=True, calibrated=True):

@@ -443,6 +443,12 @@ def pick_runs(cfg: I2ACampaignConfig, max_runs: int, blocked: dict[str, str], re
             continue
         if steps == 0:
             need = size(r)
+            if need > state_budget_mib:  # it could never start: say what would let it
+                notes.append(f"not started {r.name}: its state alone ({need:.1f} MiB) exceeds the state budget of "
+                             f"{state_budget_mib:g} MiB; raise --state-budget-mib (STATE_BUDGET_MIB= for the lease "
+                             f"scripts) while the repository stays under 56 MiB, or store the state smaller "
+                             f"(scripts/state_quantization.py measures by how much)")
+                continue
             if open_mib + need > state_budget_mib:
                 notes.append(f"not started {r.name}: its state ({need:.1f} MiB) would take the open runs' "
                              f"({open_mib:.1f} MiB) over the state budget of {state_budget_mib:g} MiB")

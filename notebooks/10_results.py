@@ -450,7 +450,8 @@ for n, k in KEYS.items():
 # The zoo above trained each model for minutes. The campaign (`ssmlib.studies.zoo_campaign`) trains every model
 # until it stops improving, over as many GPU leases as that takes: 3 seeds of each SSM, AR and RAR
 # once, and jumpy sSSMs, on data where half the episodes come from our model-free agent. Its stop rule
-# was written into `results/model_zoo/MsPacman/campaign/config.json` before the first run. Each
+# was written into `results/model_zoo/MsPacman/campaign/config.json` before the first run, and made
+# stricter once on the record (below, "How much one point can be trusted"). Each
 # lease appends a point to every run it trained: the open-loop test excess over the exact floor on
 # the campaign's fixed test windows, with its 95% episode-bootstrap interval. The table and the
 # figure below are read from the runs' lineages; runs that have not started are listed as such.
@@ -481,8 +482,9 @@ if started:
 # Each interval above is an episode bootstrap: it says how much the number would move on other test
 # episodes, for these exact weights. It says nothing about the weights themselves. One lease was run
 # twice from the same committed state, with the same data and the same seed, so the batches were
-# identical; the two differ only through the GPU's non-deterministic kernels. The branch that was not
-# continued is kept under `campaign/branches/`, and the table puts it beside the kept lease:
+# identical; up to the 2,523 steps they share, the two differ only through the GPU's non-deterministic
+# kernels (the branch then ran 63 steps more). The branch that was not continued is kept under
+# `campaign/branches/`, and the table puts it beside the kept lease:
 
 # %%
 pairs = campaign.branch_pairs("MsPacman")
@@ -496,7 +498,8 @@ for p in pairs:
 # %% [markdown]
 # The teacher-forced excess of the two AR continuations is close, but their open-loop excess is not:
 # small differences in what the model predicts compound when it is fed its own frames. The two sSSM-s0
-# points are not a pair (the branch trained longer), but they show the same pattern. This is why the
+# points are not a pair (the branch trained longer, and its teacher-forced excess is the lower one), yet
+# its open-loop excess is the higher. This is why the
 # stop rule was made stricter on the record (`design_changes` in the campaign's config): its
 # improvement test must now hold at two curve points in a row, so no single point can end a run. It
 # is also why the claims compare models across seeds, not one run's last point against another's.

@@ -107,7 +107,8 @@ def write_study_config(path: Path, doc: dict, why: str) -> Path:
 def amend_study_config(path: Path, config_class, change: str, updates: dict, missing: str) -> Path:
     """Change a written study config on the record: ``updates`` (fields of ``config_class`` only) applied and
     ``change`` (what, why, and what had run by then) appended to its ``design_changes`` with today's date.
-    For changes that judge no number already seen. The amended config must still load as ``config_class``."""
+    For changes that judge no number already seen, or that only make a rule stricter (``campaign amend-stop``).
+    The amended config must still load as ``config_class``."""
     import dataclasses
     import datetime
 

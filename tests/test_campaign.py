@@ -87,6 +87,8 @@ def test_two_leases_continue_one_run(quick_dataset, tmp_path):
     # of each depends on the machine's load); the DET run starts from its committed weights, fresh AdamW
     k2_steps = campaign.read_lineage("MsPacman", "sSSM-k2-s0", results)["leases"][-1]["frames_end"] * 2
     order = [n for n, _ in sorted((("dSSM-DET-s0", f1), ("sSSM-k2-s0", k2_steps)), key=lambda t: t[1])]
+    legacy = results / "model_zoo" / "MsPacman" / "campaign" / "dSSM-DET-s0" / "eval.json"
+    legacy.write_text("{}")  # as evaluations were stored before 2026-12-03: the next one replaces it
     third = campaign.lease("MsPacman", quick_dataset, 3.0, runs / "c", max_runs=2, device="cpu", results=results,
                            checkpoints=ckpts, parallel=False)
     assert third["trained"] == order
@@ -95,7 +97,7 @@ def test_two_leases_continue_one_run(quick_dataset, tmp_path):
     assert lin["leases"][1]["frames_end"] > f1 and "fresh AdamW" in lin["leases"][1]["optimiser"]
     run_dir = results / "model_zoo" / "MsPacman" / "campaign" / "dSSM-DET-s0"  # the latest evaluation only
     assert read_json(run_dir / campaign.EVAL_FILE)["lease"] == 2 and not list(run_dir.glob("eval-lease*"))
-    assert not (run_dir / "eval.json").exists()  # stored compressed only
+    assert not (run_dir / "eval.json").exists()  # stored compressed only: the plain one written above is gone
     cmd = json.loads((runs / "c" / "dSSM-DET-s0" / "config.json").read_text())["init_from"]
     assert cmd["path"].endswith("dSSM-DET-s0.safetensors")
     rows = {r["run"]: r for r in campaign.table("MsPacman", results=results)}
@@ -392,12 +394,19 @@ def test_stop_rule_with_confirmations_needs_the_test_at_consecutive_points():
     # a plateau seen at two points in a row ends it
     plateau = _curve((100, 400.0), (200, 300.0), (400, 299.0), (800, 298.0))
     done, why = campaign.stop_rule_holds(plateau, **rule, confirmations=2)
-    assert done and why.endswith("(and at the 1 point before, 2 in a row)")
+    assert done and why.endswith("(and at the point before: 2 in a row)")
     # one flat point after an improving one does not
     late = _curve((100, 400.0), (200, 300.0), (400, 200.0), (800, 199.0))
     done, why = campaign.stop_rule_holds(late, **rule, confirmations=2)
     assert not done and "still improving: 33.3%" in why
     assert campaign.stop_rule_holds(late, **rule, confirmations=1)[0] is True
+    # three in a row: holding at the last two is not enough, and the reason says which point failed
+    two = _curve((100, 400.0), (200, 300.0), (400, 299.0), (800, 298.0))
+    done, why = campaign.stop_rule_holds(two, **rule, confirmations=3)
+    assert not done and why.startswith("holds at the last 2 points but not yet at 3 in a row")
+    assert "at the point before them: still improving: 25.0%" in why
+    done, why = campaign.stop_rule_holds([*two, {"frames": 1600, "excess": 297.0}], **rule, confirmations=3)
+    assert done and why.endswith("(and at the 2 points before: 3 in a row)")
     # the cap needs no confirmation
     assert campaign.stop_rule_holds(_curve((100, 400.0), (10_000, 100.0)), **rule, confirmations=3)[0] is True
 

@@ -243,7 +243,7 @@ def test_resume_after_a_killed_collection_equals_an_uninterrupted_one(tmp_path):
     assert not [p for p in out.iterdir() if p.name.startswith(".") and p.name != DIGEST_CACHE]
     # each call records where its time went; timing is not content: the fingerprints agree
     phases = open_dataset(ref).manifest["collect_phases_s"]
-    assert set(phases) == {"env", "policy", "preprocess", "split", "wait_for_writer", "write_in_thread"}
+    assert set(phases) == {"setup", "env", "policy", "preprocess", "split", "wait_for_writer", "write_in_thread"}
     assert all(v >= 0 for v in phases.values()) and phases["env"] > 0
     assert open_dataset(out).fingerprint == open_dataset(ref).fingerprint
 

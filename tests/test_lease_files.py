@@ -180,3 +180,23 @@ def test_a_tar_whose_lineage_does_not_continue_the_committed_one_is_a_branch_and
     make_tar(second / "campaign.tar", {f"{ZOO}/sSSM-s0/lineage.json": NEW.encode(),
                                        f"{ZOO}/sSSM-s1/lineage.json": OLD.encode()})
     assert unpack(second, root=repo)[0].startswith("unpacked campaign.tar")
+
+
+def test_a_tar_that_would_undo_a_committed_design_change_or_holds_no_lineage_is_refused(repo, tmp_path):
+    back = tmp_path / "back"
+    (repo / ZOO / "config.json").write_text(json.dumps({"design_changes": ["2026-12-02: a", "2026-12-03: b"]}))
+    make_tar(back / "campaign.tar", {f"{ZOO}/config.json": json.dumps({"design_changes": ["2026-12-02: a"]}).encode()})
+    with pytest.raises(SsmlibError, match=r"lacks design changes committed here .*\(2 committed, 1 in the tar\)"
+                                          r".*git revert"):
+        unpack(back, root=repo)
+    assert "2026-12-03: b" in (repo / ZOO / "config.json").read_text()
+    # a config that carries the committed changes and one more (made by the lease itself) is taken
+    newer = json.dumps({"design_changes": ["2026-12-02: a", "2026-12-03: b", "2026-12-04: c"]})
+    make_tar(back / "campaign.tar", {f"{ZOO}/config.json": newer.encode()})
+    unpack(back, root=repo)
+    assert (repo / ZOO / "config.json").read_text() == newer
+    for bad, why in ((b"not json", "cannot be read"), (b'{"leases": 3}', "not a list")):
+        make_tar(back / "campaign.tar", {f"{ZOO}/sSSM-s0/lineage.json": bad})
+        with pytest.raises(SsmlibError, match=why):
+            unpack(back, root=repo)
+        assert (repo / ZOO / "sSSM-s0/lineage.json").read_text() == OLD

@@ -129,6 +129,7 @@ def collect_shard(env, cfg: DataConfig, index: int, policy_factory: Callable[[],
     actions = np.zeros((steps, n), np.int64)
     rewards = np.zeros((steps, n), np.float32)
     ended = np.zeros((steps, n), np.uint8)  # 1 terminated, 2 truncated, at the step that ended an episode
+    clock("setup")  # the policy (an agent's checkpoint loaded) and the buffers
     obs, _ = env.reset(seed=seeds)
     clock("env")
     preprocess_parallel(obs[:, -1], H, W, frames[0])

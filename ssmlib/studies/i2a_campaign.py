@@ -260,7 +260,7 @@ EPISODES_FILE = "episodes.jsonl.gz"
 """A run's training episodes (``{"env", "length", "return", "step"}`` per line), gzip-compressed."""
 STATE_BUDGET_MIB = 8.0
 """Default of ``lease --state-budget-mib``: the committed state of all open runs at most this (the repository,
-about 48 MiB, travels with every GPU call, whose tree may hold 64 MiB; the repository is kept under 56 MiB)."""
+53 MiB in December 2026, travels with every GPU call, whose tree may hold 64 MiB; the repository is kept under 56 MiB)."""
 MAX_ACTIONS = 18
 """Actions a model-free run's state size is estimated with (ALE's full set: an upper bound for every game)."""
 EVAL_SEED = 1_000_000

@@ -101,18 +101,27 @@ def check_members(tar: tarfile.TarFile, allowed: tuple[str, ...], label: str) ->
 def check_lineages(tar: tarfile.TarFile, root: Path, results: str, label: str) -> None:
     """Refuse a tar in which a run's ``lineage.json`` does not continue the one committed under ``root``: its
     first leases must be the committed leases, unchanged (a tar from a call that started from an older tree
-    is a branch of the campaign, not its next lease)."""
+    is a branch of the campaign, not its next lease). The same for the campaign's ``config.json``: its
+    ``design_changes`` must start with the committed ones (a config amended here while the call ran would be
+    undone)."""
+    depth = len(Path(results).parts)
     for m in tar.getmembers():
         parts = Path(m.name).parts
-        if not (m.isfile() and m.name.startswith(results + "/") and len(parts) == len(Path(results).parts) + 2
-                and parts[-1] == "lineage.json") or not (root / m.name).is_file():
+        if not (m.isfile() and m.name.startswith(results + "/")) or not (root / m.name).is_file():
             continue
-        try:
-            new = json.loads(tar.extractfile(m).read()).get("leases", [])
-            old = json.loads((root / m.name).read_text()).get("leases", [])
-        except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as e:
-            raise SsmlibError(f"{label}: refused, {m.name} (in the tar or committed) is not a lineage ({e}); "
-                              f"nothing was unpacked") from None
+        if len(parts) == depth + 1 and parts[-1] == "config.json":
+            new, old = (_listed(tar.extractfile(m).read(), m.name, "design_changes", label),
+                        _listed((root / m.name).read_bytes(), m.name, "design_changes", label))
+            if new[:len(old)] != old:
+                raise SsmlibError(
+                    f"{label}: refused, its {m.name} lacks design changes committed here since the call's tree was "
+                    f"sent ({len(old)} committed, {len(new)} in the tar): unpacking would undo them. Revert the "
+                    f"commit that amended the config (git revert), unpack, then amend again; nothing was unpacked")
+            continue
+        if not (len(parts) == depth + 2 and parts[-1] == "lineage.json"):
+            continue
+        new = _listed(tar.extractfile(m).read(), m.name, "leases", label)
+        old = _listed((root / m.name).read_bytes(), m.name, "leases", label)
         if new[:len(old)] != old:
             k = next((i for i, (a, b) in enumerate(zip(old, new)) if a != b), len(new))
             raise SsmlibError(
@@ -121,6 +130,19 @@ def check_lineages(tar: tarfile.TarFile, root: Path, results: str, label: str) -
                 f"without an earlier call's results, so it is a branch of the same state: unpack the calls in the "
                 f"order they ran, or keep this one by hand under {results}/branches/ with a README; nothing was "
                 f"unpacked")
+
+
+def _listed(data: bytes, name: str, key: str, label: str) -> list:
+    """The list ``key`` of the JSON document ``data`` (``[]`` when absent); refused in one line otherwise."""
+    try:
+        value = json.loads(data).get(key) or []
+    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as e:
+        raise SsmlibError(f"{label}: refused, {name} (in the tar or committed) cannot be read ({e}); nothing was "
+                          f"unpacked") from None
+    if not isinstance(value, list):
+        raise SsmlibError(f"{label}: refused, {name} (in the tar or committed) has a {key} that is not a list; "
+                          f"nothing was unpacked")
+    return value
 
 
 def stamp(mtime: float) -> str:

@@ -38,7 +38,7 @@ STOP_RULE = ("A run is finished when its test excess over the exact floor (open 
 """The stop rule, written into the campaign's config before its first run."""
 
 EVAL_FILE = "eval.json.gz"
-"""A run's latest evaluation, gzip-compressed (a quarter of the bytes: the tree travels with every GPU call)."""
+"""A run's latest evaluation, gzip-compressed (a third of the bytes: the tree travels with every GPU call)."""
 
 
 @dataclass
@@ -166,7 +166,8 @@ def stop_rule_holds(curve: list[dict], stop_improvement: float, frame_cap: int,
     just below half the last point's frames, the excess fell by less than ``stop_improvement`` of its
     value there, and the same held at each of the ``confirmations - 1`` points before the last (each
     against its own half-frames reference). Fewer than two points, or no point at or below half the
-    frames: not finished.
+    frames: not finished. The confirmations guard against an outlier last point, not an outlier reference:
+    consecutive points may share their reference point.
     """
     if not curve:
         return False, "no curve point yet"
@@ -180,10 +181,12 @@ def stop_rule_holds(curve: list[dict], stop_improvement: float, frame_cap: int,
         if not earlier_done:
             # one point can be an outlier of the training path (two continuations of one state with the same
             # seed reached 658 and 1486 nats/frame: campaign/branches/2026-12-03-0839-h200/README.md)
-            return False, (f"holds at the last point but not yet at {back + 1} in a row ({confirmations} needed): "
-                           f"{why}; the point before: {earlier_why}")
+            held = "the last point" if back == 1 else f"the last {back} points"
+            return False, (f"holds at {held} but not yet at {confirmations} in a row: {why}; at the point "
+                           f"before {'it' if back == 1 else 'them'}: {earlier_why}")
     if done and confirmations > 1:
-        why += f" (and at the {confirmations - 1} point{'s' * (confirmations > 2)} before, {confirmations} in a row)"
+        why += f" (and at the {'point' if confirmations == 2 else f'{confirmations - 1} points'} before: " \
+               f"{confirmations} in a row)"
     return done, why
 
 
@@ -219,7 +222,8 @@ def judge(cfg: CampaignConfig, curve: list[dict]) -> tuple[bool, str]:
 def amend_stop_rule(game: str, confirmations: int, why: str, results: Path = RESULTS_DIR) -> list[tuple[str, bool, bool]]:
     """Require the stop rule's improvement test at ``confirmations`` consecutive curve points, on the record (a
     dated line in ``design_changes``), and judge every run's lineage again under it. Only a stricter rule is
-    accepted: a run it re-opens continues in the next lease; none is closed by it. Returns (run, before, now)."""
+    accepted: a run it re-opens continues in the next lease; a run it would close had a stale recorded verdict,
+    and is named in the record too. Returns (run, before, now)."""
     cfg = load_config(game, results)
     if confirmations <= cfg.stop_confirmations:
         raise SsmlibError(f"the stop rule already asks for {cfg.stop_confirmations} point(s) in a row: an amendment "
@@ -232,9 +236,11 @@ def amend_stop_rule(game: str, confirmations: int, why: str, results: Path = RES
             changed.append((r["name"], lin["finished"], now))
     rule = STOP_RULE.format(stop_improvement=cfg.stop_improvement, frame_cap=cfg.frame_cap)
     reopened = [n for n, before, now in changed if before and not now]
+    closed = [n for n, before, now in changed if now and not before]  # none unless a recorded verdict was stale
     amend_study_config(campaign_dir(game, results) / "config.json", CampaignConfig,
                        f"stop rule: the improvement test must hold at {confirmations} consecutive curve points "
-                       f"(was {cfg.stop_confirmations}): {why} Re-opened by it: {', '.join(reopened) or 'none'}.",
+                       f"(was {cfg.stop_confirmations}): {why} Re-opened by it: {', '.join(reopened) or 'none'}."
+                       + (f" Closed by it (their recorded verdicts were stale): {', '.join(closed)}." if closed else ""),
                        {"stop_confirmations": confirmations,
                         "stop_rule": f"{rule[:-1]}; the improvement test must hold at the last {confirmations} "
                                      f"curve points in a row, each against its own half-frames reference."},
@@ -514,7 +520,7 @@ def branch_pairs(game: str, results: Path = RESULTS_DIR) -> list[dict]:
         branch = read_json(lin_path)
         lease = len(branch["leases"])
         kept = read_lineage(game, lin_path.parent.name, results)
-        if not branch["curve"] or len(kept["curve"]) < lease:
+        if not lease or not branch["curve"] or len(kept["curve"]) < lease:
             continue
         b, k = branch["curve"][-1], kept["curve"][lease - 1]
         rows.append({"branch": lin_path.parent.parent.name, "run": lin_path.parent.name, "lease": lease,

@@ -35,8 +35,7 @@ def main() -> None:
         snaps = [json.loads(member(t, f"{inner}/lineage.json")) for t in args.tars]
         logs = [[json.loads(x) for x in member(t, f"{inner}/metrics-lease1.jsonl").splitlines() if x.strip()]
                 for t in args.tars]
-        lin, own = zc.join_snapshots(snaps, logs, cfg.stop_improvement, cfg.frame_cap, args.note,
-                                   cfg.stop_confirmations)
+        lin, own = zc.join_snapshots(snaps, logs, cfg, args.note)
         out = zc.campaign_dir(args.game) / run
         for old in out.glob("metrics-lease*.jsonl"):
             old.unlink()

@@ -302,7 +302,7 @@ def test_folded_snapshots_join_into_one_lease_per_call():
     log = [{"step": s, "split": "train", "frames_per_s": fps} for s, fps in
            [(50, 1.0), (100, 10.0), (150, 12.0), (200, 2.0), (250, 20.0), (300, 22.0), (350, 24.0)]]
     snaps = [_folded(150, 100.0, 900.0), _folded(350, 250.0, 800.0)]
-    lin, own = campaign.join_snapshots(snaps, [log[:3], log], 0.03, 10**9, "why")
+    lin, own = campaign.join_snapshots(snaps, [log[:3], log], campaign.CampaignConfig(frame_cap=10**9), "why")
     first, second = lin["leases"]
     assert (first["start_step"], first["end_step"], first["train_wall_s"]) == (0, 150, 100.0)
     assert (second["lease"], second["start_step"], second["frames_start"], second["frames_end"]) == (2, 150, 1500, 3500)
@@ -313,7 +313,7 @@ def test_folded_snapshots_join_into_one_lease_per_call():
     assert [[m["step"] for m in rows] for rows in own] == [[50, 100, 150], [200, 250, 300, 350]]
     assert lin["finished"] is False  # 900 -> 800 is 11% over the doubling
     with pytest.raises(SsmlibError, match="not after"):
-        campaign.join_snapshots(snaps[::-1], [log, log], 0.03, 10**9, "why")
+        campaign.join_snapshots(snaps[::-1], [log, log], campaign.CampaignConfig(frame_cap=10**9), "why")
 
 
 def test_calibrate_adds_the_class_weights_train_used_and_rescores(quick_dataset, tmp_path):
@@ -429,6 +429,7 @@ def test_amending_the_stop_rule_is_on_the_record_stricter_only_and_rejudges_ever
     assert [r["run"] for r in campaign.table("MsPacman", tmp_path) if not r["finished"]] == ["sSSM-s0", "sSSM-s2"]
     cfg = campaign.load_config("MsPacman", tmp_path)
     assert cfg.stop_confirmations == 2 and "last 2 curve points in a row" in cfg.stop_rule
+    assert campaign.judge(cfg, curves["sSSM-s0"])[0] is False  # later leases and the table judge by the amendment
     assert "one point can be an outlier. Re-opened by it: sSSM-s0." in cfg.design_changes[-1]
     assert [r.name for r in campaign.pick_runs(cfg, 3, tmp_path)] == ["sSSM-s2", "sSSM-s0"]  # fewest frames first
     with pytest.raises(SsmlibError, match="only make it stricter .*--confirmations 3"):
@@ -446,6 +447,10 @@ def test_branch_pairs_put_a_discarded_continuation_beside_the_kept_lease(tmp_pat
     for folder, lin in ((root / "AR-s0", kept), (root / "branches" / "2026-12-03-0839-h200" / "AR-s0", branch)):
         folder.mkdir(parents=True)
         (folder / "lineage.json").write_text(json.dumps({"run": "AR-s0", "finished": False, **lin}))
+    for call, lin in (("empty", {"leases": [], "curve": []}),  # no lease: skipped
+                      ("ahead", {"leases": [{}] * 5, "curve": [p1] * 5})):  # more leases than the kept curve
+        (root / "branches" / call / "AR-s0").mkdir(parents=True)
+        (root / "branches" / call / "AR-s0" / "lineage.json").write_text(json.dumps(lin))
     (row,) = campaign.branch_pairs("MsPacman", tmp_path)
     # lease 2 of the branch against lease 2 of the kept lineage, not its latest point
     assert row["run"] == "AR-s0" and row["lease"] == 2 and row["frames"] == (13, 12) and row["excess"] == (1486.0, 658.0)

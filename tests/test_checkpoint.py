@@ -200,6 +200,7 @@ def test_results_files_ending_in_gz_are_compressed_byte_stable_and_read_back(tmp
     doc = {"results": {"per_episode": [0.1234567] * 500}, "lease": 2}
     atomic_write_json(tmp_path / "eval.json.gz", doc, indent=None)
     first = (tmp_path / "eval.json.gz").read_bytes()
+    assert first[4:8] == b"\0\0\0\0"  # the gzip header's time field is empty
     assert gzip.decompress(first) == json.dumps(doc, sort_keys=True).encode() and len(first) < 200
     atomic_write_json(tmp_path / "eval.json.gz", doc, indent=None)  # no time stamp: same contents, same bytes
     assert (tmp_path / "eval.json.gz").read_bytes() == first and read_json(tmp_path / "eval.json.gz") == doc

@@ -17,12 +17,13 @@ OLD = json.dumps({"run": "sSSM-s0", "leases": [{"lease": 1, "end_step": 100}]}) 
 NEW = json.dumps({"run": "sSSM-s0", "leases": [{"lease": 1, "end_step": 100}, {"lease": 2, "end_step": 250}]})
 
 
-def make_tar(path: Path, files: dict[str, bytes], mtime: int = MTIME, link: str | None = None) -> bytes:
+def make_tar(path: Path, files: dict[str, bytes], mtime: int = MTIME, link: str | None = None,
+             mtimes: dict[str, int] | None = None) -> bytes:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
         for name, data in files.items():
             info = tarfile.TarInfo(name)
-            info.size, info.mtime = len(data), mtime
+            info.size, info.mtime = len(data), (mtimes or {}).get(name, mtime)
             tar.addfile(info, io.BytesIO(data))
         if link:
             info = tarfile.TarInfo(link)
@@ -52,8 +53,11 @@ def repo(tmp_path):
 
 def test_a_split_zoo_tar_is_joined_unpacked_and_its_log_named_by_its_newest_file(repo, tmp_path):
     back = tmp_path / "back"
+    (repo / "checkpoints/campaign/MsPacman").mkdir(parents=True)
+    (repo / "checkpoints/campaign/MsPacman/sSSM-s1.safetensors").write_text("a run this lease did not train")
     make_tar(back / "campaign.tar", {f"{ZOO}/sSSM-s0/lineage.json": NEW.encode() + b" " * 6000,
-                                     "checkpoints/campaign/MsPacman/sSSM-s0.safetensors": b"w" * 5000})
+                                     "checkpoints/campaign/MsPacman/sSSM-s0.safetensors": b"w" * 5000},
+             mtimes={"checkpoints/campaign/MsPacman/sSSM-s0.safetensors": MTIME - 3600})  # the log: the newest
     split(back / "campaign.tar", 4096)
     assert len(list(back.glob("campaign.tar.part-*"))) > 1
     (back / "lease.log").write_text("the lease's log\n")
@@ -63,6 +67,7 @@ def test_a_split_zoo_tar_is_joined_unpacked_and_its_log_named_by_its_newest_file
     assert (repo / ZOO / "logs/2025-12-03-0557-h200.log").read_text() == "the lease's log\n"
     assert done[0].startswith("unpacked campaign.tar") and "2025-12-03-0557-h200.log" in done[1]
     # the zoo's checkpoints are merged, the I2A's untouched
+    assert (repo / "checkpoints/campaign/MsPacman/sSSM-s1.safetensors").exists()
     assert (repo / "checkpoints/i2a_campaign/MsPacman/model-free-s0.safetensors").exists()
     assert unpack(back, root=repo) == done  # the same lease again: same files, same log
 

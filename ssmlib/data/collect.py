@@ -119,49 +119,27 @@ def preprocess_parallel(screens: np.ndarray, height: int, width: int, out: np.nd
 def collect_shard(env, cfg: DataConfig, index: int, policy_factory: Callable[[], Policy],
                   progress=None, timing: dict | None = None) -> dict[str, np.ndarray]:
     """Run ``cfg.num_envs`` envs for ``cfg.steps_per_shard`` steps from seeds (cfg.seed, index); cut into episodes.
-    ``timing``: seconds per phase (policy, env, preprocess, split) added into it."""
+    ``timing``: seconds per phase (setup, env, policy, preprocess, split) added into it."""
     n, steps, H, W = cfg.num_envs, cfg.steps_per_shard, cfg.height, cfg.width
-    clock = _PhaseClock(timing)
+    timing = {} if timing is None else timing
     seeds = (np.random.SeedSequence([cfg.seed, index]).generate_state(n) >> 1).astype(np.int64)  # ALE takes int32 seeds
     rng = np.random.default_rng([cfg.seed, index, 1])
-    policy = policy_factory()  # fresh policy state per shard: shards are independent
+    policy = _timed(timing, "setup", policy_factory)  # fresh policy state per shard: shards are independent
     frames = np.empty((steps + 1, n, H, W, 3), np.uint8)
     actions = np.zeros((steps, n), np.int64)
     rewards = np.zeros((steps, n), np.float32)
     ended = np.zeros((steps, n), np.uint8)  # 1 terminated, 2 truncated, at the step that ended an episode
-    clock("setup")  # the policy (an agent's checkpoint loaded) and the buffers
-    obs, _ = env.reset(seed=seeds)
-    clock("env")
-    preprocess_parallel(obs[:, -1], H, W, frames[0])
-    clock("preprocess")
+    obs, _ = _timed(timing, "env", env.reset, seed=seeds)
+    _timed(timing, "preprocess", preprocess_parallel, obs[:, -1], H, W, frames[0])
     for k in range(steps):
-        actions[k] = policy(frames[k], rng)
-        clock("policy")
-        obs, r, term, trunc, _ = env.step(actions[k])
-        clock("env")
-        preprocess_parallel(obs[:, -1], H, W, frames[k + 1])
-        clock("preprocess")
+        actions[k] = _timed(timing, "policy", policy, frames[k], rng)
+        obs, r, term, trunc, _ = _timed(timing, "env", env.step, actions[k])
+        _timed(timing, "preprocess", preprocess_parallel, obs[:, -1], H, W, frames[k + 1])
         rewards[k] = r
         ended[k] = np.where(term, store.TERMINATED, np.where(trunc, store.TRUNCATED, 0))
         if progress is not None:
             progress.update(n)
-    arrays = split_episodes(frames, actions, rewards, ended, first_episode_id=index * 100_000)
-    clock("split")
-    return arrays
-
-
-class _PhaseClock:
-    """``clock(phase)`` adds the seconds since the last call to ``timing[phase]`` (nothing when ``timing`` is
-    None): where a collection's time goes, recorded in its manifest (not in its fingerprint)."""
-
-    def __init__(self, timing: dict | None):
-        self.timing, self.last = timing, time.perf_counter()
-
-    def __call__(self, phase: str) -> None:
-        if self.timing is not None:
-            now = time.perf_counter()
-            self.timing[phase] = self.timing.get(phase, 0.0) + now - self.last
-            self.last = now
+    return _timed(timing, "split", split_episodes, frames, actions, rewards, ended, first_episode_id=index * 100_000)
 
 
 def split_episodes(frames, actions, rewards, ended, first_episode_id: int, min_frames: int = 2) -> dict[str, np.ndarray]:
@@ -360,10 +338,12 @@ def collect(cfg: DataConfig, out: str | Path, total_steps: int | None, *, policy
     return ds
 
 
-def _timed(timing: dict, phase: str, fn, *args):
+def _timed(timing: dict, phase: str, fn, *args, **kwargs):
+    """``fn(*args, **kwargs)``, its seconds added to ``timing[phase]``: where a collection's time goes, recorded
+    in its manifest (not in its fingerprint)."""
     t0 = time.perf_counter()
     try:
-        return fn(*args)
+        return fn(*args, **kwargs)
     finally:
         timing[phase] = timing.get(phase, 0.0) + time.perf_counter() - t0
 

@@ -35,8 +35,9 @@ The runner, over many GPU calls of about 9 minutes on a bare machine (``scripts/
   open runs stays within ``--state-budget-mib`` (the tree travels with every GPU call);
 * per run, ``results/i2a/<game>/campaign/<run>/``: ``lineage.json`` (per lease: git sha, device, agent steps,
   training wall time, how it restarted), ``episodes.jsonl.gz`` (every training episode, appended lease by
-  lease; gzip-compressed, a sixth of the bytes) and, once the run reaches ``total_steps``, ``eval.json`` (its final weights frozen, one whole
-  game in each of ``eval_games`` envs); ``table.md`` after every lease (``i2a-campaign table``).
+  lease; gzip-compressed, a sixth of the bytes) and, once the run reaches ``total_steps``, ``eval.json``
+  (its final weights frozen, one whole game in each of ``eval_games`` envs); ``table.md`` after every lease
+  (``i2a-campaign table``).
 """
 
 from __future__ import annotations
@@ -260,7 +261,7 @@ EPISODES_FILE = "episodes.jsonl.gz"
 """A run's training episodes (``{"env", "length", "return", "step"}`` per line), gzip-compressed."""
 STATE_BUDGET_MIB = 8.0
 """Default of ``lease --state-budget-mib``: the committed state of all open runs at most this (the repository,
-53 MiB in December 2026, travels with every GPU call, whose tree may hold 64 MiB; the repository is kept under 56 MiB)."""
+53 MiB in December 2026, travels with every GPU call, whose tree may hold 64 MiB; it is kept under 56 MiB)."""
 MAX_ACTIONS = 18
 """Actions a model-free run's state size is estimated with (ALE's full set: an upper bound for every game)."""
 EVAL_SEED = 1_000_000

@@ -110,26 +110,27 @@ def check_lineages(tar: tarfile.TarFile, root: Path, results: str, label: str) -
         if not (m.isfile() and m.name.startswith(results + "/")) or not (root / m.name).is_file():
             continue
         if len(parts) == depth + 1 and parts[-1] == "config.json":
-            new, old = (_listed(tar.extractfile(m).read(), m.name, "design_changes", label),
-                        _listed((root / m.name).read_bytes(), m.name, "design_changes", label))
-            if new[:len(old)] != old:
-                raise SsmlibError(
-                    f"{label}: refused, its {m.name} lacks design changes committed here since the call's tree was "
-                    f"sent ({len(old)} committed, {len(new)} in the tar): unpacking would undo them. Revert the "
-                    f"commit that amended the config (git revert), unpack, then amend again; nothing was unpacked")
+            key = "design_changes"
+        elif len(parts) == depth + 2 and parts[-1] == "lineage.json":
+            key = "leases"
+        else:
             continue
-        if not (len(parts) == depth + 2 and parts[-1] == "lineage.json"):
+        new = _listed(tar.extractfile(m).read(), m.name, key, label)
+        old = _listed((root / m.name).read_bytes(), m.name, key, label)
+        if new[:len(old)] == old:
             continue
-        new = _listed(tar.extractfile(m).read(), m.name, "leases", label)
-        old = _listed((root / m.name).read_bytes(), m.name, "leases", label)
-        if new[:len(old)] != old:
-            k = next((i for i, (a, b) in enumerate(zip(old, new)) if a != b), len(new))
+        if key == "design_changes":
             raise SsmlibError(
-                f"{label}: refused, run {parts[-2]}'s lineage does not continue the committed one (lease {k + 1} "
-                f"differs: {len(new)} leases in the tar, {len(old)} committed). This call started from a tree "
-                f"without an earlier call's results, so it is a branch of the same state: unpack the calls in the "
-                f"order they ran, or keep this one by hand under {results}/branches/ with a README; nothing was "
-                f"unpacked")
+                f"{label}: refused, its {m.name} lacks design changes committed here since the call's tree was "
+                f"sent ({len(old)} committed, {len(new)} in the tar): unpacking would undo them. Revert the "
+                f"commit that amended the config (git revert), unpack, then amend again; nothing was unpacked")
+        k = next((i for i, (a, b) in enumerate(zip(old, new)) if a != b), len(new))
+        raise SsmlibError(
+            f"{label}: refused, run {parts[-2]}'s lineage does not continue the committed one (lease {k + 1} "
+            f"differs: {len(new)} leases in the tar, {len(old)} committed). This call started from a tree "
+            f"without an earlier call's results, so it is a branch of the same state: unpack the calls in the "
+            f"order they ran, or keep this one by hand under {results}/branches/ with a README; nothing was "
+            f"unpacked")
 
 
 def _listed(data: bytes, name: str, key: str, label: str) -> list:

@@ -191,9 +191,7 @@ def stop_rule_holds(curve: list[dict], stop_improvement: float, frame_cap: int,
 
 
 def _improvement_test(curve: list[dict], stop_improvement: float) -> tuple[bool, str]:
-    """The improvement part of the stop rule at the last point of ``curve``."""
-    if not curve:
-        return False, "no curve point yet"
+    """The improvement part of the stop rule at the last point of ``curve`` (not empty)."""
     last = curve[-1]
     earlier = [p for p in curve[:-1] if p["frames"] <= last["frames"] / 2]
     if not earlier:
@@ -228,12 +226,12 @@ def amend_stop_rule(game: str, confirmations: int, why: str, results: Path = RES
     if confirmations <= cfg.stop_confirmations:
         raise SsmlibError(f"the stop rule already asks for {cfg.stop_confirmations} point(s) in a row: an amendment "
                           f"may only make it stricter (pass --confirmations {cfg.stop_confirmations + 1} or more)")
-    changed = []
+    judged = {}  # run -> (its lineage, the verdict under the amended rule)
     for r in cfg.runs:
         lin = read_lineage(game, r["name"], results)
         if lin["curve"]:
-            now, _ = stop_rule_holds(lin["curve"], cfg.stop_improvement, cfg.frame_cap, confirmations)
-            changed.append((r["name"], lin["finished"], now))
+            judged[r["name"]] = lin, stop_rule_holds(lin["curve"], cfg.stop_improvement, cfg.frame_cap, confirmations)
+    changed = [(name, lin["finished"], now) for name, (lin, (now, _)) in judged.items()]
     rule = STOP_RULE.format(stop_improvement=cfg.stop_improvement, frame_cap=cfg.frame_cap)
     reopened = [n for n, before, now in changed if before and not now]
     closed = [n for n, before, now in changed if now and not before]  # none unless a recorded verdict was stale
@@ -245,12 +243,9 @@ def amend_stop_rule(game: str, confirmations: int, why: str, results: Path = RES
                         "stop_rule": f"{rule[:-1]}; the improvement test must hold at the last {confirmations} "
                                      f"curve points in a row, each against its own half-frames reference."},
                        f"start the campaign first: python -m ssmlib campaign init --game {game}")
-    cfg = load_config(game, results)
-    for r in cfg.runs:  # each lineage judged again; the lineages say so
-        lin = read_lineage(game, r["name"], results)
-        if lin["curve"]:
-            lin["finished"], lin["why"] = judge(cfg, lin["curve"])
-            atomic_write_json(campaign_dir(game, results) / r["name"] / "lineage.json", lin)
+    for name, (lin, verdict) in judged.items():  # each lineage judged again, after the record is written
+        lin["finished"], lin["why"] = verdict
+        atomic_write_json(campaign_dir(game, results) / name / "lineage.json", lin)
     return changed
 
 
@@ -479,8 +474,8 @@ def steady_rate(metrics: list[dict], start_step: int, end_step: int) -> float | 
                        if m.get("split") == "train" and start_step < m["step"] <= end_step and m.get("frames_per_s")])
 
 
-def join_snapshots(snapshots: list[dict], metrics: list[list[dict]], stop_improvement: float, frame_cap: int,
-                   note: str, confirmations: int = 1) -> tuple[dict, list[list[dict]]]:
+def join_snapshots(snapshots: list[dict], metrics: list[list[dict]], cfg: CampaignConfig,
+                   note: str) -> tuple[dict, list[list[dict]]]:
     """One run's lineage rebuilt from the lineages that back-to-back calls on one warm machine returned when
     each call's tree had lost the previous call's lineage: each snapshot then holds one lease from step 0
     (its frames right, the earlier calls folded in). Snapshot ``k`` becomes lease ``k`` (start = the previous
@@ -506,7 +501,7 @@ def join_snapshots(snapshots: list[dict], metrics: list[list[dict]], stop_improv
         own_metrics.append([m for m in rows if prev["end_step"] < m["step"] <= cum["end_step"]])
         prev = cum
     lin = {**snapshots[-1], "leases": leases, "curve": curve, "note": note}
-    lin["finished"], lin["why"] = stop_rule_holds(curve, stop_improvement, frame_cap, confirmations)
+    lin["finished"], lin["why"] = judge(cfg, curve)
     return lin, own_metrics
 
 

@@ -19,23 +19,9 @@ import torch
 
 from ssmlib import checkpoint as ckpt
 from ssmlib.agents.checkpoint import KIND
+from ssmlib.agents.log_codes import FLOOR, step_factors
+from ssmlib.agents.a2c import RMSPROP_EPS
 from ssmlib.io import atomic_write_json, provenance
-
-EPS = 1e-5
-"""RMSprop's eps in ``agents.a2c`` (the step is g / (sqrt(v) + eps))."""
-
-
-def step_factors(square_avg: torch.Tensor, bits: int) -> torch.Tensor:
-    """(sqrt(v) + eps) / (sqrt(v_hat) + eps) per element, v_hat = v coded in ``bits`` bits of log2 on the
-    tensor's range [log2(floor), max]."""
-    v = square_avg.float().flatten()
-    log_v = torch.log2(v.clamp_min((EPS / 100) ** 2))
-    lo, hi = log_v.min(), log_v.max()
-    levels = 2**bits - 1
-    code = torch.round((log_v - lo) / (hi - lo + 1e-12) * levels)
-    v_hat = torch.exp2(lo + code * (hi - lo) / levels)
-    return (v.sqrt() + EPS) / (v_hat.sqrt() + EPS)
-
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -59,7 +45,7 @@ def main() -> None:
             q = rows[-1]["step_factor_quantiles"]
             print(f"{path.name} {bits} bits: {rows[-1]['state_mib_bf16_weights']:.2f} MiB, step factor "
                   f"min {q['0.0']:.3f}, 1% {q['0.01']:.3f}, 99% {q['0.99']:.3f}, max {q['1.0']:.3f}")
-    atomic_write_json(args.out, {"rows": rows, "eps": EPS, "floor": (EPS / 100) ** 2, "provenance": provenance("cpu"),
+    atomic_write_json(args.out, {"rows": rows, "eps": RMSPROP_EPS, "floor": FLOOR, "provenance": provenance("cpu"),
                                  "note": __doc__.split("\n\n")[1]})
     print(f"wrote {args.out}")
 

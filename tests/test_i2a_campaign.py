@@ -9,7 +9,7 @@ import json
 import pytest
 import torch
 
-from ssmlib.checkpoint import read_meta
+from ssmlib.checkpoint import load_checkpoint, read_meta
 from ssmlib.io import atomic_write_text
 from ssmlib.studies.common import read_jsonl
 from ssmlib.errors import SsmlibError
@@ -206,12 +206,17 @@ def test_leases_continue_a_run_from_committed_state(tmp_path, monkeypatch, capsy
     state = ic.state_path("MsPacman", "model-free-s0", ckpts)
     meta = read_meta(state, kind="ssmlib-agent")
     assert meta["step"] == s1 and meta["state_dtype"] == "bfloat16" and meta["optimizer"] is not None
+    assert meta["state_average_bits"] == 8  # the design's default: averages as uint8 log codes
+    _, stored = load_checkpoint(state, kind="ssmlib-agent")
+    averages = [k for k in stored if k.startswith("optim.") and k.endswith(".square_avg")]
+    assert averages and all(stored[k].dtype == torch.uint8 for k in averages)
+    assert all(stored["log2_range." + k].dtype == torch.float32 for k in averages)
     # a bare machine (another runs folder): from the committed bf16 state, steps continue
     ic.lease("MsPacman", 1.0, runs / "b", max_runs=2, device="cpu", results=tmp_path, checkpoints=ckpts)
     lin = ic.read_lineage("MsPacman", "model-free-s0", tmp_path)
     s2 = lin["steps"]
     assert len(lin["leases"]) == 2 and lin["leases"][1]["steps_start"] == s1 and s2 > s1
-    assert lin["leases"][1]["started_from"] == "the committed bfloat16 state"
+    assert lin["leases"][1]["started_from"] == "the committed bfloat16 state with 8-bit log-coded averages"
     # the same machine again (warm): from its own float32 checkpoint at the committed step
     ic.lease("MsPacman", 1.0, runs / "b", max_runs=2, device="cpu", results=tmp_path, checkpoints=ckpts)
     lin = ic.read_lineage("MsPacman", "model-free-s0", tmp_path)
@@ -374,3 +379,53 @@ def test_an_env_model_is_chosen_among_the_runs_of_its_designed_reward_state(tmp_
     path.write_text(before.replace('"sSSM": "prior"', '"sSSM": "next"'))  # edited by hand
     with pytest.raises(SsmlibError, match="config.json: env_model_reward_states"):
         ic.load_config("MsPacman", tmp_path)
+
+
+def test_committed_state_restores_and_codes_its_averages(tmp_path):
+    """An open run's committed state (the campaign's own, in whichever format it was written) restores to what
+    was stored; exported again with 8-bit log codes it restores with every step size within 3% (RMSprop's
+    sqrt(v) + eps) and the weights unchanged."""
+    from ssmlib.agents import log_codes
+    from ssmlib.agents.a2c import RMSPROP_EPS
+
+    states = sorted(ic.state_path("MsPacman", "x").parent.glob("*.safetensors"))
+    if not states:
+        pytest.skip("no open run of the I2A campaign has committed state")
+    old = states[0]
+    own = tmp_path / "run" / "checkpoint.safetensors"
+    meta = ic.restore_state(old, own)
+    assert "state_average_bits" not in meta and meta["restored_dtype"] == "torch.float32"
+    stored_meta, stored = load_checkpoint(old, kind="ssmlib-agent")
+    expect = log_codes.decode_averages(stored, stored_meta["state_average_bits"]) \
+        if stored_meta.get("state_average_bits") else stored
+    _, restored = load_checkpoint(own, kind="ssmlib-agent")
+    assert set(restored) == set(expect)
+    assert all(torch.equal(restored[k], v.float()) for k, v in expect.items() if k.startswith(("agent.", "optim.")))
+    coded = tmp_path / "coded.safetensors"
+    assert ic.export_state(own, coded, "bfloat16", 8)["state_average_bits"] == 8
+    ic.restore_state(coded, tmp_path / "again" / "checkpoint.safetensors")
+    _, again = load_checkpoint(tmp_path / "again" / "checkpoint.safetensors", kind="ssmlib-agent")
+    assert set(again) == set(restored)
+    for k, v in restored.items():
+        if log_codes.is_average(k) and v.dim():
+            f = (v.sqrt() + RMSPROP_EPS) / (again[k].sqrt() + RMSPROP_EPS)
+            assert 0.97 < f.min() and f.max() < 1.03, k
+        else:
+            assert torch.equal(again[k], v), k
+
+
+def test_state_size_counts_coded_averages_as_one_byte(tmp_path):
+    cfg = campaign(tmp_path, total_steps=10**6)
+    run = ic.find_run(cfg, "model-free-s0")
+    assert cfg.state_average_bits == 8
+    coded, plain = ic.state_mib(cfg, run), ic.state_mib(dataclasses.replace(cfg, state_average_bits=0), run)
+    assert coded == pytest.approx(plain * 3 / 4)  # bf16 weights + uint8 codes against bf16 weights + bf16 averages
+
+
+def test_a_design_written_before_coded_averages_keeps_them_in_its_dtype(tmp_path):
+    campaign(tmp_path, total_steps=10**6)
+    path = ic.campaign_dir("MsPacman", tmp_path) / "config.json"
+    doc = json.loads(path.read_text())
+    del doc["state_average_bits"]
+    path.write_text(json.dumps(doc))
+    assert ic.load_config("MsPacman", tmp_path).state_average_bits == 0

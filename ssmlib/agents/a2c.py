@@ -37,6 +37,8 @@ from .networks import I2AAgent, ModelFreeAgent, autocast, first_step
 EPISODES = "episodes.jsonl"
 RUN_FILES = _FILES + (EPISODES,)
 """What a run writes in its folder (``--overwrite`` clears them first): ``ssmlib.runs``'s files and the episodes."""
+RMSPROP_EPS = 1e-5
+"""RMSprop's eps: the step is g / (sqrt(v) + eps) (``log_codes`` codes v for committed state with it)."""
 RESUMABLE = ("total_steps", "log_every", "ckpt_every", "env_threads")
 """The config fields a resumed run may change (``ckpt_every``: seconds between checkpoints, see runs.SaveClock)."""
 ARCHITECTURE = ("agent", "height", "width", "mf_pool", "hidden", "lstm", "rollout_policy")
@@ -120,7 +122,7 @@ def train_agent(cfg: AgentConfig, out, *, resume: bool = False, overwrite: bool 
         raise SsmlibError(f"the environment has {N} sub-environments, the config says {cfg.num_envs}")
     agent = build_agent(cfg, A, dev, env_model)
     params = trainable(agent)
-    optimizer = torch.optim.RMSprop(params, lr=cfg.lr, alpha=0.99, eps=1e-5)
+    optimizer = torch.optim.RMSprop(params, lr=cfg.lr, alpha=0.99, eps=RMSPROP_EPS)
     step, update, wall0, extra_init = _starting_point(agent, optimizer, cfg, A, env_model, meta, tensors, init_from)
     resumes = meta.get("resumes", 0) + 1 if meta is not None else 0
     extra = _run_facts(cfg, A)

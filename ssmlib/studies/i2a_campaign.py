@@ -30,8 +30,9 @@ The runner, over many GPU calls of about 9 minutes on a bare machine (``scripts/
   its run, path and sha256 into ``config.json`` (``env_models``), and every later lease checks the sha256;
 * every run continues from committed state by ``RESTART_RULE``: ``checkpoints/i2a_campaign/<game>/<run>.safetensors``
   (the model-zoo campaign's convention) while the run is open, deleted once it is finished. An open run
-  costs 4 bytes per agent parameter: 3.7 MiB for model-free (975,786 parameters at the paper profile),
-  9.4-9.7 MiB for an I2A or copy agent (2.48-2.55 M); a lease starts a new run only while the state of the
+  costs 3 bytes per agent parameter (bfloat16 weights, 8-bit log codes of RMSprop's averages; 4 bytes before
+  the design change of 2026-12-03): 2.8 MiB for model-free (975,786 parameters at the paper profile),
+  7.1-7.3 MiB for an I2A or copy agent (2.48-2.55 M); a lease starts a new run only while the state of the
   open runs stays within ``--state-budget-mib`` (the tree travels with every GPU call);
 * per run, ``results/i2a/<game>/campaign/<run>/``: ``lineage.json`` (per lease: git sha, device, agent steps,
   training wall time, how it restarted), ``episodes.jsonl.gz`` (every training episode, appended lease by
@@ -95,9 +96,12 @@ MEASURES = ("area under the learning curve (mean training return over agent step
             "divided by the budget)", "last-100 training return at the budget",
             "frozen final weights: one whole game in each of eval_games envs")
 RESTART_RULE = ("A lease continues each open run from what the last lease committed: on a bare machine from "
-                "checkpoints/i2a_campaign/<game>/<run>.safetensors, i.e. the agent's weights and RMSprop's square "
-                "averages stored in state_dtype (bfloat16: each value rounded to 8 significant bits, at most 2^-9 "
-                "of it), and exactly its step and update counters and RNG state; on a machine still warm from the "
+                "checkpoints/i2a_campaign/<game>/<run>.safetensors, i.e. the agent's weights in state_dtype "
+                "(bfloat16: each value rounded to 8 significant bits, at most 2^-9 of it), RMSprop's square "
+                "averages as state_average_bits-bit codes of log2 on each tensor's range (ssmlib.agents.log_codes; "
+                "8 bits: every restarted step size within [0.974, 1.028] of the uncoded one on the model-free "
+                "states measured; 0: stored in state_dtype like the weights), and exactly its step and update "
+                "counters and RNG state; on a machine still warm from the "
                 "previous call, from the run folder's float32 checkpoint at the same step instead (unrounded). "
                 "Either way the environments start new episodes from a new seed (seed + 100003 x resumes, as "
                 "every resumed A2C run), so the episodes in progress at the cut are lost: their steps count, "
@@ -145,7 +149,10 @@ class I2ACampaignConfig:
     power_statement: dict = field(default_factory=dict)
     """From the pilot study: the between-seed spread and what ``seeds`` seeds per arm can detect."""
     state_dtype: str = "bfloat16"
-    """Storage dtype of an open run's committed weights and RMSprop averages (counters and RNG exact)."""
+    """Storage dtype of an open run's committed weights (counters and RNG exact)."""
+    state_average_bits: int = 8
+    """RMSprop's square averages in committed state as codes of this many bits (``agents.log_codes``); 0: in
+    ``state_dtype`` like the weights (the design as first written)."""
     design_changes: list = field(default_factory=list)
     """Changes to this design made before the campaign's first run, each dated with its reason."""
     restart_rule: str = RESTART_RULE
@@ -229,6 +236,7 @@ def load_config(game: str = "MsPacman", results: Path = RESULTS_DIR) -> I2ACampa
                           f"no I2A campaign for {game}; write its design with: python -m ssmlib i2a-campaign init "
                           f"--game {game}")
     d["measures"] = tuple(d.get("measures", MEASURES))
+    d.setdefault("state_average_bits", 0)  # a design written before the field existed: averages in state_dtype
     _check_reward_states(d.get("env_model_reward_states", {}), d.get("arms", []),
                          f"{campaign_dir(game, results) / 'config.json'}: ")
     return I2ACampaignConfig(**d)
@@ -319,7 +327,8 @@ def agent_config(cfg: I2ACampaignConfig, run: Run):
 
 def state_mib(cfg: I2ACampaignConfig, run: Run) -> float:
     """MiB of the run's committed state: its agent's parameters (built on the CPU with its environment model's
-    actions, else ``MAX_ACTIONS``), weights and RMSprop averages, each in ``state_dtype``."""
+    actions, else ``MAX_ACTIONS``), weights in ``state_dtype`` and RMSprop averages in ``state_average_bits``
+    (else ``state_dtype``)."""
     import torch
 
     from .. import checkpoint as ckpt
@@ -331,7 +340,9 @@ def state_mib(cfg: I2ACampaignConfig, run: Run) -> float:
         else MAX_ACTIONS
     agent = build_agent(acfg, actions, "cpu")
     n = sum(v.numel() for v in agent.agent_state_dict().values())
-    return 2 * n * torch.empty(0, dtype=getattr(torch, cfg.state_dtype)).element_size() / 2**20
+    weight_bytes = torch.empty(0, dtype=getattr(torch, cfg.state_dtype)).element_size()
+    average_bytes = 1 if cfg.state_average_bits else weight_bytes  # codes are uint8 whatever their bits
+    return n * (weight_bytes + average_bytes) / 2**20
 
 
 # ------------------------------------------------------------------------------- environment models
@@ -462,22 +473,26 @@ def pick_runs(cfg: I2ACampaignConfig, max_runs: int, blocked: dict[str, str], re
 # ----------------------------------------------------------------------------------- committed state
 
 
-def export_state(src: Path, dst: Path, dtype: str) -> dict:
-    """The run folder's checkpoint as committed state: weights and RMSprop averages in ``dtype``; counters,
-    RNG state and scalar optimiser entries (its step counts) unchanged."""
+def export_state(src: Path, dst: Path, dtype: str, average_bits: int = 0) -> dict:
+    """The run folder's checkpoint as committed state: weights in ``dtype``, RMSprop averages as ``average_bits``
+    codes (``agents.log_codes``; 0: in ``dtype``); counters, RNG state and scalar optimiser entries (its step
+    counts) unchanged."""
     import torch
 
     from .. import checkpoint as ckpt
+    from ..agents import log_codes
     from ..agents.checkpoint import KIND
 
     meta, tensors = ckpt.load_checkpoint(src, kind=KIND)
     dt = getattr(torch, dtype)
+    if average_bits:
+        tensors = log_codes.encode_averages(tensors, average_bits)
     out = {k: v.to(dt) if _stored_rounded(k, v) else v for k, v in tensors.items()}
     meta = {k: v for k, v in meta.items() if k != "tensors_sha256"}
-    return ckpt.write_file(dst, out, {**meta, "state_dtype": dtype})
+    return ckpt.write_file(dst, out, {**meta, "state_dtype": dtype, "state_average_bits": average_bits})
 
 
-def _stored_rounded(key: str, v) -> bool:
+def _stored_rounded(key: str, v) -> bool:  # log codes are uint8 and their ranges (log_codes.RANGE_PREFIX) exact
     return v.is_floating_point() and v.dim() > 0 and key.split(".")[0] in ("agent", "optim")
 
 
@@ -486,11 +501,14 @@ def restore_state(src: Path, dst: Path) -> dict:
     import torch
 
     from .. import checkpoint as ckpt
+    from ..agents import log_codes
     from ..agents.checkpoint import KIND
 
     meta, tensors = ckpt.load_checkpoint(src, kind=KIND)
+    if meta.get("state_average_bits"):  # state written before the field existed has none: averages in dtype
+        tensors = log_codes.decode_averages(tensors, meta["state_average_bits"])
     out = {k: v.float() if _stored_rounded(k, v) else v for k, v in tensors.items()}
-    meta = {k: v for k, v in meta.items() if k not in ("tensors_sha256", "state_dtype")}
+    meta = {k: v for k, v in meta.items() if k not in ("tensors_sha256", "state_dtype", "state_average_bits")}
     dst.parent.mkdir(parents=True, exist_ok=True)
     return ckpt.write_file(dst, out, {**meta, "restored_from": str(src), "restored_dtype": str(torch.float32)})
 
@@ -549,7 +567,9 @@ def _starting_state(folder: Path, lineage: dict, committed: Path) -> dict:
     if own.exists() and read_meta(own, kind=KIND)["step"] == steps:
         how = "the run folder's float32 checkpoint (a warm machine)"
     elif committed.exists():
-        how = f"the committed {read_meta(committed, kind=KIND).get('state_dtype')} state"
+        stored = read_meta(committed, kind=KIND)
+        how = f"the committed {stored.get('state_dtype')} state" + (
+            f" with {stored['state_average_bits']}-bit log-coded averages" if stored.get("state_average_bits") else "")
         restore_state(committed, own)
     else:
         raise SsmlibError(f"{folder.name} has {steps:,} agent steps in its lineage but no committed state at "
@@ -648,7 +668,8 @@ def _record(cfg: I2ACampaignConfig, run: Run, runs_dir: Path, code: int, device,
         drop_state(cfg.game, run.name, checkpoints)
         why = f"{end:,} agent steps (the budget); final weights frozen: mean {ev['return_mean']:.0f} over {ev['episodes']} games"
     else:
-        export_state(folder / "checkpoint.safetensors", state_path(cfg.game, run.name, checkpoints), cfg.state_dtype)
+        export_state(folder / "checkpoint.safetensors", state_path(cfg.game, run.name, checkpoints), cfg.state_dtype,
+                     cfg.state_average_bits)
         why = (f"{end:,} of {cfg.total_steps:,} agent steps ({end / cfg.total_steps:.0%})" if end < cfg.total_steps
                else f"{end:,} agent steps (the budget); the frozen evaluation is still to run")
     lin.update(run=run.name, arm=run.arm["name"], seed=run.seed, steps=end, finished=finished, why=why,

@@ -6,6 +6,7 @@ import gzip
 import hashlib
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -429,3 +430,38 @@ def test_a_design_written_before_coded_averages_keeps_them_in_its_dtype(tmp_path
     del doc["state_average_bits"]
     path.write_text(json.dumps(doc))
     assert ic.load_config("MsPacman", tmp_path).state_average_bits == 0
+
+
+def bench_doc(**sps):
+    """An ``agent bench`` document with the given per-interval steps/s per variant."""
+    import numpy as np
+
+    return {"variants": {v: {"steps_per_s": float(np.median(x)), "steps_per_s_intervals": list(x)}
+                         for v, x in sps.items()}}
+
+
+def test_imagination_cost_is_judged_against_its_target_with_an_interval():
+    mf = [4000, 4100, 3900, 4050, 3950, 4020]
+    rows = {r["variant"]: r for r in ic.imagination_cost(bench_doc(**{
+        "model-free": mf, "i2a-distill": [x / 2 for x in mf], "i2a-learned": [x / 3.6 for x in mf],
+        "i2a-uniform": [1600, 1700, 1500, 1650, 1550, 1610], "copy-distill": [x / 1.5 for x in mf]}), 2.5)}
+    assert rows["i2a-distill"]["cost"] == pytest.approx(2.0) and rows["i2a-distill"]["verdict"] == "met"
+    assert rows["i2a-learned"]["cost"] == pytest.approx(3.6) and rows["i2a-learned"]["verdict"] == "missed"
+    u = rows["i2a-uniform"]  # about 2.5x: the interval straddles the target
+    assert u["lo"] < 2.5 < u["hi"] and u["verdict"] == "inconclusive"
+    assert rows["copy-distill"]["verdict"] is None and "model-free" not in rows
+    with pytest.raises(SsmlibError, match="no model-free run"):
+        ic.imagination_cost(bench_doc(**{"i2a-distill": mf}), 2.5)
+    with pytest.raises(SsmlibError, match="more --seconds"):
+        ic.imagination_cost(bench_doc(**{"model-free": mf, "i2a-distill": [2000]}), 2.5)
+
+
+def test_agent_bench_keeps_every_interval_for_the_cost_interval(tmp_path):
+    from ssmlib.studies.i2a import bench
+
+    doc = bench(["model-free"], "quick", None, 4.0, tmp_path / "bench.json", device="cpu",
+                sets=["num_envs=2", "env_threads=0"])
+    rec = doc["variants"]["model-free"]
+    assert rec["intervals"] == len(rec["steps_per_s_intervals"]) >= 2
+    assert rec["steps_per_s"] == pytest.approx(float(np.median(rec["steps_per_s_intervals"])))
+    assert json.loads((tmp_path / "bench.json").read_text())["variants"]["model-free"]["steps_per_s_intervals"]

@@ -764,6 +764,49 @@ def model_free_sanity(game: str = "MsPacman", results: Path = RESULTS_DIR) -> di
             "consistent": all(c["consistent"] for c in checks) if checks else None}
 
 
+COST_BENCH_FILE = "cost-bench-{device}.json"
+"""``agent bench``'s output for the cost target, stored in the campaign's folder (one per device kind)."""
+
+
+def imagination_cost(bench: dict, target: float, n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> list[dict]:
+    """Per variant of one ``agent bench`` run, its wall time per agent step over model-free's: the ratio of their
+    median steps/s over the logged intervals after the first, with a percentile bootstrap interval over those
+    intervals (each variant's resampled on its own; consecutive intervals of one run, so the interval covers the
+    run's step-to-step variation, not another machine's). Verdict for the I2A variants (``i2a-*``): ``met`` when the
+    whole interval is at most ``target``, ``missed`` when none of it is, else ``inconclusive``; other variants
+    (the copy agent) are reported without one."""
+    from ..stats import Interval, decide
+
+    variants = bench["variants"]
+    if "model-free" not in variants:
+        raise SsmlibError("the bench has no model-free run to compare with: run agent bench with model-free among "
+                          "its --variants")
+    rng = np.random.default_rng(seed)
+
+    def medians(v: str) -> np.ndarray:
+        x = np.asarray(variants[v].get("steps_per_s_intervals") or [], np.float64)
+        if len(x) < 2:
+            raise SsmlibError(f"bench variant {v} logged {len(x)} intervals after the first; the cost's interval "
+                              "needs 2 or more: run agent bench with more --seconds")
+        return np.median(x[rng.integers(0, len(x), (n_boot, len(x)))], axis=1)
+
+    mf = medians("model-free")
+    q = (1 - level) / 2
+    rows = []
+    for v, rec in variants.items():
+        if v == "model-free":
+            continue
+        ratio = mf / medians(v)  # (1 / steps/s of v) / (1 / steps/s of model-free)
+        point = variants["model-free"]["steps_per_s"] / rec["steps_per_s"]
+        lo, hi = np.quantile(ratio, [q, 1 - q])
+        iv = Interval(float(point), float(lo), float(hi), level, n_boot)
+        verdict = {"reproduced": "met", "not reproduced": "missed"}.get(decide(iv, target, "below"), "inconclusive") \
+            if v.startswith("i2a-") else None
+        rows.append({"variant": v, "steps_per_s": rec["steps_per_s"], "cost": point, "lo": iv.lo, "hi": iv.hi,
+                     "target": target, "verdict": verdict, "intervals": len(rec["steps_per_s_intervals"])})
+    return rows
+
+
 def plot_training_curves(ax, game: str = "MsPacman", arms=("model-free",), results: Path = RESULTS_DIR,
                          colour=None, references: bool = True):
     """Running mean of the last 100 training returns against emulator frames, one line per run of ``arms``

@@ -50,6 +50,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
+import torch
 
 from ssmlib import claims
 from ssmlib.book import MODEL_NAMES, colour
@@ -597,6 +598,70 @@ for r in campaign.reward_paths("MsPacman"):
 i2a_design = i2a_campaign.load_config("MsPacman")
 print("reward state of each queried model's zoo runs:", i2a_design.env_model_reward_states or "posterior (all)")
 print(textwrap.fill(next(c for c in i2a_design.design_changes if "env_model_reward_states" in c), 100))
+
+# %% [markdown]
+# ### How a run continues across leases, and what it may cost
+#
+# An I2A run of 2M agent steps does not fit one GPU call, so every open run commits its state to the
+# repository and the next lease continues from it (the design's `restart_rule`). RMSprop divides each
+# gradient by $\sqrt{v} + \epsilon$, where $v$ is a running average of the squared gradient; the weights
+# are stored in bfloat16, and since a design change of 2026-12-03 (the I2A agents' state did not fit
+# the repository otherwise) $v$ is stored as $b$-bit codes of $\log_2 v$ on each tensor's range
+# $[\ell, h]$, with a floor $v_{\min} = (\epsilon / 100)^2$ (`ssmlib.agents.log_codes`):
+#
+# $$c = \mathrm{round}\Big(\frac{\log_2 \max(v, v_{\min}) - \ell}{h - \ell}\,(2^b - 1)\Big), \qquad
+# \hat v = 2^{\,\ell + c\,(h - \ell)/(2^b - 1)}.$$
+#
+# What a restart changes is each parameter's step size, by the factor
+# $(\sqrt{v} + \epsilon)/(\sqrt{\hat v} + \epsilon)$. Below, that factor for every parameter of the
+# campaign's committed state (live), and the measurement that chose $b = 8$
+# (`scripts/state_quantization.py`).
+
+# %%
+from ssmlib.agents import log_codes
+from ssmlib.agents.checkpoint import KIND as AGENT_KIND
+from ssmlib.checkpoint import load_checkpoint
+
+quantization = load("i2a/MsPacman/campaign/state-quantization.json")
+for row in quantization["rows"]:
+    q = row["step_factor_quantiles"]
+    print(f"{row['state']:>26}, {row['bits']} bits: {row['state_mib_bf16_weights']:.2f} MiB, step factor "
+          f"[{q['0.0']:.3f}, {q['1.0']:.3f}] (1%-99%: {q['0.01']:.3f}-{q['0.99']:.3f})")
+print(f"the design: averages in {i2a_design.state_average_bits} bits, weights in {i2a_design.state_dtype}")
+open_states = sorted(i2a_campaign.state_path("MsPacman", "x").parent.glob("*.safetensors"))
+if open_states:
+    _, state = load_checkpoint(open_states[0], kind=AGENT_KIND)
+    fig, ax = plt.subplots(figsize=(7, 3))
+    for bits in (4, 6, 8):
+        f = torch.cat([log_codes.step_factors(v.float(), bits) for k, v in state.items()
+                       if log_codes.is_average(k) and v.dtype != torch.uint8])
+        if len(f):
+            ax.hist(f.numpy(), bins=200, histtype="step", density=True, label=f"{bits} bits")
+    ax.set(xlabel="restarted step size / uncoded step size", ylabel="density", yscale="log",
+           title=f"{open_states[0].stem}: every parameter's step after a restart")
+    ax.legend()
+    plt.show()
+else:
+    print("no open I2A run has committed state now")
+
+# %% [markdown]
+# The other number the design fixes in advance is the **cost target**: every I2A arm may cost at most
+# `cost_target` times the model-free agent's wall time per agent step, measured alone, all arms in one
+# `agent bench` run on the campaign's GPU. `i2a_campaign.imagination_cost` judges it: the ratio of the
+# median steps/s, with a bootstrap interval over the bench's logged intervals, "met" when the whole
+# interval is under the target.
+
+# %%
+cost_files = sorted(i2a_campaign.campaign_dir("MsPacman").glob(i2a_campaign.COST_BENCH_FILE.format(device="*")))
+for path in cost_files:
+    bench_doc = json.loads(path.read_text())
+    print(f"{path.name} ({bench_doc['provenance']['device']}, git {bench_doc['provenance']['git_sha'][:7]}, "
+          f"environment model {bench_doc.get('env_model', '?')}):")
+    for r in i2a_campaign.imagination_cost(bench_doc, i2a_design.cost_target):
+        print(f"  {r['variant']:>13}: {r['steps_per_s']:,.0f} agent steps/s, {r['cost']:.2f}x model-free "
+              f"[{r['lo']:.2f}, {r['hi']:.2f}] -> {r['verdict'] or 'no target (not an I2A)'}")
+if not cost_files:
+    print("the cost target has not been measured on the campaign's GPU yet")
 
 # %% [markdown]
 # ## The supporting studies

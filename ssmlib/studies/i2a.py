@@ -269,7 +269,7 @@ def bench(variants: list[str], profile: str, env_model: str | None, seconds: flo
                   "steps": s["step"], "wall_s": time.perf_counter() - t0, "num_envs": cfg.num_envs,
                   "rollout_depth": cfg.rollout_depth}
         print(f"{v}: {res[v]['steps_per_s']} agent steps/s", flush=True)
-    doc = {"bench": "agents", "profile": profile, "seconds_each": seconds, "variants": res,
+    doc = {"bench": "agents", "profile": profile, "seconds_each": seconds, "env_model": env_model, "variants": res,
            "provenance": provenance(device)}
     atomic_write_json(out, doc)
     return doc

@@ -399,7 +399,7 @@ fig.tight_layout()
 # on). The learned I2A cannot: its gradients go through the rollouts, so it imagines again in the
 # update. (These costs were measured before two savings: every variant now acts on the bootstrap pass's
 # rollouts at the first step after an update, and the learned I2A's update continues the acting
-# rollouts after their forced first step; {doc}`chapter 8 <08_i2a>` explains both.) None of the three is separated from the others by the seed spread: every pair of seed
+# rollouts after their forced first step; {doc}`chapter 8 <08_i2a>` explains both; the I2A campaign measured all three again after them, alone on one H200, and {doc}`chapter 10 <10_results>` judges its cost target from that run.) None of the three is separated from the others by the seed spread: every pair of seed
 # ranges overlaps (the cell above says so), so the order of the means is not a result either. The
 # learned rollout policy clearly learned *something*, since it moved far from both the agent's policy
 # and the uniform one, but nothing here shows that it helps the agent.

@@ -676,7 +676,11 @@ def _first_test(run: _Run, step: int, wall: Callable[[], float], last_test: dict
 def _final_test(run: _Run, status: str, step: int, last_test: dict, wall: Callable[[], float]) -> dict:
     """A planned stop (a lease's end) is scored like a last step: runs compare at equal wall-clock."""
     if status == "time-limit" and run.test_sampler is not None and last_test.get("step") != step and step > 0:
-        return _test_record(run, step, wall) or last_test
+        t0 = time.perf_counter()
+        last_test = _test_record(run, step, wall) or last_test
+        # timed in the run's log: a lease's sSSM-rp-s0 outlived its bound after TIME_UP (2026-12-03, cause unknown)
+        if run.ctx.is_main:
+            print(f"final test at step {step:,}: {time.perf_counter() - t0:.1f} s", flush=True)
     return last_test
 
 

@@ -63,6 +63,7 @@ def test_a_train_run_whose_time_is_up_ends_as_at_its_time_limit_and_resumes(quic
     assert codes == {"run": 0}, (tmp_path / "run.log").read_text()[-2000:]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["status"] == "time-limit" and 0 < summary["step"] < 100000
+    assert f"final test at step {summary['step']:,}: " in (tmp_path / "run.log").read_text()  # timed in the log
     more = train_command("dSSM-DET", quick_dataset, out, "quick", device="cpu",
                          sets=[f"steps={summary['step'] + 2}"])
     assert run_commands({"resume": more}, tmp_path) == {"resume": 0}, (tmp_path / "resume.log").read_text()[-2000:]

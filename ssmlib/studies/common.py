@@ -95,7 +95,8 @@ def run_commands(cmds: dict[str, list[str]], logs: Path, parallel: bool = True, 
                 continue
             codes[name] = p.returncode
             log.close()
-            print(f"{name}: exit {codes[name]}; last log line: {_last_line(logs / f'{name}.log')}", flush=True)
+            print(f"{name}: exit {codes[name]} at {time.monotonic() - t0:.0f} s; last log line: "
+                  f"{_last_line(logs / f'{name}.log')}", flush=True)
             if on_exit is not None:
                 on_exit(name, codes[name])
         if len(codes) < len(procs):

@@ -465,3 +465,12 @@ def test_agent_bench_keeps_every_interval_for_the_cost_interval(tmp_path):
     assert rec["intervals"] == len(rec["steps_per_s_intervals"]) >= 2
     assert rec["steps_per_s"] == pytest.approx(float(np.median(rec["steps_per_s_intervals"])))
     assert json.loads((tmp_path / "bench.json").read_text())["variants"]["model-free"]["steps_per_s_intervals"]
+
+
+def test_the_table_says_a_status_once():
+    row = {"run": "model-free-s5", "arm": "model-free", "required": True, "seed": 5, "steps": 0, "budget": 10,
+           "leases": 0, "train_minutes": 0.0, "last100": None, "eval_mean": None, "status": "not started",
+           "why": "not started"}
+    text = ic.table_markdown([row, {**row, "run": "model-free-s4", "status": "open", "why": "5 of 10 agent steps"}])
+    assert "| not started |" in text and "not started: not started" not in text
+    assert "| open: 5 of 10 agent steps |" in text

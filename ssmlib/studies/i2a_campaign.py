@@ -724,7 +724,8 @@ def table_markdown(rows: list[dict]) -> str:
          "frozen eval (mean)", "status"],
         ([r["run"], r["arm"] + ("" if r["required"] else " (optional)"), r["seed"], f"{r['steps']:,}",
           f"{r['steps'] / r['budget']:.0%}", r["leases"], f"{r['train_minutes']:.1f}", num(r["last100"]),
-          num(r["eval_mean"]), f"{r['status']}: {r['why']}"] for r in rows))
+          num(r["eval_mean"]), r["status"] if r["why"] in ("", r["status"]) else f"{r['status']}: {r['why']}"]
+         for r in rows))
 
 
 def write_table(game: str, results: Path = RESULTS_DIR, checkpoints: Path = CHECKPOINTS_DIR) -> Path:

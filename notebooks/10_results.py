@@ -55,6 +55,7 @@ from ssmlib import claims
 from ssmlib.book import MODEL_NAMES, colour
 from ssmlib.book import VARIANTS as STUDY_VARIANTS
 from ssmlib.config import RESULTS_DIR
+from ssmlib.errors import SsmlibError
 from ssmlib.paper import PUBLISHED, paper_i2a_scores
 from ssmlib.studies import jumpy
 from ssmlib.studies.i2a import load_study as load_i2a_study
@@ -617,24 +618,27 @@ print(textwrap.fill(next(c for c in i2a_design.design_changes if "env_model_rewa
 # were still stored in bfloat16): that factor over every parameter, for 4, 6 and 8 bits.
 
 # %%
-quantization = load("i2a/MsPacman/campaign/state-quantization.json")
+quantization_file = RESULTS_DIR / "i2a/MsPacman/campaign/state-quantization.json"
+quantization = json.loads(quantization_file.read_text()) if quantization_file.exists() else {"rows": []}
+print("states measured:", quantization.get("states", f"none ({quantization_file} is missing)"))
 for row in quantization["rows"]:
     q = row["step_factor_quantiles"]
     print(f"{row['state']:>26}, {row['bits']} bits: {row['state_mib_bf16_weights']:.2f} MiB, step factor "
           f"[{q['0.0']:.3f}, {q['1.0']:.3f}] (1%-99%: {q['0.01']:.3f}-{q['0.99']:.3f})")
 print(f"the design: averages in {i2a_design.state_average_bits} bits, weights in {i2a_design.state_dtype}")
-fig, ax = plt.subplots(figsize=(7, 3))
+fig, ax = plt.subplots(figsize=(7, 3)) if quantization["rows"] else (None, None)
 for k, state in enumerate(sorted({row["state"] for row in quantization["rows"]})):
     rows = sorted((r for r in quantization["rows"] if r["state"] == state), key=lambda r: r["bits"])
     x = np.array([r["bits"] for r in rows]) + 0.15 * k
     q = [r["step_factor_quantiles"] for r in rows]
     ax.vlines(x, [v["0.0"] for v in q], [v["1.0"] for v in q], colors=f"C{k}", lw=1)  # every parameter
     ax.vlines(x, [v["0.01"] for v in q], [v["0.99"] for v in q], colors=f"C{k}", lw=5, label=state.split(".")[0])
-ax.axhline(1, color="grey", lw=0.5)
-ax.set(xlabel="bits per coded average", ylabel="restarted / uncoded step size", xticks=[4, 6, 8],
-       title="Step sizes after a restart from coded averages (thick: 1%-99%, thin: all)")
-ax.legend()
-plt.show()
+if ax is not None:
+    ax.axhline(1, color="grey", lw=0.5)
+    ax.set(xlabel="bits per coded average", ylabel="restarted / uncoded step size", xticks=[4, 6, 8],
+           title="Step sizes after a restart from coded averages (thick: 1%-99%, thin: all)")
+    ax.legend()
+    plt.show()
 
 # %% [markdown]
 # The other number the design fixes in advance is the **cost target**: every I2A arm may cost at most
@@ -649,9 +653,16 @@ for path in cost_files:
     bench_doc = json.loads(path.read_text())
     print(f"{path.name} ({bench_doc['provenance']['device']}, git {bench_doc['provenance']['git_sha'][:7]}, "
           f"environment model {bench_doc.get('env_model', '?')}):")
-    for r in i2a_campaign.imagination_cost(bench_doc, i2a_design.cost_target):
+    try:
+        cost_rows = i2a_campaign.imagination_cost(bench_doc, i2a_design.cost_target)
+    except SsmlibError as e:  # e.g. a bench file without model-free or without its intervals
+        print(f"  cannot be judged: {e}")
+        cost_rows = []
+    for r in cost_rows:
         print(f"  {r['variant']:>13}: {r['steps_per_s']:,.0f} agent steps/s, {r['cost']:.2f}x model-free "
-              f"[{r['lo']:.2f}, {r['hi']:.2f}] -> {r['verdict'] or 'no target (not an I2A)'}")
+              f"[{r['lo']:.2f}, {r['hi']:.2f}] over {r['intervals']} intervals -> "
+              f"{r['verdict'] or 'no target (not an I2A)'}"
+              + (" (its loop was stopped before its time limit)" if r["stopped_early"] else ""))
 if not cost_files:
     print("the cost target has not been measured on the campaign's GPU yet")
 

@@ -2,7 +2,8 @@
 the repository (``studies.i2a_campaign``, ``state_average_bits``).
 
 RMSprop divides each gradient by sqrt(v) + eps. What matters after a restart is that factor, so v is coded on a
-log scale, each tensor on its own range [log2(floor), log2(max v)], with ``2^bits`` evenly spaced levels:
+log scale, each tensor on its own range [lo, hi] = [min log2 max(v, floor), max log2 v], with ``2^bits`` evenly
+spaced levels:
 
     code = round((log2 max(v, floor) - lo) / (hi - lo) * (2^bits - 1))
     v_hat = 2^(lo + code * (hi - lo) / (2^bits - 1))

@@ -265,7 +265,7 @@ def bench(variants: list[str], profile: str, env_model: str | None, seconds: flo
             metrics = read_jsonl(Path(tmp) / "run" / "metrics.jsonl")
         sps = [m["steps_per_s"] for m in metrics[1:]]  # after the first interval (warm-up)
         res[v] = {"steps_per_s": float(np.median(sps)) if sps else None, "intervals": len(sps),
-                  "steps_per_s_intervals": sps,
+                  "steps_per_s_intervals": sps, "status": s["status"],  # "time-limit" unless stopped early
                   "steps": s["step"], "wall_s": time.perf_counter() - t0, "num_envs": cfg.num_envs,
                   "rollout_depth": cfg.rollout_depth}
         print(f"{v}: {res[v]['steps_per_s']} agent steps/s", flush=True)

@@ -775,7 +775,8 @@ def imagination_cost(bench: dict, target: float, n_boot: int = 2000, level: floa
     intervals (each variant's resampled on its own; consecutive intervals of one run, so the interval covers the
     run's step-to-step variation, not another machine's). Verdict for the I2A variants (``i2a-*``): ``met`` when the
     whole interval is at most ``target``, ``missed`` when none of it is, else ``inconclusive``; other variants
-    (the copy agent) are reported without one."""
+    (the copy agent) are reported without one. ``stopped_early``: the variant's loop did not reach its time limit
+    (a signal stopped it, e.g. the bench's own outer bound), so fewer intervals than asked back its number."""
     from ..stats import Interval, decide
 
     variants = bench["variants"]
@@ -803,8 +804,11 @@ def imagination_cost(bench: dict, target: float, n_boot: int = 2000, level: floa
         iv = Interval(float(point), float(lo), float(hi), level, n_boot)
         verdict = {"reproduced": "met", "not reproduced": "missed"}.get(decide(iv, target, "below"), "inconclusive") \
             if v.startswith("i2a-") else None
+        # files from before the bench kept its status: a loop shorter than asked shows in its wall time
+        stopped_early = rec.get("status", "time-limit") != "time-limit" or rec.get("wall_s", 1e9) < bench["seconds_each"]
         rows.append({"variant": v, "steps_per_s": rec["steps_per_s"], "cost": point, "lo": iv.lo, "hi": iv.hi,
-                     "target": target, "verdict": verdict, "intervals": len(rec["steps_per_s_intervals"])})
+                     "target": target, "verdict": verdict, "intervals": len(rec["steps_per_s_intervals"]),
+                     "stopped_early": stopped_early})
     return rows
 
 

@@ -505,6 +505,21 @@ for p in pairs:
 # improvement test must now hold at two curve points in a row, so no single point can end a run. It
 # is also why the claims compare models across seeds, not one run's last point against another's.
 #
+# The campaign can also test that decision against what happened next. Below, every run's curve is
+# replayed under the rule as first written (one point suffices); for each run it would have ended, the
+# point where it would have stopped, beside where the run stands now (`zoo_campaign.stop_rule_replay`):
+
+# %%
+replay = campaign.stop_rule_replay("MsPacman", confirmations=1)
+for r in replay:
+    (f0, f1), (e0, e1) = r["frames"], r["excess"]
+    print(f"{r['run']:>12}: the first rule would have ended it at point {r['stopped_at']} of {r['points']} "
+          f"({f0 / 1e6:.2f}M frames, excess {e0:.1f}); now {f1 / 1e6:.2f}M frames, excess {e1:.1f} "
+          f"({(e0 - e1) / e0:+.1%}), {'finished' if r['finished_now'] else 'open'} under the amended rule")
+improved = [r for r in replay if (r["excess"][0] - r["excess"][1]) / r["excess"][0] >= 0.03]
+print(f"{len(improved)} of {len(replay)} runs the first rule would have ended improved by 3% or more afterwards")
+
+# %% [markdown]
 # ### The reward head along the way
 #
 # An agent that plans with a model needs its predicted rewards, and the stop rule above looks only at

@@ -436,6 +436,25 @@ def test_amending_the_stop_rule_is_on_the_record_stricter_only_and_rejudges_ever
         campaign.amend_stop_rule("MsPacman", 2, "again", results=tmp_path)
 
 
+def test_replaying_the_first_stop_rule_shows_where_it_would_have_ended_each_run(tmp_path):
+    runs = [{"name": n, "model": "sSSM", "seed": s, "jump": 1} for s, n in enumerate(("sSSM-s0", "sSSM-s1", "sSSM-s2"))]
+    campaign.init(campaign.CampaignConfig(game="MsPacman", runs=runs), results=tmp_path)
+    curves = {"sSSM-s0": _curve((4, 825.0), (8, 868.0), (14, 706.0)),   # ended by one point, then improved 19%
+              "sSSM-s1": _curve((356, 811.0), (771, 912.0), (1475, 856.0), (3000, 855.0)),
+              "sSSM-s2": _curve((3, 2578.0), (7, 746.0))}                # never ended by either rule
+    for name, curve in curves.items():
+        (tmp_path / "model_zoo" / "MsPacman" / "campaign" / name).mkdir(parents=True)
+        (tmp_path / "model_zoo" / "MsPacman" / "campaign" / name / "lineage.json").write_text(
+            json.dumps({"run": name, "leases": [{}] * len(curve), "curve": curve, "finished": False, "why": ""}))
+    campaign.amend_stop_rule("MsPacman", 2, "one point can be an outlier.", results=tmp_path)
+    rows = {r["run"]: r for r in campaign.stop_rule_replay("MsPacman", 1, tmp_path)}
+    assert set(rows) == {"sSSM-s0", "sSSM-s1"}
+    assert rows["sSSM-s0"]["stopped_at"] == 2 and rows["sSSM-s0"]["excess"] == (868.0, 706.0)
+    assert rows["sSSM-s0"]["frames"] == (8, 14) and rows["sSSM-s0"]["finished_now"] is False
+    assert rows["sSSM-s1"]["stopped_at"] == 2 and rows["sSSM-s1"]["finished_now"] is True  # 2 in a row at the end
+    assert {r["run"] for r in campaign.stop_rule_replay("MsPacman", 2, tmp_path)} == {"sSSM-s1"}
+
+
 def test_branch_pairs_put_a_discarded_continuation_beside_the_kept_lease(tmp_path):
     runs = [{"name": "AR-s0", "model": "AR", "seed": 0, "jump": 1}]
     campaign.init(campaign.CampaignConfig(game="MsPacman", runs=runs), results=tmp_path)

@@ -540,6 +540,28 @@ def branch_markdown(rows: list[dict]) -> str:
           joint(r["excess_joint"][1]), f"{r['excess'][0] - r['excess'][1]:+.1f}"] for r in rows])
 
 
+def stop_rule_replay(game: str, confirmations: int = 1, results: Path = RESULTS_DIR) -> list[dict]:
+    """Every run's curve replayed point by point under the stop rule asking for ``confirmations`` points in a row
+    (1: the rule as first written): the first point at which it would have finished the run, beside the run's last
+    point and its verdict under the config as it stands. A run the replayed rule would have ended early and that
+    then kept improving shows what that rule would have cost. Runs the replayed rule never finishes are left out."""
+    cfg = load_config(game, results)
+    rows = []
+    for r in cfg.runs:
+        lin = read_lineage(game, r["name"], results)
+        curve = lin.get("curve", [])
+        first = next((i for i in range(len(curve))
+                      if stop_rule_holds(curve[:i + 1], cfg.stop_improvement, cfg.frame_cap, confirmations)[0]), None)
+        if first is None:
+            continue
+        stop, last = curve[first], curve[-1]
+        rows.append({"run": r["name"], "stopped_at": first + 1, "points": len(curve),
+                     "frames": (stop["frames"], last["frames"]), "excess": (stop["excess"], last["excess"]),
+                     "excess_ci": (stop.get("excess_ci"), last.get("excess_ci")),
+                     "finished_now": judge(cfg, curve)[0]})
+    return rows
+
+
 def table(game: str, results: Path = RESULTS_DIR) -> list[dict]:
     """One row per run: frames, env steps, GPU minutes, the last excess with its CI, finished or not."""
     cfg = load_config(game, results)

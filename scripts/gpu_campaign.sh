@@ -96,10 +96,18 @@ if [ "${I2A:-0}" = 1 ]; then  # the I2A campaign beside the zoo's runs (header):
     echo "I2A lease done" ) > "$OUT/i2a.log" 2>&1 &
   I2A_PID=$!
 fi
+LEASE_EXIT=0
 timeout "$LEFT" python3 -m ssmlib campaign lease --game "$GAME" --data "$DATA" \
   --seconds "$SECONDS_PER_RUN" --max-runs "$MAX_RUNS" $([ "${COMPILE:-1}" = 1 ] && echo --compile) \
-  --stop-after $(( LEFT - RECORD_SECONDS )) || echo "lease ended with exit $?"
+  --stop-after $(( LEFT - RECORD_SECONDS )) || { LEASE_EXIT=$?; echo "lease ended with exit $LEASE_EXIT"; }
 echo "lease done at $(( $(date +%s) - t0 )) s"
+if [ "$LEASE_EXIT" = 124 ]; then  # killed at its bound: record what its stopped runs saved (sSSM-rp-s0 was lost so,
+  # 2026-12-03); scoring takes 3-10 s a run, and the call's own limit leaves about 40 s past LEASE_SECONDS.
+  # The killed runs save on SIGTERM: wait (at most 15 s) until no training process is left ([n]: not this line)
+  for _ in $(seq 15); do pgrep -f "ssmlib trai[n] " > /dev/null || break; sleep 1; done
+  timeout "${RECORD_LEFT_SECONDS:-25}" python3 -m ssmlib campaign record --game "$GAME" --data "$DATA" 2>&1 \
+    | grep -v "Warn\|warn\|frames\[row" || echo "campaign record ended with exit $?"
+fi
 if [ -n "${I2A_PID:-}" ]; then  # it ends on its own bound; never let it hold back the zoo's tar
   for _ in $(seq "${I2A_WAIT:-30}"); do kill -0 "$I2A_PID" 2> /dev/null || break; sleep 1; done
   if kill -0 "$I2A_PID" 2> /dev/null; then echo "I2A lease still running: the zoo's tar is written without waiting"

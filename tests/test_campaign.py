@@ -436,6 +436,31 @@ def test_amending_the_stop_rule_is_on_the_record_stricter_only_and_rejudges_ever
         campaign.amend_stop_rule("MsPacman", 2, "again", results=tmp_path)
 
 
+def test_record_left_records_what_a_killed_lease_left_once(quick_dataset, tmp_path, capsys):
+    """A lease killed at its bound leaves a stopped run's summary and checkpoint unrecorded; ``record`` appends them
+    to the lineage as a lease of their own, and a second call changes nothing."""
+    from ssmlib.studies.common import run_commands, train_command
+
+    results, ckpts, runs = tmp_path / "results", tmp_path / "ckpts", tmp_path / "runs"
+    cfg = campaign.CampaignConfig(game="MsPacman", profile="quick", eval_windows=4, eval_samples=1,
+                                  runs=[{"name": "dSSM-DET-s0", "model": "dSSM-DET", "seed": 0, "jump": 1}])
+    campaign.init(cfg, results=results)
+    campaign.lease("MsPacman", quick_dataset, 2.0, runs, max_runs=1, device="cpu", results=results, checkpoints=ckpts,
+                   parallel=False)
+    assert campaign.record_left("MsPacman", quick_dataset, runs, "cpu", results, ckpts) == []  # all recorded
+    folder = runs / "dSSM-DET-s0"
+    step = json.loads((folder / "summary.json").read_text())["step"]
+    # the run trains on in its folder, as in a lease whose recording never happened
+    more = train_command("dSSM-DET", quick_dataset, folder, "quick", device="cpu", sets=[f"steps={step + 3}"])
+    assert run_commands({"more": more}, tmp_path) == {"more": 0}, (tmp_path / "more.log").read_text()[-2000:]
+    assert campaign.record_left("MsPacman", quick_dataset, runs, "cpu", results, ckpts) == ["dSSM-DET-s0"]
+    assert "recorded what the lease left: dSSM-DET-s0" in capsys.readouterr().out
+    lin = campaign.read_lineage("MsPacman", "dSSM-DET-s0", results)
+    assert len(lin["leases"]) == 2 and lin["leases"][1]["end_step"] == step + 3 and len(lin["curve"]) == 2
+    assert campaign.record_left("MsPacman", quick_dataset, runs, "cpu", results, ckpts) == []
+    assert len(campaign.read_lineage("MsPacman", "dSSM-DET-s0", results)["leases"]) == 2
+
+
 def test_replaying_the_first_stop_rule_shows_where_it_would_have_ended_each_run(tmp_path):
     runs = [{"name": n, "model": "sSSM", "seed": s, "jump": 1} for s, n in enumerate(("sSSM-s0", "sSSM-s1", "sSSM-s2"))]
     campaign.init(campaign.CampaignConfig(game="MsPacman", runs=runs), results=tmp_path)

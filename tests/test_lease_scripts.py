@@ -152,3 +152,28 @@ def test_the_i2a_lease_runs_beside_the_zoo_and_never_holds_back_its_tar(tmp_path
     done = subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=60,
                           env={"PATH": "/usr/bin:/bin"})  # I2A unset: nothing beside the zoo
     assert done.stdout.splitlines() == ["zoo lease", "zoo tar"]
+
+
+def _lease_block() -> str:
+    """gpu_campaign.sh's zoo lease under its bound, and the record of what a killed lease left, as written there."""
+    text = (ROOT / "scripts/gpu_campaign.sh").read_text()
+    block = text[text.index("LEASE_EXIT=0"):]
+    return block[:block.index("\nfi\n") + 4]
+
+
+@pytest.mark.parametrize("lease_seconds,records", [(5, True), (0, False)])
+def test_a_lease_killed_at_its_bound_is_followed_by_a_record_of_what_it_left(tmp_path, lease_seconds, records):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    stub = bin_dir / "python3"  # the lease sleeps past its bound or ends in time; record says what it was asked
+    stub.write_text(f'#!/bin/bash\ncase "$4" in lease) sleep {lease_seconds};; record) echo "record $*";; esac\n')
+    stub.chmod(0o755)
+    script = (f'set -euo pipefail\nGAME=MsPacman; DATA=/d; LEFT=1; RECORD_SECONDS=0; SECONDS_PER_RUN=1; MAX_RUNS=2;'
+              f' t0=$(date +%s)\n{_lease_block()}\necho "tar"\n')
+    done = subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                          env={"PATH": f"{bin_dir}:/usr/bin:/bin", "COMPILE": "0"})
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert out.splitlines()[-1] == "tar"
+    assert ("lease ended with exit 124" in out) is records
+    assert ("record -m ssmlib campaign record --game MsPacman --data /d" in out) is records

@@ -317,6 +317,36 @@ def lease(game: str, data: Path, seconds: float, runs_dir: Path, max_runs: int =
     return {"trained": list(out), "runs": out, "picked": list(cmds)}
 
 
+def record_left(game: str, data: Path, runs_dir: Path, device: str | None = None, results: Path = RESULTS_DIR,
+                checkpoints: Path = CHECKPOINTS_DIR) -> list[str]:
+    """Record every run folder under ``runs_dir`` whose summary holds steps its lineage has not recorded: a lease
+    killed at its bound before a run it had stopped was recorded (sSSM-rp-s0, 2026-12-03) leaves that run's
+    interrupted summary and checkpoint behind, and on a machine about to be released nothing else would record
+    them. Folders recorded already are left as they are (``recorded_at``), so running it twice changes nothing.
+    Returns the runs recorded."""
+    from ..data.store import open_dataset
+
+    cfg = load_config(game, results)
+    ds = None
+    done = []
+    for r in cfg.runs:
+        run, folder = CampaignRun(**r), Path(runs_dir) / r["name"]
+        if not (folder / "summary.json").exists() or not (folder / "checkpoint.safetensors").exists():
+            continue
+        lin = read_lineage(game, run.name, results)
+        if read_json(folder / "summary.json")["step"] <= recorded_at(folder, len(lin["leases"]))["step"]:
+            continue  # recorded already: not worth opening the dataset for
+        if ds is None:
+            ds = open_dataset(data)
+            check_fingerprint(game, ds, results)
+        if _record(cfg, run, folder, ds, lin, device, results, checkpoints) is not None:
+            done.append(run.name)
+    if done:
+        write_table(game, results)
+    print(f"recorded what the lease left: {', '.join(done) or 'nothing'}", flush=True)
+    return done
+
+
 RECORDED = "recorded.json"
 """In a run folder: per lineage lease this folder recorded, the step and cumulative wall time it had reached
 (written before the lineage, so neither a kill between the two writes nor a lineage lost on the way back
@@ -837,6 +867,10 @@ def _cli_lease(args) -> int:
     return 0 if res["trained"] or not res.get("picked") else 1  # runs picked and none recorded: a failure
 
 
+def _cli_record(args) -> None:
+    record_left(args.game, Path(args.data), Path(args.runs), args.device)
+
+
 def _cli_add_run(args) -> int:
     run = CampaignRun(args.name, args.model, args.seed, args.jump, args.reward_state)
     print(f"wrote {add_run(args.game, run, args.why)}: {run.name} added")
@@ -898,6 +932,13 @@ def add_cli(subparsers) -> None:
     le.add_argument("--stop-after", type=float, default=None, help=STOP_AFTER_HELP)
     le.add_argument("--device", default=None)
     le.set_defaults(func=_cli_lease)
+    rl = sub.add_parser("record", help="record the run folders a lease stopped or lost but did not record (a lease "
+                        "killed at its bound), without training")
+    rl.add_argument("--game", default="MsPacman")
+    rl.add_argument("--data", required=True, help="the campaign's dataset (collected from its config)")
+    rl.add_argument("--runs", default="runs/campaign", help="where the run folders live on this machine")
+    rl.add_argument("--device", default=None)
+    rl.set_defaults(func=_cli_record)
     a = sub.add_parser("add-run", help="add a run to the started campaign, on the record (a dated design change)")
     a.add_argument("--game", default="MsPacman")
     a.add_argument("--name", required=True, help="its run name, e.g. sSSM-rp-s0")

@@ -641,6 +641,9 @@ for row in quantization["rows"]:
     print(f"{row['state']:>26}, {row['bits']} bits: {row['state_mib_bf16_weights']:.2f} MiB, step factor "
           f"[{q['0.0']:.3f}, {q['1.0']:.3f}] (1%-99%: {q['0.01']:.3f}-{q['0.99']:.3f})")
 print(f"the design: averages in {i2a_design.state_average_bits} bits, weights in {i2a_design.state_dtype}")
+for arm, a in quantization.get("arms", {}).items():
+    print(f"  {arm:>21}: {a['parameters']:,} parameters, committed state {a['mib_coded']:.2f} MiB "
+          f"({a['mib_bf16']:.2f} MiB with bfloat16 averages)")
 fig, ax = plt.subplots(figsize=(7, 3)) if quantization["rows"] else (None, None)
 for k, state in enumerate(sorted({row["state"] for row in quantization["rows"]})):
     rows = sorted((r for r in quantization["rows"] if r["state"] == state), key=lambda r: r["bits"])

@@ -212,9 +212,10 @@ def _improvement_test(curve: list[dict], stop_improvement: float) -> tuple[bool,
     return False, f"still improving: {gain:.1%} over the last doubling of frames{noise}"
 
 
-def judge(cfg: CampaignConfig, curve: list[dict]) -> tuple[bool, str]:
-    """The campaign's stop rule, as its config stands (amendments included), on one run's curve."""
-    return stop_rule_holds(curve, cfg.stop_improvement, cfg.frame_cap, cfg.stop_confirmations)
+def judge(cfg: CampaignConfig, curve: list[dict], confirmations: int | None = None) -> tuple[bool, str]:
+    """The campaign's stop rule, as its config stands (amendments included), on one run's curve; ``confirmations``
+    replaces the config's points in a row (an amendment being judged, or the rule as first written replayed)."""
+    return stop_rule_holds(curve, cfg.stop_improvement, cfg.frame_cap, confirmations or cfg.stop_confirmations)
 
 
 def amend_stop_rule(game: str, confirmations: int, why: str, results: Path = RESULTS_DIR) -> list[tuple[str, bool, bool]]:
@@ -230,7 +231,7 @@ def amend_stop_rule(game: str, confirmations: int, why: str, results: Path = RES
     for r in cfg.runs:
         lin = read_lineage(game, r["name"], results)
         if lin["curve"]:
-            judged[r["name"]] = lin, stop_rule_holds(lin["curve"], cfg.stop_improvement, cfg.frame_cap, confirmations)
+            judged[r["name"]] = lin, judge(cfg, lin["curve"], confirmations)
     changed = [(name, lin["finished"], now) for name, (lin, (now, _)) in judged.items()]
     rule = STOP_RULE.format(stop_improvement=cfg.stop_improvement, frame_cap=cfg.frame_cap)
     reopened = [n for n, before, now in changed if before and not now]
@@ -580,14 +581,12 @@ def stop_rule_replay(game: str, confirmations: int = 1, results: Path = RESULTS_
     for r in cfg.runs:
         lin = read_lineage(game, r["name"], results)
         curve = lin.get("curve", [])
-        first = next((i for i in range(len(curve))
-                      if stop_rule_holds(curve[:i + 1], cfg.stop_improvement, cfg.frame_cap, confirmations)[0]), None)
+        first = next((i for i in range(len(curve)) if judge(cfg, curve[:i + 1], confirmations)[0]), None)
         if first is None:
             continue
         stop, last = curve[first], curve[-1]
         rows.append({"run": r["name"], "stopped_at": first + 1, "points": len(curve),
                      "frames": (stop["frames"], last["frames"]), "excess": (stop["excess"], last["excess"]),
-                     "excess_ci": (stop.get("excess_ci"), last.get("excess_ci")),
                      "finished_now": judge(cfg, curve)[0]})
     return rows
 

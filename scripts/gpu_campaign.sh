@@ -23,6 +23,8 @@
 #   CHECK_VARIANTS=a,b picks variants) while the campaign's data is
 #   collected: $OUT/check_step.log. BENCH=1 runs `bench train` (BENCH_VARIANTS, default b256-eager-cl against
 #   b256-compile, for at most BENCH_TIMEOUT=240 s) while the data is collected: $OUT/train-engine-h200.json.
+#   OPEN_LOOP=1 runs scripts/open_loop_samples.py beside the lease (see there): $OUT/open_loop_samples.json, to be
+#   copied to results/open_loop_samples/<game>-campaign.json.
 #   COMPILE=1 (the default; COMPILE=0 for eager) trains with torch.compile behind train's compiled-step guard
 #   (a step that disagrees with eager falls back, recorded as compile_fallback). Measured in the campaign
 #   (2026-12-02, dSSM-VAE-s0/s1, two runs at once): eager 9.4k frames/s per run, compiled 14.2-14.3k (1.51x);
@@ -69,6 +71,20 @@ if [ "${BENCH:-0}" = 1 ]; then  # eager channels_last against compiled NCHW (the
   BENCH_PID=$!
 fi
 python3 -m ssmlib campaign data --game "$GAME" --out "$DATA"
+if [ "${OPEN_LOOP:-0}" = 1 ]; then  # beside the lease: how many prior samples the open-loop excess needs
+  # (scripts/open_loop_samples.py) for every committed sampling-model weights, on the campaign's data, bounded; it
+  # reads the weights before the lease exports new ones (OPEN_LOOP_SECONDS < each run's training), and writes its
+  # file after every checkpoint. OPEN_LOOP_EXTRA="NAME=PATH@FRAMES ..." adds checkpoints (e.g. earlier points of a
+  # run, carried in an ignored folder): $OUT/open_loop_samples.json
+  # It continues the committed file (results/open_loop_samples/<game>-campaign.json): checkpoints scored there
+  # already (same name and sha256) are skipped, so a study longer than one lease finishes over several.
+  EXTRA=(); for c in ${OPEN_LOOP_EXTRA:-}; do EXTRA+=(--checkpoint "$c"); done
+  cp "results/open_loop_samples/$GAME-campaign.json" "$OUT/open_loop_samples.json" 2> /dev/null || true
+  timeout "${OPEN_LOOP_SECONDS:-240}" python3 scripts/open_loop_samples.py --data "$DATA" --campaign "$GAME" \
+    "${EXTRA[@]}" --device cuda --windows 64 --k-max 256 --ks 1,2,4,8,16,32,64,128,256 --batch-size 16 \
+    --chunk 64 --out "$OUT/open_loop_samples.json" > "$OUT/open_loop_samples.log" 2>&1 &
+  OPEN_LOOP_PID=$!
+fi
 # weights exported before checkpoints kept the reward head's class weights: add them and re-score (once per
 # run, about 6 s each; afterwards it reads the weights' headers only)
 python3 -m ssmlib campaign calibrate --game "$GAME" --data "$DATA" 2>&1 | grep -v "Warn\|warn\|frames\[row" || true
@@ -116,6 +132,7 @@ if [ -n "${I2A_PID:-}" ]; then  # it ends on its own bound; never let it hold ba
 fi
 for f in runs/campaign/*.log; do [ -f "$f" ] && { grep -v "Warning\|warn\|softmax\|reduction\|important use\|^$" "$f" | tail -5 || true; }; done
 python3 -m ssmlib campaign table --game "$GAME" || true
+[ -z "${OPEN_LOOP_PID:-}" ] || { wait "$OPEN_LOOP_PID" || true; grep -v "Warn\|warn\|frames\[row" "$OUT/open_loop_samples.log" | tail -30 || true; }
 [ -z "${RESCORE_PID:-}" ] || { wait "$RESCORE_PID" || true; tail -3 "$OUT/rescore.log" || true; }
 save_warm_state || true
 pack_campaign campaign.tar  # split when over 15 MiB (lease_start.sh)

@@ -210,25 +210,35 @@ def _batch_columns(model, batch: dict, K: int, K_open: int, use_amp: bool) -> di
         s0 = model.initial_state(batch["frames"][:, :CONTEXT])
         roll = model.imagine(s0, acts, decode=True, sample=False)  # the mean / prior-mean rollout
         open_logits = roll.frame_logits
-        if K_open > 1:  # K prior samples in one batched rollout, sample-major: row k*B + b
-            rep = lambda t: t.repeat(K_open, *([1] * (t.dim() - 1)))  # noqa: E731
-            open_logits = model.imagine(s0.map(rep), rep(acts), decode=True, sample=True).frame_logits
+        if K_open > 1:
+            open_logits = prior_sample_logits(model, s0, acts, K_open)
     lik = _likelihood_columns(model, s, open_logits, target, K, K_open)
     return {**ids, **lik, **_reference_columns(batch["frames"], target, last, lik["floor"]),
             **_moving_columns(roll.frame_logits, s, target, last, K), **_reward_columns(model, s, roll, r, K)}
 
 
+def prior_sample_logits(model, s0, acts: torch.Tensor, num_samples: int) -> torch.Tensor:
+    """Frame logits of ``num_samples`` open-loop prior rollouts from the filtered state ``s0`` with the recorded
+    actions, in one batched rollout, sample-major: row ``k*B + b`` is sample k of window b."""
+    rep = lambda t: t.repeat(num_samples, *([1] * (t.dim() - 1)))  # noqa: E731
+    return model.imagine(s0.map(rep), rep(acts), decode=True, sample=True).frame_logits
+
+
+def sample_log_likelihoods(open_logits: torch.Tensor, target: torch.Tensor, num_samples: int) -> torch.Tensor:
+    """``log Ber(o_h | l_h^(k))`` of every target frame under each of the ``num_samples`` sample-major rollouts
+    in ``open_logits`` (rows ``k*B + b``), as ``(K, B, T)`` in nats."""
+    log_p = -F.binary_cross_entropy_with_logits(
+        open_logits.float(), target.repeat(num_samples, 1, 1, 1, 1), reduction="none").sum((-3, -2, -1))
+    return log_p.reshape(num_samples, -1, target.shape[1])
+
+
 def _likelihood_columns(model, s: dict, open_logits: torch.Tensor, target: torch.Tensor, K: int,
                         K_open: int) -> dict[str, torch.Tensor]:
     """The floor, the joint and open-loop log-likelihoods, the ELBO's terms and the excesses."""
-    T = target.shape[1]
     # F(o_h) = -sum H_b(o_h): the exact floor of each target frame, (B, T)
     floor = bernoulli_floor(target)
-    # open loop: log p(o_h | o_<=0, a) ~ logmeanexp_k log Ber(o_h | l_h^(k))
-    log_open = -F.binary_cross_entropy_with_logits(
-        open_logits.float(), target.repeat(K_open, 1, 1, 1, 1), reduction="none").sum((-3, -2, -1))
-    log_open = log_open.reshape(K_open, -1, T)  # (K, B, T)
-    ll_open = _logmeanexp(log_open, 0)
+    log_open = sample_log_likelihoods(open_logits, target, K_open)  # (K, B, T)
+    ll_open = _logmeanexp(log_open, 0)  # log p(o_h | o_<=0, a) ~ logmeanexp_k log Ber(o_h | l_h^(k))
     log_px, kl = s["log_px"][:K], s["kl"][:K]
     elbo = (log_px - kl).mean(0)
     if model.latent:  # L_K(h) - L_K(h-1), L_K(h) = logmeanexp_k sum_{t<=h} log p(o_t|.) p(z_t|.) / q(z_t|.)

@@ -6,6 +6,8 @@
   ``results/jumpy/<game>/``);
 * ``zoo_campaign`` -- the model zoo trained until each model stops improving, over many GPU leases
   (``python -m ssmlib campaign``, ``results/model_zoo/<game>/campaign/``);
+* ``open_loop_samples`` -- how many prior samples the open-loop likelihood of a sampling model needs
+  (``scripts/open_loop_samples.py``, ``results/open_loop_samples/<game>.json``);
 * ``scaling`` -- data-parallel training throughput on N GPUs (``python -m ssmlib.studies.scaling``,
   ``results/scaling/``);
 * ``i2a`` -- the I2A pilot study: every agent variant x seed (``python -m ssmlib agent report|bench``,

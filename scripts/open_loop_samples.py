@@ -1,0 +1,132 @@
+"""How many prior samples the open-loop excess of the stochastic models needs (``ssmlib.studies.open_loop_samples``).
+
+For each checkpoint: K_max open-loop prior rollouts per test window, from 3 context frames with the recorded actions,
+10 steps; per window the excess ``F(o_h) - L_K(h)`` (mean over h) for each K; the results file keeps those per-window
+numbers, the configuration, each checkpoint's sha256 and the provenance, and is written atomically after every
+checkpoint (a second call with the same --out skips the checkpoints already there, so an interrupted run resumes).
+
+Usage: python scripts/open_loop_samples.py --data DIR [--campaign GAME] [--checkpoint NAME=PATH[@FRAMES] ...]
+       [--k-max 64] [--ks 1,2,4,8,16,32,64] [--windows 48] [--out results/open_loop_samples/MsPacman.json]
+PATH is a file, or ``<commit>:<path>``, a checkpoint as committed then (read with ``git show``), which is how an
+earlier point of a campaign run is scored. The data are described in the results by their manifest (game, seed,
+policy, steps), not by the folder, which is the caller's.
+
+The results in the repository: ``results/open_loop_samples/MsPacman.json``, made with
+``python -m ssmlib collect --profile paper --steps 24000 --seed 11 --policy-agent
+checkpoints/agents/MsPacman-model-free.safetensors --epsilon 0.1 --agent-share 0.5 --out DIR`` (the campaign's data
+mix, another seed; 64,063 frames, 17 test episodes) on a 2-core CPU.
+"""
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+from ssmlib.checkpoint import load_model
+from ssmlib.config import CONTEXT, REPO_ROOT
+from ssmlib.data.store import open_dataset
+from ssmlib.data.windows import WindowSampler
+from ssmlib.errors import SsmlibError
+from ssmlib.io import atomic_write_json, provenance, sha256_file
+from ssmlib.studies.common import read_json
+from ssmlib.studies import open_loop_samples as study
+
+
+def parse_checkpoint(text: str) -> tuple[str, Path, int | None]:
+    name, sep, rest = text.partition("=")
+    if not sep or not name or not rest:
+        raise SsmlibError(f"--checkpoint takes NAME=PATH or NAME=PATH@FRAMES, got {text!r}")
+    path, _, frames = rest.partition("@")
+    return name, Path(path), int(frames) if frames else None
+
+
+def materialise(source: Path, tmp: Path) -> Path:
+    """``source`` itself if it is a file, else ``<commit>:<path>`` written out of git into ``tmp``."""
+    if source.is_file():
+        return source
+    commit, sep, path = str(source).partition(":")
+    if not sep:
+        raise SsmlibError(f"no checkpoint at {source}: give a file, or <commit>:<path> of a committed one")
+    out = tmp / (commit + "-" + Path(path).name)
+    got = subprocess.run(["git", "show", f"{commit}:{path}"], capture_output=True)
+    if got.returncode != 0:
+        raise SsmlibError(f"git show {commit}:{path} failed: {got.stderr.decode().strip()}")
+    out.write_bytes(got.stdout)
+    return out
+
+
+def repo_relative(path: Path) -> str:
+    """``path`` relative to the repository when it lies inside it (results name no reader's folders)."""
+    try:
+        return str(Path(path).resolve().relative_to(REPO_ROOT))
+    except ValueError:
+        return str(path)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--data", required=True, help="dataset folder (its test episodes are used)")
+    p.add_argument("--checkpoint", action="append", default=[], help="NAME=PATH[@FRAMES], repeatable")
+    p.add_argument("--campaign", metavar="GAME", help="add the committed weights of every model-zoo campaign run of a "
+                   "sampling model (sSSM, dSSM-VAE), named <run>@<frames>M")
+    p.add_argument("--k-max", type=int, default=64, help="prior samples per window")
+    p.add_argument("--ks", default=",".join(map(str, study.KS)), help="sample counts compared (divisors of --k-max)")
+    p.add_argument("--windows", type=int, default=48, help="evenly spaced test windows")
+    p.add_argument("--batch-size", type=int, default=8, help="windows per batch")
+    p.add_argument("--chunk", type=int, default=16, help="prior samples per batched rollout (divides --k-max)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--out", required=True, type=Path)
+    a = p.parse_args(argv)
+    try:
+        ks = study.check_ks(a.ks.split(","), a.k_max)
+        ckpts = [parse_checkpoint(c) for c in a.checkpoint]
+        if a.campaign:
+            ckpts += study.campaign_checkpoints(a.campaign)
+        if not ckpts:
+            raise SsmlibError("nothing to score: give --checkpoint NAME=PATH or --campaign GAME")
+        ds = open_dataset(a.data, verify=True)
+        m = ds.manifest
+        config = {"data": {"fingerprint": ds.fingerprint, "game": ds.game, "seed": m.get("seed"),
+                           "policy": m.get("policy"), "frames": sum(s["rows"] for s in m["shards"])},
+                  "k_max": a.k_max, "ks": list(ks), "windows": a.windows, "context": CONTEXT, "horizon": 10,
+                  "seed": a.seed}
+        doc = read_json(a.out, None) if a.out.exists() else None
+        if doc is not None and doc.get("config") != config:
+            raise SsmlibError(f"{a.out} holds a study with another configuration: pass another --out, or delete it")
+        doc = doc or {"config": config, "checkpoints": {}, "provenance": provenance(a.device)}
+        tmp = Path(tempfile.mkdtemp(prefix="open-loop-samples-"))
+        for name, source, frames in ckpts:
+            path = materialise(source, tmp)
+            sha = sha256_file(path)
+            if name in doc["checkpoints"]:
+                if doc["checkpoints"][name]["sha256"] != sha:
+                    raise SsmlibError(f"{a.out} has {name} from another file: give this one another name")
+                print(f"{name}: in {a.out} already")
+                continue
+            model = load_model(path, dataset=ds, device=a.device)
+            sampler = WindowSampler(ds, split="test", context=CONTEXT, horizon=10, jump=model.cfg.jump,
+                                    device=a.device, seed=0)
+            t0 = time.perf_counter()
+            samples = study.sample_log_likelihoods(model, sampler, a.k_max, a.windows, a.batch_size,
+                                                   chunk=a.chunk, seed=a.seed)
+            wall = time.perf_counter() - t0
+            doc["checkpoints"][name] = {"source": repo_relative(source), "sha256": sha, "model": model.name, "frames": frames,
+                                        "wall_s": wall, "windows": study.excess_rows(samples, ks)}
+            doc["provenance"] = provenance(a.device)
+            atomic_write_json(a.out, doc)
+            ex = doc["checkpoints"][name]["windows"]["excess"]
+            print(f"{name}: {len(samples['start'])} windows x {a.k_max} samples in {wall:.0f} s; excess "
+                  + ", ".join(f"K={k} {sum(ex[str(k)]) / len(ex[str(k)]):.1f}" for k in ks))
+        print(study.markdown(study.summarise(doc), doc))
+    except SsmlibError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

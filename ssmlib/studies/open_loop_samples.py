@@ -1,0 +1,215 @@
+"""How many prior samples the open-loop likelihood of a stochastic model needs (``results/open_loop_samples/``).
+
+The evaluator scores what a model imagines, ``h`` steps after the context, with the recorded actions. For a model
+whose imagination samples (sSSM, dSSM-VAE) that likelihood is a mixture over prior samples, estimated with ``K``
+of them (``ssmlib.evaluate``; the model-zoo campaign uses ``K = 4``, its ``eval_samples``):
+
+.. math:: \\hat L_K(h) = \\log \\frac{1}{K} \\sum_{k=1}^K \\mathrm{Ber}(o_h \\mid \\ell^{(k)}_h),
+          \\qquad \\mathbb{E}\\,\\hat L_K \\le \\mathbb{E}\\,\\hat L_{2K} \\le \\log p(o_h \\mid o_{\\le 0}, a)
+
+(Jensen; the expectation rises with ``K`` towards the true log-likelihood, as for the importance-weighted bound).
+A frame has 96,000 Bernoulli pixels, so two samples' log-likelihoods differ by tens of nats and the estimate is
+close to the best of ``K`` samples: how far ``K = 4`` is from the limit is a property of the model, and it can
+grow as a model learns to use its latent. The campaign's stop rule and claim 3 compare such estimates across
+training and across models, so this study measures the gap.
+
+For each checkpoint, ``K_max`` prior samples per test window (:func:`sample_log_likelihoods`); for each ``K`` in
+``ks``, the mean of :math:`\\hat L_K` over the ``K_max / K`` disjoint groups of ``K`` samples (an unbiased
+estimate of its expectation, :func:`estimates_by_k`); the excess ``F(o_h) - \\hat L_K`` per window, averaged
+over horizons; episode-bootstrap intervals of each excess, of each checkpoint's drop from ``K`` to ``K_max``,
+and of the difference between two checkpoints at each ``K`` (:func:`summarise`).
+
+``python scripts/open_loop_samples.py --data DIR --checkpoint NAME=PATH ... --out results/open_loop_samples/<game>.json``
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..config import CHECKPOINTS_DIR, CONTEXT, RESULTS_DIR
+from ..errors import SsmlibError
+from ..models import logmeanexp
+from ..stats import EpisodeTable, bootstrap
+
+KS = (1, 2, 4, 8, 16, 32, 64)
+"""The sample counts compared by default (each divides ``K_max`` = 64)."""
+
+
+def check_ks(ks, k_max: int) -> tuple[int, ...]:
+    """``ks`` sorted, each a divisor of ``k_max`` (so that ``k_max`` samples give whole groups)."""
+    ks = tuple(sorted(set(int(k) for k in ks)))
+    bad = [k for k in ks if k < 1 or k_max % k]
+    if not ks or bad:
+        raise SsmlibError(f"every K must divide K_max = {k_max} (got {', '.join(map(str, bad or ks))}); "
+                          f"e.g. --ks {','.join(str(k) for k in KS if k_max % k == 0)}")
+    return ks
+
+
+def estimates_by_k(log_p: np.ndarray, ks) -> dict[int, np.ndarray]:
+    """Per ``K``: the mean over disjoint groups of ``K`` samples of ``logmeanexp`` within the group.
+
+    ``log_p``: ``(K_max, ...)`` per-sample log-likelihoods; returns ``{K: (...)}``. Samples ``g*K .. g*K+K-1``
+    form group ``g``, so every sample is used once per ``K``."""
+    k_max = log_p.shape[0]
+    out = {}
+    for k in check_ks(ks, k_max):
+        groups = torch.from_numpy(np.asarray(log_p, np.float64)).reshape(k_max // k, k, *log_p.shape[1:])
+        out[k] = logmeanexp(groups, dim=1).mean(0).numpy()  # L_K = log (1/K) sum_k Ber(o_h | l^(k)), per group
+    return out
+
+
+@torch.no_grad()
+def sample_log_likelihoods(model, sampler, k_max: int, max_windows: int, batch_size: int = 8,
+                           chunk: int = 16, seed: int = 0) -> dict[str, np.ndarray]:
+    """``k_max`` open-loop prior rollouts per test window of ``sampler``: ``log_p`` ``(k_max, N, T)`` nats, the
+    exact ``floor`` ``(N, T)``, and each window's ``episode`` and ``start``. Samples are drawn ``chunk`` at a time
+    (memory), from a fork of torch's RNG seeded with ``seed``. A model that imagines deterministically (dSSM-DET,
+    AR, RAR) has one future: its exact log-likelihood fills every row, a K-free reference on the same windows."""
+    from ..evaluate import bernoulli_floor, prior_sample_logits, sample_log_likelihoods as sample_ll
+
+    if k_max % chunk:
+        raise SsmlibError(f"K_max = {k_max} must be a multiple of the chunk ({chunk})")
+    dev = next(model.parameters()).device
+    cols: dict[str, list[np.ndarray]] = {k: [] for k in ("log_p", "floor", "episode", "start")}
+    with torch.random.fork_rng(devices=[dev.index or 0] if dev.type == "cuda" else []):
+        torch.manual_seed(seed)
+        for batch in sampler.iterate(batch_size, max_windows=max_windows):
+            frames = batch["frames"]
+            T = frames.shape[1] - CONTEXT
+            acts = batch["actions"][:, CONTEXT - 1:CONTEXT - 1 + T]
+            target = frames[:, CONTEXT:]
+            s0 = model.initial_state(frames[:, :CONTEXT])
+            if model.stochastic:
+                parts = [sample_ll(prior_sample_logits(model, s0, acts, chunk), target, chunk)
+                         for _ in range(k_max // chunk)]
+                log_p = torch.cat(parts, 0)
+            else:  # one future, its exact likelihood: the same at every K (a reference on the same windows)
+                logits = model.imagine(s0, acts, decode=True, sample=False).frame_logits
+                log_p = sample_ll(logits, target, 1).expand(k_max, -1, -1)
+            cols["log_p"].append(log_p.double().cpu().numpy())
+            cols["floor"].append(bernoulli_floor(target).double().cpu().numpy())
+            cols["episode"].append(batch["episode"].cpu().numpy())
+            cols["start"].append(batch["start"].cpu().numpy())
+    return {"log_p": np.concatenate(cols["log_p"], 1), "floor": np.concatenate(cols["floor"], 0),
+            "episode": np.concatenate(cols["episode"]).astype(np.int64),
+            "start": np.concatenate(cols["start"]).astype(np.int64)}
+
+
+def excess_rows(samples: dict[str, np.ndarray], ks) -> dict[str, list]:
+    """Per window, the open-loop excess ``F(o_h) - L_K(h)`` averaged over ``h``, for every ``K`` (nats/frame),
+    in the form a results file stores (``excess[str(K)]``: one float per window)."""
+    est = estimates_by_k(samples["log_p"], ks)
+    return {"episode": samples["episode"].tolist(), "start": samples["start"].tolist(),
+            "excess": {str(k): (samples["floor"] - v).mean(1).tolist() for k, v in est.items()}}
+
+
+def _table(rows: dict) -> EpisodeTable:
+    return EpisodeTable.from_windows(rows["episode"], {f"k{k}": np.asarray(v) for k, v in rows["excess"].items()})
+
+
+def summarise(doc: dict, n_boot: int = 2000, seed: int = 0) -> dict:
+    """The study's readings from a results ``doc`` (``checkpoints[name]['windows']`` as :func:`excess_rows`):
+
+    * ``excess[name][K]``: mean open-loop excess with its 95% episode-bootstrap interval;
+    * ``drop[name][K]``: ``excess(K) - excess(K_max)``, how much ``K`` samples overstate the excess that
+      ``K_max`` give (paired over windows);
+    * ``difference[(a, b)][K]``: ``excess_a(K) - excess_b(K)`` for every pair of checkpoints scored on the same
+      windows, paired over episodes, and whether its sign is decided (the interval excludes 0) at each ``K``.
+    """
+    runs = doc["checkpoints"]
+    ks = sorted(int(k) for k in next(iter(runs.values()))["windows"]["excess"])
+    k_max = ks[-1]
+    tables = {name: _table(r["windows"]) for name, r in runs.items()}
+    out = {"ks": ks, "excess": {}, "drop": {}, "difference": {}}
+    for name, t in tables.items():
+        out["excess"][name] = {k: bootstrap({name: t}, lambda m, k=k, n=name: m[n][f"k{k}"], n_boot, seed=seed)
+                               for k in ks}
+        out["drop"][name] = {k: bootstrap({name: t}, lambda m, k=k, n=name: m[n][f"k{k}"] - m[n][f"k{k_max}"],
+                                          n_boot, seed=seed) for k in ks[:-1]}
+    names = list(runs)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            if runs[a]["windows"]["start"] != runs[b]["windows"]["start"] or \
+                    runs[a]["windows"]["episode"] != runs[b]["windows"]["episode"]:
+                continue  # different test windows (another game or data): not paired
+            out["difference"][(a, b)] = {
+                k: bootstrap({a: tables[a], b: tables[b]}, lambda m, k=k, a=a, b=b: m[a][f"k{k}"] - m[b][f"k{k}"],
+                             n_boot, seed=seed) for k in ks}
+    return out
+
+
+def sign(iv) -> str:
+    """``'+'`` or ``'-'`` when the interval excludes 0, else ``'?'`` (the sign is not decided)."""
+    return "+" if iv.lo > 0 else "-" if iv.hi < 0 else "?"
+
+
+def ordering_flips(summary: dict, k_small: int, k_large: int | None = None) -> list[tuple[str, str]]:
+    """Pairs of checkpoints whose decided order at ``k_small`` samples is not the order at ``k_large`` (default
+    the largest ``K``): the reading the smaller estimate gives is overturned, or left undecided, by more samples."""
+    k_large = k_large or summary["ks"][-1]
+    return [pair for pair, by_k in summary["difference"].items()
+            if sign(by_k[k_small]) != "?" and sign(by_k[k_small]) != sign(by_k[k_large])]
+
+
+def markdown(summary: dict, doc: dict) -> str:
+    """The study as Markdown tables: excess by ``K`` per checkpoint, then the pairwise differences."""
+    ks = summary["ks"]
+    head = "| checkpoint | frames | " + " | ".join(f"K = {k}" for k in ks) + f" | K = {ks[0]} minus K = {ks[-1]} |"
+    lines = [head, "|" + "---|" * (len(ks) + 3)]
+    for name, by_k in summary["excess"].items():
+        frames = doc["checkpoints"][name].get("frames")
+        lines.append(f"| {name} | {'-' if frames is None else f'{frames / 1e6:.2f}M'} | "
+                     + " | ".join(f"{by_k[k]:.1f}" for k in ks) + f" | {summary['drop'][name][ks[0]]:.1f} |")
+    if summary["difference"]:
+        lines += ["", "| a minus b | " + " | ".join(f"K = {k}" for k in ks) + " |", "|" + "---|" * (len(ks) + 1)]
+        for (a, b), by_k in summary["difference"].items():
+            lines.append(f"| {a} - {b} | " + " | ".join(f"{by_k[k]:.1f}" for k in ks) + " |")
+    return "\n".join(lines)
+
+
+SAMPLING_MODELS = ("sSSM", "dSSM-VAE")
+"""The models whose imagination samples (``model.stochastic``): the only ones whose open-loop number depends on K."""
+
+
+def campaign_checkpoints(game: str, results: Path = RESULTS_DIR, checkpoints: Path = CHECKPOINTS_DIR
+                         ) -> list[tuple[str, Path, int]]:
+    """``(name, weights, frames)`` of every model-zoo campaign run of a sampling model with committed weights, named
+    ``<run>@<frames>M`` after the frames of its lineage's last curve point (the point those weights scored)."""
+    from .zoo_campaign import load_config, read_lineage, weights_path
+
+    out = []
+    for run in load_config(game, results).runs:
+        w = weights_path(game, run["name"], checkpoints)
+        curve = read_lineage(game, run["name"], results)["curve"]
+        if run["model"] in SAMPLING_MODELS and w.exists() and curve:
+            frames = int(curve[-1]["frames"])
+            out.append((f"{run['name']}@{frames / 1e6:.2f}M", w, frames))
+    return out
+
+
+def results_file(game: str = "MsPacman", results: Path = RESULTS_DIR) -> Path:
+    """Where the study of ``game`` is stored: ``results/open_loop_samples/<game>.json``."""
+    return Path(results) / "open_loop_samples" / f"{game}.json"
+
+
+def plot(ax, summary: dict, doc: dict, colour) -> None:
+    """Open-loop excess against the number of prior samples ``K`` (log scale), one line per checkpoint with its
+    95% interval; ``colour(model)`` gives a model's colour, and later points of one model are drawn solid."""
+    ks = summary["ks"]
+    seen: dict[str, int] = {}
+    for name, by_k in summary["excess"].items():
+        model = doc["checkpoints"][name]["model"]
+        style = "-" if seen.get(model) else "--"  # a model's first (earliest) checkpoint dashed
+        seen[model] = seen.get(model, 0) + 1
+        pts = [by_k[k] for k in ks]
+        ax.plot(ks, [p.point for p in pts], style, marker="o", ms=3, color=colour(model), label=name)
+        ax.fill_between(ks, [p.lo for p in pts], [p.hi for p in pts], color=colour(model), alpha=0.12)
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(ks, [str(k) for k in ks])
+    ax.set_xlabel("prior samples K per window")
+    ax.set_ylabel("open-loop excess (nats/frame)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)

@@ -1,0 +1,186 @@
+"""The open-loop sample-count study: the K-sample estimate against known answers, its monotonicity in K, the
+per-window sampling on a real (tiny) sSSM, the paired readings and the order flips they report."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from ssmlib import evaluate as ev
+from ssmlib.config import CONTEXT, ModelConfig
+from ssmlib.data.store import open_dataset
+from ssmlib.data.windows import WindowSampler
+from ssmlib.errors import SsmlibError
+from ssmlib.models import build_model
+from ssmlib.studies import open_loop_samples as ols
+
+
+def _logmeanexp(x, axis=0):
+    m = x.max(axis, keepdims=True)
+    return (m + np.log(np.exp(x - m).mean(axis, keepdims=True))).squeeze(axis)
+
+
+def test_estimates_at_one_and_at_k_max_are_the_mean_and_the_logmeanexp():
+    rng = np.random.default_rng(0)
+    log_p = rng.normal(-100, 30, size=(16, 5, 3))
+    est = ols.estimates_by_k(log_p, (1, 4, 16))
+    np.testing.assert_allclose(est[1], log_p.mean(0))
+    np.testing.assert_allclose(est[16], _logmeanexp(log_p))
+    # K = 4: four disjoint groups of consecutive samples, averaged
+    groups = [_logmeanexp(log_p[4 * g:4 * g + 4]) for g in range(4)]
+    np.testing.assert_allclose(est[4], np.mean(groups, 0))
+
+
+def test_estimates_never_fall_as_k_doubles():
+    """Nested groups: logmeanexp of a union is at least the mean of its halves' (concavity of log)."""
+    rng = np.random.default_rng(1)
+    log_p = rng.normal(0, 50, size=(64, 200))
+    est = ols.estimates_by_k(log_p, ols.KS)
+    for k in ols.KS[:-1]:
+        assert np.all(est[2 * k] >= est[k] - 1e-9)
+    assert np.mean(est[64] - est[1]) > 10  # and with spread samples the gap is large
+
+
+def test_estimates_approach_the_true_log_likelihood():
+    """Samples whose likelihoods u ~ Exp(1) have mean 1, so log p = 0: K = 1 gives E log u = -0.5772
+    (Euler's gamma), and the estimate rises towards 0 with K."""
+    rng = np.random.default_rng(2)
+    log_p = np.log(rng.exponential(1.0, size=(64, 20000)))
+    est = {k: v.mean() for k, v in ols.estimates_by_k(log_p, (1, 4, 64)).items()}
+    assert est[1] == pytest.approx(-0.5772, abs=0.02)
+    assert est[1] < est[4] < est[64] < 0
+    assert est[64] > -0.03
+
+
+@pytest.mark.parametrize("ks", [(3,), (0, 4), (128,)])
+def test_a_k_that_does_not_divide_k_max_is_refused_with_advice_that_works(ks):
+    with pytest.raises(SsmlibError, match="must divide K_max = 64") as err:
+        ols.check_ks(ks, 64)
+    advice = str(err.value).split("--ks ")[1]
+    assert ols.check_ks(advice.split(","), 64)  # the suggested list is accepted
+
+
+def _sampler(quick_dataset, jump=1):
+    ds = open_dataset(quick_dataset)
+    return ds, WindowSampler(ds, split="test", context=CONTEXT, horizon=3, jump=jump, device="cpu", seed=0)
+
+
+def test_samples_of_a_real_ssm_are_repeatable_and_match_the_evaluator(quick_dataset):
+    ds, sampler = _sampler(quick_dataset)
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(model="sSSM", height=ds.height, width=ds.width, num_actions=ds.num_actions,
+                                    channel_scale=0.25, z_channels=16)).eval()
+    a = ols.sample_log_likelihoods(model, sampler, k_max=8, max_windows=6, batch_size=4, chunk=4, seed=3)
+    b = ols.sample_log_likelihoods(model, sampler, k_max=8, max_windows=6, batch_size=4, chunk=4, seed=3)
+    assert a["log_p"].shape == (8, 6, 3) and a["floor"].shape == (6, 3) and len(a["episode"]) == 6
+    np.testing.assert_array_equal(a["log_p"], b["log_p"])
+    assert np.all(a["log_p"] <= a["floor"][None] + 1e-6)  # no sample beats the exact floor
+    assert a["log_p"].std(0).mean() > 0  # the prior samples differ
+    # the evaluator's open-loop LL is the same estimator: with the same K its mean lies where the study's does
+    res = ev.evaluate(model, sampler, batch_size=4, num_samples=8, max_windows=6, n_boot=0)
+    est = ols.estimates_by_k(a["log_p"], (8,))[8]
+    per_h = np.asarray(res["per_horizon"]["ll_open_loop_nats"])
+    assert np.all(np.abs(per_h - est.mean(0)) < 0.05 * np.abs(per_h))
+    rows = ols.excess_rows(a, (1, 2, 8))
+    assert set(rows["excess"]) == {"1", "2", "8"} and len(rows["excess"]["8"]) == 6
+    assert np.all(np.asarray(rows["excess"]["8"]) <= np.asarray(rows["excess"]["1"]) + 1e-9)
+
+
+def test_a_deterministic_model_gives_its_exact_likelihood_at_every_k(quick_dataset):
+    ds, sampler = _sampler(quick_dataset)
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(model="dSSM-DET", height=ds.height, width=ds.width, num_actions=ds.num_actions,
+                                    channel_scale=0.25)).eval()
+    a = ols.sample_log_likelihoods(model, sampler, k_max=4, max_windows=4, batch_size=2, chunk=4)
+    est = ols.estimates_by_k(a["log_p"], (1, 2, 4))
+    np.testing.assert_allclose(est[1], est[4])
+    res = ev.evaluate(model, sampler, batch_size=2, num_samples=1, max_windows=4, n_boot=0)
+    np.testing.assert_allclose(est[4].mean(0), res["per_horizon"]["ll_open_loop_nats"], rtol=1e-5)
+
+
+def _doc(excess_by_run: dict[str, dict[int, np.ndarray]], episodes: np.ndarray) -> dict:
+    return {"checkpoints": {name: {"frames": 1_000_000, "windows": {
+        "episode": episodes.tolist(), "start": list(range(len(episodes))),
+        "excess": {str(k): v.tolist() for k, v in by_k.items()}}} for name, by_k in excess_by_run.items()}}
+
+
+def test_summary_finds_an_order_that_more_samples_overturn():
+    """'late' looks worse than 'early' with one sample (a looser estimate) but is better with 16."""
+    rng = np.random.default_rng(4)
+    episodes = np.repeat(np.arange(12), 5)
+    noise = lambda: rng.normal(0, 3, size=60)  # noqa: E731
+    tie = 450 + noise()  # at K = 4 the two agree window by window
+    early = {1: 500 + noise(), 4: tie, 16: 420 + noise()}
+    late = {1: 560 + noise(), 4: tie, 16: 380 + noise()}
+    doc = _doc({"early": early, "late": late}, episodes)
+    s = ols.summarise(doc, n_boot=300)
+    assert s["ks"] == [1, 4, 16]
+    assert s["excess"]["late"][16].point == pytest.approx(380, abs=2)
+    assert s["drop"]["late"][1].point == pytest.approx(180, abs=3) and s["drop"]["late"][1].lo > 150
+    d = s["difference"][("early", "late")]
+    assert ols.sign(d[1]) == "-" and ols.sign(d[4]) == "?" and ols.sign(d[16]) == "+"
+    assert ols.ordering_flips(s, 1) == [("early", "late")]
+    assert ols.ordering_flips(s, 4) == []  # undecided at K = 4: nothing to overturn
+    md = ols.markdown(s, doc)
+    assert "| late | 1.00M |" in md and "| early - late |" in md
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    for c in doc["checkpoints"].values():
+        c["model"] = "sSSM"
+    fig, ax = plt.subplots()
+    ols.plot(ax, s, doc, colour=lambda m: "C0")
+    assert [ln.get_linestyle() for ln in ax.get_lines()] == ["--", "-"]  # the earlier point dashed
+    assert list(ax.get_lines()[1].get_ydata()) == pytest.approx([s["excess"]["late"][k].point for k in (1, 4, 16)])
+    plt.close(fig)
+
+
+def test_checkpoints_on_other_windows_are_not_paired():
+    episodes = np.repeat(np.arange(4), 3)
+    doc = _doc({"a": {1: np.ones(12), 2: np.ones(12)}, "b": {1: np.ones(12), 2: np.ones(12)}}, episodes)
+    doc["checkpoints"]["b"]["windows"]["start"] = list(range(1, 13))
+    assert ols.summarise(doc, n_boot=50)["difference"] == {}
+
+
+def _script():
+    import importlib.util
+
+    from ssmlib.config import REPO_ROOT
+
+    spec = importlib.util.spec_from_file_location("open_loop_samples_script", REPO_ROOT / "scripts" / "open_loop_samples.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_the_script_writes_resumes_and_refuses_another_configuration(quick_dataset, tmp_path, capsys):
+    import dataclasses
+    import json
+
+    from ssmlib.checkpoint import save_checkpoint
+    from ssmlib.config import get_profile
+
+    torch.manual_seed(0)
+    save_checkpoint(tmp_path / "s.safetensors", build_model(dataclasses.replace(
+        get_profile("quick").model, model="sSSM", channel_scale=0.25, z_channels=16)))
+    script, out = _script(), tmp_path / "out.json"
+    args = ["--data", str(quick_dataset), "--checkpoint", f"early={tmp_path / 's.safetensors'}@1000",
+            "--k-max", "4", "--ks", "1,2,4", "--windows", "4", "--chunk", "4", "--out", str(out)]
+    assert script.main(args) == 0
+    doc = json.loads(out.read_text())
+    row = doc["checkpoints"]["early"]
+    assert row["frames"] == 1000 and row["model"] == "sSSM" and len(row["windows"]["excess"]["4"]) == 4
+    assert doc["config"]["data"]["seed"] == 3 and doc["provenance"]["git_sha"]
+    # a second call skips what is there (an interrupted study resumes), and prints the tables
+    assert script.main(args) == 0
+    assert "early: in" in capsys.readouterr().out and json.loads(out.read_text())["checkpoints"]["early"] == row
+    # another K_max on the same file is refused in one line that names the way out
+    assert script.main([*args[:-6], "--k-max", "8", "--ks", "1,2,4", "--windows", "4", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "another configuration" in err and "another --out" in err
+    # a source that is neither a file nor <commit>:<path> says what it takes
+    assert script.main(["--data", str(quick_dataset), "--checkpoint", f"x={tmp_path / 'missing'}",
+                        "--out", str(tmp_path / "o2.json")]) == 2
+    assert "<commit>:<path>" in capsys.readouterr().err

@@ -59,11 +59,21 @@ def materialise(source: Path, tmp: Path) -> Path:
 
 
 def repo_relative(path: Path) -> str:
-    """``path`` relative to the repository when it lies inside it (results name no reader's folders)."""
+    """Where ``path`` came from, in words a reader of the repository can follow: ``<commit>:<path>`` for a file
+    committed unmodified, the path relative to the repository for another file in it (a lent machine has no git),
+    else the path as given. The sha256 beside it pins the bytes either way."""
     try:
-        return str(Path(path).resolve().relative_to(REPO_ROOT))
+        rel = str(Path(path).resolve().relative_to(REPO_ROOT))
     except ValueError:
         return str(path)
+    git = ["git", "-C", str(REPO_ROOT)]
+    try:
+        tracked = subprocess.run([*git, "ls-files", "--error-unmatch", rel], capture_output=True).returncode == 0
+        clean = tracked and subprocess.run([*git, "diff", "--quiet", "HEAD", "--", rel]).returncode == 0
+        head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    except OSError:  # no git on this machine
+        return rel
+    return f"{head}:{rel}" if clean and head else rel
 
 
 def main(argv=None) -> int:
@@ -119,7 +129,8 @@ def main(argv=None) -> int:
             doc["provenance"] = provenance(a.device)
             atomic_write_json(a.out, doc)
             ex = doc["checkpoints"][name]["windows"]["excess"]
-            print(f"{name}: {len(samples['start'])} windows x {a.k_max} samples in {wall:.0f} s; excess "
+            drawn = f"{a.k_max} samples" if model.stochastic else "its one future (exact at every K)"
+            print(f"{name}: {len(samples['start'])} windows x {drawn} in {wall:.0f} s; excess "
                   + ", ".join(f"K={k} {sum(ex[str(k)]) / len(ex[str(k)]):.1f}" for k in ks))
         print(study.markdown(study.summarise(doc), doc))
     except SsmlibError as e:

@@ -124,16 +124,20 @@ def test_summary_finds_an_order_that_more_samples_overturn():
     assert ols.ordering_flips(s, 4) == []  # undecided at K = 4: nothing to overturn
     md = ols.markdown(s, doc)
     assert "| late | 1.00M |" in md and "| early - late |" in md
+    assert "a minus b" not in ols.markdown(s, doc, pairs=[])
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     for c in doc["checkpoints"].values():
         c["model"] = "sSSM"
+    doc["checkpoints"]["early"]["frames"] = 500_000  # an earlier point of the same run
+    doc["checkpoints"] = {f"run@{n}": c for n, c in doc["checkpoints"].items()}
+    s = ols.summarise(doc, n_boot=50)
     fig, ax = plt.subplots()
     ols.plot(ax, s, doc, colour=lambda m: "C0")
     assert [ln.get_linestyle() for ln in ax.get_lines()] == ["--", "-"]  # the earlier point dashed
-    assert list(ax.get_lines()[1].get_ydata()) == pytest.approx([s["excess"]["late"][k].point for k in (1, 4, 16)])
+    assert list(ax.get_lines()[1].get_ydata()) == pytest.approx([s["excess"]["run@late"][k].point for k in (1, 4, 16)])
     plt.close(fig)
 
 

@@ -154,8 +154,9 @@ def ordering_flips(summary: dict, k_small: int, k_large: int | None = None) -> l
             if sign(by_k[k_small]) != "?" and sign(by_k[k_small]) != sign(by_k[k_large])]
 
 
-def markdown(summary: dict, doc: dict) -> str:
-    """The study as Markdown tables: excess by ``K`` per checkpoint, then the pairwise differences."""
+def markdown(summary: dict, doc: dict, pairs=None) -> str:
+    """The study as Markdown tables: excess by ``K`` per checkpoint, then the differences of ``pairs`` (default
+    every paired one; ``[]`` for none)."""
     ks = summary["ks"]
     head = "| checkpoint | frames | " + " | ".join(f"K = {k}" for k in ks) + f" | K = {ks[0]} minus K = {ks[-1]} |"
     lines = [head, "|" + "---|" * (len(ks) + 3)]
@@ -163,9 +164,11 @@ def markdown(summary: dict, doc: dict) -> str:
         frames = doc["checkpoints"][name].get("frames")
         lines.append(f"| {name} | {'-' if frames is None else f'{frames / 1e6:.2f}M'} | "
                      + " | ".join(f"{by_k[k]:.1f}" for k in ks) + f" | {summary['drop'][name][ks[0]]:.1f} |")
-    if summary["difference"]:
+    pairs = list(summary["difference"]) if pairs is None else [tuple(p) for p in pairs]
+    if pairs:
         lines += ["", "| a minus b | " + " | ".join(f"K = {k}" for k in ks) + " |", "|" + "---|" * (len(ks) + 1)]
-        for (a, b), by_k in summary["difference"].items():
+        for a, b in pairs:
+            by_k = summary["difference"][(a, b)]
             lines.append(f"| {a} - {b} | " + " | ".join(f"{by_k[k]:.1f}" for k in ks) + " |")
     return "\n".join(lines)
 
@@ -197,13 +200,17 @@ def results_file(game: str = "MsPacman", results: Path = RESULTS_DIR) -> Path:
 
 def plot(ax, summary: dict, doc: dict, colour) -> None:
     """Open-loop excess against the number of prior samples ``K`` (log scale), one line per checkpoint with its
-    95% interval; ``colour(model)`` gives a model's colour, and later points of one model are drawn solid."""
+    95% interval, in ``colour(model)``; a checkpoint named ``<run>@...`` is dashed when a later point of the same
+    run (more frames) is in ``doc`` too."""
     ks = summary["ks"]
-    seen: dict[str, int] = {}
+    ckpts = doc["checkpoints"]
+    latest: dict[str, int] = {}
+    for name, c in ckpts.items():
+        run = name.split("@")[0]
+        latest[run] = max(latest.get(run, 0), c.get("frames") or 0)
     for name, by_k in summary["excess"].items():
-        model = doc["checkpoints"][name]["model"]
-        style = "-" if seen.get(model) else "--"  # a model's first (earliest) checkpoint dashed
-        seen[model] = seen.get(model, 0) + 1
+        model = ckpts[name]["model"]
+        style = "--" if (ckpts[name].get("frames") or 0) < latest[name.split("@")[0]] else "-"
         pts = [by_k[k] for k in ks]
         ax.plot(ks, [p.point for p in pts], style, marker="o", ms=3, color=colour(model), label=name)
         ax.fill_between(ks, [p.lo for p in pts], [p.hi for p in pts], color=colour(model), alpha=0.12)

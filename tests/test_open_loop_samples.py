@@ -188,3 +188,21 @@ def test_the_script_writes_resumes_and_refuses_another_configuration(quick_datas
     assert script.main(["--data", str(quick_dataset), "--checkpoint", f"x={tmp_path / 'missing'}",
                         "--out", str(tmp_path / "o2.json")]) == 2
     assert "<commit>:<path>" in capsys.readouterr().err
+
+
+def test_what_the_readme_says_of_the_committed_study_holds():
+    """README.md quotes the committed CPU study: K = 4 lies 185-310 nats/frame above K = 64 for the sampling
+    checkpoints, and the orders K = 4 decides but K = 64 does not are sSSM-s0's two points and dSSM-DET-s0's lead."""
+    import json
+
+    from ssmlib.config import REPO_ROOT
+
+    doc = json.loads(ols.results_file("MsPacman").read_text())
+    s = ols.summarise(doc, n_boot=300)
+    drops = [s["drop"][n][4].point for n, c in doc["checkpoints"].items() if c["model"] in ols.SAMPLING_MODELS]
+    assert round(min(drops)) == 185 and round(max(drops)) == 310
+    flips = {frozenset(p) for p in ols.ordering_flips(s, 4)}
+    assert flips == {frozenset({"sSSM-s0@10.29M", "sSSM-s0@16.93M"}), frozenset({"dSSM-DET-s0@11.07M", "sSSM-s0@10.29M"}),
+                     frozenset({"dSSM-DET-s0@11.07M", "sSSM-s0@16.93M"})}
+    readme = (REPO_ROOT / "README.md").read_text()
+    assert "185-310 nats/frame above K = 64" in " ".join(readme.split())

@@ -24,6 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 
 from ssmlib.checkpoint import load_model
 from ssmlib.config import CONTEXT, REPO_ROOT
@@ -39,8 +40,10 @@ def parse_checkpoint(text: str) -> tuple[str, Path, int | None]:
     name, sep, rest = text.partition("=")
     if not sep or not name or not rest:
         raise SsmlibError(f"--checkpoint takes NAME=PATH or NAME=PATH@FRAMES, got {text!r}")
-    path, _, frames = rest.partition("@")
-    return name, Path(path), int(frames) if frames else None
+    path, sep, frames = rest.rpartition("@")
+    if not sep or not frames.isdigit():  # no frames given (a path may hold an @ itself)
+        return name, Path(rest), None
+    return name, Path(path), int(frames)
 
 
 def materialise(source: Path, tmp: Path) -> Path:
@@ -131,7 +134,7 @@ def main(argv=None) -> int:
             ex = doc["checkpoints"][name]["windows"]["excess"]
             drawn = f"{a.k_max} samples" if model.stochastic else "its one future (exact at every K)"
             print(f"{name}: {len(samples['start'])} windows x {drawn} in {wall:.0f} s; excess "
-                  + ", ".join(f"K={k} {sum(ex[str(k)]) / len(ex[str(k)]):.1f}" for k in ks))
+                  + ", ".join(f"K={k} {np.mean(ex[str(k)]):.1f}" for k in ks))
         print(study.markdown(study.summarise(doc), doc))
     except SsmlibError as e:
         print(f"error: {e}", file=sys.stderr)

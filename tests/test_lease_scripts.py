@@ -177,3 +177,36 @@ def test_a_lease_killed_at_its_bound_is_followed_by_a_record_of_what_it_left(tmp
     assert out.splitlines()[-1] == "tar"
     assert ("lease ended with exit 124" in out) is records
     assert ("record -m ssmlib campaign record --game MsPacman --data /d" in out) is records
+
+
+def test_the_open_loop_study_runs_beside_the_lease_and_continues_the_committed_file(tmp_path):
+    """gpu_campaign.sh's OPEN_LOOP=1 blocks, as written there: the committed study is copied to $OUT before the
+    script continues it there, every OPEN_LOOP_EXTRA checkpoint becomes one --checkpoint, and the lease waits for
+    it before its tar; unset, nothing runs."""
+    text = (ROOT / "scripts/gpu_campaign.sh").read_text()
+    start = text[text.index('if [ "${OPEN_LOOP:-0}" = 1 ]; then'):]
+    start = start[:start.index("\nfi\n") + 4]
+    wait = next(ln for ln in text.splitlines() if ln.startswith('[ -z "${OPEN_LOOP_PID:-}" ]'))
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    stub = bin_dir / "python3"  # the study: what it was asked, and whether it found the committed file in $OUT
+    stub.write_text('#!/bin/bash\necho "study $*"; [ -f "$OUT/open_loop_samples.json" ] && echo "continues: '
+                    '$(cat "$OUT/open_loop_samples.json")"\n')
+    stub.chmod(0o755)
+    (tmp_path / "results/open_loop_samples").mkdir(parents=True)
+    (tmp_path / "results/open_loop_samples/MsPacman-campaign.json").write_text("committed")
+    script = (f'set -euo pipefail\nOUT="{tmp_path}/out"; export OUT; mkdir -p "$OUT"; GAME=MsPacman; DATA=/d\n{start}\n'
+              f'echo "zoo lease"\n{wait}\necho "zoo tar"\n')
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "OPEN_LOOP": "1",
+           "OPEN_LOOP_EXTRA": "a@1M=.carry/a@1M.safetensors@1000000 b@2M=.carry/b.safetensors@2000000"}
+    done = subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=60, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0] == "zoo lease" and done.stdout.splitlines()[-1] == "zoo tar"
+    log = (tmp_path / "out/open_loop_samples.log").read_text()
+    assert "study scripts/open_loop_samples.py --data /d --campaign MsPacman --checkpoint a@1M=.carry/a@1M.safetensors" \
+           "@1000000 --checkpoint b@2M=.carry/b.safetensors@2000000 --device cuda" in log
+    assert f"--out {tmp_path}/out/open_loop_samples.json" in log and "continues: committed" in log
+    assert "study scripts/open_loop_samples.py" in done.stdout  # the log's tail, printed after the lease
+    env.pop("OPEN_LOOP")
+    done = subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=60, env=env)
+    assert done.stdout.splitlines() == ["zoo lease", "zoo tar"]

@@ -3,6 +3,8 @@ per-window sampling on a real (tiny) sSSM, the paired readings and the order fli
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -83,8 +85,8 @@ def test_samples_of_a_real_ssm_are_repeatable_and_match_the_evaluator(quick_data
     per_h = np.asarray(res["per_horizon"]["ll_open_loop_nats"])
     assert np.all(np.abs(per_h - est.mean(0)) < 0.05 * np.abs(per_h))
     rows = ols.excess_rows(a, (1, 2, 8))
-    assert set(rows["excess"]) == {"1", "2", "8"} and len(rows["excess"]["8"]) == 6
-    assert np.all(np.asarray(rows["excess"]["8"]) <= np.asarray(rows["excess"]["1"]) + 1e-9)
+    assert set(rows["excess"]) == {"1", "2", "8"} and np.asarray(rows["excess"]["8"]).shape == (6, 3)
+    assert np.all(np.asarray(rows["excess"]["8"]) <= np.asarray(rows["excess"]["1"]) + 0.1)
 
 
 def test_a_deterministic_model_gives_its_exact_likelihood_at_every_k(quick_dataset):
@@ -102,7 +104,8 @@ def test_a_deterministic_model_gives_its_exact_likelihood_at_every_k(quick_datas
 def _doc(excess_by_run: dict[str, dict[int, np.ndarray]], episodes: np.ndarray) -> dict:
     return {"checkpoints": {name: {"frames": 1_000_000, "windows": {
         "episode": episodes.tolist(), "start": list(range(len(episodes))),
-        "excess": {str(k): v.tolist() for k, v in by_k.items()}}} for name, by_k in excess_by_run.items()}}
+        "excess": {str(k): np.asarray(v).reshape(len(episodes), -1).tolist() for k, v in by_k.items()}}}
+        for name, by_k in excess_by_run.items()}}
 
 
 def test_summary_finds_an_order_that_more_samples_overturn():
@@ -159,6 +162,14 @@ def _script():
     return mod
 
 
+def test_checkpoint_arguments_keep_an_at_sign_in_the_path():
+    parse = _script().parse_checkpoint
+    assert parse("a@1M=.carry/a@1M.safetensors@1000000") == ("a@1M", Path(".carry/a@1M.safetensors"), 1000000)
+    assert parse("b=x/b@v2.safetensors") == ("b", Path("x/b@v2.safetensors"), None)
+    with pytest.raises(SsmlibError, match="NAME=PATH"):
+        parse("no-equals-sign")
+
+
 def test_the_script_writes_resumes_and_refuses_another_configuration(quick_dataset, tmp_path, capsys):
     import dataclasses
     import json
@@ -175,7 +186,7 @@ def test_the_script_writes_resumes_and_refuses_another_configuration(quick_datas
     assert script.main(args) == 0
     doc = json.loads(out.read_text())
     row = doc["checkpoints"]["early"]
-    assert row["frames"] == 1000 and row["model"] == "sSSM" and len(row["windows"]["excess"]["4"]) == 4
+    assert row["frames"] == 1000 and row["model"] == "sSSM" and np.asarray(row["windows"]["excess"]["4"]).shape == (4, 10)
     assert doc["config"]["data"]["seed"] == 3 and doc["provenance"]["git_sha"]
     # a second call skips what is there (an interrupted study resumes), and prints the tables
     assert script.main(args) == 0
@@ -190,6 +201,21 @@ def test_the_script_writes_resumes_and_refuses_another_configuration(quick_datas
     assert "<commit>:<path>" in capsys.readouterr().err
 
 
+def test_jumpy_ratio_matches_env_steps_and_pairs_by_episode():
+    """A jump-2 model whose chunk j has excess 10 (j + 1) against a one-step model whose horizon h has excess 5 h:
+    at env steps 2 and 4 (of T = 4) the ratio is (10 + 20) / (10 + 20) = 1 at every K; columns off by one would
+    give (10 + 20) / (5 + 15) = 1.5."""
+    episodes = np.repeat(np.arange(6), 2)
+    one = np.tile(5.0 * np.arange(1, 5), (12, 1))
+    jumpy = np.tile(np.array([10.0, 20.0, 30.0, 40.0]), (12, 1))
+    doc = _doc({"k1": {1: one, 2: one + 3}, "k2": {1: jumpy, 2: jumpy + 3}}, episodes)
+    doc["checkpoints"]["k2"]["windows"]["start"] = list(range(100, 112))  # other windows, same episodes
+    r = ols.jumpy_ratio(doc, "k2", "k1", jump=2, n_boot=100)
+    assert r[1].point == pytest.approx(1.0) and r[2].point == pytest.approx(36 / 36)
+    with pytest.raises(SsmlibError, match="no matched step"):
+        ols.jumpy_ratio(doc, "k2", "k1", jump=8)
+
+
 def test_what_the_readme_says_of_the_committed_study_holds():
     """README.md quotes the committed CPU study: K = 4 lies 185-310 nats/frame above K = 64 for the sampling
     checkpoints, and the orders K = 4 decides but K = 64 does not are sSSM-s0's two points and dSSM-DET-s0's lead."""
@@ -200,7 +226,7 @@ def test_what_the_readme_says_of_the_committed_study_holds():
     doc = json.loads(ols.results_file("MsPacman").read_text())
     s = ols.summarise(doc, n_boot=300)
     drops = [s["drop"][n][4].point for n, c in doc["checkpoints"].items() if c["model"] in ols.SAMPLING_MODELS]
-    assert round(min(drops)) == 185 and round(max(drops)) == 310
+    assert abs(min(drops) - 185) < 1 and abs(max(drops) - 310) < 1
     flips = {frozenset(p) for p in ols.ordering_flips(s, 4)}
     assert flips == {frozenset({"sSSM-s0@10.29M", "sSSM-s0@16.93M"}), frozenset({"dSSM-DET-s0@11.07M", "sSSM-s0@10.29M"}),
                      frozenset({"dSSM-DET-s0@11.07M", "sSSM-s0@16.93M"})}

@@ -99,19 +99,40 @@ def sample_log_likelihoods(model, sampler, k_max: int, max_windows: int, batch_s
 
 
 def excess_rows(samples: dict[str, np.ndarray], ks) -> dict[str, list]:
-    """Per window, the open-loop excess ``F(o_h) - L_K(h)`` averaged over ``h``, for every ``K`` (nats/frame),
-    in the form a results file stores (``excess[str(K)]``: one float per window)."""
+    """Per window and horizon, the open-loop excess ``F(o_h) - L_K(h)`` for every ``K`` (nats/frame, to 0.1), in
+    the form a results file stores (``excess[str(K)]``: one list of ``T`` floats per window)."""
     est = estimates_by_k(samples["log_p"], ks)
     return {"episode": samples["episode"].tolist(), "start": samples["start"].tolist(),
-            "excess": {str(k): (samples["floor"] - v).mean(1).tolist() for k, v in est.items()}}
+            "excess": {str(k): np.round(samples["floor"] - v, 1).tolist() for k, v in est.items()}}
 
 
-def _table(rows: dict) -> EpisodeTable:
-    return EpisodeTable.from_windows(rows["episode"], {f"k{k}": np.asarray(v) for k, v in rows["excess"].items()})
+def _table(rows: dict, columns=None) -> EpisodeTable:
+    """Per window, each ``K``'s excess averaged over the horizons in ``columns`` (default all)."""
+    pick = (lambda v: v) if columns is None else (lambda v: v[:, list(columns)])  # noqa: E731
+    return EpisodeTable.from_windows(rows["episode"], {f"k{k}": pick(np.asarray(v, np.float64)).mean(1)
+                                                       for k, v in rows["excess"].items()})
+
+
+def jumpy_ratio(doc: dict, jumpy: str, base: str, jump: int, n_boot: int = 2000, seed: int = 0) -> dict:
+    """Claim 3's accuracy statistic at every ``K``: the jump-``jump`` checkpoint's open-loop excess over the
+    one-step checkpoint's at matched environment steps (chunk ``j`` of the jumpy model ends at env step
+    ``jump*(j+1)``, the one-step model's horizon ``jump*(j+1)``), paired by episode (the two models' windows
+    differ). ``{K: Interval}``."""
+    runs = doc["checkpoints"]
+    T = len(runs[base]["windows"]["excess"]["1"][0])
+    chunks = list(range(T // jump))
+    if not chunks:
+        raise SsmlibError(f"a jump of {jump} leaves no matched step within {T} horizons")
+    ks = sorted(int(k) for k in runs[base]["windows"]["excess"])
+    tables = {"jumpy": _table(runs[jumpy]["windows"], chunks),
+              "base": _table(runs[base]["windows"], [jump * (j + 1) - 1 for j in chunks])}
+    return {k: bootstrap(tables, lambda m, k=k: m["jumpy"][f"k{k}"] / m["base"][f"k{k}"], n_boot, seed=seed)
+            for k in ks}
 
 
 def summarise(doc: dict, n_boot: int = 2000, seed: int = 0) -> dict:
-    """The study's readings from a results ``doc`` (``checkpoints[name]['windows']`` as :func:`excess_rows`):
+    """The study's readings from a results ``doc`` (``checkpoints[name]['windows']`` as :func:`excess_rows`), each
+    over the mean of the horizons ``h = 1..T`` of a window:
 
     * ``excess[name][K]``: mean open-loop excess with its 95% episode-bootstrap interval;
     * ``drop[name][K]``: ``excess(K) - excess(K_max)``, how much ``K`` samples overstate the excess that

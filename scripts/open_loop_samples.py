@@ -127,10 +127,10 @@ def main(argv=None) -> int:
             samples = study.sample_log_likelihoods(model, sampler, a.k_max, a.windows, a.batch_size,
                                                    chunk=a.chunk, seed=a.seed)
             wall = time.perf_counter() - t0
-            doc["checkpoints"][name] = {"source": repo_relative(source), "sha256": sha, "model": model.name, "frames": frames,
+            doc["checkpoints"][name] = {"source": repo_relative(source), "sha256": sha, "model": model.name, "jump": model.cfg.jump, "frames": frames,
                                         "wall_s": wall, "windows": study.excess_rows(samples, ks)}
             doc["provenance"] = provenance(a.device)
-            atomic_write_json(a.out, doc)
+            atomic_write_json(a.out, doc, indent=None)  # per-window numbers: one line, a third of the bytes
             ex = doc["checkpoints"][name]["windows"]["excess"]
             drawn = f"{a.k_max} samples" if model.stochastic else "its one future (exact at every K)"
             print(f"{name}: {len(samples['start'])} windows x {drawn} in {wall:.0f} s; excess "

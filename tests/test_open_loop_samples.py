@@ -140,6 +140,12 @@ def test_summary_finds_an_order_that_more_samples_overturn():
     fig, ax = plt.subplots()
     ols.plot(ax, s, doc, colour=lambda m: "C0")
     assert [ln.get_linestyle() for ln in ax.get_lines()] == ["--", "-"]  # the earlier point dashed
+    plt.close(fig)
+    doc["checkpoints"]["run@late"]["jump"] = 4
+    asked = []
+    fig, ax = plt.subplots()
+    ols.plot(ax, s, doc, colour=lambda m: asked.append(m) or "C0")
+    assert set(asked) == {"sSSM", "sSSM-k4"}  # a jumpy checkpoint in its own shade
     assert list(ax.get_lines()[1].get_ydata()) == pytest.approx([s["excess"]["run@late"][k].point for k in (1, 4, 16)])
     plt.close(fig)
 
@@ -186,7 +192,7 @@ def test_the_script_writes_resumes_and_refuses_another_configuration(quick_datas
     assert script.main(args) == 0
     doc = json.loads(out.read_text())
     row = doc["checkpoints"]["early"]
-    assert row["frames"] == 1000 and row["model"] == "sSSM" and np.asarray(row["windows"]["excess"]["4"]).shape == (4, 10)
+    assert row["frames"] == 1000 and row["model"] == "sSSM" and row["jump"] == 1 and np.asarray(row["windows"]["excess"]["4"]).shape == (4, 10)
     assert doc["config"]["data"]["seed"] == 3 and doc["provenance"]["git_sha"]
     # a second call skips what is there (an interrupted study resumes), and prints the tables
     assert script.main(args) == 0
@@ -230,5 +236,7 @@ def test_what_the_readme_says_of_the_committed_study_holds():
     flips = {frozenset(p) for p in ols.ordering_flips(s, 4)}
     assert flips == {frozenset({"sSSM-s0@10.29M", "sSSM-s0@16.93M"}), frozenset({"dSSM-DET-s0@11.07M", "sSSM-s0@10.29M"}),
                      frozenset({"dSSM-DET-s0@11.07M", "sSSM-s0@16.93M"})}
-    readme = (REPO_ROOT / "README.md").read_text()
-    assert "185-310 nats/frame above K = 64" in " ".join(readme.split())
+    r = ols.jumpy_ratio(doc, "sSSM-k4-s0@10.93M", "sSSM-s0@16.93M", jump=4, n_boot=300)
+    assert f"{r[4].point:.2f}" == "0.89" and f"{r[64].point:.2f}" == "0.95"
+    readme = " ".join((REPO_ROOT / "README.md").read_text().split())
+    assert "185-310 nats/frame above K = 64" in readme and "0.89 at K = 4, 0.95 at K = 64" in readme

@@ -33,6 +33,7 @@ from ..config import CHECKPOINTS_DIR, CONTEXT, RESULTS_DIR
 from ..errors import SsmlibError
 from ..models import logmeanexp
 from ..stats import EpisodeTable, bootstrap
+from .jumpy import run_name
 
 KS = (1, 2, 4, 8, 16, 32, 64)
 """The sample counts compared by default (each divides ``K_max`` = 64)."""
@@ -221,7 +222,7 @@ def results_file(game: str = "MsPacman", results: Path = RESULTS_DIR) -> Path:
 
 def plot(ax, summary: dict, doc: dict, colour) -> None:
     """Open-loop excess against the number of prior samples ``K`` (log scale), one line per checkpoint with its
-    95% interval, in ``colour(model)``; a checkpoint named ``<run>@...`` is dashed when a later point of the same
+    95% interval, in ``colour(model)`` (``colour('sSSM-k4')`` for a jumpy one); a checkpoint named ``<run>@...`` is dashed when a later point of the same
     run (more frames) is in ``doc`` too."""
     ks = summary["ks"]
     ckpts = doc["checkpoints"]
@@ -230,7 +231,8 @@ def plot(ax, summary: dict, doc: dict, colour) -> None:
         run = name.split("@")[0]
         latest[run] = max(latest.get(run, 0), c.get("frames") or 0)
     for name, by_k in summary["excess"].items():
-        model = ckpts[name]["model"]
+        jump = ckpts[name].get("jump", 1)
+        model = ckpts[name]["model"] if jump == 1 else run_name(ckpts[name]["model"], jump)  # the book's jumpy shades
         style = "--" if (ckpts[name].get("frames") or 0) < latest[name.split("@")[0]] else "-"
         pts = [by_k[k] for k in ks]
         ax.plot(ks, [p.point for p in pts], style, marker="o", ms=3, color=colour(model), label=name)

@@ -42,9 +42,10 @@
 # 3. **where rollouts drift**: how the error grows with the horizon, and how the imagination
 #    answers actions that were never taken ("what if I had gone left?"), the question an agent asks.
 #
-# The live cells use the committed pretrained models (`checkpoints/MsPacman/`, paper size,
-# $200 \times 160$, trained on a GPU for a short time: see chapters {doc}`3 <03_autoregressive>` to {doc}`5 <05_sssm>`) on the demo dataset,
-# whose episodes were collected live from a seed that no model was trained on.
+# The live cells use the committed pretrained models (paper size, $200 \times 160$): for each model
+# the model-zoo campaign's best evaluated seed so far (`checkpoints/campaign/MsPacman/`, chosen by
+# `ssmlib.pretrained.pretrained_path`; how far each has trained is in chapter {doc}`10 <10_results>`),
+# on the demo dataset, whose episodes were collected live from a seed that no model was trained on.
 
 # %%
 import statistics

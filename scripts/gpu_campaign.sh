@@ -78,7 +78,8 @@ if [ "${OPEN_LOOP:-0}" = 1 ]; then  # beside the lease: how many prior samples t
   # run, carried in an ignored folder): $OUT/open_loop_samples.json
   # It continues the committed file (results/open_loop_samples/<game>-campaign.json): checkpoints scored there
   # already (same name and sha256) are skipped, so a study longer than one lease finishes over several.
-  EXTRA=(); for c in ${OPEN_LOOP_EXTRA:-}; do EXTRA+=(--checkpoint "$c"); done
+  read -ra EXTRA_IN <<< "${OPEN_LOOP_EXTRA:-}"  # split on spaces only (no glob expansion)
+  EXTRA=(); for c in "${EXTRA_IN[@]}"; do EXTRA+=(--checkpoint "$c"); done
   cp "results/open_loop_samples/$GAME-campaign.json" "$OUT/open_loop_samples.json" 2> /dev/null || true
   timeout "${OPEN_LOOP_SECONDS:-240}" python3 scripts/open_loop_samples.py --data "$DATA" --campaign "$GAME" \
     "${EXTRA[@]}" --device cuda --windows 64 --k-max 256 --ks 1,2,4,8,16,32,64,128,256 --batch-size 16 \

@@ -18,6 +18,7 @@ mix, another seed; 64,063 frames, 17 test episodes) on a 2-core CPU.
 """
 
 import argparse
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -46,19 +47,27 @@ def parse_checkpoint(text: str) -> tuple[str, Path, int | None]:
     return name, Path(path), int(frames)
 
 
-def materialise(source: Path, tmp: Path) -> Path:
-    """``source`` itself if it is a file, else ``<commit>:<path>`` written out of git into ``tmp``."""
+def materialise(source: Path, out: Path) -> str:
+    """Copy the checkpoint ``source`` (a file, or ``<commit>:<path>`` read with git) to ``out``, so that what is
+    hashed and scored is one set of bytes even if the file is replaced meanwhile (a lease exporting new weights);
+    returns where it came from (:func:`repo_relative`, or the commit resolved to its short sha)."""
     if source.is_file():
-        return source
+        shutil.copyfile(source, out)
+        return repo_relative(source)
     commit, sep, path = str(source).partition(":")
     if not sep:
         raise SsmlibError(f"no checkpoint at {source}: give a file, or <commit>:<path> of a committed one")
-    out = tmp / (commit + "-" + Path(path).name)
-    got = subprocess.run(["git", "show", f"{commit}:{path}"], capture_output=True)
-    if got.returncode != 0:
-        raise SsmlibError(f"git show {commit}:{path} failed: {got.stderr.decode().strip()}")
+    git = ["git", "-C", str(REPO_ROOT)]
+    try:
+        sha = subprocess.run([*git, "rev-parse", "--short", f"{commit}^{{commit}}"], capture_output=True, text=True)
+        got = subprocess.run([*git, "show", f"{commit}:{path}"], capture_output=True)
+    except OSError:
+        raise SsmlibError(f"{source}: a committed checkpoint is read with git, which this machine lacks; "
+                          "copy it to a file first") from None
+    if sha.returncode or got.returncode:
+        raise SsmlibError(f"git show {commit}:{path} failed: {got.stderr.decode().strip() or sha.stderr.strip()}")
     out.write_bytes(got.stdout)
-    return out
+    return f"{sha.stdout.strip()}:{path}"
 
 
 def repo_relative(path: Path) -> str:
@@ -77,6 +86,29 @@ def repo_relative(path: Path) -> str:
     except OSError:  # no git on this machine
         return rel
     return f"{head}:{rel}" if clean and head else rel
+
+
+FORMAT = "open-loop-samples/2"
+"""Per checkpoint: per-window, per-horizon excess for every K, and its own provenance, chunk and batch size."""
+
+
+def score(name: str, path: Path, source: str, sha: str, frames: int | None, ds, ks, a) -> dict:
+    """One checkpoint's entry in the results: where it came from, its per-window excess, and how it was drawn."""
+    model = load_model(path, dataset=ds, device=a.device)
+    sampler = WindowSampler(ds, split="test", context=CONTEXT, horizon=10, jump=model.cfg.jump, device=a.device,
+                            seed=0)
+    t0 = time.perf_counter()
+    samples = study.sample_log_likelihoods(model, sampler, a.k_max, a.windows, a.batch_size, chunk=a.chunk,
+                                           seed=a.seed)
+    wall = time.perf_counter() - t0
+    rows = study.excess_rows(samples, ks)
+    drawn = f"{a.k_max} samples" if model.stochastic else "its one future (exact at every K)"
+    print(f"{name}: {len(samples['start'])} windows x {drawn} in {wall:.0f} s; excess "
+          + ", ".join(f"K={k} {np.mean(rows['excess'][str(k)]):.1f}" for k in ks))
+    # the random stream depends on chunk and batch size: both are kept with the numbers they drew
+    return {"source": source, "sha256": sha, "model": model.name, "jump": model.cfg.jump, "frames": frames,
+            "wall_s": wall, "chunk": a.chunk, "batch_size": a.batch_size, "provenance": provenance(a.device),
+            "windows": rows}
 
 
 def main(argv=None) -> int:
@@ -106,35 +138,27 @@ def main(argv=None) -> int:
         config = {"data": {"fingerprint": ds.fingerprint, "game": ds.game, "seed": m.get("seed"),
                            "policy": m.get("policy"), "frames": sum(s["rows"] for s in m["shards"])},
                   "k_max": a.k_max, "ks": list(ks), "windows": a.windows, "context": CONTEXT, "horizon": 10,
-                  "seed": a.seed}
+                  "seed": a.seed, "format": FORMAT}
         doc = read_json(a.out, None) if a.out.exists() else None
         if doc is not None and doc.get("config") != config:
             raise SsmlibError(f"{a.out} holds a study with another configuration: pass another --out, or delete it")
-        doc = doc or {"config": config, "checkpoints": {}, "provenance": provenance(a.device)}
-        tmp = Path(tempfile.mkdtemp(prefix="open-loop-samples-"))
-        for name, source, frames in ckpts:
-            path = materialise(source, tmp)
-            sha = sha256_file(path)
-            if name in doc["checkpoints"]:
-                if doc["checkpoints"][name]["sha256"] != sha:
-                    raise SsmlibError(f"{a.out} has {name} from another file: give this one another name")
-                print(f"{name}: in {a.out} already")
-                continue
-            model = load_model(path, dataset=ds, device=a.device)
-            sampler = WindowSampler(ds, split="test", context=CONTEXT, horizon=10, jump=model.cfg.jump,
-                                    device=a.device, seed=0)
-            t0 = time.perf_counter()
-            samples = study.sample_log_likelihoods(model, sampler, a.k_max, a.windows, a.batch_size,
-                                                   chunk=a.chunk, seed=a.seed)
-            wall = time.perf_counter() - t0
-            doc["checkpoints"][name] = {"source": repo_relative(source), "sha256": sha, "model": model.name, "jump": model.cfg.jump, "frames": frames,
-                                        "wall_s": wall, "windows": study.excess_rows(samples, ks)}
-            doc["provenance"] = provenance(a.device)
-            atomic_write_json(a.out, doc, indent=None)  # per-window numbers: one line, a third of the bytes
-            ex = doc["checkpoints"][name]["windows"]["excess"]
-            drawn = f"{a.k_max} samples" if model.stochastic else "its one future (exact at every K)"
-            print(f"{name}: {len(samples['start'])} windows x {drawn} in {wall:.0f} s; excess "
-                  + ", ".join(f"K={k} {np.mean(ex[str(k)]):.1f}" for k in ks))
+        doc = doc or {"config": config, "checkpoints": {}}
+        with tempfile.TemporaryDirectory(prefix="open-loop-samples-") as tmp:
+            # every checkpoint copied before any is scored: a lease beside this may replace the files meanwhile
+            copies = [(name, Path(tmp) / f"{i}.safetensors", frames) for i, (name, _, frames) in enumerate(ckpts)]
+            sources = [materialise(src, path) for (_, src, _), (_, path, _) in zip(ckpts, copies)]
+            for (name, path, frames), source in zip(copies, sources):
+                sha = sha256_file(path)
+                if name in doc["checkpoints"]:
+                    old = doc["checkpoints"][name]
+                    if (old["sha256"], old["frames"]) != (sha, frames):
+                        print(f"warning: {a.out} has {name} from another file or frame count; kept it, skipped "
+                              f"{source} (give it another name to score it)", file=sys.stderr)
+                    else:
+                        print(f"{name}: in {a.out} already")
+                    continue
+                doc["checkpoints"][name] = score(name, path, source, sha, frames, ds, ks, a)
+                atomic_write_json(a.out, doc, indent=None)  # per-window numbers: one line, a third of the bytes
         print(study.markdown(study.summarise(doc), doc))
     except SsmlibError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -207,6 +207,10 @@ def test_the_open_loop_study_runs_beside_the_lease_and_continues_the_committed_f
            "@1000000 --checkpoint b@2M=.carry/b.safetensors@2000000 --device cuda" in log
     assert f"--out {tmp_path}/out/open_loop_samples.json" in log and "continues: committed" in log
     assert "study scripts/open_loop_samples.py" in done.stdout  # the log's tail, printed after the lease
+    env["OPEN_LOOP_EXTRA"] = ""  # no extra checkpoint: an empty list under set -u
+    done = subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=60, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "--campaign MsPacman --device cuda" in (tmp_path / "out/open_loop_samples.log").read_text()
     env.pop("OPEN_LOOP")
     done = subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=60, env=env)
     assert done.stdout.splitlines() == ["zoo lease", "zoo tar"]

@@ -79,6 +79,17 @@ def test_samples_of_a_real_ssm_are_repeatable_and_match_the_evaluator(quick_data
     np.testing.assert_array_equal(a["log_p"], b["log_p"])
     assert np.all(a["log_p"] <= a["floor"][None] + 1e-6)  # no sample beats the exact floor
     assert a["log_p"].std(0).mean() > 0  # the prior samples differ
+    assert not np.allclose(a["log_p"][:4], a["log_p"][4:])  # and the second chunk is not the first drawn again
+    # one chunk of all 8 samples is the evaluator's own rollout, window for window, from the same seed
+    windows = next(iter(sampler.iterate(4, max_windows=6)))
+    T = windows["frames"].shape[1] - CONTEXT
+    with torch.random.fork_rng(), torch.no_grad():
+        torch.manual_seed(3)
+        s0 = model.initial_state(windows["frames"][:, :CONTEXT])
+        direct = ev.sample_log_likelihoods(ev.prior_sample_logits(
+            model, s0, windows["actions"][:, CONTEXT - 1:CONTEXT - 1 + T], 8), windows["frames"][:, CONTEXT:], 8)
+    one_chunk = ols.sample_log_likelihoods(model, sampler, k_max=8, max_windows=6, batch_size=4, chunk=8, seed=3)
+    np.testing.assert_allclose(one_chunk["log_p"][:, :4], direct.double().numpy(), rtol=1e-6)
     # the evaluator's open-loop LL is the same estimator: with the same K its mean lies where the study's does
     res = ev.evaluate(model, sampler, batch_size=4, num_samples=8, max_windows=6, n_boot=0)
     est = ols.estimates_by_k(a["log_p"], (8,))[8]
@@ -193,7 +204,7 @@ def test_the_script_writes_resumes_and_refuses_another_configuration(quick_datas
     doc = json.loads(out.read_text())
     row = doc["checkpoints"]["early"]
     assert row["frames"] == 1000 and row["model"] == "sSSM" and row["jump"] == 1 and np.asarray(row["windows"]["excess"]["4"]).shape == (4, 10)
-    assert doc["config"]["data"]["seed"] == 3 and doc["provenance"]["git_sha"]
+    assert doc["config"]["data"]["seed"] == 3 and row["provenance"]["git_sha"] and (row["chunk"], row["batch_size"]) == (4, 8)
     # a second call skips what is there (an interrupted study resumes), and prints the tables
     assert script.main(args) == 0
     assert "early: in" in capsys.readouterr().out and json.loads(out.read_text())["checkpoints"]["early"] == row
@@ -218,6 +229,13 @@ def test_jumpy_ratio_matches_env_steps_and_pairs_by_episode():
     doc["checkpoints"]["k2"]["windows"]["start"] = list(range(100, 112))  # other windows, same episodes
     r = ols.jumpy_ratio(doc, "k2", "k1", jump=2, n_boot=100)
     assert r[1].point == pytest.approx(1.0) and r[2].point == pytest.approx(36 / 36)
+    # an episode only the one-step model has (the jumpy model's windows need longer episodes): the bootstrap
+    # resamples the union of episodes, and the point estimate is each model's own mean
+    doc["checkpoints"]["k1"]["windows"]["episode"][-2:] = [9, 9]
+    doc["checkpoints"]["k1"]["windows"]["excess"]["1"][-2:] = [[50.0] * 4] * 2
+    r = ols.jumpy_ratio(doc, "k2", "k1", jump=2, n_boot=200)
+    base = (10 * (10 + 20) / 2 + 2 * 50) / 12  # k1's mean over its 12 windows of horizons 2 and 4
+    assert r[1].point == pytest.approx(15 / base) and r[1].episodes == 7
     with pytest.raises(SsmlibError, match="no matched step"):
         ols.jumpy_ratio(doc, "k2", "k1", jump=8)
 

@@ -8,7 +8,7 @@ of them (``ssmlib.evaluate``; the model-zoo campaign uses ``K = 4``, its ``eval_
           \\qquad \\mathbb{E}\\,\\hat L_K \\le \\mathbb{E}\\,\\hat L_{2K} \\le \\log p(o_h \\mid o_{\\le 0}, a)
 
 (Jensen; the expectation rises with ``K`` towards the true log-likelihood, as for the importance-weighted bound).
-A frame has 96,000 Bernoulli pixels, so two samples' log-likelihoods differ by tens of nats and the estimate is
+A frame has 96,000 Bernoulli pixels, so two samples' log-likelihoods differ by hundreds of nats and the estimate is
 close to the best of ``K`` samples: how far ``K = 4`` is from the limit is a property of the model, and it can
 grow as a model learns to use its latent. The campaign's stop rule and claim 3 compare such estimates across
 training and across models, so this study measures the gap.

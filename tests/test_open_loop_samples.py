@@ -258,3 +258,6 @@ def test_what_the_readme_says_of_the_committed_study_holds():
     assert f"{r[4].point:.2f}" == "0.89" and f"{r[64].point:.2f}" == "0.95"
     readme = " ".join((REPO_ROOT / "README.md").read_text().split())
     assert "185-310 nats/frame above K = 64" in readme and "0.89 at K = 4, 0.95 at K = 64" in readme
+    deep = json.loads(ols.results_file("MsPacman", "K256").read_text())
+    by_k = ols.summarise(deep, n_boot=50)["excess"]["sSSM-s0@16.93M"]
+    assert f"from {by_k[64].point:.1f} at K = 64 to {by_k[256].point:.1f} at K = 256" in readme

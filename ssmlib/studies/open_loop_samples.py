@@ -215,9 +215,10 @@ def campaign_checkpoints(game: str, results: Path = RESULTS_DIR, checkpoints: Pa
     return out
 
 
-def results_file(game: str = "MsPacman", results: Path = RESULTS_DIR) -> Path:
-    """Where the study of ``game`` is stored: ``results/open_loop_samples/<game>.json``."""
-    return Path(results) / "open_loop_samples" / f"{game}.json"
+def results_file(game: str = "MsPacman", variant: str = "", results: Path = RESULTS_DIR) -> Path:
+    """Where the study of ``game`` is stored: ``results/open_loop_samples/<game>[-<variant>].json`` (variants:
+    ``K256``, fewer windows and more samples; ``campaign``, the campaign's own windows on its GPU)."""
+    return Path(results) / "open_loop_samples" / f"{game}{'-' + variant if variant else ''}.json"
 
 
 def plot(ax, summary: dict, doc: dict, colour) -> None:

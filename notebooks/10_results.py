@@ -887,6 +887,10 @@ print(claims.format_verdicts(claims.all_claims()))
 # - One number of one checkpoint is a weaker measurement than its interval: two continuations of
 #   AR-s0 from the same state and seed differ by hundreds of nats/frame open loop (the branch table),
 #   so the campaign's stop rule needs two points in a row and its claims rest on seeds.
+# - The open-loop excess of a sampling model (sSSM, dSSM-VAE) depends on how many prior samples score
+#   it: the campaign's 4 overstate what 64 give by hundreds of nats/frame, and 256 lower it further
+#   (the sample-count section). Claim 2 reads the joint excess and is not affected; claim 3's ratio
+#   moved little with the number of samples on the CPU windows; the sampling runs' stop rule is.
 # - The reward fine-tune was evaluated on a different window set from the zoo's model, and reward
 #   accuracy on MsPacman equals about the base rate of reward-free steps: neither is evidence about
 #   the reward head.
@@ -904,3 +908,7 @@ print(claims.format_verdicts(claims.all_claims()))
 # 3. With `i2a["runs"][run]["episodes"]`, plot each run's returns against agent steps and decide
 #    whether a longer budget would be likely to separate the I2As from the copy model. How many seeds
 #    would the claim-4 interval need to exclude zero at the spread you see?
+# 4. Fit $a + b\,K^{-c}$ to the 256-sample curves of the sample-count section (`deep["excess"]`), read
+#    off $a$ as a guess at the excess with infinitely many samples, and say why it is a guess and not a
+#    bound, unlike each measured point (an upper bound on the excess in expectation): what would have
+#    to be true of the curve beyond $K$ = 256?

@@ -172,7 +172,8 @@ def test_best_run_is_the_lowest_latest_excess_of_the_model(tmp_path):
     assert campaign.best_run("MsPacman", "sSSM", jump=2, results=results)["run"] == "sSSM-k2-s0"
     assert campaign.best_run("MsPacman", "sSSM", results=results, reward_state="prior")["run"] == "sSSM-rp-s0"
     summary = campaign.model_summary_markdown("MsPacman", results)
-    assert "| sSSM | 2/3 |" in summary and "| sSSM, reward from the prior | 1/1 |" in summary
+    assert "| sSSM * | 2/3 |" in summary and "| sSSM, reward from the prior * | 1/1 |" in summary
+    assert "scored with 4 prior samples per window" in summary
     # the claims and the I2A campaign's choice of environment model see the design's seeds only
     from ssmlib.claims import campaign_tables
     from ssmlib.studies.i2a_campaign import choose_env_model
@@ -254,6 +255,8 @@ def test_readme_block_is_rewritten_and_the_repository_readme_is_current(tmp_path
     (tmp_path / "other.md").write_text("no block\n")
     assert not campaign.update_readme("MsPacman", tmp_path / "other.md")
     committed = (REPO_ROOT / "README.md").read_text().split(start, 1)[1].split(end, 1)[0]
+    real = campaign.model_summary_markdown("MsPacman")
+    assert "| dSSM-DET | " in real and "| dSSM-VAE * | " in real  # the mark: the models whose futures are sampled
     assert committed == "\n" + campaign.model_summary_markdown("MsPacman"), \
         "README's campaign table is stale: run python -m ssmlib campaign table"
 

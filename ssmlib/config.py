@@ -21,6 +21,9 @@ CONTEXT = 3
 
 # The five environment models of the paper, in the book's reading order.
 MODEL_NAMES = ("AR", "RAR", "dSSM-DET", "dSSM-VAE", "sSSM")
+SAMPLING_MODELS = ("dSSM-VAE", "sSSM")
+"""The models that imagine by sampling (``model.stochastic``): their open-loop likelihood is an estimate over prior
+samples (``ssmlib.studies.open_loop_samples``); the others imagine one future and score it exactly."""
 
 
 @dataclass

@@ -261,3 +261,11 @@ def test_what_the_readme_says_of_the_committed_study_holds():
     deep = json.loads(ols.results_file("MsPacman", "K256").read_text())
     by_k = ols.summarise(deep, n_boot=50)["excess"]["sSSM-s0@16.93M"]
     assert f"from {by_k[64].point:.1f} at K = 64 to {by_k[256].point:.1f} at K = 256" in readme
+
+
+def test_the_sampling_models_are_the_ones_that_imagine_stochastically():
+    from ssmlib.config import MODEL_NAMES, SAMPLING_MODELS
+
+    stochastic = [n for n in MODEL_NAMES if build_model(ModelConfig(
+        model=n, height=16, width=16, num_actions=9, channel_scale=0.25)).stochastic]
+    assert sorted(stochastic) == sorted(SAMPLING_MODELS)

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..config import CHECKPOINTS_DIR, CONTEXT, RESULTS_DIR
+from ..config import CHECKPOINTS_DIR, CONTEXT, RESULTS_DIR, SAMPLING_MODELS
 from ..errors import SsmlibError
 from ..models import logmeanexp
 from ..stats import EpisodeTable, bootstrap
@@ -193,10 +193,6 @@ def markdown(summary: dict, doc: dict, pairs=None) -> str:
             by_k = summary["difference"][(a, b)]
             lines.append(f"| {a} - {b} | " + " | ".join(f"{by_k[k]:.1f}" for k in ks) + " |")
     return "\n".join(lines)
-
-
-SAMPLING_MODELS = ("sSSM", "dSSM-VAE")
-"""The models whose imagination samples (``model.stochastic``): the only ones whose open-loop number depends on K."""
 
 
 def campaign_checkpoints(game: str, results: Path = RESULTS_DIR, checkpoints: Path = CHECKPOINTS_DIR

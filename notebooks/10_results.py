@@ -541,6 +541,7 @@ print(f"{len(improved)} of {len(replay)} runs the first rule would have ended im
 # the campaign's table, not in it. A dSSM-DET on the same windows is the reference that needs no $K$.
 
 # %%
+from ssmlib.config import SAMPLING_MODELS
 from ssmlib.studies import open_loop_samples as ols
 
 ol_doc = json.loads(ols.results_file("MsPacman").read_text())
@@ -553,7 +554,7 @@ ax.set_title(f"{ol_doc['config']['windows']} test windows, {ol_doc['config']['k_
 plt.show()
 k_camp, k_max = campaign.load_config("MsPacman").eval_samples, ol["ks"][-1]
 for name, drops in ol["drop"].items():
-    if ol_doc["checkpoints"][name]["model"] in ols.SAMPLING_MODELS:
+    if ol_doc["checkpoints"][name]["model"] in SAMPLING_MODELS:
         print(f"{name:>20}: K = {k_camp} overstates the excess of K = {k_max} by {drops[k_camp]:.1f} nats/frame")
 print(f"orders decided at K = {k_camp} that K = {k_max} overturns or leaves undecided (the second table):",
       "; ".join(" vs ".join(p) for p in flips) or "none")

@@ -229,6 +229,10 @@ def test_jumpy_ratio_matches_env_steps_and_pairs_by_episode():
     doc["checkpoints"]["k2"]["windows"]["start"] = list(range(100, 112))  # other windows, same episodes
     r = ols.jumpy_ratio(doc, "k2", "k1", jump=2, n_boot=100)
     assert r[1].point == pytest.approx(1.0) and r[2].point == pytest.approx(36 / 36)
+    for c in doc["checkpoints"].values():  # a study asked without K = 1
+        c["windows"]["excess"].pop("1")
+    assert list(ols.jumpy_ratio(doc, "k2", "k1", jump=2, n_boot=50)) == [2]
+    doc = _doc({"k1": {1: one, 2: one + 3}, "k2": {1: jumpy, 2: jumpy + 3}}, episodes)
     # an episode only the one-step model has (the jumpy model's windows need longer episodes): the bootstrap
     # resamples the union of episodes, and the point estimate is each model's own mean
     doc["checkpoints"]["k1"]["windows"]["episode"][-2:] = [9, 9]
@@ -245,17 +249,18 @@ def test_what_the_readme_says_of_the_committed_study_holds():
     checkpoints, and the orders K = 4 decides but K = 64 does not are sSSM-s0's two points and dSSM-DET-s0's lead."""
     import json
 
-    from ssmlib.config import REPO_ROOT
+    from ssmlib.config import REPO_ROOT, SAMPLING_MODELS
 
     doc = json.loads(ols.results_file("MsPacman").read_text())
     s = ols.summarise(doc, n_boot=300)
-    drops = [s["drop"][n][4].point for n, c in doc["checkpoints"].items() if c["model"] in ols.SAMPLING_MODELS]
+    drops = [s["drop"][n][4].point for n, c in doc["checkpoints"].items() if c["model"] in SAMPLING_MODELS]
     assert abs(min(drops) - 185) < 1 and abs(max(drops) - 310) < 1
     flips = {frozenset(p) for p in ols.ordering_flips(s, 4)}
     assert flips == {frozenset({"sSSM-s0@10.29M", "sSSM-s0@16.93M"}), frozenset({"dSSM-DET-s0@11.07M", "sSSM-s0@10.29M"}),
                      frozenset({"dSSM-DET-s0@11.07M", "sSSM-s0@16.93M"})}
     r = ols.jumpy_ratio(doc, "sSSM-k4-s0@10.93M", "sSSM-s0@16.93M", jump=4, n_boot=300)
     assert f"{r[4].point:.2f}" == "0.89" and f"{r[64].point:.2f}" == "0.95"
+    assert all(0.25 < r[k].hi - r[k].lo < 0.35 for k in (4, 64))  # "intervals about 0.3 wide"
     readme = " ".join((REPO_ROOT / "README.md").read_text().split())
     assert "185-310 nats/frame above K = 64" in readme and "0.89 at K = 4, 0.95 at K = 64" in readme
     deep = json.loads(ols.results_file("MsPacman", "K256").read_text())

@@ -120,7 +120,7 @@ def jumpy_ratio(doc: dict, jumpy: str, base: str, jump: int, n_boot: int = 2000,
     ``jump*(j+1)``, the one-step model's horizon ``jump*(j+1)``), paired by episode (the two models' windows
     differ). ``{K: Interval}``."""
     runs = doc["checkpoints"]
-    T = len(runs[base]["windows"]["excess"]["1"][0])
+    T = len(next(iter(runs[base]["windows"]["excess"].values()))[0])  # any K: K = 1 need not have been asked
     chunks = list(range(T // jump))
     if not chunks:
         raise SsmlibError(f"a jump of {jump} leaves no matched step within {T} horizons")

@@ -439,6 +439,75 @@ def test_amending_the_stop_rule_is_on_the_record_stricter_only_and_rejudges_ever
         campaign.amend_stop_rule("MsPacman", 2, "again", results=tmp_path)
 
 
+def _joint_curve(*pts):
+    return [{"frames": f, "excess": e, "excess_joint": j} for f, e, j in pts]
+
+
+def test_stop_rule_on_the_joint_excess_needs_both_to_stop_improving():
+    rule = dict(stop_improvement=0.03, frame_cap=10_000)
+    # dSSM-VAE-s0's curve (millions of frames): the open loop rose while the joint excess fell 76% over the doubling
+    vae = _joint_curve((3.56, 811.2, 540.7), (7.71, 912.0, 199.1), (12.60, 950.7, 152.0), (14.75, 855.9, 130.4))
+    assert campaign.stop_rule_holds(vae, **rule, confirmations=2)[0] is True  # as the rule stood
+    done, why = campaign.stop_rule_holds(vae, **rule, confirmations=2, joint=True)
+    assert not done and why == "joint: still improving: 75.9% over the last doubling of frames"
+    # both flat: done, and the reason gives both comparisons
+    flat = _joint_curve((100, 400.0, 200.0), (200, 390.0, 199.0))
+    done, why = campaign.stop_rule_holds(flat, **rule, joint=True)
+    assert done and why.startswith("open loop: excess 400.0 -> 390.0") and "; joint: excess 200.0 -> 199.0" in why
+    # the open loop still improving, the joint flat: not done, and only the open loop's reason is given
+    done, why = campaign.stop_rule_holds(_joint_curve((100, 400.0, 200.0), (200, 300.0, 199.0)), **rule, joint=True)
+    assert not done and why == "open loop: still improving: 25.0% over the last doubling of frames"
+    # a reason both tests share is said once; a point without a joint excess cannot end a run
+    assert campaign.stop_rule_holds(flat[1:], **rule, joint=True) == (False, "no point at half the frames yet")
+    done, why = campaign.stop_rule_holds([{"frames": 100, "excess": 400.0}, flat[1]], **rule, joint=True)
+    assert not done and why == "joint: no excess_joint at 100 frames"
+    assert campaign.stop_rule_holds([{"frames": 100, "excess": 400.0}, flat[1]], **rule)[0] is True
+
+
+def test_amending_the_stop_rule_to_the_joint_excess_reopens_runs_ended_by_the_open_loop(tmp_path):
+    runs = [{"name": n, "model": "sSSM", "seed": s, "jump": 1} for s, n in enumerate(("sSSM-s0", "sSSM-s1"))]
+    campaign.init(campaign.CampaignConfig(game="MsPacman", runs=runs, stop_confirmations=2), results=tmp_path)
+    curves = {"sSSM-s0": _joint_curve((100, 811.0, 541.0), (200, 912.0, 199.0), (400, 900.0, 130.0)),  # re-opened
+              "sSSM-s1": _joint_curve((100, 500.0, 300.0), (200, 499.0, 299.0), (400, 498.0, 298.0))}  # stays done
+    for name, curve in curves.items():
+        done, why = campaign.stop_rule_holds(curve, 0.03, 100_000_000, confirmations=2)
+        assert done
+        (tmp_path / "model_zoo" / "MsPacman" / "campaign" / name).mkdir(parents=True)
+        (tmp_path / "model_zoo" / "MsPacman" / "campaign" / name / "lineage.json").write_text(
+            json.dumps({"run": name, "leases": [{}] * 3, "curve": curve, "finished": done, "why": why}))
+    with pytest.raises(SsmlibError, match="nothing to amend: pass --confirmations N .* or --joint"):
+        campaign.amend_stop_rule("MsPacman", None, "why", results=tmp_path)
+    changed = campaign.amend_stop_rule("MsPacman", None, "K = 4 samples.", results=tmp_path, joint=True)
+    assert changed == [("sSSM-s0", True, False), ("sSSM-s1", True, True)]
+    cfg = campaign.load_config("MsPacman", tmp_path)
+    assert cfg.stop_on_joint and cfg.stop_confirmations == 2
+    assert cfg.stop_rule == campaign.rule_words(0.03, 100_000_000, 2, True)
+    assert "last 2 curve points in a row" in cfg.stop_rule and cfg.stop_rule.endswith(
+        "as well as on the open-loop excess.")
+    assert "as well as on the open-loop excess: K = 4 samples. Re-opened by it: sSSM-s0." in cfg.design_changes[-1]
+    assert "consecutive" not in cfg.design_changes[-1]  # the points in a row did not change
+    lin = campaign.read_lineage("MsPacman", "sSSM-s0", tmp_path)
+    assert not lin["finished"] and lin["why"].startswith("joint: still improving")
+    # the rule as first written (one point, open loop alone) is still what the replay asks by default
+    assert {r["run"] for r in campaign.stop_rule_replay("MsPacman", 1, tmp_path)} == {"sSSM-s0", "sSSM-s1"}
+    assert {r["run"] for r in campaign.stop_rule_replay("MsPacman", 1, tmp_path, joint=True)} == {"sSSM-s1"}
+    with pytest.raises(SsmlibError, match="already tests the joint excess.*--confirmations 3"):
+        campaign.amend_stop_rule("MsPacman", None, "again", results=tmp_path, joint=True)
+
+
+def test_the_committed_campaign_judges_every_run_by_its_amended_rule():
+    """Every committed lineage's verdict is the config's rule (amendments included) applied to its curve."""
+    from ssmlib.config import RESULTS_DIR
+
+    cfg = campaign.load_config("MsPacman", RESULTS_DIR)
+    assert cfg.stop_rule == campaign.rule_words(cfg.stop_improvement, cfg.frame_cap, cfg.stop_confirmations,
+                                                cfg.stop_on_joint)
+    for r in cfg.runs:
+        lin = campaign.read_lineage("MsPacman", r["name"], RESULTS_DIR)
+        if lin["curve"]:
+            assert lin["finished"] == campaign.judge(cfg, lin["curve"])[0], r["name"]
+
+
 def test_record_left_records_what_a_killed_lease_left_once(quick_dataset, tmp_path, capsys):
     """A lease killed at its bound leaves a stopped run's summary and checkpoint unrecorded; ``record`` appends them
     to the lineage as a lease of their own, and a second call changes nothing."""

@@ -37,6 +37,21 @@ STOP_RULE = ("A run is finished when its test excess over the exact floor (open 
              "below half the frames against the last), or at {frame_cap:,} training frames.")
 """The stop rule, written into the campaign's config before its first run."""
 
+JOINT_WORDS = ("the joint excess (teacher-forced for AR and RAR, the posterior's importance-weighted bound for "
+               "sSSM and dSSM-VAE; the open-loop number itself for dSSM-DET)")
+"""What the curve's ``excess_joint`` is, model by model (the evaluator's ``joint``)."""
+
+
+def rule_words(stop_improvement: float, frame_cap: int, confirmations: int = 1, joint: bool = False) -> str:
+    """The stop rule in words, amendments included (``stop_confirmations``, ``stop_on_joint``)."""
+    rule = STOP_RULE.format(stop_improvement=stop_improvement, frame_cap=frame_cap)
+    if confirmations > 1:
+        rule = (f"{rule[:-1]}; the improvement test must hold at the last {confirmations} curve points in a row, "
+                f"each against its own half-frames reference.")
+    if joint:
+        rule += f" It must hold on {JOINT_WORDS} as well as on the open-loop excess."
+    return rule
+
 EVAL_FILE = "eval.json.gz"
 """A run's latest evaluation, gzip-compressed (a third of the bytes: the tree travels with every GPU call)."""
 
@@ -94,6 +109,9 @@ class CampaignConfig:
     stop_confirmations: int = 1
     """Consecutive curve points (the last ones) at which the improvement test must hold, each against its own
     half-frames reference: 1 as first written; 2 since the amendment of 2026-12-03 (``amend_stop_rule``)."""
+    stop_on_joint: bool = False
+    """Whether the improvement test must hold on the joint excess too (the curve's ``excess_joint``), not only on
+    the open-loop excess: False as first written; True since the amendment of 2026-12-03 (``amend_stop_rule``)."""
     eval_windows: int = 1024
     """Evenly spaced test windows of every curve point (the same windows for every run and lease)."""
     eval_samples: int = 4
@@ -121,7 +139,7 @@ def init(cfg: CampaignConfig, results: Path = RESULTS_DIR) -> Path:
     bad = [r["model"] for r in cfg.runs if r["model"] not in MODEL_NAMES]
     if bad:
         raise SsmlibError(f"unknown model(s) {', '.join(bad)} in the campaign's runs")
-    cfg.stop_rule = STOP_RULE.format(stop_improvement=cfg.stop_improvement, frame_cap=cfg.frame_cap)
+    cfg.stop_rule = rule_words(cfg.stop_improvement, cfg.frame_cap, cfg.stop_confirmations, cfg.stop_on_joint)
     return write_study_config(campaign_dir(cfg.game, results) / "config.json", dataclasses.asdict(cfg),
                               "a campaign's config and stop rule are fixed once it has started")
 
@@ -159,25 +177,26 @@ def read_lineage(game: str, run: str, results: Path = RESULTS_DIR) -> dict:
 
 
 def stop_rule_holds(curve: list[dict], stop_improvement: float, frame_cap: int,
-                    confirmations: int = 1) -> tuple[bool, str]:
-    """The stop rule on a curve of ``{"frames", "excess"}`` points (frames increasing).
+                    confirmations: int = 1, joint: bool = False) -> tuple[bool, str]:
+    """The stop rule on a curve of ``{"frames", "excess"}`` points (frames increasing; ``"excess_joint"`` too
+    when ``joint``).
 
     Finished when the last point has at least ``frame_cap`` frames, or when, against the point at or
     just below half the last point's frames, the excess fell by less than ``stop_improvement`` of its
-    value there, and the same held at each of the ``confirmations - 1`` points before the last (each
-    against its own half-frames reference). Fewer than two points, or no point at or below half the
-    frames: not finished. The confirmations guard against an outlier last point, not an outlier reference:
-    consecutive points may share their reference point.
+    value there (with ``joint``: the open-loop excess and the joint excess both), and the same held at each of
+    the ``confirmations - 1`` points before the last (each against its own half-frames reference). Fewer than
+    two points, or no point at or below half the frames: not finished. The confirmations guard against an
+    outlier last point, not an outlier reference: consecutive points may share their reference point.
     """
     if not curve:
         return False, "no curve point yet"
     if curve[-1]["frames"] >= frame_cap:
         return True, f"reached the cap of {frame_cap:,} frames"
-    done, why = _improvement_test(curve, stop_improvement)
+    done, why = _point_test(curve, stop_improvement, joint)
     for back in range(1, confirmations):
         if not done:
             break
-        earlier_done, earlier_why = _improvement_test(curve[:-back], stop_improvement)
+        earlier_done, earlier_why = _point_test(curve[:-back], stop_improvement, joint)
         if not earlier_done:
             # one point can be an outlier of the training path (two continuations of one state with the same
             # seed reached 658 and 1486 nats/frame: campaign/branches/2026-12-03-0839-h200/README.md)
@@ -190,59 +209,91 @@ def stop_rule_holds(curve: list[dict], stop_improvement: float, frame_cap: int,
     return done, why
 
 
-def _improvement_test(curve: list[dict], stop_improvement: float) -> tuple[bool, str]:
-    """The improvement part of the stop rule at the last point of ``curve`` (not empty)."""
+def _point_test(curve: list[dict], stop_improvement: float, joint: bool) -> tuple[bool, str]:
+    """The improvement test at the last point of ``curve``: on the open-loop excess, and with ``joint`` on the
+    joint excess too (both must hold; the reason names the one that does not)."""
+    done, why = _improvement_test(curve, stop_improvement)
+    if not joint:
+        return done, why
+    # a sampling model's open-loop number is a K-sample estimate whose gap to the likelihood grows with
+    # training (results/open_loop_samples/): it can stall while the model still learns
+    joint_done, joint_why = _improvement_test(curve, stop_improvement, "excess_joint")
+    if done and joint_done:
+        return True, f"open loop: {why}; joint: {joint_why}"
+    if not done and not joint_done and why == joint_why:
+        return False, why  # e.g. no point at half the frames yet
+    return False, "; ".join(f"{name}: {w}" for name, d, w in (("open loop", done, why), ("joint", joint_done,
+                                                                                             joint_why)) if not d)
+
+
+def _improvement_test(curve: list[dict], stop_improvement: float, key: str = "excess") -> tuple[bool, str]:
+    """The improvement part of the stop rule at the last point of ``curve`` (not empty), on its ``key``."""
     last = curve[-1]
     earlier = [p for p in curve[:-1] if p["frames"] <= last["frames"] / 2]
     if not earlier:
         return False, "no point at half the frames yet"
     ref = earlier[-1]
-    gain = (ref["excess"] - last["excess"]) / abs(ref["excess"]) if ref["excess"] else 0.0
+    missing = [p["frames"] for p in (ref, last) if p.get(key) is None]
+    if missing:
+        return False, f"no {key} at {missing[0]:,} frames"
+    gain = (ref[key] - last[key]) / abs(ref[key]) if ref[key] else 0.0
     # the rule compares two points; their intervals (when scored) say whether that comparison can tell a
     # plateau from the evaluation's noise: reported, not part of the rule
-    cis = [p.get("excess_ci") for p in (ref, last)]
+    cis = [p.get(f"{key}_ci") for p in (ref, last)]
     noise = ""
     if all(cis):
         overlap = cis[0][0] <= cis[1][1] and cis[1][0] <= cis[0][1]
         noise = (f"; 95% CIs [{cis[0][0]:.1f}, {cis[0][1]:.1f}] and [{cis[1][0]:.1f}, {cis[1][1]:.1f}]"
                  + (" overlap" if overlap else " do not overlap"))
     if gain < stop_improvement:
-        return True, (f"excess {ref['excess']:.1f} -> {last['excess']:.1f} nats/frame from {ref['frames']:,} to "
+        return True, (f"excess {ref[key]:.1f} -> {last[key]:.1f} nats/frame from {ref['frames']:,} to "
                       f"{last['frames']:,} frames: {gain:.1%} < {stop_improvement:.0%}{noise}")
     return False, f"still improving: {gain:.1%} over the last doubling of frames{noise}"
 
 
-def judge(cfg: CampaignConfig, curve: list[dict], confirmations: int | None = None) -> tuple[bool, str]:
+def judge(cfg: CampaignConfig, curve: list[dict], confirmations: int | None = None,
+          joint: bool | None = None) -> tuple[bool, str]:
     """The campaign's stop rule, as its config stands (amendments included), on one run's curve; ``confirmations``
-    replaces the config's points in a row (an amendment being judged, or the rule as first written replayed)."""
-    return stop_rule_holds(curve, cfg.stop_improvement, cfg.frame_cap, confirmations or cfg.stop_confirmations)
+    and ``joint`` replace the config's (an amendment being judged, or the rule as first written replayed)."""
+    return stop_rule_holds(curve, cfg.stop_improvement, cfg.frame_cap, confirmations or cfg.stop_confirmations,
+                           cfg.stop_on_joint if joint is None else joint)
 
 
-def amend_stop_rule(game: str, confirmations: int, why: str, results: Path = RESULTS_DIR) -> list[tuple[str, bool, bool]]:
-    """Require the stop rule's improvement test at ``confirmations`` consecutive curve points, on the record (a
-    dated line in ``design_changes``), and judge every run's lineage again under it. Only a stricter rule is
-    accepted: a run it re-opens continues in the next lease; a run it would close had a stale recorded verdict,
-    and is named in the record too. Returns (run, before, now)."""
+def amend_stop_rule(game: str, confirmations: int | None, why: str, results: Path = RESULTS_DIR,
+                    joint: bool = False) -> list[tuple[str, bool, bool]]:
+    """Make the stop rule stricter on the record (a dated line in ``design_changes``) and judge every run's
+    lineage again under it: its improvement test at ``confirmations`` consecutive curve points (more than now),
+    and/or (``joint``) on the joint excess as well as the open-loop excess. Only a stricter rule is accepted: a
+    run it re-opens continues in the next lease; a run it would close had a stale recorded verdict, and is named
+    in the record too. Returns (run, before, now)."""
     cfg = load_config(game, results)
-    if confirmations <= cfg.stop_confirmations:
+    if confirmations is None and not joint:
+        raise SsmlibError("nothing to amend: pass --confirmations N (points in a row) or --joint")
+    if confirmations is not None and confirmations <= cfg.stop_confirmations:
         raise SsmlibError(f"the stop rule already asks for {cfg.stop_confirmations} point(s) in a row: an amendment "
                           f"may only make it stricter (pass --confirmations {cfg.stop_confirmations + 1} or more)")
+    if joint and cfg.stop_on_joint:
+        raise SsmlibError("the stop rule already tests the joint excess: an amendment may only make it stricter "
+                          f"(pass --confirmations {cfg.stop_confirmations + 1} or more)")
+    confirmations = confirmations or cfg.stop_confirmations
+    joint = joint or cfg.stop_on_joint
     judged = {}  # run -> (its lineage, the verdict under the amended rule)
     for r in cfg.runs:
         lin = read_lineage(game, r["name"], results)
         if lin["curve"]:
-            judged[r["name"]] = lin, judge(cfg, lin["curve"], confirmations)
+            judged[r["name"]] = lin, judge(cfg, lin["curve"], confirmations, joint)
     changed = [(name, lin["finished"], now) for name, (lin, (now, _)) in judged.items()]
-    rule = STOP_RULE.format(stop_improvement=cfg.stop_improvement, frame_cap=cfg.frame_cap)
     reopened = [n for n, before, now in changed if before and not now]
     closed = [n for n, before, now in changed if now and not before]  # none unless a recorded verdict was stale
+    what = [f"the improvement test must hold at {confirmations} consecutive curve points (was "
+            f"{cfg.stop_confirmations})"] if confirmations != cfg.stop_confirmations else []
+    what += [f"the improvement test must hold on {JOINT_WORDS} as well as on the open-loop excess"] \
+        if joint != cfg.stop_on_joint else []
     amend_study_config(campaign_dir(game, results) / "config.json", CampaignConfig,
-                       f"stop rule: the improvement test must hold at {confirmations} consecutive curve points "
-                       f"(was {cfg.stop_confirmations}): {why} Re-opened by it: {', '.join(reopened) or 'none'}."
+                       f"stop rule: {'; '.join(what)}: {why} Re-opened by it: {', '.join(reopened) or 'none'}."
                        + (f" Closed by it (their recorded verdicts were stale): {', '.join(closed)}." if closed else ""),
-                       {"stop_confirmations": confirmations,
-                        "stop_rule": f"{rule[:-1]}; the improvement test must hold at the last {confirmations} "
-                                     f"curve points in a row, each against its own half-frames reference."},
+                       {"stop_confirmations": confirmations, "stop_on_joint": joint,
+                        "stop_rule": rule_words(cfg.stop_improvement, cfg.frame_cap, confirmations, joint)},
                        f"start the campaign first: python -m ssmlib campaign init --game {game}")
     for name, (lin, verdict) in judged.items():  # each lineage judged again, after the record is written
         lin["finished"], lin["why"] = verdict
@@ -571,9 +622,11 @@ def branch_markdown(rows: list[dict]) -> str:
           joint(r["excess_joint"][1]), f"{r['excess'][0] - r['excess'][1]:+.1f}"] for r in rows])
 
 
-def stop_rule_replay(game: str, confirmations: int = 1, results: Path = RESULTS_DIR) -> list[dict]:
-    """Every run's curve replayed point by point under the stop rule asking for ``confirmations`` points in a row
-    (1: the rule as first written): the first point at which it would have finished the run, beside the run's last
+def stop_rule_replay(game: str, confirmations: int = 1, results: Path = RESULTS_DIR,
+                     joint: bool = False) -> list[dict]:
+    """Every run's curve replayed point by point under the stop rule asking for ``confirmations`` points in a row,
+    on the open-loop excess alone or (``joint``) on the joint excess too (1 and False: the rule as first written):
+    the first point at which it would have finished the run, beside the run's last
     point and its verdict under the config as it stands. A run the replayed rule would have ended early and that
     then kept improving shows what that rule would have cost. Runs the replayed rule never finishes are left out."""
     cfg = load_config(game, results)
@@ -581,7 +634,7 @@ def stop_rule_replay(game: str, confirmations: int = 1, results: Path = RESULTS_
     for r in cfg.runs:
         lin = read_lineage(game, r["name"], results)
         curve = lin.get("curve", [])
-        first = next((i for i in range(len(curve)) if judge(cfg, curve[:i + 1], confirmations)[0]), None)
+        first = next((i for i in range(len(curve)) if judge(cfg, curve[:i + 1], confirmations, joint)[0]), None)
         if first is None:
             continue
         stop, last = curve[first], curve[-1]
@@ -881,7 +934,7 @@ def _cli_add_run(args) -> int:
 
 
 def _cli_amend_stop(args) -> int:
-    for name, before, now in amend_stop_rule(args.game, args.confirmations, args.why):
+    for name, before, now in amend_stop_rule(args.game, args.confirmations, args.why, joint=args.joint):
         if before != now:
             print(f"{name}: {'finished' if before else 'open'} -> {'finished' if now else 'open'}")
     return report(args.game)
@@ -952,9 +1005,12 @@ def add_cli(subparsers) -> None:
     a.add_argument("--why", required=True, help="the reason, stored with the date in the config's design_changes")
     a.set_defaults(func=_cli_add_run)
     st = sub.add_parser("amend-stop", help="make the stop rule stricter on the record (its test at N consecutive "
-                        "curve points) and judge every run again")
+                        "curve points, and/or on the joint excess too) and judge every run again")
     st.add_argument("--game", default="MsPacman")
-    st.add_argument("--confirmations", type=int, required=True, help="consecutive curve points the test must hold at")
+    st.add_argument("--confirmations", type=int, default=None,
+                    help="consecutive curve points the test must hold at (more than now)")
+    st.add_argument("--joint", action="store_true",
+                    help="the test must hold on the joint excess (teacher-forced / posterior bound) as well")
     st.add_argument("--why", required=True, help="the reason, stored with the date in the config's design_changes")
     st.set_defaults(func=_cli_amend_stop)
     c = sub.add_parser("calibrate", help="add the reward head's class weights to campaign weights exported "

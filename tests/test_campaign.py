@@ -134,12 +134,20 @@ def test_curves_read_the_lineages(tmp_path):
         d = campaign.campaign_dir("MsPacman", results) / run
         d.mkdir(parents=True)
         curve = [{"frames": f, "env_steps": f * jump, "excess": e, "excess_ci": [e - 1, e + 1],
-                  **({"reward_auc_open_loop": 0.6} if jump == 1 else {})} for f, e in pts]
+                  **({"reward_auc_open_loop": 0.6, "excess_joint": e / 2, "excess_joint_ci": [e / 2 - 2, e / 2 + 2]}
+                     if jump == 1 else {})} for f, e in pts]
         (d / "lineage.json").write_text(json.dumps({"leases": [{}] * len(pts), "curve": curve, "finished": False}))
     c = campaign.curves("MsPacman", results)
     assert set(c) == {"sSSM-s0", "sSSM-k2-s0"}  # AR-s0 has not started
     assert c["sSSM-s0"]["excess"] == [50.0, 40.0] and c["sSSM-s0"]["lo"] == [49.0, 39.0]
     assert c["sSSM-k2-s0"]["env_steps"] == [200] and c["sSSM-k2-s0"]["jump"] == 2
+    assert c["sSSM-s0"]["excess_joint"] == [25.0, 20.0] and c["sSSM-s0"]["joint_hi"] == [27.0, 22.0]
+    assert c["sSSM-k2-s0"]["excess_joint"] == [None]  # not scored: no joint line for it
+    fig, ax = plt.subplots()
+    campaign.plot_curves(ax, "MsPacman", results, y="excess_joint")
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["sSSM"]
+    assert list(ax.get_lines()[0].get_ydata()) == [25.0, 20.0] and "joint" in ax.get_ylabel()
+    plt.close(fig)
     fig, ax = plt.subplots()
     campaign.plot_curves(ax, "MsPacman", results)
     assert sorted(t.get_text() for t in ax.get_legend().get_texts()) == ["sSSM", "sSSM k=2"]

@@ -689,8 +689,9 @@ def variant_label(model: str, jump: int = 1, reward_state: str = "posterior") ->
 
 def curves(game: str, results: Path = RESULTS_DIR) -> dict[str, dict]:
     """Per started run, its learning curve from the lineage: training frames, environment steps, the
-    open-loop test excess (nats/frame) with its 95% episode-bootstrap interval, and the open-loop reward
-    AUC of P(r != 0) over h = 1..10 (None where not scored) after each lease."""
+    open-loop test excess (nats/frame) with its 95% episode-bootstrap interval (``lo``, ``hi``), the joint
+    excess with its own (``joint_lo``, ``joint_hi``; None where not scored), and the open-loop reward AUC of
+    P(r != 0) over h = 1..10 (None where not scored) after each lease."""
     cfg = load_config(game, results)
     out = {}
     for r in cfg.runs:
@@ -698,19 +699,29 @@ def curves(game: str, results: Path = RESULTS_DIR) -> dict[str, dict]:
         if not pts:
             continue
         ci = [p.get("excess_ci") or [float("nan")] * 2 for p in pts]
+        joint_ci = [p.get("excess_joint_ci") or [float("nan")] * 2 for p in pts]
         out[r["name"]] = {"model": r["model"], "seed": r.get("seed", 0), "jump": r.get("jump", 1),
                           "reward_state": r.get("reward_state", "posterior"),
                           "frames": [p["frames"] for p in pts], "env_steps": [p["env_steps"] for p in pts],
                           "excess": [p["excess"] for p in pts], "lo": [c[0] for c in ci], "hi": [c[1] for c in ci],
+                          "excess_joint": [p.get("excess_joint") for p in pts],
+                          "joint_lo": [c[0] for c in joint_ci], "joint_hi": [c[1] for c in joint_ci],
                           "reward_auc": [p.get("reward_auc_open_loop") for p in pts]}
     return out
 
 
+BANDS = {"excess": ("lo", "hi"), "excess_joint": ("joint_lo", "joint_hi")}
+"""The 95% interval of each excess in :func:`curves`, drawn as a band."""
+
+
 def plot_curves(ax, game: str, results: Path = RESULTS_DIR, x: str = "env_steps", colour=None, y: str = "excess"):
-    """Excess (or ``y="reward_auc"``: the open-loop reward AUC, chance dotted) against environment steps (or
+    """Open-loop excess (``y="excess_joint"``: the joint excess; ``y="reward_auc"``: the open-loop reward AUC, chance
+    dotted) against environment steps (or
     ``x="frames"``), one line per run (the excess with its interval as a band), one colour per model
     (``colour(model)``, ``colour('sSSM-k2')`` for jumpy runs; matplotlib's cycle when None); seeds share
     their model's colour."""
+    from matplotlib.ticker import NullFormatter
+
     colours: dict[str, str] = {}
     for name, c in curves(game, results).items():
         label = variant_label(c["model"], c["jump"], c["reward_state"])
@@ -721,13 +732,15 @@ def plot_curves(ax, game: str, results: Path = RESULTS_DIR, x: str = "env_steps"
             continue
         style = "o--" if c["reward_state"] != "posterior" else "o-"  # a variant of the model: its colour, dashed
         ax.plot(*zip(*pts), style, color=col, label=label if name.endswith("-s0") else None)
-        if y == "excess":
-            ax.fill_between(c[x], c["lo"], c["hi"], color=col, alpha=0.2)
+        if y in BANDS:
+            ax.fill_between(c[x], c[BANDS[y][0]], c[BANDS[y][1]], color=col, alpha=0.2)
     if y == "reward_auc":
         ax.axhline(0.5, color="grey", ls=":", lw=1)
     ax.set_xscale("log")
+    ax.xaxis.set_minor_formatter(NullFormatter())  # the runs span less than a decade: minor labels would collide
     ax.set_xlabel("environment steps" if x == "env_steps" else "training frames")
-    ax.set_ylabel("open-loop test excess (nats/frame)" if y == "excess" else "open-loop reward AUC, P(r != 0)")
+    ax.set_ylabel({"excess": "open-loop test excess (nats/frame)", "excess_joint": "joint test excess (nats/frame)",
+                   "reward_auc": "open-loop reward AUC, P(r != 0)"}[y])
     ax.set_title(f"{game}: the model-zoo campaign, after each lease")
     ax.legend(fontsize=8)
     return ax

@@ -23,8 +23,9 @@
 #   CHECK_VARIANTS=a,b picks variants) while the campaign's data is
 #   collected: $OUT/check_step.log. BENCH=1 runs `bench train` (BENCH_VARIANTS, default b256-eager-cl against
 #   b256-compile, for at most BENCH_TIMEOUT=240 s) while the data is collected: $OUT/train-engine-h200.json.
-#   OPEN_LOOP=1 runs scripts/open_loop_samples.py beside the lease (see there): $OUT/open_loop_samples.json, to be
-#   copied to results/open_loop_samples/<game>-campaign.json.
+#   OPEN_LOOP=1 runs scripts/open_loop_samples.py beside the lease (see there; a few seconds per checkpoint on the
+#   H200): $OUT/open_loop_samples.json and its log, which `python -m ssmlib unpack --from DIR` stores as
+#   results/open_loop_samples/<game>-campaign.json (when it continues the committed file) and under its logs/.
 #   COMPILE=1 (the default; COMPILE=0 for eager) trains with torch.compile behind train's compiled-step guard
 #   (a step that disagrees with eager falls back, recorded as compile_fallback). Measured in the campaign
 #   (2026-12-02, dSSM-VAE-s0/s1, two runs at once): eager 9.4k frames/s per run, compiled 14.2-14.3k (1.51x);

@@ -205,3 +205,53 @@ def test_a_tar_that_would_undo_a_committed_design_change_or_holds_no_lineage_is_
         with pytest.raises(SsmlibError, match=why):
             unpack(back, root=repo)
         assert (repo / ZOO / "sSSM-s0/lineage.json").read_text() == OLD
+
+
+STUDY = "results/open_loop_samples/MsPacman-campaign.json"
+
+
+def _study(names: dict[str, str], windows: int = 64) -> bytes:
+    """A sample-count study file: its config and, per checkpoint, the sha256 and the scoring time."""
+    return json.dumps({"config": {"windows": windows, "k_max": 256}, "checkpoints": {
+        n: {"sha256": sha, "provenance": {"time": f"2026-12-03T16:4{i}:10+0000"}} for i, (n, sha) in
+        enumerate(names.items())}}).encode()
+
+
+def test_the_open_loop_study_continuing_the_committed_one_is_stored_with_its_log(repo, tmp_path):
+    (repo / STUDY).parent.mkdir(parents=True)
+    (repo / STUDY).write_bytes(_study({"sSSM-s0@10.29M": "aa"}))
+    back = tmp_path / "back"
+    make_tar(back / "campaign.tar", {f"{ZOO}/sSSM-s0/lineage.json": NEW.encode()})
+    returned = _study({"sSSM-s0@10.29M": "aa", "sSSM-s0@16.93M": "bb"})
+    (back / "open_loop_samples.json").write_bytes(returned)
+    (back / "open_loop_samples.log").write_text("the study's log")
+    done = unpack(back, root=repo)
+    assert (repo / STUDY).read_bytes() == returned
+    assert (repo / "results/open_loop_samples/logs/MsPacman-campaign-2026-12-03-1641-h200.log").read_text() == \
+        "the study's log"
+    assert any("1 checkpoint(s) added: sSSM-s0@16.93M" in line for line in done)
+    assert (repo / ZOO / "sSSM-s0/lineage.json").read_text() == NEW
+    # a folder with the study alone is unpacked too; without a committed study the first one is stored
+    (repo / STUDY).unlink()
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    (alone / "open_loop_samples.json").write_bytes(returned)
+    assert "2 checkpoint(s) added" in unpack(alone, root=repo)[0] and (repo / STUDY).read_bytes() == returned
+
+
+@pytest.mark.parametrize("returned, why", [
+    (_study({"sSSM-s0@10.29M": "aa"}, windows=16), "another configuration"),
+    (_study({"sSSM-s0@10.29M": "changed", "sSSM-s0@16.93M": "bb"}), r"lacks or changed committed checkpoints \(sSSM-s0@10.29M\)"),
+    (_study({"sSSM-s0@16.93M": "bb"}), "lacks or changed"),
+    (b"{not json", "not a sample-count study"),
+])
+def test_an_open_loop_study_that_does_not_continue_the_committed_one_stops_everything(repo, tmp_path, returned, why):
+    (repo / STUDY).parent.mkdir(parents=True)
+    committed = _study({"sSSM-s0@10.29M": "aa"})
+    (repo / STUDY).write_bytes(committed)
+    back = tmp_path / "back"
+    make_tar(back / "campaign.tar", {f"{ZOO}/sSSM-s0/lineage.json": NEW.encode()})
+    (back / "open_loop_samples.json").write_bytes(returned)
+    with pytest.raises(SsmlibError, match=why):
+        unpack(back, root=repo)
+    assert (repo / STUDY).read_bytes() == committed and (repo / ZOO / "sSSM-s0/lineage.json").read_text() == OLD

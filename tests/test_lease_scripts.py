@@ -202,10 +202,12 @@ def test_the_open_loop_study_runs_beside_the_lease_and_continues_the_committed_f
     done = subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=60, env=env)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[0] == "zoo lease" and done.stdout.splitlines()[-1] == "zoo tar"
-    log = (tmp_path / "out/open_loop_samples.log").read_text()
+    from ssmlib.studies.lease_files import STUDY_FILE, STUDY_LOG  # what `unpack` looks for in the returned folder
+
+    log = (tmp_path / "out" / STUDY_LOG).read_text()
     assert "study scripts/open_loop_samples.py --data /d --campaign MsPacman --checkpoint a@1M=.carry/a@1M.safetensors" \
            "@1000000 --checkpoint b@2M=.carry/b.safetensors@2000000 --device cuda" in log
-    assert f"--out {tmp_path}/out/open_loop_samples.json" in log and "continues: committed" in log
+    assert f"--out {tmp_path}/out/{STUDY_FILE}" in log and "continues: committed" in log
     assert "study scripts/open_loop_samples.py" in done.stdout  # the log's tail, printed after the lease
     env["OPEN_LOOP_EXTRA"] = ""  # no extra checkpoint: an empty list under set -u
     done = subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=60, env=env)

@@ -15,6 +15,12 @@ anything in the repository changes, so a damaged or foreign tar is refused in on
 Each log is stored in its campaign's ``logs/`` as ``<UTC date>-<HHMM>-<device tag>.log``, the time being the
 newest file in the tar (the device's clock when the lease packed it).
 
+With ``OPEN_LOOP=1`` the folder also holds ``open_loop_samples.json`` (the sample-count study, continuing
+``results/open_loop_samples/<game>-campaign.json``) and its ``open_loop_samples.log``: the file replaces the
+committed one when it continues it (the same configuration, every committed checkpoint kept with the same
+bytes), and the log is stored as ``results/open_loop_samples/logs/<game>-campaign-<UTC time>-<device tag>.log``,
+the time being the newest checkpoint's scoring.
+
 Every run's ``lineage.json`` in a tar must continue the committed one: the committed leases first, unchanged.
 A call sent the tree of an earlier call that was not unpacked yet, on a machine no longer warm, continues the
 same state a second time; its tar is a branch, refused here, and kept by hand under
@@ -32,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import SsmlibError
+from ..io import atomic_write_bytes
 
 
 @dataclass(frozen=True)
@@ -57,6 +64,35 @@ LEASE_TARS = (
     # scripts/gpu_i2a_campaign.sh called on its own: its tar at the top, the caller's log beside it
     LeaseTar("i2a_campaign.tar", "lease.log", "results/i2a/{game}/campaign", "checkpoints/i2a_campaign/{game}", True),
 )
+
+
+STUDY_FILE, STUDY_LOG = "open_loop_samples.json", "open_loop_samples.log"
+"""What ``OPEN_LOOP=1`` adds to a lease's folder (``scripts/gpu_campaign.sh``)."""
+
+
+def check_study(src: Path, committed: Path) -> tuple[bytes, list[str], str]:
+    """The returned sample-count study: its bytes, the checkpoints it adds to the ``committed`` file, and the
+    ``YYYY-MM-DD-HHMM`` of its newest scoring. Refused in one line unless it continues the committed file (the
+    same configuration; every committed checkpoint present with the same sha256)."""
+    data = src.read_bytes()
+    try:
+        doc = json.loads(data)
+        new, config = doc["checkpoints"], doc["config"]
+        times = [c["provenance"]["time"] for c in new.values()]
+    except (ValueError, KeyError, TypeError) as e:
+        raise SsmlibError(f"{STUDY_FILE}: not a sample-count study ({type(e).__name__}: {e}); nothing was "
+                          f"unpacked") from None
+    old = json.loads(committed.read_text()) if committed.exists() else {"config": config, "checkpoints": {}}
+    if old["config"] != config:
+        raise SsmlibError(f"{STUDY_FILE} was scored with another configuration than {committed.name}: it does not "
+                          f"continue it; nothing was unpacked")
+    lost = [n for n, c in old["checkpoints"].items() if new.get(n, {}).get("sha256") != c["sha256"]]
+    if lost:
+        raise SsmlibError(f"{STUDY_FILE} lacks or changed committed checkpoints ({', '.join(lost)}): it does not "
+                          f"continue {committed.name}; nothing was unpacked")
+    added = [n for n in new if n not in old["checkpoints"]]
+    newest = max(times or ["0000-00-00T00:00"])
+    return data, added, f"{newest[:10]}-{newest[11:13]}{newest[14:16]}"
 
 
 SKIP_ADVICE = (" (to unpack the other campaign's tar alone, copy the folder without this one, e.g. "
@@ -183,9 +219,20 @@ def unpack(folder, game: str = "MsPacman", root=None, device_tag: str = "h200") 
                 raise SsmlibError(f"{log_dst} already exists with other contents: this lease looks unpacked "
                                   f"already, or two leases packed in the same minute; nothing was unpacked")
             plan.append((lt, path, results, ckpts, log_src, log_dst))
-        if not plan:
+        study = None
+        if (folder / STUDY_FILE).is_file():
+            from .open_loop_samples import results_file
+
+            study_dst = results_file(game, "campaign", root / "results")
+            data, added, when = check_study(folder / STUDY_FILE, study_dst)
+            study_log = study_dst.parent / "logs" / f"{game}-campaign-{when}-{device_tag}.log"
+            if (folder / STUDY_LOG).is_file() and study_log.exists() and \
+                    study_log.read_bytes() != (folder / STUDY_LOG).read_bytes():
+                raise SsmlibError(f"{study_log} already exists with other contents; nothing was unpacked")
+            study = (data, added, study_dst, study_log)
+        if not plan and study is None:
             raise SsmlibError(f"{folder} holds no campaign tar ({', '.join(lt.name for lt in LEASE_TARS)} or its "
-                              f"parts): nothing to unpack")
+                              f"parts) and no {STUDY_FILE}: nothing to unpack")
         done = []
         for lt, path, results, ckpts, log_src, log_dst in plan:
             if lt.replace_checkpoints and (root / ckpts).exists():
@@ -201,6 +248,14 @@ def unpack(folder, game: str = "MsPacman", root=None, device_tag: str = "h200") 
                 done.append(f"stored {lt.log} as {log_dst.relative_to(root)}")
             else:
                 done.append(f"no {lt.log} beside {lt.name}: no log stored")
+        if study is not None:
+            data, added, study_dst, log_dst = study
+            atomic_write_bytes(study_dst, data)
+            done.append(f"stored {STUDY_FILE} as {study_dst.relative_to(root)} ({len(added)} checkpoint(s) added: "
+                        f"{', '.join(added) or 'none'})")
+            if (folder / STUDY_LOG).is_file():
+                atomic_write_bytes(log_dst, (folder / STUDY_LOG).read_bytes())
+                done.append(f"stored {STUDY_LOG} as {log_dst.relative_to(root)}")
     return done
 
 

@@ -182,6 +182,16 @@ def test_best_run_is_the_lowest_latest_excess_of_the_model(tmp_path):
     summary = campaign.model_summary_markdown("MsPacman", results)
     assert "| sSSM * | 2/3 |" in summary and "| sSSM, reward from the prior * | 1/1 |" in summary
     assert "scored with 4 prior samples per window" in summary
+    assert "| sSSM * | 2/3 | 0 | sSSM-s1 | 100 | 50 | - | - |" in summary  # no study file, no joint excess
+    # the sample-count study scored the best seed's weights (named by the frames they scored): its largest K
+    study = {"config": {"ks": [1, 256], "windows": 2}, "checkpoints": {"sSSM-s1@0.00M": {"windows": {
+        "episode": [0, 1], "start": [5, 9], "excess": {"1": [[30.0, 30.0], [50.0, 50.0]],
+                                                     "256": [[10.0, 10.0], [20.0, 20.0]]}}}}}
+    (results / "open_loop_samples").mkdir()
+    (results / "open_loop_samples" / "MsPacman-campaign.json").write_text(json.dumps(study))
+    summary = campaign.model_summary_markdown("MsPacman", results)
+    assert "| sSSM * | 2/3 | 0 | sSSM-s1 | 100 | 50 | 15 [10, 20] | - |" in summary
+    assert "the same weights with 256 samples on 2 of the test windows" in summary
     # the claims and the I2A campaign's choice of environment model see the design's seeds only
     from ssmlib.claims import campaign_tables
     from ssmlib.studies.i2a_campaign import choose_env_model

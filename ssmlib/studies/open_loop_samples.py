@@ -147,8 +147,7 @@ def summarise(doc: dict, n_boot: int = 2000, seed: int = 0) -> dict:
     tables = {name: _table(r["windows"]) for name, r in runs.items()}
     out = {"ks": ks, "excess": {}, "drop": {}, "difference": {}}
     for name, t in tables.items():
-        out["excess"][name] = {k: bootstrap({name: t}, lambda m, k=k, n=name: m[n][f"k{k}"], n_boot, seed=seed)
-                               for k in ks}
+        out["excess"][name] = {k: _excess(t, k, n_boot, seed) for k in ks}
         out["drop"][name] = {k: bootstrap({name: t}, lambda m, k=k, n=name: m[n][f"k{k}"] - m[n][f"k{k_max}"],
                                           n_boot, seed=seed) for k in ks[:-1]}
     names = list(runs)
@@ -161,6 +160,21 @@ def summarise(doc: dict, n_boot: int = 2000, seed: int = 0) -> dict:
                 k: bootstrap({a: tables[a], b: tables[b]}, lambda m, k=k, a=a, b=b: m[a][f"k{k}"] - m[b][f"k{k}"],
                              n_boot, seed=seed) for k in ks}
     return out
+
+
+def _excess(table: EpisodeTable, k: int, n_boot: int, seed: int):
+    return bootstrap({"m": table}, lambda m: m["m"][f"k{k}"], n_boot, seed=seed)
+
+
+def excess_at(doc: dict, name: str, k: int, n_boot: int = 2000, seed: int = 0):
+    """One checkpoint's open-loop excess with ``k`` prior samples (mean over its windows and horizons) and its 95%
+    episode-bootstrap interval, as in :func:`summarise`."""
+    return _excess(_table(doc["checkpoints"][name]["windows"]), k, n_boot, seed)
+
+
+def checkpoint_name(run: str, frames: int) -> str:
+    """A campaign run's weights in the study: ``<run>@<frames>M``, the frames of the curve point they scored."""
+    return f"{run}@{frames / 1e6:.2f}M"
 
 
 def sign(iv) -> str:
@@ -207,7 +221,7 @@ def campaign_checkpoints(game: str, results: Path = RESULTS_DIR, checkpoints: Pa
         curve = read_lineage(game, run["name"], results)["curve"]
         if run["model"] in SAMPLING_MODELS and w.exists() and curve:
             frames = int(curve[-1]["frames"])
-            out.append((f"{run['name']}@{frames / 1e6:.2f}M", w, frames))
+            out.append((checkpoint_name(run["name"], frames), w, frames))
     return out
 
 

@@ -619,17 +619,25 @@ for name, by_k in deep["excess"].items():
 # %% [markdown]
 # #### On the campaign's own windows
 #
-# The same study ran on the H200 beside a lease (`OPEN_LOOP=1 bash scripts/gpu_campaign.sh`, a few seconds
+# The same study ran on the H200 beside a lease (`scripts/gpu_campaign.sh` runs it beside every lease, a few seconds
 # per checkpoint there against minutes here): every sampling run's committed weights, jumpy ones included,
 # and sSSM-s0's earlier point at 10.29M frames carried from git, on 64 of the campaign's own test windows
-# with 256 prior samples each (`results/open_loop_samples/MsPacman-campaign.json`). The table gives each
-# checkpoint's excess at every $K$ (the last column: $K$ = 1 minus $K$ = 256); the lines under the figure,
+# with 256 prior samples each (`results/open_loop_samples/MsPacman-campaign.json`); each lease adds the
+# runs' new weights. The table gives the excess at every $K$ of each run's latest scored weights and of
+# sSSM-s0's two points (the last column: $K$ = 1 minus $K$ = 256); the lines under the figure,
 # how much the campaign's $K$ overstates the largest, sSSM-s0's change between its two points at both
 # ends, and claim 3's ratio at both ends.
 
 # %%
 camp_doc = json.loads(ols.results_file("MsPacman", "campaign").read_text())
-camp = ols.summarise(camp_doc, n_boot=1000)
+s0_pair = ("sSSM-s0@10.29M", "sSSM-s0@16.93M")  # the two points whose rise the campaign's K = 4 reported
+latest = {}  # each run's latest scored weights (the study grows lease by lease), and the pair above
+for name, c in camp_doc["checkpoints"].items():
+    run = name.split("@")[0]
+    if run not in latest or c["frames"] > camp_doc["checkpoints"][latest[run]]["frames"]:
+        latest[run] = name
+shown = sorted(set(latest.values()) | {n for n in s0_pair if n in camp_doc["checkpoints"]})
+camp = ols.summarise(camp_doc, n_boot=1000, names=shown, pairs=[s0_pair] if set(s0_pair) <= set(shown) else [])
 display(Markdown(ols.markdown(camp, camp_doc, pairs=[])))
 fig, ax = plt.subplots(figsize=(7, 4.5))
 ols.plot(ax, camp, camp_doc, colour=colour)
@@ -639,9 +647,8 @@ plt.show()
 k_top = camp["ks"][-1]
 gaps = {n: d[k_camp].point for n, d in camp["drop"].items()}
 print(f"K = {k_camp} overstates K = {k_top} by {min(gaps.values()):.1f} to {max(gaps.values()):.1f} nats/frame")
-s0_points = sorted((n for n in camp_doc["checkpoints"] if n.startswith("sSSM-s0@")),
-                   key=lambda n: camp_doc["checkpoints"][n]["frames"])
-if len(s0_points) == 2 and tuple(s0_points) in camp["difference"]:
+s0_points = list(s0_pair)
+if s0_pair in camp["difference"]:
     early, late = s0_points
     change = camp["difference"][(early, late)]  # earlier minus later: below 0 means the later point is worse
     tail = {n: camp["excess"][n][k_top // 2].point - camp["excess"][n][k_top].point for n in s0_points}
@@ -650,13 +657,13 @@ if len(s0_points) == 2 and tuple(s0_points) in camp["difference"]:
     print(f"sSSM-s0, {early} minus {late}: K = {k_camp} {change[k_camp]:.1f}, K = {k_top} {change[k_top]:.1f} "
           f"({'decided' if ols.sign(change[k_camp]) != '?' else 'undecided'} at K = {k_camp}, "
           f"{'decided' if ols.sign(change[k_top]) != '?' else 'undecided'} at K = {k_top})")
-    for name, c in camp_doc["checkpoints"].items():
-        if c["jump"] > 1:
-            r = ols.jumpy_ratio(camp_doc, name, late, c["jump"], n_boot=1000)
+    for name in shown:
+        if camp_doc["checkpoints"][name]["jump"] > 1:
+            r = ols.jumpy_ratio(camp_doc, name, late, camp_doc["checkpoints"][name]["jump"], n_boot=1000)
             print(f"claim 3's ratio, {name} over {late} at matched env steps: "
                   f"K = {k_camp} {r[k_camp]:.2f}, K = {k_top} {r[k_top]:.2f}")
-for name, c in camp_doc["checkpoints"].items():
-    prov_row(f"open_loop_samples/campaign/{name}", c["provenance"])
+for name in shown:
+    prov_row(f"open_loop_samples/campaign/{name}", camp_doc["checkpoints"][name]["provenance"])
 
 # %% [markdown]
 # What it changed. The gap between the campaign's $K$ and 256 samples grows as a model trains (sSSM-s0's

@@ -23,8 +23,10 @@
 #   CHECK_VARIANTS=a,b picks variants) while the campaign's data is
 #   collected: $OUT/check_step.log. BENCH=1 runs `bench train` (BENCH_VARIANTS, default b256-eager-cl against
 #   b256-compile, for at most BENCH_TIMEOUT=240 s) while the data is collected: $OUT/train-engine-h200.json.
-#   OPEN_LOOP=1 runs scripts/open_loop_samples.py beside the lease (see there; a few seconds per checkpoint on the
-#   H200): $OUT/open_loop_samples.json and its log, which `python -m ssmlib unpack --from DIR` stores as
+#   OPEN_LOOP=1 (the default since 2026-12-03; OPEN_LOOP=0 to skip it) runs scripts/open_loop_samples.py beside the
+#   lease (see there; 64 windows x 256 samples took 2-3 s per checkpoint on the H200, 10 checkpoints in 30 s), so
+#   every sampling run's latest weights get their 256-sample open-loop excess (the README table's column):
+#   $OUT/open_loop_samples.json and its log, which `python -m ssmlib unpack --from DIR` stores as
 #   results/open_loop_samples/<game>-campaign.json (when it continues the committed file) and under its logs/.
 #   COMPILE=1 (the default; COMPILE=0 for eager) trains with torch.compile behind train's compiled-step guard
 #   (a step that disagrees with eager falls back, recorded as compile_fallback). Measured in the campaign
@@ -72,7 +74,7 @@ if [ "${BENCH:-0}" = 1 ]; then  # eager channels_last against compiled NCHW (the
   BENCH_PID=$!
 fi
 python3 -m ssmlib campaign data --game "$GAME" --out "$DATA"
-if [ "${OPEN_LOOP:-0}" = 1 ]; then  # beside the lease: how many prior samples the open-loop excess needs
+if [ "${OPEN_LOOP:-1}" = 1 ]; then  # beside the lease: how many prior samples the open-loop excess needs
   # (scripts/open_loop_samples.py) for every committed sampling-model weights, on the campaign's data, bounded; it
   # reads the weights before the lease exports new ones (OPEN_LOOP_SECONDS < each run's training), and writes its
   # file after every checkpoint. OPEN_LOOP_EXTRA="NAME=PATH@FRAMES ..." adds checkpoints (e.g. earlier points of a

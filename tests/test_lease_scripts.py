@@ -182,9 +182,9 @@ def test_a_lease_killed_at_its_bound_is_followed_by_a_record_of_what_it_left(tmp
 def test_the_open_loop_study_runs_beside_the_lease_and_continues_the_committed_file(tmp_path):
     """gpu_campaign.sh's OPEN_LOOP=1 blocks, as written there: the committed study is copied to $OUT before the
     script continues it there, every OPEN_LOOP_EXTRA checkpoint becomes one --checkpoint, and the lease waits for
-    it before its tar; unset, nothing runs."""
+    it before its tar; it runs unless OPEN_LOOP=0."""
     text = (ROOT / "scripts/gpu_campaign.sh").read_text()
-    start = text[text.index('if [ "${OPEN_LOOP:-0}" = 1 ]; then'):]
+    start = text[text.index('if [ "${OPEN_LOOP:-1}" = 1 ]; then'):]
     start = start[:start.index("\nfi\n") + 4]
     wait = next(ln for ln in text.splitlines() if ln.startswith('[ -z "${OPEN_LOOP_PID:-}" ]'))
     bin_dir = tmp_path / "bin"
@@ -213,6 +213,9 @@ def test_the_open_loop_study_runs_beside_the_lease_and_continues_the_committed_f
     done = subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=60, env=env)
     assert done.returncode == 0, done.stderr
     assert "--campaign MsPacman --device cuda" in (tmp_path / "out/open_loop_samples.log").read_text()
-    env.pop("OPEN_LOOP")
+    env.pop("OPEN_LOOP")  # the default: it runs
+    done = subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=60, env=env)
+    assert done.stdout.splitlines()[0] == "zoo lease" and "study scripts/open_loop_samples.py" in done.stdout
+    env["OPEN_LOOP"] = "0"
     done = subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=60, env=env)
     assert done.stdout.splitlines() == ["zoo lease", "zoo tar"]

@@ -131,7 +131,7 @@ def jumpy_ratio(doc: dict, jumpy: str, base: str, jump: int, n_boot: int = 2000,
             for k in ks}
 
 
-def summarise(doc: dict, n_boot: int = 2000, seed: int = 0) -> dict:
+def summarise(doc: dict, n_boot: int = 2000, seed: int = 0, names=None, pairs=None) -> dict:
     """The study's readings from a results ``doc`` (``checkpoints[name]['windows']`` as :func:`excess_rows`), each
     over the mean of the horizons ``h = 1..T`` of a window:
 
@@ -140,8 +140,11 @@ def summarise(doc: dict, n_boot: int = 2000, seed: int = 0) -> dict:
       ``K_max`` give (paired over windows);
     * ``difference[(a, b)][K]``: ``excess_a(K) - excess_b(K)`` for every pair of checkpoints scored on the same
       windows, paired over episodes, and whether its sign is decided (the interval excludes 0) at each ``K``.
+
+    ``names`` restricts it to those checkpoints and ``pairs`` the differences to those pairs (default: every
+    pair of ``names``; a study that grows lease by lease has too many for all of them).
     """
-    runs = doc["checkpoints"]
+    runs = {n: doc["checkpoints"][n] for n in (names or doc["checkpoints"])}
     ks = sorted(int(k) for k in next(iter(runs.values()))["windows"]["excess"])
     k_max = ks[-1]
     tables = {name: _table(r["windows"]) for name, r in runs.items()}
@@ -151,14 +154,14 @@ def summarise(doc: dict, n_boot: int = 2000, seed: int = 0) -> dict:
         out["drop"][name] = {k: bootstrap({name: t}, lambda m, k=k, n=name: m[n][f"k{k}"] - m[n][f"k{k_max}"],
                                           n_boot, seed=seed) for k in ks[:-1]}
     names = list(runs)
-    for i, a in enumerate(names):
-        for b in names[i + 1:]:
-            if runs[a]["windows"]["start"] != runs[b]["windows"]["start"] or \
-                    runs[a]["windows"]["episode"] != runs[b]["windows"]["episode"]:
-                continue  # different test windows (another game or data): not paired
-            out["difference"][(a, b)] = {
-                k: bootstrap({a: tables[a], b: tables[b]}, lambda m, k=k, a=a, b=b: m[a][f"k{k}"] - m[b][f"k{k}"],
-                             n_boot, seed=seed) for k in ks}
+    todo = [(a, b) for i, a in enumerate(names) for b in names[i + 1:]] if pairs is None else [tuple(p) for p in pairs]
+    for a, b in todo:
+        if runs[a]["windows"]["start"] != runs[b]["windows"]["start"] or \
+                runs[a]["windows"]["episode"] != runs[b]["windows"]["episode"]:
+            continue  # different test windows (another game or data): not paired
+        out["difference"][(a, b)] = {
+            k: bootstrap({a: tables[a], b: tables[b]}, lambda m, k=k, a=a, b=b: m[a][f"k{k}"] - m[b][f"k{k}"],
+                         n_boot, seed=seed) for k in ks}
     return out
 
 

@@ -35,6 +35,7 @@ from ssmlib.errors import SsmlibError
 from ssmlib.io import atomic_write_json, provenance, sha256_file
 from ssmlib.studies.common import read_json
 from ssmlib.studies import open_loop_samples as study
+from ssmlib.studies import zoo_campaign
 
 
 def parse_checkpoint(text: str) -> tuple[str, Path, int | None]:
@@ -130,7 +131,7 @@ def main(argv=None) -> int:
         ks = study.check_ks(a.ks.split(","), a.k_max)
         ckpts = [parse_checkpoint(c) for c in a.checkpoint]
         if a.campaign:
-            ckpts += study.campaign_checkpoints(a.campaign)
+            ckpts += zoo_campaign.sampling_weights(a.campaign)
         if not ckpts:
             raise SsmlibError("nothing to score: give --checkpoint NAME=PATH or --campaign GAME")
         ds = open_dataset(a.data, verify=True)

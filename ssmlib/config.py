@@ -26,6 +26,12 @@ SAMPLING_MODELS = ("dSSM-VAE", "sSSM")
 samples (``ssmlib.studies.open_loop_samples``); the others imagine one future and score it exactly."""
 
 
+def run_name(model: str, k: int) -> str:
+    """The name of ``model`` at jump ``k``: its run (and results) folder in the jumpy study, and its colour's key
+    in ``ssmlib.book``."""
+    return f"{model}-k{k}"
+
+
 @dataclass
 class DataConfig:
     """How frames are collected from the ALE and stored."""

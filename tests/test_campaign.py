@@ -182,7 +182,8 @@ def test_best_run_is_the_lowest_latest_excess_of_the_model(tmp_path):
     summary = campaign.model_summary_markdown("MsPacman", results)
     assert "| sSSM * | 2/3 |" in summary and "| sSSM, reward from the prior * | 1/1 |" in summary
     assert "scored with 4 prior samples per window" in summary
-    assert "| sSSM * | 2/3 | 0 | sSSM-s1 | 100 | 50 | - | - |" in summary  # no study file, no joint excess
+    assert "| sSSM * | 2/3 | 0 | sSSM-s1 | 100 | 50 | - | 0.0 |" in summary  # no study, no column; no joint excess
+    assert "samples on" not in summary
     # the sample-count study scored the best seed's weights (named by the frames they scored): its largest K
     study = {"config": {"ks": [1, 256], "windows": 2}, "checkpoints": {"sSSM-s1@0.00M": {"windows": {
         "episode": [0, 1], "start": [5, 9], "excess": {"1": [[30.0, 30.0], [50.0, 50.0]],
@@ -509,8 +510,14 @@ def test_amending_the_stop_rule_to_the_joint_excess_reopens_runs_ended_by_the_op
     # the rule as first written (one point, open loop alone) is still what the replay asks by default
     assert {r["run"] for r in campaign.stop_rule_replay("MsPacman", 1, tmp_path)} == {"sSSM-s0", "sSSM-s1"}
     assert {r["run"] for r in campaign.stop_rule_replay("MsPacman", 1, tmp_path, joint=True)} == {"sSSM-s1"}
-    with pytest.raises(SsmlibError, match="already tests the joint excess.*--confirmations 3"):
+    with pytest.raises(SsmlibError, match="already tests the joint excess: drop --joint .*--confirmations 3"):
         campaign.amend_stop_rule("MsPacman", None, "again", results=tmp_path, joint=True)
+    with pytest.raises(SsmlibError, match="already tests the joint excess: drop --joint$"):
+        campaign.amend_stop_rule("MsPacman", 3, "again", results=tmp_path, joint=True)
+    campaign.amend_stop_rule("MsPacman", 3, "three.", results=tmp_path)  # following the advice works
+    cfg = campaign.load_config("MsPacman", tmp_path)
+    assert cfg.stop_on_joint and cfg.stop_confirmations == 3 and "consecutive" in cfg.design_changes[-1]
+    assert "joint" not in cfg.design_changes[-1].split(":")[2]  # only what changed is named
 
 
 def test_the_committed_campaign_judges_every_run_by_its_amended_rule():

@@ -237,6 +237,16 @@ def test_the_open_loop_study_continuing_the_committed_one_is_stored_with_its_log
     alone.mkdir()
     (alone / "open_loop_samples.json").write_bytes(returned)
     assert "2 checkpoint(s) added" in unpack(alone, root=repo)[0] and (repo / STUDY).read_bytes() == returned
+    # a study that scored nothing new (its copy of the committed file came back with another log) stores nothing,
+    # and does not stop the tars: the log named after the newest scoring would clash with the last lease's
+    (back / "open_loop_samples.json").write_bytes(returned)
+    (back / "open_loop_samples.log").write_text("a study cut short before its first checkpoint")
+    (repo / ZOO / "sSSM-s0/lineage.json").write_text(OLD)
+    done = unpack(back, root=repo)
+    assert "adds no checkpoint to results/open_loop_samples/MsPacman-campaign.json: nothing stored" in done[-1]
+    assert (repo / ZOO / "sSSM-s0/lineage.json").read_text() == NEW and (repo / STUDY).read_bytes() == returned
+    assert (repo / "results/open_loop_samples/logs/MsPacman-campaign-2026-12-03-1641-h200.log").read_text() == \
+        "the study's log"
 
 
 @pytest.mark.parametrize("returned, why", [
@@ -244,6 +254,7 @@ def test_the_open_loop_study_continuing_the_committed_one_is_stored_with_its_log
     (_study({"sSSM-s0@10.29M": "changed", "sSSM-s0@16.93M": "bb"}), r"lacks or changed committed checkpoints \(sSSM-s0@10.29M\)"),
     (_study({"sSSM-s0@16.93M": "bb"}), "lacks or changed"),
     (b"{not json", "not a sample-count study"),
+    (json.dumps({"config": {"windows": 64, "k_max": 256}, "checkpoints": 5}).encode(), "not a sample-count study"),
 ])
 def test_an_open_loop_study_that_does_not_continue_the_committed_one_stops_everything(repo, tmp_path, returned, why):
     (repo / STUDY).parent.mkdir(parents=True)
@@ -252,6 +263,10 @@ def test_an_open_loop_study_that_does_not_continue_the_committed_one_stops_every
     back = tmp_path / "back"
     make_tar(back / "campaign.tar", {f"{ZOO}/sSSM-s0/lineage.json": NEW.encode()})
     (back / "open_loop_samples.json").write_bytes(returned)
-    with pytest.raises(SsmlibError, match=why):
+    with pytest.raises(SsmlibError, match=why) as refused:
         unpack(back, root=repo)
     assert (repo / STUDY).read_bytes() == committed and (repo / ZOO / "sSSM-s0/lineage.json").read_text() == OLD
+    assert "copy the folder without open_loop_samples.json" in str(refused.value)  # the advice works:
+    (back / "open_loop_samples.json").unlink()
+    unpack(back, root=repo)
+    assert (repo / ZOO / "sSSM-s0/lineage.json").read_text() == NEW

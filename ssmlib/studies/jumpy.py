@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..config import CONTEXT
+from ..config import CONTEXT, run_name  # (re-exported: jumpy.run_name)
 from ..errors import SsmlibError
 from ..io import provenance
 from .common import (add_eval_args, add_train_args, check_exit_codes, format_table, parse_models, read_json,
@@ -51,11 +51,6 @@ MATCHED = ("ll_open_loop_nats", "floor_nats", "excess_open_loop_nats", "copy_ctx
            "reward_nll_open_loop", "reward_nll_base_rate", "reward_acc_open_loop", "return_acc_open_loop",
            "return_abs_err_open_loop", "return_abs_err_zero")
 """Per-horizon metrics of ``evaluate`` that compare across k at one env step (see the module docstring)."""
-
-
-def run_name(model: str, k: int) -> str:
-    """The run folder (and results folder) of ``model`` at jump ``k``."""
-    return f"{model}-k{k}"
 
 
 def check_env_steps(env_steps, jumps) -> tuple[int, ...]:

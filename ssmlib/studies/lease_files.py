@@ -70,29 +70,34 @@ STUDY_FILE, STUDY_LOG = "open_loop_samples.json", "open_loop_samples.log"
 """What ``OPEN_LOOP=1`` adds to a lease's folder (``scripts/gpu_campaign.sh``)."""
 
 
-def check_study(src: Path, committed: Path) -> tuple[bytes, list[str], str]:
+STUDY_ADVICE = (f" (to unpack the tars alone, copy the folder without {STUDY_FILE}, e.g. `cp -r DIR /tmp/lease && "
+                f"rm /tmp/lease/{STUDY_FILE}`, and unpack the copy)")
+
+
+def check_study(src: Path, committed: Path) -> tuple[bytes, list[str], str | None]:
     """The returned sample-count study: its bytes, the checkpoints it adds to the ``committed`` file, and the
-    ``YYYY-MM-DD-HHMM`` of its newest scoring. Refused in one line unless it continues the committed file (the
-    same configuration; every committed checkpoint present with the same sha256)."""
+    ``YYYY-MM-DD-HHMM`` of the newest of those scorings (None when it adds none). Refused in one line unless it
+    continues the committed file (the same configuration; every committed checkpoint present with the same
+    sha256)."""
     data = src.read_bytes()
     try:
         doc = json.loads(data)
-        new, config = doc["checkpoints"], doc["config"]
-        times = [c["provenance"]["time"] for c in new.values()]
-    except (ValueError, KeyError, TypeError) as e:
-        raise SsmlibError(f"{STUDY_FILE}: not a sample-count study ({type(e).__name__}: {e}); nothing was "
-                          f"unpacked") from None
-    old = json.loads(committed.read_text()) if committed.exists() else {"config": config, "checkpoints": {}}
+        new, config = dict(doc["checkpoints"]), doc["config"]
+        old = json.loads(committed.read_text()) if committed.exists() else {"config": config, "checkpoints": {}}
+        lost = [n for n, c in old["checkpoints"].items() if new.get(n, {}).get("sha256") != c["sha256"]]
+        added = [n for n in new if n not in old["checkpoints"]]
+        times = [str(new[n]["provenance"]["time"]) for n in added]
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        raise SsmlibError(f"{STUDY_FILE} or {committed.name}: not a sample-count study ({type(e).__name__}: {e}); "
+                          f"nothing was unpacked{STUDY_ADVICE}") from None
     if old["config"] != config:
         raise SsmlibError(f"{STUDY_FILE} was scored with another configuration than {committed.name}: it does not "
-                          f"continue it; nothing was unpacked")
-    lost = [n for n, c in old["checkpoints"].items() if new.get(n, {}).get("sha256") != c["sha256"]]
+                          f"continue it; nothing was unpacked{STUDY_ADVICE}")
     if lost:
         raise SsmlibError(f"{STUDY_FILE} lacks or changed committed checkpoints ({', '.join(lost)}): it does not "
-                          f"continue {committed.name}; nothing was unpacked")
-    added = [n for n in new if n not in old["checkpoints"]]
-    newest = max(times or ["0000-00-00T00:00"])
-    return data, added, f"{newest[:10]}-{newest[11:13]}{newest[14:16]}"
+                          f"continue {committed.name}; nothing was unpacked{STUDY_ADVICE}")
+    newest = max(times, default=None)
+    return data, added, newest and f"{newest[:10]}-{newest[11:13]}{newest[14:16]}"
 
 
 SKIP_ADVICE = (" (to unpack the other campaign's tar alone, copy the folder without this one, e.g. "
@@ -225,10 +230,11 @@ def unpack(folder, game: str = "MsPacman", root=None, device_tag: str = "h200") 
 
             study_dst = results_file(game, "campaign", root / "results")
             data, added, when = check_study(folder / STUDY_FILE, study_dst)
-            study_log = study_dst.parent / "logs" / f"{game}-campaign-{when}-{device_tag}.log"
-            if (folder / STUDY_LOG).is_file() and study_log.exists() and \
+            # a study that scored nothing new (no sampling run trained, or it was cut short) changes nothing
+            study_log = study_dst.parent / "logs" / f"{game}-campaign-{when}-{device_tag}.log" if added else None
+            if study_log and (folder / STUDY_LOG).is_file() and study_log.exists() and \
                     study_log.read_bytes() != (folder / STUDY_LOG).read_bytes():
-                raise SsmlibError(f"{study_log} already exists with other contents; nothing was unpacked")
+                raise SsmlibError(f"{study_log} already exists with other contents; nothing was unpacked{STUDY_ADVICE}")
             study = (data, added, study_dst, study_log)
         if not plan and study is None:
             raise SsmlibError(f"{folder} holds no campaign tar ({', '.join(lt.name for lt in LEASE_TARS)} or its "
@@ -248,11 +254,13 @@ def unpack(folder, game: str = "MsPacman", root=None, device_tag: str = "h200") 
                 done.append(f"stored {lt.log} as {log_dst.relative_to(root)}")
             else:
                 done.append(f"no {lt.log} beside {lt.name}: no log stored")
-        if study is not None:
+        if study is not None and not study[1]:
+            done.append(f"{STUDY_FILE} adds no checkpoint to {study[2].relative_to(root)}: nothing stored")
+        elif study is not None:
             data, added, study_dst, log_dst = study
             atomic_write_bytes(study_dst, data)
             done.append(f"stored {STUDY_FILE} as {study_dst.relative_to(root)} ({len(added)} checkpoint(s) added: "
-                        f"{', '.join(added) or 'none'})")
+                        f"{', '.join(added)})")
             if (folder / STUDY_LOG).is_file():
                 atomic_write_bytes(log_dst, (folder / STUDY_LOG).read_bytes())
                 done.append(f"stored {STUDY_LOG} as {log_dst.relative_to(root)}")

@@ -29,11 +29,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..config import CHECKPOINTS_DIR, CONTEXT, RESULTS_DIR, SAMPLING_MODELS
+from ..config import CONTEXT, RESULTS_DIR, run_name
 from ..errors import SsmlibError
 from ..models import logmeanexp
 from ..stats import EpisodeTable, bootstrap
-from .jumpy import run_name
 
 KS = (1, 2, 4, 8, 16, 32, 64)
 """The sample counts compared by default (each divides ``K_max`` = 64)."""
@@ -144,7 +143,9 @@ def summarise(doc: dict, n_boot: int = 2000, seed: int = 0, names=None, pairs=No
     ``names`` restricts it to those checkpoints and ``pairs`` the differences to those pairs (default: every
     pair of ``names``; a study that grows lease by lease has too many for all of them).
     """
-    runs = {n: doc["checkpoints"][n] for n in (names or doc["checkpoints"])}
+    runs = {n: doc["checkpoints"][n] for n in (doc["checkpoints"] if names is None else names)}
+    if not runs:
+        raise SsmlibError("no checkpoint to summarise")
     ks = sorted(int(k) for k in next(iter(runs.values()))["windows"]["excess"])
     k_max = ks[-1]
     tables = {name: _table(r["windows"]) for name, r in runs.items()}
@@ -173,11 +174,6 @@ def excess_at(doc: dict, name: str, k: int, n_boot: int = 2000, seed: int = 0):
     """One checkpoint's open-loop excess with ``k`` prior samples (mean over its windows and horizons) and its 95%
     episode-bootstrap interval, as in :func:`summarise`."""
     return _excess(_table(doc["checkpoints"][name]["windows"]), k, n_boot, seed)
-
-
-def checkpoint_name(run: str, frames: int) -> str:
-    """A campaign run's weights in the study: ``<run>@<frames>M``, the frames of the curve point they scored."""
-    return f"{run}@{frames / 1e6:.2f}M"
 
 
 def sign(iv) -> str:
@@ -210,22 +206,6 @@ def markdown(summary: dict, doc: dict, pairs=None) -> str:
             by_k = summary["difference"][(a, b)]
             lines.append(f"| {a} - {b} | " + " | ".join(f"{by_k[k]:.1f}" for k in ks) + " |")
     return "\n".join(lines)
-
-
-def campaign_checkpoints(game: str, results: Path = RESULTS_DIR, checkpoints: Path = CHECKPOINTS_DIR
-                         ) -> list[tuple[str, Path, int]]:
-    """``(name, weights, frames)`` of every model-zoo campaign run of a sampling model with committed weights, named
-    ``<run>@<frames>M`` after the frames of its lineage's last curve point (the point those weights scored)."""
-    from .zoo_campaign import load_config, read_lineage, weights_path
-
-    out = []
-    for run in load_config(game, results).runs:
-        w = weights_path(game, run["name"], checkpoints)
-        curve = read_lineage(game, run["name"], results)["curve"]
-        if run["model"] in SAMPLING_MODELS and w.exists() and curve:
-            frames = int(curve[-1]["frames"])
-            out.append((checkpoint_name(run["name"], frames), w, frames))
-    return out
 
 
 def results_file(game: str = "MsPacman", variant: str = "", results: Path = RESULTS_DIR) -> Path:

@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..config import CHECKPOINTS_DIR, MODEL_NAMES, RESULTS_DIR, REWARD_STATES, SAMPLING_MODELS
+from ..config import CHECKPOINTS_DIR, MODEL_NAMES, RESULTS_DIR, REWARD_STATES, SAMPLING_MODELS, run_name
 from ..errors import SsmlibError
 from ..io import amend_study_config, atomic_write_json, provenance, read_study_config, round_floats, write_study_config
 from .common import STOP_AFTER_HELP, markdown_table, read_json, run_commands, torch_device, train_command, write_text
@@ -130,6 +130,26 @@ def campaign_dir(game: str, results: Path = RESULTS_DIR) -> Path:
 
 def weights_path(game: str, run: str, checkpoints: Path = CHECKPOINTS_DIR) -> Path:
     return Path(checkpoints) / "campaign" / game / f"{run}.safetensors"
+
+
+def study_name(run: str, frames: int) -> str:
+    """A run's weights in the open-loop sample-count study (``ssmlib.studies.open_loop_samples``): ``<run>@<frames>M``,
+    the frames of the curve point they scored."""
+    return f"{run}@{frames / 1e6:.2f}M"
+
+
+def sampling_weights(game: str, results: Path = RESULTS_DIR, checkpoints: Path = CHECKPOINTS_DIR
+                     ) -> list[tuple[str, Path, int]]:
+    """``(study name, weights, frames)`` of every run of a sampling model with committed weights, the frames being
+    those of its lineage's last curve point (the point those weights scored): what the sample-count study scores."""
+    out = []
+    for run in load_config(game, results).runs:
+        w = weights_path(game, run["name"], checkpoints)
+        curve = read_lineage(game, run["name"], results)["curve"]
+        if run["model"] in SAMPLING_MODELS and w.exists() and curve:
+            frames = int(curve[-1]["frames"])
+            out.append((study_name(run["name"], frames), w, frames))
+    return out
 
 
 def init(cfg: CampaignConfig, results: Path = RESULTS_DIR) -> Path:
@@ -273,8 +293,9 @@ def amend_stop_rule(game: str, confirmations: int | None, why: str, results: Pat
         raise SsmlibError(f"the stop rule already asks for {cfg.stop_confirmations} point(s) in a row: an amendment "
                           f"may only make it stricter (pass --confirmations {cfg.stop_confirmations + 1} or more)")
     if joint and cfg.stop_on_joint:
-        raise SsmlibError("the stop rule already tests the joint excess: an amendment may only make it stricter "
-                          f"(pass --confirmations {cfg.stop_confirmations + 1} or more)")
+        raise SsmlibError("the stop rule already tests the joint excess: drop --joint"
+                          + ("" if confirmations else f" (and pass --confirmations {cfg.stop_confirmations + 1} or "
+                                                      "more to make it stricter)"))
     confirmations = confirmations or cfg.stop_confirmations
     joint = joint or cfg.stop_on_joint
     judged = {}  # run -> (its lineage, the verdict under the amended rule)
@@ -726,7 +747,7 @@ def plot_curves(ax, game: str, results: Path = RESULTS_DIR, x: str = "env_steps"
     colours: dict[str, str] = {}
     for name, c in curves(game, results).items():
         label = variant_label(c["model"], c["jump"], c["reward_state"])
-        key = c["model"] + (f"-k{c['jump']}" if c["jump"] > 1 else "")  # ssmlib.book's names of jumpy runs
+        key = run_name(c["model"], c["jump"]) if c["jump"] > 1 else c["model"]  # ssmlib.book's colour keys
         col = colour(key) if colour else colours.setdefault(key, f"C{len(colours) % 10}")
         pts = [(a, b) for a, b in zip(c[x], c[y]) if b is not None]
         if not pts:
@@ -758,11 +779,11 @@ def model_summary_markdown(game: str, results: Path = RESULTS_DIR) -> str:
     with its CI), the GPU minutes of all its seeds, and how many seeds have started and finished."""
     import json
 
-    from .open_loop_samples import checkpoint_name, excess_at, results_file
+    from .open_loop_samples import excess_at, results_file  # (it imports nothing of this module)
 
     study_file = results_file(game, "campaign", results)
-    study = json.loads(study_file.read_text()) if study_file.exists() else {"config": {"ks": [0]}, "checkpoints": {}}
-    k_top = max(study["config"]["ks"])
+    study = json.loads(study_file.read_text()) if study_file.exists() else {"config": {}, "checkpoints": {}}
+    k_top = max(study["config"].get("ks") or [0])  # 0: no study yet, no column
 
     def with_ci(x, ci):
         return f"{x:.0f}" + (f" [{ci[0]:.0f}, {ci[1]:.0f}]" if ci else "") if x is not None else "-"
@@ -770,7 +791,7 @@ def model_summary_markdown(game: str, results: Path = RESULTS_DIR) -> str:
     def many_samples(best: dict, model: str) -> str:
         if model not in SAMPLING_MODELS:
             return "exact"
-        name = checkpoint_name(best["run"], best["frames"])
+        name = study_name(best["run"], best["frames"])
         if name not in study["checkpoints"]:
             return "-"
         iv = excess_at(study, name, k_top, n_boot=1000)
@@ -783,24 +804,25 @@ def model_summary_markdown(game: str, results: Path = RESULTS_DIR) -> str:
     for (model, jump, reward_state), rows in by_model.items():
         best = _lowest_excess(rows)  # best_run's choice, from rows already read
         mark = " *" if model in SAMPLING_MODELS else ""
-        out.append((variant_label(model, jump, reward_state) + mark,
+        out.append([variant_label(model, jump, reward_state) + mark,
                     f"{sum(r['leases'] > 0 for r in rows)}/{len(rows)}", f"{sum(r['finished'] for r in rows)}",
                     best["run"] if best else "-", f"{best['frames']:,}" if best else "-",
                     with_ci(best["excess_open_loop"], best["excess_ci"]) if best else "-",
-                    many_samples(best, model) if best else "-",
+                    *([many_samples(best, model) if best else "-"] if k_top else []),
                     with_ci(best["excess_joint"], best["excess_joint_ci"]) if best else "-",
-                    f"{sum(r['gpu_minutes'] for r in rows):.1f}"))
-    windows = study["config"].get("windows", "-")
+                    f"{sum(r['gpu_minutes'] for r in rows):.1f}"])
+    more = (f"; the next column scores the same weights with {k_top} samples on "
+            f"{study['config'].get('windows', 'some')} of the test windows "
+            f"(`{study_file.relative_to(Path(results).parent)}`, chapter 10; - where those weights were not scored "
+            "yet: the study scores each lease's starting weights), still an upper bound") if k_top else ""
     note = (f"\n\\* samples its futures: its open-loop excess is scored with {load_config(game, results).eval_samples} "
             "prior samples per window (the campaign's `eval_samples`), an upper bound on the excess in expectation "
-            f"that more samples lower; the next column scores the same weights with {k_top} samples on {windows} of "
-            f"the test windows (`{study_file.relative_to(Path(results).parent) if study_file.exists() else study_file.name}`, "
-            "chapter 10; - where those weights were not scored), still an upper bound. The joint excess is "
-            "teacher-forced for AR and RAR, the posterior's bound for the sampling models, and the open-loop number "
-            "itself for dSSM-DET; the stop rule reads both excesses.\n")
+            f"that more samples lower{more}. The joint excess is teacher-forced for AR and RAR, the posterior's "
+            "bound for the sampling models, and the open-loop number itself for dSSM-DET; the stop rule reads both "
+            "excesses.\n")
     return markdown_table(("model", "seeds started", "finished", "best seed", "its training frames",
-                           "its open-loop excess [95% CI]", f"open loop, {k_top} samples", "joint excess [95% CI]",
-                           "GPU min (all seeds)"), out) + note
+                           "its open-loop excess [95% CI]", *([f"open loop, {k_top} samples"] if k_top else []),
+                           "joint excess [95% CI]", "GPU min (all seeds)"), out) + note
 
 
 def update_readme(game: str, readme: Path, results: Path = RESULTS_DIR) -> bool:

@@ -992,3 +992,8 @@ print(claims.format_verdicts(claims.all_claims()))
 #    off $a$ as a guess at the excess with infinitely many samples, and say why it is a guess and not a
 #    bound, unlike each measured point (an upper bound on the excess in expectation): what would have
 #    to be true of the curve beyond $K$ = 256?
+# 5. Replay the stop rule point by point with and without the joint test
+#    (`campaign.stop_rule_replay("MsPacman", 2, joint=...)`) and plot both excesses of each run the two
+#    replays disagree on (`campaign.curves`). Which of the two numbers says whether a sampling model is
+#    still learning, and why is neither its open-loop likelihood? Write down, before the next leases, a
+#    pattern of numbers under which you would amend the rule again.

@@ -599,3 +599,26 @@ def test_branch_pairs_put_a_discarded_continuation_beside_the_kept_lease(tmp_pat
     assert "| AR-s0, 2 | 13 | 1486.0 | 180.0 | 12 | 658.0 [613.0, 696.0] | 191.0 | +828.0 |" in md
     # the branches never count as runs: the table and the pick list know only the config's runs
     assert [r["run"] for r in campaign.table("MsPacman", tmp_path)] == ["AR-s0"]
+
+
+def test_sampling_weights_are_the_committed_weights_of_the_sampling_runs_named_by_their_last_point(tmp_path):
+    """What the sample-count study scores with --campaign: every sampling run with committed weights and a curve,
+    named ``<run>@<frames>M`` after the last curve point (the point those weights scored); no other run."""
+    results, ckpts = tmp_path / "results", tmp_path / "ckpts"
+    runs = [{"name": n, "model": m, "seed": 0, "jump": j} for n, m, j in (
+        ("sSSM-s0", "sSSM", 1), ("dSSM-VAE-s0", "dSSM-VAE", 1), ("dSSM-DET-s0", "dSSM-DET", 1),
+        ("sSSM-k4-s0", "sSSM", 4), ("sSSM-s1", "sSSM", 1))]
+    campaign.init(campaign.CampaignConfig(game="MsPacman", runs=runs), results=results)
+    for name, frames in (("sSSM-s0", [3_970_560, 16_934_400]), ("dSSM-VAE-s0", [14_753_280]),
+                         ("dSSM-DET-s0", [17_763_840]), ("sSSM-k4-s0", [10_926_080])):
+        d = campaign.campaign_dir("MsPacman", results) / name
+        d.mkdir(parents=True)
+        (d / "lineage.json").write_text(json.dumps({"leases": [{}], "curve": [{"frames": f} for f in frames],
+                                                    "finished": False}))
+        if name != "sSSM-k4-s0":  # a sampling run whose weights are not committed is left out
+            campaign.weights_path("MsPacman", name, ckpts).parent.mkdir(parents=True, exist_ok=True)
+            campaign.weights_path("MsPacman", name, ckpts).write_bytes(b"w")
+    got = campaign.sampling_weights("MsPacman", results, ckpts)
+    assert [(n, f) for n, _, f in got] == [("sSSM-s0@16.93M", 16_934_400), ("dSSM-VAE-s0@14.75M", 14_753_280)]
+    assert got[0][1] == campaign.weights_path("MsPacman", "sSSM-s0", ckpts)
+    assert campaign.study_name("sSSM-s0", 10_293_760) == "sSSM-s0@10.29M"

@@ -531,6 +531,15 @@ def test_the_committed_campaign_judges_every_run_by_its_amended_rule():
         lin = campaign.read_lineage("MsPacman", r["name"], RESULTS_DIR)
         if lin["curve"]:
             assert lin["finished"] == campaign.judge(cfg, lin["curve"])[0], r["name"]
+    # the README's account of the second amendment: dSSM-VAE-s0's two points that ended it under the first rule
+    from ssmlib.config import REPO_ROOT
+
+    readme = " ".join((REPO_ROOT / "README.md").read_text().split())
+    ref, last = [p for p in campaign.read_lineage("MsPacman", "dSSM-VAE-s0", RESULTS_DIR)["curve"]
+                 if p["frames"] in (3_555_840, 14_753_280)]
+    assert (f"dSSM-VAE-s0 had ended on a rise of that number ({ref['excess']:.1f} -> {last['excess']:.1f}) while its "
+            f"joint excess fell from {ref['excess_joint']:.1f} to {last['excess_joint']:.1f}") in readme
+    assert cfg.stop_on_joint and "Re-opened by it: dSSM-VAE-s0." in cfg.design_changes[-1]
 
 
 def test_record_left_records_what_a_killed_lease_left_once(quick_dataset, tmp_path, capsys):

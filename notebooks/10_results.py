@@ -666,6 +666,19 @@ for name in shown:
     prov_row(f"open_loop_samples/campaign/{name}", camp_doc["checkpoints"][name]["provenance"])
 
 # %% [markdown]
+# Each lease adds the runs' new weights to this study, so each run gains a curve over training at both
+# ends of the $K$ axis: dotted the campaign's $K$, solid the largest. Where the dotted line rises and the
+# solid one does not, the rise is the estimator's, not the model's (`open_loop_samples.plot_training`;
+# only runs scored at two or more points are drawn).
+
+# %%
+fig, ax = plt.subplots(figsize=(7, 4))
+drawn = ols.plot_training(ax, camp_doc, (k_camp, k_top), colour=colour)
+ax.set_title(f"the campaign's windows: open-loop excess at K = {k_camp} and K = {k_top} along training")
+plt.show()
+print(f"runs scored at two or more points: {', '.join(drawn) or 'none yet'}")
+
+# %% [markdown]
 # What it changed. The gap between the campaign's $K$ and 256 samples grows as a model trains (sSSM-s0's
 # two points above), so a sampling run's curve of $K$ = 4 numbers can flatten or rise by the estimator
 # alone, and the stop rule, which compares a run's own points, would end the run there. It had ended one:

@@ -289,3 +289,29 @@ def test_the_sampling_models_are_the_ones_that_imagine_stochastically():
     stochastic = [n for n in MODEL_NAMES if build_model(ModelConfig(
         model=n, height=16, width=16, num_actions=9, channel_scale=0.25)).stochastic]
     assert sorted(stochastic) == sorted(SAMPLING_MODELS)
+
+
+def test_plot_training_draws_each_run_scored_twice_at_both_ends_of_k():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    def ckpt(frames, low, high):  # two windows of two horizons, excess `low` at K = 4 and `high` at K = 1
+        w = {"episode": [0, 1], "start": [3, 3], "excess": {"1": [[high] * 2] * 2, "4": [[low] * 2] * 2}}
+        return {"model": "sSSM", "jump": 1, "frames": frames, "windows": w}
+
+    doc = {"config": {"ks": [1, 4]}, "checkpoints": {
+        "a@2.00M": ckpt(2_000_000, 30.0, 90.0), "a@1.00M": ckpt(1_000_000, 50.0, 80.0), "b@1.00M": ckpt(1_000_000, 1, 2)}}
+    fig, ax = plt.subplots()
+    assert ols.plot_training(ax, doc, (1, 4), colour=lambda m: "C0", n_boot=20) == ["a"]  # b has one point
+    lines = {ln.get_label(): ln for ln in ax.get_lines()}
+    assert set(lines) == {"a, K = 1", "a, K = 4"} and lines["a, K = 1"].get_linestyle() == ":"
+    assert list(lines["a, K = 4"].get_xdata()) == [1_000_000, 2_000_000]  # sorted by frames
+    assert list(lines["a, K = 4"].get_ydata()) == [50.0, 30.0] and list(lines["a, K = 1"].get_ydata()) == [80.0, 90.0]
+    plt.close(fig)
+    fig, ax = plt.subplots()
+    assert ols.plot_training(ax, {"config": {}, "checkpoints": {"b@1.00M": doc["checkpoints"]["b@1.00M"]}},
+                             (1, 4), colour=lambda m: "C0") == []
+    assert ax.texts[0].get_text() == "no run scored at two points yet"
+    plt.close(fig)

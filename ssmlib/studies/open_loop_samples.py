@@ -237,3 +237,35 @@ def plot(ax, summary: dict, doc: dict, colour) -> None:
     ax.set_ylabel("open-loop excess (nats/frame)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
+
+
+def plot_training(ax, doc: dict, ks, colour, n_boot: int = 300) -> list[str]:
+    """Each run scored at two or more points (``<run>@<frames>M``): its open-loop excess against training frames
+    at each ``K`` in ``ks`` (dotted the smallest, solid the largest), with 95% intervals, in ``colour(model)``
+    (``colour('sSSM-k4')`` for a jumpy one). Where the small-``K`` line rises and the large-``K`` one does not, the
+    rise is the estimator's. Returns the runs drawn (none: a note in the axes says so)."""
+    by_run: dict[str, list[str]] = {}
+    for name, c in doc["checkpoints"].items():
+        by_run.setdefault(name.split("@")[0], []).append(name)
+    drawn = []
+    for run, names in by_run.items():
+        if len(names) < 2:
+            continue
+        names.sort(key=lambda n: doc["checkpoints"][n]["frames"])
+        c = doc["checkpoints"][names[0]]
+        col = colour(c["model"] if c.get("jump", 1) == 1 else run_name(c["model"], c["jump"]))
+        frames = [doc["checkpoints"][n]["frames"] for n in names]
+        for k in ks:
+            pts = [excess_at(doc, n, k, n_boot) for n in names]
+            style = ":" if k == min(ks) else "-"
+            ax.plot(frames, [p.point for p in pts], style, marker="o", ms=3, color=col, label=f"{run}, K = {k}")
+            ax.fill_between(frames, [p.lo for p in pts], [p.hi for p in pts], color=col, alpha=0.1)
+        drawn.append(run)
+    if not drawn:
+        ax.text(0.5, 0.5, "no run scored at two points yet", ha="center", va="center", transform=ax.transAxes)
+    else:
+        ax.legend(fontsize=8)
+    ax.set_xlabel("training frames")
+    ax.set_ylabel("open-loop excess (nats/frame)")
+    ax.grid(alpha=0.3)
+    return drawn

@@ -557,13 +557,13 @@ from ssmlib.studies import open_loop_samples as ols
 
 ol_doc = json.loads(ols.results_file("MsPacman").read_text())
 ol = ols.summarise(ol_doc, n_boot=1000)
-flips = ols.ordering_flips(ol, campaign.load_config("MsPacman").eval_samples)
+k_camp, k_max = campaign.load_config("MsPacman").eval_samples, ol["ks"][-1]
+flips = ols.ordering_flips(ol, k_camp)
 display(Markdown(ols.markdown(ol, ol_doc, pairs=flips)))  # the differences: only the pairs K = 4 misreads
 fig, ax = plt.subplots(figsize=(7, 3.5))
 ols.plot(ax, ol, ol_doc, colour=colour)
 ax.set_title(f"{ol_doc['config']['windows']} test windows, {ol_doc['config']['k_max']} prior samples each")
 plt.show()
-k_camp, k_max = campaign.load_config("MsPacman").eval_samples, ol["ks"][-1]
 for name, drops in ol["drop"].items():
     if ol_doc["checkpoints"][name]["model"] in SAMPLING_MODELS:
         print(f"{name:>20}: K = {k_camp} overstates the excess of K = {k_max} by {drops[k_camp]:.1f} nats/frame")
@@ -631,12 +631,8 @@ for name, by_k in deep["excess"].items():
 # %%
 camp_doc = json.loads(ols.results_file("MsPacman", "campaign").read_text())
 s0_pair = ("sSSM-s0@10.29M", "sSSM-s0@16.93M")  # the two points whose rise the campaign's K = 4 reported
-latest = {}  # each run's latest scored weights (the study grows lease by lease), and the pair above
-for name, c in camp_doc["checkpoints"].items():
-    run = name.split("@")[0]
-    if run not in latest or c["frames"] > camp_doc["checkpoints"][latest[run]]["frames"]:
-        latest[run] = name
-shown = sorted(set(latest.values()) | {n for n in s0_pair if n in camp_doc["checkpoints"]})
+# each run's latest scored weights (the study grows lease by lease), and the pair above
+shown = sorted({names[-1] for names in ols.runs_of(camp_doc).values()} | set(s0_pair) & set(camp_doc["checkpoints"]))
 camp = ols.summarise(camp_doc, n_boot=1000, names=shown, pairs=[s0_pair] if set(s0_pair) <= set(shown) else [])
 display(Markdown(ols.markdown(camp, camp_doc, pairs=[])))
 fig, ax = plt.subplots(figsize=(7, 4.5))
@@ -647,11 +643,10 @@ plt.show()
 k_top = camp["ks"][-1]
 gaps = {n: d[k_camp].point for n, d in camp["drop"].items()}
 print(f"K = {k_camp} overstates K = {k_top} by {min(gaps.values()):.1f} to {max(gaps.values()):.1f} nats/frame")
-s0_points = list(s0_pair)
 if s0_pair in camp["difference"]:
-    early, late = s0_points
-    change = camp["difference"][(early, late)]  # earlier minus later: below 0 means the later point is worse
-    tail = {n: camp["excess"][n][k_top // 2].point - camp["excess"][n][k_top].point for n in s0_points}
+    early, late = s0_pair
+    change = camp["difference"][s0_pair]  # earlier minus later: below 0 means the later point is worse
+    tail = {n: camp["excess"][n][k_top // 2].point - camp["excess"][n][k_top].point for n in s0_pair}
     print(f"sSSM-s0: K = {k_camp} overstates K = {k_top} by {gaps[early]:.1f} at {early} and {gaps[late]:.1f} at "
           f"{late}; the last doubling of K still lowers them by {tail[early]:.1f} and {tail[late]:.1f}")
     print(f"sSSM-s0, {early} minus {late}: K = {k_camp} {change[k_camp]:.1f}, K = {k_top} {change[k_top]:.1f} "

@@ -144,6 +144,7 @@ def main(argv=None) -> int:
         if doc is not None and doc.get("config") != config:
             raise SsmlibError(f"{a.out} holds a study with another configuration: pass another --out, or delete it")
         doc = doc or {"config": config, "checkpoints": {}}
+        scored = []
         with tempfile.TemporaryDirectory(prefix="open-loop-samples-") as tmp:
             # every checkpoint copied before any is scored: a lease beside this may replace the files meanwhile
             copies = [(name, Path(tmp) / f"{i}.safetensors", frames) for i, (name, _, frames) in enumerate(ckpts)]
@@ -160,7 +161,9 @@ def main(argv=None) -> int:
                     continue
                 doc["checkpoints"][name] = score(name, path, source, sha, frames, ds, ks, a)
                 atomic_write_json(a.out, doc, indent=None)  # per-window numbers: one line, a third of the bytes
-        print(study.markdown(study.summarise(doc), doc))
+                scored.append(name)
+        if scored:  # what this call added (the file grows lease by lease: all its pairs would grow quadratically)
+            print(study.markdown(study.summarise(doc, names=scored, pairs=[]), doc))
     except SsmlibError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

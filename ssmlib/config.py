@@ -32,6 +32,12 @@ def run_name(model: str, k: int) -> str:
     return f"{model}-k{k}"
 
 
+def jump_name(model: str, k: int) -> str:
+    """``model`` itself at jump 1, else :func:`run_name`: how a model at jump ``k`` is named (and coloured) in the
+    book's tables and figures."""
+    return model if k == 1 else run_name(model, k)
+
+
 @dataclass
 class DataConfig:
     """How frames are collected from the ALE and stored."""

@@ -201,13 +201,16 @@ def test_the_script_writes_resumes_and_refuses_another_configuration(quick_datas
     args = ["--data", str(quick_dataset), "--checkpoint", f"early={tmp_path / 's.safetensors'}@1000",
             "--k-max", "4", "--ks", "1,2,4", "--windows", "4", "--chunk", "4", "--out", str(out)]
     assert script.main(args) == 0
+    assert "| early | 0.00M |" in capsys.readouterr().out  # the table of what this call scored
     doc = json.loads(out.read_text())
     row = doc["checkpoints"]["early"]
     assert row["frames"] == 1000 and row["model"] == "sSSM" and row["jump"] == 1 and np.asarray(row["windows"]["excess"]["4"]).shape == (4, 10)
     assert doc["config"]["data"]["seed"] == 3 and row["provenance"]["git_sha"] and (row["chunk"], row["batch_size"]) == (4, 8)
-    # a second call skips what is there (an interrupted study resumes), and prints the tables
+    # a second call skips what is there (an interrupted study resumes), and has no table to print
     assert script.main(args) == 0
-    assert "early: in" in capsys.readouterr().out and json.loads(out.read_text())["checkpoints"]["early"] == row
+    printed = capsys.readouterr().out
+    assert "early: in" in printed and "| early |" not in printed
+    assert json.loads(out.read_text())["checkpoints"]["early"] == row
     # another K_max on the same file is refused in one line that names the way out
     assert script.main([*args[:-6], "--k-max", "8", "--ks", "1,2,4", "--windows", "4", "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip()
@@ -267,6 +270,7 @@ def test_what_the_readme_says_of_the_committed_studies_holds():
     assert set(c["difference"]) == {("sSSM-s0@10.29M", "sSSM-s0@16.93M")}  # only the pair asked for
     assert f"K = 4 lies {span(c, camp, 4)} nats/frame above K = 256" in readme
     assert f"(K = 64 lies {span(c, camp, 64)} above it)" in readme
+    assert "every curve still falls at 256" in readme and all(c["drop"][n][128].point > 0 for n in first)
     gaps = [c["drop"][n][4] for n in ("sSSM-s0@10.29M", "sSSM-s0@16.93M")]
     assert f"for sSSM-s0 it is {gaps[0].point:.1f} nats/frame at 10.29M frames and {gaps[1].point:.1f} at 16.93M" in readme
     rise = c["difference"][("sSSM-s0@10.29M", "sSSM-s0@16.93M")]
@@ -303,6 +307,7 @@ def test_plot_training_draws_each_run_scored_twice_at_both_ends_of_k():
 
     doc = {"config": {"ks": [1, 4]}, "checkpoints": {
         "a@2.00M": ckpt(2_000_000, 30.0, 90.0), "a@1.00M": ckpt(1_000_000, 50.0, 80.0), "b@1.00M": ckpt(1_000_000, 1, 2)}}
+    assert ols.runs_of(doc) == {"a": ["a@1.00M", "a@2.00M"], "b": ["b@1.00M"]}  # by run, in order of frames
     fig, ax = plt.subplots()
     assert ols.plot_training(ax, doc, (1, 4), colour=lambda m: "C0", n_boot=20) == ["a"]  # b has one point
     lines = {ln.get_label(): ln for ln in ax.get_lines()}

@@ -87,6 +87,8 @@ def check_study(src: Path, committed: Path) -> tuple[bytes, list[str], str | Non
         lost = [n for n, c in old["checkpoints"].items() if new.get(n, {}).get("sha256") != c["sha256"]]
         added = [n for n in new if n not in old["checkpoints"]]
         times = [str(new[n]["provenance"]["time"]) for n in added]
+        newest = max(times, default=None)
+        when = newest and stamp(dt.datetime.strptime(newest, "%Y-%m-%dT%H:%M:%S%z").timestamp())
     except (ValueError, KeyError, TypeError, AttributeError) as e:
         raise SsmlibError(f"{STUDY_FILE} or {committed.name}: not a sample-count study ({type(e).__name__}: {e}); "
                           f"nothing was unpacked{STUDY_ADVICE}") from None
@@ -96,8 +98,7 @@ def check_study(src: Path, committed: Path) -> tuple[bytes, list[str], str | Non
     if lost:
         raise SsmlibError(f"{STUDY_FILE} lacks or changed committed checkpoints ({', '.join(lost)}): it does not "
                           f"continue {committed.name}; nothing was unpacked{STUDY_ADVICE}")
-    newest = max(times, default=None)
-    return data, added, newest and f"{newest[:10]}-{newest[11:13]}{newest[14:16]}"
+    return data, added, when
 
 
 SKIP_ADVICE = (" (to unpack the other campaign's tar alone, copy the folder without this one, e.g. "

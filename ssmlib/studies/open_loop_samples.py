@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..config import CONTEXT, RESULTS_DIR, run_name
+from ..config import CONTEXT, RESULTS_DIR, jump_name
 from ..errors import SsmlibError
 from ..models import logmeanexp
 from ..stats import EpisodeTable, bootstrap
@@ -214,23 +214,32 @@ def results_file(game: str = "MsPacman", variant: str = "", results: Path = RESU
     return Path(results) / "open_loop_samples" / f"{game}{'-' + variant if variant else ''}.json"
 
 
+def runs_of(doc: dict) -> dict[str, list[str]]:
+    """The checkpoints of ``doc`` by run (a name ``<run>@<frames>M``; a name without ``@`` is a run of its own),
+    each run's in order of training frames: ``[-1]`` is its latest."""
+    out: dict[str, list[str]] = {}
+    for name in doc["checkpoints"]:
+        out.setdefault(name.split("@")[0], []).append(name)
+    for names in out.values():
+        names.sort(key=lambda n: doc["checkpoints"][n].get("frames") or 0)
+    return out
+
+
+def _colour_key(c: dict) -> str:
+    return jump_name(c["model"], c.get("jump", 1))  # the book's shade of a jumpy model
+
+
 def plot(ax, summary: dict, doc: dict, colour) -> None:
     """Open-loop excess against the number of prior samples ``K`` (log scale), one line per checkpoint with its
     95% interval, in ``colour(model)`` (``colour('sSSM-k4')`` for a jumpy one); a checkpoint named ``<run>@...`` is dashed when a later point of the same
     run (more frames) is in ``doc`` too."""
     ks = summary["ks"]
-    ckpts = doc["checkpoints"]
-    latest: dict[str, int] = {}
-    for name, c in ckpts.items():
-        run = name.split("@")[0]
-        latest[run] = max(latest.get(run, 0), c.get("frames") or 0)
+    latest = {names[-1] for names in runs_of(doc).values()}
     for name, by_k in summary["excess"].items():
-        jump = ckpts[name].get("jump", 1)
-        model = ckpts[name]["model"] if jump == 1 else run_name(ckpts[name]["model"], jump)  # the book's jumpy shades
-        style = "--" if (ckpts[name].get("frames") or 0) < latest[name.split("@")[0]] else "-"
+        col = colour(_colour_key(doc["checkpoints"][name]))
         pts = [by_k[k] for k in ks]
-        ax.plot(ks, [p.point for p in pts], style, marker="o", ms=3, color=colour(model), label=name)
-        ax.fill_between(ks, [p.lo for p in pts], [p.hi for p in pts], color=colour(model), alpha=0.12)
+        ax.plot(ks, [p.point for p in pts], "-" if name in latest else "--", marker="o", ms=3, color=col, label=name)
+        ax.fill_between(ks, [p.lo for p in pts], [p.hi for p in pts], color=col, alpha=0.12)
     ax.set_xscale("log", base=2)
     ax.set_xticks(ks, [str(k) for k in ks])
     ax.set_xlabel("prior samples K per window")
@@ -244,19 +253,15 @@ def plot_training(ax, doc: dict, ks, colour, n_boot: int = 300) -> list[str]:
     at each ``K`` in ``ks`` (dotted the smallest, solid the largest), with 95% intervals, in ``colour(model)``
     (``colour('sSSM-k4')`` for a jumpy one). Where the small-``K`` line rises and the large-``K`` one does not, the
     rise is the estimator's. Returns the runs drawn (none: a note in the axes says so)."""
-    by_run: dict[str, list[str]] = {}
-    for name, c in doc["checkpoints"].items():
-        by_run.setdefault(name.split("@")[0], []).append(name)
     drawn = []
-    for run, names in by_run.items():
+    for run, names in runs_of(doc).items():
         if len(names) < 2:
             continue
-        names.sort(key=lambda n: doc["checkpoints"][n]["frames"])
-        c = doc["checkpoints"][names[0]]
-        col = colour(c["model"] if c.get("jump", 1) == 1 else run_name(c["model"], c["jump"]))
+        col = colour(_colour_key(doc["checkpoints"][names[0]]))
         frames = [doc["checkpoints"][n]["frames"] for n in names]
+        tables = [_table(doc["checkpoints"][n]["windows"]) for n in names]
         for k in ks:
-            pts = [excess_at(doc, n, k, n_boot) for n in names]
+            pts = [_excess(t, k, n_boot, 0) for t in tables]
             style = ":" if k == min(ks) else "-"
             ax.plot(frames, [p.point for p in pts], style, marker="o", ms=3, color=col, label=f"{run}, K = {k}")
             ax.fill_between(frames, [p.lo for p in pts], [p.hi for p in pts], color=col, alpha=0.1)

@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..config import CHECKPOINTS_DIR, MODEL_NAMES, RESULTS_DIR, REWARD_STATES, SAMPLING_MODELS, run_name
+from ..config import CHECKPOINTS_DIR, MODEL_NAMES, RESULTS_DIR, REWARD_STATES, SAMPLING_MODELS, jump_name
 from ..errors import SsmlibError
 from ..io import amend_study_config, atomic_write_json, provenance, read_study_config, round_floats, write_study_config
 from .common import STOP_AFTER_HELP, markdown_table, read_json, run_commands, torch_device, train_command, write_text
@@ -747,7 +747,7 @@ def plot_curves(ax, game: str, results: Path = RESULTS_DIR, x: str = "env_steps"
     colours: dict[str, str] = {}
     for name, c in curves(game, results).items():
         label = variant_label(c["model"], c["jump"], c["reward_state"])
-        key = run_name(c["model"], c["jump"]) if c["jump"] > 1 else c["model"]  # ssmlib.book's colour keys
+        key = jump_name(c["model"], c["jump"])
         col = colour(key) if colour else colours.setdefault(key, f"C{len(colours) % 10}")
         pts = [(a, b) for a, b in zip(c[x], c[y]) if b is not None]
         if not pts:
@@ -777,12 +777,10 @@ def model_summary_markdown(game: str, results: Path = RESULTS_DIR) -> str:
     """Per model (and jump): what its best evaluated seed reached at what frames (open-loop excess with its CI; for
     a sampling model also with the sample-count study's largest K, where it scored those weights; joint excess
     with its CI), the GPU minutes of all its seeds, and how many seeds have started and finished."""
-    import json
-
     from .open_loop_samples import excess_at, results_file  # (it imports nothing of this module)
 
     study_file = results_file(game, "campaign", results)
-    study = json.loads(study_file.read_text()) if study_file.exists() else {"config": {}, "checkpoints": {}}
+    study = read_json(study_file, {"config": {}, "checkpoints": {}})
     k_top = max(study["config"].get("ks") or [0])  # 0: no study yet, no column
 
     def with_ci(x, ci):
@@ -817,9 +815,7 @@ def model_summary_markdown(game: str, results: Path = RESULTS_DIR) -> str:
             "yet: the study scores each lease's starting weights), still an upper bound") if k_top else ""
     note = (f"\n\\* samples its futures: its open-loop excess is scored with {load_config(game, results).eval_samples} "
             "prior samples per window (the campaign's `eval_samples`), an upper bound on the excess in expectation "
-            f"that more samples lower{more}. The joint excess is teacher-forced for AR and RAR, the posterior's "
-            "bound for the sampling models, and the open-loop number itself for dSSM-DET; the stop rule reads both "
-            "excesses.\n")
+            f"that more samples lower{more}. The stop rule reads both excesses: the open-loop one and {JOINT_WORDS}.\n")
     return markdown_table(("model", "seeds started", "finished", "best seed", "its training frames",
                            "its open-loop excess [95% CI]", *([f"open loop, {k_top} samples"] if k_top else []),
                            "joint excess [95% CI]", "GPU min (all seeds)"), out) + note

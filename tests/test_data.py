@@ -251,6 +251,23 @@ def test_resume_after_a_killed_collection_equals_an_uninterrupted_one(tmp_path):
     assert open_dataset(out).fingerprint == open_dataset(ref).fingerprint
 
 
+def test_resume_removes_what_a_kill_between_write_and_rename_leaves(tmp_path):
+    # what a SIGKILL can leave at any instant, planted by hand (the killed-collection test above meets
+    # them only when the kill lands in that instant: once, on CI, the digest cache's temp file)
+    common = ["collect", "--steps", "100", "--envs", "2", "--steps-per-shard", "25", "--no-progress"]
+    out = tmp_path / "d"
+    assert _cli(*common, "--out", str(out)).returncode == 0
+    (out / "..sha256-cache.json.ab12cd34.tmp").write_text("{")  # atomic_write's mkstemp name
+    (out / ".manifest.json.ef56gh78.tmp").write_text("{")
+    (out / ".shard-00001.tmp").mkdir()
+    (out / ".shard-00001.tmp" / "frames.npy").write_bytes(b"half")
+    (out / "notes.tmp").write_text("a reader's file")  # not a dot-file: not ours to delete
+    assert _cli(*common, "--out", str(out), "--resume").returncode == 0
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == [DIGEST_CACHE]
+    assert (out / "notes.tmp").read_text() == "a reader's file"
+    assert open_dataset(out).manifest["complete"]
+
+
 @pytest.mark.parametrize("args,message", [
     (["--game", "MsPacmn"], "unknown game 'MsPacmn'; did you mean MsPacman"),
     (["--height", "84"], "not a multiple of 8"),

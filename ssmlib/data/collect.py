@@ -276,6 +276,7 @@ def collect(cfg: DataConfig, out: str | Path, total_steps: int | None, *, policy
         if diff:
             raise SsmlibError(f"cannot resume {out}: it was collected with other settings ({diff})")
         manifest["target_shards"] = max(manifest["target_shards"], n_shards)
+        store.remove_stale_temps(out)  # a kill between a temp write and its rename (the digest cache's, a shard's)
         for entry, reason in store.verify_shards(out, manifest):  # the advice of a checksum error leads here
             warn(f"shard {entry['index']} of {out} is damaged ({reason}); collecting it again from its seed")
             manifest["shards"] = [s for s in manifest["shards"] if s["index"] != entry["index"]]

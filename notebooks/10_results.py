@@ -858,6 +858,38 @@ if not cost_files:
     print("the cost target has not been measured on the campaign's GPU yet")
 
 # %% [markdown]
+# ### How long both campaigns still take
+#
+# Neither campaign has a run that met its stop rule yet, and the I2A arms that query a model wait for
+# four zoo runs (every dSSM-DET seed and `sSSM-rp-s0`). `ssmlib.studies.campaign_outlook` replays the
+# calls still to come from `results/`: each open zoo run gains per call its variant's median frames per
+# compiled lease so far and goes on to the frame cap (an upper bound: the rule can end a run earlier only
+# once its curve flattens, and none has yet), each gated I2A run takes
+# $\lceil \text{budget} / (\text{model-free's steps per lease} / \text{arm's cost}) \rceil$ leases, at most
+# as many open at once as the state budget holds. The order the zoo trains its runs in decides when the
+# I2A lane beside it has work; since 2026-12-04 the four runs it waits for go first (`first_runs`, on the
+# record). `unpack` rewrites the file after every lease.
+
+# %%
+from ssmlib.studies import campaign_outlook
+from ssmlib.studies.common import read_json
+
+plan = read_json(campaign.campaign_dir("MsPacman") / "outlook.json")
+display(Markdown(campaign_outlook.markdown(plan)))
+print("the campaign trains first:", ", ".join(plan["current_first_runs"]) or "none (fewest frames first)")
+fig, ax = plt.subplots(figsize=(7, 3.5))
+for (name, order), style in zip(plan["orders"].items(), ("--", "-")):
+    ends = sorted(order["run_at_cap_call"].values())
+    ax.step(ends, range(1, len(ends) + 1), style, where="post", color="0.2", label=f"zoo runs at the cap ({name})")
+    opens = max(order["gates_open_call"].values())
+    ax.axvspan(opens, order["i2a_gated_done_call"], alpha=0.15, color="C0" if name == "gates-first" else "C3",
+               label=f"gated I2A runs training ({name})")
+ax.set_xlabel("GPU calls from now (3 a session)")
+ax.set_ylabel("zoo runs at the frame cap")
+ax.legend(fontsize=8, loc="lower right")
+plt.show()
+
+# %% [markdown]
 # ## The supporting studies
 #
 # Three studies are not claims of the paper but make the others possible: how well training scales

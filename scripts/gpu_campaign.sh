@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One lease of the model-zoo campaign (ssmlib/studies/zoo_campaign.py) on a lent GPU machine:
 #   1. collect the campaign's dataset from its config (agent + random envs, same fingerprint every lease);
-#   2. `campaign lease`: the unfinished runs with the fewest frames, MAX_RUNS at once on the one GPU, each
+#   2. `campaign lease`: the unfinished runs in the pick order (the config's first_runs, then fewest frames),
+#      MAX_RUNS at once on the one GPU, each
 #      for SECONDS of training (compilation not counted), continuing from the committed bf16 weights (a
 #      bare machine) or exactly from runs/campaign (a machine still warm from the previous call);
 #   3. $OUT/campaign.tar (in parts campaign.tar.part-aa, -ab, ... when over 15 MiB): results/model_zoo/<game>/campaign

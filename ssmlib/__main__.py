@@ -17,7 +17,8 @@ from .errors import SsmlibError
 # Modules that register subcommands through ``add_cli(subparsers)``, in help order.
 COMMAND_MODULES = ("ssmlib.data.cli", "ssmlib.train", "ssmlib.evaluate", "ssmlib.studies.zoo", "ssmlib.pretrained",
                    "ssmlib.studies.speed", "ssmlib.studies.jumpy", "ssmlib.studies.zoo_campaign", "ssmlib.agents",
-                   "ssmlib.studies.i2a_campaign", "ssmlib.studies.lease_files", "ssmlib.config_cli")
+                   "ssmlib.studies.i2a_campaign", "ssmlib.studies.campaign_outlook",
+                   "ssmlib.studies.lease_files", "ssmlib.config_cli")
 
 
 class OneLineParser(argparse.ArgumentParser):

@@ -167,6 +167,18 @@ def write_text(path: Path, text: str) -> None:
     atomic_write_text(path, text)
 
 
+def rewrite_block(path: Path, markers: tuple[str, str], body: str) -> bool:
+    """Replace what lies between the two ``markers`` lines of the text file ``path`` with ``body`` (a generated
+    block of a README); False (nothing written) when the file has no such block."""
+    text = Path(path).read_text()
+    start, end = markers
+    if start not in text or end not in text:
+        return False
+    head, rest = text.split(start, 1)
+    write_text(Path(path), f"{head}{start}\n{body}{end}{rest.split(end, 1)[1]}")
+    return True
+
+
 def write_study(results: Path, summary: dict, table: str) -> None:
     """A study's own files: ``summary.json`` (rows + provenance) and ``table.md``."""
     atomic_write_json(Path(results) / "summary.json", summary)

@@ -348,6 +348,21 @@ def state_mib(cfg: I2ACampaignConfig, run: Run) -> float:
 # ------------------------------------------------------------------------------- environment models
 
 
+def env_model_runs(zoo_cfg, model: str, reward_state: str = "posterior") -> list[str]:
+    """The model-zoo campaign's runs ``ENV_MODEL_RULE`` chooses ``model`` among (its seeds, one frame per step,
+    trained with ``reward_state``), as the zoo's design writes them."""
+    return [r["name"] for r in zoo_cfg.runs if r["model"] == model and r.get("jump", 1) == 1
+            and r.get("reward_state", "posterior") == reward_state]
+
+
+def gate_runs(cfg: I2ACampaignConfig, zoo_cfg, required_only: bool = True) -> dict[str, list[str]]:
+    """Per environment model of the (required) arms not yet frozen, the zoo runs that must all meet their stop
+    rule before those arms can start."""
+    models = dict.fromkeys(a["env_model"] for a in cfg.arms if a["env_model"] and (a["required"] or not required_only))
+    return {m: env_model_runs(zoo_cfg, m, cfg.env_model_reward_states.get(m, "posterior"))
+            for m in models if m not in cfg.env_models}
+
+
 def choose_env_model(game: str, model: str, results: Path = RESULTS_DIR, checkpoints: Path = CHECKPOINTS_DIR,
                      reward_state: str = "posterior") -> tuple[dict | None, str]:
     """``ENV_MODEL_RULE`` on the model-zoo campaign as it stands: ``(choice, why)``, the choice None (and
@@ -361,8 +376,7 @@ def choose_env_model(game: str, model: str, results: Path = RESULTS_DIR, checkpo
         zcfg = zoo.load_config(game, results)
     except SsmlibError:
         return None, f"there is no model-zoo campaign for {game} (results/model_zoo/{game}/campaign)"
-    names = [r["name"] for r in zcfg.runs if r["model"] == model and r.get("jump", 1) == 1
-             and r.get("reward_state", "posterior") == reward_state]  # the design's seeds, as written
+    names = env_model_runs(zcfg, model, reward_state)
     lineages = [zoo.read_lineage(game, n, results) for n in names]
     done = [lin for lin in lineages if lin.get("finished") and lin.get("curve")]
     if not names or len(done) < len(names):  # the best of all seeds, so none may still be training

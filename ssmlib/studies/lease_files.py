@@ -272,13 +272,21 @@ def unpack(folder, game: str = "MsPacman", root=None, device_tag: str = "h200") 
 
 
 def _cli_unpack(args) -> int:
-    from . import i2a_campaign, zoo_campaign
+    from . import campaign_outlook, i2a_campaign, zoo_campaign
 
     done = unpack(args.folder, args.game, device_tag=args.device_tag)
     print("\n".join(done))
-    if any(line.startswith(("unpacked i2a/", "unpacked i2a_campaign.tar")) for line in done):
+    i2a_new = any(line.startswith(("unpacked i2a/", "unpacked i2a_campaign.tar")) for line in done)
+    zoo_new = any(line.startswith("unpacked campaign.tar") for line in done)
+    if i2a_new:
         print(f"wrote {i2a_campaign.write_table(args.game)}")
-    return zoo_campaign.report(args.game) if any(line.startswith("unpacked campaign.tar") for line in done) else 0
+    code = zoo_campaign.report(args.game) if zoo_new else 0
+    if zoo_new or i2a_new:  # the projection reads both campaigns' lineages
+        try:
+            print(f"wrote {campaign_outlook.write(args.game)}")
+        except SsmlibError as e:  # e.g. a game without an I2A campaign: the lease's files are in place regardless
+            print(f"no outlook: {e}")
+    return code
 
 
 def add_cli(subparsers) -> None:

@@ -13,9 +13,10 @@ The campaign's state lives in the repository, so every lease continues where the
   starts a fresh AdamW from these weights (its moments rebuild within a few hundred steps; ours).
   Back-to-back calls on a machine that stayed warm resume exactly from the run folder instead.
 
-``python -m ssmlib campaign lease --data DIR --seconds S`` trains the unfinished runs with the fewest
-frames first (``--max-runs`` of them, in parallel processes on the one GPU), then scores each on the same
-fixed test windows with ``ssmlib.evaluate``, appends to its lineage and applies the stop rule.
+``python -m ssmlib campaign lease --data DIR --seconds S`` trains the unfinished runs in the config's pick
+order (``first_runs``, then the fewest frames first: ``pick_order``), ``--max-runs`` of them in parallel
+processes on the one GPU, then scores each on the same fixed test windows with ``ssmlib.evaluate``, appends
+to its lineage and applies the stop rule.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ from pathlib import Path
 from ..config import CHECKPOINTS_DIR, MODEL_NAMES, RESULTS_DIR, REWARD_STATES, SAMPLING_MODELS, jump_name
 from ..errors import SsmlibError
 from ..io import amend_study_config, atomic_write_json, provenance, read_study_config, round_floats, write_study_config
-from .common import STOP_AFTER_HELP, markdown_table, read_json, run_commands, torch_device, train_command, write_text
+from .common import (STOP_AFTER_HELP, markdown_table, read_json, rewrite_block, run_commands, torch_device,
+                     train_command, write_text)
 
 STOP_RULE = ("A run is finished when its test excess over the exact floor (open loop, mean over horizons "
              "h = 1..10, nats/frame, on the campaign's fixed test windows) improved by less than "
@@ -120,6 +122,10 @@ class CampaignConfig:
     """Storage dtype of the committed weights (what is stored is what the next lease starts from)."""
     stop_rule: str = ""
     """The stop rule in words (filled in from STOP_RULE)."""
+    first_runs: list = field(default_factory=list)
+    """Runs a lease trains before every other open run (fewest frames first among them, then the rest), e.g.
+    those another campaign waits for: empty as first written (fewest frames first over all runs); amended by
+    ``campaign amend-order``. The order changes when a run trains, never how it is judged."""
     design_changes: list = field(default_factory=list)
     """Changes made after the campaign started (``add_run``), each dated with its reason."""
 
@@ -246,17 +252,26 @@ def _point_test(curve: list[dict], stop_improvement: float, joint: bool) -> tupl
                                                                                              joint_why)) if not d)
 
 
-def _improvement_test(curve: list[dict], stop_improvement: float, key: str = "excess") -> tuple[bool, str]:
-    """The improvement part of the stop rule at the last point of ``curve`` (not empty), on its ``key``."""
+def doubling_gain(curve: list[dict], key: str = "excess") -> tuple[dict, dict, float] | str:
+    """``(ref, last, gain)``: the last point of ``curve``, the point at or just below half its frames, and the
+    relative fall of ``key`` between them (what the stop rule compares); or why there is none (a sentence)."""
     last = curve[-1]
     earlier = [p for p in curve[:-1] if p["frames"] <= last["frames"] / 2]
     if not earlier:
-        return False, "no point at half the frames yet"
+        return "no point at half the frames yet"
     ref = earlier[-1]
     missing = [p["frames"] for p in (ref, last) if p.get(key) is None]
     if missing:
-        return False, f"no {key} at {missing[0]:,} frames"
-    gain = (ref[key] - last[key]) / abs(ref[key]) if ref[key] else 0.0
+        return f"no {key} at {missing[0]:,} frames"
+    return ref, last, (ref[key] - last[key]) / abs(ref[key]) if ref[key] else 0.0
+
+
+def _improvement_test(curve: list[dict], stop_improvement: float, key: str = "excess") -> tuple[bool, str]:
+    """The improvement part of the stop rule at the last point of ``curve`` (not empty), on its ``key``."""
+    found = doubling_gain(curve, key)
+    if isinstance(found, str):
+        return False, found
+    ref, last, gain = found
     # the rule compares two points; their intervals (when scored) say whether that comparison can tell a
     # plateau from the evaluation's noise: reported, not part of the rule
     cis = [p.get(f"{key}_ci") for p in (ref, last)]
@@ -322,17 +337,43 @@ def amend_stop_rule(game: str, confirmations: int | None, why: str, results: Pat
     return changed
 
 
+def pick_order(cfg: CampaignConfig, frames: dict[str, int]) -> list[str]:
+    """The open runs (``frames``: run -> training frames so far) in the order a lease trains them: the config's
+    ``first_runs`` before the rest, then the fewest training frames (matched env steps for jumpy runs) first,
+    ties in the config's order (the SSMs that claim 2 needs come first there)."""
+    place = {r["name"]: (i, r.get("jump", 1)) for i, r in enumerate(cfg.runs)}
+    return sorted(frames, key=lambda n: (n not in cfg.first_runs, frames[n] * place[n][1], place[n][0]))
+
+
+def run_frames(lin: dict) -> int:
+    """Training frames a run's lineage has recorded."""
+    return lin["leases"][-1]["frames_end"] if lin["leases"] else 0
+
+
 def pick_runs(cfg: CampaignConfig, max_runs: int, results: Path = RESULTS_DIR) -> list[CampaignRun]:
-    """The unfinished runs with the fewest training frames (matched env steps for jumpy runs) first; ties
-    in the config's order (the SSMs that claim 2 needs come first there)."""
-    todo = []
-    for order, r in enumerate(cfg.runs):
-        run = CampaignRun(**r)
-        lin = read_lineage(cfg.game, run.name, results)
-        if not lin["finished"]:
-            frames = lin["leases"][-1]["frames_end"] if lin["leases"] else 0
-            todo.append((frames * run.jump, order, run))
-    return [r for _, _, r in sorted(todo, key=lambda t: t[:2])][:max_runs]
+    """The ``max_runs`` unfinished runs a lease trains (:func:`pick_order`)."""
+    runs = {r["name"]: CampaignRun(**r) for r in cfg.runs}
+    lineages = {n: read_lineage(cfg.game, n, results) for n in runs}
+    open_frames = {n: run_frames(lin) for n, lin in lineages.items() if not lin["finished"]}
+    return [runs[n] for n in pick_order(cfg, open_frames)[:max_runs]]
+
+
+def amend_pick_order(game: str, first: list[str], why: str, results: Path = RESULTS_DIR) -> Path:
+    """Set ``first_runs`` on the record (a dated line in ``design_changes``): which open runs a lease trains
+    before the others. It changes when runs train, never the stop rule or a verdict."""
+    cfg = load_config(game, results)
+    names = [r["name"] for r in cfg.runs]
+    unknown = [n for n in first if n not in names]
+    if unknown:
+        raise SsmlibError(f"not runs of the {game} campaign: {', '.join(unknown)} (its runs: {', '.join(names)})")
+    if list(first) == list(cfg.first_runs):
+        raise SsmlibError(f"first_runs is already {', '.join(first) or 'empty'}: nothing to amend")
+    before = ", ".join(cfg.first_runs) or "none (fewest frames first over all runs)"
+    return amend_study_config(campaign_dir(game, results) / "config.json", CampaignConfig,
+                              f"pick order: first_runs {', '.join(first) or 'none'} (was {before}): {why} "
+                              "It changes which open runs a lease trains first, not the stop rule or any verdict.",
+                              {"first_runs": list(first)},
+                              f"start the campaign first: python -m ssmlib campaign init --game {game}")
 
 
 def _train_command(cfg: CampaignConfig, run: CampaignRun, data: Path, folder: Path, seconds: float, lease: int,
@@ -524,7 +565,7 @@ def _record(cfg: CampaignConfig, run: CampaignRun, folder: Path, ds, lin: dict, 
     config = read_json(folder / "config.json")
     tc = config["train_cfg"]
     per_step = tc["batch_size"] * tc["horizon"]  # training frames (prediction targets) per step
-    prev_end = lin["leases"][-1]["frames_end"] if lin["leases"] else 0
+    prev_end = run_frames(lin)
     # the steps (and wall time: the summary's is cumulative over the folder's resumes) since this folder
     # recorded the lineage's last lease: a lease cut before scoring leaves its summary to the next (warm)
     # lease; a process that crashed leaves the old summary, which holds nothing new
@@ -824,14 +865,7 @@ def model_summary_markdown(game: str, results: Path = RESULTS_DIR) -> str:
 def update_readme(game: str, readme: Path, results: Path = RESULTS_DIR) -> bool:
     """Rewrite the README's block between ``README_MARKERS`` with ``model_summary_markdown``; False (nothing
     written) when the README has no such block."""
-    text = Path(readme).read_text()
-    start, end = README_MARKERS
-    if start not in text or end not in text:
-        return False
-    head, rest = text.split(start, 1)
-    tail = rest.split(end, 1)[1]
-    write_text(Path(readme), f"{head}{start}\n{model_summary_markdown(game, results)}{end}{tail}")
-    return True
+    return rewrite_block(Path(readme), README_MARKERS, model_summary_markdown(game, results))
 
 
 def table_markdown(rows: list[dict]) -> str:
@@ -1000,6 +1034,11 @@ def _cli_amend_stop(args) -> int:
     return report(args.game)
 
 
+def _cli_amend_order(args) -> int:
+    print(f"wrote {amend_pick_order(args.game, args.first, args.why)}")
+    return 0
+
+
 def _cli_calibrate(args) -> int:
     calibrate_rewards(args.game, Path(args.data), args.device)
     return 0
@@ -1042,7 +1081,7 @@ def add_cli(subparsers) -> None:
     le.add_argument("--seconds", type=float, default=240.0, help="training seconds per run in this lease (default 240)")
     le.add_argument("--runs", default="runs/campaign", help="where the run folders live on this machine")
     le.add_argument("--max-runs", type=int, default=2,
-                    help="runs trained at once, fewest frames first (default 2: two sSSM runs on one H200 made "
+                    help="runs trained at once, in the pick order (default 2: two sSSM runs on one H200 made "
                          "9.2k frames/s each against 19.7k alone, so a third adds little)")
     le.add_argument("--compile", action="store_true", help="train with torch.compile (recorded per lease)")
     le.add_argument("--stop-after", type=float, default=None, help=STOP_AFTER_HELP)
@@ -1073,6 +1112,12 @@ def add_cli(subparsers) -> None:
                     help="the test must hold on the joint excess (teacher-forced / posterior bound) as well")
     st.add_argument("--why", required=True, help="the reason, stored with the date in the config's design_changes")
     st.set_defaults(func=_cli_amend_stop)
+    o = sub.add_parser("amend-order", help="name the runs a lease trains before the others, on the record")
+    o.add_argument("--game", default="MsPacman")
+    o.add_argument("--first", nargs="*", default=[], metavar="RUN",
+                   help="the runs first (fewest frames first among them); none: fewest frames first over all runs")
+    o.add_argument("--why", required=True, help="the reason, stored with the date in the config's design_changes")
+    o.set_defaults(func=_cli_amend_order)
     c = sub.add_parser("calibrate", help="add the reward head's class weights to campaign weights exported "
                        "without them, and re-score those runs (calibrated reward readings)")
     c.add_argument("--game", default="MsPacman")

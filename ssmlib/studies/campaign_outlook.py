@@ -1,0 +1,266 @@
+"""How many more GPU calls the two campaigns need as they stand, and when the I2A campaign's gated arms can start.
+
+A projection from ``results/``, not a verdict; every input is measured and named in the output:
+
+* **The model zoo.** Each open run gains per call what its model (and jump) gained per lease so far: the median
+  over the campaign's compiled leases of ``frames_end - frames_start`` (``lease_frames``). No run is assumed to meet
+  the improvement test before its frame cap: an upper bound, reported beside each run's latest fall of its excess
+  per doubling of frames (``doubling_gain``: the stop rule's own statistic), which says how far the curves are
+  from the rule's 3%. Calls are replayed with the campaign's own pick order (``zoo_campaign.pick_order``), its
+  ``first_runs`` replaced by each order compared.
+* **The I2A campaign.** Its required arms whose environment model is not frozen wait until every zoo run of that
+  model has finished (``i2a_campaign.gate_runs``). An arm's run needs ``ceil(total_steps / steps a lease)``
+  leases, where steps a lease is the model-free arm's median per full lease divided by the arm's cost per agent
+  step in the committed ``agent bench`` (``cost-bench-h200.json``, alone on the GPU: an assumption for a lease beside
+  the zoo). A run that is open holds its state in the repository, so at most ``floor(state budget / state size)``
+  gated runs are open at once (and at most the lease's ``I2A_MAX_RUNS``); a started run continues before a new one
+  starts, as ``i2a_campaign.pick_runs`` does.
+
+``python -m ssmlib outlook`` writes ``results/model_zoo/<game>/campaign/outlook.json``.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from ..config import RESULTS_DIR
+from ..errors import SsmlibError
+from ..io import atomic_write_json, provenance
+from .common import read_json, rewrite_block
+from . import i2a_campaign as i2a
+from . import zoo_campaign as zoo
+
+ORDERS = {"fewest-frames": "fewest frames first over all runs (the order as first written)",
+          "gates-first": "the zoo runs the I2A campaign's required arms wait for first, then fewest frames first"}
+"""The pick orders compared; ``gates-first`` puts ``i2a_campaign.gate_runs``' runs in ``first_runs``."""
+
+ZOO_RUNS_PER_CALL = 2
+"""Zoo runs a call trains (``scripts/gpu_campaign.sh``'s MAX_RUNS)."""
+I2A_RUNS_PER_CALL = 2
+"""I2A runs a call's I2A lease trains at most (``I2A_MAX_RUNS``)."""
+CALLS_PER_SESSION = 3
+"""Calls a working session's ~30 device minutes hold (sessions 14 and 15 made 3; 13 made 2 after refused starts)."""
+
+
+def lease_frames(game: str, results: Path = RESULTS_DIR) -> dict[str, dict]:
+    """Per variant (``zoo_campaign.variant_label``) the median training frames a compiled lease added, over every
+    such lease of its runs, with their count."""
+    cfg = zoo.load_config(game, results)
+    gains: dict[str, list[int]] = {}
+    for r in cfg.runs:
+        label = zoo.variant_label(r["model"], r.get("jump", 1), r.get("reward_state", "posterior"))
+        for le in zoo.read_lineage(game, r["name"], results)["leases"]:
+            if le.get("compile"):
+                gains.setdefault(label, []).append(le["frames_end"] - le["frames_start"])
+    return {k: {"frames": float(np.median(v)), "leases": len(v)} for k, v in gains.items()}
+
+
+def replay_zoo(cfg, frames: dict[str, int], gain: dict[str, float], runs_per_call: int,
+               first_runs: list[str], frame_cap: int | None = None) -> dict[str, int]:
+    """Per open run (``frames``: run -> training frames now), the call (1 = the next) after which it reaches the
+    cap (``frame_cap``, default the config's), each call training the first ``runs_per_call`` runs of ``zoo_campaign.pick_order`` (with ``first_runs``)
+    and adding ``gain[run]`` frames to each."""
+    import dataclasses
+
+    order_cfg = dataclasses.replace(cfg, first_runs=list(first_runs))
+    frames, done, call, cap = dict(frames), {}, 0, frame_cap or cfg.frame_cap
+    if any(gain[n] <= 0 for n in frames):
+        raise SsmlibError("every open run needs a positive gain per call")
+    while frames:
+        call += 1
+        for name in zoo.pick_order(order_cfg, frames)[:runs_per_call]:
+            frames[name] += gain[name]
+            if frames[name] >= cap:
+                done[name] = call
+                del frames[name]
+    return done
+
+
+def i2a_lane(leases: dict[str, int], runs: list[tuple[str, int]], max_open: int, runs_per_call: int) -> int:
+    """The call after which every run of ``runs`` (``(name, gate)`` pairs, in the I2A campaign's order; ``gate`` is
+    the call after which its environment model can be frozen, 0 when it can now) is finished: each call continues
+    the open runs first (most leases left last), then starts new ones whose gate has opened while fewer than
+    ``max_open`` are open, up to ``runs_per_call``; ``leases[name]`` leases finish a run."""
+    if max_open < 1 or runs_per_call < 1:
+        raise SsmlibError("the I2A lane needs room for one open run and one run per call")
+    left = {n: leases[n] for n, _ in runs}
+    started: list[str] = []
+    call = 0
+    while left:
+        call += 1
+        picked = sorted(started, key=lambda n: left[n])[:runs_per_call]
+        for name, gate in runs:
+            if len(picked) == runs_per_call or len(started) >= max_open:
+                break
+            if name not in started and name in left and gate < call:
+                started.append(name)
+                picked.append(name)
+        for name in picked:
+            left[name] -= 1
+            if left[name] == 0:
+                del left[name]
+                started.remove(name)
+        if call > 100_000:
+            raise SsmlibError("the I2A lane does not finish: a run's gate never opens")
+    return call
+
+
+def i2a_needs(game: str, results: Path = RESULTS_DIR, state_budget_mib: float = i2a.STATE_BUDGET_MIB) -> dict:
+    """The I2A campaign's gated required runs still to train: per arm its leases per run (from the model-free
+    arm's steps per lease and the arm's cost in the committed bench), its state size, and the runs' names."""
+    cfg = i2a.load_config(game, results)
+    camp = i2a.campaign_dir(game, results)
+    mf = [le["steps_end"] - le["steps_start"] for r in i2a.campaign_runs(cfg) if r.arm["variant"] == "model-free"
+          for le in i2a.read_lineage(game, r.name, results)["leases"] if le.get("status") == "time-limit"]
+    if not mf:
+        raise SsmlibError(f"no full lease of the {game} I2A campaign's model-free arm to measure steps per lease from")
+    bench = read_json(camp / "cost-bench-h200.json")
+    if bench is None:
+        raise SsmlibError(f"{camp / 'cost-bench-h200.json'} is missing (python -m ssmlib agent bench; see chapter 10)")
+    cost = {row["variant"]: row["cost"] for row in i2a.imagination_cost(bench, cfg.cost_target, n_boot=50)}
+    sizes = (read_json(camp / "state-quantization.json") or {}).get("arms", {})
+    arms = {}
+    for a in cfg.arms:
+        if not a["required"] or not a["env_model"] or a["env_model"] in cfg.env_models:
+            continue
+        per_lease = float(np.median(mf)) / cost[a["variant"]]
+        names = [r.name for r in i2a.campaign_runs(cfg) if r.arm["name"] == a["name"]
+                 and not i2a.read_lineage(game, r.name, results)["finished"]]
+        arms[a["name"]] = {"env_model": a["env_model"], "cost": cost[a["variant"]], "steps_per_lease": per_lease,
+                           "leases_per_run": math.ceil(cfg.total_steps / per_lease), "runs": names,
+                           "state_mib": sizes.get(a["name"], {}).get("mib_coded")}
+    known = [a["state_mib"] for a in arms.values() if a["state_mib"]]
+    max_open = max(1, int(state_budget_mib // max(known))) if known else 1
+    return {"model_free_steps_per_lease": float(np.median(mf)), "model_free_leases": len(mf),
+            "total_steps": cfg.total_steps, "state_budget_mib": state_budget_mib, "max_open": max_open, "arms": arms}
+
+
+def outlook(game: str, results: Path = RESULTS_DIR, zoo_runs_per_call: int = ZOO_RUNS_PER_CALL,
+            i2a_runs_per_call: int = I2A_RUNS_PER_CALL, calls_per_session: int = CALLS_PER_SESSION,
+            state_budget_mib: float = i2a.STATE_BUDGET_MIB, frame_cap: int | None = None) -> dict:
+    """Both campaigns replayed under each order of ``ORDERS``: per order the call after which the gated I2A arms
+    can start, the zoo is at its cap, and the gated I2A runs are finished (and the last of those, in sessions).
+    ``frame_cap`` and ``state_budget_mib`` replace the design's (what another cap or budget would change)."""
+    cfg = zoo.load_config(game, results)
+    cap = frame_cap or cfg.frame_cap
+    per_lease = lease_frames(game, results)
+    runs, frames, gain = [], {}, {}
+    for r in cfg.runs:
+        lin = zoo.read_lineage(game, r["name"], results)
+        label = zoo.variant_label(r["model"], r.get("jump", 1), r.get("reward_state", "posterior"))
+        g = {key: zoo.doubling_gain(lin["curve"], key) if lin["curve"] else "no curve point yet"
+             for key in ("excess", "excess_joint")}
+        runs.append({"run": r["name"], "variant": label, "frames": zoo.run_frames(lin), "finished": lin["finished"],
+                     "frames_per_lease": per_lease.get(label, {}).get("frames"),
+                     **{f"gain_{k}": None if isinstance(v, str) else round(v[2], 4) for k, v in g.items()}})
+        if not lin["finished"]:
+            if label not in per_lease:
+                raise SsmlibError(f"no compiled lease of {label} yet to measure its frames per lease from")
+            frames[r["name"]], gain[r["name"]] = runs[-1]["frames"], per_lease[label]["frames"]
+    icfg = i2a.load_config(game, results)
+    gates = i2a.gate_runs(icfg, cfg)
+    needs = i2a_needs(game, results, state_budget_mib)
+    leases = {name: arm["leases_per_run"] for arm in needs["arms"].values() for name in arm["runs"]}
+    # the I2A campaign's order for runs not yet started: seed by seed, each seed arm by arm (i2a_campaign.pick_runs)
+    lane = [(r.name, r.arm["env_model"]) for r in sorted(i2a.campaign_runs(icfg), key=lambda r: (r.seed, r.order))
+            if r.name in leases]
+    gate_names = list(dict.fromkeys(n for names in gates.values() for n in names))
+    orders = {}
+    for order, first in (("fewest-frames", []), ("gates-first", gate_names)):
+        done = replay_zoo(cfg, frames, gain, zoo_runs_per_call, first, cap)
+        opens = {m: max((done.get(n, 0) for n in names), default=0) for m, names in gates.items()}
+        i2a_end = i2a_lane(leases, [(n, opens.get(m, 0)) for n, m in lane], min(needs["max_open"], i2a_runs_per_call),
+                           i2a_runs_per_call) if lane else 0
+        zoo_end = max(done.values(), default=0)
+        orders[order] = {"words": ORDERS[order], "first_runs": first, "gates_open_call": opens,
+                         "zoo_at_cap_call": zoo_end, "i2a_gated_done_call": i2a_end,
+                         "both_done_call": max(zoo_end, i2a_end),
+                         "both_done_sessions": math.ceil(max(zoo_end, i2a_end) / calls_per_session),
+                         "run_at_cap_call": done}
+    return {"game": game, "frame_cap": cap, "design_frame_cap": cfg.frame_cap, "stop_improvement": cfg.stop_improvement,
+            "current_first_runs": list(cfg.first_runs), "zoo_runs_per_call": zoo_runs_per_call,
+            "i2a_runs_per_call": i2a_runs_per_call, "calls_per_session": calls_per_session,
+            "lease_frames": per_lease, "runs": runs, "gates": gates, "i2a": needs, "orders": orders,
+            "assumptions": [
+                "no zoo run meets the improvement test before the frame cap (an upper bound; see each run's gains)",
+                "each zoo run gains per call its variant's median frames per compiled lease so far",
+                "an I2A arm's steps per lease: the model-free arm's median per full lease over the arm's cost in the "
+                "committed agent bench (measured alone on the GPU)",
+                "the model-free arm's open runs are not counted (they hold no gate and little state)"]}
+
+
+def markdown(o: dict) -> str:
+    """The outlook as a short table and the sentence it supports."""
+    rows = ["| what | order | gated I2A arms can start after call | zoo at its cap after call | gated I2A runs done "
+            "after call | both done |", "|---|---|---|---|---|---|"]
+    for lever, orders in [("the design's cap and budget", o["orders"])] + [(a["lever"], a["orders"]) for a in o.get("alternatives", [])]:
+        for name, r in orders.items():
+            opens = ", ".join(f"{m} {c}" for m, c in r["gates_open_call"].items())
+            rows.append(f"| {lever} | {name} | {opens} | {r['zoo_at_cap_call']} | {r['i2a_gated_done_call']} | "
+                        f"{r['both_done_call']} calls ({r['both_done_sessions']} sessions) |")
+    joint = [r["gain_excess_joint"] for r in o["runs"] if r["gain_excess_joint"] is not None and not r["finished"]]
+    arms = "; ".join(f"{n}: {a['leases_per_run']} leases a run ({a['cost']:.2f}x model-free's cost), "
+                     f"{len(a['runs'])} runs" for n, a in o["i2a"]["arms"].items())
+    return "\n".join(rows) + (
+        f"\n\nCalls of {o['zoo_runs_per_call']} zoo runs and up to {o['i2a']['max_open']} open gated I2A run(s) "
+        f"(state budget {o['i2a']['state_budget_mib']:g} MiB), {o['calls_per_session']} calls a session. "
+        f"Every open run to the cap of {o['frame_cap']:,} frames: an upper bound (the open runs' joint excess fell "
+        f"{min(joint):.0%}-{max(joint):.0%} over their last doubling of frames; the rule ends a run below "
+        f"{o['stop_improvement']:.0%}). I2A: {arms}." if joint else "")
+
+
+def alternatives(game: str, results: Path = RESULTS_DIR) -> list[dict]:
+    """What the two levers outside the pick order would change, each alone: half the design's frame cap (a
+    looser stop rule: the design's own amendments may only make it stricter), and a state budget for two open I2A
+    runs (the repository's 56 MiB must hold them)."""
+    base = outlook(game, results)
+    two = 2 * max(a["state_mib"] or 0 for a in base["i2a"]["arms"].values()) + 0.5
+    out = []
+    for lever, kw in ((f"frame cap {base['frame_cap'] // 2:,}", {"frame_cap": base["frame_cap"] // 2}),
+                      (f"state budget {two:.1f} MiB", {"state_budget_mib": two})):
+        o = outlook(game, results, **kw)
+        out.append({"lever": lever, **kw, "orders": {k: {f: v[f] for f in ("gates_open_call", "zoo_at_cap_call",
+                                                                          "i2a_gated_done_call", "both_done_call",
+                                                                          "both_done_sessions")}
+                                                     for k, v in o["orders"].items()}})
+    return out
+
+
+README_MARKERS = ("<!-- campaign-outlook: generated by `python -m ssmlib outlook`; do not edit -->",
+                  "<!-- /campaign-outlook -->")
+"""The README's copy of the outlook (MsPacman) lies between these lines."""
+
+
+def write(game: str, results: Path = RESULTS_DIR, readme: Path | None = None, **kw) -> Path:
+    """``outlook.json`` with provenance, and (MsPacman, the repository's results) the README's block rewritten."""
+    from ..config import REPO_ROOT
+
+    path = zoo.campaign_dir(game, results) / "outlook.json"
+    doc = {**outlook(game, results, **kw), "alternatives": alternatives(game, results), "provenance": provenance()}
+    atomic_write_json(path, doc)
+    if readme is None and game == "MsPacman" and Path(results) == Path(RESULTS_DIR):
+        readme = REPO_ROOT / "README.md"
+    if readme is not None:
+        rewrite_block(readme, README_MARKERS, markdown(doc) + "\n")
+    return path
+
+
+def _cli(args) -> int:
+    import json
+
+    path = write(args.game, state_budget_mib=args.state_budget_mib)
+    print(f"wrote {path}")
+    print(markdown(json.loads(path.read_text())))
+    return 0
+
+
+def add_cli(subparsers) -> None:
+    p = subparsers.add_parser("outlook", help="the GPU calls the model-zoo and I2A campaigns still need, under each "
+                              "pick order of the zoo (a projection from results/)")
+    p.add_argument("--game", default="MsPacman")
+    p.add_argument("--state-budget-mib", type=float, default=i2a.STATE_BUDGET_MIB,
+                   help="the I2A campaign's state budget: how many gated I2A runs may be open at once")
+    p.set_defaults(func=_cli)

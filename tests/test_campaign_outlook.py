@@ -1,0 +1,108 @@
+"""The campaigns' outlook: the zoo's pick order, its replay call by call, the I2A lane, and the committed file."""
+
+import json
+
+import pytest
+
+from ssmlib.config import REPO_ROOT
+from ssmlib.errors import SsmlibError
+from ssmlib.studies import campaign_outlook as outlook
+from ssmlib.studies import zoo_campaign as zoo
+
+RUNS = [{"name": "sSSM-s0", "model": "sSSM", "seed": 0, "jump": 1},
+        {"name": "dSSM-DET-s0", "model": "dSSM-DET", "seed": 0, "jump": 1},
+        {"name": "sSSM-k2-s0", "model": "sSSM", "seed": 0, "jump": 2}]
+
+
+def _campaign(tmp_path, frames: dict[str, int], finished=()):
+    zoo.init(zoo.CampaignConfig(game="MsPacman", runs=RUNS, frame_cap=100), results=tmp_path)
+    for name, f in frames.items():
+        d = zoo.campaign_dir("MsPacman", tmp_path) / name
+        d.mkdir(parents=True)
+        (d / "lineage.json").write_text(json.dumps({
+            "run": name, "leases": [{"frames_start": 0, "frames_end": f, "compile": True}],
+            "curve": [{"frames": f, "excess": 10.0}], "finished": name in finished, "why": ""}))
+    return zoo.load_config("MsPacman", tmp_path)
+
+
+def test_pick_order_puts_first_runs_first_then_fewest_matched_env_steps(tmp_path):
+    cfg = _campaign(tmp_path, {"sSSM-s0": 40, "dSSM-DET-s0": 60, "sSSM-k2-s0": 25}, finished=())
+    # the k=2 run's 25 frames are 50 env steps: after sSSM-s0's 40, before dSSM-DET's 60
+    assert zoo.pick_order(cfg, {"sSSM-s0": 40, "dSSM-DET-s0": 60, "sSSM-k2-s0": 25}) == \
+        ["sSSM-s0", "sSSM-k2-s0", "dSSM-DET-s0"]
+    assert [r.name for r in zoo.pick_runs(cfg, 2, tmp_path)] == ["sSSM-s0", "sSSM-k2-s0"]
+    zoo.amend_pick_order("MsPacman", ["dSSM-DET-s0"], "the I2A campaign waits for it.", results=tmp_path)
+    cfg = zoo.load_config("MsPacman", tmp_path)
+    assert cfg.first_runs == ["dSSM-DET-s0"]
+    assert "pick order: first_runs dSSM-DET-s0 (was none" in cfg.design_changes[-1]
+    assert "the I2A campaign waits for it." in cfg.design_changes[-1]
+    assert [r.name for r in zoo.pick_runs(cfg, 2, tmp_path)] == ["dSSM-DET-s0", "sSSM-s0"]
+    with pytest.raises(SsmlibError, match="already dSSM-DET-s0"):
+        zoo.amend_pick_order("MsPacman", ["dSSM-DET-s0"], "again", results=tmp_path)
+    with pytest.raises(SsmlibError, match="not runs of the MsPacman campaign: RAR-s9"):
+        zoo.amend_pick_order("MsPacman", ["RAR-s9"], "typo", results=tmp_path)
+
+
+def test_finished_runs_are_not_picked(tmp_path):
+    cfg = _campaign(tmp_path, {"sSSM-s0": 40, "dSSM-DET-s0": 60}, finished=("sSSM-s0",))
+    assert [r.name for r in zoo.pick_runs(cfg, 3, tmp_path)] == ["sSSM-k2-s0", "dSSM-DET-s0"]  # 0 frames first
+
+
+def test_replay_by_hand(tmp_path):
+    cfg = _campaign(tmp_path, {})
+    frames = {"sSSM-s0": 0, "dSSM-DET-s0": 0, "sSSM-k2-s0": 0}
+    gain = {"sSSM-s0": 50, "dSSM-DET-s0": 50, "sSSM-k2-s0": 50}
+    # one run a call, fewest env steps first (ties in the config's order), cap 100 training frames:
+    # 1 s0 50 | 2 DET 50 | 3 k2 50 (100 env steps) | 4 s0 100 done | 5 DET done | 6 k2 done
+    assert outlook.replay_zoo(cfg, frames, gain, 1, []) == {"sSSM-s0": 4, "dSSM-DET-s0": 5, "sSSM-k2-s0": 6}
+    # DET first: 1, 2 DET done | 3 s0 50 | 4 k2 50 | 5 s0 done | 6 k2 done
+    assert outlook.replay_zoo(cfg, frames, gain, 1, ["dSSM-DET-s0"]) == {"dSSM-DET-s0": 2, "sSSM-s0": 5,
+                                                                         "sSSM-k2-s0": 6}
+    assert outlook.replay_zoo(cfg, frames, gain, 2, [], frame_cap=50) == {"sSSM-s0": 1, "dSSM-DET-s0": 1,
+                                                                          "sSSM-k2-s0": 2}
+    with pytest.raises(SsmlibError, match="positive gain"):
+        outlook.replay_zoo(cfg, frames, {**gain, "sSSM-s0": 0}, 1, [])
+
+
+def test_i2a_lane_by_hand():
+    leases = {"a-s0": 2, "b-s0": 3, "a-s1": 2}
+    runs = [("a-s0", 0), ("b-s0", 0), ("a-s1", 0)]
+    assert outlook.i2a_lane(leases, runs, max_open=1, runs_per_call=2) == 7  # one open at a time: 2 + 3 + 2
+    assert outlook.i2a_lane(leases, runs, max_open=2, runs_per_call=2) == 4  # a-s0,b-s0 | .. | a-s1 starts at 3
+    # a's gate opens after call 5: b-s0 in calls 1-3, nothing in 4-5, a-s0 in 6-7, a-s1 in 8-9
+    assert outlook.i2a_lane(leases, [("a-s0", 5), ("b-s0", 0), ("a-s1", 5)], 1, 1) == 9
+    with pytest.raises(SsmlibError, match="room for one open run"):
+        outlook.i2a_lane(leases, runs, max_open=0, runs_per_call=1)
+
+
+def test_the_committed_outlook_is_what_the_code_computes_from_results():
+    path = zoo.campaign_dir("MsPacman") / "outlook.json"
+    stored = json.loads(path.read_text())
+    now = outlook.outlook("MsPacman")
+    for key in ("orders", "runs", "gates", "lease_frames", "current_first_runs"):
+        assert json.loads(json.dumps(now[key])) == stored[key], f"{key}: python -m ssmlib outlook"
+    assert [a["lever"] for a in stored["alternatives"]] == [a["lever"] for a in outlook.alternatives("MsPacman")]
+    for order in stored["orders"].values():  # the replay's own consistency
+        assert order["both_done_call"] == max(order["zoo_at_cap_call"], order["i2a_gated_done_call"])
+        assert order["zoo_at_cap_call"] == max(order["run_at_cap_call"].values())
+    fewest, first = stored["orders"]["fewest-frames"], stored["orders"]["gates-first"]
+    assert all(first["gates_open_call"][m] <= fewest["gates_open_call"][m] for m in fewest["gates_open_call"])
+    assert first["zoo_at_cap_call"] == fewest["zoo_at_cap_call"]  # the order moves work, it does not add any
+
+
+def test_the_readme_block_is_the_committed_outlook(tmp_path):
+    stored = json.loads((zoo.campaign_dir("MsPacman") / "outlook.json").read_text())
+    readme = (REPO_ROOT / "README.md").read_text()
+    start, end = outlook.README_MARKERS
+    assert readme.split(start, 1)[1].split(end, 1)[0] == "\n" + outlook.markdown(stored) + "\n", \
+        "python -m ssmlib outlook rewrites it"
+    for order in ("fewest-frames", "gates-first"):
+        r = stored["orders"][order]
+        assert f"{r['both_done_call']} calls ({r['both_done_sessions']} sessions)" in readme, order
+    copy = tmp_path / "README.md"  # the block is replaced, the rest kept
+    copy.write_text(f"before\n{start}\nold\n{end}\nafter\n")
+    from ssmlib.studies.common import rewrite_block
+
+    assert rewrite_block(copy, outlook.README_MARKERS, "new\n")
+    assert copy.read_text() == f"before\n{start}\nnew\n{end}\nafter\n"
+    assert not rewrite_block(tmp_path / "README.md", ("<!-- x -->", "<!-- /x -->"), "y")

@@ -860,13 +860,14 @@ if not cost_files:
 # %% [markdown]
 # ### How long both campaigns still take
 #
-# Neither campaign has a run that met its stop rule yet, and the I2A arms that query a model wait for
-# four zoo runs (every dSSM-DET seed and `sSSM-rp-s0`). `ssmlib.studies.campaign_outlook` replays the
-# calls still to come from `results/`: each open zoo run gains per call its variant's median frames per
-# compiled lease so far and goes on to the frame cap (an upper bound: the rule can end a run earlier only
-# once its curve flattens, and none has yet), each gated I2A run takes
-# $\lceil \text{budget} / (\text{model-free's steps per lease} / \text{arm's cost}) \rceil$ leases, at most
-# as many open at once as the state budget holds. The order the zoo trains its runs in decides when the
+# No zoo run has met its stop rule yet, and the I2A arms that query a model wait for four of them
+# (every dSSM-DET seed and `sSSM-rp-s0`). `ssmlib.studies.campaign_outlook` replays the calls still to
+# come from `results/`: each open zoo run gains per call its variant's median frames per compiled lease
+# so far and goes on to the frame cap (an upper bound: the rule reads the joint excess too, and no run's
+# has flattened yet); each gated I2A run trains per call
+# $\text{model-free's steps per lease} / \text{arm's cost}$ agent steps (model-free's pace beside the
+# zoo's runs while they train, alone after) until its budget is reached, at most as many open at once
+# as the state budget holds. The order the zoo trains its runs in decides when the
 # I2A lane beside it has work; since 2026-12-04 the four runs it waits for go first (`first_runs`, on the
 # record). `unpack` rewrites the file after every lease.
 

@@ -64,30 +64,88 @@ def test_replay_by_hand(tmp_path):
         outlook.replay_zoo(cfg, frames, {**gain, "sSSM-s0": 0}, 1, [])
 
 
+def _run(name, left, cost=1.0, gate=0, open_=False):
+    return {"name": name, "left": left, "cost": cost, "gate": gate, "open": open_}
+
+
 def test_i2a_lane_by_hand():
-    leases = {"a-s0": 2, "b-s0": 3, "a-s1": 2}
-    runs = [("a-s0", 0), ("b-s0", 0), ("a-s1", 0)]
-    assert outlook.i2a_lane(leases, runs, max_open=1, runs_per_call=2) == 7  # one open at a time: 2 + 3 + 2
-    assert outlook.i2a_lane(leases, runs, max_open=2, runs_per_call=2) == 4  # a-s0,b-s0 | .. | a-s1 starts at 3
+    mf = lambda call: 100  # noqa: E731  model-free agent steps a call
+    runs = [_run("a-s0", 200), _run("b-s0", 300), _run("a-s1", 200)]
+    assert outlook.i2a_lane(runs, max_open=1, runs_per_call=2, model_free_steps=mf) == 7  # one open: 2 + 3 + 2
+    assert outlook.i2a_lane(runs, max_open=2, runs_per_call=2, model_free_steps=mf) == 4  # a-s0,b-s0 | .. | a-s1 at 3
     # a's gate opens after call 5: b-s0 in calls 1-3, nothing in 4-5, a-s0 in 6-7, a-s1 in 8-9
-    assert outlook.i2a_lane(leases, [("a-s0", 5), ("b-s0", 0), ("a-s1", 5)], 1, 1) == 9
+    gated = [_run("a-s0", 200, gate=5), _run("b-s0", 300), _run("a-s1", 200, gate=5)]
+    assert outlook.i2a_lane(gated, 1, 1, mf) == 9
+    # a run twice model-free's cost takes twice the calls; an open run continues before a new one starts
+    assert outlook.i2a_lane([_run("a-s0", 200, cost=2.0), _run("b-s0", 100, open_=True)], 1, 1, mf) == 1 + 4
+    # a run at its budget still to be evaluated takes one call; the pace may change with the call
+    assert outlook.i2a_lane([_run("a-s0", 0, open_=True)], 1, 1, mf) == 1
+    assert outlook.i2a_lane([_run("a-s0", 1000)], 1, 1, lambda call: 100 if call <= 2 else 800) == 3
     with pytest.raises(SsmlibError, match="room for one open run"):
-        outlook.i2a_lane(leases, runs, max_open=0, runs_per_call=1)
+        outlook.i2a_lane(runs, max_open=0, runs_per_call=1, model_free_steps=mf)
+
+
+def test_several_first_runs_go_fewest_frames_first_among_them(tmp_path):
+    cfg = _campaign(tmp_path, {})
+    zoo.amend_pick_order("MsPacman", ["sSSM-k2-s0", "dSSM-DET-s0"], "both first.", results=tmp_path)
+    cfg = zoo.load_config("MsPacman", tmp_path)
+    # k2's 30 frames are 60 env steps: after DET's 50, though it is named first; sSSM-s0 (10) after both
+    assert zoo.pick_order(cfg, {"sSSM-s0": 10, "dSSM-DET-s0": 50, "sSSM-k2-s0": 30}) == \
+        ["dSSM-DET-s0", "sSSM-k2-s0", "sSSM-s0"]
+
+
+def _copy_campaigns(tmp_path):
+    import shutil
+
+    from ssmlib.config import RESULTS_DIR
+
+    for sub in ("model_zoo/MsPacman/campaign", "i2a/MsPacman/campaign"):
+        shutil.copytree(RESULTS_DIR / sub, tmp_path / sub, ignore=shutil.ignore_patterns("logs", "branches"))
+    return tmp_path
+
+
+def test_a_frozen_model_opens_its_arms_now_and_keeps_their_work(tmp_path):
+    results = _copy_campaigns(tmp_path)
+    before = outlook.outlook("MsPacman", results)
+    path = results / "i2a/MsPacman/campaign/config.json"
+    doc = json.loads(path.read_text())
+    doc["env_models"] = {"dSSM-DET": {"run": "dSSM-DET-s2", "path": "x", "sha256": "0"}}  # frozen
+    path.write_text(json.dumps(doc))
+    after = outlook.outlook("MsPacman", results)
+    assert set(after["i2a"]["arms"]) == set(before["i2a"]["arms"])  # its arms' work is still counted
+    assert after["i2a"]["arms"]["copy-distill"]["frozen"] and not after["i2a"]["arms"]["i2a-distill-sSSM"]["frozen"]
+    assert set(after["gates"]) == {"sSSM"}
+    for order in ("fewest-frames", "gates-first"):  # dSSM-DET's runs may start now: never later than before
+        assert 0 < after["orders"][order]["i2a_gated_done_call"] <= before["orders"][order]["i2a_gated_done_call"]
+    with pytest.raises(SsmlibError, match="holds no gated I2A run"):
+        outlook.outlook("MsPacman", results, state_budget_mib=5)
+
+
+def test_a_started_run_counts_only_its_steps_left(tmp_path):
+    results = _copy_campaigns(tmp_path)
+    d = results / "i2a/MsPacman/campaign/copy-distill-s0"
+    d.mkdir()
+    (d / "lineage.json").write_text(json.dumps({"run": "copy-distill-s0", "steps": 1_500_000, "finished": False,
+                                                "leases": [{"lease": 1}]}))
+    run = next(r for r in outlook.i2a_needs("MsPacman", results)["arms"]["copy-distill"]["runs"]
+               if r["name"] == "copy-distill-s0")
+    assert run == {"name": "copy-distill-s0", "left": 500_000, "open": True}
 
 
 def test_the_committed_outlook_is_what_the_code_computes_from_results():
     path = zoo.campaign_dir("MsPacman") / "outlook.json"
     stored = json.loads(path.read_text())
     now = outlook.outlook("MsPacman")
-    for key in ("orders", "runs", "gates", "lease_frames", "current_first_runs"):
+    for key in ("orders", "runs", "gates", "lease_frames", "current_first_runs", "i2a"):
         assert json.loads(json.dumps(now[key])) == stored[key], f"{key}: python -m ssmlib outlook"
-    assert [a["lever"] for a in stored["alternatives"]] == [a["lever"] for a in outlook.alternatives("MsPacman")]
+    assert json.loads(json.dumps(outlook.alternatives("MsPacman"))) == stored["alternatives"]
     for order in stored["orders"].values():  # the replay's own consistency
         assert order["both_done_call"] == max(order["zoo_at_cap_call"], order["i2a_gated_done_call"])
         assert order["zoo_at_cap_call"] == max(order["run_at_cap_call"].values())
     fewest, first = stored["orders"]["fewest-frames"], stored["orders"]["gates-first"]
     assert all(first["gates_open_call"][m] <= fewest["gates_open_call"][m] for m in fewest["gates_open_call"])
     assert first["zoo_at_cap_call"] == fewest["zoo_at_cap_call"]  # the order moves work, it does not add any
+    assert stored["current_first_runs"] == first["first_runs"]  # the campaign trains in the order amended to
 
 
 def test_the_readme_block_is_the_committed_outlook(tmp_path):

@@ -9,12 +9,12 @@ A projection from ``results/``, not a verdict; every input is measured and named
   from the rule's 3%. Calls are replayed with the campaign's own pick order (``zoo_campaign.pick_order``), its
   ``first_runs`` replaced by each order compared.
 * **The I2A campaign.** Its required arms whose environment model is not frozen wait until every zoo run of that
-  model has finished (``i2a_campaign.gate_runs``). An arm's run needs ``ceil(total_steps / steps a lease)``
-  leases, where steps a lease is the model-free arm's median per full lease divided by the arm's cost per agent
-  step in the committed ``agent bench`` (``cost-bench-h200.json``, alone on the GPU: an assumption for a lease beside
-  the zoo). A run that is open holds its state in the repository, so at most ``floor(state budget / state size)``
-  gated runs are open at once (and at most the lease's ``I2A_MAX_RUNS``); a started run continues before a new one
-  starts, as ``i2a_campaign.pick_runs`` does.
+  model has finished (``i2a_campaign.gate_runs``). An arm's run trains per call the model-free arm's median agent
+  steps per full lease (beside a zoo lease while the zoo trains, alone after it) divided by the arm's cost per agent
+  step in the committed ``agent bench`` (``cost-bench-h200.json``, alone on the GPU), until its steps left are
+  done. A run that is open holds its state in the repository, so at most ``floor(state budget / state size)``
+  gated runs are open at once (and at most the lease's ``I2A_MAX_RUNS``); open runs continue before a new one
+  starts (``i2a_lane`` says where this is simpler than ``i2a_campaign.pick_runs``).
 
 ``python -m ssmlib outlook`` writes ``results/model_zoo/<game>/campaign/outlook.json``.
 """
@@ -79,44 +79,81 @@ def replay_zoo(cfg, frames: dict[str, int], gain: dict[str, float], runs_per_cal
     return done
 
 
-def i2a_lane(leases: dict[str, int], runs: list[tuple[str, int]], max_open: int, runs_per_call: int) -> int:
-    """The call after which every run of ``runs`` (``(name, gate)`` pairs, in the I2A campaign's order; ``gate`` is
-    the call after which its environment model can be frozen, 0 when it can now) is finished: each call continues
-    the open runs first (most leases left last), then starts new ones whose gate has opened while fewer than
-    ``max_open`` are open, up to ``runs_per_call``; ``leases[name]`` leases finish a run."""
+BESIDE_ZOO_S = 600
+"""An I2A lease ran beside the zoo's when a zoo lease was recorded within this many seconds of it (the I2A lease
+ends 20 s before the zoo's bound, and the zoo records its runs after scoring them)."""
+
+
+def _seconds(stamp: str) -> float:
+    import datetime as dt
+
+    return dt.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S%z").timestamp()
+
+
+def model_free_leases(game: str, results: Path = RESULTS_DIR) -> dict[str, list[int]]:
+    """The agent steps of every full (time-limited) lease of the I2A campaign's model-free arm, split by whether it
+    ran beside a zoo lease (``BESIDE_ZOO_S``) or alone on the GPU."""
+    cfg = i2a.load_config(game, results)
+    zoo_cfg = zoo.load_config(game, results)
+    zoo_times = [_seconds(le["time"]) for r in zoo_cfg.runs for le in zoo.read_lineage(game, r["name"], results)["leases"]
+                 if le.get("time")]
+    out: dict[str, list[int]] = {"beside": [], "alone": []}
+    for r in i2a.campaign_runs(cfg):
+        if r.arm["variant"] != "model-free":
+            continue
+        for le in i2a.read_lineage(game, r.name, results)["leases"]:
+            if le.get("status") == "time-limit":
+                beside = any(abs(t - _seconds(le["time"])) <= BESIDE_ZOO_S for t in zoo_times)
+                out["beside" if beside else "alone"].append(le["steps_end"] - le["steps_start"])
+    return out
+
+
+def i2a_lane(runs: list[dict], max_open: int, runs_per_call: int, model_free_steps) -> int:
+    """The call after which every run of ``runs`` is finished. Each run: ``name``, ``gate`` (the call after which its
+    environment model can be frozen; 0: now), ``cost`` (wall time per agent step over model-free's), ``left``
+    (agent steps still to train; 0 for a run at its budget whose frozen evaluation is still to come: one more
+    call) and ``open`` (started already), in the I2A campaign's order for new runs. Each call continues the open
+    runs (fewest steps left first), then starts new ones whose gate has opened while fewer than ``max_open`` are
+    open, ``runs_per_call`` in all; a run trains ``model_free_steps(call) / cost`` steps in it.
+
+    Simpler than ``i2a_campaign.pick_runs``, which trains the runs with the fewest steps first and lets a new run
+    start beside open ones whenever the state budget holds both: the two agree while ``max_open <= runs_per_call``,
+    which ``outlook`` keeps."""
     if max_open < 1 or runs_per_call < 1:
         raise SsmlibError("the I2A lane needs room for one open run and one run per call")
-    left = {n: leases[n] for n, _ in runs}
-    started: list[str] = []
+    left = {r["name"]: r["left"] for r in runs}
+    started = [r["name"] for r in runs if r["open"]]
     call = 0
     while left:
         call += 1
         picked = sorted(started, key=lambda n: left[n])[:runs_per_call]
-        for name, gate in runs:
+        for r in runs:
             if len(picked) == runs_per_call or len(started) >= max_open:
                 break
-            if name not in started and name in left and gate < call:
-                started.append(name)
-                picked.append(name)
-        for name in picked:
-            left[name] -= 1
-            if left[name] == 0:
-                del left[name]
-                started.remove(name)
+            if r["name"] not in started and r["name"] in left and r["gate"] < call:
+                started.append(r["name"])
+                picked.append(r["name"])
+        for r in runs:
+            if r["name"] in picked:
+                left[r["name"]] -= model_free_steps(call) / r["cost"]
+                if left[r["name"]] <= 0:  # trained (a run at its budget is only evaluated, in one call)
+                    del left[r["name"]]
+                    started.remove(r["name"])
         if call > 100_000:
             raise SsmlibError("the I2A lane does not finish: a run's gate never opens")
     return call
 
 
 def i2a_needs(game: str, results: Path = RESULTS_DIR, state_budget_mib: float = i2a.STATE_BUDGET_MIB) -> dict:
-    """The I2A campaign's gated required runs still to train: per arm its leases per run (from the model-free
-    arm's steps per lease and the arm's cost in the committed bench), its state size, and the runs' names."""
+    """The I2A campaign's required runs that query a model and are not finished: per arm its cost per agent step
+    (the committed bench), its state size, and per run the steps left and whether it is open; the model-free
+    arm's steps per full lease beside the zoo and alone; how many such runs the state budget holds open."""
     cfg = i2a.load_config(game, results)
     camp = i2a.campaign_dir(game, results)
-    mf = [le["steps_end"] - le["steps_start"] for r in i2a.campaign_runs(cfg) if r.arm["variant"] == "model-free"
-          for le in i2a.read_lineage(game, r.name, results)["leases"] if le.get("status") == "time-limit"]
-    if not mf:
-        raise SsmlibError(f"no full lease of the {game} I2A campaign's model-free arm to measure steps per lease from")
+    mf = model_free_leases(game, results)
+    if not mf["beside"]:
+        raise SsmlibError(f"no full lease of the {game} I2A campaign's model-free arm beside the zoo's to measure "
+                          "steps per lease from")
     bench = read_json(camp / "cost-bench-h200.json")
     if bench is None:
         raise SsmlibError(f"{camp / 'cost-bench-h200.json'} is missing (python -m ssmlib agent bench; see chapter 10)")
@@ -124,18 +161,24 @@ def i2a_needs(game: str, results: Path = RESULTS_DIR, state_budget_mib: float = 
     sizes = (read_json(camp / "state-quantization.json") or {}).get("arms", {})
     arms = {}
     for a in cfg.arms:
-        if not a["required"] or not a["env_model"] or a["env_model"] in cfg.env_models:
+        if not a["required"] or not a["env_model"]:
             continue
-        per_lease = float(np.median(mf)) / cost[a["variant"]]
-        names = [r.name for r in i2a.campaign_runs(cfg) if r.arm["name"] == a["name"]
-                 and not i2a.read_lineage(game, r.name, results)["finished"]]
-        arms[a["name"]] = {"env_model": a["env_model"], "cost": cost[a["variant"]], "steps_per_lease": per_lease,
-                           "leases_per_run": math.ceil(cfg.total_steps / per_lease), "runs": names,
-                           "state_mib": sizes.get(a["name"], {}).get("mib_coded")}
+        runs = []
+        for r in i2a.campaign_runs(cfg):
+            lin = i2a.read_lineage(game, r.name, results)
+            if r.arm["name"] == a["name"] and not lin["finished"]:
+                runs.append({"name": r.name, "left": max(0, cfg.total_steps - lin["steps"]), "open": bool(lin["leases"])})
+        arms[a["name"]] = {"env_model": a["env_model"], "frozen": a["env_model"] in cfg.env_models,
+                           "cost": cost[a["variant"]], "state_mib": sizes.get(a["name"], {}).get("mib_coded"),
+                           "runs": runs}
     known = [a["state_mib"] for a in arms.values() if a["state_mib"]]
-    max_open = max(1, int(state_budget_mib // max(known))) if known else 1
-    return {"model_free_steps_per_lease": float(np.median(mf)), "model_free_leases": len(mf),
-            "total_steps": cfg.total_steps, "state_budget_mib": state_budget_mib, "max_open": max_open, "arms": arms}
+    if known and state_budget_mib < max(known):
+        raise SsmlibError(f"a state budget of {state_budget_mib:g} MiB holds no gated I2A run ({max(known):.1f} MiB "
+                          "each): no such run could ever start")
+    return {"model_free_steps_per_lease": {k: float(np.median(v)) if v else None for k, v in mf.items()},
+            "model_free_leases": {k: len(v) for k, v in mf.items()}, "total_steps": cfg.total_steps,
+            "state_budget_mib": state_budget_mib, "max_open": int(state_budget_mib // max(known)) if known else 1,
+            "arms": arms}
 
 
 def outlook(game: str, results: Path = RESULTS_DIR, zoo_runs_per_call: int = ZOO_RUNS_PER_CALL,
@@ -163,18 +206,22 @@ def outlook(game: str, results: Path = RESULTS_DIR, zoo_runs_per_call: int = ZOO
     icfg = i2a.load_config(game, results)
     gates = i2a.gate_runs(icfg, cfg)
     needs = i2a_needs(game, results, state_budget_mib)
-    leases = {name: arm["leases_per_run"] for arm in needs["arms"].values() for name in arm["runs"]}
+    per_run = {run["name"]: {**run, "cost": arm["cost"], "model": arm["env_model"], "frozen": arm["frozen"]}
+               for arm in needs["arms"].values() for run in arm["runs"]}
     # the I2A campaign's order for runs not yet started: seed by seed, each seed arm by arm (i2a_campaign.pick_runs)
-    lane = [(r.name, r.arm["env_model"]) for r in sorted(i2a.campaign_runs(icfg), key=lambda r: (r.seed, r.order))
-            if r.name in leases]
+    lane = [per_run[r.name] for r in sorted(i2a.campaign_runs(icfg), key=lambda r: (r.seed, r.order))
+            if r.name in per_run]
+    beside, alone = (needs["model_free_steps_per_lease"][k] for k in ("beside", "alone"))
     gate_names = list(dict.fromkeys(n for names in gates.values() for n in names))
     orders = {}
     for order, first in (("fewest-frames", []), ("gates-first", gate_names)):
         done = replay_zoo(cfg, frames, gain, zoo_runs_per_call, first, cap)
         opens = {m: max((done.get(n, 0) for n in names), default=0) for m, names in gates.items()}
-        i2a_end = i2a_lane(leases, [(n, opens.get(m, 0)) for n, m in lane], min(needs["max_open"], i2a_runs_per_call),
-                           i2a_runs_per_call) if lane else 0
         zoo_end = max(done.values(), default=0)
+        # beside the zoo's runs while the zoo trains, alone on the GPU after (where an alone lease was measured)
+        i2a_end = i2a_lane([{**r, "gate": 0 if r["frozen"] else opens.get(r["model"], 0)} for r in lane],
+                           min(needs["max_open"], i2a_runs_per_call), i2a_runs_per_call,
+                           lambda call: beside if call <= zoo_end or alone is None else alone) if lane else 0
         orders[order] = {"words": ORDERS[order], "first_runs": first, "gates_open_call": opens,
                          "zoo_at_cap_call": zoo_end, "i2a_gated_done_call": i2a_end,
                          "both_done_call": max(zoo_end, i2a_end),
@@ -187,8 +234,12 @@ def outlook(game: str, results: Path = RESULTS_DIR, zoo_runs_per_call: int = ZOO
             "assumptions": [
                 "no zoo run meets the improvement test before the frame cap (an upper bound; see each run's gains)",
                 "each zoo run gains per call its variant's median frames per compiled lease so far",
-                "an I2A arm's steps per lease: the model-free arm's median per full lease over the arm's cost in the "
+                "the zoo's frames per lease were measured beside the I2A campaign's model-free runs; a GPU-heavier "
+                "I2A run beside it may slow it (not measured yet)",
+                "an I2A arm's steps per call: the model-free arm's median per full lease (beside a zoo lease while "
+                "the zoo trains, alone after it where an alone lease was measured) over the arm's cost in the "
                 "committed agent bench (measured alone on the GPU)",
+                "i2a-distill-sSSM's cost is the bench's i2a-distill, which queried dSSM-DET",
                 "the model-free arm's open runs are not counted (they hold no gate and little state)"]}
 
 
@@ -202,14 +253,17 @@ def markdown(o: dict) -> str:
             rows.append(f"| {lever} | {name} | {opens} | {r['zoo_at_cap_call']} | {r['i2a_gated_done_call']} | "
                         f"{r['both_done_call']} calls ({r['both_done_sessions']} sessions) |")
     joint = [r["gain_excess_joint"] for r in o["runs"] if r["gain_excess_joint"] is not None and not r["finished"]]
-    arms = "; ".join(f"{n}: {a['leases_per_run']} leases a run ({a['cost']:.2f}x model-free's cost), "
-                     f"{len(a['runs'])} runs" for n, a in o["i2a"]["arms"].items())
+    mf = o["i2a"]["model_free_steps_per_lease"]
+    arms = "; ".join(f"{n} {a['cost']:.2f}x model-free's cost per step, {len(a['runs'])} runs to go"
+                     for n, a in o["i2a"]["arms"].items())
+    arms = (f"model-free made {mf['beside']:,.0f} agent steps per full lease beside the zoo's"
+            + (f" and {mf['alone']:,.0f} alone" if mf["alone"] else "") + f"; {arms}")
     return "\n".join(rows) + (
         f"\n\nCalls of {o['zoo_runs_per_call']} zoo runs and up to {o['i2a']['max_open']} open gated I2A run(s) "
         f"(state budget {o['i2a']['state_budget_mib']:g} MiB), {o['calls_per_session']} calls a session. "
-        f"Every open run to the cap of {o['frame_cap']:,} frames: an upper bound (the open runs' joint excess fell "
-        f"{min(joint):.0%}-{max(joint):.0%} over their last doubling of frames; the rule ends a run below "
-        f"{o['stop_improvement']:.0%}). I2A: {arms}." if joint else "")
+        f"Every open run to the cap of {o['frame_cap']:,} frames: an upper bound (the open runs' joint excess, which "
+        f"the rule reads beside the open-loop one, fell {min(joint):.0%}-{max(joint):.0%} over their last doubling "
+        f"of frames; the rule ends a run below {o['stop_improvement']:.0%} on both). I2A: {arms}." if joint else "")
 
 
 def alternatives(game: str, results: Path = RESULTS_DIR) -> list[dict]:

@@ -59,6 +59,7 @@ from ssmlib.errors import SsmlibError
 from ssmlib.paper import PUBLISHED, paper_i2a_scores
 from ssmlib.studies import jumpy
 from ssmlib.studies.i2a import load_study as load_i2a_study
+from ssmlib.studies.common import read_json
 from ssmlib.studies.zoo import load_study
 
 # The only numbers in this chapter that are not ours. Sources: our reading of the paper's abstract and redrawn figures, kept as data in `ssmlib.paper`.
@@ -555,7 +556,7 @@ print(f"{len(improved)} of {len(replay)} runs the first rule would have ended im
 from ssmlib.config import SAMPLING_MODELS
 from ssmlib.studies import open_loop_samples as ols
 
-ol_doc = json.loads(ols.results_file("MsPacman").read_text())
+ol_doc = read_json(ols.results_file("MsPacman"))
 ol = ols.summarise(ol_doc, n_boot=1000)
 k_camp, k_max = campaign.load_config("MsPacman").eval_samples, ol["ks"][-1]
 flips = ols.ordering_flips(ol, k_camp)
@@ -585,7 +586,7 @@ for name, c in ol_doc["checkpoints"].items():
 # Where do the curves end? A second run took 256 samples on 16 of the windows, for two checkpoints:
 
 # %%
-deep_doc = json.loads(ols.results_file("MsPacman", "K256").read_text())
+deep_doc = read_json(ols.results_file("MsPacman", "K256"))
 deep = ols.summarise(deep_doc, n_boot=1000)
 for name, by_k in deep["excess"].items():
     steps = [by_k[k].point - by_k[2 * k].point for k in deep["ks"][-3:-1]]
@@ -622,14 +623,14 @@ for name, by_k in deep["excess"].items():
 # The same study ran on the H200 beside a lease (`scripts/gpu_campaign.sh` runs it beside every lease, a few seconds
 # per checkpoint there against minutes here): every sampling run's committed weights, jumpy ones included,
 # and sSSM-s0's earlier point at 10.29M frames carried from git, on 64 of the campaign's own test windows
-# with 256 prior samples each (`results/open_loop_samples/MsPacman-campaign.json`); each lease adds the
+# with 256 prior samples each (`results/open_loop_samples/MsPacman-campaign.json.gz`); each lease adds the
 # runs' new weights. The table gives the excess at every $K$ of each run's latest scored weights and of
 # sSSM-s0's two points (the last column: $K$ = 1 minus $K$ = 256); the lines under the figure,
 # how much the campaign's $K$ overstates the largest, sSSM-s0's change between its two points at both
 # ends, and claim 3's ratio at both ends.
 
 # %%
-camp_doc = json.loads(ols.results_file("MsPacman", "campaign").read_text())
+camp_doc = read_json(ols.results_file("MsPacman", "campaign"))
 s0_pair = ("sSSM-s0@10.29M", "sSSM-s0@16.93M")  # the two points whose rise the campaign's K = 4 reported
 # each run's latest scored weights (the study grows lease by lease), and the pair above
 shown = sorted({names[-1] for names in ols.runs_of(camp_doc).values()} | set(s0_pair) & set(camp_doc["checkpoints"]))
@@ -873,7 +874,6 @@ if not cost_files:
 
 # %%
 from ssmlib.studies import campaign_outlook
-from ssmlib.studies.common import read_json
 
 plan = read_json(campaign.campaign_dir("MsPacman") / "outlook.json")
 display(Markdown(campaign_outlook.markdown(plan)))

@@ -28,7 +28,7 @@
 #   lease (see there; 64 windows x 256 samples took 2-3 s per checkpoint on the H200, 10 checkpoints in 30 s), so
 #   every sampling run's latest weights get their 256-sample open-loop excess (the README table's column):
 #   $OUT/open_loop_samples.json and its log, which `python -m ssmlib unpack --from DIR` stores as
-#   results/open_loop_samples/<game>-campaign.json (when it continues the committed file) and under its logs/.
+#   results/open_loop_samples/<game>-campaign.json.gz (when it continues the committed file) and under its logs/.
 #   COMPILE=1 (the default; COMPILE=0 for eager) trains with torch.compile behind train's compiled-step guard
 #   (a step that disagrees with eager falls back, recorded as compile_fallback). Measured in the campaign
 #   (2026-12-02, dSSM-VAE-s0/s1, two runs at once): eager 9.4k frames/s per run, compiled 14.2-14.3k (1.51x);
@@ -80,11 +80,13 @@ if [ "${OPEN_LOOP:-1}" = 1 ]; then  # beside the lease: how many prior samples t
   # reads the weights before the lease exports new ones (OPEN_LOOP_SECONDS < each run's training), and writes its
   # file after every checkpoint. OPEN_LOOP_EXTRA="NAME=PATH@FRAMES ..." adds checkpoints (e.g. earlier points of a
   # run, carried in an ignored folder): $OUT/open_loop_samples.json
-  # It continues the committed file (results/open_loop_samples/<game>-campaign.json): checkpoints scored there
+  # It continues the committed file (results/open_loop_samples/<game>-campaign.json.gz): checkpoints scored there
   # already (same name and sha256) are skipped, so a study longer than one lease finishes over several.
   read -ra EXTRA_IN <<< "${OPEN_LOOP_EXTRA:-}"  # split on spaces only (no glob expansion)
   EXTRA=(); for c in "${EXTRA_IN[@]}"; do EXTRA+=(--checkpoint "$c"); done
-  cp "results/open_loop_samples/$GAME-campaign.json" "$OUT/open_loop_samples.json" 2> /dev/null || true
+  STUDY_IN="results/open_loop_samples/$GAME-campaign.json"  # committed gzip-compressed since 2026-12-04
+  if [ -f "$STUDY_IN.gz" ]; then gzip -dc "$STUDY_IN.gz" > "$OUT/open_loop_samples.json"
+  else cp "$STUDY_IN" "$OUT/open_loop_samples.json" 2> /dev/null || true; fi
   timeout "${OPEN_LOOP_SECONDS:-240}" python3 scripts/open_loop_samples.py --data "$DATA" --campaign "$GAME" \
     "${EXTRA[@]}" --device cuda --windows 64 --k-max 256 --ks 1,2,4,8,16,32,64,128,256 --batch-size 16 \
     --chunk 64 --out "$OUT/open_loop_samples.json" > "$OUT/open_loop_samples.log" 2>&1 &

@@ -37,7 +37,7 @@ def main() -> None:
                 for t in args.tars]
         lin, own = zc.join_snapshots(snaps, logs, cfg, args.note)
         out = zc.campaign_dir(args.game) / run
-        for old in out.glob("metrics-lease*.jsonl"):
+        for old in [*out.glob("metrics-lease*.jsonl"), *out.glob("metrics-lease*.jsonl.gz")]:
             old.unlink()
         for k, rows in enumerate(own, start=1):
             (out / f"metrics-lease{k}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))

@@ -32,7 +32,7 @@ from ssmlib.config import CONTEXT, REPO_ROOT
 from ssmlib.data.store import open_dataset
 from ssmlib.data.windows import WindowSampler
 from ssmlib.errors import SsmlibError
-from ssmlib.io import atomic_write_json, provenance, sha256_file
+from ssmlib.io import atomic_write_json, provenance, sha256_file, stored_path
 from ssmlib.studies.common import read_json
 from ssmlib.studies import open_loop_samples as study
 from ssmlib.studies import zoo_campaign
@@ -140,7 +140,8 @@ def main(argv=None) -> int:
                            "policy": m.get("policy"), "frames": sum(s["rows"] for s in m["shards"])},
                   "k_max": a.k_max, "ks": list(ks), "windows": a.windows, "context": CONTEXT, "horizon": 10,
                   "seed": a.seed, "format": FORMAT}
-        doc = read_json(a.out, None) if a.out.exists() else None
+        a.out = stored_path(a.out)  # the campaign's file is committed compressed (NAME.gz): continue it as stored
+        doc = read_json(a.out, None)
         if doc is not None and doc.get("config") != config:
             raise SsmlibError(f"{a.out} holds a study with another configuration: pass another --out, or delete it")
         doc = doc or {"config": config, "checkpoints": {}}

@@ -56,9 +56,21 @@ def atomic_write_text(path, text: str) -> None:
     atomic_write_bytes(path, gzip.compress(data, mtime=0) if str(path).endswith(".gz") else data)
 
 
-def read_text(path) -> str:
-    """The text of ``path``, decompressed when its name ends in ``.gz`` (the counterpart of ``atomic_write_text``)."""
+def stored_path(path) -> Path:
+    """Where the content of ``path`` is stored: ``path`` itself when it exists, else its gzip-compressed sibling
+    ``<name>.gz`` when that exists (results files are compressed to keep the repository small:
+    ``scripts/compress_results.py``), else ``path``."""
     path = Path(path)
+    if path.exists() or path.name.endswith(".gz"):
+        return path
+    packed = path.with_name(path.name + ".gz")
+    return packed if packed.exists() else path
+
+
+def read_text(path) -> str:
+    """The text of ``path`` (or of its compressed sibling: :func:`stored_path`), decompressed when the stored name
+    ends in ``.gz`` (the counterpart of ``atomic_write_text``)."""
+    path = stored_path(path)
     return gzip.decompress(path.read_bytes()).decode() if path.name.endswith(".gz") else path.read_text()
 
 

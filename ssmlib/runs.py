@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from .errors import SsmlibError
-from .io import atomic_write, atomic_write_json
+from .io import atomic_write, atomic_write_json, read_text
 
 CHECKPOINT = "checkpoint.safetensors"
 METRICS = "metrics.jsonl"
@@ -102,7 +102,7 @@ def read_metrics(path) -> list[dict]:
     path = Path(path)
     if path.is_dir():
         path = path / METRICS
-    return [json.loads(s) for s in path.read_text().splitlines() if s.strip()]
+    return [json.loads(s) for s in read_text(path).splitlines() if s.strip()]  # read_text: or its .gz sibling
 
 
 # --------------------------------------------------------------------------------------------------

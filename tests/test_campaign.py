@@ -239,6 +239,15 @@ def test_latest_metrics_is_the_highest_lease_number(tmp_path):
     for n in (1, 2, 10):
         (d / f"metrics-lease{n}.jsonl").write_text("")
     assert campaign.latest_metrics("MsPacman", "sSSM-s0", results).name == "metrics-lease10.jsonl"  # not lease2
+    # leases recorded since 2026-12-04 store their log compressed; the numbers still decide
+    from ssmlib.io import atomic_write_text
+    from ssmlib.runs import read_metrics
+
+    atomic_write_text(d / "metrics-lease3.jsonl.gz", '{"step": 3}\n')
+    assert campaign.latest_metrics("MsPacman", "sSSM-s0", results).name == "metrics-lease10.jsonl"
+    atomic_write_text(d / "metrics-lease11.jsonl.gz", '{"step": 11}\n')
+    latest = campaign.latest_metrics("MsPacman", "sSSM-s0", results)
+    assert latest.name == "metrics-lease11.jsonl.gz" and read_metrics(latest) == [{"step": 11}]
 
 
 def test_train_command_warm_resume_cold_init_and_compile(tmp_path):

@@ -208,3 +208,58 @@ def test_results_files_ending_in_gz_are_compressed_byte_stable_and_read_back(tmp
     assert read_jsonl(tmp_path / "e.jsonl.gz") == [{"step": 1}, {"step": 2}]
     atomic_write_json(tmp_path / "plain.json", doc)  # any other name stays plain text
     assert json.loads((tmp_path / "plain.json").read_text()) == doc == json.loads(read_text(tmp_path / "plain.json"))
+
+
+def test_a_results_file_compressed_by_the_script_reads_as_before_and_a_rewrite_replaces_it(tmp_path):
+    import importlib.util
+    import json
+
+    from ssmlib.config import REPO_ROOT
+    from ssmlib.io import stored_path
+    from ssmlib.runs import read_metrics
+    from ssmlib.studies.common import read_json, read_jsonl, save_run
+
+    spec = importlib.util.spec_from_file_location("compress_results", REPO_ROOT / "scripts" / "compress_results.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    study = tmp_path / "results" / "zoo" / "sSSM"
+    camp = tmp_path / "results" / "model_zoo" / "MsPacman" / "campaign" / "sSSM-s0"
+    for d in (study, camp):
+        d.mkdir(parents=True)
+    rows = [{"step": i, "loss": 0.5 + i} for i in range(2000)]
+    text = "".join(json.dumps(r) + "\n" for r in rows)
+    for path in (study / "metrics.jsonl", camp / "metrics.jsonl", study / "cited.jsonl"):
+        path.write_text(text)
+    (study / "eval.json").write_text(json.dumps({"big": list(range(9000))}))
+    (study / "small.json").write_text("{}")
+    cited = "see results/zoo/sSSM/cited.jsonl"
+    picked = script.compressible(tmp_path, cited=cited)
+    # not the campaign's (its code writes it), not the cited one, not the small one
+    assert picked == [study / "eval.json", study / "metrics.jsonl"]
+    for p in picked:
+        size = p.stat().st_size
+        assert script.compress(p) == p.with_name(p.name + ".gz").stat().st_size < size / 2
+    assert not (study / "metrics.jsonl").exists() and stored_path(study / "metrics.jsonl").name == "metrics.jsonl.gz"
+    # every reader finds the compressed sibling under the old name
+    assert read_jsonl(study / "metrics.jsonl") == rows == read_metrics(study / "metrics.jsonl") == read_metrics(study)
+    assert read_json(study / "eval.json") == {"big": list(range(9000))}
+    assert script.compressible(tmp_path, cited=cited) == []  # run again: nothing left to do
+    # a study written again writes plain files and drops the stale compressed ones
+    run = tmp_path / "runs" / "sSSM"
+    run.mkdir(parents=True)
+    (run / "metrics.jsonl").write_text('{"step": 1}\n')
+    save_run(run, study, {"new": True})
+    assert read_jsonl(study / "metrics.jsonl") == [{"step": 1}] and read_json(study / "eval.json") == {"new": True}
+    assert not (study / "metrics.jsonl.gz").exists() and not (study / "eval.json.gz").exists()
+
+
+def test_the_repository_compressed_what_the_script_selects():
+    import importlib.util
+
+    from ssmlib.config import REPO_ROOT
+
+    spec = importlib.util.spec_from_file_location("compress_results", REPO_ROOT / "scripts" / "compress_results.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    left = [str(p.relative_to(REPO_ROOT)) for p in script.compressible(REPO_ROOT)]
+    assert not left, f"run python scripts/compress_results.py: {left}"

@@ -1,4 +1,5 @@
 """``campaign unpack``: a lease's returned files put in place, or refused with nothing changed."""
+import gzip
 import io
 import json
 import shutil
@@ -8,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from ssmlib.errors import SsmlibError
+from ssmlib.io import read_text
 from ssmlib.studies.lease_files import unpack
 
 ZOO = "results/model_zoo/MsPacman/campaign"
@@ -64,8 +66,8 @@ def test_a_split_zoo_tar_is_joined_unpacked_and_its_log_named_by_its_newest_file
     done = unpack(back, root=repo)
     assert (repo / ZOO / "sSSM-s0/lineage.json").read_bytes() == NEW.encode() + b" " * 6000
     assert (repo / "checkpoints/campaign/MsPacman/sSSM-s0.safetensors").read_bytes() == b"w" * 5000
-    assert (repo / ZOO / "logs/2025-12-03-0557-h200.log").read_text() == "the lease's log\n"
-    assert done[0].startswith("unpacked campaign.tar") and "2025-12-03-0557-h200.log" in done[1]
+    assert read_text(repo / ZOO / "logs/2025-12-03-0557-h200.log.gz") == "the lease's log\n"  # stored compressed
+    assert done[0].startswith("unpacked campaign.tar") and "2025-12-03-0557-h200.log.gz" in done[1]
     # the zoo's checkpoints are merged, the I2A's untouched
     assert (repo / "checkpoints/campaign/MsPacman/sSSM-s1.safetensors").exists()
     assert (repo / "checkpoints/i2a_campaign/MsPacman/model-free-s0.safetensors").exists()
@@ -82,7 +84,7 @@ def test_the_i2a_tar_replaces_the_committed_state_of_the_runs_it_no_longer_holds
     done = unpack(back, root=repo)
     ckpts = sorted(p.name for p in (repo / "checkpoints/i2a_campaign/MsPacman").iterdir())
     assert ckpts == ["model-free-s2.safetensors"]  # s0 finished in the lease: its state is gone
-    assert (repo / I2A / "logs/2025-12-03-0558-h200.log").read_text() == "i2a"
+    assert read_text(repo / I2A / "logs/2025-12-03-0558-h200.log") == "i2a"  # read_text finds the .gz
     assert any("no lease.log" in line for line in done)
 
 
@@ -148,6 +150,11 @@ def test_a_folder_without_a_tar_or_a_log_already_stored_otherwise_is_refused(rep
     with pytest.raises(SsmlibError, match="already exists with other contents"):
         unpack(back, root=repo)
     assert (repo / ZOO / "sSSM-s0/lineage.json").read_text() == OLD
+    (repo / ZOO / "logs/2025-12-03-0557-h200.log").unlink()  # the same, stored compressed (since 2026-12-04)
+    (repo / ZOO / "logs/2025-12-03-0557-h200.log.gz").write_bytes(gzip.compress(b"another lease"))
+    with pytest.raises(SsmlibError, match="already exists with other contents"):
+        unpack(back, root=repo)
+    assert (repo / ZOO / "sSSM-s0/lineage.json").read_text() == OLD
 
 
 def test_an_i2a_call_on_its_own_returns_its_tar_at_the_top(repo, tmp_path):
@@ -157,7 +164,7 @@ def test_an_i2a_call_on_its_own_returns_its_tar_at_the_top(repo, tmp_path):
     done = unpack(back, root=repo)
     assert done[0].startswith("unpacked i2a_campaign.tar")
     assert not (repo / "checkpoints/i2a_campaign/MsPacman").exists()  # no open run's state in the tar
-    assert (repo / I2A / "logs/2025-12-03-0557-h200.log").read_text() == "i2a alone"
+    assert read_text(repo / I2A / "logs/2025-12-03-0557-h200.log") == "i2a alone"
     assert not (repo / ZOO / "logs").exists()
 
 
@@ -226,17 +233,20 @@ def test_the_open_loop_study_continuing_the_committed_one_is_stored_with_its_log
     (back / "open_loop_samples.json").write_bytes(returned)
     (back / "open_loop_samples.log").write_text("the study's log")
     done = unpack(back, root=repo)
-    assert (repo / STUDY).read_bytes() == returned
-    assert (repo / "results/open_loop_samples/logs/MsPacman-campaign-2026-12-03-1641-h200.log").read_text() == \
+    # stored compressed since 2026-12-04 (the plain file of before is gone), read under its logical name
+    assert not (repo / STUDY).exists() and gzip.decompress((repo / f"{STUDY}.gz").read_bytes()) == returned
+    assert read_text(repo / STUDY) == returned.decode()
+    assert read_text(repo / "results/open_loop_samples/logs/MsPacman-campaign-2026-12-03-1641-h200.log") == \
         "the study's log"
     assert any("1 checkpoint(s) added: sSSM-s0@16.93M" in line for line in done)
+    assert any(f"as {STUDY}.gz" in line for line in done)
     assert (repo / ZOO / "sSSM-s0/lineage.json").read_text() == NEW
     # a folder with the study alone is unpacked too; without a committed study the first one is stored
-    (repo / STUDY).unlink()
+    (repo / f"{STUDY}.gz").unlink()
     alone = tmp_path / "alone"
     alone.mkdir()
     (alone / "open_loop_samples.json").write_bytes(returned)
-    assert "2 checkpoint(s) added" in unpack(alone, root=repo)[0] and (repo / STUDY).read_bytes() == returned
+    assert "2 checkpoint(s) added" in unpack(alone, root=repo)[0] and read_text(repo / STUDY) == returned.decode()
     # a study that scored nothing new (its copy of the committed file came back with another log) stores nothing,
     # and does not stop the tars: the log named after the newest scoring would clash with the last lease's
     (back / "open_loop_samples.json").write_bytes(returned)
@@ -244,8 +254,8 @@ def test_the_open_loop_study_continuing_the_committed_one_is_stored_with_its_log
     (repo / ZOO / "sSSM-s0/lineage.json").write_text(OLD)
     done = unpack(back, root=repo)
     assert "adds no checkpoint to results/open_loop_samples/MsPacman-campaign.json: nothing stored" in done[-1]
-    assert (repo / ZOO / "sSSM-s0/lineage.json").read_text() == NEW and (repo / STUDY).read_bytes() == returned
-    assert (repo / "results/open_loop_samples/logs/MsPacman-campaign-2026-12-03-1641-h200.log").read_text() == \
+    assert (repo / ZOO / "sSSM-s0/lineage.json").read_text() == NEW and read_text(repo / STUDY) == returned.decode()
+    assert read_text(repo / "results/open_loop_samples/logs/MsPacman-campaign-2026-12-03-1641-h200.log") == \
         "the study's log"
 
 

@@ -219,3 +219,12 @@ def test_the_open_loop_study_runs_beside_the_lease_and_continues_the_committed_f
     env["OPEN_LOOP"] = "0"
     done = subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=60, env=env)
     assert done.stdout.splitlines() == ["zoo lease", "zoo tar"]
+    # committed compressed (since 2026-12-04): the study continues its decompressed contents
+    import gzip
+
+    (tmp_path / "results/open_loop_samples/MsPacman-campaign.json").unlink()
+    (tmp_path / "results/open_loop_samples/MsPacman-campaign.json.gz").write_bytes(gzip.compress(b"packed"))
+    env.pop("OPEN_LOOP")
+    done = subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=60, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "continues: packed" in (tmp_path / "out" / STUDY_LOG).read_text()

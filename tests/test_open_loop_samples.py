@@ -16,6 +16,7 @@ from ssmlib.data.windows import WindowSampler
 from ssmlib.errors import SsmlibError
 from ssmlib.models import build_model
 from ssmlib.studies import open_loop_samples as ols
+from ssmlib.studies.common import read_json
 
 
 def _logmeanexp(x, axis=0):
@@ -262,7 +263,7 @@ def test_what_the_readme_says_of_the_committed_studies_holds():
         drops = [summary["drop"][n][k].point for n in summary["drop"] if doc["checkpoints"][n]["model"] in SAMPLING_MODELS]
         return f"{min(drops):.0f}-{max(drops):.0f}"
 
-    camp = json.loads(ols.results_file("MsPacman", "campaign").read_text())
+    camp = read_json(ols.results_file("MsPacman", "campaign"))
     # the weights as committed on 2026-12-03 (later leases add theirs to the file; the README quotes these)
     first = ["dSSM-VAE-s0@14.75M", "dSSM-VAE-s1@14.78M", "dSSM-VAE-s2@15.07M", "sSSM-k2-s0@9.87M", "sSSM-k4-s0@10.93M",
              "sSSM-rp-s0@15.27M", "sSSM-s0@10.29M", "sSSM-s0@16.93M", "sSSM-s1@14.02M", "sSSM-s2@13.87M"]
@@ -279,7 +280,7 @@ def test_what_the_readme_says_of_the_committed_studies_holds():
     assert f"is {r[4]:.2f} at K = 4 and {r[256]:.2f} at K = 256" in readme
     assert all(iv.lo < 1 < iv.hi for iv in (r[4], r[256]))  # "stays undecided": either model may be ahead
 
-    cpu = json.loads(ols.results_file("MsPacman").read_text())
+    cpu = read_json(ols.results_file("MsPacman"))
     s = ols.summarise(cpu, n_boot=300)
     assert f"K = 4 lies {span(s, cpu, 4)} nats/frame above K = 64" in readme
     flips = {frozenset(p) for p in ols.ordering_flips(s, 4)}

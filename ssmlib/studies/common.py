@@ -20,7 +20,7 @@ from typing import Iterable, Sequence
 
 from ..config import MODEL_NAMES, PROFILES, RESULTS_DIR
 from ..errors import SsmlibError
-from ..io import atomic_write_json, atomic_write_text, read_text
+from ..io import atomic_write_json, atomic_write_text, read_text, stored_path
 from ..runs import TIME_UP
 
 RUN_FILES = ("metrics.jsonl", "config.json", "summary.json")
@@ -133,14 +133,14 @@ def study_root(study: str, game: str, results: Path | None = None) -> Path:
 def read_json(path: Path, default=None):
     """The JSON document at ``path`` (gzip-compressed when its name ends in ``.gz``), or ``default`` when there is
     no such file."""
-    path = Path(path)
+    path = stored_path(path)
     return json.loads(read_text(path)) if path.exists() else default
 
 
 def read_jsonl(path: Path) -> list[dict]:
     """The records of a JSON-lines file (``metrics.jsonl``, ``episodes.jsonl``; gzip-compressed when its name ends
     in ``.gz``); ``[]`` when there is none."""
-    path = Path(path)
+    path = stored_path(path)
     if not path.exists():
         return []
     return [json.loads(s) for s in read_text(path).splitlines() if s.strip()]
@@ -151,6 +151,7 @@ def copy_files(src: Path, dst: Path, names: Iterable[str], prefix: str = "") -> 
     for f in names:
         if (Path(src) / f).exists():
             shutil.copyfile(Path(src) / f, Path(dst) / f"{prefix}{f}")
+            (Path(dst) / f"{prefix}{f}.gz").unlink(missing_ok=True)  # a compressed copy from before is stale now
 
 
 def save_run(run: Path, out: Path, eval_doc: dict) -> dict:
@@ -159,6 +160,7 @@ def save_run(run: Path, out: Path, eval_doc: dict) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     copy_files(run, out, RUN_FILES)
     atomic_write_json(out / "eval.json", eval_doc)
+    (out / "eval.json.gz").unlink(missing_ok=True)  # a compressed one from before is stale now
     return read_json(run / "summary.json", {})
 
 

@@ -36,7 +36,7 @@ import torch
 
 from ..config import CONTEXT, run_name  # (re-exported: jumpy.run_name)
 from ..errors import SsmlibError
-from ..io import provenance
+from ..io import provenance, stored_path
 from .common import (add_eval_args, add_train_args, check_exit_codes, format_table, parse_models, read_json,
                      read_jsonl, results_dir, run_commands, save_run, study_root, torch_device, train_command,
                      write_study)
@@ -229,7 +229,7 @@ def load_study(game: str = "MsPacman", results: Path | None = None) -> dict | No
         return None
     study["evals"] = {r["run"]: read_json(root / r["run"] / "eval.json") for r in study["rows"]}
     study["curves"] = {r["run"]: read_jsonl(root / r["run"] / "metrics.jsonl") for r in study["rows"]
-                       if (root / r["run"] / "metrics.jsonl").exists()}
+                       if stored_path(root / r["run"] / "metrics.jsonl").exists()}
     study["root"] = str(root)
     return study
 

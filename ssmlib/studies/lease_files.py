@@ -12,14 +12,15 @@ A lease of ``scripts/gpu_campaign.sh`` returns, in the folder the device tool co
 
 Every tar is read and every member checked (a plain file or folder under its campaign's two folders) before
 anything in the repository changes, so a damaged or foreign tar is refused in one line with nothing written.
-Each log is stored in its campaign's ``logs/`` as ``<UTC date>-<HHMM>-<device tag>.log``, the time being the
-newest file in the tar (the device's clock when the lease packed it).
+Each log is stored in its campaign's ``logs/`` as ``<UTC date>-<HHMM>-<device tag>.log.gz`` (gzip-compressed
+since 2026-12-04; ``.log`` before), the time being the newest file in the tar (the device's clock when the lease
+packed it).
 
 With ``OPEN_LOOP=1`` the folder also holds ``open_loop_samples.json`` (the sample-count study, continuing
-``results/open_loop_samples/<game>-campaign.json``) and its ``open_loop_samples.log``: the file replaces the
-committed one when it continues it (the same configuration, every committed checkpoint kept with the same
-bytes), and the log is stored as ``results/open_loop_samples/logs/<game>-campaign-<UTC time>-<device tag>.log``,
-the time being the newest checkpoint's scoring.
+``results/open_loop_samples/<game>-campaign.json``, stored as ``.json.gz`` since 2026-12-04) and its
+``open_loop_samples.log``: the file replaces the committed one when it continues it (the same configuration, every committed checkpoint kept with the same
+bytes), and the log is stored as ``results/open_loop_samples/logs/<game>-campaign-<UTC time>-<device
+tag>.log.gz``, the time being the newest checkpoint's scoring.
 
 Every run's ``lineage.json`` in a tar must continue the committed one: the committed leases first, unchanged.
 A call sent the tree of an earlier call that was not unpacked yet, on a machine no longer warm, continues the
@@ -30,6 +31,7 @@ same state a second time; its tar is a branch, refused here, and kept by hand un
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import json
 import shutil
 import tarfile
@@ -38,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import SsmlibError
-from ..io import atomic_write_bytes
+from ..io import atomic_write_bytes, read_text, stored_path
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,8 @@ def check_study(src: Path, committed: Path) -> tuple[bytes, list[str], str | Non
     try:
         doc = json.loads(data)
         new, config = dict(doc["checkpoints"]), doc["config"]
-        old = json.loads(committed.read_text()) if committed.exists() else {"config": config, "checkpoints": {}}
+        stored = stored_path(committed)  # compressed since 2026-12-04
+        old = json.loads(read_text(stored)) if stored.exists() else {"config": config, "checkpoints": {}}
         lost = [n for n, c in old["checkpoints"].items() if new.get(n, {}).get("sha256") != c["sha256"]]
         added = [n for n in new if n not in old["checkpoints"]]
         times = [str(new[n]["provenance"]["time"]) for n in added]
@@ -221,7 +224,7 @@ def unpack(folder, game: str = "MsPacman", root=None, device_tag: str = "h200") 
                                   f"{SKIP_ADVICE}") from None
             log_src = folder / lt.log
             log_dst = root / results / "logs" / f"{stamp(newest)}-{device_tag}.log"
-            if log_src.is_file() and log_dst.exists() and log_dst.read_bytes() != log_src.read_bytes():
+            if log_src.is_file() and _stored_log(log_dst) not in (None, log_src.read_bytes()):
                 raise SsmlibError(f"{log_dst} already exists with other contents: this lease looks unpacked "
                                   f"already, or two leases packed in the same minute; nothing was unpacked")
             plan.append((lt, path, results, ckpts, log_src, log_dst))
@@ -233,8 +236,8 @@ def unpack(folder, game: str = "MsPacman", root=None, device_tag: str = "h200") 
             data, added, when = check_study(folder / STUDY_FILE, study_dst)
             # a study that scored nothing new (no sampling run trained, or it was cut short) changes nothing
             study_log = study_dst.parent / "logs" / f"{game}-campaign-{when}-{device_tag}.log" if added else None
-            if study_log and (folder / STUDY_LOG).is_file() and study_log.exists() and \
-                    study_log.read_bytes() != (folder / STUDY_LOG).read_bytes():
+            if study_log and (folder / STUDY_LOG).is_file() and \
+                    _stored_log(study_log) not in (None, (folder / STUDY_LOG).read_bytes()):
                 raise SsmlibError(f"{study_log} already exists with other contents; nothing was unpacked{STUDY_ADVICE}")
             study = (data, added, study_dst, study_log)
         if not plan and study is None:
@@ -250,22 +253,40 @@ def unpack(folder, game: str = "MsPacman", root=None, device_tag: str = "h200") 
                     tar.extract(m, root, set_attrs=False, **safe)
             done.append(f"unpacked {lt.name} ({path.stat().st_size:,} bytes) into {results} and {ckpts}")
             if log_src.is_file():
-                log_dst.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(log_src, log_dst)
-                done.append(f"stored {lt.log} as {log_dst.relative_to(root)}")
+                done.append(f"stored {lt.log} as {_store_log(log_src.read_bytes(), log_dst).relative_to(root)}")
             else:
                 done.append(f"no {lt.log} beside {lt.name}: no log stored")
         if study is not None and not study[1]:
             done.append(f"{STUDY_FILE} adds no checkpoint to {study[2].relative_to(root)}: nothing stored")
         elif study is not None:
             data, added, study_dst, log_dst = study
-            atomic_write_bytes(study_dst, data)
-            done.append(f"stored {STUDY_FILE} as {study_dst.relative_to(root)} ({len(added)} checkpoint(s) added: "
+            # compressed (about 3x: it grows by ~43 kB a sampling checkpoint, and the repository travels with every
+            # GPU call); read back through ssmlib.io.stored_path under its logical name
+            packed = study_dst.with_name(study_dst.name + ".gz")
+            atomic_write_bytes(packed, gzip.compress(data, compresslevel=9, mtime=0))
+            study_dst.unlink(missing_ok=True)  # the uncompressed file of before 2026-12-04
+            done.append(f"stored {STUDY_FILE} as {packed.relative_to(root)} ({len(added)} checkpoint(s) added: "
                         f"{', '.join(added)})")
             if (folder / STUDY_LOG).is_file():
-                atomic_write_bytes(log_dst, (folder / STUDY_LOG).read_bytes())
-                done.append(f"stored {STUDY_LOG} as {log_dst.relative_to(root)}")
+                stored = _store_log((folder / STUDY_LOG).read_bytes(), log_dst)
+                done.append(f"stored {STUDY_LOG} as {stored.relative_to(root)}")
     return done
+
+
+def _stored_log(name: Path) -> bytes | None:
+    """The log stored under ``name`` (``NAME.log``, or ``NAME.log.gz`` as stored since 2026-12-04), or None."""
+    path = stored_path(name)
+    if not path.exists():
+        return None
+    return gzip.decompress(path.read_bytes()) if path.name.endswith(".gz") else path.read_bytes()
+
+
+def _store_log(data: bytes, name: Path) -> Path:
+    """``data`` stored compressed as ``name.gz`` (a lease's log: about 5x smaller; the repository travels with every
+    GPU call); returns its path."""
+    path = name.with_name(name.name + ".gz")
+    atomic_write_bytes(path, gzip.compress(data, compresslevel=9, mtime=0))
+    return path
 
 
 # ------------------------------------------------------------------------------------------ command line

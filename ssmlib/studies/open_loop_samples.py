@@ -210,7 +210,8 @@ def markdown(summary: dict, doc: dict, pairs=None) -> str:
 
 def results_file(game: str = "MsPacman", variant: str = "", results: Path = RESULTS_DIR) -> Path:
     """Where the study of ``game`` is stored: ``results/open_loop_samples/<game>[-<variant>].json`` (variants:
-    ``K256``, fewer windows and more samples; ``campaign``, the campaign's own windows on its GPU)."""
+    ``K256``, fewer windows and more samples; ``campaign``, the campaign's own windows on its GPU, stored
+    gzip-compressed as ``.json.gz`` since 2026-12-04: read it with ``studies.common.read_json``, which finds it)."""
     return Path(results) / "open_loop_samples" / f"{game}{'-' + variant if variant else ''}.json"
 
 

@@ -29,7 +29,8 @@ from pathlib import Path
 
 from ..config import CHECKPOINTS_DIR, MODEL_NAMES, RESULTS_DIR, REWARD_STATES, SAMPLING_MODELS, jump_name
 from ..errors import SsmlibError
-from ..io import amend_study_config, atomic_write_json, provenance, read_study_config, round_floats, write_study_config
+from ..io import (amend_study_config, atomic_write_json, atomic_write_text, provenance, read_study_config, round_floats,
+                  stored_path, write_study_config)
 from .common import (STOP_AFTER_HELP, markdown_table, read_json, rewrite_block, run_commands, torch_device,
                      train_command, write_text)
 
@@ -557,8 +558,6 @@ def calibrate_rewards(game: str, data: Path, device: str | None = None, results:
 def _record(cfg: CampaignConfig, run: CampaignRun, folder: Path, ds, lin: dict, device, results: Path,
             checkpoints: Path) -> dict | None:
     """Export the run's weights, score them, and append the lease to its lineage."""
-    import shutil
-
     from ..checkpoint import export
 
     summary = read_json(folder / "summary.json")
@@ -604,7 +603,8 @@ def _record(cfg: CampaignConfig, run: CampaignRun, folder: Path, ds, lin: dict, 
     _write_eval(out, len(lin["leases"]), ev, prov)
     for old in out.glob("eval-lease*.json"):
         old.unlink()
-    shutil.copyfile(folder / "metrics.jsonl", out / f"metrics-lease{len(lin['leases'])}.jsonl")
+    # compressed (about 4x): one log a run and lease, and the repository travels with every GPU call
+    atomic_write_text(out / f"metrics-lease{len(lin['leases'])}.jsonl.gz", (folder / "metrics.jsonl").read_text())
     print(f"{run.name}: {frames_end:,} frames, open-loop excess {point['excess']:.1f} nats/frame; "
           f"{'finished' if lin['finished'] else 'continues'}: {lin['why']}", flush=True)
     return point
@@ -852,8 +852,8 @@ def model_summary_markdown(game: str, results: Path = RESULTS_DIR) -> str:
                     f"{sum(r['gpu_minutes'] for r in rows):.1f}"])
     more = (f"; the next column scores the same weights with {k_top} samples on "
             f"{study['config'].get('windows', 'some')} of the test windows "
-            f"(`{study_file.relative_to(Path(results).parent)}`, chapter 10; - where those weights were not scored "
-            "yet: the study scores each lease's starting weights), still an upper bound") if k_top else ""
+            f"(`{stored_path(study_file).relative_to(Path(results).parent)}`, chapter 10; - where those weights were "
+            "not scored yet: the study scores each lease's starting weights), still an upper bound") if k_top else ""
     note = (f"\n\\* samples its futures: its open-loop excess is scored with {load_config(game, results).eval_samples} "
             "prior samples per window (the campaign's `eval_samples`), an upper bound on the excess in expectation "
             f"that more samples lower{more}. The stop rule reads both excesses: the open-loop one and {JOINT_WORDS}.\n")
@@ -902,9 +902,11 @@ def _evaluated_runs(game: str, results: Path = RESULTS_DIR):
 
 
 def latest_metrics(game: str, run: str, results: Path = RESULTS_DIR) -> Path:
-    """The metrics log of ``run``'s latest lease (``metrics-lease<N>.jsonl``, by N); raises if it has none."""
-    files = {int(p.stem.removeprefix("metrics-lease")): p
-             for p in (campaign_dir(game, results) / run).glob("metrics-lease*.jsonl")}
+    """The metrics log of ``run``'s latest lease (``metrics-lease<N>.jsonl``, compressed since 2026-12-04:
+    ``metrics-lease<N>.jsonl.gz``; by N); raises if it has none."""
+    files = {int(p.name.split(".")[0].removeprefix("metrics-lease")): p
+             for pattern in ("metrics-lease*.jsonl", "metrics-lease*.jsonl.gz")
+             for p in (campaign_dir(game, results) / run).glob(pattern)}
     if not files:
         raise SsmlibError(f"{run} has no metrics log in the {game} campaign yet")
     return files[max(files)]

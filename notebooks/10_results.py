@@ -880,14 +880,15 @@ display(Markdown(campaign_outlook.markdown(plan)))
 print("the campaign trains first:", ", ".join(plan["current_first_runs"]) or "none (fewest frames first)")
 fig, ax = plt.subplots(figsize=(7, 3.5))
 for (name, order), style in zip(plan["orders"].items(), ("--", "-")):
-    ends = sorted(order["run_at_cap_call"].values())
-    ax.step(ends, range(1, len(ends) + 1), style, where="post", color="0.2", label=f"zoo runs at the cap ({name})")
+    ends = [0, *sorted(order["run_at_cap_call"].values())]
+    ax.step(ends, range(len(ends)), style, where="post", color="0.2", label=f"zoo runs at the cap ({name})")
     opens = max(order["gates_open_call"].values())
     ax.axvspan(opens, order["i2a_gated_done_call"], alpha=0.15, color="C0" if name == "gates-first" else "C3",
                label=f"gated I2A runs training ({name})")
 ax.set_xlabel("GPU calls from now (3 a session)")
 ax.set_ylabel("zoo runs at the frame cap")
-ax.legend(fontsize=8, loc="lower right")
+ax.set_xlim(0, None)
+ax.legend(fontsize=8, loc="upper left")
 plt.show()
 
 # %% [markdown]

@@ -59,9 +59,11 @@ from ssmlib.book import MODEL_NAMES, colour, quick_dataset, train_quick
 from ssmlib.config import PROFILES, RESULTS_DIR, book_profile, get_profile
 from ssmlib.data.windows import WindowSampler
 from ssmlib.evaluate import count_pixel_calls
+from ssmlib.io import stored_path
 from ssmlib.models import CONTEXT, build_model, count_parameters, tile_actions
 from ssmlib.paper import PUBLISHED
 from ssmlib.studies import jumpy
+from ssmlib.studies.common import read_json
 from ssmlib.studies.zoo import load_study
 from ssmlib.viz.frames import frame_strip
 
@@ -625,8 +627,8 @@ if study is not None:
     print(f"  distinct summed-reward accuracy rows over all {len(study['rows'])} runs: {len(rets_all)}")
 rw_path = RESULTS_DIR / "reward" / "MsPacman" / "dSSM-DET" / "eval.json"
 zoo_path = RESULTS_DIR / "model_zoo" / "MsPacman" / "dSSM-DET" / "eval.json"
-if rw_path.exists() and zoo_path.exists():
-    rw, zz = json.loads(rw_path.read_text()), json.loads(zoo_path.read_text())
+if stored_path(rw_path).exists() and stored_path(zoo_path).exists():  # results may be stored compressed (.gz)
+    rw, zz = read_json(rw_path), read_json(zoo_path)
     rcfg = json.loads((rw_path.parent / "config.json").read_text())
     print(f"\nreward-weighted fine-tune: reward_weight {rw['checkpoint']['train_cfg']['reward_weight']}, "
           f"from the zoo checkpoint at step {rcfg['init_from']['step']}, {rw['checkpoint']['step']} further steps")

@@ -75,7 +75,7 @@ OURS = {"i2a_cost_target": 3.0,        # issue target: an I2A costs at most 3x t
 
 
 def load(rel: str) -> dict:
-    return json.loads((RESULTS_DIR / rel).read_text())
+    return read_json(RESULTS_DIR / rel)  # (or its compressed .gz)
 
 
 zoo = {g: load_study(g) for g in ("MsPacman", "Bowling")}

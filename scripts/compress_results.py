@@ -7,7 +7,8 @@ files lease by lease. JSON and JSON-lines results compress about 4x. A file is c
 * does not lie under a ``campaign`` folder and is not a campaign's sample-count study (``*-campaign.json``):
   the campaigns' own code writes and rewrites those,
 * is not cited by its path in the README, a results README, a notebook, a script, the package or a test (a
-  reader following the path must find it).
+  reader following the path must find it), and does not lie in a folder that the book lists by suffix
+  (``GLOBBED``: ``speed/*.json``, ``bench_collect/*.json``).
 
 ``NAME`` becomes ``NAME.gz`` (gzip, no time stamp, so equal contents give equal bytes), written atomically before
 ``NAME`` is deleted. Every reader in ``ssmlib`` finds the compressed sibling (``ssmlib.io.stored_path``), and a
@@ -27,6 +28,10 @@ CITING = ("README.md", "results/**/*.md", "notebooks/*.py", "scripts/*", "ssmlib
 """Where a path that must stay as written can be cited."""
 
 
+GLOBBED = ("speed", "bench_collect")
+"""Folders of results/ whose files the book and the claims find with globs such as ``*.json``."""
+
+
 def cited_text(root: Path) -> str:
     return "\n".join(p.read_text(errors="replace") for pattern in CITING for p in sorted(root.glob(pattern))
                      if p.is_file())
@@ -40,6 +45,7 @@ def compressible(root: Path, min_bytes: int = 20_000, cited: str | None = None) 
         rel = p.relative_to(root)
         if (p.is_file() and p.suffix in (".json", ".jsonl") and p.stat().st_size >= min_bytes
                 and "campaign" not in rel.parts[:-1] and not p.name.endswith("-campaign.json")
+                and rel.parts[1] not in GLOBBED
                 and str(rel) not in cited):
             out.append(p)
     return out

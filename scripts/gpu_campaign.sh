@@ -85,8 +85,9 @@ if [ "${OPEN_LOOP:-1}" = 1 ]; then  # beside the lease: how many prior samples t
   read -ra EXTRA_IN <<< "${OPEN_LOOP_EXTRA:-}"  # split on spaces only (no glob expansion)
   EXTRA=(); for c in "${EXTRA_IN[@]}"; do EXTRA+=(--checkpoint "$c"); done
   STUDY_IN="results/open_loop_samples/$GAME-campaign.json"  # committed gzip-compressed since 2026-12-04
-  if [ -f "$STUDY_IN.gz" ]; then gzip -dc "$STUDY_IN.gz" > "$OUT/open_loop_samples.json"
-  else cp "$STUDY_IN" "$OUT/open_loop_samples.json" 2> /dev/null || true; fi
+  # the plain file first, as every reader (ssmlib.io.stored_path) and `unpack` prefer it where both exist
+  if [ -f "$STUDY_IN" ]; then cp "$STUDY_IN" "$OUT/open_loop_samples.json"
+  elif [ -f "$STUDY_IN.gz" ]; then gzip -dc "$STUDY_IN.gz" > "$OUT/open_loop_samples.json"; fi
   timeout "${OPEN_LOOP_SECONDS:-240}" python3 scripts/open_loop_samples.py --data "$DATA" --campaign "$GAME" \
     "${EXTRA[@]}" --device cuda --windows 64 --k-max 256 --ks 1,2,4,8,16,32,64,128,256 --batch-size 16 \
     --chunk 64 --out "$OUT/open_loop_samples.json" > "$OUT/open_loop_samples.log" 2>&1 &

@@ -33,6 +33,7 @@ import numpy as np
 
 from .config import RESULTS_DIR
 from .errors import SsmlibError
+from .io import read_text, stored_path
 from .paper import CLAIMS
 from .rules import ACCURACY_RATIO, JUMPY_SPEED_MIN, RULES, SPEED_MIN, SPEED_MIN_BATCH, SPEED_VARIANT
 from .stats import EpisodeTable, Interval, bootstrap, combine_all, combine_any, decide
@@ -80,10 +81,10 @@ def zoo_tables(game: str, results: Path = RESULTS_DIR, models=PIXEL + SSMS) -> t
 
     tables, evals, sources = {}, {}, []
     for m in models:
-        f = Path(results) / "model_zoo" / game / m / "eval.json"
+        f = stored_path(Path(results) / "model_zoo" / game / m / "eval.json")  # committed compressed (.gz)
         if not f.exists():
             continue
-        doc = json.loads(f.read_text())
+        doc = json.loads(read_text(f))
         ev = doc.get("eval", doc)
         tables[m], evals[m] = episode_table(ev), ev
         sources.append(_rel(f, Path(results)))
@@ -369,15 +370,15 @@ def jumpy_tables(game: str, results: Path = RESULTS_DIR) -> tuple[dict, dict, li
     from .evaluate import episode_table
 
     root = Path(results) / "jumpy" / game
-    f = root / "summary.json"
+    f = stored_path(root / "summary.json")
     if not f.exists():
         raise SsmlibError(f"no jumpy study in {root}")
-    summary = json.loads(f.read_text())
+    summary = json.loads(read_text(f))
     steps = summary["env_steps"]
     tables, evals, sources = {}, {}, [_rel(f, Path(results))]
     for r in summary["rows"]:
-        ef = root / r["run"] / "eval.json"
-        ev = json.loads(ef.read_text())["eval"]
+        ef = stored_path(root / r["run"] / "eval.json")
+        ev = json.loads(read_text(ef))["eval"]
         t = episode_table(ev)
         idx = [e // r["jump"] - 1 for e in steps]
         tables[r["run"]] = EpisodeTable(t.episodes, t.windows,
@@ -585,14 +586,14 @@ def campaign_agent_tables(game: str = "MsPacman", results: Path = RESULTS_DIR) -
     tables, runs, sources = {}, {}, [_rel(root / "config.json", Path(results))]
     for r in campaign_runs(cfg):
         lin = read_lineage(game, r.name, results)
-        ep_file, ev_file = root / r.name / EPISODES_FILE, root / r.name / "eval.json"
+        ep_file, ev_file = root / r.name / EPISODES_FILE, stored_path(root / r.name / "eval.json")
         eps = read_jsonl(ep_file) if ep_file.exists() else []
         # a seed counts as finished only with its frozen evaluation (else it is open)
         meta = {"run": r.name, "seed": r.seed, "finished": bool(lin["finished"]) and ev_file.exists(),
                 "steps": lin["steps"], "why": lin["why"], "last100": score_at(eps, cfg.total_steps)[0],
                 "curve_area": curve_area(eps, cfg.total_steps)}
         if meta["finished"]:
-            table = games_table(json.loads(ev_file.read_text())["returns"])
+            table = games_table(json.loads(read_text(ev_file))["returns"])
             tables.setdefault(r.arm["name"], []).append(table)
             meta["frozen_mean"] = float(table.sums["return"].mean())
             sources.append(_rel(ev_file, Path(results)))

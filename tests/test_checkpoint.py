@@ -232,6 +232,9 @@ def test_a_results_file_compressed_by_the_script_reads_as_before_and_a_rewrite_r
         path.write_text(text)
     (study / "eval.json").write_text(json.dumps({"big": list(range(9000))}))
     (study / "small.json").write_text("{}")
+    speed = tmp_path / "results" / "speed"  # a folder the book lists with *.json: left as it is
+    speed.mkdir()
+    (speed / "rollout-new.json").write_text(json.dumps({"big": list(range(9000))}))
     cited = "see results/zoo/sSSM/cited.jsonl"
     picked = script.compressible(tmp_path, cited=cited)
     # not the campaign's (its code writes it), not the cited one, not the small one

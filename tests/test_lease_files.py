@@ -150,7 +150,11 @@ def test_a_folder_without_a_tar_or_a_log_already_stored_otherwise_is_refused(rep
     with pytest.raises(SsmlibError, match="already exists with other contents"):
         unpack(back, root=repo)
     assert (repo / ZOO / "sSSM-s0/lineage.json").read_text() == OLD
-    (repo / ZOO / "logs/2025-12-03-0557-h200.log").unlink()  # the same, stored compressed (since 2026-12-04)
+    (repo / ZOO / "logs/2025-12-03-0557-h200.log").write_text("this lease")  # unpacked before 2026-12-04, plain:
+    unpack(back, root=repo)  # the same lease again is accepted, and its log ends up stored once, compressed
+    assert sorted(p.name for p in (repo / ZOO / "logs").iterdir()) == ["2025-12-03-0557-h200.log.gz"]
+    (repo / ZOO / "sSSM-s0/lineage.json").write_text(OLD)
+    (repo / ZOO / "logs/2025-12-03-0557-h200.log.gz").unlink()  # another lease's log, stored compressed
     (repo / ZOO / "logs/2025-12-03-0557-h200.log.gz").write_bytes(gzip.compress(b"another lease"))
     with pytest.raises(SsmlibError, match="already exists with other contents"):
         unpack(back, root=repo)

@@ -228,3 +228,6 @@ def test_the_open_loop_study_runs_beside_the_lease_and_continues_the_committed_f
     done = subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=60, env=env)
     assert done.returncode == 0, done.stderr
     assert "continues: packed" in (tmp_path / "out" / STUDY_LOG).read_text()
+    (tmp_path / "results/open_loop_samples/MsPacman-campaign.json").write_text("plain")  # both: the plain one, as
+    done = subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=60, env=env)
+    assert "continues: plain" in (tmp_path / "out" / STUDY_LOG).read_text()  # every reader and unpack prefer it

@@ -36,7 +36,7 @@ import numpy as np
 
 from ..config import RESULTS_DIR
 from ..errors import SsmlibError
-from ..io import atomic_write_json, provenance
+from ..io import atomic_write_json, provenance, read_text, stored_path
 from .common import copy_files, markdown_table, read_json, read_jsonl, results_relative, study_root, write_study
 
 RUN_FILES = ("metrics.jsonl", "episodes.jsonl", "config.json", "summary.json")
@@ -88,16 +88,16 @@ def agent_tables(game: str = "MsPacman", results: Path = RESULTS_DIR) -> tuple[d
     """The pilot study for the claims: per variant one EpisodeTable per seed of its frozen evaluation games
     (one 'episode' per game index, the return as the metric), the per-run metadata, and the files read."""
     root = Path(results) / "i2a" / game
-    f = root / "summary.json"
+    f = stored_path(root / "summary.json")
     if not f.exists():
         raise SsmlibError(f"no I2A study in {root}")
-    summary = json.loads(f.read_text())
+    summary = json.loads(read_text(f))
     tables, meta, sources = {}, {}, [results_relative(f, results)]
     for r in summary["rows"]:
-        ef = root / r["run"] / "eval.json"
+        ef = stored_path(root / r["run"] / "eval.json")
         if not ef.exists():
             continue
-        ev = json.loads(ef.read_text())
+        ev = json.loads(read_text(ef))
         table = games_table(ev["returns"])
         ret = table.sums["return"]
         tables.setdefault(r["variant"], []).append(table)

@@ -286,6 +286,7 @@ def _store_log(data: bytes, name: Path) -> Path:
     GPU call); returns its path."""
     path = name.with_name(name.name + ".gz")
     atomic_write_bytes(path, gzip.compress(data, compresslevel=9, mtime=0))
+    name.unlink(missing_ok=True)  # the same log stored plain by an unpack of before 2026-12-04 (checked equal)
     return path
 
 

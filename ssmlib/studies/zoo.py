@@ -109,6 +109,7 @@ def evaluate_checkpoints(checkpoints: dict, data: Path, results: Path, samples: 
         else:
             (results / m).mkdir(parents=True, exist_ok=True)
             atomic_write_json(results / m / "eval.json", doc)
+            (results / m / "eval.json.gz").unlink(missing_ok=True)  # a compressed one from before is stale now
             run = read_json(results / m / "summary.json", {})
         rows.append(study_row(m, ev, run, sum(p.numel() for p in model.parameters())))
         evals[m] = ev

@@ -18,6 +18,10 @@ from .errors import SsmlibError
 import numpy as np
 
 
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%S%z"
+"""How :func:`provenance` writes a time (and every lineage's lease ``time``)."""
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[Any], None], mode: str = "wb") -> None:
     """Write ``path`` through ``write(fileobj)`` into a temp file in the same folder, fsync, rename.
 
@@ -50,10 +54,30 @@ def atomic_write_json(path, obj: Any, indent: int | None = 2) -> None:
 
 
 def atomic_write_text(path, text: str) -> None:
-    """``text`` (UTF-8) written atomically; gzip-compressed when ``path`` ends in ``.gz``, with no time stamp in
-    the header, so that equal contents give equal bytes (git sees no change)."""
-    data = text.encode()
+    """``text`` (UTF-8) written atomically; gzip-compressed when ``path`` ends in ``.gz`` (:func:`atomic_write_packed`)."""
+    atomic_write_packed(path, text.encode())
+
+
+def atomic_write_packed(path, data: bytes) -> None:
+    """``data`` written atomically; gzip-compressed when ``path`` ends in ``.gz``, with no time stamp in the header,
+    so that equal contents give equal bytes (git sees no change)."""
     atomic_write_bytes(path, gzip.compress(data, mtime=0) if str(path).endswith(".gz") else data)
+
+
+def drop_other_form(written) -> None:
+    """After writing ``written`` (``NAME`` or ``NAME.gz``), delete the other form of it, which
+    :func:`stored_path` would otherwise read (``NAME``) or keep beside it, stale (``NAME.gz``)."""
+    written = Path(written)
+    other = written.with_name(written.name.removesuffix(".gz")) if written.name.endswith(".gz") else \
+        written.with_name(written.name + ".gz")
+    other.unlink(missing_ok=True)
+
+
+def parse_time(stamp: str) -> float:
+    """Seconds since the epoch of a time written by :func:`provenance` (``%Y-%m-%dT%H:%M:%S%z``)."""
+    import datetime as dt
+
+    return dt.datetime.strptime(stamp, TIME_FORMAT).timestamp()
 
 
 def stored_path(path) -> Path:
@@ -70,8 +94,14 @@ def stored_path(path) -> Path:
 def read_text(path) -> str:
     """The text of ``path`` (or of its compressed sibling: :func:`stored_path`), decompressed when the stored name
     ends in ``.gz`` (the counterpart of ``atomic_write_text``)."""
+    return read_packed(path).decode()
+
+
+def read_packed(path) -> bytes:
+    """The bytes of ``path`` (or of its compressed sibling: :func:`stored_path`), decompressed when the stored name
+    ends in ``.gz`` (the counterpart of :func:`atomic_write_packed`)."""
     path = stored_path(path)
-    return gzip.decompress(path.read_bytes()).decode() if path.name.endswith(".gz") else path.read_text()
+    return gzip.decompress(path.read_bytes()) if path.name.endswith(".gz") else path.read_bytes()
 
 
 def atomic_save_npy(path, array: np.ndarray) -> None:
@@ -208,6 +238,6 @@ def provenance(device: str | None = None, **extra) -> dict:
         "python": platform.python_version(),
         "versions": versions,
         "host": platform.node(),
-        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "time": time.strftime(TIME_FORMAT),
         **extra,
     }

@@ -139,7 +139,7 @@ def test_the_committed_outlook_is_what_the_code_computes_from_results():
     now = outlook.outlook("MsPacman")
     for key in ("orders", "runs", "gates", "lease_frames", "current_first_runs", "i2a"):
         assert json.loads(json.dumps(now[key])) == stored[key], f"{key}: python -m ssmlib outlook"
-    assert json.loads(json.dumps(outlook.alternatives("MsPacman"))) == stored["alternatives"]
+    assert json.loads(json.dumps(outlook.alternatives(now))) == stored["alternatives"]
     for order in stored["orders"].values():  # the replay's own consistency
         assert order["both_done_call"] == max(order["zoo_at_cap_call"], order["i2a_gated_done_call"])
         assert order["zoo_at_cap_call"] == max(order["run_at_cap_call"].values())

@@ -247,6 +247,8 @@ def test_a_results_file_compressed_by_the_script_reads_as_before_and_a_rewrite_r
     assert read_jsonl(study / "metrics.jsonl") == rows == read_metrics(study / "metrics.jsonl") == read_metrics(study)
     assert read_json(study / "eval.json") == {"big": list(range(9000))}
     assert script.compressible(tmp_path, cited=cited) == []  # run again: nothing left to do
+    (study / "metrics.jsonl").write_text('{"step": 0}\n')  # both forms: the plain one is read (a newer write)
+    assert read_jsonl(study / "metrics.jsonl") == [{"step": 0}] and stored_path(study / "metrics.jsonl").suffix == ".jsonl"
     # a study written again writes plain files and drops the stale compressed ones
     run = tmp_path / "runs" / "sSSM"
     run.mkdir(parents=True)
@@ -254,6 +256,23 @@ def test_a_results_file_compressed_by_the_script_reads_as_before_and_a_rewrite_r
     save_run(run, study, {"new": True})
     assert read_jsonl(study / "metrics.jsonl") == [{"step": 1}] and read_json(study / "eval.json") == {"new": True}
     assert not (study / "metrics.jsonl.gz").exists() and not (study / "eval.json.gz").exists()
+
+
+def test_the_compression_record_matches_the_tree_and_the_readme():
+    import json
+
+    from ssmlib.config import REPO_ROOT, RESULTS_DIR
+
+    rec = json.loads((RESULTS_DIR / "repo_size" / "compression.json").read_text())
+    for f in rec["files"]:  # each file is stored compressed now, with the bytes recorded
+        assert not (REPO_ROOT / f["path"]).exists() and (REPO_ROOT / f"{f['path']}.gz").stat().st_size == f["bytes_after"]
+    assert rec["bytes_before"] == sum(f["bytes_before"] for f in rec["files"]) > 4 * rec["bytes_after"]
+    calls = [c["results_bytes"] for c in rec["results_bytes_at_campaign_calls"]]
+    per_call = sorted(b - a for a, b in zip(calls, calls[1:]) if b - a < 200_000)  # (one call added a new study)
+    readme = " ".join((REPO_ROOT / "README.md").read_text().split())
+    assert (f"{len(rec['files'])} files went from {rec['bytes_before']:,} to {rec['bytes_after']:,} bytes and the "
+            f"tracked tree from {rec['tree_bytes_base'] / 2**20:.1f} to {rec['tree_bytes_head'] / 2**20:.1f} MiB, where a "
+            f"campaign call had added {round(per_call[0] / 1000)}-{round(per_call[-1] / 1000)} kB") in readme
 
 
 def test_the_repository_compressed_what_the_script_selects():

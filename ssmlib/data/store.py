@@ -68,16 +68,13 @@ def file_digest(root: Path, rel: str, cache: dict) -> str:
     return digest
 
 
-def remove_stale_temps(root: Path) -> list[str]:
+def remove_stale_temps(root: Path) -> None:
     """Delete what a killed writer left in ``root``: temp files of atomic writes (``.NAME.XXXX.tmp``) and
     half-written shard folders (``.shard-NNNNN.tmp``). Only a resuming collection calls this: it is the
-    folder's one writer, and nothing listed in the manifest is ever a temp. Returns the names removed."""
-    removed = []
+    folder's one writer, and nothing listed in the manifest is ever a temp."""
     for p in root.iterdir():
         if p.name.startswith(".") and p.name.endswith(".tmp"):
             shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
-            removed.append(p.name)
-    return sorted(removed)
 
 
 def write_shard(root: Path, index: int, arrays: dict[str, np.ndarray]) -> dict:

@@ -28,7 +28,7 @@ import numpy as np
 
 from ..config import RESULTS_DIR
 from ..errors import SsmlibError
-from ..io import atomic_write_json, provenance
+from ..io import atomic_write_json, parse_time, provenance
 from .common import read_json, rewrite_block
 from . import i2a_campaign as i2a
 from . import zoo_campaign as zoo
@@ -61,8 +61,8 @@ def lease_frames(game: str, results: Path = RESULTS_DIR) -> dict[str, dict]:
 def replay_zoo(cfg, frames: dict[str, int], gain: dict[str, float], runs_per_call: int,
                first_runs: list[str], frame_cap: int | None = None) -> dict[str, int]:
     """Per open run (``frames``: run -> training frames now), the call (1 = the next) after which it reaches the
-    cap (``frame_cap``, default the config's), each call training the first ``runs_per_call`` runs of ``zoo_campaign.pick_order`` (with ``first_runs``)
-    and adding ``gain[run]`` frames to each."""
+    cap (``frame_cap``, default the config's), each call training the first ``runs_per_call`` runs of
+    ``zoo_campaign.pick_order`` (with ``first_runs``) and adding ``gain[run]`` frames to each."""
     import dataclasses
 
     order_cfg = dataclasses.replace(cfg, first_runs=list(first_runs))
@@ -84,18 +84,12 @@ BESIDE_ZOO_S = 600
 ends 20 s before the zoo's bound, and the zoo records its runs after scoring them)."""
 
 
-def _seconds(stamp: str) -> float:
-    import datetime as dt
-
-    return dt.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S%z").timestamp()
-
-
 def model_free_leases(game: str, results: Path = RESULTS_DIR) -> dict[str, list[int]]:
     """The agent steps of every full (time-limited) lease of the I2A campaign's model-free arm, split by whether it
     ran beside a zoo lease (``BESIDE_ZOO_S``) or alone on the GPU."""
     cfg = i2a.load_config(game, results)
     zoo_cfg = zoo.load_config(game, results)
-    zoo_times = [_seconds(le["time"]) for r in zoo_cfg.runs for le in zoo.read_lineage(game, r["name"], results)["leases"]
+    zoo_times = [parse_time(le["time"]) for r in zoo_cfg.runs for le in zoo.read_lineage(game, r["name"], results)["leases"]
                  if le.get("time")]
     out: dict[str, list[int]] = {"beside": [], "alone": []}
     for r in i2a.campaign_runs(cfg):
@@ -103,7 +97,7 @@ def model_free_leases(game: str, results: Path = RESULTS_DIR) -> dict[str, list[
             continue
         for le in i2a.read_lineage(game, r.name, results)["leases"]:
             if le.get("status") == "time-limit":
-                beside = any(abs(t - _seconds(le["time"])) <= BESIDE_ZOO_S for t in zoo_times)
+                beside = any(abs(t - parse_time(le["time"])) <= BESIDE_ZOO_S for t in zoo_times)
                 out["beside" if beside else "alone"].append(le["steps_end"] - le["steps_start"])
     return out
 
@@ -159,18 +153,15 @@ def i2a_needs(game: str, results: Path = RESULTS_DIR, state_budget_mib: float = 
         raise SsmlibError(f"{camp / 'cost-bench-h200.json'} is missing (python -m ssmlib agent bench; see chapter 10)")
     cost = {row["variant"]: row["cost"] for row in i2a.imagination_cost(bench, cfg.cost_target, n_boot=50)}
     sizes = (read_json(camp / "state-quantization.json") or {}).get("arms", {})
-    arms = {}
-    for a in cfg.arms:
-        if not a["required"] or not a["env_model"]:
-            continue
-        runs = []
-        for r in i2a.campaign_runs(cfg):
+    arms = {a["name"]: {"env_model": a["env_model"], "frozen": a["env_model"] in cfg.env_models,
+                        "cost": cost[a["variant"]], "state_mib": sizes.get(a["name"], {}).get("mib_coded"), "runs": []}
+            for a in cfg.arms if a["required"] and a["env_model"]}
+    for r in i2a.campaign_runs(cfg):
+        if r.arm["name"] in arms:
             lin = i2a.read_lineage(game, r.name, results)
-            if r.arm["name"] == a["name"] and not lin["finished"]:
-                runs.append({"name": r.name, "left": max(0, cfg.total_steps - lin["steps"]), "open": bool(lin["leases"])})
-        arms[a["name"]] = {"env_model": a["env_model"], "frozen": a["env_model"] in cfg.env_models,
-                           "cost": cost[a["variant"]], "state_mib": sizes.get(a["name"], {}).get("mib_coded"),
-                           "runs": runs}
+            if not lin["finished"]:
+                arms[r.arm["name"]]["runs"].append({"name": r.name, "left": max(0, cfg.total_steps - lin["steps"]),
+                                                    "open": bool(lin["leases"])})
     known = [a["state_mib"] for a in arms.values() if a["state_mib"]]
     if known and state_budget_mib < max(known):
         raise SsmlibError(f"a state budget of {state_budget_mib:g} MiB holds no gated I2A run ({max(known):.1f} MiB "
@@ -247,7 +238,8 @@ def markdown(o: dict) -> str:
     """The outlook as a short table and the sentence it supports."""
     rows = ["| what | order | gated I2A arms can start after call | zoo at its cap after call | gated I2A runs done "
             "after call | both done |", "|---|---|---|---|---|---|"]
-    for lever, orders in [("the design's cap and budget", o["orders"])] + [(a["lever"], a["orders"]) for a in o.get("alternatives", [])]:
+    levers = [("the design's cap and budget", o["orders"])] + [(a["lever"], a["orders"]) for a in o.get("alternatives", [])]
+    for lever, orders in levers:
         for name, r in orders.items():
             opens = ", ".join(f"{m} {c}" for m, c in r["gates_open_call"].items())
             rows.append(f"| {lever} | {name} | {opens} | {r['zoo_at_cap_call']} | {r['i2a_gated_done_call']} | "
@@ -266,11 +258,11 @@ def markdown(o: dict) -> str:
         f"of frames; the rule ends a run below {o['stop_improvement']:.0%} on both). I2A: {arms}." if joint else "")
 
 
-def alternatives(game: str, results: Path = RESULTS_DIR) -> list[dict]:
-    """What the two levers outside the pick order would change, each alone: half the design's frame cap (a
-    looser stop rule: the design's own amendments may only make it stricter), and a state budget for two open I2A
-    runs (the repository's 56 MiB must hold them)."""
-    base = outlook(game, results)
+def alternatives(base: dict, results: Path = RESULTS_DIR) -> list[dict]:
+    """What the two levers outside the pick order would change, each alone, against the outlook ``base``: half the
+    design's frame cap (a looser stop rule: the design's own amendments may only make it stricter), and a state
+    budget for two open I2A runs (the repository's 56 MiB must hold them)."""
+    game = base["game"]
     two = 2 * max(a["state_mib"] or 0 for a in base["i2a"]["arms"].values()) + 0.5
     out = []
     for lever, kw in ((f"frame cap {base['frame_cap'] // 2:,}", {"frame_cap": base["frame_cap"] // 2}),
@@ -293,7 +285,8 @@ def write(game: str, results: Path = RESULTS_DIR, readme: Path | None = None, **
     from ..config import REPO_ROOT
 
     path = zoo.campaign_dir(game, results) / "outlook.json"
-    doc = {**outlook(game, results, **kw), "alternatives": alternatives(game, results), "provenance": provenance()}
+    doc = outlook(game, results, **kw)
+    doc.update(alternatives=alternatives(doc, results), provenance=provenance())
     atomic_write_json(path, doc)
     if readme is None and game == "MsPacman" and Path(results) == Path(RESULTS_DIR):
         readme = REPO_ROOT / "README.md"
@@ -303,11 +296,9 @@ def write(game: str, results: Path = RESULTS_DIR, readme: Path | None = None, **
 
 
 def _cli(args) -> int:
-    import json
-
     path = write(args.game, state_budget_mib=args.state_budget_mib)
     print(f"wrote {path}")
-    print(markdown(json.loads(path.read_text())))
+    print(markdown(read_json(path)))
     return 0
 
 

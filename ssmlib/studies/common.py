@@ -20,7 +20,7 @@ from typing import Iterable, Sequence
 
 from ..config import MODEL_NAMES, PROFILES, RESULTS_DIR
 from ..errors import SsmlibError
-from ..io import atomic_write_json, atomic_write_text, read_text, stored_path
+from ..io import atomic_write_json, atomic_write_text, drop_other_form, read_text, stored_path
 from ..runs import TIME_UP
 
 RUN_FILES = ("metrics.jsonl", "config.json", "summary.json")
@@ -151,7 +151,7 @@ def copy_files(src: Path, dst: Path, names: Iterable[str], prefix: str = "") -> 
     for f in names:
         if (Path(src) / f).exists():
             shutil.copyfile(Path(src) / f, Path(dst) / f"{prefix}{f}")
-            (Path(dst) / f"{prefix}{f}.gz").unlink(missing_ok=True)  # a compressed copy from before is stale now
+            drop_other_form(Path(dst) / f"{prefix}{f}")  # a compressed copy from before is stale now
 
 
 def save_run(run: Path, out: Path, eval_doc: dict) -> dict:
@@ -160,7 +160,7 @@ def save_run(run: Path, out: Path, eval_doc: dict) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     copy_files(run, out, RUN_FILES)
     atomic_write_json(out / "eval.json", eval_doc)
-    (out / "eval.json.gz").unlink(missing_ok=True)  # a compressed one from before is stale now
+    drop_other_form(out / "eval.json")
     return read_json(run / "summary.json", {})
 
 

@@ -355,10 +355,10 @@ def env_model_runs(zoo_cfg, model: str, reward_state: str = "posterior") -> list
             and r.get("reward_state", "posterior") == reward_state]
 
 
-def gate_runs(cfg: I2ACampaignConfig, zoo_cfg, required_only: bool = True) -> dict[str, list[str]]:
-    """Per environment model of the (required) arms not yet frozen, the zoo runs that must all meet their stop
+def gate_runs(cfg: I2ACampaignConfig, zoo_cfg) -> dict[str, list[str]]:
+    """Per environment model of the required arms not yet frozen, the zoo runs that must all meet their stop
     rule before those arms can start."""
-    models = dict.fromkeys(a["env_model"] for a in cfg.arms if a["env_model"] and (a["required"] or not required_only))
+    models = dict.fromkeys(a["env_model"] for a in cfg.arms if a["env_model"] and a["required"])
     return {m: env_model_runs(zoo_cfg, m, cfg.env_model_reward_states.get(m, "posterior"))
             for m in models if m not in cfg.env_models}
 

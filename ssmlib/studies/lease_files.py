@@ -31,7 +31,6 @@ same state a second time; its tar is a branch, refused here, and kept by hand un
 from __future__ import annotations
 
 import datetime as dt
-import gzip
 import json
 import shutil
 import tarfile
@@ -40,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import SsmlibError
-from ..io import atomic_write_bytes, read_text, stored_path
+from ..io import atomic_write_packed, drop_other_form, parse_time, read_packed, read_text, stored_path
 
 
 @dataclass(frozen=True)
@@ -91,7 +90,7 @@ def check_study(src: Path, committed: Path) -> tuple[bytes, list[str], str | Non
         added = [n for n in new if n not in old["checkpoints"]]
         times = [str(new[n]["provenance"]["time"]) for n in added]
         newest = max(times, default=None)
-        when = newest and stamp(dt.datetime.strptime(newest, "%Y-%m-%dT%H:%M:%S%z").timestamp())
+        when = newest and stamp(parse_time(newest))
     except (ValueError, KeyError, TypeError, AttributeError) as e:
         raise SsmlibError(f"{STUDY_FILE} or {committed.name}: not a sample-count study ({type(e).__name__}: {e}); "
                           f"nothing was unpacked{STUDY_ADVICE}") from None
@@ -263,8 +262,8 @@ def unpack(folder, game: str = "MsPacman", root=None, device_tag: str = "h200") 
             # compressed (about 3x: it grows by ~43 kB a sampling checkpoint, and the repository travels with every
             # GPU call); read back through ssmlib.io.stored_path under its logical name
             packed = study_dst.with_name(study_dst.name + ".gz")
-            atomic_write_bytes(packed, gzip.compress(data, compresslevel=9, mtime=0))
-            study_dst.unlink(missing_ok=True)  # the uncompressed file of before 2026-12-04
+            atomic_write_packed(packed, data)
+            drop_other_form(packed)  # the uncompressed file of before 2026-12-04
             done.append(f"stored {STUDY_FILE} as {packed.relative_to(root)} ({len(added)} checkpoint(s) added: "
                         f"{', '.join(added)})")
             if (folder / STUDY_LOG).is_file():
@@ -275,18 +274,15 @@ def unpack(folder, game: str = "MsPacman", root=None, device_tag: str = "h200") 
 
 def _stored_log(name: Path) -> bytes | None:
     """The log stored under ``name`` (``NAME.log``, or ``NAME.log.gz`` as stored since 2026-12-04), or None."""
-    path = stored_path(name)
-    if not path.exists():
-        return None
-    return gzip.decompress(path.read_bytes()) if path.name.endswith(".gz") else path.read_bytes()
+    return read_packed(name) if stored_path(name).exists() else None
 
 
 def _store_log(data: bytes, name: Path) -> Path:
     """``data`` stored compressed as ``name.gz`` (a lease's log: about 5x smaller; the repository travels with every
     GPU call); returns its path."""
     path = name.with_name(name.name + ".gz")
-    atomic_write_bytes(path, gzip.compress(data, compresslevel=9, mtime=0))
-    name.unlink(missing_ok=True)  # the same log stored plain by an unpack of before 2026-12-04 (checked equal)
+    atomic_write_packed(path, data)
+    drop_other_form(path)  # the same log stored plain by an unpack of before 2026-12-04 (checked equal)
     return path
 
 

@@ -20,7 +20,7 @@ import torch
 
 from ..config import CONTEXT
 from ..errors import SsmlibError
-from ..io import atomic_write_bytes, atomic_write_json, provenance, sha256_file
+from ..io import atomic_write_bytes, atomic_write_json, drop_other_form, provenance, sha256_file
 from .common import (add_eval_args, add_train_args, check_exit_codes, format_table, parse_models, read_json,
                      read_jsonl, results_dir, run_commands, save_run, study_root, torch_device, train_command,
                      write_study)
@@ -109,7 +109,7 @@ def evaluate_checkpoints(checkpoints: dict, data: Path, results: Path, samples: 
         else:
             (results / m).mkdir(parents=True, exist_ok=True)
             atomic_write_json(results / m / "eval.json", doc)
-            (results / m / "eval.json.gz").unlink(missing_ok=True)  # a compressed one from before is stale now
+            drop_other_form(results / m / "eval.json")  # a compressed one from before is stale now
             run = read_json(results / m / "summary.json", {})
         rows.append(study_row(m, ev, run, sum(p.numel() for p in model.parameters())))
         evals[m] = ev

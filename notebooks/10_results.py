@@ -744,7 +744,11 @@ i2a_rows = i2a_campaign.table("MsPacman")
 display(Markdown(i2a_campaign.table_markdown([r for r in i2a_rows if r["status"] != "waiting"])))
 waiting = sorted({r["arm"] for r in i2a_rows if r["status"] == "waiting"})
 print(f"{sum(r['status'] == 'waiting' for r in i2a_rows)} runs of {', '.join(waiting)} wait for their environment model")
-print("power:", i2a_campaign.format_power(i2a_campaign.load_config("MsPacman").power_statement))
+i2a_design = i2a_campaign.load_config("MsPacman")
+print("power, as designed (from the pilot):", i2a_campaign.format_power(i2a_design.power_statement))
+measured = i2a_campaign.measured_power("MsPacman")
+print("power, from the campaign's own finished seeds:",
+      i2a_campaign.format_power(measured) if measured else "no arm has two finished seeds yet")
 sanity = i2a_campaign.model_free_sanity("MsPacman")
 for c in sanity["checks"]:
     run = next(x for x in sanity["runs"] if x["run"] == c["run"])
@@ -754,6 +758,32 @@ if sanity["runs"]:
     fig, ax = plt.subplots(figsize=(7, 4))
     i2a_campaign.plot_training_curves(ax, "MsPacman", colour=colour)
     plt.show()
+
+# %% [markdown]
+# Two readings of the power statement. The design's was written before any campaign run, from the pilot's
+# between-seed spread; it stays as written. The second pools the campaign's own finished seeds (each
+# seed's mean over its 64 frozen games) the same way. The pilot had two seeds per arm and 2M steps of a
+# weaker agent, so its spread was a rough guess. Where the two differ, the second says what the campaign
+# can really detect.
+#
+# **Extra seeds and kept weights (a design change on the record).** The restart rule deletes a finished
+# run's state, weights included. So when the six model-free seeds finished, nothing was left to commit as
+# the book's model-free agent. Until the zoo's gate runs meet their stop rule, the I2A lane beside the
+# zoo also has no design run to train. The design now adds six extra model-free seeds, trained only
+# while no design run can train. They are marked "(extra seed)" in the table and never read by a verdict.
+# The best finished run of model-free and of I2A-distill (dSSM-DET) now keeps its final weights, stored in
+# bfloat16 with the run and frozen score in the metadata. The book's committed agents will come from
+# these files. The dated line:
+
+# %%
+print(textwrap.fill(next(c for c in i2a_design.design_changes if "extra seeds" in c), 100))
+for arm in i2a_design.keep_weights:
+    best = i2a_campaign.best_weights_path("MsPacman", arm)
+    if best.exists():
+        b = json.loads(best.with_suffix(".json").read_text())["campaign_best"]
+        print(f"  best {arm}: {b['run']}, frozen mean {b['frozen_mean']:.0f} over {b['frozen_games']} games ({best})")
+    else:
+        print(f"  best {arm}: no finished run has kept its weights yet")
 
 # %% [markdown]
 # Claims 4 and 5 stay with the pilot until the campaign's arms have finished: the claims section
@@ -784,7 +814,6 @@ for r in campaign.reward_paths("MsPacman"):
 # reason:
 
 # %%
-i2a_design = i2a_campaign.load_config("MsPacman")
 print("reward state of each queried model's zoo runs:", i2a_design.env_model_reward_states or "posterior (all)")
 print(textwrap.fill(next(c for c in i2a_design.design_changes if "env_model_reward_states" in c), 100))
 

@@ -93,7 +93,7 @@ def campaign(results, total_steps, seeds=1, eval_games=2):
 def lineage(results, run, steps, finished=False):
     d = ic.campaign_dir("MsPacman", results) / run
     d.mkdir(parents=True, exist_ok=True)
-    (d / "lineage.json").write_text(json.dumps({"run": run, "leases": [{}], "steps": steps, "finished": finished,
+    (d / "lineage.json").write_text(json.dumps({"run": run, "leases": [{"train_wall_s": 0.0}], "steps": steps, "finished": finished,
                                                 "why": ""}))
 
 
@@ -486,3 +486,129 @@ def test_the_table_says_a_status_once():
     text = ic.table_markdown([row, {**row, "run": "model-free-s4", "status": "open", "why": "5 of 10 agent steps"}])
     assert "| not started |" in text and "not started: not started" not in text
     assert "| open: 5 of 10 agent steps |" in text
+
+
+def test_extra_seeds_train_after_every_design_run_and_no_verdict_reads_them(tmp_path):
+    """Extra seeds (``i2a-campaign amend-extra``) come after every design run a lease can train, are named on from
+    the design's seeds, show in the table and the sanity check, and the claims' campaign tables leave them out."""
+    from ssmlib.claims import campaign_agent_tables
+
+    campaign(tmp_path, total_steps=1000, seeds=2)
+    ic.amend_extra_seeds("MsPacman", {"model-free": 2}, ["model-free"], "the lane is idle", tmp_path)
+    cfg = ic.load_config("MsPacman", tmp_path)
+    doc = json.loads((ic.campaign_dir("MsPacman", tmp_path) / "config.json").read_text())
+    assert "extra seeds {'model-free': 2} (were none), weights kept for model-free (were none): the lane is idle" \
+        in doc["design_changes"][-1] and "Finished by then: no run" in doc["design_changes"][-1]
+    assert [r.name for r in ic.campaign_runs(cfg, extra=True) if r.extra] == ["model-free-s2", "model-free-s3"]
+    assert all(not r.extra for r in ic.campaign_runs(cfg)) and len(ic.campaign_runs(cfg)) == 6 * 2
+
+    def pick(n, blocked=()):
+        return [r.name for r in ic.pick_runs(cfg, n, dict(blocked), tmp_path, tmp_path / "ckpt", 100.0,
+                                             lambda r: 1.0)[0]]
+
+    assert pick(100)[-2:] == ["model-free-s2", "model-free-s3"]  # after the optional arms too
+    # while every other arm waits for its model, the extra seeds fill the lane, after the design's model-free seeds
+    both = {"dSSM-DET": "x", "sSSM": "y"}
+    assert pick(4, both) == ["model-free-s0", "model-free-s1", "model-free-s2", "model-free-s3"]
+    lineage(tmp_path, "model-free-s0", 1000, finished=True)
+    lineage(tmp_path, "model-free-s1", 1000, finished=True)
+    assert pick(2, both) == ["model-free-s2", "model-free-s3"]
+    assert pick(1) == ["copy-distill-s0"]  # a design run that can train goes first, however far the extras are
+    # the table marks them; the claims' tables hold the design's seeds only
+    rows = {r["run"]: r for r in ic.table("MsPacman", tmp_path, tmp_path / "ckpt")}
+    assert rows["model-free-s3"]["extra"] and not rows["model-free-s1"]["extra"]
+    assert "| model-free-s3 | model-free (extra seed) | 3 |" in ic.table_markdown(list(rows.values()))
+    from ssmlib.rules import RULES
+
+    ic.amend_design("MsPacman", "rules as init writes them", {"rules": {k: RULES[k] for k in ("4.campaign", "5.campaign")}},
+                    tmp_path)
+    _, runs, _, design = campaign_agent_tables("MsPacman", tmp_path)
+    assert [m["run"] for m in runs["model-free"]] == ["model-free-s0", "model-free-s1"] and design["seeds"] == 2
+    # refused in one line, before anything is written: an arm the design lacks, a count that is not a count
+    before = json.loads((ic.campaign_dir("MsPacman", tmp_path) / "config.json").read_text())["design_changes"]
+    for extra, keep in (({"model-fre": 2}, []), ({"model-free": -1}, []), ({}, ["i2a-distill"])):
+        with pytest.raises(SsmlibError, match="name arms of the design"):
+            ic.amend_extra_seeds("MsPacman", extra, keep, "x", tmp_path)
+    with pytest.raises(SsmlibError, match="nothing to amend"):
+        ic.amend_extra_seeds("MsPacman", {"model-free": 2}, ["model-free"], "x", tmp_path)
+    assert json.loads((ic.campaign_dir("MsPacman", tmp_path) / "config.json").read_text())["design_changes"] == before
+
+
+def test_a_finished_run_keeps_its_weights_only_while_it_is_its_arms_best(tmp_path, monkeypatch):
+    """``keep_weights``: the first finished run's final weights are kept (weights only, bf16, with which run and
+    frozen mean); a later seed replaces them only with a higher frozen mean; an arm not named keeps nothing."""
+    import ssmlib.agents.cli as agent_cli
+    from ssmlib.agents.checkpoint import agent_weights, load_agent
+
+    ckpts, runs = tmp_path / "ckpt", tmp_path / "runs"
+    campaign(tmp_path, total_steps=20, seeds=3, eval_games=2)
+    means = iter([300.0, 200.0, 500.0])
+
+    def evaluate(agent, env, episodes, seed, amp=True):
+        m = next(means)
+        return {"episodes": 2, "returns": [m - 50, m + 50], "lengths": [9, 9], "return_mean": m}
+
+    monkeypatch.setattr(agent_cli, "evaluate_agent", evaluate)
+    ic.amend_extra_seeds("MsPacman", {}, ["model-free"], "keep the best", tmp_path)
+    cfg = ic.load_config("MsPacman", tmp_path)
+    best = ic.best_weights_path("MsPacman", "model-free", ckpts)
+    kept = []
+    for seed in range(3):
+        name = f"model-free-s{seed}"
+        ic.train_run("MsPacman", name, 60.0, runs, "cpu", tmp_path, ckpts)
+        ic._record(cfg, ic.find_run(cfg, name), runs, 0, "cpu", tmp_path, ckpts)
+        assert ic.read_lineage("MsPacman", name, tmp_path)["finished"]
+        meta = read_meta(best, kind="ssmlib-agent")
+        kept.append((meta["campaign_best"]["run"], meta["campaign_best"]["frozen_mean"]))
+        if seed == 2:
+            final = agent_weights(load_checkpoint(runs / name / "checkpoint.safetensors", kind="ssmlib-agent")[1])
+    assert kept == [("model-free-s0", 300.0), ("model-free-s0", 300.0), ("model-free-s2", 500.0)]
+    assert meta["weights_dtype"] == "bfloat16" and meta["optimizer"] is None and meta["campaign_best"]["steps"] == 20
+    _, stored = load_checkpoint(best, kind="ssmlib-agent")
+    assert set(stored) == {f"agent.{k}" for k in final}  # weights only: no optimiser, no RNG state
+    assert all(torch.equal(stored[f"agent.{k}"], v.to(torch.bfloat16)) for k, v in final.items())
+    agent, _, _, _ = load_agent(best)  # loads as an agent the book can play
+    assert sum(p.numel() for p in agent.parameters()) == sum(v.numel() for v in final.values())
+    assert not any(ic.state_path("MsPacman", f"model-free-s{s}", ckpts).exists() for s in range(3))
+    assert sorted(p.name for p in best.parent.iterdir()) == ["best-model-free.json", "best-model-free.safetensors"]
+
+
+def test_the_measured_spread_pools_the_finished_seeds_of_each_arm(tmp_path):
+    """``measured_power``: each finished seed's frozen mean (extra seeds too), pooled over the arms with two or more;
+    None before any arm has two."""
+    campaign(tmp_path, total_steps=10, seeds=2)
+    ic.amend_extra_seeds("MsPacman", {"model-free": 1}, [], "more seeds", tmp_path)
+    assert ic.measured_power("MsPacman", tmp_path) is None
+
+    def finished(run, returns):
+        lineage(tmp_path, run, 10, finished=True)
+        (ic.campaign_dir("MsPacman", tmp_path) / run / "eval.json").write_text(json.dumps({"returns": returns}))
+
+    finished("model-free-s0", [100.0, 300.0])  # mean 200
+    finished("copy-distill-s0", [900.0])  # an arm with one finished seed adds nothing
+    assert ic.measured_power("MsPacman", tmp_path) is None
+    finished("model-free-s1", [400.0])
+    finished("model-free-s2", [600.0])  # the extra seed counts: means 200, 400, 600
+    p = ic.measured_power("MsPacman", tmp_path)
+    assert p["seed_means"] == {"model-free": [200.0, 400.0, 600.0]} and p["df"] == 2
+    assert p["sd_between_seeds"] == pytest.approx(200.0) and p["seeds_per_arm"] == 2
+    assert p["detectable_difference"] == pytest.approx(detectable_difference(200.0, 2))
+    assert p["from"] == "the campaign's finished runs: model-free (3 seeds)"
+
+
+def test_the_readmes_model_free_spread_is_the_committed_design_seeds():
+    """The README's figures for the finished model-free arm: its six design seeds' frozen means and their pooled
+    spread, from the committed eval.json files (the extra seeds, still to come, are left out)."""
+    from ssmlib.config import REPO_ROOT
+
+    cfg = ic.load_config("MsPacman")
+    means = [np.mean(json.loads((ic.campaign_dir("MsPacman") / f"model-free-s{s}" / "eval.json").read_text())["returns"])
+             for s in range(cfg.seeds)]
+    p = ic.power_statement({"model-free": means}, cfg.seeds, cfg.alpha, cfg.power)
+    text = " ".join((REPO_ROOT / "README.md").read_text().split())
+    assert ("Their frozen means over 64 games are " + ", ".join(f"{m:.0f}" for m in means[:-1])
+            + f" and {means[-1]:.0f}") in text
+    assert f"an SD of {p['sd_between_seeds']:.0f} points ({p['df']} df), so 6 seeds per arm detect a difference of " \
+           f"{p['detectable_difference']:.0f} points" in text
+    d = cfg.power_statement
+    assert f"said an SD of {d['sd_between_seeds']:.0f} and {d['detectable_difference']:.0f} points" in text

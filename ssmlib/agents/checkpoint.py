@@ -82,14 +82,15 @@ DTYPES = ("float32", "bfloat16")
 """Storage dtypes of an exported agent's floating-point weights."""
 
 
-def export_agent(src, dst, overwrite: bool = False, dtype: str = "float32") -> dict:
+def export_agent(src, dst, overwrite: bool = False, dtype: str = "float32", extra_meta: dict | None = None) -> dict:
     """A weights-only copy of an agent checkpoint (no optimiser or RNG state): small, for committing.
 
     ``dtype`` ``bfloat16`` stores the floating-point weights in half the bytes (:func:`load_agent` casts
     them back into the agent's float32 parameters; what is stored is what must be evaluated). The
     metadata keeps where the weights came from: ``exported_from`` (the training checkpoint) is kept
     through re-exports, each of which is recorded in ``re_exported_from`` (the latest source) and
-    appended to ``re_exports`` (source, dtype, git sha of the code that re-exported).
+    appended to ``re_exports`` (source, dtype, git sha of the code that re-exported). ``extra_meta`` is added to
+    the metadata (e.g. the I2A campaign's ``campaign_best``).
     """
     if dtype not in DTYPES:
         raise SsmlibError(f"--dtype {dtype}: choose {' or '.join(DTYPES)}")
@@ -112,7 +113,7 @@ def export_agent(src, dst, overwrite: bool = False, dtype: str = "float32") -> d
                                "dtype": dtype, "git_sha": git_sha()}]
     else:
         meta["exported_from"] = str(src)
-    meta.update(optimizer=None, weights_dtype=dtype)
+    meta.update(optimizer=None, weights_dtype=dtype, **(extra_meta or {}))
     return ckpt.write_file(dst, keep, meta)
 
 

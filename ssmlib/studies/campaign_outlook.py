@@ -92,7 +92,7 @@ def model_free_leases(game: str, results: Path = RESULTS_DIR) -> dict[str, list[
     zoo_times = [parse_time(le["time"]) for r in zoo_cfg.runs for le in zoo.read_lineage(game, r["name"], results)["leases"]
                  if le.get("time")]
     out: dict[str, list[int]] = {"beside": [], "alone": []}
-    for r in i2a.campaign_runs(cfg):
+    for r in i2a.campaign_runs(cfg, extra=True):  # the extra seeds' leases measure the same pace
         if r.arm["variant"] != "model-free":
             continue
         for le in i2a.read_lineage(game, r.name, results)["leases"]:
@@ -231,7 +231,10 @@ def outlook(game: str, results: Path = RESULTS_DIR, zoo_runs_per_call: int = ZOO
                 "the zoo trains, alone after it where an alone lease was measured) over the arm's cost in the "
                 "committed agent bench (measured alone on the GPU)",
                 "i2a-distill-sSSM's cost is the bench's i2a-distill, which queried dSSM-DET",
-                "the model-free arm's open runs are not counted (they hold no gate and little state)"]}
+                "the model-free arm's open runs are not counted (they hold no gate and little state)",
+                "extra seeds (the design's extra_seeds) are not projected: they train only while no design run can; "
+                "one still open when a gate opens holds 2.8 MiB of the state budget, which may delay that arm's "
+                "first run by at most one extra run's length"]}
 
 
 def markdown(o: dict) -> str:

@@ -86,6 +86,8 @@ ARMS = (
 )
 """Every arm, in the order the leases fill them (required arms first)."""
 
+KEEP_WEIGHTS = ("model-free", "i2a-distill-dSSM-DET")
+"""The arms whose best finished run keeps its weights in a new design: the book commits one agent of each."""
 ENV_MODEL_RULE = ("Per environment model, once every one of the model-zoo campaign's seeds of it (one frame per "
                   "step) has met the stop rule: the seed with the lowest open-loop test excess "
                   "(results/model_zoo/<game>/campaign/<run>/lineage.json, last curve point); chosen once, at the "
@@ -153,8 +155,16 @@ class I2ACampaignConfig:
     state_average_bits: int = 8
     """RMSprop's square averages in committed state as codes of this many bits (``agents.log_codes``); 0: in
     ``state_dtype`` like the weights (the design as first written)."""
+    extra_seeds: dict = field(default_factory=dict)
+    """Per arm, seeds beyond ``seeds`` (numbered on from ``seeds``): a lease trains them only after every run of
+    the design's seeds it can train, and the claims' verdicts never read them (the design's seeds decide);
+    reported beside them (the table, the sanity check, the measured spread)."""
+    keep_weights: list = field(default_factory=list)
+    """Arms whose best finished run (the highest frozen mean, design and extra seeds alike) keeps its final
+    weights (weights only, in ``state_dtype``: ``best_weights_path``), where the book's committed agents come
+    from; every other finished run's weights go with its state."""
     design_changes: list = field(default_factory=list)
-    """Changes to this design made before the campaign's first run, each dated with its reason."""
+    """Changes to this design, each dated with its reason and what had run by then."""
     restart_rule: str = RESTART_RULE
     """How a lease continues a run from committed state."""
 
@@ -207,6 +217,7 @@ def design(game: str = "MsPacman", results: Path = RESULTS_DIR, **overrides) -> 
     cfg.rules = {k: RULES[k] for k in ("4", "5", "4.campaign", "5.campaign")}
     statement = power_statement(pilot_seed_scores(game, results), cfg.seeds, cfg.alpha, cfg.power)
     cfg.power_statement = {**statement, "from": PILOT_NOTE.replace("<game>", game)}
+    cfg.keep_weights = list(KEEP_WEIGHTS)
     return cfg
 
 
@@ -225,10 +236,40 @@ def amend_design(game: str, change: str, updates: dict, results: Path = RESULTS_
     """Change the written design, on the record: ``updates`` (existing fields only) applied and ``change`` (what
     and why, and what had run by then) appended to ``design_changes`` with today's date. For changes that
     judge no number already seen, e.g. a rule added before any run it judges has been evaluated."""
-    if "env_model_reward_states" in updates:  # checked against the arms before anything is written
-        _check_reward_states(updates["env_model_reward_states"], updates.get("arms", load_config(game, results).arms))
+    if {"env_model_reward_states", "extra_seeds", "keep_weights"} & set(updates):  # checked before anything is written
+        arms = updates.get("arms") or load_config(game, results).arms
+        _check_reward_states(updates.get("env_model_reward_states", {}), arms)
+        _check_arm_names(updates, arms)
     return amend_study_config(campaign_dir(game, results) / "config.json", I2ACampaignConfig, change, updates,
                               "write the design first: python -m ssmlib i2a-campaign init")
+
+
+def _check_arm_names(d: dict, arms: list, where: str = "") -> None:
+    """Refuse, in one line, ``extra_seeds`` or ``keep_weights`` naming an arm the design does not have (a typo
+    would silently train or keep nothing), or an extra seed count that is not a whole number >= 0."""
+    names = [a["name"] for a in arms]
+    extra, keep = d.get("extra_seeds", {}), d.get("keep_weights", [])
+    bad = [a for a in [*extra, *keep] if a not in names]
+    bad += [f"{a}={n!r}" for a, n in extra.items() if not isinstance(n, int) or isinstance(n, bool) or n < 0]
+    if bad:
+        raise SsmlibError(f"{where}extra_seeds / keep_weights: {', '.join(map(str, bad))}: name arms of the design "
+                          f"({', '.join(names)}), with a whole number >= 0 of extra seeds each")
+
+
+def amend_extra_seeds(game: str, extra: dict[str, int], keep: list[str], why: str, results: Path = RESULTS_DIR
+                      ) -> Path:
+    """Set ``extra_seeds`` and ``keep_weights`` on the record (``i2a-campaign amend-extra``): which arms train
+    seeds beyond the design's (after every design run a lease can train; never read by a verdict), and which
+    arms keep their best finished run's weights."""
+    cfg = load_config(game, results)
+    if dict(extra) == cfg.extra_seeds and list(keep) == cfg.keep_weights:
+        raise SsmlibError("extra_seeds and keep_weights already say this: nothing to amend")
+    finished = [r.name for r in campaign_runs(cfg, extra=True) if read_lineage(game, r.name, results)["finished"]]
+    return amend_design(game, f"extra seeds {dict(extra) or 'none'} (were {cfg.extra_seeds or 'none'}), "
+                        f"weights kept for {', '.join(keep) or 'no arm'} (were {', '.join(cfg.keep_weights) or 'none'})"
+                        f": {why} Finished by then: {', '.join(finished) or 'no run'}. The claims' verdicts read the "
+                        f"design's {cfg.seeds} seeds per arm only.",
+                        {"extra_seeds": dict(extra), "keep_weights": list(keep)}, results)
 
 
 def load_config(game: str = "MsPacman", results: Path = RESULTS_DIR) -> I2ACampaignConfig:
@@ -237,8 +278,9 @@ def load_config(game: str = "MsPacman", results: Path = RESULTS_DIR) -> I2ACampa
                           f"--game {game}")
     d["measures"] = tuple(d.get("measures", MEASURES))
     d.setdefault("state_average_bits", 0)  # a design written before the field existed: averages in state_dtype
-    _check_reward_states(d.get("env_model_reward_states", {}), d.get("arms", []),
-                         f"{campaign_dir(game, results) / 'config.json'}: ")
+    where = f"{campaign_dir(game, results) / 'config.json'}: "
+    _check_reward_states(d.get("env_model_reward_states", {}), d.get("arms", []), where)
+    _check_arm_names(d, d.get("arms", []), where)
     return I2ACampaignConfig(**d)
 
 
@@ -251,6 +293,24 @@ def _check_reward_states(states: dict, arms: list, where: str = "") -> None:
         raise SsmlibError(f"{where}env_model_reward_states {bad}: a key is an environment model of the arms "
                           f"({', '.join(sorted(models))}), a value one of {', '.join(REWARD_STATES)}; amend the "
                           f"design (i2a_campaign.amend_design)")
+
+
+def measured_power(game: str = "MsPacman", results: Path = RESULTS_DIR) -> dict | None:
+    """The power statement from the campaign's own finished runs (design and extra seeds): per arm with at least
+    two, each finished seed's frozen mean; pooled as ``power_statement`` pools the pilot's. None before any arm
+    has two. A report beside the design's statement, which stays as written."""
+    cfg = load_config(game, results)
+    scores: dict[str, list[float]] = {}
+    for r in campaign_runs(cfg, extra=True):
+        ev = read_json(campaign_dir(game, results) / r.name / "eval.json")
+        if ev is not None and read_lineage(game, r.name, results)["finished"]:
+            scores.setdefault(r.arm["name"], []).append(float(np.mean(ev["returns"])))
+    scores = {a: v for a, v in scores.items() if len(v) >= 2}
+    if not scores:
+        return None
+    return {**power_statement(scores, cfg.seeds, cfg.alpha, cfg.power),
+            "from": "the campaign's finished runs: " + ", ".join(f"{a} ({len(v)} seeds)" for a, v in scores.items()),
+            "seed_means": scores}
 
 
 def format_power(statement: dict) -> str:
@@ -288,15 +348,22 @@ class Run:
     """The agent's seed."""
     order: int
     """The arm's place in the config."""
+    extra: bool = False
+    """One of the arm's ``extra_seeds``: trained after the design's runs, read by no verdict."""
 
 
-def campaign_runs(cfg: I2ACampaignConfig) -> list[Run]:
-    """Every run, arm by arm (the config's order), seed by seed (``run_names``' order)."""
-    return [Run(f"{a['name']}-s{s}", a, s, i) for i, a in enumerate(cfg.arms) for s in range(cfg.seeds)]
+def campaign_runs(cfg: I2ACampaignConfig, extra: bool = False) -> list[Run]:
+    """Every run of the design's seeds, arm by arm (the config's order), seed by seed (``run_names``' order);
+    with ``extra``, each arm's ``extra_seeds`` after them."""
+    runs = [Run(f"{a['name']}-s{s}", a, s, i) for i, a in enumerate(cfg.arms) for s in range(cfg.seeds)]
+    if extra:
+        runs += [Run(f"{a['name']}-s{s}", a, s, i, extra=True) for i, a in enumerate(cfg.arms)
+                 for s in range(cfg.seeds, cfg.seeds + cfg.extra_seeds.get(a["name"], 0))]
+    return runs
 
 
 def find_run(cfg: I2ACampaignConfig, name: str) -> Run:
-    for r in campaign_runs(cfg):
+    for r in campaign_runs(cfg, extra=True):
         if r.name == name:
             return r
     raise SsmlibError(f"no run {name!r} in the I2A campaign of {cfg.game} (runs: {', '.join(run_names(cfg))})")
@@ -443,21 +510,21 @@ def env_models(cfg: I2ACampaignConfig, results: Path = RESULTS_DIR, checkpoints:
 def pick_runs(cfg: I2ACampaignConfig, max_runs: int, blocked: dict[str, str], results: Path = RESULTS_DIR,
               checkpoints: Path = CHECKPOINTS_DIR, state_budget_mib: float = STATE_BUDGET_MIB,
               size=None) -> tuple[list[Run], list[str]]:
-    """``(runs, notes)``: up to ``max_runs`` unfinished runs, in the order required arms first, then a run at its
-    budget still to be evaluated, then fewest agent steps, then seed, then the arm's place in the config (so
-    each arm's seeds advance round-robin and the arms stay balanced). Skipped, each with one line in ``notes``:
+    """``(runs, notes)``: up to ``max_runs`` unfinished runs, in the order the design's seeds before extra seeds,
+    required arms first, then a run at its budget still to be evaluated, then fewest agent steps, then seed, then
+    the arm's place in the config (so each arm's seeds advance round-robin and the arms stay balanced). Skipped, each with one line in ``notes``:
     an arm whose environment model is ``blocked``; a new run whose state (``size(run)`` MiB, default
     ``state_mib``) would take the open runs' committed state over ``state_budget_mib``."""
     size = size or (lambda r: state_mib(cfg, r))
     todo, open_mib = [], 0.0
-    for r in campaign_runs(cfg):
+    for r in campaign_runs(cfg, extra=True):
         lin = read_lineage(cfg.game, r.name, results)
         if lin["finished"]:
             continue
         state = state_path(cfg.game, r.name, checkpoints)
         open_mib += state.stat().st_size / 2**20 if state.exists() else 0.0
         steps = lin["steps"]
-        todo.append(((not r.arm["required"], steps < cfg.total_steps, steps, r.seed, r.order), r, steps))
+        todo.append(((r.extra, not r.arm["required"], steps < cfg.total_steps, steps, r.seed, r.order), r, steps))
     picked, notes = [], []
     for model, why in blocked.items():
         arms = [a["name"] for a in cfg.arms if a["env_model"] == model]
@@ -525,6 +592,31 @@ def restore_state(src: Path, dst: Path) -> dict:
     meta = {k: v for k, v in meta.items() if k not in ("tensors_sha256", "state_dtype", "state_average_bits")}
     dst.parent.mkdir(parents=True, exist_ok=True)
     return ckpt.write_file(dst, out, {**meta, "restored_from": str(src), "restored_dtype": str(torch.float32)})
+
+
+def best_weights_path(game: str, arm: str, checkpoints: Path = CHECKPOINTS_DIR) -> Path:
+    """Where an arm of ``keep_weights`` keeps its best finished run's final weights."""
+    return Path(checkpoints) / "i2a_campaign" / game / f"best-{arm}.safetensors"
+
+
+def keep_if_best(cfg: I2ACampaignConfig, run: Run, src: Path, ev: dict, checkpoints: Path = CHECKPOINTS_DIR
+                 ) -> bool:
+    """Keep the finished run's final weights (``src``, weights only, in ``state_dtype``) as its arm's best when its
+    frozen mean is above the kept run's (a tie keeps the earlier); the metadata's ``campaign_best`` says which run,
+    its frozen mean over how many games, and that the games were played with the float32 weights."""
+    from ..agents.checkpoint import KIND, export_agent
+    from ..checkpoint import read_meta
+
+    dst = best_weights_path(cfg.game, run.arm["name"], checkpoints)
+    if dst.exists() and read_meta(dst, kind=KIND)["campaign_best"]["frozen_mean"] >= ev["return_mean"]:
+        return False
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    export_agent(src, dst, overwrite=True, dtype=cfg.state_dtype, extra_meta={"campaign_best": {
+        "run": run.name, "arm": run.arm["name"], "seed": run.seed, "extra_seed": run.extra,
+        "steps": ev["trained_steps"], "frozen_mean": ev["return_mean"], "frozen_games": ev["episodes"],
+        "frozen_with": "the float32 weights of the run folder, before this export"}})
+    print(f"{run.name}: kept as the best {run.arm['name']} run (frozen mean {ev['return_mean']:.0f}): {dst}", flush=True)
+    return True
 
 
 def drop_state(game: str, run: str, checkpoints: Path = CHECKPOINTS_DIR) -> None:
@@ -620,7 +712,7 @@ def lease(game: str, seconds: float, runs_dir: Path, max_runs: int = 2, device: 
 
     cfg = load_config(game, results)
     blocked = env_models(cfg, results, checkpoints, freeze=True)
-    for r in campaign_runs(cfg):  # a finished run's state left by an earlier lease (the tar adds, never deletes)
+    for r in campaign_runs(cfg, extra=True):  # a finished run's state left by an earlier lease (the tar adds, never deletes)
         if read_lineage(game, r.name, results)["finished"]:
             drop_state(game, r.name, checkpoints)
     picked, notes = pick_runs(cfg, max_runs, blocked, results, checkpoints, state_budget_mib)
@@ -679,6 +771,8 @@ def _record(cfg: I2ACampaignConfig, run: Run, runs_dir: Path, code: int, device,
     finished = end >= cfg.total_steps and ev is not None and ev.get("trained_steps") == end
     if finished:
         atomic_write_json(out / "eval.json", round_floats(ev))
+        if run.arm["name"] in cfg.keep_weights:
+            keep_if_best(cfg, run, folder / "checkpoint.safetensors", ev, checkpoints)
         drop_state(cfg.game, run.name, checkpoints)
         why = f"{end:,} agent steps (the budget); final weights frozen: mean {ev['return_mean']:.0f} over {ev['episodes']} games"
     else:
@@ -711,14 +805,14 @@ def table(game: str, results: Path = RESULTS_DIR, checkpoints: Path = CHECKPOINT
     cfg = load_config(game, results)
     blocked = env_models(cfg, results, checkpoints)
     rows = []
-    for r in campaign_runs(cfg):
+    for r in campaign_runs(cfg, extra=True):
         lin = read_lineage(game, r.name, results)
         last100, n = score_at(read_jsonl(campaign_dir(game, results) / r.name / EPISODES_FILE), lin["steps"])
         ev = read_json(campaign_dir(game, results) / r.name / "eval.json", {})
         status = ("finished" if lin["finished"] else "open" if lin["leases"] else
                   "waiting" if r.arm["env_model"] in blocked else "not started")
         why = f"environment model {r.arm['env_model']}: {blocked[r.arm['env_model']]}" if status == "waiting" else lin["why"]
-        rows.append({"run": r.name, "arm": r.arm["name"], "seed": r.seed, "required": r.arm["required"],
+        rows.append({"run": r.name, "arm": r.arm["name"], "seed": r.seed, "required": r.arm["required"], "extra": r.extra,
                      "steps": lin["steps"], "budget": cfg.total_steps, "leases": len(lin["leases"]),
                      "train_minutes": sum(x["train_wall_s"] for x in lin["leases"]) / 60,
                      "last100": last100, "episodes": n, "eval_mean": ev.get("return_mean"), "status": status,
@@ -736,7 +830,8 @@ def table_markdown(rows: list[dict]) -> str:
     return markdown_table(
         ["run", "arm", "seed", "agent steps", "of budget", "leases", "training min", "last-100 return",
          "frozen eval (mean)", "status"],
-        ([r["run"], r["arm"] + ("" if r["required"] else " (optional)"), r["seed"], f"{r['steps']:,}",
+        ([r["run"], r["arm"] + ("" if r["required"] else " (optional)") + (" (extra seed)" if r.get("extra") else ""),
+          r["seed"], f"{r['steps']:,}",
           f"{r['steps'] / r['budget']:.0%}", r["leases"], f"{r['train_minutes']:.1f}", num(r["last100"]),
           num(r["eval_mean"]), r["status"] if r["why"] in ("", r["status"]) else f"{r['status']}: {r['why']}"]
          for r in rows))
@@ -765,7 +860,7 @@ def model_free_sanity(game: str = "MsPacman", results: Path = RESULTS_DIR) -> di
     refs = MODEL_FREE_REFERENCES.get(game, {})
     cfg = load_config(game, results)
     runs = []
-    for r in campaign_runs(cfg):
+    for r in campaign_runs(cfg, extra=True):  # a report, not a verdict: the extra seeds too
         if r.arm["name"] != "model-free":
             continue
         lin = read_lineage(game, r.name, results)
@@ -913,6 +1008,16 @@ def _cli_power(args) -> None:
     print(format_power(power_statement(pilot_seed_scores(args.game), args.seeds)))
 
 
+def _cli_amend_extra(args) -> None:
+    extra = {}
+    for item in args.extra:
+        arm, _, n = item.partition("=")
+        if not n.isdigit():
+            raise SsmlibError(f"--extra {item}: write ARM=N, e.g. model-free=6")
+        extra[arm] = int(n)
+    print(f"wrote {amend_extra_seeds(args.game, extra, args.keep, args.why)}")
+
+
 def add_cli(subparsers) -> None:
     p = subparsers.add_parser("i2a-campaign", help="the I2A campaign (claims 4 and 5): init, power, lease, table")
     sub = p.add_subparsers(dest="i2a_campaign_cmd", required=True)
@@ -925,5 +1030,12 @@ def add_cli(subparsers) -> None:
     w.add_argument("--game", default="MsPacman")
     w.add_argument("--seeds", type=int, default=I2ACampaignConfig.seeds)
     w.set_defaults(func=_cli_power)
+    x = sub.add_parser("amend-extra", help="seeds beyond the design's (read by no verdict) and the arms that keep "
+                       "their best run's weights, on the record")
+    x.add_argument("--game", default="MsPacman")
+    x.add_argument("--extra", nargs="*", default=[], metavar="ARM=N", help="N extra seeds of ARM; none: no extra seeds")
+    x.add_argument("--keep", nargs="*", default=[], metavar="ARM", help="arms whose best finished run keeps its weights")
+    x.add_argument("--why", required=True, help="the reason, stored with the date in the config's design_changes")
+    x.set_defaults(func=_cli_amend_extra)
     _add_runner_cli(sub)
 

@@ -738,6 +738,7 @@ print(f"the models the target names (dSSM-DET, sSSM; one frame per step): {sum(r
 # that was reached with more frames (a still-rising curve may sit anywhere below it).
 
 # %%
+from ssmlib.checkpoint import read_meta
 from ssmlib.studies import i2a_campaign
 
 i2a_rows = i2a_campaign.table("MsPacman")
@@ -762,25 +763,26 @@ if sanity["runs"]:
 # %% [markdown]
 # Two readings of the power statement. The design's was written before any campaign run, from the pilot's
 # between-seed spread; it stays as written. The second pools the campaign's own finished seeds (each
-# seed's mean over its 64 frozen games) the same way. The pilot had two seeds per arm and 2M steps of a
-# weaker agent, so its spread was a rough guess. Where the two differ, the second says what the campaign
-# can really detect.
+# seed's mean over its 64 frozen games) the same way. The pilot had two seeds per variant, so its spread
+# rested on few degrees of freedom. The second reading so far holds the model-free arm only: whether the
+# I2A arms' seeds spread alike is not known until they have run.
 #
 # **Extra seeds and kept weights (a design change on the record).** The restart rule deletes a finished
 # run's state, weights included. So when the six model-free seeds finished, nothing was left to commit as
 # the book's model-free agent. Until the zoo's gate runs meet their stop rule, the I2A lane beside the
 # zoo also has no design run to train. The design now adds six extra model-free seeds, trained only
 # while no design run can train. They are marked "(extra seed)" in the table and never read by a verdict.
-# The best finished run of model-free and of I2A-distill (dSSM-DET) now keeps its final weights, stored in
-# bfloat16 with the run and frozen score in the metadata. The book's committed agents will come from
-# these files. The dated line:
+# No new extra seed starts while a design run waits for state budget. The best finished run of
+# model-free and of I2A-distill (dSSM-DET) now keeps its final weights, stored in bfloat16 with the run and
+# its frozen score in the metadata. That score was played with the float32 weights; the stored copy must
+# be scored itself before the book commits it as an agent. The dated line:
 
 # %%
 print(textwrap.fill(next(c for c in i2a_design.design_changes if "extra seeds" in c), 100))
 for arm in i2a_design.keep_weights:
     best = i2a_campaign.best_weights_path("MsPacman", arm)
     if best.exists():
-        b = json.loads(best.with_suffix(".json").read_text())["campaign_best"]
+        b = read_meta(best, kind="ssmlib-agent")["campaign_best"]
         print(f"  best {arm}: {b['run']}, frozen mean {b['frozen_mean']:.0f} over {b['frozen_games']} games ({best})")
     else:
         print(f"  best {arm}: no finished run has kept its weights yet")

@@ -513,7 +513,30 @@ def test_extra_seeds_train_after_every_design_run_and_no_verdict_reads_them(tmp_
     lineage(tmp_path, "model-free-s0", 1000, finished=True)
     lineage(tmp_path, "model-free-s1", 1000, finished=True)
     assert pick(2, both) == ["model-free-s2", "model-free-s3"]
-    assert pick(1) == ["copy-distill-s0"]  # a design run that can train goes first, however far the extras are
+    design_open = [r.name for r in ic.campaign_runs(cfg) if not ic.read_lineage("MsPacman", r.name, tmp_path)["finished"]]
+    for name in design_open:  # every open design run further along than the extras: it still goes first
+        lineage(tmp_path, name, 500)
+    assert pick(1) == ["copy-distill-s0"] and pick(100)[-2:] == ["model-free-s2", "model-free-s3"]
+    for name in design_open:
+        lineage(tmp_path, name, 0)
+    # real sizes: a model-free state of 2.8 MiB open, an I2A run's 7.2 MiB does not fit the 8 MiB budget; no new
+    # extra seed starts then (it would keep the design run waiting), the open one goes on
+    state = ic.state_path("MsPacman", "model-free-s2", tmp_path / "ckpt")
+    state.parent.mkdir(parents=True)
+    state.write_bytes(b"0" * int(2.8 * 2**20))
+    lineage(tmp_path, "model-free-s2", 300)
+    for run in ("copy-distill-s0", "copy-distill-s1"):
+        lineage(tmp_path, run, 1000, finished=True)
+    runs, notes = ic.pick_runs(cfg, 2, {"sSSM": "y"}, tmp_path, tmp_path / "ckpt", 8.0,
+                               lambda r: 2.8 if r.arm["name"] == "model-free" else 7.2)
+    assert [r.name for r in runs] == ["model-free-s2"]
+    assert "not started model-free-s3: a run of the design's seeds waits for state budget" in notes
+    assert any(n.startswith("not started i2a-distill-dSSM-DET-s0: its state (7.2 MiB)") for n in notes)
+    state.unlink()  # once the extra is done, the design run starts
+    lineage(tmp_path, "model-free-s2", 1000, finished=True)
+    runs, _ = ic.pick_runs(cfg, 2, {"sSSM": "y"}, tmp_path, tmp_path / "ckpt", 8.0,
+                           lambda r: 2.8 if r.arm["name"] == "model-free" else 7.2)
+    assert [r.name for r in runs] == ["i2a-distill-dSSM-DET-s0"]
     # the table marks them; the claims' tables hold the design's seeds only
     rows = {r["run"]: r for r in ic.table("MsPacman", tmp_path, tmp_path / "ckpt")}
     assert rows["model-free-s3"]["extra"] and not rows["model-free-s1"]["extra"]
@@ -530,7 +553,9 @@ def test_extra_seeds_train_after_every_design_run_and_no_verdict_reads_them(tmp_
         with pytest.raises(SsmlibError, match="name arms of the design"):
             ic.amend_extra_seeds("MsPacman", extra, keep, "x", tmp_path)
     with pytest.raises(SsmlibError, match="nothing to amend"):
-        ic.amend_extra_seeds("MsPacman", {"model-free": 2}, ["model-free"], "x", tmp_path)
+        ic.amend_extra_seeds("MsPacman", {"model-free": 2}, None, "x", tmp_path)  # None: keep_weights unchanged
+    with pytest.raises(SsmlibError, match="model-free-s2 started already"):  # its state would be orphaned
+        ic.amend_extra_seeds("MsPacman", {"model-free": 0}, None, "x", tmp_path)
     assert json.loads((ic.campaign_dir("MsPacman", tmp_path) / "config.json").read_text())["design_changes"] == before
 
 
@@ -541,36 +566,56 @@ def test_a_finished_run_keeps_its_weights_only_while_it_is_its_arms_best(tmp_pat
     from ssmlib.agents.checkpoint import agent_weights, load_agent
 
     ckpts, runs = tmp_path / "ckpt", tmp_path / "runs"
-    campaign(tmp_path, total_steps=20, seeds=3, eval_games=2)
-    means = iter([300.0, 200.0, 500.0])
+    campaign(tmp_path, total_steps=20, seeds=5, eval_games=2)
+    means = iter([999.0, 300.0, 200.0, 300.0, 500.0])
 
     def evaluate(agent, env, episodes, seed, amp=True):
         m = next(means)
         return {"episodes": 2, "returns": [m - 50, m + 50], "lengths": [9, 9], "return_mean": m}
 
     monkeypatch.setattr(agent_cli, "evaluate_agent", evaluate)
-    ic.amend_extra_seeds("MsPacman", {}, ["model-free"], "keep the best", tmp_path)
-    cfg = ic.load_config("MsPacman", tmp_path)
     best = ic.best_weights_path("MsPacman", "model-free", ckpts)
-    kept = []
-    for seed in range(3):
+
+    def finish(seed):
+        cfg = ic.load_config("MsPacman", tmp_path)
         name = f"model-free-s{seed}"
         ic.train_run("MsPacman", name, 60.0, runs, "cpu", tmp_path, ckpts)
         ic._record(cfg, ic.find_run(cfg, name), runs, 0, "cpu", tmp_path, ckpts)
         assert ic.read_lineage("MsPacman", name, tmp_path)["finished"]
+
+    finish(0)  # 999, but its arm is not in keep_weights: nothing kept
+    assert not best.exists() and not any(best.parent.glob("best-*"))
+    ic.amend_extra_seeds("MsPacman", None, ["model-free"], "keep the best", tmp_path)
+    kept = []
+    for seed in range(1, 5):  # 300 kept; 200 lower and 300 a tie: the kept stays; 500 replaces it
+        finish(seed)
         meta = read_meta(best, kind="ssmlib-agent")
         kept.append((meta["campaign_best"]["run"], meta["campaign_best"]["frozen_mean"]))
-        if seed == 2:
-            final = agent_weights(load_checkpoint(runs / name / "checkpoint.safetensors", kind="ssmlib-agent")[1])
-    assert kept == [("model-free-s0", 300.0), ("model-free-s0", 300.0), ("model-free-s2", 500.0)]
+    final = agent_weights(load_checkpoint(runs / "model-free-s4" / "checkpoint.safetensors", kind="ssmlib-agent")[1])
+    assert kept == [("model-free-s1", 300.0), ("model-free-s1", 300.0), ("model-free-s1", 300.0), ("model-free-s4", 500.0)]
     assert meta["weights_dtype"] == "bfloat16" and meta["optimizer"] is None and meta["campaign_best"]["steps"] == 20
     _, stored = load_checkpoint(best, kind="ssmlib-agent")
     assert set(stored) == {f"agent.{k}" for k in final}  # weights only: no optimiser, no RNG state
     assert all(torch.equal(stored[f"agent.{k}"], v.to(torch.bfloat16)) for k, v in final.items())
     agent, _, _, _ = load_agent(best)  # loads as an agent the book can play
     assert sum(p.numel() for p in agent.parameters()) == sum(v.numel() for v in final.values())
-    assert not any(ic.state_path("MsPacman", f"model-free-s{s}", ckpts).exists() for s in range(3))
+    assert not any(ic.state_path("MsPacman", f"model-free-s{s}", ckpts).exists() for s in range(5))
     assert sorted(p.name for p in best.parent.iterdir()) == ["best-model-free.json", "best-model-free.safetensors"]
+    # the kept run evaluated again (its lease died after keeping it, before its lineage): what it records replaces it
+    cfg = ic.load_config("MsPacman", tmp_path)
+    ev = {"return_mean": 450.0, "episodes": 2, "trained_steps": 20}
+    assert ic.keep_if_best(cfg, ic.find_run(cfg, "model-free-s4"), runs / "model-free-s4" / "checkpoint.safetensors",
+                           ev, ckpts)
+    assert read_meta(best, kind="ssmlib-agent")["campaign_best"]["frozen_mean"] == 450.0
+    assert not ic.keep_if_best(cfg, ic.find_run(cfg, "model-free-s3"), runs / "model-free-s3" / "checkpoint.safetensors",
+                               {**ev, "return_mean": 449.0}, ckpts)
+    # a kept file that cannot be read costs the finishing run its kept weights, never its lineage
+    best.write_bytes(b"not a checkpoint")
+    lin = ic.campaign_dir("MsPacman", tmp_path) / "model-free-s3" / "lineage.json"
+    lin.unlink()
+    state = ic.state_path("MsPacman", "model-free-s3", ckpts)
+    ic._record(cfg, ic.find_run(cfg, "model-free-s3"), runs, 0, "cpu", tmp_path, ckpts)
+    assert json.loads(lin.read_text())["finished"] and not state.exists()
 
 
 def test_the_measured_spread_pools_the_finished_seeds_of_each_arm(tmp_path):
@@ -611,4 +656,4 @@ def test_the_readmes_model_free_spread_is_the_committed_design_seeds():
     assert f"an SD of {p['sd_between_seeds']:.0f} points ({p['df']} df), so 6 seeds per arm detect a difference of " \
            f"{p['detectable_difference']:.0f} points" in text
     d = cfg.power_statement
-    assert f"said an SD of {d['sd_between_seeds']:.0f} and {d['detectable_difference']:.0f} points" in text
+    assert f"said an SD of {d['sd_between_seeds']:.0f}, so {d['detectable_difference']:.0f} points" in text

@@ -256,14 +256,22 @@ def _check_arm_names(d: dict, arms: list, where: str = "") -> None:
                           f"({', '.join(names)}), with a whole number >= 0 of extra seeds each")
 
 
-def amend_extra_seeds(game: str, extra: dict[str, int], keep: list[str], why: str, results: Path = RESULTS_DIR
-                      ) -> Path:
-    """Set ``extra_seeds`` and ``keep_weights`` on the record (``i2a-campaign amend-extra``): which arms train
-    seeds beyond the design's (after every design run a lease can train; never read by a verdict), and which
-    arms keep their best finished run's weights."""
+def amend_extra_seeds(game: str, extra: dict[str, int] | None, keep: list[str] | None, why: str,
+                      results: Path = RESULTS_DIR) -> Path:
+    """Set ``extra_seeds`` and ``keep_weights`` on the record (``i2a-campaign amend-extra``; None leaves a field as
+    it is): which arms train seeds beyond the design's (after every design run a lease can train; never read by
+    a verdict), and which arms keep their best finished run's weights. An extra seed that has started stays."""
     cfg = load_config(game, results)
-    if dict(extra) == cfg.extra_seeds and list(keep) == cfg.keep_weights:
+    extra = dict(cfg.extra_seeds if extra is None else extra)
+    keep = list(cfg.keep_weights if keep is None else keep)
+    if extra == cfg.extra_seeds and keep == cfg.keep_weights:
         raise SsmlibError("extra_seeds and keep_weights already say this: nothing to amend")
+    _check_arm_names({"extra_seeds": extra, "keep_weights": keep}, cfg.arms)
+    started = [r.name for r in campaign_runs(cfg, extra=True)
+               if r.extra and r.seed >= cfg.seeds + extra.get(r.arm["name"], 0) and read_lineage(game, r.name, results)["leases"]]
+    if started:
+        raise SsmlibError(f"{', '.join(started)} started already: keep at least their extra seeds (their state and "
+                          f"results would be orphaned)")
     finished = [r.name for r in campaign_runs(cfg, extra=True) if read_lineage(game, r.name, results)["finished"]]
     return amend_design(game, f"extra seeds {dict(extra) or 'none'} (were {cfg.extra_seeds or 'none'}), "
                         f"weights kept for {', '.join(keep) or 'no arm'} (were {', '.join(cfg.keep_weights) or 'none'})"
@@ -366,7 +374,8 @@ def find_run(cfg: I2ACampaignConfig, name: str) -> Run:
     for r in campaign_runs(cfg, extra=True):
         if r.name == name:
             return r
-    raise SsmlibError(f"no run {name!r} in the I2A campaign of {cfg.game} (runs: {', '.join(run_names(cfg))})")
+    names = ", ".join(r.name for r in campaign_runs(cfg, extra=True))
+    raise SsmlibError(f"no run {name!r} in the I2A campaign of {cfg.game} (runs: {names})")
 
 
 def state_path(game: str, run: str, checkpoints: Path = CHECKPOINTS_DIR) -> Path:
@@ -514,7 +523,8 @@ def pick_runs(cfg: I2ACampaignConfig, max_runs: int, blocked: dict[str, str], re
     required arms first, then a run at its budget still to be evaluated, then fewest agent steps, then seed, then
     the arm's place in the config (so each arm's seeds advance round-robin and the arms stay balanced). Skipped, each with one line in ``notes``:
     an arm whose environment model is ``blocked``; a new run whose state (``size(run)`` MiB, default
-    ``state_mib``) would take the open runs' committed state over ``state_budget_mib``."""
+    ``state_mib``) would take the open runs' committed state over ``state_budget_mib``; a new extra seed while a
+    design run waits so (open extra seeds go on: the design run waits at most until they finish)."""
     size = size or (lambda r: state_mib(cfg, r))
     todo, open_mib = [], 0.0
     for r in campaign_runs(cfg, extra=True):
@@ -525,7 +535,7 @@ def pick_runs(cfg: I2ACampaignConfig, max_runs: int, blocked: dict[str, str], re
         open_mib += state.stat().st_size / 2**20 if state.exists() else 0.0
         steps = lin["steps"]
         todo.append(((r.extra, not r.arm["required"], steps < cfg.total_steps, steps, r.seed, r.order), r, steps))
-    picked, notes = [], []
+    picked, notes, design_waits = [], [], False
     for model, why in blocked.items():
         arms = [a["name"] for a in cfg.arms if a["env_model"] == model]
         notes.append(f"refused {', '.join(arms)}: environment model {model} not available: {why}")
@@ -535,6 +545,9 @@ def pick_runs(cfg: I2ACampaignConfig, max_runs: int, blocked: dict[str, str], re
         if r.arm["env_model"] in blocked:
             continue
         if steps == 0:
+            if r.extra and design_waits:  # open extra seeds may go on; a new one would keep the design run waiting
+                notes.append(f"not started {r.name}: a run of the design's seeds waits for state budget")
+                continue
             need = size(r)
             if need > state_budget_mib:  # it could never start: say what would let it
                 notes.append(f"not started {r.name}: its state alone ({need:.1f} MiB) exceeds the state budget of "
@@ -545,6 +558,7 @@ def pick_runs(cfg: I2ACampaignConfig, max_runs: int, blocked: dict[str, str], re
             if open_mib + need > state_budget_mib:
                 notes.append(f"not started {r.name}: its state ({need:.1f} MiB) would take the open runs' "
                              f"({open_mib:.1f} MiB) over the state budget of {state_budget_mib:g} MiB")
+                design_waits = design_waits or not r.extra
                 continue
             open_mib += need
         picked.append(r)
@@ -602,13 +616,18 @@ def best_weights_path(game: str, arm: str, checkpoints: Path = CHECKPOINTS_DIR) 
 def keep_if_best(cfg: I2ACampaignConfig, run: Run, src: Path, ev: dict, checkpoints: Path = CHECKPOINTS_DIR
                  ) -> bool:
     """Keep the finished run's final weights (``src``, weights only, in ``state_dtype``) as its arm's best when its
-    frozen mean is above the kept run's (a tie keeps the earlier); the metadata's ``campaign_best`` says which run,
-    its frozen mean over how many games, and that the games were played with the float32 weights."""
+    frozen mean is above the kept run's (a tie keeps the earlier; the kept run itself, evaluated again after a lease
+    died before its lineage, is replaced); the metadata's ``campaign_best`` says which run, its frozen mean over
+    how many games, and that the games were played with the float32 weights (the stored copy is not scored yet)."""
     from ..agents.checkpoint import KIND, export_agent
     from ..checkpoint import read_meta
 
     dst = best_weights_path(cfg.game, run.arm["name"], checkpoints)
-    if dst.exists() and read_meta(dst, kind=KIND)["campaign_best"]["frozen_mean"] >= ev["return_mean"]:
+    kept = read_meta(dst, kind=KIND).get("campaign_best") if dst.exists() else None
+    if kept is None and dst.exists():
+        raise SsmlibError(f"{dst} has no campaign_best in its metadata: it is not a kept run's weights")
+    # the same run again (a lease that died after keeping it, before its lineage) is replaced by what it recorded
+    if kept is not None and kept["run"] != run.name and kept["frozen_mean"] >= ev["return_mean"]:
         return False
     dst.parent.mkdir(parents=True, exist_ok=True)
     export_agent(src, dst, overwrite=True, dtype=cfg.state_dtype, extra_meta={"campaign_best": {
@@ -772,7 +791,10 @@ def _record(cfg: I2ACampaignConfig, run: Run, runs_dir: Path, code: int, device,
     if finished:
         atomic_write_json(out / "eval.json", round_floats(ev))
         if run.arm["name"] in cfg.keep_weights:
-            keep_if_best(cfg, run, folder / "checkpoint.safetensors", ev, checkpoints)
+            try:  # a kept file that cannot be read must not cost the run its lineage
+                keep_if_best(cfg, run, folder / "checkpoint.safetensors", ev, checkpoints)
+            except (SsmlibError, OSError, KeyError, ValueError) as e:
+                print(f"{run.name}: its weights were not kept: {e}", flush=True)
         drop_state(cfg.game, run.name, checkpoints)
         why = f"{end:,} agent steps (the budget); final weights frozen: mean {ev['return_mean']:.0f} over {ev['episodes']} games"
     else:
@@ -930,7 +952,7 @@ def plot_training_curves(ax, game: str = "MsPacman", arms=("model-free",), resul
     cfg = load_config(game, results)
     for i, arm in enumerate(arms):
         col = colour(arm) if colour else f"C{i}"
-        for r in campaign_runs(cfg):
+        for r in campaign_runs(cfg, extra=True):
             if r.arm["name"] != arm:
                 continue
             steps, means = curve(read_jsonl(campaign_dir(game, results) / r.name / EPISODES_FILE))
@@ -1009,8 +1031,8 @@ def _cli_power(args) -> None:
 
 
 def _cli_amend_extra(args) -> None:
-    extra = {}
-    for item in args.extra:
+    extra = None if args.extra is None else {}
+    for item in args.extra or []:
         arm, _, n = item.partition("=")
         if not n.isdigit():
             raise SsmlibError(f"--extra {item}: write ARM=N, e.g. model-free=6")
@@ -1033,8 +1055,10 @@ def add_cli(subparsers) -> None:
     x = sub.add_parser("amend-extra", help="seeds beyond the design's (read by no verdict) and the arms that keep "
                        "their best run's weights, on the record")
     x.add_argument("--game", default="MsPacman")
-    x.add_argument("--extra", nargs="*", default=[], metavar="ARM=N", help="N extra seeds of ARM; none: no extra seeds")
-    x.add_argument("--keep", nargs="*", default=[], metavar="ARM", help="arms whose best finished run keeps its weights")
+    x.add_argument("--extra", nargs="*", default=None, metavar="ARM=N",
+                   help="N extra seeds of ARM (the whole list; --extra alone: none); left out: unchanged")
+    x.add_argument("--keep", nargs="*", default=None, metavar="ARM",
+                   help="arms whose best finished run keeps its weights (the whole list; --keep alone: none); left out: unchanged")
     x.add_argument("--why", required=True, help="the reason, stored with the date in the config's design_changes")
     x.set_defaults(func=_cli_amend_extra)
     _add_runner_cli(sub)

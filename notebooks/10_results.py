@@ -774,8 +774,9 @@ if sanity["runs"]:
 # while no design run can train. They are marked "(extra seed)" in the table and never read by a verdict.
 # No new extra seed starts while a design run waits for state budget. The best finished run of
 # model-free and of I2A-distill (dSSM-DET) now keeps its final weights, stored in bfloat16 with the run and
-# its frozen score in the metadata. That score was played with the float32 weights; the stored copy must
-# be scored itself before the book commits it as an agent. The dated line:
+# its frozen score in the metadata. The best is chosen by the float32 weights' score, which every design
+# seed has. The finishing lease also plays the bfloat16 copy from the same starts, so the copy the book
+# will commit is scored as stored. The dated line:
 
 # %%
 print(textwrap.fill(next(c for c in i2a_design.design_changes if "extra seeds" in c), 100))
@@ -783,7 +784,9 @@ for arm in i2a_design.keep_weights:
     best = i2a_campaign.best_weights_path("MsPacman", arm)
     if best.exists():
         b = read_meta(best, kind="ssmlib-agent")["campaign_best"]
-        print(f"  best {arm}: {b['run']}, frozen mean {b['frozen_mean']:.0f} over {b['frozen_games']} games ({best})")
+        as_stored = "not scored" if b["stored_frozen_mean"] is None else f"{b['stored_frozen_mean']:.0f}"
+        print(f"  best {arm}: {b['run']}, frozen mean {b['frozen_mean']:.0f} over {b['frozen_games']} games, "
+              f"as stored (bfloat16) {as_stored} ({best})")
     else:
         print(f"  best {arm}: no finished run has kept its weights yet")
 

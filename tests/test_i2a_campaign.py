@@ -567,10 +567,13 @@ def test_a_finished_run_keeps_its_weights_only_while_it_is_its_arms_best(tmp_pat
 
     ckpts, runs = tmp_path / "ckpt", tmp_path / "runs"
     campaign(tmp_path, total_steps=20, seeds=5, eval_games=2)
-    means = iter([999.0, 300.0, 200.0, 300.0, 500.0])
+    # per finishing run the float32 weights' games, then (an arm in keep_weights) the bf16 copy's: 1 point less
+    means = iter([999.0] + [x for m in (300.0, 200.0, 300.0, 500.0) for x in (m, m - 1)])
+    played = []
 
     def evaluate(agent, env, episodes, seed, amp=True):
         m = next(means)
+        played.append(seed)
         return {"episodes": 2, "returns": [m - 50, m + 50], "lengths": [9, 9], "return_mean": m}
 
     monkeypatch.setattr(agent_cli, "evaluate_agent", evaluate)
@@ -583,8 +586,9 @@ def test_a_finished_run_keeps_its_weights_only_while_it_is_its_arms_best(tmp_pat
         ic._record(cfg, ic.find_run(cfg, name), runs, 0, "cpu", tmp_path, ckpts)
         assert ic.read_lineage("MsPacman", name, tmp_path)["finished"]
 
-    finish(0)  # 999, but its arm is not in keep_weights: nothing kept
-    assert not best.exists() and not any(best.parent.glob("best-*"))
+    finish(0)  # 999, but its arm is not in keep_weights: nothing kept, and no copy played
+    assert not best.exists() and not any(best.parent.glob("best-*")) and len(played) == 1
+    assert not (ic.campaign_dir("MsPacman", tmp_path) / "model-free-s0" / "eval-stored.json").exists()
     ic.amend_extra_seeds("MsPacman", None, ["model-free"], "keep the best", tmp_path)
     kept = []
     for seed in range(1, 5):  # 300 kept; 200 lower and 300 a tie: the kept stays; 500 replaces it
@@ -593,6 +597,13 @@ def test_a_finished_run_keeps_its_weights_only_while_it_is_its_arms_best(tmp_pat
         kept.append((meta["campaign_best"]["run"], meta["campaign_best"]["frozen_mean"]))
     final = agent_weights(load_checkpoint(runs / "model-free-s4" / "checkpoint.safetensors", kind="ssmlib-agent")[1])
     assert kept == [("model-free-s1", 300.0), ("model-free-s1", 300.0), ("model-free-s1", 300.0), ("model-free-s4", 500.0)]
+    assert meta["campaign_best"]["stored_frozen_mean"] == 499.0 and len(played) == 9 and set(played) == {ic.EVAL_SEED}
+    assert "bfloat16 export" in meta["campaign_best"]["stored_frozen_with"]
+    stored = json.loads((ic.campaign_dir("MsPacman", tmp_path) / "model-free-s4" / "eval-stored.json").read_text())
+    assert stored["return_mean"] == 499.0 and stored["trained_steps"] == 20
+    _, scored = load_checkpoint(ic.stored_copy_path(runs, "model-free-s4"), kind="ssmlib-agent")
+    _, kept_tensors = load_checkpoint(best, kind="ssmlib-agent")
+    assert all(torch.equal(scored[k], v) for k, v in kept_tensors.items()) and set(scored) == set(kept_tensors)
     assert meta["weights_dtype"] == "bfloat16" and meta["optimizer"] is None and meta["campaign_best"]["steps"] == 20
     _, stored = load_checkpoint(best, kind="ssmlib-agent")
     assert set(stored) == {f"agent.{k}" for k in final}  # weights only: no optimiser, no RNG state

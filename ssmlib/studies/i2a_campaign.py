@@ -613,12 +613,14 @@ def best_weights_path(game: str, arm: str, checkpoints: Path = CHECKPOINTS_DIR) 
     return Path(checkpoints) / "i2a_campaign" / game / f"best-{arm}.safetensors"
 
 
-def keep_if_best(cfg: I2ACampaignConfig, run: Run, src: Path, ev: dict, checkpoints: Path = CHECKPOINTS_DIR
-                 ) -> bool:
+def keep_if_best(cfg: I2ACampaignConfig, run: Run, src: Path, ev: dict, checkpoints: Path = CHECKPOINTS_DIR,
+                 stored_ev: dict | None = None) -> bool:
     """Keep the finished run's final weights (``src``, weights only, in ``state_dtype``) as its arm's best when its
     frozen mean is above the kept run's (a tie keeps the earlier; the kept run itself, evaluated again after a lease
     died before its lineage, is replaced); the metadata's ``campaign_best`` says which run, its frozen mean over
-    how many games, and that the games were played with the float32 weights (the stored copy is not scored yet)."""
+    how many games, and that the games were played with the float32 weights; ``stored_ev``, games from the same
+    starts played with the copy as stored (``train_run`` exports and plays it), is recorded as ``stored_frozen_mean`` (None: not
+    scored). The best is chosen by the float32 score, which every seed of the design has."""
     from ..agents.checkpoint import KIND, export_agent
     from ..checkpoint import read_meta
 
@@ -633,7 +635,10 @@ def keep_if_best(cfg: I2ACampaignConfig, run: Run, src: Path, ev: dict, checkpoi
     export_agent(src, dst, overwrite=True, dtype=cfg.state_dtype, extra_meta={"campaign_best": {
         "run": run.name, "arm": run.arm["name"], "seed": run.seed, "extra_seed": run.extra,
         "steps": ev["trained_steps"], "frozen_mean": ev["return_mean"], "frozen_games": ev["episodes"],
-        "frozen_with": "the float32 weights of the run folder, before this export"}})
+        "frozen_with": "the float32 weights of the run folder, before this export",
+        "stored_frozen_mean": None if stored_ev is None else stored_ev["return_mean"],
+        "stored_frozen_with": None if stored_ev is None else f"a {cfg.state_dtype} export of the same weights "
+                                                            f"({stored_ev.get('checkpoint')}), on the same starts"}})
     print(f"{run.name}: kept as the best {run.arm['name']} run (frozen mean {ev['return_mean']:.0f}): {dst}", flush=True)
     return True
 
@@ -655,6 +660,7 @@ def train_run(game: str, name: str, seconds: float, runs_dir: Path, device: str 
     for ``seconds`` of training; at its budget, play its final weights frozen (``<run>.eval.json``). Writes
     ``<run>.lease.json`` (where it started) beside the run folder for the lease to record."""
     from ..agents.a2c import train_agent
+    from ..agents.checkpoint import CHECKPOINT, export_agent
 
     cfg = load_config(game, results)
     run = find_run(cfg, name)
@@ -662,7 +668,7 @@ def train_run(game: str, name: str, seconds: float, runs_dir: Path, device: str 
         raise SsmlibError(f"{name}: its environment model {run.arm['env_model']} is not chosen yet")
     runs_dir = Path(runs_dir)
     folder = runs_dir / name
-    for stale in (folder / "summary.json", runs_dir / f"{name}.eval.json"):
+    for stale in (folder / "summary.json", runs_dir / f"{name}.eval.json", runs_dir / f"{name}.eval-stored.json"):
         stale.unlink(missing_ok=True)  # what the lease records must be this call's
     start = _starting_state(folder, read_lineage(game, name, results), state_path(game, name, checkpoints))
     atomic_write_json(runs_dir / f"{name}.lease.json", start)
@@ -677,8 +683,16 @@ def train_run(game: str, name: str, seconds: float, runs_dir: Path, device: str 
         # a lease's "time is up" (run_commands' stop_after) stops training, not the frozen games that finish
         # a run: the lease's outer bound still ends them, as before
         signal.signal(TIME_UP, signal.SIG_IGN)
-        frozen_eval(folder, cfg.eval_games, runs_dir / f"{name}.eval.json", device)
+        frozen_eval(folder / CHECKPOINT, cfg.eval_games, runs_dir / f"{name}.eval.json", device)
+        if run.arm["name"] in cfg.keep_weights:  # the copy that would be kept, scored as stored, from the same starts
+            export_agent(folder / CHECKPOINT, stored_copy_path(runs_dir, name), overwrite=True, dtype=cfg.state_dtype)
+            frozen_eval(stored_copy_path(runs_dir, name), cfg.eval_games, runs_dir / f"{name}.eval-stored.json", device)
     return summary
+
+
+def stored_copy_path(runs_dir: Path, name: str) -> Path:
+    """Where a finishing run of a ``keep_weights`` arm has its final weights as they would be kept (scored there)."""
+    return Path(runs_dir) / f"{name}.stored.safetensors"
 
 
 def _starting_state(folder: Path, lineage: dict, committed: Path) -> dict:
@@ -705,14 +719,13 @@ def _starting_state(folder: Path, lineage: dict, committed: Path) -> dict:
     return {"from": how, "start_step": steps, "start_wall_s": meta.get("wall_s", 0.0)}
 
 
-def frozen_eval(folder: Path, games: int, out: Path, device: str | None = None) -> dict:
-    """The run folder's final weights, frozen: one whole game in each of ``games`` envs (``agent eval``)."""
+def frozen_eval(checkpoint: Path, games: int, out: Path, device: str | None = None) -> dict:
+    """An agent checkpoint's weights, frozen: one whole game in each of ``games`` envs (``agent eval``)."""
     import argparse
 
-    from ..agents.checkpoint import CHECKPOINT
     from ..agents.cli import _cli_eval
 
-    _cli_eval(argparse.Namespace(checkpoint=str(folder / CHECKPOINT), episodes=games, num_envs=games,
+    _cli_eval(argparse.Namespace(checkpoint=str(checkpoint), episodes=games, num_envs=games,
                                  seed=EVAL_SEED, env_threads=0, device=device, out=str(out), overwrite=True))
     return json.loads(Path(out).read_text())
 
@@ -790,9 +803,13 @@ def _record(cfg: I2ACampaignConfig, run: Run, runs_dir: Path, code: int, device,
     finished = end >= cfg.total_steps and ev is not None and ev.get("trained_steps") == end
     if finished:
         atomic_write_json(out / "eval.json", round_floats(ev))
+        stored = read_json(runs_dir / f"{run.name}.eval-stored.json")
+        if stored is not None and stored.get("trained_steps") == end:
+            atomic_write_json(out / "eval-stored.json", round_floats(stored))
         if run.arm["name"] in cfg.keep_weights:
             try:  # a kept file that cannot be read must not cost the run its lineage
-                keep_if_best(cfg, run, folder / "checkpoint.safetensors", ev, checkpoints)
+                keep_if_best(cfg, run, folder / "checkpoint.safetensors", ev, checkpoints,
+                             stored if stored is not None and stored.get("trained_steps") == end else None)
             except (SsmlibError, OSError, KeyError, ValueError) as e:
                 print(f"{run.name}: its weights were not kept: {e}", flush=True)
         drop_state(cfg.game, run.name, checkpoints)

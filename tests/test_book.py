@@ -221,8 +221,22 @@ def test_html_loads_nothing_remote():
 
 
 # Base64 data (images inline in the pages and in saved widget state): a long run of these characters
-# is no address, and by chance it can spell a CDN name ("CdnjS" was found in a PNG of the explorer).
-BASE64_RUN = re.compile(r"[A-Za-z0-9+/]{100,}={0,2}")
+# is no address, and by chance it can spell a CDN name ("CdnjS" was found in a PNG of the explorer). Saved
+# widget state wraps it in lines of 76 characters, each ending in a backslash and a newline (inside a JSON
+# string), so a run may span such line ends ("ccdnjss" in a frame of the play chapter, 2026-12-04).
+BASE64_RUN = re.compile(r"(?:[A-Za-z0-9+/]{16,}(?:\\?\n|\\n)){2,}[A-Za-z0-9+/]*={0,2}|[A-Za-z0-9+/]{100,}={0,2}")
+
+
+def test_the_base64_filter_spans_wrapped_lines_and_keeps_every_address():
+    """What test_no_cdn_anywhere_in_html_js_css blanks out: base64 data, whole or wrapped at 76 characters with
+    a backslash and newline (saved widget state), even where it spells a CDN name; never an address."""
+    wrapped = "\\\n".join(["PVbCmxudnonl9VysvvrqHHrooXzqU5/iv//7v9lwww0B2HLLLd3WRIceeihz585dLuMlJCQkJCR0",
+                            "QorxeovjhGsB5553//PHssccetFot7rnnntccdnjssccCdHwu47HS/p0JK/KZ+MEPfsB5553H",
+                            "rFmz+NGPfsB5553H=="])
+    assert CDN.search(wrapped) and not CDN.search(BASE64_RUN.sub(" ", wrapped))
+    for address in ('<script src="https://cdn.jsdelivr.net/npm/x.js"></script>',
+                    wrapped + '\\\n"https://cdnjs.cloudflare.com/ajax/libs/x.js"', "//unpkg.com/x@1/dist/x.js"):
+        assert CDN.search(BASE64_RUN.sub(" ", address)), address
 
 
 @needs_build

@@ -735,7 +735,12 @@ print(f"the models the target names (dSSM-DET, sSSM; one frame per step): {sum(r
 # environment model wait until every seed of that model in the zoo campaign has met its stop rule;
 # the model-free arm does not wait. Its training curve is also our sanity check: published model-free
 # agents reach the scores marked below at the frames marked, and ours must not sit above a reference
-# that was reached with more frames (a still-rising curve may sit anywhere below it).
+# that was reached with more frames (a still-rising curve may sit anywhere below it). That check alone
+# would pass an agent that learned nothing, so it has a floor as well. The random player
+# (`agents.evaluation.UniformPolicy`) plays the same 64 starts as a finished run's frozen weights
+# (`python -m ssmlib i2a-campaign random-floor`, `results/i2a/MsPacman/campaign/random-eval.json`). Game
+# $i$ of a run is paired with game $i$ of the random player, and a run is above the floor when the
+# episode-bootstrap 95% interval of the difference of their means lies above 0.
 
 # %%
 from ssmlib.checkpoint import read_meta
@@ -755,6 +760,14 @@ for c in sanity["checks"]:
     run = next(x for x in sanity["runs"] if x["run"] == c["run"])
     print(f"  {c['run']}: {run['last100']:.0f} at {run['frames'] / 1e6:.1f}M frames against {c['reference']} "
           f"{c['score']:.0f} at {c['frames'] / 1e6:.0f}M: {'consistent' if c['consistent'] else 'ABOVE the reference'}")
+floor = sanity["floor"]
+if floor is None:
+    print("floor: the random player's games are not stored (python -m ssmlib i2a-campaign random-floor)")
+else:
+    print(f"floor: the random player scores {floor['random_mean']:.0f} on average over {floor['random_games']} games")
+    for f in floor["runs"]:
+        print(f"  {f['run']}: frozen {f['frozen_mean']:.0f}, minus random {f['difference']:.0f} "
+              f"[{f['ci'][0]:.0f}, {f['ci'][1]:.0f}]: {'above' if f['above'] else 'NOT above'} the floor")
 if sanity["runs"]:
     fig, ax = plt.subplots(figsize=(7, 4))
     i2a_campaign.plot_training_curves(ax, "MsPacman", colour=colour)

@@ -84,6 +84,7 @@ RANGES: dict[str, dict[str, Range]] = {
     "i2a-campaign lease": {"--seconds": SECONDS, "--max-runs": COUNT, "--state-budget-mib": Range(0, low_open=True),
                            "--stop-after": SECONDS},
     "i2a-campaign run": {"--seconds": SECONDS},
+    "i2a-campaign random-floor": {"--env-threads": Range(0)},
     "outlook": {"--state-budget-mib": Range(0, low_open=True)},  # below one run's state it refuses, in one line
     # zoo's --max-windows 0 means all the test windows
     "zoo report": {"--samples": COUNT, "--max-windows": Range(0), "--batch-size": COUNT},

@@ -668,3 +668,48 @@ def test_the_readmes_model_free_spread_is_the_committed_design_seeds():
            f"{p['detectable_difference']:.0f} points" in text
     d = cfg.power_statement
     assert f"said an SD of {d['sd_between_seeds']:.0f}, so {d['detectable_difference']:.0f} points" in text
+
+
+def test_the_random_floor_is_played_like_a_run_and_fails_an_agent_near_it(tmp_path):
+    """``random_floor`` plays the uniform random player exactly as a finished run is played (eval_games whole games
+    from EVAL_SEED, the design's frame size); ``model_free_sanity``'s floor pairs game i of a run with game i of
+    the random player and needs the interval of the difference above 0: an agent no better than random fails."""
+    from ssmlib.agents.evaluation import UniformPolicy
+
+    out = UniformPolicy(9)(torch.zeros(4, 3, 8, 8, 3))
+    assert torch.equal(out.logits, torch.zeros(4, 9)) and out.value.shape == (4,)
+    campaign(tmp_path, total_steps=10, seeds=3, eval_games=2)
+    assert ic.model_free_sanity("MsPacman", tmp_path)["floor"] is None  # not played yet: no floor, not a pass
+    res = ic.random_floor("MsPacman", tmp_path)
+    stored = json.loads((ic.campaign_dir("MsPacman", tmp_path) / ic.RANDOM_FLOOR_FILE).read_text())
+    assert stored["episodes"] == 2 and len(stored["returns"]) == 2 and stored["returns"] == res["returns"]
+    assert stored["provenance"]["git_sha"] and stored["policy"].startswith("uniform random")
+    rnd = [100.0, 300.0, 200.0, 250.0, 150.0, 350.0]  # a floor of six games, then runs against it
+    (ic.campaign_dir("MsPacman", tmp_path) / ic.RANDOM_FLOOR_FILE).write_text(json.dumps({"returns": rnd}))
+
+    def finished(run, returns):
+        lineage(tmp_path, run, 10, finished=True)
+        (ic.campaign_dir("MsPacman", tmp_path) / run / "eval.json").write_text(json.dumps({"returns": returns}))
+
+    finished("model-free-s0", [r + 700 for r in rnd])  # far above on every start
+    finished("model-free-s1", [r + 10 for r in rnd[::-1]])  # about random
+    lineage(tmp_path, "model-free-s2", 5)  # open: not judged
+    s = ic.model_free_sanity("MsPacman", tmp_path, n_boot=500)
+    rows = {f["run"]: f for f in s["floor"]["runs"]}
+    assert set(rows) == {"model-free-s0", "model-free-s1"} and s["floor"]["random_mean"] == pytest.approx(225.0)
+    assert rows["model-free-s0"]["above"] and rows["model-free-s0"]["difference"] == pytest.approx(700.0)
+    assert rows["model-free-s0"]["ci"][0] > 600
+    assert not rows["model-free-s1"]["above"] and rows["model-free-s1"]["ci"][0] < 0 < rows["model-free-s1"]["ci"][1]
+    assert s["above_floor"] is False
+
+
+def test_the_readmes_floor_is_the_committed_random_games():
+    """The README's floor figures: the committed random player's mean and the six design seeds' differences."""
+    from ssmlib.config import REPO_ROOT
+
+    s = ic.model_free_sanity("MsPacman", n_boot=500)
+    design = [f for f in s["floor"]["runs"] if int(f["run"].rsplit("-s", 1)[1]) < ic.load_config("MsPacman").seeds]
+    diffs = sorted(f["difference"] for f in design)
+    text = " ".join((REPO_ROOT / "README.md").read_text().split())
+    assert f"the random player scores {s['floor']['random_mean']:.0f} on average over the same 64 starts" in text
+    assert f"The seeds beat it by {diffs[0]:.0f} to {diffs[-1]:.0f} points" in text and all(f["above"] for f in design)

@@ -42,3 +42,19 @@ def evaluate_agent(agent, env, episodes: int, seed: int = 1_000_000, device=None
             "return_mean": float(np.mean(rets)) if rets else None,
             "return_std": float(np.std(rets)) if rets else None,
             "agent_steps": steps * N, "wall_s": time.perf_counter() - t0}
+
+
+class UniformPolicy(torch.nn.Module):
+    """The random player: every action equally likely at every step (zero logits), whatever it sees. Played by
+    ``evaluate_agent`` like a trained agent, it gives the floor a trained agent's frozen score must clear."""
+
+    def __init__(self, num_actions: int):
+        super().__init__()
+        self.num_actions = num_actions
+
+    def forward(self, obs: torch.Tensor):
+        from .networks import AgentOutput
+
+        n = obs.shape[0]
+        return AgentOutput(torch.zeros(n, self.num_actions, device=obs.device), torch.zeros(n, device=obs.device))
+

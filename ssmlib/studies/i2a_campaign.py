@@ -888,11 +888,14 @@ FRAMES_PER_AGENT_STEP = 4
 ``ssmlib.agents.envs.make_agent_env``), the unit published learning curves count in."""
 
 
-def model_free_sanity(game: str = "MsPacman", results: Path = RESULTS_DIR) -> dict:
+def model_free_sanity(game: str = "MsPacman", results: Path = RESULTS_DIR, n_boot: int = 2000) -> dict:
     """Our model-free runs against published model-free scores (``ssmlib.paper.MODEL_FREE_REFERENCES``): per run its
     frames and last-100 training return; per reference whether our score is consistent with it. Consistent means:
     not above a reference reached with at least as many frames (a learning curve that is still rising may sit
-    anywhere below it; one above it would point at a bug, e.g. in how returns are counted)."""
+    anywhere below it; one above it would point at a bug, e.g. in how returns are counted). And a floor, which a
+    broken agent fails: each finished run's frozen games against the random player's from the same starts
+    (``random_floor``), the difference of their means with an episode-bootstrap 95% interval; above the floor
+    means the interval's lower bound is above 0 (``floor``: None before the random player's games are stored)."""
     from ..paper import MODEL_FREE_REFERENCES
     from .i2a import score_at
 
@@ -909,8 +912,56 @@ def model_free_sanity(game: str = "MsPacman", results: Path = RESULTS_DIR) -> di
     checks = [{"reference": name, **ref, "run": x["run"], "consistent": not (x["frames"] <= ref["frames"]
                                                                           and x["last100"] > ref["score"])}
               for name, ref in refs.items() for x in runs]
-    return {"runs": runs, "references": refs, "checks": checks,
-            "consistent": all(c["consistent"] for c in checks) if checks else None}
+    floor = _random_floor_checks(cfg, results, n_boot)
+    return {"runs": runs, "references": refs, "checks": checks, "floor": floor,
+            "consistent": all(c["consistent"] for c in checks) if checks else None,
+            "above_floor": None if floor is None or not floor["runs"] else all(f["above"] for f in floor["runs"])}
+
+
+def _random_floor_checks(cfg: I2ACampaignConfig, results: Path, n_boot: int) -> dict | None:
+    from ..stats import bootstrap
+    from .i2a import games_table
+
+    rnd = read_json(campaign_dir(cfg.game, results) / RANDOM_FLOOR_FILE)
+    if rnd is None:
+        return None
+    out = []
+    for r in campaign_runs(cfg, extra=True):
+        ev = read_json(campaign_dir(cfg.game, results) / r.name / "eval.json")
+        if r.arm["name"] != "model-free" or ev is None or not read_lineage(cfg.game, r.name, results)["finished"]:
+            continue
+        # game i of the run and of the random player start alike (the claims' pairing of two arms)
+        iv = bootstrap({"run": games_table(ev["returns"]), "random": games_table(rnd["returns"])},
+                       lambda m: m["run"]["return"] - m["random"]["return"], n_boot=n_boot, seed=0)
+        out.append({"run": r.name, "frozen_mean": float(np.mean(ev["returns"])), "difference": iv.point,
+                    "ci": [iv.lo, iv.hi], "above": iv.lo > 0})
+    return {"random_mean": float(np.mean(rnd["returns"])), "random_games": len(rnd["returns"]), "runs": out}
+
+
+RANDOM_FLOOR_FILE = "random-eval.json"
+"""The random player's frozen games (``random_floor``), in the campaign's folder: the floor of the sanity check."""
+
+
+def random_floor(game: str = "MsPacman", results: Path = RESULTS_DIR, device: str = "cpu", env_threads: int = 0
+                 ) -> dict:
+    """Play the random player (``agents.evaluation.UniformPolicy``) exactly as a finished run's weights are played
+    (one whole game in each of ``eval_games`` envs from the same starts, ``EVAL_SEED``, the design's frame size,
+    sticky actions and no-op starts) and write ``campaign/random-eval.json`` with provenance."""
+    from ..agents.envs import make_agent_env
+    from ..agents.evaluation import UniformPolicy, evaluate_agent
+
+    cfg = load_config(game, results)
+    hp = cfg.hyper_parameters
+    env = make_agent_env(game, cfg.eval_games, hp["height"], hp["width"], sticky_actions=hp["sticky_actions"],
+                         noop_max=hp["noop_max"], num_threads=env_threads)
+    try:
+        res = evaluate_agent(UniformPolicy(int(env.single_action_space.n)), env, cfg.eval_games, seed=EVAL_SEED,
+                             device=device, amp=False)
+    finally:
+        env.close()
+    res.update(policy="uniform random over the game's actions", provenance=provenance(device))
+    atomic_write_json(campaign_dir(game, results) / RANDOM_FLOOR_FILE, round_floats(res))
+    return res
 
 
 COST_BENCH_FILE = "cost-bench-{device}.json"
@@ -1047,6 +1098,12 @@ def _cli_power(args) -> None:
     print(format_power(power_statement(pilot_seed_scores(args.game), args.seeds)))
 
 
+def _cli_random_floor(args) -> None:
+    res = random_floor(args.game, device=args.device, env_threads=args.env_threads)
+    print(f"random player: mean {res['return_mean']:.0f} over {res['episodes']} games in {res['wall_s']:.0f} s: "
+          f"wrote {campaign_dir(args.game) / RANDOM_FLOOR_FILE}")
+
+
 def _cli_amend_extra(args) -> None:
     extra = None if args.extra is None else {}
     for item in args.extra or []:
@@ -1078,5 +1135,11 @@ def add_cli(subparsers) -> None:
                    help="arms whose best finished run keeps its weights (the whole list; --keep alone: none); left out: unchanged")
     x.add_argument("--why", required=True, help="the reason, stored with the date in the config's design_changes")
     x.set_defaults(func=_cli_amend_extra)
+    f = sub.add_parser("random-floor", help="the random player's frozen games, as a finished run's are played: the "
+                       "sanity check's floor (campaign/random-eval.json)")
+    f.add_argument("--game", default="MsPacman")
+    f.add_argument("--device", default="cpu")
+    f.add_argument("--env-threads", type=int, default=0, help="emulator threads (0: one per core)")
+    f.set_defaults(func=_cli_random_floor)
     _add_runner_cli(sub)
 

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from .envs import EpisodeTracker, check_env_order, reset_env
-from .networks import autocast
+from .networks import AgentOutput, autocast
 
 
 @torch.no_grad()
@@ -52,9 +52,7 @@ class UniformPolicy(torch.nn.Module):
         super().__init__()
         self.num_actions = num_actions
 
-    def forward(self, obs: torch.Tensor):
-        from .networks import AgentOutput
-
+    def forward(self, obs: torch.Tensor) -> AgentOutput:
         n = obs.shape[0]
         return AgentOutput(torch.zeros(n, self.num_actions, device=obs.device), torch.zeros(n, device=obs.device))
 

@@ -51,6 +51,11 @@ def train_command(model: str, data: Path, out: Path, profile: str, time_limit: f
     return cmd
 
 
+def add_why_argument(parser) -> None:
+    """The ``--why`` of every command that amends a study's design on the record."""
+    parser.add_argument("--why", required=True, help="the reason, stored with the date in the config's design_changes")
+
+
 STOP_AFTER_HELP = ("stop the runs still training this many seconds after they start (as at their time limit: each saves "
                    "its state) "
                    "so that they are recorded before an outer time limit ends the lease (a run's own time limit "

@@ -57,7 +57,7 @@ from ..errors import SsmlibError
 from ..io import (amend_study_config, atomic_write_json, provenance, read_study_config, round_floats, sha256_file,
                   write_study_config)
 from ..stats import detectable_difference, pooled_sd, seeds_needed
-from .common import STOP_AFTER_HELP, read_json, read_jsonl, write_text
+from .common import STOP_AFTER_HELP, add_why_argument, read_json, read_jsonl, write_text
 
 
 @dataclass(frozen=True)
@@ -303,16 +303,24 @@ def _check_reward_states(states: dict, arms: list, where: str = "") -> None:
                           f"design (i2a_campaign.amend_design)")
 
 
+def finished_evals(cfg: I2ACampaignConfig, results: Path = RESULTS_DIR) -> list[tuple[Run, dict]]:
+    """Every finished run (design and extra seeds) with its frozen evaluation (``eval.json``), in run order."""
+    out = []
+    for r in campaign_runs(cfg, extra=True):
+        ev = read_json(campaign_dir(cfg.game, results) / r.name / "eval.json")
+        if ev is not None and read_lineage(cfg.game, r.name, results)["finished"]:
+            out.append((r, ev))
+    return out
+
+
 def measured_power(game: str = "MsPacman", results: Path = RESULTS_DIR) -> dict | None:
     """The power statement from the campaign's own finished runs (design and extra seeds): per arm with at least
     two, each finished seed's frozen mean; pooled as ``power_statement`` pools the pilot's. None before any arm
     has two. A report beside the design's statement, which stays as written."""
     cfg = load_config(game, results)
     scores: dict[str, list[float]] = {}
-    for r in campaign_runs(cfg, extra=True):
-        ev = read_json(campaign_dir(game, results) / r.name / "eval.json")
-        if ev is not None and read_lineage(game, r.name, results)["finished"]:
-            scores.setdefault(r.arm["name"], []).append(float(np.mean(ev["returns"])))
+    for r, ev in finished_evals(cfg, results):
+        scores.setdefault(r.arm["name"], []).append(float(np.mean(ev["returns"])))
     scores = {a: v for a, v in scores.items() if len(v) >= 2}
     if not scores:
         return None
@@ -925,13 +933,12 @@ def _random_floor_checks(cfg: I2ACampaignConfig, results: Path, n_boot: int) -> 
     rnd = read_json(campaign_dir(cfg.game, results) / RANDOM_FLOOR_FILE)
     if rnd is None:
         return None
-    out = []
-    for r in campaign_runs(cfg, extra=True):
-        ev = read_json(campaign_dir(cfg.game, results) / r.name / "eval.json")
-        if r.arm["name"] != "model-free" or ev is None or not read_lineage(cfg.game, r.name, results)["finished"]:
+    out, random_games = [], games_table(rnd["returns"])
+    for r, ev in finished_evals(cfg, results):
+        if r.arm["name"] != "model-free":
             continue
         # game i of the run and of the random player start alike (the claims' pairing of two arms)
-        iv = bootstrap({"run": games_table(ev["returns"]), "random": games_table(rnd["returns"])},
+        iv = bootstrap({"run": games_table(ev["returns"]), "random": random_games},
                        lambda m: m["run"]["return"] - m["random"]["return"], n_boot=n_boot, seed=0)
         out.append({"run": r.name, "frozen_mean": float(np.mean(ev["returns"])), "difference": iv.point,
                     "ci": [iv.lo, iv.hi], "above": iv.lo > 0})
@@ -1133,7 +1140,7 @@ def add_cli(subparsers) -> None:
                    help="N extra seeds of ARM (the whole list; --extra alone: none); left out: unchanged")
     x.add_argument("--keep", nargs="*", default=None, metavar="ARM",
                    help="arms whose best finished run keeps its weights (the whole list; --keep alone: none); left out: unchanged")
-    x.add_argument("--why", required=True, help="the reason, stored with the date in the config's design_changes")
+    add_why_argument(x)
     x.set_defaults(func=_cli_amend_extra)
     f = sub.add_parser("random-floor", help="the random player's frozen games, as a finished run's are played: the "
                        "sanity check's floor (campaign/random-eval.json)")

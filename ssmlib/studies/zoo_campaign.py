@@ -31,8 +31,8 @@ from ..config import CHECKPOINTS_DIR, MODEL_NAMES, RESULTS_DIR, REWARD_STATES, S
 from ..errors import SsmlibError
 from ..io import (amend_study_config, atomic_write_json, atomic_write_text, provenance, read_study_config, round_floats,
                   stored_path, write_study_config)
-from .common import (STOP_AFTER_HELP, markdown_table, read_json, rewrite_block, run_commands, torch_device,
-                     train_command, write_text)
+from .common import (STOP_AFTER_HELP, add_why_argument, markdown_table, read_json, rewrite_block, run_commands,
+                     torch_device, train_command, write_text)
 
 STOP_RULE = ("A run is finished when its test excess over the exact floor (open loop, mean over horizons "
              "h = 1..10, nats/frame, on the campaign's fixed test windows) improved by less than "
@@ -1103,7 +1103,7 @@ def add_cli(subparsers) -> None:
     a.add_argument("--seed", type=int, default=0)
     a.add_argument("--jump", type=int, default=1)
     a.add_argument("--reward-state", default="posterior", choices=REWARD_STATES, help="ModelConfig.reward_state")
-    a.add_argument("--why", required=True, help="the reason, stored with the date in the config's design_changes")
+    add_why_argument(a)
     a.set_defaults(func=_cli_add_run)
     st = sub.add_parser("amend-stop", help="make the stop rule stricter on the record (its test at N consecutive "
                         "curve points, and/or on the joint excess too) and judge every run again")
@@ -1112,13 +1112,13 @@ def add_cli(subparsers) -> None:
                     help="consecutive curve points the test must hold at (more than now)")
     st.add_argument("--joint", action="store_true",
                     help="the test must hold on the joint excess (teacher-forced / posterior bound) as well")
-    st.add_argument("--why", required=True, help="the reason, stored with the date in the config's design_changes")
+    add_why_argument(st)
     st.set_defaults(func=_cli_amend_stop)
     o = sub.add_parser("amend-order", help="name the runs a lease trains before the others, on the record")
     o.add_argument("--game", default="MsPacman")
     o.add_argument("--first", nargs="*", default=[], metavar="RUN",
                    help="the runs first (fewest frames first among them); none: fewest frames first over all runs")
-    o.add_argument("--why", required=True, help="the reason, stored with the date in the config's design_changes")
+    add_why_argument(o)
     o.set_defaults(func=_cli_amend_order)
     c = sub.add_parser("calibrate", help="add the reward head's class weights to campaign weights exported "
                        "without them, and re-score those runs (calibrated reward readings)")

@@ -804,6 +804,26 @@ for arm in i2a_design.keep_weights:
         print(f"  best {arm}: no finished run has kept its weights yet")
 
 # %% [markdown]
+# **Open runs travel compressed (a design change on the record).** An open run's state (its weights and
+# its optimiser's running averages, stored as described in "How a run continues across leases" below) is
+# committed so that the next lease, on a bare machine, can continue it, and the whole repository travels
+# with every GPU call. Since 2026-12-04 that state is
+# stored compressed with xz: the same bytes inside, so no restart changes. A lease counts a run that has
+# no state yet at its raw size times the largest stored/raw ratio measured so far, which lets two I2A
+# runs be open at once where one could before. The dated line, and the open runs' state as it is now:
+
+# %%
+print(textwrap.fill(next(c for c in i2a_design.design_changes if "compressed with xz" in c), 100))
+for run in i2a_campaign.campaign_runs(i2a_design, extra=True):
+    state = i2a_campaign.committed_state("MsPacman", run.name)
+    if state is not None:
+        raw = (read_json(i2a_campaign.state_sidecar(state)) or {}).get("raw_bytes")
+        print(f"  {run.name}: {state.stat().st_size:,} bytes stored"
+              + (f" of {raw:,} ({state.stat().st_size / raw:.3f})" if raw else " (uncompressed)"))
+print(f"a run without state counts at {i2a_campaign.stored_ratio('MsPacman'):.3f} of its raw size; "
+      f"state budget {i2a_campaign.STATE_BUDGET_MIB:g} MiB")
+
+# %% [markdown]
 # Our model-free curve sits between the two bounds: well above the random player, and below both
 # published references. Being "consistent" with the references only means it is not above them. It
 # does not mean it is as good as they are at the same frames. Two differences in the setup point the
@@ -877,7 +897,7 @@ for row in quantization["rows"]:
           f"[{q['0.0']:.3f}, {q['1.0']:.3f}] (1%-99%: {q['0.01']:.3f}-{q['0.99']:.3f})")
 print(f"the design: averages in {i2a_design.state_average_bits} bits, weights in {i2a_design.state_dtype}")
 for arm, a in quantization.get("arms", {}).items():
-    print(f"  {arm:>21}: {a['parameters']:,} parameters, committed state {a['mib_coded']:.2f} MiB "
+    print(f"  {arm:>21}: {a['parameters']:,} parameters, state {a['mib_coded']:.2f} MiB before compression "
           f"({a['mib_bf16']:.2f} MiB with bfloat16 averages)")
 fig, ax = plt.subplots(figsize=(7, 3)) if quantization["rows"] else (None, None)
 for k, state in enumerate(sorted({row["state"] for row in quantization["rows"]})):

@@ -204,11 +204,13 @@ def test_leases_continue_a_run_from_committed_state(tmp_path, monkeypatch, capsy
     lease1 = lin["leases"][0]
     assert lease1["started_from"] == "new run" and lease1["git_sha"] == "cafe123" and lease1["steps_end"] == s1
     assert lease1["train_wall_s"] > 0.5 and lease1["device"]
+    assert lease1["state_stored_bytes"] < lease1["state_raw_bytes"]  # how its committed state compressed
     state = ic.state_path("MsPacman", "model-free-s0", ckpts)
-    meta = read_meta(state, kind="ssmlib-agent")
+    assert state.name == "model-free-s0.safetensors.xz" and not ic.legacy_state_path("MsPacman", "model-free-s0", ckpts).exists()
+    meta = ic.read_state_meta(state)
     assert meta["step"] == s1 and meta["state_dtype"] == "bfloat16" and meta["optimizer"] is not None
     assert meta["state_average_bits"] == 8  # the design's default: averages as uint8 log codes
-    _, stored = load_checkpoint(state, kind="ssmlib-agent")
+    _, stored = ic.load_state(state)
     averages = [k for k in stored if k.startswith("optim.") and k.endswith(".square_avg")]
     assert averages and all(stored[k].dtype == torch.uint8 for k in averages)
     assert all(stored["log2_range." + k].dtype == torch.float32 for k in averages)
@@ -223,7 +225,7 @@ def test_leases_continue_a_run_from_committed_state(tmp_path, monkeypatch, capsy
     lin = ic.read_lineage("MsPacman", "model-free-s0", tmp_path)
     assert [x["lease"] for x in lin["leases"]] == [1, 2, 3] and lin["leases"][2]["steps_start"] == s2
     assert "warm machine" in lin["leases"][2]["started_from"] and lin["steps"] > s2
-    assert read_meta(state, kind="ssmlib-agent")["step"] == lin["steps"]
+    assert ic.read_state_meta(state)["step"] == lin["steps"]
     row = next(r for r in ic.table("MsPacman", tmp_path, ckpts) if r["run"] == "model-free-s0")
     assert row["leases"] == 3 and row["status"] == "open" and row["steps"] == lin["steps"]
     text = (ic.campaign_dir("MsPacman", tmp_path) / "table.md").read_text()
@@ -418,6 +420,116 @@ def test_committed_state_restores_in_either_format_and_8_bit_codes_move_steps_un
                 assert torch.equal(back[k], v.to(torch.bfloat16).float()), k  # weights as stored, both ways
             else:
                 assert torch.equal(back[k], v), k
+
+
+def test_committed_state_is_stored_with_xz_losslessly_and_a_damaged_file_is_refused_naming_it(tmp_path):
+    """The state a lease commits (``state_path``) is the uncompressed export's bytes, compressed; it restores to the
+    same float32 checkpoint; its metadata sits readable beside it; a truncated file, or one whose inner tensors were
+    damaged, is refused in one line that names the committed file (not a temporary copy)."""
+    import lzma
+    import re
+
+    ckpts, runs = tmp_path / "ckpt", tmp_path / "runs"
+    campaign(tmp_path, total_steps=10**6)
+    ic.lease("MsPacman", 1.0, runs, max_runs=1, device="cpu", results=tmp_path, checkpoints=ckpts)
+    trained = runs / "model-free-s0" / "checkpoint.safetensors"
+    plain, packed = tmp_path / "plain.safetensors", tmp_path / "packed.safetensors.xz"
+    ic.export_state(trained, plain, "bfloat16", 8)
+    meta = ic.export_state(trained, packed, "bfloat16", 8)
+    assert lzma.decompress(packed.read_bytes()) == plain.read_bytes()
+    assert meta["stored_as"] == "xz" and meta["raw_bytes"] == plain.stat().st_size
+    assert meta["stored_bytes"] == packed.stat().st_size < 0.9 * meta["raw_bytes"]
+    assert json.loads(ic.state_sidecar(packed).read_text()) == json.loads(json.dumps(meta))
+    inner = {k: v for k, v in meta.items() if k not in ("raw_bytes", "stored_bytes", "stored_as")}
+    assert ic.read_state_meta(packed) == inner == read_meta(plain, kind="ssmlib-agent")  # the sidecar adds the bytes
+    a = ic.restore_state(plain, tmp_path / "a" / "checkpoint.safetensors")
+    b = ic.restore_state(packed, tmp_path / "b" / "checkpoint.safetensors")
+    assert a["tensors_sha256"] == b["tensors_sha256"] and a == {**b, "restored_from": str(plain)}
+    whole = packed.read_bytes()
+    packed.write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(SsmlibError, match=rf"^committed state {re.escape(str(packed))} is truncated or corrupt \(xz"):
+        ic.restore_state(packed, tmp_path / "c" / "checkpoint.safetensors")
+    inner = bytearray(plain.read_bytes())
+    inner[-100] ^= 0xFF  # a tensor byte: the xz is sound, the safetensors inside fails its sha256
+    packed.write_bytes(lzma.compress(bytes(inner)))
+    with pytest.raises(SsmlibError, match=rf"^checkpoint {re.escape(str(packed))} is corrupt \(tensor bytes"):
+        ic.load_state(packed)
+    assert not (tmp_path / "c").exists()
+
+
+def test_a_state_committed_uncompressed_is_compressed_by_the_next_lease_which_continues_from_it(tmp_path):
+    """State committed before 2026-12-04 (``<run>.safetensors``) still counts and still restores; the next lease
+    compresses it (the same bytes inside) and deletes the old file, and kept weights (``best-*``) stay as they are."""
+    import lzma
+
+    ckpts = tmp_path / "ckpt"
+    campaign(tmp_path, total_steps=10**6, seeds=2)
+    ic.lease("MsPacman", 1.0, tmp_path / "runs1", max_runs=1, device="cpu", results=tmp_path, checkpoints=ckpts)
+    state, legacy = ic.state_path("MsPacman", "model-free-s0", ckpts), ic.legacy_state_path("MsPacman", "model-free-s0", ckpts)
+    inner = lzma.decompress(state.read_bytes())
+    legacy.write_bytes(inner)  # as a lease before the change left it
+    state.unlink()
+    best = ic.best_weights_path("MsPacman", "model-free", ckpts)
+    best.write_bytes(b"kept weights")
+    assert ic.committed_state("MsPacman", "model-free-s0", ckpts) == legacy
+    cfg = ic.load_config("MsPacman", tmp_path)  # the old file still counts against the state budget
+    _, notes = ic.pick_runs(cfg, 2, {"dSSM-DET": "x", "sSSM": "y"}, tmp_path, ckpts, 0.01, lambda r: 0.0)
+    assert any(f"the open runs' ({len(inner) / 2**20:.1f} MiB)" in n for n in notes)
+    steps = ic.read_lineage("MsPacman", "model-free-s0", tmp_path)["steps"]
+    ic.lease("MsPacman", 1.0, tmp_path / "runs2", max_runs=2, device="cpu", results=tmp_path, checkpoints=ckpts)
+    lin = ic.read_lineage("MsPacman", "model-free-s0", tmp_path)
+    assert lin["leases"][-1]["started_from"] == "the committed bfloat16 state with 8-bit log-coded averages"
+    assert lin["leases"][-1]["steps_start"] == steps < lin["steps"]
+    assert not legacy.exists() and ic.read_state_meta(state)["step"] == lin["steps"] and best.read_bytes() == b"kept weights"
+    # packing alone: the same bytes inside, and nothing left to pack afterwards
+    legacy.write_bytes(inner)
+    state.unlink()
+    assert ic.pack_legacy_states("MsPacman", ckpts) == ["model-free-s0"]
+    assert lzma.decompress(state.read_bytes()) == inner and not legacy.exists()
+    assert ic.pack_legacy_states("MsPacman", ckpts) == []
+    # a pack cut short after writing: the same bytes twice leave one file; different bytes are refused, nothing lost
+    legacy.write_bytes(inner)
+    assert ic.pack_legacy_states("MsPacman", ckpts) == ["model-free-s0"] and not legacy.exists() and state.exists()
+    legacy.write_bytes(inner[:-1] + b"x")
+    with pytest.raises(SsmlibError, match="model-free-s0 has two different committed states"):
+        ic.pack_legacy_states("MsPacman", ckpts)
+    assert legacy.exists() and lzma.decompress(state.read_bytes()) == inner
+    # a finished run leaves no state in either form, sidecar included
+    ic.drop_state("MsPacman", "model-free-s0", ckpts)
+    assert sorted(p.name for p in state.parent.iterdir() if not p.name.startswith("model-free-s1")) == \
+        ["best-model-free.safetensors"]
+
+
+def test_a_new_runs_state_counts_at_the_largest_stored_ratio_of_the_committed_states(tmp_path):
+    """Before a run has state, ``pick_runs`` counts it at its raw size (``state_mib``) times the largest stored/raw
+    ratio among the committed compressed states, 1.0 where there is none; kept weights are not state."""
+    cfg = campaign(tmp_path, total_steps=10**6)
+    ckpts = tmp_path / "ckpt"
+    raw = ic.state_mib(cfg, ic.find_run(cfg, "model-free-s0"))
+
+    def pick():
+        runs, notes = ic.pick_runs(cfg, 1, {"dSSM-DET": "x", "sSSM": "y"}, tmp_path, ckpts, 0.8 * raw)
+        return [r.name for r in runs], notes
+
+    assert ic.stored_ratio("MsPacman", tmp_path, ckpts) == 1.0
+    names, notes = pick()
+    assert names == [] and f"its state alone ({raw:.1f} MiB) exceeds the state budget" in notes[-1]
+    folder = ckpts / "i2a_campaign" / "MsPacman"
+    folder.mkdir(parents=True)
+    for run, stored in (("model-free-s5", 55), ("model-free-s6", 70)):
+        (folder / f"{run}.json").write_text(json.dumps({"stored_as": "xz", "raw_bytes": 100, "stored_bytes": stored}))
+    (folder / "best-model-free.json").write_text(json.dumps({"campaign_best": {"run": "model-free-s4"}}))
+    assert ic.stored_ratio("MsPacman", tmp_path, ckpts) == pytest.approx(0.7)
+    assert pick()[0] == ["model-free-s0"]
+    # a finished run's state is gone; its leases' lineage entries still say how its state compressed
+    for side in folder.glob("model-free-*.json"):
+        side.unlink()
+    lineage(tmp_path, "model-free-s5", 10**6, finished=True)
+    path = ic.campaign_dir("MsPacman", tmp_path) / "model-free-s5" / "lineage.json"
+    doc = json.loads(path.read_text())
+    doc["leases"] = [{"state_raw_bytes": 100, "state_stored_bytes": 61}, {"train_wall_s": 1.0}]
+    path.write_text(json.dumps(doc))
+    assert ic.stored_ratio("MsPacman", tmp_path, ckpts) == pytest.approx(0.61)
 
 
 def test_state_size_counts_coded_averages_as_one_byte(tmp_path):

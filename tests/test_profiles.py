@@ -149,26 +149,29 @@ def test_the_config_command_marks_quick_overrides(capsys):
 # --------------------------------------------------------------------------------------------------
 # configs stored in checkpoints and results read the same: every field is stored, no default is read
 
-COMMITTED = sorted((REPO_ROOT / "checkpoints").rglob("*.safetensors"))
+COMMITTED = sorted([*(REPO_ROOT / "checkpoints").rglob("*.safetensors"),
+                    *(REPO_ROOT / "checkpoints").rglob("*.safetensors.xz")])  # the I2A campaign's open runs' state
 
 
 def _names(cls) -> set[str]:
     return {f.name for f in dataclasses.fields(cls)}
 
 
-def _is_agent(path) -> bool:
-    """An agent checkpoint (checkpoints/agents/, the I2A campaign's, ...), told by its header's kind."""
+def _agent_meta(path) -> dict | None:
+    """An agent checkpoint's metadata (checkpoints/agents/, the I2A campaign's state and kept weights, ...), told by
+    its header's kind; None for an environment model."""
+    from ssmlib.studies.i2a_campaign import read_state_meta
+
     try:
-        ckpt.read_meta(path, kind=AGENT_KIND)
+        return read_state_meta(path)  # compressed or not
     except SsmlibError:
-        return False
-    return True
+        return None
 
 
 @pytest.mark.parametrize("path", COMMITTED, ids=lambda p: str(p.relative_to(REPO_ROOT / "checkpoints")))
 def test_committed_checkpoints_store_every_field(path):
-    if _is_agent(path):
-        meta = ckpt.read_meta(path, kind=AGENT_KIND)
+    meta = _agent_meta(path)
+    if meta is not None:
         assert _names(AgentConfig) <= set(meta["config"])
         assert to_dict(from_dict(AgentConfig, meta["config"])) == meta["config"]
         return

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import RESULTS_DIR
+from ..config import CHECKPOINTS_DIR, RESULTS_DIR
 from ..errors import SsmlibError
 from ..io import atomic_write_json, parse_time, provenance
 from .common import read_json, rewrite_block
@@ -138,10 +138,12 @@ def i2a_lane(runs: list[dict], max_open: int, runs_per_call: int, model_free_ste
     return call
 
 
-def i2a_needs(game: str, results: Path = RESULTS_DIR, state_budget_mib: float = i2a.STATE_BUDGET_MIB) -> dict:
+def i2a_needs(game: str, results: Path = RESULTS_DIR, state_budget_mib: float = i2a.STATE_BUDGET_MIB,
+              checkpoints: Path = CHECKPOINTS_DIR) -> dict:
     """The I2A campaign's required runs that query a model and are not finished: per arm its cost per agent step
-    (the committed bench), its state size, and per run the steps left and whether it is open; the model-free
-    arm's steps per full lease beside the zoo and alone; how many such runs the state budget holds open."""
+    (the committed bench), its state size as committed (``state-quantization.json``'s coded size times
+    ``i2a_campaign.stored_ratio``), and per run the steps left and whether it is open; the model-free arm's steps
+    per full lease beside the zoo and alone; how many such runs the state budget holds open."""
     cfg = i2a.load_config(game, results)
     camp = i2a.campaign_dir(game, results)
     mf = model_free_leases(game, results)
@@ -153,8 +155,14 @@ def i2a_needs(game: str, results: Path = RESULTS_DIR, state_budget_mib: float = 
         raise SsmlibError(f"{camp / 'cost-bench-h200.json'} is missing (python -m ssmlib agent bench; see chapter 10)")
     cost = {row["variant"]: row["cost"] for row in i2a.imagination_cost(bench, cfg.cost_target, n_boot=50)}
     sizes = (read_json(camp / "state-quantization.json") or {}).get("arms", {})
+    ratio = i2a.stored_ratio(game, results, checkpoints)  # committed compressed: what pick_runs counts a new run at
+
+    def stored(arm: str) -> float | None:
+        coded = sizes.get(arm, {}).get("mib_coded")
+        return None if coded is None else coded * ratio
+
     arms = {a["name"]: {"env_model": a["env_model"], "frozen": a["env_model"] in cfg.env_models,
-                        "cost": cost[a["variant"]], "state_mib": sizes.get(a["name"], {}).get("mib_coded"), "runs": []}
+                        "cost": cost[a["variant"]], "state_mib": stored(a["name"]), "runs": []}
             for a in cfg.arms if a["required"] and a["env_model"]}
     for r in i2a.campaign_runs(cfg):
         if r.arm["name"] in arms:
@@ -168,16 +176,19 @@ def i2a_needs(game: str, results: Path = RESULTS_DIR, state_budget_mib: float = 
                           "each): no such run could ever start")
     return {"model_free_steps_per_lease": {k: float(np.median(v)) if v else None for k, v in mf.items()},
             "model_free_leases": {k: len(v) for k, v in mf.items()}, "total_steps": cfg.total_steps,
-            "state_budget_mib": state_budget_mib, "max_open": int(state_budget_mib // max(known)) if known else 1,
+            "state_budget_mib": state_budget_mib, "stored_ratio": round(ratio, 4),
+            "max_open": int(state_budget_mib // max(known)) if known else 1,
             "arms": arms}
 
 
 def outlook(game: str, results: Path = RESULTS_DIR, zoo_runs_per_call: int = ZOO_RUNS_PER_CALL,
             i2a_runs_per_call: int = I2A_RUNS_PER_CALL, calls_per_session: int = CALLS_PER_SESSION,
-            state_budget_mib: float = i2a.STATE_BUDGET_MIB, frame_cap: int | None = None) -> dict:
+            state_budget_mib: float = i2a.STATE_BUDGET_MIB, frame_cap: int | None = None,
+            checkpoints: Path = CHECKPOINTS_DIR) -> dict:
     """Both campaigns replayed under each order of ``ORDERS``: per order the call after which the gated I2A arms
     can start, the zoo is at its cap, and the gated I2A runs are finished (and the last of those, in sessions).
-    ``frame_cap`` and ``state_budget_mib`` replace the design's (what another cap or budget would change)."""
+    ``frame_cap`` and ``state_budget_mib`` replace the design's (what another cap or budget would change);
+    ``checkpoints`` holds the I2A campaign's committed state (``i2a_campaign.stored_ratio``)."""
     cfg = zoo.load_config(game, results)
     cap = frame_cap or cfg.frame_cap
     per_lease = lease_frames(game, results)
@@ -196,7 +207,7 @@ def outlook(game: str, results: Path = RESULTS_DIR, zoo_runs_per_call: int = ZOO
             frames[r["name"]], gain[r["name"]] = runs[-1]["frames"], per_lease[label]["frames"]
     icfg = i2a.load_config(game, results)
     gates = i2a.gate_runs(icfg, cfg)
-    needs = i2a_needs(game, results, state_budget_mib)
+    needs = i2a_needs(game, results, state_budget_mib, checkpoints)
     per_run = {run["name"]: {**run, "cost": arm["cost"], "model": arm["env_model"], "frozen": arm["frozen"]}
                for arm in needs["arms"].values() for run in arm["runs"]}
     # the I2A campaign's order for runs not yet started: seed by seed, each seed arm by arm (i2a_campaign.pick_runs)
@@ -261,16 +272,18 @@ def markdown(o: dict) -> str:
         f"of frames; the rule ends a run below {o['stop_improvement']:.0%} on both). I2A: {arms}." if joint else "")
 
 
-def alternatives(base: dict, results: Path = RESULTS_DIR) -> list[dict]:
+def alternatives(base: dict, results: Path = RESULTS_DIR, checkpoints: Path = CHECKPOINTS_DIR) -> list[dict]:
     """What the two levers outside the pick order would change, each alone, against the outlook ``base``: half the
-    design's frame cap (a looser stop rule: the design's own amendments may only make it stricter), and a state
-    budget for two open I2A runs (the repository's 56 MiB must hold them)."""
+    design's frame cap (a looser stop rule: the design's own amendments may only make it stricter), and, where the
+    budget holds fewer than two, a state budget for two open I2A runs (the repository's 56 MiB must hold them)."""
     game = base["game"]
     two = 2 * max(a["state_mib"] or 0 for a in base["i2a"]["arms"].values()) + 0.5
+    levers = [(f"frame cap {base['frame_cap'] // 2:,}", {"frame_cap": base["frame_cap"] // 2})]
+    if base["i2a"]["max_open"] < 2:
+        levers.append((f"state budget {two:.1f} MiB", {"state_budget_mib": two}))
     out = []
-    for lever, kw in ((f"frame cap {base['frame_cap'] // 2:,}", {"frame_cap": base["frame_cap"] // 2}),
-                      (f"state budget {two:.1f} MiB", {"state_budget_mib": two})):
-        o = outlook(game, results, **kw)
+    for lever, kw in levers:
+        o = outlook(game, results, checkpoints=checkpoints, **kw)
         out.append({"lever": lever, **kw, "orders": {k: {f: v[f] for f in ("gates_open_call", "zoo_at_cap_call",
                                                                           "i2a_gated_done_call", "both_done_call",
                                                                           "both_done_sessions")}
@@ -289,7 +302,7 @@ def write(game: str, results: Path = RESULTS_DIR, readme: Path | None = None, **
 
     path = zoo.campaign_dir(game, results) / "outlook.json"
     doc = outlook(game, results, **kw)
-    doc.update(alternatives=alternatives(doc, results), provenance=provenance())
+    doc.update(alternatives=alternatives(doc, results, kw.get("checkpoints", CHECKPOINTS_DIR)), provenance=provenance())
     atomic_write_json(path, doc)
     if readme is None and game == "MsPacman" and Path(results) == Path(RESULTS_DIR):
         readme = REPO_ROOT / "README.md"

@@ -28,12 +28,14 @@ The runner, over many GPU calls of about 9 minutes on a bare machine (``scripts/
 * an arm that queries an environment model is refused, with one line saying why, until the design's rule
   (``ENV_MODEL_RULE``, ``choose_env_model``) selects that model; the lease that first can select it writes
   its run, path and sha256 into ``config.json`` (``env_models``), and every later lease checks the sha256;
-* every run continues from committed state by ``RESTART_RULE``: ``checkpoints/i2a_campaign/<game>/<run>.safetensors``
-  (the model-zoo campaign's convention) while the run is open, deleted once it is finished. An open run
-  costs 3 bytes per agent parameter (bfloat16 weights, 8-bit log codes of RMSprop's averages; 4 bytes before
-  the design change of 2026-12-03): 2.8 MiB for model-free (975,786 parameters at the paper profile),
-  7.1-7.3 MiB for an I2A or copy agent (2.48-2.55 M); a lease starts a new run only while the state of the
-  open runs stays within ``--state-budget-mib`` (the tree travels with every GPU call);
+* every run continues from committed state by ``RESTART_RULE``: ``checkpoints/i2a_campaign/<game>/<run>.safetensors.xz``
+  while the run is open, deleted once it is finished. An open run's safetensors file holds 3 bytes per agent
+  parameter (bfloat16 weights, 8-bit log codes of RMSprop's averages; 4 bytes before the design change of
+  2026-12-03): 2.8 MiB for model-free (975,786 parameters at the paper profile), 7.1-7.3 MiB for an I2A or copy
+  agent (2.48-2.55 M); it is committed compressed with xz (lossless; since 2026-12-04), about 0.55 of those
+  bytes on the model-free states measured. A lease starts a new run only while the stored state of the open
+  runs stays within ``--state-budget-mib`` (the tree travels with every GPU call), a new run counted at its
+  raw size times the largest stored/raw ratio of the states committed (``stored_ratio``);
 * per run, ``results/i2a/<game>/campaign/<run>/``: ``lineage.json`` (per lease: git sha, device, agent steps,
   training wall time, how it restarted), ``episodes.jsonl.gz`` (every training episode, appended lease by
   lease; gzip-compressed, a sixth of the bytes) and, once the run reaches ``total_steps``, ``eval.json``
@@ -98,7 +100,8 @@ MEASURES = ("area under the learning curve (mean training return over agent step
             "divided by the budget)", "last-100 training return at the budget",
             "frozen final weights: one whole game in each of eval_games envs")
 RESTART_RULE = ("A lease continues each open run from what the last lease committed: on a bare machine from "
-                "checkpoints/i2a_campaign/<game>/<run>.safetensors, i.e. the agent's weights in state_dtype "
+                "checkpoints/i2a_campaign/<game>/<run>.safetensors.xz (a safetensors file compressed with xz, "
+                "lossless), i.e. the agent's weights in state_dtype "
                 "(bfloat16: each value rounded to 8 significant bits, at most 2^-9 of it), RMSprop's square "
                 "averages as state_average_bits-bit codes of log2 on each tensor's range (ssmlib.agents.log_codes; "
                 "8 bits: every restarted step size within [0.974, 1.028] of the uncoded one on the model-free "
@@ -343,9 +346,12 @@ def format_power(statement: dict) -> str:
 
 EPISODES_FILE = "episodes.jsonl.gz"
 """A run's training episodes (``{"env", "length", "return", "step"}`` per line), gzip-compressed."""
-STATE_BUDGET_MIB = 8.0
-"""Default of ``lease --state-budget-mib``: the committed state of all open runs at most this (the repository,
-53 MiB in December 2026, travels with every GPU call, whose tree may hold 64 MiB; it is kept under 56 MiB)."""
+STATE_BUDGET_MIB = 8.5
+"""Default of ``lease --state-budget-mib``: the committed (xz-compressed) state of all open runs at most this. The
+repository travels with every GPU call and is kept under 56 MiB; on 2026-12-04 it held 46.7 MiB, 3.1 MiB of it two
+open model-free states. Two open I2A or copy runs take about 2 x 7.3 MiB x 0.55 = 8.0 MiB (0.55: the model-free
+states' stored/raw ratio; an I2A state's is measured at its first lease), so 8.5 holds two (8.0 until 2026-12-04,
+uncompressed: one)."""
 MAX_ACTIONS = 18
 """Actions a model-free run's state size is estimated with (ALE's full set: an upper bound for every game)."""
 EVAL_SEED = 1_000_000
@@ -386,9 +392,45 @@ def find_run(cfg: I2ACampaignConfig, name: str) -> Run:
     raise SsmlibError(f"no run {name!r} in the I2A campaign of {cfg.game} (runs: {names})")
 
 
+STATE_SUFFIX = ".safetensors.xz"
+"""An open run's committed state: a safetensors file compressed with xz (lossless; bfloat16 weights shrink to
+about 0.7 of their bytes, 8-bit log codes to about 0.3)."""
+
+
+def state_dir(game: str, checkpoints: Path = CHECKPOINTS_DIR) -> Path:
+    """The campaign's committed files: open runs' state and the kept weights of ``keep_weights``."""
+    return Path(checkpoints) / "i2a_campaign" / game
+
+
 def state_path(game: str, run: str, checkpoints: Path = CHECKPOINTS_DIR) -> Path:
-    """An open run's committed state (``RESTART_RULE``)."""
-    return Path(checkpoints) / "i2a_campaign" / game / f"{run}.safetensors"
+    """An open run's committed state (``RESTART_RULE``), as leases write it."""
+    return state_dir(game, checkpoints) / f"{run}{STATE_SUFFIX}"
+
+
+def legacy_state_path(game: str, run: str, checkpoints: Path = CHECKPOINTS_DIR) -> Path:
+    """Where leases before 2026-12-04 committed an open run's state (uncompressed); still read."""
+    return state_dir(game, checkpoints) / f"{run}.safetensors"
+
+
+def _compressed(path: Path) -> bool:
+    return Path(path).name.endswith(STATE_SUFFIX)
+
+
+def state_sidecar(path: Path) -> Path:
+    """``<run>.safetensors.xz`` (or ``<run>.safetensors``) -> ``<run>.json``: the state's metadata (for a compressed
+    state with ``raw_bytes``, ``stored_bytes`` and ``stored_as`` added), readable without decompressing."""
+    from ..checkpoint import sidecar_path
+
+    return sidecar_path(Path(str(path).removesuffix(".xz")))
+
+
+def committed_state(game: str, run: str, checkpoints: Path = CHECKPOINTS_DIR) -> Path | None:
+    """The run's committed state as it is on disk (compressed, else an uncompressed one from before
+    2026-12-04), None where it has none."""
+    for path in (state_path(game, run, checkpoints), legacy_state_path(game, run, checkpoints)):
+        if path.exists():
+            return path
+    return None
 
 
 def read_lineage(game: str, run: str, results: Path = RESULTS_DIR) -> dict:
@@ -410,9 +452,9 @@ def agent_config(cfg: I2ACampaignConfig, run: Run):
 
 
 def state_mib(cfg: I2ACampaignConfig, run: Run) -> float:
-    """MiB of the run's committed state: its agent's parameters (built on the CPU with its environment model's
-    actions, else ``MAX_ACTIONS``), weights in ``state_dtype`` and RMSprop averages in ``state_average_bits``
-    (else ``state_dtype``)."""
+    """MiB of the run's state before compression (the safetensors file inside its committed ``.xz``): its agent's
+    parameters (built on the CPU with its environment model's actions, else ``MAX_ACTIONS``), weights in
+    ``state_dtype`` and RMSprop averages in ``state_average_bits`` (else ``state_dtype``)."""
     import torch
 
     from .. import checkpoint as ckpt
@@ -531,16 +573,19 @@ def pick_runs(cfg: I2ACampaignConfig, max_runs: int, blocked: dict[str, str], re
     required arms first, then a run at its budget still to be evaluated, then fewest agent steps, then seed, then
     the arm's place in the config (so each arm's seeds advance round-robin and the arms stay balanced). Skipped, each with one line in ``notes``:
     an arm whose environment model is ``blocked``; a new run whose state (``size(run)`` MiB, default
-    ``state_mib``) would take the open runs' committed state over ``state_budget_mib``; a new extra seed while a
-    design run waits so (open extra seeds go on: the design run waits at most until they finish)."""
-    size = size or (lambda r: state_mib(cfg, r))
+    ``state_mib`` times ``stored_ratio``) would take the open runs' committed state (its bytes on disk) over
+    ``state_budget_mib``; a new extra seed while a design run waits so (open extra seeds go on: the design run
+    waits at most until they finish)."""
+    if size is None:
+        ratio = stored_ratio(cfg.game, results, checkpoints)
+        size = lambda r: state_mib(cfg, r) * ratio  # noqa: E731
     todo, open_mib = [], 0.0
     for r in campaign_runs(cfg, extra=True):
         lin = read_lineage(cfg.game, r.name, results)
         if lin["finished"]:
             continue
-        state = state_path(cfg.game, r.name, checkpoints)
-        open_mib += state.stat().st_size / 2**20 if state.exists() else 0.0
+        state = committed_state(cfg.game, r.name, checkpoints)
+        open_mib += state.stat().st_size / 2**20 if state is not None else 0.0
         steps = lin["steps"]
         todo.append(((r.extra, not r.arm["required"], steps < cfg.total_steps, steps, r.seed, r.order), r, steps))
     picked, notes, design_waits = [], [], False
@@ -579,7 +624,10 @@ def pick_runs(cfg: I2ACampaignConfig, max_runs: int, blocked: dict[str, str], re
 def export_state(src: Path, dst: Path, dtype: str, average_bits: int = 0) -> dict:
     """The run folder's checkpoint as committed state: weights in ``dtype``, RMSprop averages as ``average_bits``
     codes (``agents.log_codes``; 0: in ``dtype``); counters, RNG state and scalar optimiser entries (its step
-    counts) unchanged."""
+    counts) unchanged. ``dst`` ending in ``.xz`` (``state_path``) is written compressed, its metadata (with
+    ``raw_bytes`` and ``stored_bytes``) in the ``.json`` beside it; each file atomically."""
+    import tempfile
+
     import torch
 
     from .. import checkpoint as ckpt
@@ -592,7 +640,128 @@ def export_state(src: Path, dst: Path, dtype: str, average_bits: int = 0) -> dic
         tensors = log_codes.encode_averages(tensors, average_bits)
     out = {k: v.to(dt) if _stored_rounded(k, v) else v for k, v in tensors.items()}
     meta = {k: v for k, v in meta.items() if k != "tensors_sha256"}
-    return ckpt.write_file(dst, out, {**meta, "state_dtype": dtype, "state_average_bits": average_bits})
+    meta = {**meta, "state_dtype": dtype, "state_average_bits": average_bits}
+    dst = Path(dst)
+    if not _compressed(dst):
+        return ckpt.write_file(dst, out, meta)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        raw = Path(tmp) / "state.safetensors"
+        return _store_xz(raw, dst, ckpt.write_file(raw, out, meta))
+
+
+def _store_xz(raw: Path, dst: Path, meta: dict) -> dict:
+    """``raw`` (a safetensors file with metadata ``meta``) compressed as ``dst``; its metadata, with the bytes raw and
+    stored, as ``state_sidecar`` (the file inside keeps ``meta`` as it is). The state first, then its sidecar."""
+    import lzma
+
+    from ..io import atomic_write_bytes
+
+    blob = raw.read_bytes()
+    packed = lzma.compress(blob, preset=6)
+    meta = {**meta, "raw_bytes": len(blob), "stored_bytes": len(packed), "stored_as": "xz"}
+    atomic_write_bytes(dst, packed)
+    atomic_write_json(state_sidecar(dst), meta)
+    return meta
+
+
+class _Unpacked:
+    """``with _Unpacked(path) as raw``: committed state as a plain safetensors file (``raw``, a temporary copy
+    where ``path`` is compressed); a damaged file is refused in one line naming ``path``."""
+
+    def __init__(self, path: Path):
+        self.path, self.tmp = Path(path), None
+
+    def __enter__(self) -> Path:
+        import lzma
+        import tempfile
+
+        if not _compressed(self.path):
+            return self.path
+        if not self.path.exists():
+            raise SsmlibError(f"committed state {self.path} not found")
+        try:
+            blob = lzma.decompress(self.path.read_bytes())
+        except lzma.LZMAError as e:
+            raise SsmlibError(f"committed state {self.path} is truncated or corrupt (xz: {e})") from None
+        self.tmp = tempfile.TemporaryDirectory()
+        raw = Path(self.tmp.name) / "state.safetensors"
+        try:
+            raw.write_bytes(blob)
+        except BaseException:
+            self.tmp.cleanup()
+            raise
+        return raw
+
+    def __exit__(self, kind, err, tb) -> None:
+        if self.tmp is None:
+            return
+        copy = str(Path(self.tmp.name) / "state.safetensors")
+        self.tmp.cleanup()
+        self.tmp = None
+        if isinstance(err, SsmlibError):  # name the committed file, not the temporary copy
+            raise SsmlibError(str(err).replace(copy, str(self.path))) from None
+
+
+def read_state_meta(path: Path) -> dict:
+    """The metadata of committed state ``path`` (compressed or not), checked as a checkpoint's header is."""
+    from ..agents.checkpoint import KIND
+    from ..checkpoint import read_meta
+
+    with _Unpacked(path) as raw:
+        return read_meta(raw, kind=KIND)
+
+
+def load_state(path: Path) -> tuple[dict, dict]:
+    """``(meta, tensors)`` of committed state ``path`` (compressed or not), verified as ``load_checkpoint`` does."""
+    from ..agents.checkpoint import KIND
+    from ..checkpoint import load_checkpoint
+
+    with _Unpacked(path) as raw:
+        return load_checkpoint(raw, kind=KIND)
+
+
+def stored_ratio(game: str, results: Path = RESULTS_DIR, checkpoints: Path = CHECKPOINTS_DIR) -> float:
+    """The largest stored/raw byte ratio of the campaign's compressed state: the committed states' (their ``.json``)
+    and every lease's that committed one (its lineage entry's ``state_stored_bytes`` / ``state_raw_bytes``); 1.0
+    where there is none. What a new run's state is counted at before it has any (``pick_runs``)."""
+    ratios = []
+    for side in state_dir(game, checkpoints).glob("*.json"):
+        meta = read_json(side) or {}
+        if meta.get("stored_as") == "xz" and meta.get("raw_bytes"):
+            ratios.append(meta["stored_bytes"] / meta["raw_bytes"])
+    for path in campaign_dir(game, results).glob("*/lineage.json"):
+        ratios += [e["state_stored_bytes"] / e["state_raw_bytes"] for e in (read_json(path) or {}).get("leases", [])
+                   if e.get("state_raw_bytes")]
+    return max(ratios, default=1.0)
+
+
+def pack_legacy_states(game: str, checkpoints: Path = CHECKPOINTS_DIR) -> list[str]:
+    """Compress every open run's state committed uncompressed (before 2026-12-04) into ``state_path``, the same
+    bytes inside; the uncompressed file goes once the compressed one is written. Where both exist (a pack cut short
+    after writing), the uncompressed file goes if it holds the same bytes, and is refused in one line if not.
+    Returns the runs packed."""
+    import lzma
+
+    from ..agents.checkpoint import KIND
+    from ..checkpoint import load_checkpoint
+
+    packed = []
+    for old in sorted(state_dir(game, checkpoints).glob("*.safetensors")):
+        run = old.name.removesuffix(".safetensors")
+        if run.startswith("best-"):  # kept weights of a finished run, not state
+            continue
+        new = state_path(game, run, checkpoints)
+        if new.exists():
+            if lzma.decompress(new.read_bytes()) != old.read_bytes():
+                raise SsmlibError(f"{run} has two different committed states, {new} and {old}; the compressed one is "
+                                  f"what leases since 2026-12-04 write: delete {old} if it is a leftover")
+        else:
+            meta, _ = load_checkpoint(old, kind=KIND)  # verified before it replaces anything
+            _store_xz(old, new, meta)
+        old.unlink()
+        packed.append(run)
+    return packed
 
 
 def _stored_rounded(key: str, v) -> bool:  # log codes are uint8 and their ranges (log_codes.RANGE_PREFIX) exact
@@ -600,14 +769,14 @@ def _stored_rounded(key: str, v) -> bool:  # log codes are uint8 and their range
 
 
 def restore_state(src: Path, dst: Path) -> dict:
-    """Committed state as a float32 run-folder checkpoint that ``train_agent(resume=True)`` continues."""
+    """Committed state (compressed or not) as a float32 run-folder checkpoint that ``train_agent(resume=True)``
+    continues."""
     import torch
 
     from .. import checkpoint as ckpt
     from ..agents import log_codes
-    from ..agents.checkpoint import KIND
 
-    meta, tensors = ckpt.load_checkpoint(src, kind=KIND)
+    meta, tensors = load_state(src)
     if meta.get("state_average_bits"):  # state written before the field existed has none: averages in dtype
         tensors = log_codes.decode_averages(tensors, meta["state_average_bits"])
     out = {k: v.float() if _stored_rounded(k, v) else v for k, v in tensors.items()}
@@ -618,7 +787,7 @@ def restore_state(src: Path, dst: Path) -> dict:
 
 def best_weights_path(game: str, arm: str, checkpoints: Path = CHECKPOINTS_DIR) -> Path:
     """Where an arm of ``keep_weights`` keeps its best finished run's final weights."""
-    return Path(checkpoints) / "i2a_campaign" / game / f"best-{arm}.safetensors"
+    return state_dir(game, checkpoints) / f"best-{arm}.safetensors"
 
 
 def keep_if_best(cfg: I2ACampaignConfig, run: Run, src: Path, ev: dict, checkpoints: Path = CHECKPOINTS_DIR,
@@ -652,11 +821,9 @@ def keep_if_best(cfg: I2ACampaignConfig, run: Run, src: Path, ev: dict, checkpoi
 
 
 def drop_state(game: str, run: str, checkpoints: Path = CHECKPOINTS_DIR) -> None:
-    from ..checkpoint import sidecar_path
-
-    path = state_path(game, run, checkpoints)
-    path.unlink(missing_ok=True)
-    sidecar_path(path).unlink(missing_ok=True)
+    for path in (state_path(game, run, checkpoints), legacy_state_path(game, run, checkpoints)):
+        path.unlink(missing_ok=True)
+        state_sidecar(path).unlink(missing_ok=True)
 
 
 # ---------------------------------------------------------------------------------------- one run
@@ -678,7 +845,8 @@ def train_run(game: str, name: str, seconds: float, runs_dir: Path, device: str 
     folder = runs_dir / name
     for stale in (folder / "summary.json", runs_dir / f"{name}.eval.json", runs_dir / f"{name}.eval-stored.json"):
         stale.unlink(missing_ok=True)  # what the lease records must be this call's
-    start = _starting_state(folder, read_lineage(game, name, results), state_path(game, name, checkpoints))
+    start = _starting_state(folder, read_lineage(game, name, results),
+                            committed_state(game, name, checkpoints) or state_path(game, name, checkpoints))
     atomic_write_json(runs_dir / f"{name}.lease.json", start)
     new = start["from"] == "new run"
     summary = train_agent(agent_config(cfg, run), folder, resume=not new, overwrite=new, device=device,
@@ -714,7 +882,7 @@ def _starting_state(folder: Path, lineage: dict, committed: Path) -> dict:
     if own.exists() and read_meta(own, kind=KIND)["step"] == steps:
         how = "the run folder's float32 checkpoint (a warm machine)"
     elif committed.exists():
-        stored = read_meta(committed, kind=KIND)
+        stored = read_state_meta(committed)
         how = f"the committed {stored.get('state_dtype')} state" + (
             f" with {stored['state_average_bits']}-bit log-coded averages" if stored.get("state_average_bits") else "")
         restore_state(committed, own)
@@ -755,6 +923,8 @@ def lease(game: str, seconds: float, runs_dir: Path, max_runs: int = 2, device: 
     for r in campaign_runs(cfg, extra=True):  # a finished run's state left by an earlier lease (the tar adds, never deletes)
         if read_lineage(game, r.name, results)["finished"]:
             drop_state(game, r.name, checkpoints)
+    for name in pack_legacy_states(game, checkpoints):
+        print(f"{name}: its committed state compressed ({state_path(game, name, checkpoints).name})", flush=True)
     picked, notes = pick_runs(cfg, max_runs, blocked, results, checkpoints, state_budget_mib)
     for line in notes:
         print(line, flush=True)
@@ -823,8 +993,9 @@ def _record(cfg: I2ACampaignConfig, run: Run, runs_dir: Path, code: int, device,
         drop_state(cfg.game, run.name, checkpoints)
         why = f"{end:,} agent steps (the budget); final weights frozen: mean {ev['return_mean']:.0f} over {ev['episodes']} games"
     else:
-        export_state(folder / "checkpoint.safetensors", state_path(cfg.game, run.name, checkpoints), cfg.state_dtype,
-                     cfg.state_average_bits)
+        meta = export_state(folder / "checkpoint.safetensors", state_path(cfg.game, run.name, checkpoints),
+                            cfg.state_dtype, cfg.state_average_bits)
+        lin["leases"][-1].update(state_raw_bytes=meta["raw_bytes"], state_stored_bytes=meta["stored_bytes"])
         why = (f"{end:,} of {cfg.total_steps:,} agent steps ({end / cfg.total_steps:.0%})" if end < cfg.total_steps
                else f"{end:,} agent steps (the budget); the frozen evaluation is still to run")
     lin.update(run=run.name, arm=run.arm["name"], seed=run.seed, steps=end, finished=finished, why=why,
@@ -1077,7 +1248,9 @@ def _add_runner_cli(sub) -> None:
     le.add_argument("--runs", default="runs/i2a_campaign", help="where the run folders live on this machine")
     le.add_argument("--max-runs", type=int, default=2, help="runs trained at once (one process each)")
     le.add_argument("--state-budget-mib", type=float, default=STATE_BUDGET_MIB,
-                    help="the committed state of the open runs at most this; a new run waits otherwise")
+                    help="the committed (compressed) state of the open runs at most this, in MiB on disk; a run "
+                         "without state counts at its raw size times the largest stored/raw ratio measured (stored_ratio); "
+                         "a new run waits otherwise")
     le.add_argument("--stop-after", type=float, default=None, help=STOP_AFTER_HELP)
     le.add_argument("--device", default=None)
     le.set_defaults(func=_cli_lease)

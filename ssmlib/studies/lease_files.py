@@ -304,6 +304,12 @@ def _cli_unpack(args) -> int:
             print(f"wrote {campaign_outlook.write(args.game)}")
         except SsmlibError as e:  # e.g. a game without an I2A campaign: the lease's files are in place regardless
             print(f"no outlook: {e}")
+    try:
+        from ..tree_size import report
+
+        print(report())  # the next call carries this tree: over the limit, say so now, before it is sent
+    except SsmlibError as e:
+        print(f"tree size not measured: {e}")
     return code
 
 

@@ -35,8 +35,11 @@
 # holds the widget; the sections before it measure what the widget shows, so that the static page of
 # the book tells the story without a kernel.
 #
-# The models are the committed pretrained ones (`checkpoints/MsPacman/`, $200 \times 160$, trained on a
-# GPU for a short time: chapters {doc}`3 <03_autoregressive>` to {doc}`5 <05_sssm>`), at every profile.
+# The models are the committed pretrained ones ($200 \times 160$, at every profile), chosen by
+# `ssmlib.pretrained.pretrained_path`: for MsPacman each model's best evaluated seed of the model-zoo
+# campaign so far (`checkpoints/campaign/MsPacman/`; how far each has trained is in chapter
+# {doc}`10 <10_results>`), for Bowling the first zoo's short GPU runs (`checkpoints/Bowling/`, chapters
+# {doc}`3 <03_autoregressive>` to {doc}`5 <05_sssm>`).
 
 # %%
 import json

@@ -815,11 +815,10 @@ for arm in i2a_design.keep_weights:
 # %%
 print(textwrap.fill(next(c for c in i2a_design.design_changes if "compressed with xz" in c), 100))
 for run in i2a_campaign.campaign_runs(i2a_design, extra=True):
-    state = i2a_campaign.committed_state("MsPacman", run.name)
-    if state is not None:
-        raw = (read_json(i2a_campaign.state_sidecar(state)) or {}).get("raw_bytes")
-        print(f"  {run.name}: {state.stat().st_size:,} bytes stored"
-              + (f" of {raw:,} ({state.stat().st_size / raw:.3f})" if raw else " (uncompressed)"))
+    state = i2a_campaign.state_path("MsPacman", run.name)
+    if state.exists():
+        raw = read_json(i2a_campaign.state_sidecar(state))["raw_bytes"]
+        print(f"  {run.name}: {state.stat().st_size:,} bytes stored of {raw:,} ({state.stat().st_size / raw:.3f})")
 print(f"a run without state counts at {i2a_campaign.stored_ratio('MsPacman'):.3f} of its raw size; "
       f"state budget {i2a_campaign.STATE_BUDGET_MIB:g} MiB")
 

@@ -206,7 +206,7 @@ def test_leases_continue_a_run_from_committed_state(tmp_path, monkeypatch, capsy
     assert lease1["train_wall_s"] > 0.5 and lease1["device"]
     assert lease1["state_stored_bytes"] < lease1["state_raw_bytes"]  # how its committed state compressed
     state = ic.state_path("MsPacman", "model-free-s0", ckpts)
-    assert state.name == "model-free-s0.safetensors.xz" and not ic.legacy_state_path("MsPacman", "model-free-s0", ckpts).exists()
+    assert state.name == "model-free-s0.safetensors.xz" and not state.with_suffix("").exists()  # no plain copy
     meta = ic.read_state_meta(state)
     assert meta["step"] == s1 and meta["state_dtype"] == "bfloat16" and meta["optimizer"] is not None
     assert meta["state_average_bits"] == 8  # the design's default: averages as uint8 log codes
@@ -455,49 +455,11 @@ def test_committed_state_is_stored_with_xz_losslessly_and_a_damaged_file_is_refu
     with pytest.raises(SsmlibError, match=rf"^checkpoint {re.escape(str(packed))} is corrupt \(tensor bytes"):
         ic.load_state(packed)
     assert not (tmp_path / "c").exists()
-
-
-def test_a_state_committed_uncompressed_is_compressed_by_the_next_lease_which_continues_from_it(tmp_path):
-    """State committed before 2026-12-04 (``<run>.safetensors``) still counts and still restores; the next lease
-    compresses it (the same bytes inside) and deletes the old file, and kept weights (``best-*``) stay as they are."""
-    import lzma
-
-    ckpts = tmp_path / "ckpt"
-    campaign(tmp_path, total_steps=10**6, seeds=2)
-    ic.lease("MsPacman", 1.0, tmp_path / "runs1", max_runs=1, device="cpu", results=tmp_path, checkpoints=ckpts)
-    state, legacy = ic.state_path("MsPacman", "model-free-s0", ckpts), ic.legacy_state_path("MsPacman", "model-free-s0", ckpts)
-    inner = lzma.decompress(state.read_bytes())
-    legacy.write_bytes(inner)  # as a lease before the change left it
-    state.unlink()
-    best = ic.best_weights_path("MsPacman", "model-free", ckpts)
-    best.write_bytes(b"kept weights")
-    assert ic.committed_state("MsPacman", "model-free-s0", ckpts) == legacy
-    cfg = ic.load_config("MsPacman", tmp_path)  # the old file still counts against the state budget
-    _, notes = ic.pick_runs(cfg, 2, {"dSSM-DET": "x", "sSSM": "y"}, tmp_path, ckpts, 0.01, lambda r: 0.0)
-    assert any(f"the open runs' ({len(inner) / 2**20:.1f} MiB)" in n for n in notes)
-    steps = ic.read_lineage("MsPacman", "model-free-s0", tmp_path)["steps"]
-    ic.lease("MsPacman", 1.0, tmp_path / "runs2", max_runs=2, device="cpu", results=tmp_path, checkpoints=ckpts)
-    lin = ic.read_lineage("MsPacman", "model-free-s0", tmp_path)
-    assert lin["leases"][-1]["started_from"] == "the committed bfloat16 state with 8-bit log-coded averages"
-    assert lin["leases"][-1]["steps_start"] == steps < lin["steps"]
-    assert not legacy.exists() and ic.read_state_meta(state)["step"] == lin["steps"] and best.read_bytes() == b"kept weights"
-    # packing alone: the same bytes inside, and nothing left to pack afterwards
-    legacy.write_bytes(inner)
-    state.unlink()
-    assert ic.pack_legacy_states("MsPacman", ckpts) == ["model-free-s0"]
-    assert lzma.decompress(state.read_bytes()) == inner and not legacy.exists()
-    assert ic.pack_legacy_states("MsPacman", ckpts) == []
-    # a pack cut short after writing: the same bytes twice leave one file; different bytes are refused, nothing lost
-    legacy.write_bytes(inner)
-    assert ic.pack_legacy_states("MsPacman", ckpts) == ["model-free-s0"] and not legacy.exists() and state.exists()
-    legacy.write_bytes(inner[:-1] + b"x")
-    with pytest.raises(SsmlibError, match="model-free-s0 has two different committed states"):
-        ic.pack_legacy_states("MsPacman", ckpts)
-    assert legacy.exists() and lzma.decompress(state.read_bytes()) == inner
-    # a finished run leaves no state in either form, sidecar included
+    # a finished run leaves no state, sidecar included
+    state = ic.state_path("MsPacman", "model-free-s0", ckpts)
+    assert state.exists() and ic.state_sidecar(state).exists()
     ic.drop_state("MsPacman", "model-free-s0", ckpts)
-    assert sorted(p.name for p in state.parent.iterdir() if not p.name.startswith("model-free-s1")) == \
-        ["best-model-free.safetensors"]
+    assert not state.exists() and not ic.state_sidecar(state).exists()
 
 
 def test_a_new_runs_state_counts_at_the_largest_stored_ratio_of_the_committed_states(tmp_path):

@@ -349,9 +349,10 @@ EPISODES_FILE = "episodes.jsonl.gz"
 STATE_BUDGET_MIB = 8.5
 """Default of ``lease --state-budget-mib``: the committed (xz-compressed) state of all open runs at most this. The
 repository travels with every GPU call and is kept under 56 MiB; on 2026-12-04 it held 46.7 MiB, 3.1 MiB of it two
-open model-free states. Two open I2A or copy runs take about 2 x 7.3 MiB x 0.55 = 8.0 MiB (0.55: the model-free
-states' stored/raw ratio; an I2A state's is measured at its first lease), so 8.5 holds two (8.0 until 2026-12-04,
-uncompressed: one)."""
+open model-free states. Two open I2A or copy runs take about 2 x 7.3 MiB x 0.55 = 8.0 MiB (0.546-0.549 on the
+model-free states, 0.544 expected for an I2A state: results/i2a/<game>/campaign/state-compression.json, from
+scripts/state_compression.py; an I2A state's own is measured at its first lease), so 8.5 holds two (8.0 until
+2026-12-04, uncompressed: one)."""
 MAX_ACTIONS = 18
 """Actions a model-free run's state size is estimated with (ALE's full set: an upper bound for every game)."""
 EVAL_SEED = 1_000_000
@@ -407,30 +408,16 @@ def state_path(game: str, run: str, checkpoints: Path = CHECKPOINTS_DIR) -> Path
     return state_dir(game, checkpoints) / f"{run}{STATE_SUFFIX}"
 
 
-def legacy_state_path(game: str, run: str, checkpoints: Path = CHECKPOINTS_DIR) -> Path:
-    """Where leases before 2026-12-04 committed an open run's state (uncompressed); still read."""
-    return state_dir(game, checkpoints) / f"{run}.safetensors"
-
-
 def _compressed(path: Path) -> bool:
     return Path(path).name.endswith(STATE_SUFFIX)
 
 
 def state_sidecar(path: Path) -> Path:
-    """``<run>.safetensors.xz`` (or ``<run>.safetensors``) -> ``<run>.json``: the state's metadata (for a compressed
-    state with ``raw_bytes``, ``stored_bytes`` and ``stored_as`` added), readable without decompressing."""
+    """``<run>.safetensors.xz`` -> ``<run>.json``: the state's metadata, with ``raw_bytes``, ``stored_bytes`` and
+    ``stored_as`` added, readable without decompressing."""
     from ..checkpoint import sidecar_path
 
     return sidecar_path(Path(str(path).removesuffix(".xz")))
-
-
-def committed_state(game: str, run: str, checkpoints: Path = CHECKPOINTS_DIR) -> Path | None:
-    """The run's committed state as it is on disk (compressed, else an uncompressed one from before
-    2026-12-04), None where it has none."""
-    for path in (state_path(game, run, checkpoints), legacy_state_path(game, run, checkpoints)):
-        if path.exists():
-            return path
-    return None
 
 
 def read_lineage(game: str, run: str, results: Path = RESULTS_DIR) -> dict:
@@ -584,8 +571,8 @@ def pick_runs(cfg: I2ACampaignConfig, max_runs: int, blocked: dict[str, str], re
         lin = read_lineage(cfg.game, r.name, results)
         if lin["finished"]:
             continue
-        state = committed_state(cfg.game, r.name, checkpoints)
-        open_mib += state.stat().st_size / 2**20 if state is not None else 0.0
+        state = state_path(cfg.game, r.name, checkpoints)
+        open_mib += state.stat().st_size / 2**20 if state.exists() else 0.0
         steps = lin["steps"]
         todo.append(((r.extra, not r.arm["required"], steps < cfg.total_steps, steps, r.seed, r.order), r, steps))
     picked, notes, design_waits = [], [], False
@@ -736,34 +723,6 @@ def stored_ratio(game: str, results: Path = RESULTS_DIR, checkpoints: Path = CHE
     return max(ratios, default=1.0)
 
 
-def pack_legacy_states(game: str, checkpoints: Path = CHECKPOINTS_DIR) -> list[str]:
-    """Compress every open run's state committed uncompressed (before 2026-12-04) into ``state_path``, the same
-    bytes inside; the uncompressed file goes once the compressed one is written. Where both exist (a pack cut short
-    after writing), the uncompressed file goes if it holds the same bytes, and is refused in one line if not.
-    Returns the runs packed."""
-    import lzma
-
-    from ..agents.checkpoint import KIND
-    from ..checkpoint import load_checkpoint
-
-    packed = []
-    for old in sorted(state_dir(game, checkpoints).glob("*.safetensors")):
-        run = old.name.removesuffix(".safetensors")
-        if run.startswith("best-"):  # kept weights of a finished run, not state
-            continue
-        new = state_path(game, run, checkpoints)
-        if new.exists():
-            if lzma.decompress(new.read_bytes()) != old.read_bytes():
-                raise SsmlibError(f"{run} has two different committed states, {new} and {old}; the compressed one is "
-                                  f"what leases since 2026-12-04 write: delete {old} if it is a leftover")
-        else:
-            meta, _ = load_checkpoint(old, kind=KIND)  # verified before it replaces anything
-            _store_xz(old, new, meta)
-        old.unlink()
-        packed.append(run)
-    return packed
-
-
 def _stored_rounded(key: str, v) -> bool:  # log codes are uint8 and their ranges (log_codes.RANGE_PREFIX) exact
     return v.is_floating_point() and v.dim() > 0 and key.split(".")[0] in ("agent", "optim")
 
@@ -780,9 +739,11 @@ def restore_state(src: Path, dst: Path) -> dict:
     if meta.get("state_average_bits"):  # state written before the field existed has none: averages in dtype
         tensors = log_codes.decode_averages(tensors, meta["state_average_bits"])
     out = {k: v.float() if _stored_rounded(k, v) else v for k, v in tensors.items()}
+    stored = {"dtype": meta.get("state_dtype"), "average_bits": meta.get("state_average_bits", 0)}
     meta = {k: v for k, v in meta.items() if k not in ("tensors_sha256", "state_dtype", "state_average_bits")}
     dst.parent.mkdir(parents=True, exist_ok=True)
-    return ckpt.write_file(dst, out, {**meta, "restored_from": str(src), "restored_dtype": str(torch.float32)})
+    return ckpt.write_file(dst, out, {**meta, "restored_from": str(src), "restored_from_state": stored,
+                                      "restored_dtype": str(torch.float32)})
 
 
 def best_weights_path(game: str, arm: str, checkpoints: Path = CHECKPOINTS_DIR) -> Path:
@@ -821,9 +782,9 @@ def keep_if_best(cfg: I2ACampaignConfig, run: Run, src: Path, ev: dict, checkpoi
 
 
 def drop_state(game: str, run: str, checkpoints: Path = CHECKPOINTS_DIR) -> None:
-    for path in (state_path(game, run, checkpoints), legacy_state_path(game, run, checkpoints)):
-        path.unlink(missing_ok=True)
-        state_sidecar(path).unlink(missing_ok=True)
+    path = state_path(game, run, checkpoints)
+    path.unlink(missing_ok=True)
+    state_sidecar(path).unlink(missing_ok=True)
 
 
 # ---------------------------------------------------------------------------------------- one run
@@ -845,8 +806,7 @@ def train_run(game: str, name: str, seconds: float, runs_dir: Path, device: str 
     folder = runs_dir / name
     for stale in (folder / "summary.json", runs_dir / f"{name}.eval.json", runs_dir / f"{name}.eval-stored.json"):
         stale.unlink(missing_ok=True)  # what the lease records must be this call's
-    start = _starting_state(folder, read_lineage(game, name, results),
-                            committed_state(game, name, checkpoints) or state_path(game, name, checkpoints))
+    start = _starting_state(folder, read_lineage(game, name, results), state_path(game, name, checkpoints))
     atomic_write_json(runs_dir / f"{name}.lease.json", start)
     new = start["from"] == "new run"
     summary = train_agent(agent_config(cfg, run), folder, resume=not new, overwrite=new, device=device,
@@ -882,10 +842,9 @@ def _starting_state(folder: Path, lineage: dict, committed: Path) -> dict:
     if own.exists() and read_meta(own, kind=KIND)["step"] == steps:
         how = "the run folder's float32 checkpoint (a warm machine)"
     elif committed.exists():
-        stored = read_state_meta(committed)
-        how = f"the committed {stored.get('state_dtype')} state" + (
-            f" with {stored['state_average_bits']}-bit log-coded averages" if stored.get("state_average_bits") else "")
-        restore_state(committed, own)
+        stored = restore_state(committed, own)["restored_from_state"]  # decompressed and verified once
+        how = f"the committed {stored['dtype']} state" + (
+            f" with {stored['average_bits']}-bit log-coded averages" if stored["average_bits"] else "")
     else:
         raise SsmlibError(f"{folder.name} has {steps:,} agent steps in its lineage but no committed state at "
                           f"{committed}: it cannot be continued")
@@ -923,8 +882,6 @@ def lease(game: str, seconds: float, runs_dir: Path, max_runs: int = 2, device: 
     for r in campaign_runs(cfg, extra=True):  # a finished run's state left by an earlier lease (the tar adds, never deletes)
         if read_lineage(game, r.name, results)["finished"]:
             drop_state(game, r.name, checkpoints)
-    for name in pack_legacy_states(game, checkpoints):
-        print(f"{name}: its committed state compressed ({state_path(game, name, checkpoints).name})", flush=True)
     picked, notes = pick_runs(cfg, max_runs, blocked, results, checkpoints, state_budget_mib)
     for line in notes:
         print(line, flush=True)

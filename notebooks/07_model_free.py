@@ -30,8 +30,8 @@
 # 3. a short training run on the CPU, to see the loop work and measure its speed;
 # 4. the GPU runs of the I2A study (`results/i2a/MsPacman/`): learning curves of two seeds, each
 #    trained for 2,000,000 agent steps;
-# 5. the trained agent (`checkpoints/agents/MsPacman-model-free.safetensors`, seed 0 of that study)
-#    playing the real game;
+# 5. the trained agent the book serves playing the real game: the best finished model-free run of the
+#    I2A campaign ({doc}`chapter 10 <10_results>`) once one has finished, until then seed 0 of that study;
 # 6. how a trained agent becomes a data-collection policy for the environment models.
 #
 # The paper does not say which actor-critic it used. The reimplementations use A2C or A3C, and so do
@@ -53,6 +53,7 @@ from ssmlib.config import CHECKPOINTS_DIR, PROFILES, RUNS_DIR, AgentConfig, agen
 from ssmlib.data.ale import action_meanings, make_vector_env, preprocess
 from ssmlib.data.collect import EpsilonPolicy, collect, config_with
 from ssmlib.models import count_parameters
+from ssmlib.pretrained import agent_source, pinned_files, pretrained_agent_path
 from ssmlib.studies.i2a import curve, runs_of, score_at
 from ssmlib.studies.i2a import load_study as load_i2a_study
 from ssmlib.train import read_metrics
@@ -62,7 +63,7 @@ from ssmlib.viz.frames import frame_strip, frames_player
 torch.set_num_threads(1)  # robust on a shared 2-core CPU
 PROFILE = book_profile()
 OUT = RUNS_DIR / "book" / "07_model_free"
-MF_AGENT = CHECKPOINTS_DIR / "agents" / "MsPacman-model-free.safetensors"
+MF_AGENT = pretrained_agent_path("MsPacman", "model-free")  # the campaign's best finished run, else the pilot's seed 0
 print("profile:", PROFILE)
 
 # %% [markdown]
@@ -292,12 +293,17 @@ fig.tight_layout()
 #
 # ## The trained agent plays
 #
-# The weights of seed 0 at the end of its run (2,000,000 agent steps) are committed, without the
-# optimiser state, as `checkpoints/agents/MsPacman-model-free.safetensors`. `load_agent` rebuilds the
-# network from the config stored in the file. The study also scored these final weights frozen,
-# with `python -m ssmlib agent eval` (one fresh game in each of 64 environments, no learning); chapter
-# 8 explains why that score can differ from the training log. We let the agent play one game on this
-# CPU at its own frame size: it acts through the intro unrecorded, then `play_agent` records every
+# The book serves one model-free agent, found by `pretrained_agent_path`. The I2A campaign of
+# {doc}`chapter 10 <10_results>` trains many more seeds than this pilot study and keeps the final
+# weights (bfloat16, without the optimiser state) of its best finished run, the one with the highest
+# frozen score. Once such a run exists, the book serves it. Until then it serves seed 0 of the pilot
+# study above, committed as `checkpoints/agents/MsPacman-model-free.safetensors`. The cell prints
+# which one this is. That pilot file stays in the repository either way: the model-zoo campaign
+# collects its dataset with it (see the last section). `load_agent` rebuilds the network from the config stored in the
+# file. The "frozen" score is of the final weights with learning switched off
+# (`python -m ssmlib agent eval`, one fresh game in each of 64 environments). Chapter 8 explains why
+# it can differ from the training log. We let the agent play one game on this CPU at its own frame
+# size: it acts through the intro unrecorded, then `play_agent` records every
 # step (the screen, the policy, the value, the action and the reward).
 
 # %%
@@ -305,9 +311,7 @@ agent, acfg, meta, _ = load_agent(MF_AGENT)
 print(f"{meta['agent']} agent, {acfg.height}x{acfg.width} frames, trained {meta['step']:,} agent steps "
       f"({meta['wall_s']:.0f} s, git {meta['git_sha']}); {count_parameters(agent):,} parameters; "
       f"exported from {meta['exported_from']}")
-r0 = rows[mf_runs[0]]
-print(f"{r0['run']}: training log {r0['online_last100_at_end']:.0f} (last 100 games); frozen, agent eval "
-      f"{r0['eval_return_mean']:.0f} +- {r0['eval_return_std']:.0f} over {r0['eval_episodes']} games")
+print("served:", agent_source(MF_AGENT))
 env = make_agent_env("MsPacman", 1, acfg.height, acfg.width, seed=0, num_threads=1)
 t0 = time.perf_counter()
 clip = play_agent(agent, env, 160, warmup=60, seed=0, action_names=NAMES)
@@ -356,12 +360,17 @@ print(f"median probability of the most likely action: {np.median(probs_max):.2f}
 # one new frame per environment, and it keeps the 3-frame stack the agent reads. `EpsilonPolicy` then
 # replaces each action by a uniformly random one with probability $\epsilon$. The collector takes a
 # **factory**, so that every shard gets a fresh policy (shards are independent, and a resumed
-# collection writes the same bytes). A tiny collection at the agent's frame size:
+# collection writes the same bytes). The model-zoo campaign of {doc}`chapter 10 <10_results>` collects its
+# dataset this way, again in every GPU lease, with the pilot study's seed 0. Its config pins that file:
+# weights that drew other actions would give the dataset another fingerprint. A tiny collection with
+# the same agent, at its frame size:
 
 # %%
 EPS = 0.05
+(COLLECTOR,) = pinned_files("MsPacman")  # the model-zoo campaign's data policy
+print("collecting with", COLLECTOR.relative_to(CHECKPOINTS_DIR.parent))
 data_cfg = config_with(get_profile("paper").data, num_envs=2, steps_per_shard=100, seed=7)
-factory = lambda: EpsilonPolicy(AgentPolicy(MF_AGENT), len(NAMES), EPS)  # noqa: E731
+factory = lambda: EpsilonPolicy(AgentPolicy(COLLECTOR), len(NAMES), EPS)  # noqa: E731
 t0 = time.perf_counter()
 agent_data = collect(data_cfg, OUT / "agent-data", 200, policy_factory=factory, overwrite=True, progress=False)
 print(f"{len(agent_data)} frames of {agent_data.height}x{agent_data.width} in {time.perf_counter() - t0:.1f} s")

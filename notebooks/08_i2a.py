@@ -54,12 +54,12 @@ import torch
 from ssmlib.agents import build_agent, frames_from_obs, load_agent, make_agent_env
 from ssmlib.book import VARIANTS as STUDY_ORDER
 from ssmlib.book import colour, quick_env_model
-from ssmlib.checkpoint import read_meta
 from ssmlib.config import CHECKPOINTS_DIR, agent_profile, book_profile, env_model_path
 from ssmlib.paper import PUBLISHED, paper_i2a_scores
 from ssmlib.data.ale import action_meanings
 from ssmlib.io import sha256_file
 from ssmlib.models import count_parameters
+from ssmlib.pretrained import agent_source, model_source, pretrained_agent_path
 from ssmlib.studies.i2a import load_study as load_i2a_study
 from ssmlib.studies.i2a import runs_of
 from ssmlib.viz.agent_view import draw_i2a, imagination_figure, imagination_player, play_agent, plot_study_curves
@@ -220,17 +220,21 @@ print(f"real model: largest difference between rollouts of different first actio
 # %% [markdown]
 # ## The pretrained I2A plays
 #
-# The GPU study trained I2As at the paper's size around the first zoo's dSSM-DET
-# (`checkpoints/MsPacman/dSSM-DET.safetensors`, kept for this agent: the book's other MsPacman models
-# now come from the campaign of {doc}`chapter 10 <10_results>`; 200x160 frames, state maps of 64x25x20), with $D$ = 3 imagined steps and a distilled rollout
-# policy. Its weights (seed 0 of the study below, after 2,000,000 agent steps) are in
-# `checkpoints/agents/MsPacman-i2a-distill.safetensors`. The
-# agent file does not copy the model: it stores its path and sha256, and we check that the committed
+# The book serves one distilled I2A, found by `pretrained_agent_path`: the I2A campaign's best finished
+# run of its arm `i2a-distill-dSSM-DET` ({doc}`chapter 10 <10_results>`) once one has finished, until then
+# seed 0 of the GPU study below, after 2,000,000 agent steps
+# (`checkpoints/agents/MsPacman-i2a-distill.safetensors`). Both are I2As at the paper's size (200x160 frames,
+# $D$ = 3 imagined steps, a distilled rollout policy) around a frozen dSSM-DET: the campaign's agents
+# query the campaign's best dSSM-DET seed, the pilot agent the first zoo's short GPU run
+# (`checkpoints/MsPacman/dSSM-DET.safetensors`, kept for that agent only; it leaves the repository
+# with the pilot agent once the campaign serves one). The cell prints which agent and which model this is.
+# The agent file does not copy the model: it stores its path and sha256, and we check that the committed
 # model is the one the agent was trained with.
 
 # %%
-agent_path = CHECKPOINTS_DIR / "agents" / "MsPacman-i2a-distill.safetensors"
+agent_path = pretrained_agent_path("MsPacman", "i2a-distill-dSSM-DET")
 agent, acfg, meta, _ = load_agent(agent_path)  # with the frozen model its config names, checked by sha256
+print("served:", agent_source(agent_path))
 model_path = env_model_path(acfg.env_model)
 m = agent.env_model
 print(f"{meta['agent']}/{acfg.rollout_policy}: {acfg.height}x{acfg.width} frames, model state map "
@@ -238,9 +242,7 @@ print(f"{meta['agent']}/{acfg.rollout_policy}: {acfg.height}x{acfg.width} frames
       f"({meta['wall_s']:.0f} s, git {meta['git_sha']}); {count_parameters(agent):,} trained parameters")
 print("the frozen model is the one the agent was trained with (sha256):",
       sha256_file(model_path) == meta["env_model_sha256"])
-zoo = read_meta(model_path)["exported_from"]
-print(f"the model: {model_path.relative_to(CHECKPOINTS_DIR.parent)}, trained {zoo['step']:,} steps in "
-      f"{zoo['wall_s'] / 60:.0f} minutes on an {zoo['device']} (chapter 4)")
+print(f"the model: {model_path.relative_to(CHECKPOINTS_DIR.parent)}, {model_source(model_path)}")
 
 # %% [markdown]
 # `play_agent` lets the agent play one real game, first through Ms. Pac-Man's intro unrecorded,

@@ -50,8 +50,9 @@ from ssmlib.agents import (ImaginedVectorEnv, a2c_losses, build_agent, distill_l
 from ssmlib.agents.networks import straight_through_gumbel
 from ssmlib.book import colour, quick_dataset, quick_env_model
 from ssmlib.checkpoint import load_model
-from ssmlib.config import CHECKPOINTS_DIR, RUNS_DIR, AgentConfig, agent_profile, book_profile
+from ssmlib.config import RUNS_DIR, AgentConfig, agent_profile, book_profile
 from ssmlib.data.ale import action_meanings
+from ssmlib.pretrained import agent_source, pretrained_agent_path
 from ssmlib.studies.i2a import load_study as load_i2a_study
 from ssmlib.studies.i2a import runs_of
 from ssmlib.train import read_metrics
@@ -318,13 +319,14 @@ print(f"{'i2a-uniform':13} log 9 - H(pi), same: {ref}")
 # The KL above is measured where $\hat\pi$ is trained: at the state of the real frames. Inside a
 # rollout it acts on imagined states $\hat s_j = g(\hat s_{j-1}, \hat a_{j-1})$, which come out of the
 # transition, not out of the encoder and $\mathrm{init}$. Nothing forces the two kinds of state maps
-# to look alike to a small CNN. We check with the committed distilled I2A: it plays a short stretch of
+# to look alike to a small CNN. We check with the distilled I2A the book serves ({doc}`chapter 8 <08_i2a>`): it plays a short stretch of
 # the real game, and at every step we compare the agent's policy with its rollout policy at the real
 # state and at the imagined states of the rollouts.
 
 # %%
-# with the frozen model its config names (the first zoo's dSSM-DET, checked by sha256)
-agent, acfg, meta, _ = load_agent(CHECKPOINTS_DIR / "agents" / "MsPacman-i2a-distill.safetensors")
+agent_path = pretrained_agent_path("MsPacman", "i2a-distill-dSSM-DET")  # chapter 8's agent
+agent, acfg, meta, _ = load_agent(agent_path)  # with the frozen model its config names, checked by sha256
+print("served:", agent_source(agent_path))
 env = make_agent_env("MsPacman", 1, acfg.height, acfg.width, seed=1, num_threads=1)
 t0 = time.perf_counter()
 clip = play_agent(agent, env, 16, warmup=60, seed=1, action_names=NAMES, decode=False)

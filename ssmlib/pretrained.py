@@ -33,6 +33,20 @@ def pretrained_path(game: str, model: str) -> Path:
     return CHECKPOINTS_DIR / game / f"{model}.safetensors"
 
 
+def resolve_env_model(value: str | None, game: str) -> str | None:
+    """An ``--env-model`` argument: a model's name (``dSSM-DET``) stands for the pretrained weights the book
+    serves (:func:`pretrained_path`, repository-relative as configs store it); anything else is a path, as given."""
+    from .config import MODEL_NAMES, REPO_ROOT
+
+    if value not in MODEL_NAMES:
+        return value
+    path = pretrained_path(game, value)
+    if not path.exists():
+        raise SsmlibError(f"--env-model {value}: no pretrained {value} for {game} ({path} is missing); pass a "
+                          f"checkpoint's path instead")
+    return path.relative_to(REPO_ROOT).as_posix() if path.is_relative_to(REPO_ROOT) else str(path)
+
+
 def available() -> list[tuple[str, str]]:
     """(game, model) pairs of the pretrained environment models (not the agents')."""
     from .config import MODEL_NAMES
@@ -89,3 +103,151 @@ def demo_dataset(game: str = "MsPacman", height: int = 200, width: int = 160, st
     cfg = DataConfig(game=game, height=height, width=width, num_envs=4, steps_per_shard=steps // 4,
                      seed=1000, test_fraction=1.0)
     return ensure_dataset(cache_dir() / "datasets" / f"{game}-{height}x{width}-demo", cfg, steps)
+
+
+# ------------------------------------------------------------------------------------------------ agents
+
+SERVED_AGENTS = {"model-free": "model-free", "i2a-distill-dSSM-DET": "i2a-distill"}
+"""The agents the book serves, by the I2A campaign's arm (one of its ``keep_weights``) -> the pilot study's file
+name. An arm is served by the campaign's kept best run (``checkpoints/i2a_campaign/<game>/best-<arm>.safetensors``)
+once one has finished, until then by the pilot study's seed 0 (``checkpoints/agents/<game>-<pilot>.safetensors``)."""
+
+
+def pilot_agent_path(game: str, arm: str, checkpoints: Path = CHECKPOINTS_DIR) -> Path:
+    """The pilot study's agent of ``arm`` (seed 0 after 2M agent steps), committed before the campaign."""
+    if arm not in SERVED_AGENTS:
+        raise SsmlibError(f"no served agent {arm!r}; choose one of {', '.join(SERVED_AGENTS)}")
+    return Path(checkpoints) / "agents" / f"{game}-{SERVED_AGENTS[arm]}.safetensors"
+
+
+def pretrained_agent_path(game: str, arm: str, checkpoints: Path = CHECKPOINTS_DIR) -> Path:
+    """The weights served as ``arm``'s agent of ``game``: the I2A campaign's kept best run where one has finished,
+    else the pilot's (:data:`SERVED_AGENTS`)."""
+    from .studies.i2a_campaign import best_weights_path
+
+    pilot = pilot_agent_path(game, arm, checkpoints)  # checks the arm
+    best = best_weights_path(game, arm, checkpoints)
+    return best if best.exists() else pilot
+
+
+def agent_source(path) -> str:
+    """Where a served agent's weights come from, in one line (for the chapters that load one)."""
+    import json
+
+    from .agents.checkpoint import KIND
+    from .checkpoint import read_meta
+    from .config import RESULTS_DIR
+    from .io import read_packed, stored_path
+
+    meta = read_meta(path, kind=KIND)
+    best = meta.get("campaign_best")
+    if best:
+        extra = " (an extra seed)" if best.get("extra_seed") else ""
+        return (f"the I2A campaign's best finished {best['arm']} run: {best['run']}{extra}, "
+                f"{best['steps']:,} agent steps, frozen mean {best['frozen_mean']:.0f} over {best['frozen_games']} "
+                f"games, {meta['weights_dtype']} weights")
+    cfg = meta["config"]
+    run = f"{cfg['agent'] if cfg['agent'] == 'model-free' else cfg['agent'] + '-' + cfg['rollout_policy']}-s{cfg['seed']}"
+    ev = stored_path(RESULTS_DIR / "i2a" / cfg["game"] / run / "eval.json")
+    frozen = ""
+    if ev.exists():
+        ev = json.loads(read_packed(ev))
+        frozen = f", frozen mean {ev['return_mean']:.0f} over {ev['episodes']} games"
+    return (f"the pilot study's {run}, {meta['step']:,} agent steps{frozen}, {meta.get('weights_dtype') or 'float32'} "
+            f"weights (the I2A campaign has kept no finished run of this arm yet)")
+
+
+def model_source(path) -> str:
+    """Where an environment model's weights come from, in one line: a model-zoo campaign run (its name and the
+    training frames it had seen) or a first-zoo run (its steps and GPU minutes)."""
+    from .checkpoint import read_meta
+
+    from .studies.zoo_campaign import read_lineage, run_frames
+
+    path = Path(path)
+    meta = read_meta(path)
+    src = meta.get("exported_from") or {}
+    if path.parent.parent.name == "campaign":  # checkpoints/campaign/<game>/<run>: its lineage has the run's frames
+        frames = run_frames(read_lineage(path.parent.name, path.stem))  # (its own step counts this lease only)
+        return f"the model-zoo campaign's {meta['model']} run {path.stem}, {frames / 1e6:.2f}M training frames"
+    return (f"the first zoo's {meta['model']} run, {src['step']:,} steps in {src['wall_s'] / 60:.0f} minutes on an "
+            f"{src['device']} (chapter 4)")
+
+
+def pinned_files(game: str, results: Path | None = None) -> set[Path]:
+    """Committed files a campaign's config names as an input it reads unchanged in every lease: the model-zoo
+    campaign collects its dataset with its ``agent`` (other weights would change the dataset's fingerprint)."""
+    import json
+
+    from .config import RESULTS_DIR
+    from .studies.zoo_campaign import campaign_dir
+
+    results = Path(results or RESULTS_DIR)
+    path = campaign_dir(game, results) / "config.json"
+    agent = json.loads(path.read_text()).get("agent") if path.exists() else None
+    return {(results.parent / agent).resolve()} if agent else set()  # a repository-relative path
+
+
+def retirable_pilots(game: str, checkpoints: Path = CHECKPOINTS_DIR, results: Path | None = None
+                     ) -> list[tuple[Path, str]]:
+    """Pilot files the campaign has superseded and nothing needs any more, each with why:
+
+    * a served arm's pilot agent once the arm's best run is kept, unless a campaign pins it (:func:`pinned_files`);
+    * then a first-zoo environment model (``checkpoints/<game>/``) that only retired agents named, which the
+      book no longer serves (:func:`pretrained_path` gives the campaign's run of that model).
+
+    Each file's ``.json`` sidecar goes with it (:func:`retire_pilots`)."""
+    from .config import MODEL_NAMES
+    from .studies.i2a_campaign import best_weights_path
+
+    checkpoints, pinned = Path(checkpoints), pinned_files(game, results)
+    out, retired = [], []
+    for arm in SERVED_AGENTS:
+        pilot, best = pilot_agent_path(game, arm, checkpoints), best_weights_path(game, arm, checkpoints)
+        if pilot.exists() and best.exists() and pilot.resolve() not in pinned:
+            out.append((pilot, f"superseded by the campaign's {best.name}"))
+            retired.append(pilot.resolve())
+    if not retired:
+        return out
+    kept = {p.resolve() for p in checkpoints.rglob("*.safetensors")} - set(retired)
+    still_named = {_named_model(p, checkpoints.parent) for p in kept} - {None}
+    first_zoo = (checkpoints / game).resolve()
+    served = {pretrained_path(game, m).resolve() for m in MODEL_NAMES}
+    for agent in retired:
+        model = _named_model(agent, checkpoints.parent)
+        if model is None or not model.exists() or model.parent != first_zoo:
+            continue  # only the first zoo's files are pilots; the campaign's weights stay with the campaign
+        if model not in still_named | served | pinned and model not in {p for p, _ in out}:
+            out.append((model, f"only the retired {agent.name} used it; {game}'s {model.stem} is served by the campaign"))
+    return out
+
+
+def _named_model(path: Path, root: Path) -> Path | None:
+    """The environment model an agent checkpoint's config names (resolved; a relative path is of the repository at
+    ``root``, as configs store it), None for an environment model's file or an agent without one."""
+    from .agents.checkpoint import KIND
+    from .checkpoint import KIND as MODEL_KIND
+    from .checkpoint import read_meta
+
+    try:
+        model = read_meta(path, kind=KIND)["config"].get("env_model")
+    except SsmlibError:
+        read_meta(path, kind=MODEL_KIND)  # an environment model's file; anything else unreadable stops the retiring
+        return None
+    return (Path(root) / model).resolve() if model else None  # an absolute path stays itself
+
+
+def retire_pilots(game: str, checkpoints: Path = CHECKPOINTS_DIR, results: Path | None = None) -> list[str]:
+    """Delete :func:`retirable_pilots` with their sidecars; one line per file. Run by ``unpack`` after an I2A
+    campaign's tar: the kept best of
+    ``i2a-distill-dSSM-DET`` (about 4.8 MiB) would otherwise take the repository past the 56 MiB a GPU call
+    carries, beside the pilot agent (4.8 MiB) and model (2.3 MiB) it replaces."""
+    from .checkpoint import sidecar_path
+
+    done = []
+    for path, why in retirable_pilots(game, checkpoints, results):
+        size = path.stat().st_size
+        path.unlink()
+        sidecar_path(path).unlink(missing_ok=True)
+        done.append(f"retired {path.name} ({size / 2**20:.1f} MiB): {why}")
+    return done

@@ -23,9 +23,12 @@ from ssmlib.models import build_model
 torch.set_num_threads(1)
 A = 9
 AGENTS = REPO_ROOT / "checkpoints" / "agents"
-COMMITTED = ("MsPacman-i2a-distill",)
-"""The committed agents stored in bf16. The model-free agent stays float32: the model-zoo campaign collects
-its dataset with it, and bf16 weights would draw other actions, hence another dataset fingerprint."""
+PILOTS_IN_BF16 = ("MsPacman-i2a-distill",)
+"""The pilot agents stored in bf16 (``bf16-check.json`` compares them with their float32 weights). The model-free
+pilot stays float32: the model-zoo campaign collects its dataset with it, and bf16 weights would draw other actions,
+hence another dataset fingerprint. The pilot I2A leaves the repository once the I2A campaign keeps a run of its arm
+(``ssmlib.pretrained.retire_pilots``); the kept run's own check is its ``stored_frozen_mean``."""
+COMMITTED = tuple(n for n in PILOTS_IN_BF16 if (AGENTS / f"{n}.safetensors").exists())
 
 
 def _header(path) -> dict:
@@ -158,6 +161,21 @@ def test_the_committed_agents_are_bf16_exports_that_keep_their_source(name):
     assert meta["exported_from"].startswith("runs/") and meta["re_exports"][-1]["dtype"] == "bfloat16"
     assert {v["dtype"] for v in _header(path).values()} == {"BF16"}
     assert json.loads(path.with_suffix(".json").read_text()) == meta  # the sidecar is of this file
+
+
+def test_every_served_bf16_agent_has_its_float32_check():
+    """The pilots' check is bf16-check.json; a kept campaign run's is its bf16 copy scored on the same starts."""
+    from ssmlib.pretrained import SERVED_AGENTS, pretrained_agent_path
+
+    checked = {r["test"]["path"].rsplit("/", 1)[-1].removesuffix(SUFFIX)
+               for r in json.loads((AGENTS / "bf16-check.json").read_text())["results"]}
+    for arm in SERVED_AGENTS:
+        path = pretrained_agent_path("MsPacman", arm)
+        meta = read_meta(path, kind="ssmlib-agent")
+        if meta.get("weights_dtype") != "bfloat16":
+            continue
+        best = meta.get("campaign_best")
+        assert path.stem in checked if best is None else best["stored_frozen_mean"] is not None, path
 
 
 def test_the_committed_bf16_check_is_of_the_committed_files():

@@ -192,8 +192,10 @@ def test_the_committed_msPacman_sssm_and_agents_load_with_their_stored_sizes():
     assert (model.height, model.width) == (meta["model_cfg"]["height"], meta["model_cfg"]["width"])
     train = ckpt.train_config(meta)
     assert (train.batch_size, train.lr) == (meta["train_cfg"]["batch_size"], meta["train_cfg"]["lr"])
-    for name in ("MsPacman-model-free", "MsPacman-i2a-distill"):
-        stored = ckpt.read_meta(REPO_ROOT / f"checkpoints/agents/{name}.safetensors", kind=AGENT_KIND)["config"]
+    from ssmlib.pretrained import SERVED_AGENTS, pretrained_agent_path
+
+    for arm in SERVED_AGENTS:  # the pilots' files until the I2A campaign keeps a run of the arm
+        stored = ckpt.read_meta(pretrained_agent_path("MsPacman", arm), kind=AGENT_KIND)["config"]
         cfg = from_dict(AgentConfig, stored)
         assert (cfg.mf_pool, cfg.height, cfg.num_envs) == (stored["mf_pool"], stored["height"], stored["num_envs"])
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from ..config import AGENTS, PROFILES, ROLLOUT_POLICIES, AgentConfig, agent_profile, with_sets
 from ..errors import SsmlibError
 from ..io import atomic_write_json, provenance
+from ..pretrained import resolve_env_model
 from .a2c import train_agent
 from .checkpoint import export_agent, load_agent
 from .envs import make_agent_env
@@ -20,7 +21,7 @@ def _config_from_args(args) -> AgentConfig:
     cfg = agent_profile(args.profile)
     changes = {"agent": args.agent, "rollout_policy": args.rollout_policy, "game": args.game, "seed": args.seed}
     if args.env_model:
-        changes["env_model"] = args.env_model
+        changes["env_model"] = resolve_env_model(args.env_model, args.game or cfg.game)
     if args.total_steps:
         changes["total_steps"] = args.total_steps
     cfg = dataclasses.replace(cfg, **{k: v for k, v in changes.items() if v is not None})
@@ -68,7 +69,8 @@ def _add_train(sub) -> None:
     t = sub.add_parser("train", help="A2C training, checkpoints and --resume")
     t.add_argument("--agent", choices=AGENTS, default=None)
     t.add_argument("--rollout-policy", choices=ROLLOUT_POLICIES, default=None)
-    t.add_argument("--env-model", default=None, help="checkpoint of the frozen environment model (I2A, copy)")
+    t.add_argument("--env-model", default=None, help="the frozen environment model (I2A, copy): a checkpoint's path, "
+                   "or a model's name (dSSM-DET) for the pretrained weights the book serves")
     t.add_argument("--game", default=None)
     t.add_argument("--profile", choices=PROFILES, default="quick")
     t.add_argument("--total-steps", type=int, default=None, help="agent steps over all environments")
@@ -121,10 +123,11 @@ def _add_bench(sub) -> None:
     b = sub.add_parser("bench", help="agent steps/s of each variant's training loop, alone, in one run")
     b.add_argument("--variants", default=",".join(VARIANTS))
     b.add_argument("--profile", default="quick")
-    b.add_argument("--env-model", default=None)
+    b.add_argument("--env-model", default=None, help="as for train: a checkpoint's path or a model's name")
     b.add_argument("--seconds", type=float, default=30.0)
     b.add_argument("--set", action="append", metavar="KEY=VALUE", help="any AgentConfig field (all of them, with values and meanings: python -m ssmlib config --section agent)")
     b.add_argument("--device", default=None)
     b.add_argument("--out", required=True)
     b.set_defaults(func=lambda a: (bench([v.strip() for v in a.variants.split(",") if v.strip()], a.profile,
-                                         a.env_model, a.seconds, Path(a.out), a.device, a.set), 0)[1])
+                                         resolve_env_model(a.env_model, agent_profile(a.profile).game), a.seconds,
+                                         Path(a.out), a.device, a.set), 0)[1])

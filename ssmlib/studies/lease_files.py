@@ -255,6 +255,10 @@ def unpack(folder, game: str = "MsPacman", root=None, device_tag: str = "h200") 
                 done.append(f"stored {lt.log} as {_store_log(log_src.read_bytes(), log_dst).relative_to(root)}")
             else:
                 done.append(f"no {lt.log} beside {lt.name}: no log stored")
+            if lt.replace_checkpoints:  # the I2A campaign's: a best run kept now serves its arm in the pilot's place
+                from ..pretrained import retire_pilots
+
+                done += retire_pilots(game, root / "checkpoints", root / "results")
         if study is not None and not study[1]:
             done.append(f"{STUDY_FILE} adds no checkpoint to {study[2].relative_to(root)}: nothing stored")
         elif study is not None:

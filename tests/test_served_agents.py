@@ -1,0 +1,154 @@
+"""The agents the book serves (``ssmlib.pretrained``): the I2A campaign's kept best run of an arm once one has
+finished, the pilot study's file until then; the pilot files it supersedes leave the repository at the unpack that
+brings the kept run, except what a campaign pins (the model-zoo campaign's data policy) or another agent still
+queries; ``--env-model NAME`` stands for the served model."""
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from pathlib import Path
+
+import pytest
+import torch
+
+from ssmlib.agents.checkpoint import KIND
+from ssmlib.checkpoint import KIND as MODEL_KIND
+from ssmlib.checkpoint import read_meta, write_file
+from ssmlib.config import REPO_ROOT
+from ssmlib.errors import SsmlibError
+from ssmlib.pretrained import (SERVED_AGENTS, agent_source, pilot_agent_path, pretrained_agent_path,
+                               pretrained_path, resolve_env_model, retirable_pilots, retire_pilots)
+from ssmlib.studies.i2a_campaign import best_weights_path
+from ssmlib.studies.lease_files import unpack
+
+GAME = "MsPacman"
+I2A = "i2a-distill-dSSM-DET"
+
+
+def _config(agent: str, env_model: str | None, seed: int = 0) -> dict:
+    return {"agent": agent, "rollout_policy": "distill" if agent == "i2a" else "uniform", "env_model": env_model,
+            "game": GAME, "seed": seed}
+
+
+def _agent(path: Path, agent: str = "model-free", env_model: str | None = None, **meta) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_file(path, {"agent.w": torch.ones(3)}, {"kind": KIND, "format_version": 1, "step": 2_000_000,
+                                                  "config": _config(agent, env_model), "weights_dtype": "bfloat16",
+                                                  **meta})
+    return path
+
+
+def _model(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_file(path, {"w": torch.zeros(2)}, {"kind": MODEL_KIND, "format_version": 1, "model": "dSSM-DET"})
+    return path
+
+
+def _best(arm: str, run: str, frozen: float) -> dict:
+    return {"campaign_best": {"run": run, "arm": arm, "seed": 6, "extra_seed": True, "steps": 2_000_000,
+                              "frozen_mean": frozen, "frozen_games": 64}}
+
+
+@pytest.fixture
+def repo(tmp_path):
+    """A repository like this one before the campaign keeps an I2A: the pilot agents, the first zoo's dSSM-DET the
+    pilot I2A queries (relative path, as committed), a campaign model, and the zoo campaign pinning the pilot
+    model-free agent as its data policy."""
+    root = tmp_path / "repo"
+    ck = root / "checkpoints"
+    _agent(pilot_agent_path(GAME, "model-free", ck))
+    _model(ck / GAME / "dSSM-DET.safetensors")
+    _agent(pilot_agent_path(GAME, I2A, ck), "i2a", f"checkpoints/{GAME}/dSSM-DET.safetensors")
+    _model(ck / "campaign" / GAME / "dSSM-DET-s2.safetensors")
+    cfg = root / "results/model_zoo" / GAME / "campaign/config.json"
+    cfg.parent.mkdir(parents=True)
+    cfg.write_text(json.dumps({"agent": f"checkpoints/agents/{GAME}-model-free.safetensors"}))
+    return root
+
+
+def _keep(root: Path, arm: str, env_model: str | None = None) -> Path:
+    agent = "model-free" if arm == "model-free" else "i2a"
+    return _agent(best_weights_path(GAME, arm, root / "checkpoints"), agent, env_model,
+                  **_best(arm, f"{arm}-s6", 1234.0))
+
+
+def test_an_arm_is_served_by_its_pilot_until_the_campaign_keeps_a_run_then_by_that_run(repo):
+    ck = repo / "checkpoints"
+    for arm in SERVED_AGENTS:
+        assert pretrained_agent_path(GAME, arm, ck) == pilot_agent_path(GAME, arm, ck)
+    kept = _keep(repo, "model-free")
+    assert pretrained_agent_path(GAME, "model-free", ck) == kept
+    assert pretrained_agent_path(GAME, I2A, ck) == pilot_agent_path(GAME, I2A, ck)  # the other arm: still its pilot
+    with pytest.raises(SsmlibError, match="choose one of model-free, i2a-distill-dSSM-DET"):
+        pretrained_agent_path(GAME, "i2a-uniform-dSSM-DET", ck)
+
+
+def test_nothing_is_retired_before_a_run_is_kept_and_the_pinned_data_policy_never(repo):
+    assert retirable_pilots(GAME, repo / "checkpoints", repo / "results") == []
+    _keep(repo, "model-free")  # the best model-free supersedes the pilot in the book, but the zoo collects with it
+    assert retirable_pilots(GAME, repo / "checkpoints", repo / "results") == []
+
+
+def test_a_kept_i2a_retires_the_pilot_i2a_and_the_first_zoo_model_only_it_queried(repo):
+    ck = repo / "checkpoints"
+    _keep(repo, I2A, f"checkpoints/campaign/{GAME}/dSSM-DET-s2.safetensors")
+    pilot, model = pilot_agent_path(GAME, I2A, ck), ck / GAME / "dSSM-DET.safetensors"
+    assert [p for p, _ in retirable_pilots(GAME, ck, repo / "results")] == [pilot, model.resolve()]
+    done = retire_pilots(GAME, ck, repo / "results")
+    assert [line.split(" (")[0] for line in done] == [f"retired {pilot.name}", f"retired {model.name}"]
+    for path in (pilot, model):
+        assert not path.exists() and not path.with_suffix(".json").exists()  # the sidecar goes with it
+    assert pilot_agent_path(GAME, "model-free", ck).exists()  # pinned
+    assert (ck / "campaign" / GAME / "dSSM-DET-s2.safetensors").exists()  # the campaign's own model stays
+    assert retire_pilots(GAME, ck, repo / "results") == []  # once
+
+
+def test_a_first_zoo_model_another_agent_still_queries_stays(repo):
+    ck = repo / "checkpoints"
+    _keep(repo, I2A, f"checkpoints/{GAME}/dSSM-DET.safetensors")  # (a kept run that queried the same model)
+    assert [p for p, _ in retirable_pilots(GAME, ck, repo / "results")] == [pilot_agent_path(GAME, I2A, ck)]
+
+
+def test_the_unpack_that_brings_a_kept_i2a_retires_the_pilots(repo, tmp_path):
+    kept = tmp_path / "kept.safetensors"
+    _agent(kept, "i2a", f"checkpoints/campaign/{GAME}/dSSM-DET-s2.safetensors", **_best(I2A, f"{I2A}-s0", 900.0))
+    lineage = json.dumps({"run": f"{I2A}-s0", "leases": [{"lease": 1}]}).encode()
+    back = tmp_path / "back" / "i2a"
+    back.mkdir(parents=True)
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name, data in {f"results/i2a/{GAME}/campaign/{I2A}-s0/lineage.json": lineage,
+                           f"checkpoints/i2a_campaign/{GAME}/best-{I2A}.safetensors": kept.read_bytes()}.items():
+            info = tarfile.TarInfo(name)
+            info.size, info.mtime = len(data), 1_764_741_420
+            tar.addfile(info, io.BytesIO(data))
+    (back / "i2a_campaign.tar").write_bytes(buf.getvalue())
+    done = unpack(back.parent, root=repo)
+    assert any(line.startswith(f"retired {GAME}-i2a-distill.safetensors") for line in done), done
+    assert not pilot_agent_path(GAME, I2A, repo / "checkpoints").exists()
+    assert pretrained_agent_path(GAME, I2A, repo / "checkpoints") == best_weights_path(GAME, I2A, repo / "checkpoints")
+
+
+def test_agent_source_says_which_run_serves(repo):
+    ck = repo / "checkpoints"
+    assert "pilot study's model-free-s0" in agent_source(pilot_agent_path(GAME, "model-free", ck))
+    line = agent_source(_keep(repo, I2A))
+    assert f"{I2A}-s6 (an extra seed)" in line and "frozen mean 1234 over 64 games" in line
+
+
+def test_env_model_names_stand_for_the_served_model_and_paths_stay_paths():
+    path = pretrained_path(GAME, "dSSM-DET")
+    assert resolve_env_model("dSSM-DET", GAME) == path.relative_to(REPO_ROOT).as_posix()
+    assert resolve_env_model("runs/mine/dSSM-DET.safetensors", GAME) == "runs/mine/dSSM-DET.safetensors"
+    assert resolve_env_model(None, GAME) is None
+    with pytest.raises(SsmlibError, match="no pretrained sSSM for Pong.*pass a checkpoint's path instead"):
+        resolve_env_model("sSSM", "Pong")
+
+
+def test_the_committed_tree_serves_every_arm_and_holds_no_pilot_it_could_retire():
+    """What the chapters load exists, and every unpack retired what it could (else the tree carries dead MiB)."""
+    for arm in SERVED_AGENTS:
+        meta = read_meta(pretrained_agent_path(GAME, arm), kind=KIND)
+        assert meta["config"]["game"] == GAME and (meta["agent"] == "model-free") == (arm == "model-free")
+    assert retirable_pilots(GAME) == []

@@ -33,6 +33,12 @@
 #   (a step that disagrees with eager falls back, recorded as compile_fallback). Measured in the campaign
 #   (2026-12-02, dSSM-VAE-s0/s1, two runs at once): eager 9.4k frames/s per run, compiled 14.2-14.3k (1.51x);
 #   the first compilation on a machine cost about 66 s per lease, a warm machine's later ones none.
+#   WARM_COMPILE=1 (the default since 2026-12-04; 0 to skip): on a bare machine (no torch compile cache on its disk),
+#   `campaign warm` compiles what the lease's runs will compile (their own train commands, on 16,000 frames collected
+#   for it, a few steps) while the campaign's data is collected, and the lease waits for it (at most WARM_SECONDS,
+#   200) before its runs start: they then read the compiled graphs from the cache. Without it, the cold call of
+#   2026-12-04 gave sSSM-rp-s0 162 s of training out of 324 s and dSSM-DET-s2 229 s (warm calls: 397-410 of 431-446).
+#   Not yet measured on a GPU: the lease's log says how long it waited, and the lineages' train_wall_s what it gained.
 #   MAX_RUNS=3 was killed by the host's OOM killer before the episode-by-episode sampler store (41 GiB per
 #   process); two runs already fill the GPU (9.2k frames/s each against 19.7k alone).
 #   I2A=1 runs a lease of the I2A campaign (scripts/gpu_i2a_campaign.sh, I2A_MAX_RUNS runs, default 2) beside
@@ -74,6 +80,16 @@ if [ "${BENCH:-0}" = 1 ]; then  # eager channels_last against compiled NCHW (the
     --overwrite > "$OUT/bench_train.log" 2>&1 &
   BENCH_PID=$!
 fi
+INDUCTOR_CACHE=${TORCHINDUCTOR_CACHE_DIR:-/tmp/torchinductor_$(id -un)}
+WARM_LOG=/tmp/warm_compile.log  # not under $OUT: the device returns at most 8 files; its summary goes to the lease's log
+if [ "${WARM_COMPILE:-1}" = 1 ] && [ "${COMPILE:-1}" = 1 ] && [ ! -d "$INDUCTOR_CACHE" ]; then
+  # a bare machine (no compile cache yet): compile what the lease's runs will compile while the data is collected
+  # (`campaign warm`, see zoo_campaign.warm_commands), on 16,000 frames collected for it; bounded
+  (timeout 90 python3 -m ssmlib collect --profile paper --game "$GAME" --steps 16000 --out /tmp/data/warm-compile \
+     --no-progress && timeout "${WARM_SECONDS:-200}" python3 -m ssmlib campaign warm --game "$GAME" \
+     --data /tmp/data/warm-compile --max-runs "$MAX_RUNS" --runs runs/warm-compile) > "$WARM_LOG" 2>&1 &
+  WARM_PID=$!
+fi
 python3 -m ssmlib campaign data --game "$GAME" --out "$DATA"
 if [ "${OPEN_LOOP:-1}" = 1 ]; then  # beside the lease: how many prior samples the open-loop excess needs
   # (scripts/open_loop_samples.py) for every committed sampling-model weights, on the campaign's data, bounded; it
@@ -99,6 +115,12 @@ python3 -m ssmlib campaign calibrate --game "$GAME" --data "$DATA" 2>&1 | grep -
 # (every pipe that prints a log ends in `|| true`: under pipefail a grep with no line would end the lease)
 [ -z "${CHECK_PID:-}" ] || { wait "$CHECK_PID" || true; grep '^{' "$OUT/check_step.log" | cut -c1-220 || true; }
 [ -z "${BENCH_PID:-}" ] || { wait "$BENCH_PID" || true; grep -v "Warn\|warn" "$OUT/bench_train.log" | tail -8 || true; }
+if [ -n "${WARM_PID:-}" ]; then  # the runs would compile the same graphs again: wait for the warm-up (bounded above)
+  w0=$(date +%s); WARM_EXIT=0; wait "$WARM_PID" || WARM_EXIT=$?
+  echo "compile warm-up: exit $WARM_EXIT, waited $(( $(date +%s) - w0 )) s after the data; its log's last lines:"
+  grep -v "Warn\|warn\|frames\[row" "$WARM_LOG" | tail -4 || true
+  for f in runs/warm-compile/*.log; do [ -f "$f" ] && { echo "$f:"; grep "test\|rror\|compile" "$f" | grep -v "Warn\|warn" | tail -3 || true; }; done
+fi
 elapsed=$(( $(date +%s) - t0 ))
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-$(( LEASE_SECONDS - elapsed - OVERHEAD ))}
 echo "collected in $elapsed s; each run trains $SECONDS_PER_RUN s"

@@ -641,3 +641,29 @@ def test_sampling_weights_are_the_committed_weights_of_the_sampling_runs_named_b
     assert [(n, f) for n, _, f in got] == [("sSSM-s0@16.93M", 16_934_400), ("dSSM-VAE-s0@14.75M", 14_753_280)]
     assert got[0][1] == campaign.weights_path("MsPacman", "sSSM-s0", ckpts)
     assert campaign.study_name("sSSM-s0", 10_293_760) == "sSSM-s0@10.29M"
+
+
+def test_compile_warm_up_runs_the_leases_own_command_per_kind_on_other_data_and_records_nothing(quick_dataset,
+                                                                                                 tmp_path):
+    """``campaign warm``: one warm-up per kind of run the next lease picks (two seeds of a model compile the same
+    graphs), each the lease's own command (same model, settings and committed start weights, compiled) with
+    another dataset, a scratch folder and a few steps; the lineages stay as they were."""
+    results, ckpts = tmp_path / "results", tmp_path / "ckpts"
+    runs = [{"name": "dSSM-DET-s0", "model": "dSSM-DET", "seed": 0, "jump": 1},
+            {"name": "dSSM-DET-s1", "model": "dSSM-DET", "seed": 1, "jump": 1},
+            {"name": "sSSM-rp-s0", "model": "sSSM", "seed": 0, "jump": 1, "reward_state": "prior"}]
+    cfg = campaign.CampaignConfig(game="MsPacman", profile="quick", eval_windows=4, eval_samples=1, runs=runs)
+    campaign.init(cfg, results=results)
+    cmds = campaign.warm_commands("MsPacman", quick_dataset, tmp_path / "warm", max_runs=3, results=results,
+                                  checkpoints=ckpts)
+    assert list(cmds) == ["warm-dSSM-DET-k1-posterior", "warm-sSSM-k1-prior"]
+    lease_cmd = campaign._train_command(cfg, campaign.CampaignRun(**runs[2]), quick_dataset, tmp_path / "warm" /
+                                        "warm-sSSM-k1-prior", 0, 0, ckpts, compile=True)
+    assert cmds["warm-sSSM-k1-prior"] == lease_cmd + ["--set", f"steps={campaign.WARM_STEPS}"]
+    assert "compile=true" in lease_cmd and "reward_state=prior" in lease_cmd
+    before = {r["name"]: campaign.read_lineage("MsPacman", r["name"], results) for r in runs}
+    codes = campaign.warm("MsPacman", quick_dataset, tmp_path / "warm", max_runs=1, results=results, checkpoints=ckpts)
+    assert codes == {"warm-dSSM-DET-k1-posterior": 0}
+    summary = read_json(tmp_path / "warm" / "warm-dSSM-DET-k1-posterior" / "summary.json")
+    assert summary["step"] == campaign.WARM_STEPS  # the later --set steps wins over the lease's
+    assert {r["name"]: campaign.read_lineage("MsPacman", r["name"], results) for r in runs} == before

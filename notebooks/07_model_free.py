@@ -392,8 +392,8 @@ ax.legend(fontsize=8)
 fig.tight_layout()
 
 # %% [markdown]
-# The random policy spreads its actions evenly. The agent concentrates on the few moves its policy
-# prefers (the plot above shows which), and $\epsilon$ keeps every action present. From the command line, the same
+# The random policy spreads its actions evenly. The collecting agent concentrates on the few moves its
+# policy prefers (its bars show which), and $\epsilon$ keeps every action present. From the command line, the same
 # collection at full size is
 #
 # ```bash

@@ -226,8 +226,7 @@ print(f"real model: largest difference between rollouts of different first actio
 # (`checkpoints/agents/MsPacman-i2a-distill.safetensors`). Both are I2As at the paper's size (200x160 frames,
 # $D$ = 3 imagined steps, a distilled rollout policy) around a frozen dSSM-DET: the campaign's agents
 # query the campaign's best dSSM-DET seed, the pilot agent the first zoo's short GPU run
-# (`checkpoints/MsPacman/dSSM-DET.safetensors`, kept for that agent only; it leaves the repository
-# with the pilot agent once the campaign serves one). The cell prints which agent and which model this is.
+# (`checkpoints/MsPacman/dSSM-DET.safetensors`). The cell prints which agent and which model this is.
 # The agent file does not copy the model: it stores its path and sha256, and we check that the committed
 # model is the one the agent was trained with.
 
@@ -272,7 +271,7 @@ fig = imagination_figure(clip, T_SHOW)
 
 # %% [markdown]
 # At this size the imagined frames look alike: the maze is the same in all of them, and what an
-# action changes is a small, blurry Ms. Pac-Man. If most of the later actions in the grid are `N`
+# action changes is Ms. Pac-Man, a few pixels (blurry in the pilot's briefly trained model). If most of the later actions in the grid are `N`
 # (NOOP), that is not the agent's taste: {doc}`chapter 9 <09_learning_to_query>` shows that this distilled rollout policy, trained
 # at the states of real frames, behaves very differently at imagined states. The same step as **differences**: each cell shows how
 # its rollout differs from the mean of the 9 rollouts at the same depth, amplified (the factor is in

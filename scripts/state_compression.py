@@ -4,7 +4,8 @@ The measurement behind ``i2a_campaign.STATE_BUDGET_MIB`` = 8.5 (the design chang
 committed state (``checkpoints/i2a_campaign/<game>/<run>.safetensors.xz``): its raw and stored bytes, and the xz
 ratio of its two parts alone, the bfloat16 weights and the uint8 log codes of RMSprop's averages. No I2A state
 exists before the gated arms start, so the I2A estimate combines the trained pilot I2A agent's bfloat16 weights
-(``checkpoints/agents/MsPacman-i2a-distill.safetensors``, 2 bytes a parameter) with the codes' ratio (1 byte a
+(the I2A the book serves, ``ssmlib.pretrained.pretrained_agent_path``: the pilot's
+``checkpoints/agents/MsPacman-i2a-distill.safetensors`` until the campaign keeps a run; 2 bytes a parameter) with the codes' ratio (1 byte a
 parameter). Also the tree a GPU call carries (``ssmlib.tree_size``).
 
 Usage: python scripts/state_compression.py [--game MsPacman] [--out results/i2a/MsPacman/campaign/state-compression.json]
@@ -16,7 +17,8 @@ from pathlib import Path
 
 import torch
 
-from ssmlib.config import CHECKPOINTS_DIR, REPO_ROOT
+from ssmlib.config import REPO_ROOT
+from ssmlib.pretrained import pretrained_agent_path
 from ssmlib.io import atomic_write_json, provenance
 from ssmlib.studies import i2a_campaign as ic
 from ssmlib.studies.common import read_json
@@ -49,7 +51,8 @@ def main() -> None:
                        "weights_bytes": wb, "weights_ratio": wr, "codes_bytes": cb, "codes_ratio": cr})
     from safetensors.torch import load_file
 
-    pilot = CHECKPOINTS_DIR / "agents" / f"{args.game}-i2a-distill.safetensors"
+    # the served I2A's weights: the pilot's until the campaign keeps a run of the arm (then the pilot is retired)
+    pilot = pretrained_agent_path(args.game, "i2a-distill-dSSM-DET")
     pb, pr = xz_ratio(load_file(pilot), torch.bfloat16)
     codes = max((s["codes_ratio"] for s in states), default=None)
     doc = {"preset": PRESET, "states": states,

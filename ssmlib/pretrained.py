@@ -33,20 +33,6 @@ def pretrained_path(game: str, model: str) -> Path:
     return CHECKPOINTS_DIR / game / f"{model}.safetensors"
 
 
-def resolve_env_model(value: str | None, game: str) -> str | None:
-    """An ``--env-model`` argument: a model's name (``dSSM-DET``) stands for the pretrained weights the book
-    serves (:func:`pretrained_path`, repository-relative as configs store it); anything else is a path, as given."""
-    from .config import MODEL_NAMES, REPO_ROOT
-
-    if value not in MODEL_NAMES:
-        return value
-    path = pretrained_path(game, value)
-    if not path.exists():
-        raise SsmlibError(f"--env-model {value}: no pretrained {value} for {game} ({path} is missing); pass a "
-                          f"checkpoint's path instead")
-    return path.relative_to(REPO_ROOT).as_posix() if path.is_relative_to(REPO_ROOT) else str(path)
-
-
 def available() -> list[tuple[str, str]]:
     """(game, model) pairs of the pretrained environment models (not the agents')."""
     from .config import MODEL_NAMES
@@ -177,71 +163,37 @@ def model_source(path) -> str:
 def pinned_files(game: str, results: Path | None = None) -> set[Path]:
     """Committed files a campaign's config names as an input it reads unchanged in every lease: the model-zoo
     campaign collects its dataset with its ``agent`` (other weights would change the dataset's fingerprint)."""
-    import json
-
     from .config import RESULTS_DIR
-    from .studies.zoo_campaign import campaign_dir
+    from .studies.zoo_campaign import campaign_dir, load_config
 
     results = Path(results or RESULTS_DIR)
-    path = campaign_dir(game, results) / "config.json"
-    agent = json.loads(path.read_text()).get("agent") if path.exists() else None
-    return {(results.parent / agent).resolve()} if agent else set()  # a repository-relative path
+    if not (campaign_dir(game, results) / "config.json").exists():
+        return set()
+    return {(results.parent / load_config(game, results).agent).resolve()}  # a repository-relative path
 
 
 def retirable_pilots(game: str, checkpoints: Path = CHECKPOINTS_DIR, results: Path | None = None
                      ) -> list[tuple[Path, str]]:
-    """Pilot files the campaign has superseded and nothing needs any more, each with why:
-
-    * a served arm's pilot agent once the arm's best run is kept, unless a campaign pins it (:func:`pinned_files`);
-    * then a first-zoo environment model (``checkpoints/<game>/``) that only retired agents named, which the
-      book no longer serves (:func:`pretrained_path` gives the campaign's run of that model).
-
-    Each file's ``.json`` sidecar goes with it (:func:`retire_pilots`)."""
-    from .config import MODEL_NAMES
+    """Pilot agents the campaign has superseded, each with why: a served arm's pilot once the arm's best run is
+    kept, unless a campaign pins it (:func:`pinned_files`: the model-free pilot, the model-zoo campaign's data
+    policy). The first zoo's dSSM-DET the pilot I2A queried stays: it is the default environment model of agent
+    runs (``env_model="auto"``, ``config.resolve_env_model``). Each file's ``.json`` sidecar goes with it
+    (:func:`retire_pilots`)."""
     from .studies.i2a_campaign import best_weights_path
 
-    checkpoints, pinned = Path(checkpoints), pinned_files(game, results)
-    out, retired = [], []
+    pinned = pinned_files(game, results)
+    out = []
     for arm in SERVED_AGENTS:
         pilot, best = pilot_agent_path(game, arm, checkpoints), best_weights_path(game, arm, checkpoints)
         if pilot.exists() and best.exists() and pilot.resolve() not in pinned:
             out.append((pilot, f"superseded by the campaign's {best.name}"))
-            retired.append(pilot.resolve())
-    if not retired:
-        return out
-    kept = {p.resolve() for p in checkpoints.rglob("*.safetensors")} - set(retired)
-    still_named = {_named_model(p, checkpoints.parent) for p in kept} - {None}
-    first_zoo = (checkpoints / game).resolve()
-    served = {pretrained_path(game, m).resolve() for m in MODEL_NAMES}
-    for agent in retired:
-        model = _named_model(agent, checkpoints.parent)
-        if model is None or not model.exists() or model.parent != first_zoo:
-            continue  # only the first zoo's files are pilots; the campaign's weights stay with the campaign
-        if model not in still_named | served | pinned and model not in {p for p, _ in out}:
-            out.append((model, f"only the retired {agent.name} used it; {game}'s {model.stem} is served by the campaign"))
     return out
-
-
-def _named_model(path: Path, root: Path) -> Path | None:
-    """The environment model an agent checkpoint's config names (resolved; a relative path is of the repository at
-    ``root``, as configs store it), None for an environment model's file or an agent without one."""
-    from .agents.checkpoint import KIND
-    from .checkpoint import KIND as MODEL_KIND
-    from .checkpoint import read_meta
-
-    try:
-        model = read_meta(path, kind=KIND)["config"].get("env_model")
-    except SsmlibError:
-        read_meta(path, kind=MODEL_KIND)  # an environment model's file; anything else unreadable stops the retiring
-        return None
-    return (Path(root) / model).resolve() if model else None  # an absolute path stays itself
 
 
 def retire_pilots(game: str, checkpoints: Path = CHECKPOINTS_DIR, results: Path | None = None) -> list[str]:
     """Delete :func:`retirable_pilots` with their sidecars; one line per file. Run by ``unpack`` after an I2A
-    campaign's tar: the kept best of
-    ``i2a-distill-dSSM-DET`` (about 4.8 MiB) would otherwise take the repository past the 56 MiB a GPU call
-    carries, beside the pilot agent (4.8 MiB) and model (2.3 MiB) it replaces."""
+    campaign's tar: the kept best of ``i2a-distill-dSSM-DET`` (about 4.8 MiB) beside the pilot I2A (4.8 MiB) it
+    replaces would take the repository past the 56 MiB a GPU call carries."""
     from .checkpoint import sidecar_path
 
     done = []

@@ -237,7 +237,7 @@ def test_a_run_at_its_budget_is_evaluated_frozen_and_finished(tmp_path, monkeypa
     """The run's process (``i2a-campaign run``, here in this process) trains to the budget, then plays its final
     weights frozen through ``agent eval`` (whose whole games take minutes on a CPU: its evaluator is replaced,
     after checking what it is given), and the lease records the run as finished."""
-    import ssmlib.agents.cli as agent_cli
+    import ssmlib.agents.evaluation as agent_evaluation  # where agent eval (evaluate_checkpoint) finds it
     from ssmlib.agents.checkpoint import agent_weights
     from ssmlib.checkpoint import load_checkpoint
 
@@ -249,7 +249,7 @@ def test_a_run_at_its_budget_is_evaluated_frozen_and_finished(tmp_path, monkeypa
         seen.update(envs=env.num_envs, episodes=episodes, seed=seed, weights=agent.agent_state_dict())
         return {"episodes": 3, "returns": [100.0, 300.0, 500.0], "lengths": [9, 9, 9], "return_mean": 300.0}
 
-    monkeypatch.setattr(agent_cli, "evaluate_agent", evaluate)
+    monkeypatch.setattr(agent_evaluation, "evaluate_agent", evaluate)
     s = ic.train_run("MsPacman", "model-free-s0", 60.0, runs, "cpu", tmp_path, ckpts)
     assert s["step"] == 20 and s["status"] == "done"
     assert (seen["envs"], seen["episodes"], seen["seed"]) == (3, 3, ic.EVAL_SEED)
@@ -636,7 +636,7 @@ def test_extra_seeds_train_after_every_design_run_and_no_verdict_reads_them(tmp_
 def test_a_finished_run_keeps_its_weights_only_while_it_is_its_arms_best(tmp_path, monkeypatch):
     """``keep_weights``: the first finished run's final weights are kept (weights only, bf16, with which run and
     frozen mean); a later seed replaces them only with a higher frozen mean; an arm not named keeps nothing."""
-    import ssmlib.agents.cli as agent_cli
+    import ssmlib.agents.evaluation as agent_evaluation  # where agent eval (evaluate_checkpoint) finds it
     from ssmlib.agents.checkpoint import agent_weights, load_agent
 
     ckpts, runs = tmp_path / "ckpt", tmp_path / "runs"
@@ -650,7 +650,7 @@ def test_a_finished_run_keeps_its_weights_only_while_it_is_its_arms_best(tmp_pat
         played.append(seed)
         return {"episodes": 2, "returns": [m - 50, m + 50], "lengths": [9, 9], "return_mean": m}
 
-    monkeypatch.setattr(agent_cli, "evaluate_agent", evaluate)
+    monkeypatch.setattr(agent_evaluation, "evaluate_agent", evaluate)
     best = ic.best_weights_path("MsPacman", "model-free", ckpts)
 
     def finish(seed):

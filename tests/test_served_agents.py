@@ -1,7 +1,7 @@
 """The agents the book serves (``ssmlib.pretrained``): the I2A campaign's kept best run of an arm once one has
-finished, the pilot study's file until then; the pilot files it supersedes leave the repository at the unpack that
-brings the kept run, except what a campaign pins (the model-zoo campaign's data policy) or another agent still
-queries; ``--env-model NAME`` stands for the served model."""
+finished, the pilot study's file until then; the pilot agent it supersedes leaves the repository at the unpack that
+brings the kept run, unless a campaign pins it (the model-zoo campaign's data policy); the first zoo's dSSM-DET
+stays (the default environment model of agent runs)."""
 from __future__ import annotations
 
 import io
@@ -15,10 +15,10 @@ import torch
 from ssmlib.agents.checkpoint import KIND
 from ssmlib.checkpoint import KIND as MODEL_KIND
 from ssmlib.checkpoint import read_meta, write_file
-from ssmlib.config import REPO_ROOT
 from ssmlib.errors import SsmlibError
-from ssmlib.pretrained import (SERVED_AGENTS, agent_source, pilot_agent_path, pretrained_agent_path,
-                               pretrained_path, resolve_env_model, retirable_pilots, retire_pilots)
+from ssmlib.pretrained import (SERVED_AGENTS, agent_source, pilot_agent_path, pretrained_agent_path, retirable_pilots,
+                               retire_pilots)
+from ssmlib.studies import zoo_campaign
 from ssmlib.studies.i2a_campaign import best_weights_path
 from ssmlib.studies.lease_files import unpack
 
@@ -52,18 +52,18 @@ def _best(arm: str, run: str, frozen: float) -> dict:
 
 @pytest.fixture
 def repo(tmp_path):
-    """A repository like this one before the campaign keeps an I2A: the pilot agents, the first zoo's dSSM-DET the
-    pilot I2A queries (relative path, as committed), a campaign model, and the zoo campaign pinning the pilot
-    model-free agent as its data policy."""
+    """A repository like this one before the campaign keeps an I2A: the pilot agents (the model-free one's config
+    names the default model too, as the committed one does), the first zoo's dSSM-DET the pilot I2A queries
+    (relative path, as committed), a campaign model, and the model-zoo campaign's config (its default data policy:
+    the pilot model-free agent)."""
     root = tmp_path / "repo"
     ck = root / "checkpoints"
-    _agent(pilot_agent_path(GAME, "model-free", ck))
+    first_zoo = f"checkpoints/{GAME}/dSSM-DET.safetensors"
+    _agent(pilot_agent_path(GAME, "model-free", ck), "model-free", first_zoo)
     _model(ck / GAME / "dSSM-DET.safetensors")
-    _agent(pilot_agent_path(GAME, I2A, ck), "i2a", f"checkpoints/{GAME}/dSSM-DET.safetensors")
+    _agent(pilot_agent_path(GAME, I2A, ck), "i2a", first_zoo)
     _model(ck / "campaign" / GAME / "dSSM-DET-s2.safetensors")
-    cfg = root / "results/model_zoo" / GAME / "campaign/config.json"
-    cfg.parent.mkdir(parents=True)
-    cfg.write_text(json.dumps({"agent": f"checkpoints/agents/{GAME}-model-free.safetensors"}))
+    zoo_campaign.init(zoo_campaign.CampaignConfig(game=GAME), results=root / "results")
     return root
 
 
@@ -90,24 +90,24 @@ def test_nothing_is_retired_before_a_run_is_kept_and_the_pinned_data_policy_neve
     assert retirable_pilots(GAME, repo / "checkpoints", repo / "results") == []
 
 
-def test_a_kept_i2a_retires_the_pilot_i2a_and_the_first_zoo_model_only_it_queried(repo):
+def test_a_kept_i2a_retires_the_pilot_i2a_only(repo):
     ck = repo / "checkpoints"
     _keep(repo, I2A, f"checkpoints/campaign/{GAME}/dSSM-DET-s2.safetensors")
-    pilot, model = pilot_agent_path(GAME, I2A, ck), ck / GAME / "dSSM-DET.safetensors"
-    assert [p for p, _ in retirable_pilots(GAME, ck, repo / "results")] == [pilot, model.resolve()]
+    pilot = pilot_agent_path(GAME, I2A, ck)
+    assert [p for p, _ in retirable_pilots(GAME, ck, repo / "results")] == [pilot]
     done = retire_pilots(GAME, ck, repo / "results")
-    assert [line.split(" (")[0] for line in done] == [f"retired {pilot.name}", f"retired {model.name}"]
-    for path in (pilot, model):
-        assert not path.exists() and not path.with_suffix(".json").exists()  # the sidecar goes with it
+    assert [line.split(" (")[0] for line in done] == [f"retired {pilot.name}"]
+    assert not pilot.exists() and not pilot.with_suffix(".json").exists()  # the sidecar goes with it
     assert pilot_agent_path(GAME, "model-free", ck).exists()  # pinned
-    assert (ck / "campaign" / GAME / "dSSM-DET-s2.safetensors").exists()  # the campaign's own model stays
+    assert (ck / GAME / "dSSM-DET.safetensors").exists()  # the default environment model of agent runs
     assert retire_pilots(GAME, ck, repo / "results") == []  # once
 
 
-def test_a_first_zoo_model_another_agent_still_queries_stays(repo):
+def test_without_a_zoo_campaign_nothing_is_pinned(repo):
     ck = repo / "checkpoints"
-    _keep(repo, I2A, f"checkpoints/{GAME}/dSSM-DET.safetensors")  # (a kept run that queried the same model)
-    assert [p for p, _ in retirable_pilots(GAME, ck, repo / "results")] == [pilot_agent_path(GAME, I2A, ck)]
+    (repo / "results/model_zoo" / GAME / "campaign/config.json").unlink()
+    _keep(repo, "model-free")
+    assert [p for p, _ in retirable_pilots(GAME, ck, repo / "results")] == [pilot_agent_path(GAME, "model-free", ck)]
 
 
 def test_the_unpack_that_brings_a_kept_i2a_retires_the_pilots(repo, tmp_path):
@@ -135,15 +135,6 @@ def test_agent_source_says_which_run_serves(repo):
     assert "pilot study's model-free-s0" in agent_source(pilot_agent_path(GAME, "model-free", ck))
     line = agent_source(_keep(repo, I2A))
     assert f"{I2A}-s6 (an extra seed)" in line and "frozen mean 1234 over 64 games" in line
-
-
-def test_env_model_names_stand_for_the_served_model_and_paths_stay_paths():
-    path = pretrained_path(GAME, "dSSM-DET")
-    assert resolve_env_model("dSSM-DET", GAME) == path.relative_to(REPO_ROOT).as_posix()
-    assert resolve_env_model("runs/mine/dSSM-DET.safetensors", GAME) == "runs/mine/dSSM-DET.safetensors"
-    assert resolve_env_model(None, GAME) is None
-    with pytest.raises(SsmlibError, match="no pretrained sSSM for Pong.*pass a checkpoint's path instead"):
-        resolve_env_model("sSSM", "Pong")
 
 
 def test_the_committed_tree_serves_every_arm_and_holds_no_pilot_it_could_retire():

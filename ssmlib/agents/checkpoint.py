@@ -284,5 +284,33 @@ def main(argv=None) -> int:
     return 0
 
 
+def evaluate_checkpoint(checkpoint, episodes: int, num_envs: int, seed: int = 1_000_000, env_threads: int = 0,
+                        device: str | None = None, out=None, overwrite: bool = False) -> dict:
+    """``agent eval``: an agent checkpoint's frozen returns (:func:`evaluate_agent` on fresh envs), with what was
+    scored and the provenance; written as JSON to ``out`` when given (an existing file only with ``overwrite``)."""
+    from pathlib import Path
+
+    from ..errors import SsmlibError
+    from ..io import atomic_write_json, provenance
+    from ..train import resolve_device
+    from .envs import make_agent_env
+    from .evaluation import evaluate_agent
+
+    dev = resolve_device(device)
+    agent, cfg, meta, _ = load_agent(checkpoint, device=dev)
+    env = make_agent_env(cfg.game, num_envs, cfg.height, cfg.width, sticky_actions=cfg.sticky_actions,
+                         noop_max=cfg.noop_max, num_threads=env_threads)
+    res = evaluate_agent(agent, env, episodes, seed=seed, amp=cfg.amp)
+    env.close()
+    res.update({"checkpoint": str(checkpoint), "agent": cfg.agent, "rollout_policy": cfg.rollout_policy,
+                "trained_steps": meta["step"], "provenance": provenance(str(dev))})
+    if out:
+        if Path(out).exists() and not overwrite:
+            raise SsmlibError(f"{out} exists (use --overwrite)")
+        atomic_write_json(out, res)
+    return res
+
+
 if __name__ == "__main__":
     raise SystemExit(main())
+

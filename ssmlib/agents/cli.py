@@ -7,13 +7,8 @@ import json
 from pathlib import Path
 
 from ..config import AGENTS, PROFILES, ROLLOUT_POLICIES, AgentConfig, agent_profile, with_sets
-from ..errors import SsmlibError
-from ..io import atomic_write_json, provenance
-from ..pretrained import resolve_env_model
 from .a2c import train_agent
-from .checkpoint import export_agent, load_agent
-from .envs import make_agent_env
-from .evaluation import evaluate_agent
+from .checkpoint import evaluate_checkpoint, export_agent
 from ..studies.i2a import VARIANTS, bench, report
 
 
@@ -21,7 +16,7 @@ def _config_from_args(args) -> AgentConfig:
     cfg = agent_profile(args.profile)
     changes = {"agent": args.agent, "rollout_policy": args.rollout_policy, "game": args.game, "seed": args.seed}
     if args.env_model:
-        changes["env_model"] = resolve_env_model(args.env_model, args.game or cfg.game)
+        changes["env_model"] = args.env_model
     if args.total_steps:
         changes["total_steps"] = args.total_steps
     cfg = dataclasses.replace(cfg, **{k: v for k, v in changes.items() if v is not None})
@@ -37,21 +32,9 @@ def _cli_train(args) -> int:
 
 
 def _cli_eval(args) -> int:
-    from ..train import resolve_device
-
-    dev = resolve_device(args.device)
-    agent, cfg, meta, _ = load_agent(args.checkpoint, device=dev)
-    env = make_agent_env(cfg.game, args.num_envs, cfg.height, cfg.width, sticky_actions=cfg.sticky_actions,
-                         noop_max=cfg.noop_max, num_threads=args.env_threads)
-    res = evaluate_agent(agent, env, args.episodes, seed=args.seed, amp=cfg.amp)
-    env.close()
-    res.update({"checkpoint": str(args.checkpoint), "agent": cfg.agent, "rollout_policy": cfg.rollout_policy,
-                "trained_steps": meta["step"], "provenance": provenance(str(dev))})
-    if args.out:
-        if Path(args.out).exists() and not args.overwrite:
-            raise SsmlibError(f"{args.out} exists (use --overwrite)")
-        atomic_write_json(args.out, res)
-    print(f"{cfg.agent}: mean return {res['return_mean']} over {res['episodes']} episodes")
+    res = evaluate_checkpoint(args.checkpoint, args.episodes, args.num_envs, args.seed, args.env_threads,
+                              args.device, args.out, args.overwrite)
+    print(f"{res['agent']}: mean return {res['return_mean']} over {res['episodes']} episodes")
     return 0
 
 
@@ -69,8 +52,7 @@ def _add_train(sub) -> None:
     t = sub.add_parser("train", help="A2C training, checkpoints and --resume")
     t.add_argument("--agent", choices=AGENTS, default=None)
     t.add_argument("--rollout-policy", choices=ROLLOUT_POLICIES, default=None)
-    t.add_argument("--env-model", default=None, help="the frozen environment model (I2A, copy): a checkpoint's path, "
-                   "or a model's name (dSSM-DET) for the pretrained weights the book serves")
+    t.add_argument("--env-model", default=None, help="checkpoint of the frozen environment model (I2A, copy)")
     t.add_argument("--game", default=None)
     t.add_argument("--profile", choices=PROFILES, default="quick")
     t.add_argument("--total-steps", type=int, default=None, help="agent steps over all environments")
@@ -123,11 +105,10 @@ def _add_bench(sub) -> None:
     b = sub.add_parser("bench", help="agent steps/s of each variant's training loop, alone, in one run")
     b.add_argument("--variants", default=",".join(VARIANTS))
     b.add_argument("--profile", default="quick")
-    b.add_argument("--env-model", default=None, help="as for train: a checkpoint's path or a model's name")
+    b.add_argument("--env-model", default=None)
     b.add_argument("--seconds", type=float, default=30.0)
     b.add_argument("--set", action="append", metavar="KEY=VALUE", help="any AgentConfig field (all of them, with values and meanings: python -m ssmlib config --section agent)")
     b.add_argument("--device", default=None)
     b.add_argument("--out", required=True)
     b.set_defaults(func=lambda a: (bench([v.strip() for v in a.variants.split(",") if v.strip()], a.profile,
-                                         resolve_env_model(a.env_model, agent_profile(a.profile).game), a.seconds,
-                                         Path(a.out), a.device, a.set), 0)[1])
+                                         a.env_model, a.seconds, Path(a.out), a.device, a.set), 0)[1])

@@ -856,13 +856,10 @@ def _starting_state(folder: Path, lineage: dict, committed: Path) -> dict:
 
 def frozen_eval(checkpoint: Path, games: int, out: Path, device: str | None = None) -> dict:
     """An agent checkpoint's weights, frozen: one whole game in each of ``games`` envs (``agent eval``)."""
-    import argparse
+    from ..agents.checkpoint import evaluate_checkpoint
 
-    from ..agents.cli import _cli_eval
-
-    _cli_eval(argparse.Namespace(checkpoint=str(checkpoint), episodes=games, num_envs=games,
-                                 seed=EVAL_SEED, env_threads=0, device=device, out=str(out), overwrite=True))
-    return json.loads(Path(out).read_text())
+    evaluate_checkpoint(checkpoint, games, games, EVAL_SEED, 0, device, str(out), overwrite=True)
+    return json.loads(Path(out).read_text())  # as stored (rounded by JSON), as the lineage reads it
 
 
 # ---------------------------------------------------------------------------------------- a lease

@@ -845,7 +845,9 @@ print(f"a run without state counts at {i2a_campaign.stored_ratio('MsPacman'):.3f
 # campaign's posterior sSSM heads learn their rewards through the posterior, from the real frame
 # ({doc}`chapter 5 <05_sssm>`, "a leak"). Below, for each run of the two models the design queries, its
 # reward NLL in imagination against predicting the reward frequencies (below 1: better than knowing
-# nothing), the open-loop AUC, and the leak rule's reading (`RULES['reward.leak']`), from each run's latest
+# nothing), the open-loop AUC, and the leak's two readings (chapter 5: `RULES['reward.leak']`, written
+# before the numbers, which a head that cannot leak also met once its 10-step rollout drifted, and
+# `RULES['reward.leak.h1']`, written after them, one imagined step ahead), from each run's latest
 # evaluation. More training can teach a dSSM-DET head, which cannot leak; it cannot be relied on to fix
 # a head that learned from the wrong path. The zoo campaign's `sSSM-rp-s0` trains the head on the
 # prior's state instead.
@@ -856,7 +858,8 @@ for r in campaign.reward_paths("MsPacman"):
     if r["model"] in ("dSSM-DET", "sSSM") and r["run"] in one_step:
         print(f"{r['run']:>12} ({r['reward_state']:>9}): open-loop reward NLL / base rate's "
               f"{r['open_loop'] / r['base_rate']:.2f}, AUC {r['auc_open_loop']:.3f}, leak: "
-              f"{ {True: 'yes', False: 'no', None: '-'}[r['leak']] }")
+              f"{ {True: 'yes', False: 'no', None: '-'}[r['leak']] }, at h=1: "
+              f"{ {True: 'yes', False: 'no', None: '-'}[r['leak_h1']] }")
 
 # %% [markdown]
 # The I2A design was changed on the record, before any I2A arm ran and before `sSSM-rp-s0` had

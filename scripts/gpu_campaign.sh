@@ -34,10 +34,11 @@
 #   (2026-12-02, dSSM-VAE-s0/s1, two runs at once): eager 9.4k frames/s per run, compiled 14.2-14.3k (1.51x);
 #   the first compilation on a machine cost about 66 s per lease, a warm machine's later ones none.
 #   WARM_COMPILE=1 (the default since 2026-12-04; 0 to skip): on a bare machine (no torch compile cache on its disk),
-#   `campaign warm` compiles what the lease's runs will compile (their own train commands, on 16,000 frames collected
-#   for it, a few steps) while the campaign's data is collected, and the lease waits for it (at most WARM_SECONDS,
-#   200) before its runs start: they then read the compiled graphs from the cache. Without it, the cold call of
-#   2026-12-04 gave sSSM-rp-s0 162 s of training out of 324 s and dSSM-DET-s2 229 s (warm calls: 397-410 of 431-446).
+#   `campaign warm` compiles what the lease's runs will compile (their own train commands, on 16,016 frames collected
+#   for it, 3 steps) while the campaign's data is collected, and the lease waits for it (killed WARM_DEADLINE, 240, s
+#   after it started) before its runs start: they then read the compiled graphs from the cache, and the I2A lane
+#   starts after 30 s instead of 120. Without it, the cold call of 2026-12-04 20:44 gave sSSM-rp-s0 162 s of
+#   training and dSSM-DET-s2 229 s of the 319 s each was given (the two warm calls after it: 397-410 of 431-446).
 #   Not yet measured on a GPU: the lease's log says how long it waited, and the lineages' train_wall_s what it gained.
 #   MAX_RUNS=3 was killed by the host's OOM killer before the episode-by-episode sampler store (41 GiB per
 #   process); two runs already fill the GPU (9.2k frames/s each against 19.7k alone).
@@ -80,14 +81,17 @@ if [ "${BENCH:-0}" = 1 ]; then  # eager channels_last against compiled NCHW (the
     --overwrite > "$OUT/bench_train.log" 2>&1 &
   BENCH_PID=$!
 fi
-INDUCTOR_CACHE=${TORCHINDUCTOR_CACHE_DIR:-/tmp/torchinductor_$(id -un)}
+# torch's own default cache folder (TORCHINDUCTOR_CACHE_DIR, else <tempdir>/torchinductor_<user>)
+INDUCTOR_CACHE=$(python3 -c "import getpass, os, tempfile; print(os.environ.get('TORCHINDUCTOR_CACHE_DIR') or os.path.join(tempfile.gettempdir(), 'torchinductor_' + getpass.getuser()))")
 WARM_LOG=/tmp/warm_compile.log  # not under $OUT: the device returns at most 8 files; its summary goes to the lease's log
-if [ "${WARM_COMPILE:-1}" = 1 ] && [ "${COMPILE:-1}" = 1 ] && [ ! -d "$INDUCTOR_CACHE" ]; then
+WARM_DEADLINE=${WARM_DEADLINE:-240}  # seconds from here after which the warm-up is killed (and no longer waited for)
+if [ "${WARM_COMPILE:-1}" = 1 ] && [ "${COMPILE:-1}" = 1 ] && [ ! -d "$INDUCTOR_CACHE" ] && [ "$WARM_DEADLINE" -gt 0 ]; then
   # a bare machine (no compile cache yet): compile what the lease's runs will compile while the data is collected
-  # (`campaign warm`, see zoo_campaign.warm_commands), on 16,000 frames collected for it; bounded
-  (timeout 90 python3 -m ssmlib collect --profile paper --game "$GAME" --steps 16000 --out /tmp/data/warm-compile \
-     --no-progress && timeout "${WARM_SECONDS:-200}" python3 -m ssmlib campaign warm --game "$GAME" \
-     --data /tmp/data/warm-compile --max-runs "$MAX_RUNS" --runs runs/warm-compile) > "$WARM_LOG" 2>&1 &
+  # (`campaign warm`, see zoo_campaign.warm_commands), on 16,016 frames collected for it. timeout -s KILL ends the
+  # whole process group: a train process would finish its step on SIGTERM, next to the lease's runs
+  timeout -s KILL "$WARM_DEADLINE" bash -c "python3 -m ssmlib collect --profile paper --game '$GAME' --envs 16 \
+      --steps 16000 --out /tmp/data/warm-compile --no-progress && python3 -m ssmlib campaign warm --game '$GAME' \
+      --data /tmp/data/warm-compile --max-runs '$MAX_RUNS' --runs runs/warm-compile" > "$WARM_LOG" 2>&1 &
   WARM_PID=$!
 fi
 python3 -m ssmlib campaign data --game "$GAME" --out "$DATA"
@@ -115,9 +119,10 @@ python3 -m ssmlib campaign calibrate --game "$GAME" --data "$DATA" 2>&1 | grep -
 # (every pipe that prints a log ends in `|| true`: under pipefail a grep with no line would end the lease)
 [ -z "${CHECK_PID:-}" ] || { wait "$CHECK_PID" || true; grep '^{' "$OUT/check_step.log" | cut -c1-220 || true; }
 [ -z "${BENCH_PID:-}" ] || { wait "$BENCH_PID" || true; grep -v "Warn\|warn" "$OUT/bench_train.log" | tail -8 || true; }
-if [ -n "${WARM_PID:-}" ]; then  # the runs would compile the same graphs again: wait for the warm-up (bounded above)
+WARM_EXIT=
+if [ -n "${WARM_PID:-}" ]; then  # the runs would compile the same graphs again: wait for the warm-up (to its deadline)
   w0=$(date +%s); WARM_EXIT=0; wait "$WARM_PID" || WARM_EXIT=$?
-  echo "compile warm-up: exit $WARM_EXIT, waited $(( $(date +%s) - w0 )) s after the data; its log's last lines:"
+  echo "compile warm-up: exit $WARM_EXIT (137: killed at its deadline, ${WARM_DEADLINE} s), waited $(( $(date +%s) - w0 )) s after the data; its log's last lines:"
   grep -v "Warn\|warn\|frames\[row" "$WARM_LOG" | tail -4 || true
   for f in runs/warm-compile/*.log; do [ -f "$f" ] && { echo "$f:"; grep "test\|rror\|compile" "$f" | grep -v "Warn\|warn" | tail -3 || true; }; done
 fi
@@ -131,7 +136,8 @@ RECORD_SECONDS=${RECORD_SECONDS:-75}  # two runs scored and exported one after t
 [ "$SECONDS_PER_RUN" -ge 30 ] && [ "$LEFT" -gt "$SECONDS_PER_RUN" ] || {
   echo "no time left to train (LEASE_SECONDS=$LEASE_SECONDS, $LEFT s left, SECONDS_PER_RUN=$SECONDS_PER_RUN)"; exit 1; }
 if [ "${I2A:-0}" = 1 ]; then  # the I2A campaign beside the zoo's runs (header): ends 20 s before the zoo's bound
-  I2A_DELAY=${I2A_DELAY:-$([ "$elapsed" -gt 60 ] && echo 120 || echo 30)}
+  # a cold call's runs compile first, which needs the CPU; not after a warm-up that finished (exit 0)
+  I2A_DELAY=${I2A_DELAY:-$([ "$elapsed" -gt 60 ] && [ "$WARM_EXIT" != 0 ] && echo 120 || echo 30)}
   I2A_SECONDS=$(( LEFT - I2A_DELAY - 20 ))
   I2A_CPUS="${I2A_FIRST_CPU:-4}-$(( $(nproc) - 1 ))"
   PIN=(); if command -v taskset > /dev/null && [ "${I2A_FIRST_CPU:-4}" -lt "$(nproc)" ]; then PIN=(taskset -c "$I2A_CPUS"); fi

@@ -32,6 +32,15 @@ RULES = {
                     f"the frame, worse than knowing nothing where it cannot. An honest head may score better on the "
                     f"teacher path (filtering gives a better state), but not from below a quarter of the base rate "
                     f"to above all of it [ours]."),
+    "reward.leak.h1": (f"Added 2026-12-05, after the numbers it judges (a description, not a test written in "
+                       f"advance): the reward.leak rule flagged sSSM-rp-s0, whose head cannot see the real frame by "
+                       f"construction (tests/test_models.py), and nearly AR-s0, because its open-loop NLL averages "
+                       f"h = 1..10 and an honest head's imagined rollout drifts. One imagined step from a filtered "
+                       f"state drifts little, so here: a run's reward head reads the reward off the real frame when "
+                       f"its teacher-path reward NLL is below {REWARD_LEAK_TEACHER:g}x the base rate's (as in "
+                       f"reward.leak) while its open-loop NLL at h = 1 alone is above the base rate's at h = 1: "
+                       f"near-perfect where it can see the frame, worse than knowing nothing one step into "
+                       f"imagination [ours]."),
     "reward.target": (f"Reward head, on a game's test windows, open-loop from 3 context frames: (a) the AUC of "
                       f"P(r_h != 0) is above {REWARD_AUC_H1:g} at h = 1 and (b) above {REWARD_AUC_H5:g} at h = 5; "
                       f"(c) the error of the summed return over h = 1..10, |sum r_hat - sum r|, is at most "

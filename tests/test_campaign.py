@@ -414,6 +414,25 @@ def test_the_reward_leak_rule_flags_a_head_that_reads_the_frame_and_nothing_else
     assert campaign.reward_leak({"teacher": None, "open_loop": 1.0, "base_rate": base}) is None
 
 
+def test_the_h1_leak_reading_tells_a_leak_from_an_honest_head_whose_rollout_drifts():
+    """``RULES['reward.leak.h1']`` (2026-12-05): the sSSM-rp-s0 pattern (a head that cannot see the frame, good one
+    step ahead, worse than the frequencies averaged over 10 imagined steps) meets the first rule but not this one;
+    the posterior sSSM's pattern (lost one step into imagination) meets both."""
+    from ssmlib.rules import REWARD_LEAK_TEACHER
+
+    def row(teacher, open_loop, h1, base=0.30, base_h1=0.31):
+        return {"teacher": teacher, "open_loop": open_loop, "base_rate": base, "open_loop_h1": h1, "base_rate_h1": base_h1}
+
+    drifts, reads = row(0.052, 0.96, 0.027), row(0.005, 2.14, 2.46)
+    assert campaign.reward_leak(drifts) is True and campaign.reward_leak_h1(drifts) is False
+    assert campaign.reward_leak(reads) is True and campaign.reward_leak_h1(reads) is True
+    assert campaign.reward_leak_h1(row(0.17, 0.17, 0.06)) is False  # a dSSM: equal paths
+    # both parts are needed, each strict: the teacher threshold as in the first rule, h = 1 against its own base rate
+    assert campaign.reward_leak_h1(row(REWARD_LEAK_TEACHER * 0.30, 2.0, 2.0)) is False
+    assert campaign.reward_leak_h1(row(0.01, 2.0, 0.31)) is False and campaign.reward_leak_h1(row(0.01, 2.0, 0.32)) is True
+    assert campaign.reward_leak_h1({**reads, "open_loop_h1": None}) is None  # an evaluation without per-horizon NLL
+
+
 def test_stop_rule_with_confirmations_needs_the_test_at_consecutive_points():
     rule = dict(stop_improvement=0.03, frame_cap=10_000)
     # the AR branch of 2026-12-03: a first doubling that got much worse ends the run under one confirmation ...
@@ -646,24 +665,40 @@ def test_sampling_weights_are_the_committed_weights_of_the_sampling_runs_named_b
 def test_compile_warm_up_runs_the_leases_own_command_per_kind_on_other_data_and_records_nothing(quick_dataset,
                                                                                                  tmp_path):
     """``campaign warm``: one warm-up per kind of run the next lease picks (two seeds of a model compile the same
-    graphs), each the lease's own command (same model, settings and committed start weights, compiled) with
-    another dataset, a scratch folder and a few steps; the lineages stay as they were."""
-    results, ckpts = tmp_path / "results", tmp_path / "ckpts"
+    graphs), each what the lease itself starts (same model, settings and committed start weights, compiled) with
+    another dataset, a scratch folder, a few steps and a time limit; the lineages stay as they were, and a second
+    warm-up on the same machine starts from the committed weights again (it does not resume the first)."""
+    results, ckpts, runs_dir = tmp_path / "results", tmp_path / "ckpts", tmp_path / "runs"
     runs = [{"name": "dSSM-DET-s0", "model": "dSSM-DET", "seed": 0, "jump": 1},
             {"name": "dSSM-DET-s1", "model": "dSSM-DET", "seed": 1, "jump": 1},
             {"name": "sSSM-rp-s0", "model": "sSSM", "seed": 0, "jump": 1, "reward_state": "prior"}]
-    cfg = campaign.CampaignConfig(game="MsPacman", profile="quick", eval_windows=4, eval_samples=1, runs=runs)
+    cfg = campaign.CampaignConfig(game="MsPacman", profile="quick", eval_windows=4, eval_samples=1, runs=runs,
+                                  first_runs=["dSSM-DET-s0"])
     campaign.init(cfg, results=results)
+    first = campaign.lease("MsPacman", quick_dataset, 2.0, runs_dir, max_runs=1, device="cpu", results=results,
+                           checkpoints=ckpts, parallel=False)  # committed weights for dSSM-DET-s0
+    assert first["trained"] == ["dSSM-DET-s0"]
     cmds = campaign.warm_commands("MsPacman", quick_dataset, tmp_path / "warm", max_runs=3, results=results,
                                   checkpoints=ckpts)
-    assert list(cmds) == ["warm-dSSM-DET-k1-posterior", "warm-sSSM-k1-prior"]
-    lease_cmd = campaign._train_command(cfg, campaign.CampaignRun(**runs[2]), quick_dataset, tmp_path / "warm" /
-                                        "warm-sSSM-k1-prior", 0, 0, ckpts, compile=True)
-    assert cmds["warm-sSSM-k1-prior"] == lease_cmd + ["--set", f"steps={campaign.WARM_STEPS}"]
-    assert "compile=true" in lease_cmd and "reward_state=prior" in lease_cmd
+    assert list(cmds) == ["warm-dSSM-DET-k1-posterior", "warm-sSSM-k1-prior"]  # the pick order, one per kind
+    lease_cmds = {}
+    for r in campaign.pick_runs(campaign.load_config("MsPacman", results), 3, results):  # what a lease would start
+        lease_cmds.setdefault(f"warm-{r.model}-k{r.jump}-{r.reward_state}", campaign._train_command(
+            cfg, r, quick_dataset, tmp_path / "bare" / r.name, 300, 2, ckpts, compile=True))  # a bare machine's
+    for name, cmd in cmds.items():
+        lease_cmd = lease_cmds[name]
+        assert "compile=true" in cmd and cmd[cmd.index("--model") + 1] == lease_cmd[lease_cmd.index("--model") + 1]
+        assert [a for a in cmd if "=" in a and not a.startswith("seed=")][:-1] == \
+            [a for a in lease_cmd if "=" in a and not a.startswith("seed=")]  # the same settings, then steps=3
+        assert cmd[-2:] == ["--set", f"steps={campaign.WARM_STEPS}"] and "--time-limit" in cmd
+        assert ("--init-from" in cmd) == ("--init-from" in lease_cmd)
+    assert "--init-from" in cmds["warm-dSSM-DET-k1-posterior"] and "reward_state=prior" in cmds["warm-sSSM-k1-prior"]
     before = {r["name"]: campaign.read_lineage("MsPacman", r["name"], results) for r in runs}
-    codes = campaign.warm("MsPacman", quick_dataset, tmp_path / "warm", max_runs=1, results=results, checkpoints=ckpts)
-    assert codes == {"warm-dSSM-DET-k1-posterior": 0}
-    summary = read_json(tmp_path / "warm" / "warm-dSSM-DET-k1-posterior" / "summary.json")
-    assert summary["step"] == campaign.WARM_STEPS  # the later --set steps wins over the lease's
+    for _ in range(2):  # the second call finds the first one's folder: emptied, so it starts again from the weights
+        codes = campaign.warm("MsPacman", quick_dataset, tmp_path / "warm", max_runs=3, results=results,
+                              checkpoints=ckpts)
+        assert codes == {"warm-dSSM-DET-k1-posterior": 0, "warm-sSSM-k1-prior": 0}
+        folder = tmp_path / "warm" / "warm-dSSM-DET-k1-posterior"
+        assert read_json(folder / "summary.json")["step"] == campaign.WARM_STEPS  # the later --set steps wins
+        assert read_json(folder / "config.json")["init_from"]["path"].endswith("dSSM-DET-s0.safetensors")
     assert {r["name"]: campaign.read_lineage("MsPacman", r["name"], results) for r in runs} == before

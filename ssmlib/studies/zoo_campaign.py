@@ -436,6 +436,8 @@ def lease(game: str, data: Path, seconds: float, runs_dir: Path, max_runs: int =
 WARM_STEPS = 3
 """Steps of a compile warm-up run (:func:`warm_commands`): the compiled-step check, the first step and the first test
 pass are what a run compiles; the later steps reuse them."""
+WARM_TIME_LIMIT = 120.0
+"""A warm-up run's own time limit (from its first step, compilation aside): a bound should ``steps`` not end it."""
 
 
 def warm_commands(game: str, data: Path, runs_dir: Path, max_runs: int = 2, results: Path = RESULTS_DIR,
@@ -446,15 +448,17 @@ def warm_commands(game: str, data: Path, runs_dir: Path, max_runs: int = 2, resu
     scratch folders under ``runs_dir``, for :data:`WARM_STEPS` steps. Run while the campaign's own dataset is
     collected, they leave the compiled graphs and kernels in torch's caches on the machine's disk, which the
     lease's runs then read instead of compiling; nothing of them is recorded. Why: on a bare machine the lease's
-    runs compiled after the data was collected, and in the cold call of 2026-12-04 sSSM-rp-s0 trained 162 s of the
-    324 s it was given, dSSM-DET-s2 229 s, against 397-410 s of 431-446 s on the warm machine afterwards."""
+    runs compiled after the data was collected; in the cold call of 2026-12-04 20:44 (its log:
+    ``logs/2026-12-04-2044-h200.log.gz``) sSSM-rp-s0 trained 162 s and dSSM-DET-s2 229 s of the 319 s each was
+    given, against 397-410 s of 431-446 s in the two warm calls after it. Folders left in ``runs_dir`` would make
+    these commands resume instead (:func:`warm` empties it first)."""
     cfg = load_config(game, results)
     cmds = {}
     for run in pick_runs(cfg, max_runs, results):
         name = f"warm-{run.model}-k{run.jump}-{run.reward_state}"
         if name not in cmds:  # the seeds of one kind compile the same graphs
-            cmds[name] = _train_command(cfg, run, data, Path(runs_dir) / name, 0, 0, checkpoints, compile=True) + \
-                ["--set", f"steps={WARM_STEPS}"]
+            cmds[name] = _train_command(cfg, run, data, Path(runs_dir) / name, WARM_TIME_LIMIT, 0, checkpoints,
+                                        compile=True) + ["--set", f"steps={WARM_STEPS}"]
     return cmds
 
 
@@ -462,10 +466,9 @@ def warm(game: str, data: Path, runs_dir: Path, max_runs: int = 2, results: Path
          checkpoints: Path = CHECKPOINTS_DIR) -> dict[str, int]:
     """Run :func:`warm_commands` side by side (fresh scratch folders); returns their exit codes."""
     runs_dir = Path(runs_dir)
+    shutil.rmtree(runs_dir, ignore_errors=True)  # scratch: an earlier warm-up's folder would make a command resume
+    runs_dir.mkdir(parents=True)
     cmds = warm_commands(game, data, runs_dir, max_runs, results, checkpoints)
-    for name in cmds:
-        shutil.rmtree(runs_dir / name, ignore_errors=True)  # a warm-up of an earlier call would resume, not compile
-    runs_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     codes = run_commands(cmds, runs_dir)
     print(f"compile warm-up of {', '.join(cmds) or 'nothing'} in {time.perf_counter() - t0:.0f} s: exit codes {codes}",
@@ -962,11 +965,13 @@ def reward_paths(game: str, results: Path = RESULTS_DIR) -> list[dict]:
     trained with ``reward_state="prior"`` the teacher path reads the one-step prior state, as it trained.)"""
     rows = []
     for run, ev in _evaluated_runs(game, results):
-        tot = ev["results"]["total"]
+        tot, by_h = ev["results"]["total"], ev["results"].get("per_horizon", {})
         row = {"run": run.name, "model": run.model, "reward_state": run.reward_state,
                "teacher": tot.get("reward_nll_teacher"), "open_loop": tot.get("reward_nll_open_loop"),
-               "base_rate": tot.get("reward_nll_base_rate"), "auc_open_loop": tot.get("reward_auc_open_loop")}
-        rows.append({**row, "leak": reward_leak(row)})
+               "base_rate": tot.get("reward_nll_base_rate"), "auc_open_loop": tot.get("reward_auc_open_loop"),
+               "open_loop_h1": (by_h.get("reward_nll_open_loop") or [None])[0],
+               "base_rate_h1": (by_h.get("reward_nll_base_rate") or [None])[0]}
+        rows.append({**row, "leak": reward_leak(row), "leak_h1": reward_leak_h1(row)})
     return rows
 
 
@@ -980,6 +985,18 @@ def reward_leak(row: dict) -> bool | None:
     if teacher is None or open_loop is None or not base:
         return None
     return teacher < REWARD_LEAK_TEACHER * base and open_loop > base
+
+
+def reward_leak_h1(row: dict) -> bool | None:
+    """Whether a :func:`reward_paths` row shows the leak by ``RULES['reward.leak.h1']`` (2026-12-05): teacher NLL
+    below ``REWARD_LEAK_TEACHER`` x the base rate's and open-loop NLL at h = 1 above the base rate's at h = 1. None
+    when a reading is missing."""
+    from ..rules import REWARD_LEAK_TEACHER
+
+    teacher, base, h1, base_h1 = (row.get(k) for k in ("teacher", "base_rate", "open_loop_h1", "base_rate_h1"))
+    if teacher is None or h1 is None or not base or not base_h1:
+        return None
+    return teacher < REWARD_LEAK_TEACHER * base and h1 > base_h1
 
 
 def reward_markdown(rows: list[dict]) -> str:
@@ -1138,9 +1155,9 @@ def add_cli(subparsers) -> None:
     w = sub.add_parser("warm", help="compile what the next lease's runs compile, on a small dataset of the same frame "
                        "size, while the campaign's data is collected on a bare machine (torch's caches on its disk)")
     w.add_argument("--game", default="MsPacman")
-    w.add_argument("--data", required=True, help="any dataset of the campaign's frame size (e.g. 16,000 frames "
-                   "collected with `python -m ssmlib collect --profile paper`)")
-    w.add_argument("--runs", default="runs/warm-compile", help="scratch run folders (replaced)")
+    w.add_argument("--data", required=True, help="any dataset of the campaign's frame size (e.g. 16,000 frames: "
+                   "`python -m ssmlib collect --profile paper --envs 16 --steps 16000`)")
+    w.add_argument("--runs", default="runs/warm-compile", help="a scratch folder for the run folders (emptied first)")
     w.add_argument("--max-runs", type=int, default=2, help="as the lease's --max-runs: the runs it will pick")
     w.set_defaults(func=_cli_warm)
     rl = sub.add_parser("record", help="record the run folders a lease stopped or lost but did not record (a lease "

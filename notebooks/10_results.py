@@ -845,10 +845,10 @@ print(f"a run without state counts at {i2a_campaign.stored_ratio('MsPacman'):.3f
 # campaign's posterior sSSM heads learn their rewards through the posterior, from the real frame
 # ({doc}`chapter 5 <05_sssm>`, "a leak"). Below, for each run of the two models the design queries, its
 # reward NLL in imagination against predicting the reward frequencies (below 1: better than knowing
-# nothing), the open-loop AUC, and the leak's two readings (chapter 5: `RULES['reward.leak']`, written
-# before the numbers, which a head that cannot leak also met once its 10-step rollout drifted, and
-# `RULES['reward.leak.h1']`, written after them, one imagined step ahead), from each run's latest
-# evaluation. More training can teach a dSSM-DET head, which cannot leak; it cannot be relied on to fix
+# nothing), the open-loop AUC, and the leak's two readings (chapter 5: `RULES['reward.leak']` of
+# 2026-12-03, which a head that cannot leak also met once its 10-step rollout drifted, and
+# `RULES['reward.leak.h1']` of 2026-12-05, written after the numbers it reads, one imagined step ahead,
+# where such a head cannot be flagged), from each run's latest evaluation. More training can teach a dSSM-DET head, which cannot leak; it cannot be relied on to fix
 # a head that learned from the wrong path. The zoo campaign's `sSSM-rp-s0` trains the head on the
 # prior's state instead.
 

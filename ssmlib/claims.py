@@ -3,7 +3,8 @@
 evidence, the 95% interval it rests on, the scale (windows, episodes, seeds, games) and the files read.
 
 Every rule was written down (the ``RULES`` texts below, quoted in the verdicts) BEFORE the re-scored
-numbers it judges were computed. Three principles hold for all of them:
+numbers it judges were computed (``reward.leak.h1``, a diagnostic that decides no claim, says in its text that
+it came after). Three principles hold for all of them:
 
 * **An interval, not a point.** Accuracy comparisons use the paired episode bootstrap of
   ``ssmlib.stats`` on the per-episode sums that ``ssmlib.evaluate`` stores; a verdict is ``reproduced``

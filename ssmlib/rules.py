@@ -1,5 +1,6 @@
 """The rules that decide the paper's claims, written down before the numbers they judge, and the
-thresholds they name. ``ssmlib.claims`` applies them to ``results/``; a study's design (e.g. the I2A
+thresholds they name. A diagnostic written after the numbers it reads says so in its own text
+(``reward.leak.h1``): it describes them and decides no claim. ``ssmlib.claims`` applies them to ``results/``; a study's design (e.g. the I2A
 campaign's config) copies the texts it is judged by. One place for every rule: nothing here reads results.
 """
 
@@ -35,12 +36,13 @@ RULES = {
     "reward.leak.h1": (f"Added 2026-12-05, after the numbers it judges (a description, not a test written in "
                        f"advance): the reward.leak rule flagged sSSM-rp-s0, whose head cannot see the real frame by "
                        f"construction (tests/test_models.py), and nearly AR-s0, because its open-loop NLL averages "
-                       f"h = 1..10 and an honest head's imagined rollout drifts. One imagined step from a filtered "
-                       f"state drifts little, so here: a run's reward head reads the reward off the real frame when "
-                       f"its teacher-path reward NLL is below {REWARD_LEAK_TEACHER:g}x the base rate's (as in "
-                       f"reward.leak) while its open-loop NLL at h = 1 alone is above the base rate's at h = 1: "
-                       f"near-perfect where it can see the frame, worse than knowing nothing one step into "
-                       f"imagination [ours]."),
+                       f"h = 1..10 and an honest head's imagined rollout drifts. At h = 1 a head that does not read "
+                       f"the posterior gets the same state on both paths (no drift), so there the two paths differ "
+                       f"only by what the real frame adds through the posterior: a run's reward head reads the reward "
+                       f"off the real frame when its teacher-path reward NLL is below {REWARD_LEAK_TEACHER:g}x the "
+                       f"base rate's (as in reward.leak) while its open-loop NLL at h = 1 alone is above the base "
+                       f"rate's at h = 1: near-perfect where it can see the frame, worse than knowing nothing one step "
+                       f"into imagination [ours]. A head that cannot read the posterior is never flagged by it."),
     "reward.target": (f"Reward head, on a game's test windows, open-loop from 3 context frames: (a) the AUC of "
                       f"P(r_h != 0) is above {REWARD_AUC_H1:g} at h = 1 and (b) above {REWARD_AUC_H5:g} at h = 5; "
                       f"(c) the error of the summed return over h = 1..10, |sum r_hat - sum r|, is at most "

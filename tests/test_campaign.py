@@ -392,6 +392,11 @@ def test_calibrate_adds_the_class_weights_train_used_and_rescores(quick_dataset,
     assert row["teacher"] == pytest.approx(row["open_loop"], rel=1e-4)
     assert (row["teacher"], row["open_loop"]) == (rescored["reward_nll_teacher"], rescored["reward_nll_open_loop"])
     assert row["leak"] is False
+    by_h = read_json(run_dir / campaign.EVAL_FILE)["results"]["per_horizon"]  # h = 1 is the first of each list
+    assert by_h["h"][0] == 1 and row["open_loop_h1"] == by_h["reward_nll_open_loop"][0]
+    assert row["base_rate_h1"] == by_h["reward_nll_base_rate"][0]
+    # (these few windows may hold no reward at h = 1: a base rate of 0 nats, against which nothing can be judged)
+    assert row["leak_h1"] is (None if row["base_rate_h1"] == 0 else False)
 
 
 def test_the_reward_leak_rule_flags_a_head_that_reads_the_frame_and_nothing_else():

@@ -76,6 +76,7 @@ RANGES: dict[str, dict[str, Range]] = {
     "zoo train": {"--time-limit": SECONDS},
     "campaign init": {"--data-steps": COUNT},
     "campaign lease": {"--seconds": SECONDS, "--max-runs": COUNT, "--stop-after": SECONDS},
+    "campaign warm": {"--max-runs": COUNT},
     "campaign add-run": {"--seed": Range(0), "--jump": COUNT},
     "campaign amend-stop": {"--confirmations": Range(2)},  # a stricter rule only (1 is the rule as first written)
     "i2a-campaign init": {"--seeds": COUNT, "--total-steps": COUNT},

@@ -126,8 +126,9 @@ for name, s in sessions.items():
 # Read the picture first. The maze, the pellets and the lives stay right, because they do not move.
 # The sprites are where the two sides part. Ms. Pac-Man moves in the real game as you steer her,
 # while the model draws her only faintly, and its ghosts fade. {doc}`Chapter 11 <11_explorer>` found the same thing with
-# the recorded actions: these models were trained briefly on a random policy, and one small sprite is
-# a small part of a frame's likelihood.
+# the recorded actions: none of the models served here has finished training (MsPacman's are the
+# model-zoo campaign's best seeds so far, {doc}`chapter 10 <10_results>`; Bowling's are the first zoo's short
+# runs on a random policy), and one small sprite is a small part of a frame's likelihood.
 #
 # The two printed lines per model give the frame error early and late in the play, and the score each
 # side has made since frame 120. The real score counts the pellets Ms. Pac-Man really ate. The
@@ -194,7 +195,9 @@ print("real frames the same in the dSSM-DET and sSSM sessions:",
 # press repeats the action $k$ times in the real game, and the model draws the frame $k$ steps later.
 # It gets its 3 context frames $k$ steps apart, as it was trained.
 #
-# No jumpy checkpoint is committed. `quick_jumpy_model` trains a small dSSM-DET with $k = 4$ at the
+# No jumpy model is served: the campaign's jumpy sSSMs are committed (`checkpoints/campaign/MsPacman/`,
+# `sSSM-k2-s0` and `sSSM-k4-s0`), but the pretrained models this widget offers are each model's best seed at
+# $k = 1$ (`pretrained_path`). `quick_jumpy_model` trains a small dSSM-DET with $k = 4$ at the
 # quick profile ($80 \times 64$ frames) for a few seconds, or reuses the one it trained before. It is
 # blurrier than the pretrained models, and its pictures are smaller.
 

@@ -49,13 +49,14 @@ import torch
 from ssmlib.agents import (AgentPolicy, ModelFreeAgent, a2c_losses, gae, load_agent, make_agent_env, reset_env,
                            train_agent)
 from ssmlib.book import demo_dataset
-from ssmlib.config import CHECKPOINTS_DIR, PROFILES, RUNS_DIR, AgentConfig, agent_profile, book_profile, get_profile
+from ssmlib.config import PROFILES, REPO_ROOT, RUNS_DIR, AgentConfig, agent_profile, book_profile, get_profile
 from ssmlib.data.ale import action_meanings, make_vector_env, preprocess
 from ssmlib.data.collect import EpsilonPolicy, collect, config_with
 from ssmlib.models import count_parameters
-from ssmlib.pretrained import agent_source, pinned_files, pretrained_agent_path
+from ssmlib.pretrained import agent_source, pretrained_agent_path
 from ssmlib.studies.i2a import curve, runs_of, score_at
 from ssmlib.studies.i2a import load_study as load_i2a_study
+from ssmlib.studies import zoo_campaign
 from ssmlib.train import read_metrics
 from ssmlib.viz.agent_view import play_agent
 from ssmlib.viz.frames import frame_strip, frames_player
@@ -367,8 +368,8 @@ print(f"median probability of the most likely action: {np.median(probs_max):.2f}
 
 # %%
 EPS = 0.05
-(COLLECTOR,) = pinned_files("MsPacman")  # the model-zoo campaign's data policy
-print("collecting with", COLLECTOR.relative_to(CHECKPOINTS_DIR.parent))
+COLLECTOR = REPO_ROOT / zoo_campaign.load_config("MsPacman").agent  # the model-zoo campaign's data policy
+print("collecting with", COLLECTOR.relative_to(REPO_ROOT))
 data_cfg = config_with(get_profile("paper").data, num_envs=2, steps_per_shard=100, seed=7)
 factory = lambda: EpsilonPolicy(AgentPolicy(COLLECTOR), len(NAMES), EPS)  # noqa: E731
 t0 = time.perf_counter()

@@ -24,14 +24,13 @@ from ssmlib.studies import i2a_campaign as ic
 from ssmlib.studies.common import read_json
 from ssmlib.tree_size import travelling_bytes
 
-PRESET = 6  # as i2a_campaign._store_xz writes
 
 
 def xz_ratio(tensors, dtype) -> tuple[int, float]:
     """Bytes of the tensors of ``dtype`` (in name order) and the xz ratio of their concatenation."""
     blob = b"".join(v.contiguous().view(torch.uint8).numpy().tobytes() for _, v in sorted(tensors.items())
                     if v.dtype == dtype and v.dim())
-    return len(blob), len(lzma.compress(blob, preset=PRESET)) / len(blob)
+    return len(blob), len(lzma.compress(blob, preset=ic.XZ_PRESET)) / len(blob)
 
 
 def main() -> None:
@@ -55,7 +54,7 @@ def main() -> None:
     pilot = pretrained_agent_path(args.game, "i2a-distill-dSSM-DET")
     pb, pr = xz_ratio(load_file(pilot), torch.bfloat16)
     codes = max((s["codes_ratio"] for s in states), default=None)
-    doc = {"preset": PRESET, "states": states,
+    doc = {"preset": ic.XZ_PRESET, "states": states,
            "pilot_i2a_weights": {"path": str(pilot.relative_to(REPO_ROOT)), "bytes": pb, "ratio": pr},
            "i2a_state_ratio_estimate": None if codes is None else (2 * pr + codes) / 3,
            "estimate": "(2 x the pilot I2A weights' ratio + the largest codes' ratio) / 3: 2 bytes of bfloat16 weights "

@@ -118,12 +118,11 @@ def pretrained_agent_path(game: str, arm: str, checkpoints: Path = CHECKPOINTS_D
 
 def agent_source(path) -> str:
     """Where a served agent's weights come from, in one line (for the chapters that load one)."""
-    import json
-
     from .agents.checkpoint import KIND
     from .checkpoint import read_meta
     from .config import RESULTS_DIR
-    from .io import read_packed, stored_path
+    from .studies.common import read_json
+    from .studies.i2a import variant_name
 
     meta = read_meta(path, kind=KIND)
     best = meta.get("campaign_best")
@@ -133,12 +132,9 @@ def agent_source(path) -> str:
                 f"{best['steps']:,} agent steps, frozen mean {best['frozen_mean']:.0f} over {best['frozen_games']} "
                 f"games, {meta['weights_dtype']} weights")
     cfg = meta["config"]
-    run = f"{cfg['agent'] if cfg['agent'] == 'model-free' else cfg['agent'] + '-' + cfg['rollout_policy']}-s{cfg['seed']}"
-    ev = stored_path(RESULTS_DIR / "i2a" / cfg["game"] / run / "eval.json")
-    frozen = ""
-    if ev.exists():
-        ev = json.loads(read_packed(ev))
-        frozen = f", frozen mean {ev['return_mean']:.0f} over {ev['episodes']} games"
+    run = f"{variant_name(cfg['agent'], cfg['rollout_policy'])}-s{cfg['seed']}"  # the pilot study's run folder
+    ev = read_json(RESULTS_DIR / "i2a" / cfg["game"] / run / "eval.json")
+    frozen = "" if ev is None else f", frozen mean {ev['return_mean']:.0f} over {ev['episodes']} games"
     return (f"the pilot study's {run}, {meta['step']:,} agent steps{frozen}, {meta.get('weights_dtype') or 'float32'} "
             f"weights (the I2A campaign has kept no finished run of this arm yet)")
 
@@ -147,15 +143,15 @@ def model_source(path) -> str:
     """Where an environment model's weights come from, in one line: a model-zoo campaign run (its name and the
     training frames it had seen) or a first-zoo run (its steps and GPU minutes)."""
     from .checkpoint import read_meta
-
-    from .studies.zoo_campaign import read_lineage, run_frames
+    from .studies.zoo_campaign import read_lineage, run_frames, weights_path
 
     path = Path(path)
     meta = read_meta(path)
     src = meta.get("exported_from") or {}
-    if path.parent.parent.name == "campaign":  # checkpoints/campaign/<game>/<run>: its lineage has the run's frames
-        frames = run_frames(read_lineage(path.parent.name, path.stem))  # (its own step counts this lease only)
-        return f"the model-zoo campaign's {meta['model']} run {path.stem}, {frames / 1e6:.2f}M training frames"
+    game, run = path.parent.name, path.stem
+    if path.resolve() == weights_path(game, run).resolve():  # a campaign run's: its lineage has the run's frames
+        frames = run_frames(read_lineage(game, run))  # (the weights' own step counts their last lease only)
+        return f"the model-zoo campaign's {meta['model']} run {run}, {frames / 1e6:.2f}M training frames"
     return (f"the first zoo's {meta['model']} run, {src['step']:,} steps in {src['wall_s'] / 60:.0f} minutes on an "
             f"{src['device']} (chapter 4)")
 

@@ -143,3 +143,20 @@ def test_the_committed_tree_serves_every_arm_and_holds_no_pilot_it_could_retire(
         meta = read_meta(pretrained_agent_path(GAME, arm), kind=KIND)
         assert meta["config"]["game"] == GAME and (meta["agent"] == "model-free") == (arm == "model-free")
     assert retirable_pilots(GAME) == []
+
+
+def test_model_source_reads_a_campaign_runs_frames_from_its_lineage_and_a_first_zoo_run_from_its_export():
+    from ssmlib.config import CHECKPOINTS_DIR
+    from ssmlib.pretrained import model_source
+    from ssmlib.studies.zoo_campaign import read_lineage, run_frames, weights_path
+
+    run = "dSSM-DET-s2"
+    frames = run_frames(read_lineage(GAME, run))
+    assert model_source(weights_path(GAME, run)).endswith(f"run {run}, {frames / 1e6:.2f}M training frames")
+    assert model_source(CHECKPOINTS_DIR / GAME / "dSSM-DET.safetensors").startswith("the first zoo's dSSM-DET run, ")
+
+
+def test_variant_name_inverts_variant_args():
+    from ssmlib.studies.i2a import VARIANTS, variant_args, variant_name
+
+    assert [variant_name(*variant_args(v)) for v in VARIANTS] == list(VARIANTS)

@@ -288,9 +288,6 @@ def evaluate_checkpoint(checkpoint, episodes: int, num_envs: int, seed: int = 1_
                         device: str | None = None, out=None, overwrite: bool = False) -> dict:
     """``agent eval``: an agent checkpoint's frozen returns (:func:`evaluate_agent` on fresh envs), with what was
     scored and the provenance; written as JSON to ``out`` when given (an existing file only with ``overwrite``)."""
-    from pathlib import Path
-
-    from ..errors import SsmlibError
     from ..io import atomic_write_json, provenance
     from ..train import resolve_device
     from .envs import make_agent_env
@@ -313,4 +310,3 @@ def evaluate_checkpoint(checkpoint, episodes: int, num_envs: int, seed: int = 1_
 
 if __name__ == "__main__":
     raise SystemExit(main())
-

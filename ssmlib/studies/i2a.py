@@ -54,6 +54,11 @@ def variant_args(variant: str) -> tuple[str, str]:
     return agent, mode
 
 
+def variant_name(agent: str, rollout_policy: str) -> str:
+    """The inverse of :func:`variant_args`: ``('i2a', 'distill')`` -> ``'i2a-distill'``; model-free has no rollout."""
+    return agent if agent == "model-free" else f"{agent}-{rollout_policy}"
+
+
 def score_at(episodes: list[dict], budget: int, last: int = 100) -> tuple[float | None, int]:
     """Mean return of the last ``last`` episodes that ended by agent step ``budget``, and how many there were."""
     rets = [e["return"] for e in episodes if e["step"] <= budget][-last:]

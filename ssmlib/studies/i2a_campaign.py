@@ -396,6 +396,8 @@ def find_run(cfg: I2ACampaignConfig, name: str) -> Run:
 STATE_SUFFIX = ".safetensors.xz"
 """An open run's committed state: a safetensors file compressed with xz (lossless; bfloat16 weights shrink to
 about 0.7 of their bytes, 8-bit log codes to about 0.3)."""
+XZ_PRESET = 6
+"""The xz preset the committed state is compressed with (``scripts/state_compression.py`` measures with it)."""
 
 
 def state_dir(game: str, checkpoints: Path = CHECKPOINTS_DIR) -> Path:
@@ -645,7 +647,7 @@ def _store_xz(raw: Path, dst: Path, meta: dict) -> dict:
     from ..io import atomic_write_bytes
 
     blob = raw.read_bytes()
-    packed = lzma.compress(blob, preset=6)
+    packed = lzma.compress(blob, preset=XZ_PRESET)
     meta = {**meta, "raw_bytes": len(blob), "stored_bytes": len(packed), "stored_as": "xz"}
     atomic_write_bytes(dst, packed)
     atomic_write_json(state_sidecar(dst), meta)
@@ -859,7 +861,7 @@ def frozen_eval(checkpoint: Path, games: int, out: Path, device: str | None = No
     from ..agents.checkpoint import evaluate_checkpoint
 
     evaluate_checkpoint(checkpoint, games, games, EVAL_SEED, 0, device, str(out), overwrite=True)
-    return json.loads(Path(out).read_text())  # as stored (rounded by JSON), as the lineage reads it
+    return read_json(out)  # plain JSON types (numpy scalars converted), as the lineage stores them
 
 
 # ---------------------------------------------------------------------------------------- a lease

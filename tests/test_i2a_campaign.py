@@ -5,6 +5,7 @@ import dataclasses
 import gzip
 import hashlib
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -587,6 +588,11 @@ def test_extra_seeds_train_after_every_design_run_and_no_verdict_reads_them(tmp_
     lineage(tmp_path, "model-free-s0", 1000, finished=True)
     lineage(tmp_path, "model-free-s1", 1000, finished=True)
     assert pick(2, both) == ["model-free-s2", "model-free-s3"]
+    lineage(tmp_path, "model-free-s2", 300)
+    lineage(tmp_path, "model-free-s3", 600)  # the extra seed nearest its budget goes first, a new one last
+    assert pick(1, both) == ["model-free-s3"] and pick(2, both) == ["model-free-s3", "model-free-s2"]
+    for run in ("model-free-s2", "model-free-s3"):  # not started again
+        shutil.rmtree(ic.campaign_dir("MsPacman", tmp_path) / run)
     design_open = [r.name for r in ic.campaign_runs(cfg) if not ic.read_lineage("MsPacman", r.name, tmp_path)["finished"]]
     for name in design_open:  # every open design run further along than the extras: it still goes first
         lineage(tmp_path, name, 500)

@@ -560,7 +560,10 @@ def pick_runs(cfg: I2ACampaignConfig, max_runs: int, blocked: dict[str, str], re
               size=None) -> tuple[list[Run], list[str]]:
     """``(runs, notes)``: up to ``max_runs`` unfinished runs, in the order the design's seeds before extra seeds,
     required arms first, then a run at its budget still to be evaluated, then fewest agent steps, then seed, then
-    the arm's place in the config (so each arm's seeds advance round-robin and the arms stay balanced). Skipped, each with one line in ``notes``:
+    the arm's place in the config (so each arm's seeds advance round-robin and the arms stay balanced). Extra seeds
+    go the other way, most agent steps first: they only add seeds to an arm, so the one nearest its budget finishes
+    (and frees its committed state) before a new one starts, as ``campaign_outlook.i2a_lane`` assumes.
+    Skipped, each with one line in ``notes``:
     an arm whose environment model is ``blocked``; a new run whose state (``size(run)`` MiB, default
     ``state_mib`` times ``stored_ratio``) would take the open runs' committed state (its bytes on disk) over
     ``state_budget_mib``; a new extra seed while a design run waits so (open extra seeds go on: the design run
@@ -576,7 +579,8 @@ def pick_runs(cfg: I2ACampaignConfig, max_runs: int, blocked: dict[str, str], re
         state = state_path(cfg.game, r.name, checkpoints)
         open_mib += state.stat().st_size / 2**20 if state.exists() else 0.0
         steps = lin["steps"]
-        todo.append(((r.extra, not r.arm["required"], steps < cfg.total_steps, steps, r.seed, r.order), r, steps))
+        progress = -steps if r.extra else steps  # extras: nearest its budget first; design runs: balanced
+        todo.append(((r.extra, not r.arm["required"], steps < cfg.total_steps, progress, r.seed, r.order), r, steps))
     picked, notes, design_waits = [], [], False
     for model, why in blocked.items():
         arms = [a["name"] for a in cfg.arms if a["env_model"] == model]

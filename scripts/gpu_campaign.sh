@@ -35,11 +35,14 @@
 #   the first compilation on a machine cost about 66 s per lease, a warm machine's later ones none.
 #   WARM_COMPILE=1 (the default since 2026-12-04; 0 to skip): on a bare machine (no torch compile cache on its disk),
 #   `campaign warm` compiles what the lease's runs will compile (their own train commands, on 16,016 frames collected
-#   for it, 3 steps) while the campaign's data is collected, and the lease waits for it (killed WARM_DEADLINE, 240, s
-#   after it started) before its runs start: they then read the compiled graphs from the cache, and the I2A lane
-#   starts after 30 s instead of 120. Without it, the cold call of 2026-12-04 20:44 gave sSSM-rp-s0 162 s of
-#   training and dSSM-DET-s2 229 s of the 319 s each was given (the two warm calls after it: 397-410 of 431-446).
-#   Not yet measured on a GPU: the lease's log says how long it waited, and the lineages' train_wall_s what it gained.
+#   for it, 3 steps) while the campaign's data is collected; the runs then read the compiled graphs from the cache,
+#   and the I2A lane starts after 30 s instead of 120. The lease waits for it at most WARM_WAIT s after its data
+#   (default 0) and then kills what is still compiling (its process group), because waiting did not pay: on
+#   2026-12-05 a run's overhead (seconds given minus trained) fell to 20-30 s with a warm-up, from a median 48 s
+#   (dSSM-DET) and 99-100 s (sSSM) on cold calls, but the sSSM's warm-up took 191-193 s, 97-98 s past the data, and
+#   a call waiting for it trained 65-66% of the runs' window (given + wait) against 73% (sSSM) and 87% (dSSM-DET)
+#   on cold calls without one; a dSSM-DET-only call, whose warm-up ended before the data, trained 91%
+#   (results/model_zoo/<game>/campaign/compile-warmup.json, scripts/compile_warmup_effect.py).
 #   MAX_RUNS=3 was killed by the host's OOM killer before the episode-by-episode sampler store (41 GiB per
 #   process); two runs already fill the GPU (9.2k frames/s each against 19.7k alone).
 #   I2A=1 runs a lease of the I2A campaign (scripts/gpu_i2a_campaign.sh, I2A_MAX_RUNS runs, default 2) beside
@@ -85,6 +88,7 @@ fi
 INDUCTOR_CACHE=$(python3 -c "import getpass, os, tempfile; print(os.environ.get('TORCHINDUCTOR_CACHE_DIR') or os.path.join(tempfile.gettempdir(), 'torchinductor_' + getpass.getuser()))")
 WARM_LOG=/tmp/warm_compile.log  # not under $OUT: the device returns at most 8 files; its summary goes to the lease's log
 WARM_DEADLINE=${WARM_DEADLINE:-240}  # seconds from here after which the warm-up is killed (and no longer waited for)
+WARM_WAIT=${WARM_WAIT:-0}  # seconds the lease waits for the warm-up once its data is collected (header: why 0)
 if [ "${WARM_COMPILE:-1}" = 1 ] && [ "${COMPILE:-1}" = 1 ] && [ ! -d "$INDUCTOR_CACHE" ] && [ "$WARM_DEADLINE" -gt 0 ]; then
   # a bare machine (no compile cache yet): compile what the lease's runs will compile while the data is collected
   # (`campaign warm`, see zoo_campaign.warm_commands), on 16,016 frames collected for it. timeout -s KILL ends the
@@ -120,9 +124,13 @@ python3 -m ssmlib campaign calibrate --game "$GAME" --data "$DATA" 2>&1 | grep -
 [ -z "${CHECK_PID:-}" ] || { wait "$CHECK_PID" || true; grep '^{' "$OUT/check_step.log" | cut -c1-220 || true; }
 [ -z "${BENCH_PID:-}" ] || { wait "$BENCH_PID" || true; grep -v "Warn\|warn" "$OUT/bench_train.log" | tail -8 || true; }
 WARM_EXIT=
-if [ -n "${WARM_PID:-}" ]; then  # the runs would compile the same graphs again: wait for the warm-up (to its deadline)
-  w0=$(date +%s); WARM_EXIT=0; wait "$WARM_PID" || WARM_EXIT=$?
-  echo "compile warm-up: exit $WARM_EXIT (137: killed at its deadline, ${WARM_DEADLINE} s), waited $(( $(date +%s) - w0 )) s after the data; its log's last lines:"
+if [ -n "${WARM_PID:-}" ]; then  # what the warm-up compiled by now the runs read from the cache; the rest they compile
+  w0=$(date +%s); WARM_EXIT=0
+  while kill -0 "$WARM_PID" 2> /dev/null && [ $(( $(date +%s) - w0 )) -lt "$WARM_WAIT" ]; do sleep 1; done
+  # timeout leads its own process group: SIGKILL to the group, as a train process would finish its step on SIGTERM
+  if kill -0 "$WARM_PID" 2> /dev/null; then kill -KILL -- -"$WARM_PID" 2> /dev/null || true; fi
+  wait "$WARM_PID" || WARM_EXIT=$?
+  echo "compile warm-up: exit $WARM_EXIT (137: killed at its deadline, ${WARM_DEADLINE} s, or WARM_WAIT=${WARM_WAIT} s after the data), waited $(( $(date +%s) - w0 )) s after the data; its log's last lines:"
   grep -v "Warn\|warn\|frames\[row" "$WARM_LOG" | tail -4 || true
   for f in runs/warm-compile/*.log; do [ -f "$f" ] && { echo "$f:"; grep "test\|rror\|compile" "$f" | grep -v "Warn\|warn" | tail -3 || true; }; done
 fi

@@ -4,6 +4,7 @@ Each call copies the caller's tree over the machine's, so a lease that starts fr
 must put back what the previous call wrote (and only then)."""
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -231,3 +232,38 @@ def test_the_open_loop_study_runs_beside_the_lease_and_continues_the_committed_f
     (tmp_path / "results/open_loop_samples/MsPacman-campaign.json").write_text("plain")  # both: the plain one, as
     done = subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=60, env=env)
     assert "continues: plain" in (tmp_path / "out" / STUDY_LOG).read_text()  # every reader and unpack prefer it
+
+
+def _warm_blocks() -> tuple[str, str]:
+    """gpu_campaign.sh's compile warm-up: its start beside the data's collection, and the bounded wait after it."""
+    text = (ROOT / "scripts/gpu_campaign.sh").read_text()
+    start = text[text.index("WARM_LOG="):]
+    start = start[:start.index("\nfi\n") + 4]
+    wait = text[text.index("WARM_EXIT=\n"):]
+    return start, wait[:wait.index("\nfi\n") + 4]
+
+
+@pytest.mark.parametrize("warm_seconds,warm_wait,killed", [(0, "0", False), (30, "1", True), (30, "0", True)])
+def test_the_lease_waits_for_the_compile_warm_up_at_most_warm_wait_and_kills_all_of_it(tmp_path, warm_seconds,
+                                                                                         warm_wait, killed):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    stub = bin_dir / "python3"  # collect ends at once; the warm-up's train process (a grandchild) runs warm_seconds
+    stub.write_text('#!/bin/bash\ncase "$3" in campaign) sleep %d & echo $! > "%s/train.pid"; wait;; esac\n'
+                    % (warm_seconds, tmp_path))
+    stub.chmod(0o755)
+    start, wait = _warm_blocks()
+    script = (f'set -euo pipefail\nGAME=MsPacman; MAX_RUNS=2; INDUCTOR_CACHE="{tmp_path}/no-cache"\n{start}\n'
+              f'sleep 1; echo "data"\n{wait}\necho "runs"\n')
+    t0 = time.monotonic()
+    done = subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                          env={"PATH": f"{bin_dir}:/usr/bin:/bin", "WARM_WAIT": warm_wait})
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "data" and lines[-1] == "runs" and time.monotonic() - t0 < 15
+    assert lines[1].startswith(f"compile warm-up: exit {137 if killed else 0} ")
+    waited = int(lines[1].split("waited ")[1].split(" s")[0])
+    assert waited <= int(warm_wait) + 1
+    train = int((tmp_path / "train.pid").read_text())
+    time.sleep(0.2)
+    assert not Path(f"/proc/{train}").exists() or "Z" in Path(f"/proc/{train}/stat").read_text().split()[2]

@@ -110,7 +110,8 @@ def i2a_lane(runs: list[dict], max_open: int, runs_per_call: int, model_free_ste
     runs (fewest steps left first), then starts new ones whose gate has opened while fewer than ``max_open`` are
     open, ``runs_per_call`` in all; a run trains ``model_free_steps(call) / cost`` steps in it.
 
-    Simpler than ``i2a_campaign.pick_runs``, which trains the runs with the fewest steps first and lets a new run
+    Simpler than ``i2a_campaign.pick_runs``, which trains the design's runs with the fewest steps first (extra seeds,
+    as here, nearest their budget first) and lets a new run
     start beside open ones whenever the state budget holds both: the two agree while ``max_open <= runs_per_call``,
     which ``outlook`` keeps."""
     if max_open < 1 or runs_per_call < 1:

@@ -1,0 +1,70 @@
+"""The compile warm-up's measurement (ssmlib.studies.compile_warmup): what a lease's log says, which call is which,
+a lineage lease matched to its call's log, and the committed compile-warmup.json recomputed from results/."""
+
+import gzip
+import json
+
+from ssmlib.config import RESULTS_DIR
+from ssmlib.studies import compile_warmup as cw
+from ssmlib.studies import zoo_campaign as zoo
+
+WARMED = """compile warm-up: exit 0 (137: killed at its deadline, 240 s), waited 98 s after the data; its log's last lines:
+started warm-sSSM-k1-prior: train --model sSSM --data /tmp/data/warm-compile --time-limit 120.0
+compile warm-up of warm-dSSM-DET-k1-posterior, warm-sSSM-k1-prior in 191 s: exit codes {'a': 0}
+collected in 212 s; each run trains 258 s
+started dSSM-DET-s2: train --model dSSM-DET --time-limit 258.0
+started sSSM-rp-s0: train --model sSSM --time-limit 258.0
+"""
+
+
+def test_a_lease_log_gives_the_seconds_given_the_runs_and_the_warm_ups_wait():
+    call = cw.parse_log(WARMED)
+    assert call == {"collected_s": 212, "given_s": 258, "runs": ["dSSM-DET-s2", "sSSM-rp-s0"],
+                    "warm_up": {"exit": 0, "waited_s": 98, "wall_s": 191,
+                                "runs": ["warm-dSSM-DET-k1-posterior", "warm-sSSM-k1-prior"]}}
+    assert cw.call_kind(call) == "warm-up"
+    plain = cw.parse_log("collected in 151 s; each run trains 319 s\nstarted AR-s0: train --model AR\n")
+    assert plain["warm_up"] is None and plain["runs"] == ["AR-s0"] and cw.call_kind(plain) == "cold"
+    assert cw.call_kind(cw.parse_log("collected in 14 s; each run trains 446 s\n")) == "warm"
+    assert cw.parse_log("no time left to train\n") is None
+    assert cw.log_time("2026-12-05-0217-h200.log.gz") == cw.log_time("2026-12-05-0216-h200.log") + 60
+    assert cw.log_time("README.md") is None
+
+
+def _campaign(results, leases: dict[str, list[dict]]) -> None:
+    zoo.init(zoo.CampaignConfig(game="MsPacman", profile="quick",
+                                runs=[{"name": n, "model": n.split("-")[0] if n.startswith("sSSM") else n[:-3], "seed": 0,
+                                      "jump": 1} for n in leases]),
+             results=results)
+    for run, les in leases.items():
+        d = zoo.campaign_dir("MsPacman", results) / run
+        d.mkdir(parents=True)
+        (d / "lineage.json").write_text(json.dumps({"leases": les, "curve": [], "finished": False}))
+
+
+def test_each_run_is_matched_to_its_calls_log_and_a_folded_lease_is_left_out(tmp_path):
+    _campaign(tmp_path, {
+        "dSSM-DET-s2": [{"time": "2026-12-05T02:16:50+0000", "train_wall_s": 235.7, "compile": True},
+                        {"time": "2026-12-05T03:30:00+0000", "train_wall_s": 500.0, "compile": True}],
+        "sSSM-rp-s0": [{"time": "2026-12-05T01:40:00+0000", "train_wall_s": 200.0, "compile": True},  # too early
+                       {"time": "2026-12-05T02:16:54+0000", "train_wall_s": 231.8, "compile": True}]})
+    logs = zoo.campaign_dir("MsPacman", tmp_path) / "logs"
+    logs.mkdir()
+    (logs / "2026-12-05-0217-h200.log.gz").write_bytes(gzip.compress(WARMED.encode()))
+    (logs / "2026-12-05-0331-h200.log").write_text(  # dSSM-DET-s2's second lease trained longer than given
+        "collected in 100 s; each run trains 300 s\nstarted dSSM-DET-s2: train\n")
+    rows = cw.rows("MsPacman", tmp_path)
+    assert [(r["run"], r["kind"], r["overhead_s"], r["wait_s"]) for r in rows] == [
+        ("dSSM-DET-s2", "warm-up", 22.3, 98), ("sSSM-rp-s0", "warm-up", 26.2, 98)]
+    assert rows[0]["share"] == round(235.7 / (258 + 98), 3)
+    s = cw.summary(rows)
+    assert s["warm-up / dSSM-DET"]["runs"] == 1 and s["warm-up / sSSM"]["overhead_s"]["median"] == 26.2
+
+
+def test_the_committed_measurement_is_what_the_code_computes_from_results():
+    path = zoo.campaign_dir("MsPacman", RESULTS_DIR) / "compile-warmup.json"
+    doc = json.loads(path.read_text())
+    assert doc["rows"] == cw.rows("MsPacman", RESULTS_DIR)
+    assert doc["summary"] == cw.summary(doc["rows"]) and doc["provenance"]["git_sha"]
+    kinds = {r["kind"] for r in doc["rows"]}
+    assert kinds == {"cold", "warm", "warm-up"}

@@ -294,7 +294,7 @@ def _store_log(data: bytes, name: Path) -> Path:
 
 
 def _cli_unpack(args) -> int:
-    from . import campaign_outlook, i2a_campaign, zoo_campaign
+    from . import campaign_outlook, compile_warmup, i2a_campaign, zoo_campaign
 
     done = unpack(args.folder, args.game, device_tag=args.device_tag)
     print("\n".join(done))
@@ -303,6 +303,8 @@ def _cli_unpack(args) -> int:
     if i2a_new:
         print(f"wrote {i2a_campaign.write_table(args.game)}")
     code = zoo_campaign.report(args.game) if zoo_new else 0
+    if zoo_new:  # a new lease log and lineage lease: what the compile warm-up bought, re-measured
+        print(f"wrote {compile_warmup.write(args.game)}")
     if zoo_new or i2a_new:  # the projection reads both campaigns' lineages
         try:
             print(f"wrote {campaign_outlook.write(args.game)}")

@@ -27,6 +27,11 @@ def test_a_lease_log_gives_the_seconds_given_the_runs_and_the_warm_ups_wait():
     assert plain["warm_up"] is None and plain["runs"] == ["AR-s0"] and cw.call_kind(plain) == "cold"
     assert cw.call_kind(cw.parse_log("collected in 14 s; each run trains 446 s\n")) == "warm"
     assert cw.parse_log("no time left to train\n") is None
+    killed = cw.parse_log(  # the line as gpu_campaign.sh writes it since WARM_WAIT: killed, its summary never printed
+        "compile warm-up: exit 137 (137: killed at its deadline, 240 s, or WARM_WAIT=0 s after the data), waited 0 s "
+        "after the data; its log's last lines:\ncollected in 120 s; each run trains 300 s\n")
+    assert killed["warm_up"] == {"exit": 137, "waited_s": 0, "wall_s": None, "runs": []}
+    assert cw.call_kind(killed) == "warm-up"
     assert cw.log_time("2026-12-05-0217-h200.log.gz") == cw.log_time("2026-12-05-0216-h200.log") + 60
     assert cw.log_time("README.md") is None
 

@@ -20,7 +20,8 @@ def main() -> None:
     doc = json.loads(path.read_text())
     for group, s in doc["summary"].items():
         print(f"{group:45s} {s['runs']:2d} runs  overhead median {s['overhead_s']['median']:6.1f} s "
-              f"[{s['overhead_s']['min']:.1f}, {s['overhead_s']['max']:.1f}]  share of window median "
+              f"[{s['overhead_s']['min']:.1f}, {s['overhead_s']['max']:.1f}]  lost {s['lost_s']['median']:6.1f} s "
+              f"[{s['lost_s']['min']:.1f}, {s['lost_s']['max']:.1f}]  share of window "
               f"{s['share']['median']:.3f} [{s['share']['min']:.3f}, {s['share']['max']:.3f}]")
     print(f"wrote {path}")
 

@@ -36,13 +36,13 @@
 #   WARM_COMPILE=1 (the default since 2026-12-04; 0 to skip): on a bare machine (no torch compile cache on its disk),
 #   `campaign warm` compiles what the lease's runs will compile (their own train commands, on 16,016 frames collected
 #   for it, 3 steps) while the campaign's data is collected; the runs then read the compiled graphs from the cache,
-#   and the I2A lane starts after 30 s instead of 120. The lease waits for it at most WARM_WAIT s after its data
-#   (default 0) and then kills what is still compiling (its process group), because waiting did not pay: on
-#   2026-12-05 a run's overhead (seconds given minus trained) fell to 20-30 s with a warm-up, from a median 48 s
-#   (dSSM-DET) and 99-100 s (sSSM) on cold calls, but the sSSM's warm-up took 191-193 s, 97-98 s past the data, and
-#   a call waiting for it trained 65-66% of the runs' window (given + wait) against 73% (sSSM) and 87% (dSSM-DET)
-#   on cold calls without one; a dSSM-DET-only call, whose warm-up ended before the data, trained 91%
-#   (results/model_zoo/<game>/campaign/compile-warmup.json, scripts/compile_warmup_effect.py).
+#   and when it finished, the I2A lane starts after 30 s instead of 120. The lease waits for it at most WARM_WAIT s
+#   after its data (default 0) and then kills what is still compiling (its process group), because waiting did not
+#   pay (results/model_zoo/<game>/campaign/compile-warmup.json, scripts/compile_warmup_effect.py): with a warm-up
+#   a run lost 20-30 s of its seconds to start-up, against medians of 48.5 s (dSSM-DET) and 99.5-100 s (sSSM) on
+#   cold calls without one, but the sSSM's warm-up took 191-193 s, 97-98 s past the data, and the two calls of
+#   2026-12-05 that waited for it lost 117-126 s of each run's window (the wait plus the start-up); the
+#   dSSM-DET-only call between them, whose warm-up ended before the data, lost 29 s.
 #   MAX_RUNS=3 was killed by the host's OOM killer before the episode-by-episode sampler store (41 GiB per
 #   process); two runs already fill the GPU (9.2k frames/s each against 19.7k alone).
 #   I2A=1 runs a lease of the I2A campaign (scripts/gpu_i2a_campaign.sh, I2A_MAX_RUNS runs, default 2) beside
@@ -128,7 +128,7 @@ if [ -n "${WARM_PID:-}" ]; then  # what the warm-up compiled by now the runs rea
   w0=$(date +%s); WARM_EXIT=0
   while kill -0 "$WARM_PID" 2> /dev/null && [ $(( $(date +%s) - w0 )) -lt "$WARM_WAIT" ]; do sleep 1; done
   # timeout leads its own process group: SIGKILL to the group, as a train process would finish its step on SIGTERM
-  if kill -0 "$WARM_PID" 2> /dev/null; then kill -KILL -- -"$WARM_PID" 2> /dev/null || true; fi
+  kill -KILL -- -"$WARM_PID" 2> /dev/null || true  # also what outlived timeout itself (compile workers)
   wait "$WARM_PID" || WARM_EXIT=$?
   echo "compile warm-up: exit $WARM_EXIT (137: killed at its deadline, ${WARM_DEADLINE} s, or WARM_WAIT=${WARM_WAIT} s after the data), waited $(( $(date +%s) - w0 )) s after the data; its log's last lines:"
   grep -v "Warn\|warn\|frames\[row" "$WARM_LOG" | tail -4 || true

@@ -14,24 +14,26 @@ compile warm-up of warm-dSSM-DET-k1-posterior, warm-sSSM-k1-prior in 191 s: exit
 collected in 212 s; each run trains 258 s
 started dSSM-DET-s2: train --model dSSM-DET --time-limit 258.0
 started sSSM-rp-s0: train --model sSSM --time-limit 258.0
+stop: dSSM-DET-s2, sSSM-rp-s0 still running 263 s after the start: told their time is up
 """
 
 
 def test_a_lease_log_gives_the_seconds_given_the_runs_and_the_warm_ups_wait():
     call = cw.parse_log(WARMED)
-    assert call == {"collected_s": 212, "given_s": 258, "runs": ["dSSM-DET-s2", "sSSM-rp-s0"],
+    assert call == {"collected_s": 212, "given_s": 258, "runs": ["dSSM-DET-s2", "sSSM-rp-s0"], "bounded": True,
                     "warm_up": {"exit": 0, "waited_s": 98, "wall_s": 191,
                                 "runs": ["warm-dSSM-DET-k1-posterior", "warm-sSSM-k1-prior"]}}
     assert cw.call_kind(call) == "warm-up"
     plain = cw.parse_log("collected in 151 s; each run trains 319 s\nstarted AR-s0: train --model AR\n")
     assert plain["warm_up"] is None and plain["runs"] == ["AR-s0"] and cw.call_kind(plain) == "cold"
+    assert not plain["bounded"]  # the runs' own clock bounded them: compiling was not in their seconds
     assert cw.call_kind(cw.parse_log("collected in 14 s; each run trains 446 s\n")) == "warm"
     assert cw.parse_log("no time left to train\n") is None
     killed = cw.parse_log(  # the line as gpu_campaign.sh writes it since WARM_WAIT: killed, its summary never printed
         "compile warm-up: exit 137 (137: killed at its deadline, 240 s, or WARM_WAIT=0 s after the data), waited 0 s "
         "after the data; its log's last lines:\ncollected in 120 s; each run trains 300 s\n")
     assert killed["warm_up"] == {"exit": 137, "waited_s": 0, "wall_s": None, "runs": []}
-    assert cw.call_kind(killed) == "warm-up"
+    assert cw.call_kind(killed) == "warm-up cut"
     assert cw.log_time("2026-12-05-0217-h200.log.gz") == cw.log_time("2026-12-05-0216-h200.log") + 60
     assert cw.log_time("README.md") is None
 
@@ -50,20 +52,28 @@ def _campaign(results, leases: dict[str, list[dict]]) -> None:
 def test_each_run_is_matched_to_its_calls_log_and_a_folded_lease_is_left_out(tmp_path):
     _campaign(tmp_path, {
         "dSSM-DET-s2": [{"time": "2026-12-05T02:16:50+0000", "train_wall_s": 235.7, "compile": True},
-                        {"time": "2026-12-05T03:30:00+0000", "train_wall_s": 500.0, "compile": True}],
-        "sSSM-rp-s0": [{"time": "2026-12-05T01:40:00+0000", "train_wall_s": 200.0, "compile": True},  # too early
+                        {"time": "2026-12-05T03:30:00+0000", "train_wall_s": 500.0, "compile": True},
+                        {"time": "2026-12-05T04:00:00+0000", "train_wall_s": 290.0, "compile": True}],
+        "sSSM-rp-s0": [{"time": "2026-12-05T02:07:30+0000", "train_wall_s": 280.0, "compile": True},  # the call before
                        {"time": "2026-12-05T02:16:54+0000", "train_wall_s": 231.8, "compile": True}]})
     logs = zoo.campaign_dir("MsPacman", tmp_path) / "logs"
     logs.mkdir()
+    stop = "stop: x still running 305 s after the start: told their time is up\n"
+    (logs / "2026-12-05-0208-h200.log").write_text(  # 9 minutes before: its lease is not the next call's
+        "collected in 10 s; each run trains 300 s\nstarted sSSM-rp-s0: train --model sSSM\n" + stop)
     (logs / "2026-12-05-0217-h200.log.gz").write_bytes(gzip.compress(WARMED.encode()))
-    (logs / "2026-12-05-0331-h200.log").write_text(  # dSSM-DET-s2's second lease trained longer than given
-        "collected in 100 s; each run trains 300 s\nstarted dSSM-DET-s2: train\n")
+    (logs / "2026-12-05-0331-h200.log").write_text(  # dSSM-DET-s2's lease of 03:30 trained longer than given
+        "collected in 100 s; each run trains 300 s\nstarted dSSM-DET-s2: train --model dSSM-DET\n" + stop)
+    (logs / "2026-12-05-0401-h200.log").write_text(  # no lease stop: the runs' own clock, compiling left out
+        "collected in 100 s; each run trains 300 s\nstarted dSSM-DET-s2: train --model dSSM-DET\n")
     rows = cw.rows("MsPacman", tmp_path)
-    assert [(r["run"], r["kind"], r["overhead_s"], r["wait_s"]) for r in rows] == [
-        ("dSSM-DET-s2", "warm-up", 22.3, 98), ("sSSM-rp-s0", "warm-up", 26.2, 98)]
-    assert rows[0]["share"] == round(235.7 / (258 + 98), 3)
+    assert [(r["log"][:15], r["run"], r["kind"], r["overhead_s"], r["wait_s"], r["lost_s"]) for r in rows] == [
+        ("2026-12-05-0208", "sSSM-rp-s0", "warm", 20.0, 0, 20.0),
+        ("2026-12-05-0217", "dSSM-DET-s2", "warm-up", 22.3, 98, 120.3),
+        ("2026-12-05-0217", "sSSM-rp-s0", "warm-up", 26.2, 98, 124.2)]
+    assert rows[1]["share"] == round(235.7 / (258 + 98), 3)
     s = cw.summary(rows)
-    assert s["warm-up / dSSM-DET"]["runs"] == 1 and s["warm-up / sSSM"]["overhead_s"]["median"] == 26.2
+    assert s["warm-up / dSSM-DET"]["runs"] == 1 and s["warm-up / sSSM"]["lost_s"]["median"] == 124.2
 
 
 def test_the_committed_measurement_is_what_the_code_computes_from_results():

@@ -304,7 +304,10 @@ def _cli_unpack(args) -> int:
         print(f"wrote {i2a_campaign.write_table(args.game)}")
     code = zoo_campaign.report(args.game) if zoo_new else 0
     if zoo_new:  # a new lease log and lineage lease: what the compile warm-up bought, re-measured
-        print(f"wrote {compile_warmup.write(args.game)}")
+        try:
+            print(f"wrote {compile_warmup.write(args.game)}")
+        except (SsmlibError, OSError, ValueError) as e:  # the lease's files are in place regardless
+            print(f"compile-warmup.json not re-measured: {e}")
     if zoo_new or i2a_new:  # the projection reads both campaigns' lineages
         try:
             print(f"wrote {campaign_outlook.write(args.game)}")

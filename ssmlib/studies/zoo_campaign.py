@@ -448,7 +448,7 @@ def warm_commands(game: str, data: Path, runs_dir: Path, max_runs: int = 2, resu
     scratch folders under ``runs_dir``, for :data:`WARM_STEPS` steps. Run while the campaign's own dataset is
     collected, they leave the compiled graphs and kernels in torch's caches on the machine's disk, which the
     lease's runs then read instead of compiling; nothing of them is recorded. Why: on a bare machine the lease's
-    runs compiled after the data was collected, which cost a run a median 48 s (dSSM-DET) to 100 s (sSSM) of the
+    runs compiled after the data was collected, which cost a run a median 48.5 s (dSSM-DET) to 100 s (sSSM) of the
     seconds it was given; with a warm-up 20-30 s (``compile_warmup``, measured 2026-12-05). Folders left in
     ``runs_dir`` would make these commands resume instead (:func:`warm` empties it first)."""
     cfg = load_config(game, results)

@@ -45,6 +45,10 @@
 #   dSSM-DET-only call between them, whose warm-up ended before the data, lost 29 s.
 #   MAX_RUNS=3 was killed by the host's OOM killer before the episode-by-episode sampler store (41 GiB per
 #   process); two runs already fill the GPU (9.2k frames/s each against 19.7k alone).
+#   REQUIRE_WARM=1 (scripts/lease_start.sh): call again at once with the tree of the previous call, its files not yet
+#   unpacked, so that the machine is still warm (the device releases it 30 s after a call): it restores that call's
+#   state and skips the data collection and the first compilation (2026-12-04: 397-410 s trained of 431-446 s given
+#   on warm calls); a machine that is not that one exits 3 before training. Unpack every call's files in order after.
 #   I2A=1 runs a lease of the I2A campaign (scripts/gpu_i2a_campaign.sh, I2A_MAX_RUNS runs, default 2) beside
 #   the zoo's, once the data is collected: the zoo's runs hold their data on the GPU and leave the CPU idle,
 #   while the I2A campaign's model-free arm (the one arm no zoo model blocks) is bound by ALE on the CPU. It

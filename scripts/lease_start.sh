@@ -30,9 +30,17 @@ campaign_hash() {  # paths and contents of every file under the campaign's folde
   { [ ${#present[@]} -eq 0 ] || find "${present[@]}" -type f -not -path '*/logs/*' -print0 | LC_ALL=C sort -z \
       | xargs -0r sha256sum; } | sha256sum | cut -c1-16
 }
+# REQUIRE_WARM=1: the caller sends the previous call's tree again without unpacking that call's files (so as to
+# call again within the machine's 30 s idle release: a warm machine skips the data collection and the compilation).
+# Only the machine that ran that call holds its state; any other ends the lease at once (exit 3) instead of
+# training the stale state a second time (a branch that `unpack` refuses).
 restore_warm_state() {
-  [ "${WARM_RESTORE:-1}" = 1 ] && [ -f "$WARM_STATE/start.hash" ] || return 0
   local now=$CAMPAIGN_START_HASH  # the tree as sent, hashed once
+  if [ "${REQUIRE_WARM:-0}" = 1 ] && { [ ! -f "$WARM_STATE/start.hash" ] || [ "$now" != "$(cat "$WARM_STATE/start.hash")" ]; }; then
+    echo "REQUIRE_WARM=1 but this machine does not hold the previous call's state (a bare machine, or another tree): nothing trained; unpack the previous call's files (python -m ssmlib unpack --from DIR) and call again without REQUIRE_WARM"
+    exit 3
+  fi
+  [ "${WARM_RESTORE:-1}" = 1 ] && [ -f "$WARM_STATE/start.hash" ] || return 0
   if [ "$now" = "$(cat "$WARM_STATE/start.hash")" ]; then
     rm -rf "${CAMPAIGN_PATHS[@]}"
     cp -a "$WARM_STATE/tree/." .

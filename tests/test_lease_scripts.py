@@ -60,6 +60,26 @@ def test_back_to_back_calls_without_unpacking_keep_every_lease(tree, tmp_path):
     assert lineage(machine) == ["lease0", "lease1", "lease2", "lease3"]
 
 
+def test_require_warm_trains_only_where_the_previous_calls_state_is(tree, tmp_path):
+    machine = tmp_path / "machine"
+    machine.mkdir()
+    send(tree, machine)
+    script = (f'set -euo pipefail; CAMPAIGN_PATHS=("results/c" "checkpoints/c"); source "{ROOT}/scripts/lease_start.sh"\n'
+              f'echo trained >> results/c/run/lineage.txt')
+    env = {"PATH": "/usr/bin:/bin", "OUT": str(machine / "out"), "SSMLIB_GIT_SHA": "x", "REQUIRE_WARM": "1"}
+    bare = subprocess.run(["bash", "-c", script], cwd=machine, capture_output=True, text=True, env=env)
+    assert bare.returncode == 3 and "does not hold the previous call's state" in bare.stdout
+    assert lineage(machine) == ["lease0"]  # a bare machine trained nothing
+    lease(machine, "lease1")
+    send(tree, machine)  # the same tree again, not unpacked: this machine holds lease1
+    assert "restored the previous call's campaign state" in lease(machine, "lease2", REQUIRE_WARM="1")
+    assert lineage(machine) == ["lease0", "lease1", "lease2"]
+    (tree / "results/c/run/lineage.txt").write_text("other\n")
+    send(tree, machine)  # another tree: not the one the last call started from
+    other = subprocess.run(["bash", "-c", script], cwd=machine, capture_output=True, text=True, env=env)
+    assert other.returncode == 3 and lineage(machine) == ["other"]
+
+
 def test_a_tree_holding_the_previous_calls_result_is_used_as_sent(tree, tmp_path):
     machine = tmp_path / "machine"
     machine.mkdir()

@@ -71,6 +71,7 @@ MAX_RUNS=${MAX_RUNS:-2}
 DATA=${DATA:-/tmp/data/campaign-$GAME}
 CAMPAIGN_PATHS=("results/model_zoo/$GAME/campaign" "checkpoints/campaign/$GAME")
 source "$(dirname "$0")/lease_start.sh"  # OUT, allocator, git-sha warning, t0, the device, the warm state
+STUDY_LAST="runs/open_loop_samples-$GAME.last.json"  # this machine's last study (runs/ outlives a call; OPEN_LOOP)
 if [ "${RESCORE:-0}" = 1 ]; then  # the committed checkpoints re-scored alongside (scripts/gpu_rescore.sh)
   (OUT="$OUT/rescore" bash scripts/gpu_rescore.sh > "$OUT/rescore.log" 2>&1; echo "rescore exit $?" >> "$OUT/rescore.log") &
   RESCORE_PID=$!
@@ -114,7 +115,10 @@ if [ "${OPEN_LOOP:-1}" = 1 ]; then  # beside the lease: how many prior samples t
   EXTRA=(); for c in "${EXTRA_IN[@]}"; do EXTRA+=(--checkpoint "$c"); done
   STUDY_IN="results/open_loop_samples/$GAME-campaign.json"  # committed gzip-compressed since 2026-12-04
   # the plain file first, as every reader (ssmlib.io.stored_path) and `unpack` prefer it where both exist
-  if [ -f "$STUDY_IN" ]; then cp "$STUDY_IN" "$OUT/open_loop_samples.json"
+  # a warm machine restored the previous call's state, whose study (not unpacked yet) the committed file lacks: unpack
+  # refuses a study that does not continue the committed one, so this one continues the previous call's
+  if [ "${WARM_RESTORED:-0}" = 1 ] && [ -f "$STUDY_LAST" ]; then cp "$STUDY_LAST" "$OUT/open_loop_samples.json"
+  elif [ -f "$STUDY_IN" ]; then cp "$STUDY_IN" "$OUT/open_loop_samples.json"
   elif [ -f "$STUDY_IN.gz" ]; then gzip -dc "$STUDY_IN.gz" > "$OUT/open_loop_samples.json"; fi
   timeout "${OPEN_LOOP_SECONDS:-240}" python3 scripts/open_loop_samples.py --data "$DATA" --campaign "$GAME" \
     "${EXTRA[@]}" --device cuda --windows 64 --k-max 256 --ks 1,2,4,8,16,32,64,128,256 --batch-size 16 \
@@ -180,7 +184,8 @@ if [ -n "${I2A_PID:-}" ]; then  # it ends on its own bound; never let it hold ba
 fi
 for f in runs/campaign/*.log; do [ -f "$f" ] && { grep -v "Warning\|warn\|softmax\|reduction\|important use\|^$" "$f" | tail -5 || true; }; done
 python3 -m ssmlib campaign table --game "$GAME" || true
-[ -z "${OPEN_LOOP_PID:-}" ] || { wait "$OPEN_LOOP_PID" || true; grep -v "Warn\|warn\|frames\[row" "$OUT/open_loop_samples.log" | tail -30 || true; }
+[ -z "${OPEN_LOOP_PID:-}" ] || { wait "$OPEN_LOOP_PID" || true; grep -v "Warn\|warn\|frames\[row" "$OUT/open_loop_samples.log" | tail -30 || true
+  [ ! -f "$OUT/open_loop_samples.json" ] || cp "$OUT/open_loop_samples.json" "$STUDY_LAST" || true; }
 [ -z "${RESCORE_PID:-}" ] || { wait "$RESCORE_PID" || true; tail -3 "$OUT/rescore.log" || true; }
 save_warm_state || true
 pack_campaign campaign.tar  # split when over 15 MiB (lease_start.sh)

@@ -44,6 +44,7 @@ restore_warm_state() {
   if [ "$now" = "$(cat "$WARM_STATE/start.hash")" ]; then
     rm -rf "${CAMPAIGN_PATHS[@]}"
     cp -a "$WARM_STATE/tree/." .
+    WARM_RESTORED=1  # the caller's script may restore its own files of that call too (gpu_campaign.sh: the study)
     echo "warm machine: restored the previous call's campaign state (the tree sent is the one it started from)"
   elif [ "$now" = "$(cat "$WARM_STATE/end.hash")" ]; then
     echo "warm machine: the tree sent already holds the previous call's campaign state"

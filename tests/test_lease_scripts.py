@@ -209,7 +209,9 @@ def test_the_open_loop_study_runs_beside_the_lease_and_continues_the_committed_f
     text = (ROOT / "scripts/gpu_campaign.sh").read_text()
     start = text[text.index('if [ "${OPEN_LOOP:-1}" = 1 ]; then'):]
     start = start[:start.index("\nfi\n") + 4]
-    wait = next(ln for ln in text.splitlines() if ln.startswith('[ -z "${OPEN_LOOP_PID:-}" ]'))
+    wait = text[text.index('[ -z "${OPEN_LOOP_PID:-}" ]'):]
+    wait = wait[:wait.index("|| true; }\n") + 10]
+    last = next(ln for ln in text.splitlines() if ln.startswith("STUDY_LAST="))
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     stub = bin_dir / "python3"  # the study: what it was asked, and whether it found the committed file in $OUT
@@ -218,8 +220,8 @@ def test_the_open_loop_study_runs_beside_the_lease_and_continues_the_committed_f
     stub.chmod(0o755)
     (tmp_path / "results/open_loop_samples").mkdir(parents=True)
     (tmp_path / "results/open_loop_samples/MsPacman-campaign.json").write_text("committed")
-    script = (f'set -euo pipefail\nOUT="{tmp_path}/out"; export OUT; mkdir -p "$OUT"; GAME=MsPacman; DATA=/d\n{start}\n'
-              f'echo "zoo lease"\n{wait}\necho "zoo tar"\n')
+    script = (f'set -euo pipefail\nOUT="{tmp_path}/out"; export OUT; mkdir -p "$OUT"; GAME=MsPacman; DATA=/d\n'
+              f'mkdir -p runs; {last}\n{start}\necho "zoo lease"\n{wait}\necho "zoo tar"\n')
     env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "OPEN_LOOP": "1",
            "OPEN_LOOP_EXTRA": "a@1M=.carry/a@1M.safetensors@1000000 b@2M=.carry/b.safetensors@2000000"}
     done = subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=60, env=env)
@@ -254,6 +256,16 @@ def test_the_open_loop_study_runs_beside_the_lease_and_continues_the_committed_f
     (tmp_path / "results/open_loop_samples/MsPacman-campaign.json").write_text("plain")  # both: the plain one, as
     done = subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=60, env=env)
     assert "continues: plain" in (tmp_path / "out" / STUDY_LOG).read_text()  # every reader and unpack prefer it
+    # a warm machine that restored the previous call's state continues that call's study, not the committed one
+    # (not unpacked yet, the committed file lacks what that call added: unpack would refuse this call's study)
+    assert (tmp_path / "runs/open_loop_samples-MsPacman.last.json").read_text() == "plain"  # kept by the last call
+    (tmp_path / "runs/open_loop_samples-MsPacman.last.json").write_text("previous call")
+    done = subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                          env={**env, "WARM_RESTORED": "1"})
+    assert done.returncode == 0, done.stderr
+    assert "continues: previous call" in (tmp_path / "out" / STUDY_LOG).read_text()
+    done = subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=60, env=env)
+    assert "continues: plain" in (tmp_path / "out" / STUDY_LOG).read_text()  # not restored: the committed file
 
 
 def _warm_blocks() -> tuple[str, str]:

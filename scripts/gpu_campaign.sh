@@ -12,7 +12,8 @@
 #      summary; the I2A tar of I2A=1 too), once per call in call order, then commit, BEFORE the next call: a
 #      machine released between calls starts bare from the tree it is sent, and a tree without the last call's
 #      results continues the same runs a second time from the same state (2026-12-03, kept as
-#      results/model_zoo/<game>/campaign/branches/2026-12-03-0839-h200/). A machine still warm accepts either tree.
+#      results/model_zoo/<game>/campaign/branches/2026-12-03-0839-h200/). A machine still warm accepts either tree (with
+#      REQUIRE_WARM=1, below, only these two; any other machine refuses).
 #   4. with RESCORE=1, scripts/gpu_rescore.sh runs alongside (the committed checkpoints re-scored with the
 #      current evaluator): $OUT/rescore/results.tar and $OUT/rescore.log.
 # Usage: [LEASE_SECONDS=560] [MAX_RUNS=2] [RESCORE=1] [CHECK=1] SSMLIB_GIT_SHA=<local HEAD> bash scripts/gpu_campaign.sh
@@ -47,8 +48,11 @@
 #   process); two runs already fill the GPU (9.2k frames/s each against 19.7k alone).
 #   REQUIRE_WARM=1 (scripts/lease_start.sh): call again at once with the tree of the previous call, its files not yet
 #   unpacked, so that the machine is still warm (the device releases it 30 s after a call): it restores that call's
-#   state and skips the data collection and the first compilation (2026-12-04: 397-410 s trained of 431-446 s given
-#   on warm calls); a machine that is not that one exits 3 before training. Unpack every call's files in order after.
+#   state, reuses its dataset (10-14 s instead of 75-240 s of collection) and its compiled graphs (2026-12-04:
+#   397-423 s trained of 431-450 s given on warm calls, compile-warmup.json); a machine that is not that one exits 3
+#   before training. Unpack every call's files in order after. The I2A lane beside it is not held to it
+#   (I2A_REQUIRE_WARM, default 0): its own saved state may be missing (a call without I2A), and the zoo's check has
+#   shown the machine is the previous call's; a stale I2A tar would still be refused by unpack.
 #   I2A=1 runs a lease of the I2A campaign (scripts/gpu_i2a_campaign.sh, I2A_MAX_RUNS runs, default 2) beside
 #   the zoo's, once the data is collected: the zoo's runs hold their data on the GPU and leave the CPU idle,
 #   while the I2A campaign's model-free arm (the one arm no zoo model blocks) is bound by ALE on the CPU. It
@@ -117,7 +121,9 @@ if [ "${OPEN_LOOP:-1}" = 1 ]; then  # beside the lease: how many prior samples t
   # the plain file first, as every reader (ssmlib.io.stored_path) and `unpack` prefer it where both exist
   # a warm machine restored the previous call's state, whose study (not unpacked yet) the committed file lacks: unpack
   # refuses a study that does not continue the committed one, so this one continues the previous call's
-  if [ "${WARM_RESTORED:-0}" = 1 ] && [ -f "$STUDY_LAST" ]; then cp "$STUDY_LAST" "$OUT/open_loop_samples.json"
+  if [ "${WARM_RESTORED:-0}" = 1 ] && [ -f "$STUDY_LAST" ] && python3 -c "import sys; from pathlib import Path; \
+from ssmlib.studies.lease_files import check_study; check_study(Path(sys.argv[1]), Path(sys.argv[2]))" \
+      "$STUDY_LAST" "$STUDY_IN" > /dev/null 2>&1; then cp "$STUDY_LAST" "$OUT/open_loop_samples.json"  # it continues
   elif [ -f "$STUDY_IN" ]; then cp "$STUDY_IN" "$OUT/open_loop_samples.json"
   elif [ -f "$STUDY_IN.gz" ]; then gzip -dc "$STUDY_IN.gz" > "$OUT/open_loop_samples.json"; fi
   timeout "${OPEN_LOOP_SECONDS:-240}" python3 scripts/open_loop_samples.py --data "$DATA" --campaign "$GAME" \
@@ -159,7 +165,8 @@ if [ "${I2A:-0}" = 1 ]; then  # the I2A campaign beside the zoo's runs (header):
   PIN=(); if command -v taskset > /dev/null && [ "${I2A_FIRST_CPU:-4}" -lt "$(nproc)" ]; then PIN=(taskset -c "$I2A_CPUS"); fi
   ( sleep "$I2A_DELAY"
     echo "I2A lease beside the zoo's: $I2A_SECONDS s, ${PIN[*]:-not pinned (too few cores or no taskset)}"
-    OUT="$OUT/i2a" LEASE_SECONDS=$I2A_SECONDS MAX_RUNS=${I2A_MAX_RUNS:-2} "${PIN[@]}" bash scripts/gpu_i2a_campaign.sh \
+    OUT="$OUT/i2a" LEASE_SECONDS=$I2A_SECONDS MAX_RUNS=${I2A_MAX_RUNS:-2} REQUIRE_WARM=${I2A_REQUIRE_WARM:-0} \
+      "${PIN[@]}" bash scripts/gpu_i2a_campaign.sh \
       || echo "I2A lease failed with exit $?"
     echo "I2A lease done" ) > "$OUT/i2a.log" 2>&1 &
   I2A_PID=$!

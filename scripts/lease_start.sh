@@ -30,15 +30,18 @@ campaign_hash() {  # paths and contents of every file under the campaign's folde
   { [ ${#present[@]} -eq 0 ] || find "${present[@]}" -type f -not -path '*/logs/*' -print0 | LC_ALL=C sort -z \
       | xargs -0r sha256sum; } | sha256sum | cut -c1-16
 }
-# REQUIRE_WARM=1: the caller sends the previous call's tree again without unpacking that call's files (so as to
-# call again within the machine's 30 s idle release: a warm machine skips the data collection and the compilation).
-# Only the machine that ran that call holds its state; any other ends the lease at once (exit 3) instead of
-# training the stale state a second time (a branch that `unpack` refuses).
+# REQUIRE_WARM=1: the caller may send the previous call's tree again without unpacking that call's files (so as to
+# call again within the machine's 30 s idle release: a warm machine reuses its dataset and compiled graphs). Only
+# the machine that ran that call holds its state: it accepts the tree that call started from (and restores its
+# state) or the one it ended with (the caller unpacked); anything else ends the lease at once (exit 3) instead of
+# training a stale state a second time (a branch that `unpack` refuses).
 restore_warm_state() {
   local now=$CAMPAIGN_START_HASH  # the tree as sent, hashed once
-  if [ "${REQUIRE_WARM:-0}" = 1 ] && { [ ! -f "$WARM_STATE/start.hash" ] || [ "$now" != "$(cat "$WARM_STATE/start.hash")" ]; }; then
-    echo "REQUIRE_WARM=1 but this machine does not hold the previous call's state (a bare machine, or another tree): nothing trained; unpack the previous call's files (python -m ssmlib unpack --from DIR) and call again without REQUIRE_WARM"
-    exit 3
+  if [ "${REQUIRE_WARM:-0}" = 1 ]; then
+    if [ "${WARM_RESTORE:-1}" != 1 ] || [ ! -f "$WARM_STATE/start.hash" ] || { [ "$now" != "$(cat "$WARM_STATE/start.hash")" ] && [ "$now" != "$(cat "$WARM_STATE/end.hash")" ]; }; then
+      echo "REQUIRE_WARM=1 but this machine does not hold the previous call's state (a bare machine, another tree, or WARM_RESTORE=0): nothing trained; unpack the previous call's files (python -m ssmlib unpack --from DIR) and call again without REQUIRE_WARM"
+      exit 3
+    fi
   fi
   [ "${WARM_RESTORE:-1}" = 1 ] && [ -f "$WARM_STATE/start.hash" ] || return 0
   if [ "$now" = "$(cat "$WARM_STATE/start.hash")" ]; then
@@ -80,6 +83,7 @@ pack_campaign() {  # $1: the tar's name under $OUT. The device returns files of 
   fi
   [ "$(ls "$OUT" | wc -l)" -le 8 ] || echo "warning: $OUT holds more than the 8 files the device returns: $(ls "$OUT" | tr '\n' ' ')"
 }
+WARM_RESTORED=0  # set to 1 by restore_warm_state when it puts the previous call's state back
 if [ -n "${CAMPAIGN_PATHS+x}" ]; then
   CAMPAIGN_START_HASH=$(campaign_hash)  # the tree as sent: the next call compares its own with this
   restore_warm_state

@@ -65,8 +65,9 @@ def test_require_warm_trains_only_where_the_previous_calls_state_is(tree, tmp_pa
     machine.mkdir()
     send(tree, machine)
     script = (f'set -euo pipefail; CAMPAIGN_PATHS=("results/c" "checkpoints/c"); source "{ROOT}/scripts/lease_start.sh"\n'
-              f'echo trained >> results/c/run/lineage.txt')
-    env = {"PATH": "/usr/bin:/bin", "OUT": str(machine / "out"), "SSMLIB_GIT_SHA": "x", "REQUIRE_WARM": "1"}
+              f'echo trained >> results/c/run/lineage.txt; echo "restored=$WARM_RESTORED"')
+    env = {"PATH": "/usr/bin:/bin", "OUT": str(machine / "out"), "SSMLIB_GIT_SHA": "x", "REQUIRE_WARM": "1",
+           "WARM_RESTORED": "1"}  # inherited from a caller: reset by lease_start.sh
     bare = subprocess.run(["bash", "-c", script], cwd=machine, capture_output=True, text=True, env=env)
     assert bare.returncode == 3 and "does not hold the previous call's state" in bare.stdout
     assert lineage(machine) == ["lease0"]  # a bare machine trained nothing
@@ -74,6 +75,19 @@ def test_require_warm_trains_only_where_the_previous_calls_state_is(tree, tmp_pa
     send(tree, machine)  # the same tree again, not unpacked: this machine holds lease1
     assert "restored the previous call's campaign state" in lease(machine, "lease2", REQUIRE_WARM="1")
     assert lineage(machine) == ["lease0", "lease1", "lease2"]
+    refused = subprocess.run(["bash", "-c", script], cwd=machine, capture_output=True, text=True,
+                             env={**env, "WARM_RESTORE": "0"})  # would train the stale tree as sent
+    assert refused.returncode == 3 and lineage(machine) == ["lease0", "lease1", "lease2"]
+    for sub in ("results", "checkpoints"):  # the caller unpacked lease2: the end state
+        shutil.rmtree(tree / sub, ignore_errors=True)
+        shutil.copytree(machine / sub, tree / sub)
+    send(tree, machine)
+    ended = subprocess.run(["bash", "-c", script], cwd=machine, capture_output=True, text=True, env=env)
+    assert ended.returncode == 0 and "restored=0" in ended.stdout and "already holds" in ended.stdout
+    assert lineage(machine) == ["lease0", "lease1", "lease2", "trained"]
+    send(tree, machine)
+    restored = lease(machine, "lease3", REQUIRE_WARM="1")
+    assert "restored the previous call's" not in restored  # the last call's start was the unpacked tree: as sent
     (tree / "results/c/run/lineage.txt").write_text("other\n")
     send(tree, machine)  # another tree: not the one the last call started from
     other = subprocess.run(["bash", "-c", script], cwd=machine, capture_output=True, text=True, env=env)
@@ -215,7 +229,8 @@ def test_the_open_loop_study_runs_beside_the_lease_and_continues_the_committed_f
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     stub = bin_dir / "python3"  # the study: what it was asked, and whether it found the committed file in $OUT
-    stub.write_text('#!/bin/bash\necho "study $*"; [ -f "$OUT/open_loop_samples.json" ] && echo "continues: '
+    stub.write_text('#!/bin/bash\ncase "$1" in -c) exit "${CONTINUES:-0}";; esac\n'  # check_study's verdict
+                    'echo "study $*"; [ -f "$OUT/open_loop_samples.json" ] && echo "continues: '
                     '$(cat "$OUT/open_loop_samples.json")"\n')
     stub.chmod(0o755)
     (tmp_path / "results/open_loop_samples").mkdir(parents=True)
@@ -266,6 +281,10 @@ def test_the_open_loop_study_runs_beside_the_lease_and_continues_the_committed_f
     assert "continues: previous call" in (tmp_path / "out" / STUDY_LOG).read_text()
     done = subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=60, env=env)
     assert "continues: plain" in (tmp_path / "out" / STUDY_LOG).read_text()  # not restored: the committed file
+    (tmp_path / "runs/open_loop_samples-MsPacman.last.json").write_text("behind the committed file")
+    done = subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                          env={**env, "WARM_RESTORED": "1", "CONTINUES": "1"})  # check_study refuses it
+    assert "continues: plain" in (tmp_path / "out" / STUDY_LOG).read_text()
 
 
 def _warm_blocks() -> tuple[str, str]:

@@ -13,7 +13,10 @@
 #      machine released between calls starts bare from the tree it is sent, and a tree without the last call's
 #      results continues the same runs a second time from the same state (2026-12-03, kept as
 #      results/model_zoo/<game>/campaign/branches/2026-12-03-0839-h200/). A machine still warm accepts either tree (with
-#      REQUIRE_WARM=1, below, only these two; any other machine refuses).
+#      REQUIRE_WARM=1, below, only these two; any other machine refuses). The exception: a call made at once after
+#      the previous one returned, with REQUIRE_WARM=1 and the same tree, before unpacking (the unpacking takes
+#      longer than the machine's 30 s idle release); its files and the previous call's are unpacked in call order
+#      afterwards. If it exits 3 (the machine was released), unpack and call again without it.
 #   4. with RESCORE=1, scripts/gpu_rescore.sh runs alongside (the committed checkpoints re-scored with the
 #      current evaluator): $OUT/rescore/results.tar and $OUT/rescore.log.
 # Usage: [LEASE_SECONDS=560] [MAX_RUNS=2] [RESCORE=1] [CHECK=1] SSMLIB_GIT_SHA=<local HEAD> bash scripts/gpu_campaign.sh

@@ -11,7 +11,7 @@
 #      repository root AFTER deleting checkpoints/i2a_campaign/<game> (the tar holds every open run's state;
 #      a run finished in this lease has none any more), then commit both folders. `python -m ssmlib
 #      unpack --from DIR` (DIR: where $OUT came back) does all of it, and stores the log under logs/.
-# Usage: [LEASE_SECONDS=560] [MAX_RUNS=2] [OVERHEAD=90] [STATE_BUDGET_MIB=8.5] SSMLIB_GIT_SHA=<local HEAD> bash scripts/gpu_i2a_campaign.sh
+# Usage: [LEASE_SECONDS=560] [MAX_RUNS=2] [OVERHEAD=90] [STATE_BUDGET_MIB=9] SSMLIB_GIT_SHA=<local HEAD> bash scripts/gpu_i2a_campaign.sh
 #   STATE_BUDGET_MIB: the open runs' committed (xz) state at most this (i2a-campaign lease --state-budget-mib; the
 #   repository must stay under 56 MiB; an I2A or copy agent's state is 7.1-7.3 MiB raw, about 4 MiB stored)
 #   LEASE_SECONDS is the whole call's budget; each run trains LEASE_SECONDS - OVERHEAD seconds (startup, the

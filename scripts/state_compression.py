@@ -1,6 +1,6 @@
 """How well the I2A campaign's committed state compresses with xz, and what that predicts for an I2A run's state.
 
-The measurement behind ``i2a_campaign.STATE_BUDGET_MIB`` = 8.5 (the design change of 2026-12-04). Per open run's
+The measurement behind ``i2a_campaign.STATE_BUDGET_MIB`` (8.5 by the design change of 2026-12-04, 9.0 since 2026-12-05). Per open run's
 committed state (``checkpoints/i2a_campaign/<game>/<run>.safetensors.xz``): its raw and stored bytes, and the xz
 ratio of its two parts alone, the bfloat16 weights and the uint8 log codes of RMSprop's averages. No I2A state
 exists before the gated arms start, so the I2A estimate combines the trained pilot I2A agent's bfloat16 weights

@@ -12,11 +12,13 @@ log since 2026-12-02 18:16): a run's own clock starts after its first step (so a
 day nothing else bounded it, so the seconds given there left the compilation out (trained = given, to the second).
 A lineage lease that trained more than :data:`OVER_S` longer than the call gave is left out: it cannot be one
 call's training (two calls folded into one lease, as ``scripts/lease_start.sh`` warns a warm machine may:
-sSSM-k2-s0 and -k4-s0 on 2026-12-02, 648 and 730 s against 401 and 328 s given). A run's **overhead** is ``given - trained``: start-up, loading the dataset onto the GPU and, on a machine without
-torch's compile cache, compiling. A call is ``warm-up`` when its log says the warm-up ended before the runs started (exit 0), ``warm-up cut`` when
-the lease killed it first (``WARM_WAIT``, since 2026-12-05; what it had compiled is used), ``cold`` when it
-collected its dataset (at least :data:`COLD_COLLECT_S` seconds: a bare machine) and ``warm`` otherwise (the
-machine kept the previous call's dataset and caches). What a warm-up costs is its wait after the data: the runs'
+sSSM-k2-s0 and -k4-s0 on 2026-12-02, 648 and 730 s against 401 and 328 s given).
+
+A run's **overhead** is ``given - trained``: start-up, loading the dataset onto the GPU and, on a machine without
+torch's compile cache, compiling. A call is ``warm-up`` when its log says the warm-up ended before the runs started
+(exit 0), ``warm-up cut`` when the lease killed it first (``WARM_WAIT``, since 2026-12-05; what it had compiled
+is used), ``cold`` when it collected its dataset (at least :data:`COLD_COLLECT_S` seconds: a bare machine) and
+``warm`` otherwise (the machine kept the previous call's dataset and caches). What a warm-up costs is its wait after the data: the runs'
 window starts that much later, so the number that decides whether it pays is a run's **trained share of its
 window**, ``trained / (given + wait)``, or the **seconds lost**, ``given + wait - trained`` (windows differ in
 length between calls: a share compares calls of one length, seconds lost compares across them).
@@ -50,8 +52,9 @@ _STAMP = re.compile(r"^(\d{4}-\d{2}-\d{2})-(\d{2})(\d{2})-")
 
 def parse_log(text: str) -> dict | None:
     """What a zoo lease's log says about its runs' time: ``collected_s``, ``given_s``, ``runs`` (started, in order),
-    ``bounded`` (the lease stopped its runs at their seconds: ``told their time is up``) and ``warm_up`` (None, or ``waited_s`` after the data, ``wall_s`` and the warm-up ``runs``). None for a log
-    without the ``each run trains`` line (a lease that trained nothing)."""
+    ``bounded`` (the lease stopped its runs at their seconds: ``told their time is up``) and ``warm_up`` (None, or
+    its ``exit``, ``waited_s`` after the data, ``wall_s`` and ``runs``). None for a log without the ``each run
+    trains`` line (a lease that trained nothing)."""
     m = re.search(r"collected in (\d+) s; each run trains (\d+) s", text)
     if m is None:
         return None

@@ -172,16 +172,18 @@ def test_the_i2a_lease_runs_beside_the_zoo_and_never_holds_back_its_tar(tmp_path
     start, after = _i2a_blocks()
     (tmp_path / "scripts").mkdir()
     (tmp_path / "scripts/gpu_i2a_campaign.sh").write_text(  # a stub of the I2A lease: where it writes, how long
-        f'echo "i2a OUT=$OUT LEASE_SECONDS=$LEASE_SECONDS MAX_RUNS=$MAX_RUNS"; sleep {i2a_seconds}; echo "i2a end"\n')
+        f'echo "i2a OUT=$OUT LEASE_SECONDS=$LEASE_SECONDS MAX_RUNS=$MAX_RUNS REQUIRE_WARM=$REQUIRE_WARM"; '
+        f'sleep {i2a_seconds}; echo "i2a end"\n')
     script = (f'set -euo pipefail\nOUT="{tmp_path}/out"; mkdir -p "$OUT"; LEFT=200; elapsed=10\n{start}\n'
               f'echo "zoo lease"\n{after}\necho "zoo tar"\n')
     done = subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=60,
-                          env={"PATH": "/usr/bin:/bin", "I2A": "1", "I2A_DELAY": "0", "I2A_WAIT": "2"})
+                          env={"PATH": "/usr/bin:/bin", "I2A": "1", "I2A_DELAY": "0", "I2A_WAIT": "2",
+                               "REQUIRE_WARM": "1"})  # the zoo's: the I2A lane beside it is not held to it
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[0] == "zoo lease" and lines[-1] == "zoo tar"
     log = (tmp_path / "out/i2a.log").read_text()
-    assert f"i2a OUT={tmp_path}/out/i2a LEASE_SECONDS=180 MAX_RUNS=2" in log  # LEFT - delay - 20
+    assert f"i2a OUT={tmp_path}/out/i2a LEASE_SECONDS=180 MAX_RUNS=2 REQUIRE_WARM=0" in log  # LEFT - delay - 20
     if waits:
         assert "i2a end" in log and "I2A lease done" in log
     else:  # still running after I2A_WAIT: the zoo's tar goes on without it

@@ -699,6 +699,7 @@ def test_compile_warm_up_runs_the_leases_own_command_per_kind_on_other_data_and_
         assert ("--init-from" in cmd) == ("--init-from" in lease_cmd)
     assert "--init-from" in cmds["warm-dSSM-DET-k1-posterior"] and "reward_state=prior" in cmds["warm-sSSM-k1-prior"]
     before = {r["name"]: campaign.read_lineage("MsPacman", r["name"], results) for r in runs}
+    (tmp_path / "warm" / "other-run").mkdir(parents=True)  # not a warm-up's: left as it is
     for _ in range(2):  # the second call finds the first one's folder: emptied, so it starts again from the weights
         codes = campaign.warm("MsPacman", quick_dataset, tmp_path / "warm", max_runs=3, results=results,
                               checkpoints=ckpts)
@@ -707,3 +708,4 @@ def test_compile_warm_up_runs_the_leases_own_command_per_kind_on_other_data_and_
         assert read_json(folder / "summary.json")["step"] == campaign.WARM_STEPS  # the later --set steps wins
         assert read_json(folder / "config.json")["init_from"]["path"].endswith("dSSM-DET-s0.safetensors")
     assert {r["name"]: campaign.read_lineage("MsPacman", r["name"], results) for r in runs} == before
+    assert (tmp_path / "warm" / "other-run").is_dir()

@@ -109,9 +109,10 @@ def rows(game: str = "MsPacman", results: Path = RESULTS_DIR) -> list[dict]:
         wait = call["warm_up"]["waited_s"] if call["warm_up"] else 0
         for run in call["runs"]:
             near = [(t, le) for t, le in leases.get(run, []) if since < t <= packed]
-            if not near or not max(near, key=lambda x: x[0])[1].get("compile"):
+            lease = max(near, key=lambda x: x[0])[1] if near else None  # the call's own: the latest in its window
+            if lease is None or not lease.get("compile"):
                 continue  # not recorded by this call, or an eager lease (no compilation to pay for)
-            trained = float(max(near, key=lambda x: x[0])[1]["train_wall_s"])
+            trained = float(lease["train_wall_s"])
             if trained > call["given_s"] + OVER_S:
                 continue  # more than one call's training: a lineage lease that folded calls together (lease_start.sh)
             out.append({"log": path.name, "kind": call_kind(call), "run": run, "model": models[run],

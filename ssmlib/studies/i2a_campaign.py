@@ -352,8 +352,9 @@ repository travels with every GPU call and is kept under 56 MiB. Two open I2A or
 (coded) x the largest stored/raw ratio so far (``stored_ratio``): 0.549 on 2026-12-04 (8.0 MiB, so 8.5 held two;
 8.0 until that day, uncompressed: one), 0.587 since the first leases of model-free-s8 to -s10 on 2026-12-05 (8.57
 MiB, which 8.5 no longer holds; the outlook then put the gated runs' end 36 calls later). 9.0 holds two at a ratio
-up to 0.61. The tree it must fit in: 51.7 MiB on 2026-12-05 with five open model-free states (8.0 MiB of it), which
-finish before the gated arms can start (``campaign_outlook``); results grew about 70 kB a call beside them."""
+up to 0.61. The tree it must fit in (``tree_bytes`` in results/i2a/<game>/campaign/state-compression.json): 51.7 MiB
+on 2026-12-05 with five open model-free states (8.0 MiB of it), which finish before the gated arms can start
+(``campaign_outlook``)."""
 MAX_ACTIONS = 18
 """Actions a model-free run's state size is estimated with (ALE's full set: an upper bound for every game)."""
 EVAL_SEED = 1_000_000

@@ -450,7 +450,7 @@ def warm_commands(game: str, data: Path, runs_dir: Path, max_runs: int = 2, resu
     lease's runs then read instead of compiling; nothing of them is recorded. Why: on a bare machine the lease's
     runs compiled after the data was collected, which cost a run a median 48.5 s (dSSM-DET) to 100 s (sSSM) of the
     seconds it was given; with a warm-up 20-30 s (``compile_warmup``, measured 2026-12-05). Folders left in
-    ``runs_dir`` would make these commands resume instead (:func:`warm` empties it first)."""
+    ``runs_dir`` would make these commands resume instead (:func:`warm` removes them first)."""
     cfg = load_config(game, results)
     cmds = {}
     for run in pick_runs(cfg, max_runs, results):
@@ -465,8 +465,10 @@ def warm(game: str, data: Path, runs_dir: Path, max_runs: int = 2, results: Path
          checkpoints: Path = CHECKPOINTS_DIR) -> dict[str, int]:
     """Run :func:`warm_commands` side by side (fresh scratch folders); returns their exit codes."""
     runs_dir = Path(runs_dir)
-    shutil.rmtree(runs_dir, ignore_errors=True)  # scratch: an earlier warm-up's folder would make a command resume
-    runs_dir.mkdir(parents=True)
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    for old in runs_dir.glob("warm-*"):  # only warm-ups' folders (``--runs`` may hold others), before the commands
+        if old.is_dir():  # are made: an earlier warm-up's folder would make its command resume instead of compile
+            shutil.rmtree(old)
     cmds = warm_commands(game, data, runs_dir, max_runs, results, checkpoints)
     t0 = time.perf_counter()
     codes = run_commands(cmds, runs_dir)
@@ -978,24 +980,25 @@ def reward_leak(row: dict) -> bool | None:
     """Whether a :func:`reward_paths` row shows the leak (``RULES['reward.leak']``): teacher NLL below
     ``REWARD_LEAK_TEACHER`` x the base rate's and open-loop NLL above the base rate's. None when a path is
     missing (an evaluation from before the teacher path was scored)."""
-    from ..rules import REWARD_LEAK_TEACHER
-
-    teacher, open_loop, base = row.get("teacher"), row.get("open_loop"), row.get("base_rate")
-    if teacher is None or open_loop is None or not base:
-        return None
-    return teacher < REWARD_LEAK_TEACHER * base and open_loop > base
+    return _leak(row, "open_loop", "base_rate")
 
 
 def reward_leak_h1(row: dict) -> bool | None:
     """Whether a :func:`reward_paths` row shows the leak by ``RULES['reward.leak.h1']`` (2026-12-05): teacher NLL
     below ``REWARD_LEAK_TEACHER`` x the base rate's and open-loop NLL at h = 1 above the base rate's at h = 1. None
     when a reading is missing."""
+    return _leak(row, "open_loop_h1", "base_rate_h1")
+
+
+def _leak(row: dict, imagined: str, imagined_base: str) -> bool | None:
+    """Both leak readings: the teacher path near-perfect (below ``REWARD_LEAK_TEACHER`` x the base rate's NLL) while
+    the open-loop NLL ``row[imagined]`` is above its base rate ``row[imagined_base]``; None when one is missing."""
     from ..rules import REWARD_LEAK_TEACHER
 
-    teacher, base, h1, base_h1 = (row.get(k) for k in ("teacher", "base_rate", "open_loop_h1", "base_rate_h1"))
-    if teacher is None or h1 is None or not base or not base_h1:
+    teacher, base, nll, nll_base = (row.get(k) for k in ("teacher", "base_rate", imagined, imagined_base))
+    if teacher is None or nll is None or not base or not nll_base:
         return None
-    return teacher < REWARD_LEAK_TEACHER * base and h1 > base_h1
+    return teacher < REWARD_LEAK_TEACHER * base and nll > nll_base
 
 
 def reward_markdown(rows: list[dict]) -> str:
@@ -1156,7 +1159,7 @@ def add_cli(subparsers) -> None:
     w.add_argument("--game", default="MsPacman")
     w.add_argument("--data", required=True, help="any dataset of the campaign's frame size (e.g. 16,000 frames: "
                    "`python -m ssmlib collect --profile paper --envs 16 --steps 16000`)")
-    w.add_argument("--runs", default="runs/warm-compile", help="a scratch folder for the run folders (emptied first)")
+    w.add_argument("--runs", default="runs/warm-compile", help="the folder for the warm-up's run folders (those of an earlier warm-up in it are replaced)")
     w.add_argument("--max-runs", type=int, default=2, help="as the lease's --max-runs: the runs it will pick")
     w.set_defaults(func=_cli_warm)
     rl = sub.add_parser("record", help="record the run folders a lease stopped or lost but did not record (a lease "

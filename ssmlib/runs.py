@@ -217,6 +217,16 @@ class StopRule:
         self.time_up = False  # TIME_UP received
         self.t0: float | None = None
         self._old: dict = {}
+        self.time_up_at_interrupt: dict | None = None  # TIME_UP's state when a SIGTERM came before it
+
+    def time_up_state(self) -> dict:
+        """Why a TIME_UP may not have reached this rule: whose handler SIGUSR1 has, and whether the signal is
+        blocked in this thread or pending (sent, not delivered). Read when a SIGTERM ends a run that TIME_UP
+        should have ended first (twice a campaign run trained on past it, 2026-12-03 and 2026-12-05)."""
+        handler = signal.getsignal(TIME_UP)
+        return {"handler": "this rule's" if handler == self._handler else repr(handler),
+                "blocked": TIME_UP in signal.pthread_sigmask(signal.SIG_BLOCK, []),
+                "pending": TIME_UP in signal.sigpending()}
 
     def __enter__(self) -> StopRule:
         if threading.current_thread() is threading.main_thread():
@@ -230,6 +240,8 @@ class StopRule:
         if self.requested is not None:
             raise KeyboardInterrupt
         self.requested = signum
+        if signum == signal.SIGTERM and not self.time_up:  # a lease's bound, not a user's Ctrl-C
+            self.time_up_at_interrupt = self.time_up_state()
 
     def __exit__(self, *exc) -> bool:
         for s, old in self._old.items():

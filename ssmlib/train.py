@@ -302,6 +302,7 @@ class _Run:
     step: int = 0  # the step the loop starts from
     wall0: float = 0.0  # wall time of the run before this process
     last_saved: int | None = None
+    time_up_missed: dict | None = None  # TIME_UP's state at a SIGTERM that came first (_note_missed_time_up)
     agreed: int = 0  # under DDP: the stop code the ranks agreed on at the last step (runs.STOPS)
     deferred: bool = False  # non-finite steps skipped on the device, checked every check_every steps
     bad_step: torch.Tensor | None = None
@@ -663,6 +664,17 @@ def _eval_due(run: _Run, step: int) -> bool:
     return run.test_sampler is not None and every > 0 and (step % every == 0 or step == run.train_cfg.steps)
 
 
+def _note_missed_time_up(run: _Run, step: int, stop: runs.StopRule) -> None:
+    """A SIGTERM that came before any TIME_UP: TIME_UP's state at that moment (``StopRule.time_up_state``) in the
+    log and the summary (a campaign copies it into the lineage), so a run that trained on past its lease's TIME_UP
+    says why. Not in the metrics: an interrupted and resumed run's log equals a straight run's."""
+    if stop.time_up_at_interrupt is None or not run.ctx.is_main:
+        return
+    run.time_up_missed = stop.time_up_at_interrupt
+    print(f"interrupted at step {step:,} without a TIME_UP received; TIME_UP then: {stop.time_up_at_interrupt}",
+          flush=True)
+
+
 def _first_test(run: _Run, step: int, wall: Callable[[], float], last_test: dict) -> dict:
     """Under compile, a test record after this process's first step, before the time limit's clock starts: the
     test pass is compiled now and not at the final record. On an H200 that compilation took 50 s, so a run told
@@ -744,6 +756,8 @@ def _finish(run: _Run, status: str, step: int, last_train: dict, last_test: dict
         "wall_s": wall, "device": run.run_info["device"], "world_size": run.ctx.world_size,
         "data_shards": run.shards,
     }
+    if run.time_up_missed is not None:
+        summary["time_up_missed"] = run.time_up_missed
     run.folder.write_summary(summary)
     run.ctx.barrier()  # every rank returns once the run folder is complete
     return summary
@@ -840,6 +854,7 @@ def _train(ctx: distributed.Context, args: RunSettings) -> dict:
                     _save(run, step, wall())
                 if args.callback is not None:
                     args.callback(step, record)
+            _note_missed_time_up(run, step, stop)
             last_test = _final_test(run, status, step, last_test, wall)
             if status != "done" and run.last_saved != step:
                 _save(run, step, wall())

@@ -68,3 +68,64 @@ def test_a_train_run_whose_time_is_up_ends_as_at_its_time_limit_and_resumes(quic
                          sets=[f"steps={summary['step'] + 2}"])
     assert run_commands({"resume": more}, tmp_path) == {"resume": 0}, (tmp_path / "resume.log").read_text()[-2000:]
     assert json.loads((out / "summary.json").read_text())["step"] == summary["step"] + 2
+
+
+# a process that ignores TIME_UP (as two campaign sSSM runs did) and saves on SIGTERM, else runs for a minute
+IGNORES_TIME_UP = (
+    "import signal, sys, time\n"
+    f"signal.signal({int(TIME_UP)}, signal.SIG_IGN)\n"
+    "signal.signal(signal.SIGTERM, lambda *a: (open(sys.argv[1], 'w').write('saved'), sys.exit(130)))\n"
+    "print('training', flush=True)\n"
+    "time.sleep(60)\n")
+
+
+def test_a_run_still_going_after_its_time_up_grace_is_interrupted_and_recorded(tmp_path, capsys):
+    ended = []
+    cmds = {"deaf": [sys.executable, "-c", IGNORES_TIME_UP, str(tmp_path / "deaf.saved")],
+            "told": [sys.executable, "-c", SAVES_WHEN_TIME_IS_UP, str(tmp_path / "told.saved")]}
+    t0 = time.monotonic()
+    codes = run_commands(cmds, tmp_path, on_exit=lambda name, code: ended.append((name, code)), stop_after=3.0,
+                         interrupt_after=2.0)
+    assert time.monotonic() - t0 < 30  # not the deaf process's minute
+    assert codes == {"deaf": 130, "told": 0}
+    assert ended == [("told", 0), ("deaf", 130)]
+    assert (tmp_path / "deaf.saved").read_text() == "saved"
+    out = capsys.readouterr().out
+    assert "stop: deaf still running 2 s after their TIME_UP: sent SIGTERM" in out
+    assert "stop: told" not in out.split("told their time is up")[-1]  # only the deaf one was interrupted
+
+
+def test_without_interrupt_after_a_run_deaf_to_time_up_is_left_running(tmp_path):
+    cmds = {"deaf": [sys.executable, "-c", IGNORES_TIME_UP.replace("time.sleep(60)", "time.sleep(6)"),
+                     str(tmp_path / "deaf.saved")]}
+    assert run_commands(cmds, tmp_path, stop_after=1.0) == {"deaf": 0}  # it slept its 6 s out
+    assert not (tmp_path / "deaf.saved").exists()
+
+
+def test_an_interruption_before_time_up_records_why_time_up_did_not_stop_the_run():
+    import signal
+
+    with StopRule(time_limit=None) as stop:  # the handler in place: TIME_UP simply never came
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert stop.code() == 2
+        assert stop.time_up_at_interrupt == {"handler": "this rule's", "blocked": False, "pending": False}
+    with StopRule(time_limit=None) as stop:  # TIME_UP blocked in this thread: sent, held pending
+        signal.pthread_sigmask(signal.SIG_BLOCK, [TIME_UP])
+        try:
+            os.kill(os.getpid(), TIME_UP)
+            os.kill(os.getpid(), signal.SIGTERM)
+            assert stop.code() == 2
+            state = stop.time_up_at_interrupt
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, [TIME_UP])  # delivered now
+    assert state == {"handler": "this rule's", "blocked": True, "pending": True}
+    with StopRule(time_limit=None) as stop:  # something replaced the handler (an ignored signal is discarded)
+        signal.signal(TIME_UP, signal.SIG_IGN)
+        os.kill(os.getpid(), TIME_UP)
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert stop.code() == 2
+        assert stop.time_up_at_interrupt == {"handler": repr(signal.SIG_IGN), "blocked": False, "pending": False}
+    with StopRule(time_limit=None) as stop:  # TIME_UP first: a planned stop, nothing to explain
+        os.kill(os.getpid(), TIME_UP)
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert stop.code() == 2 and stop.time_up_at_interrupt is None

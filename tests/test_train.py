@@ -235,6 +235,27 @@ def test_time_limit_stops_cleanly_and_resume_continues(quick_dataset, tmp_path):
     assert done["status"] == "done" and done["step"] == 4
 
 
+def test_a_sigterm_before_any_time_up_leaves_time_ups_state_in_the_summary_and_a_ctrl_c_does_not(quick_dataset,
+                                                                                                tmp_path, capsys):
+    """A lease's bound (SIGTERM) ending a run that its TIME_UP should have ended first: the summary (copied into
+    the campaign's lineage) says what TIME_UP's handler, mask and pending set were; a user's Ctrl-C adds nothing."""
+    def term_at_2(step, record):
+        if step == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    s = run(quick_dataset, tmp_path / "term", callback=term_at_2)
+    assert s["status"] == "interrupted" and s["step"] == 2
+    assert s["time_up_missed"] == {"handler": "this rule's", "blocked": False, "pending": False}
+    assert "interrupted at step 2 without a TIME_UP received" in capsys.readouterr().out
+    assert json.loads((tmp_path / "term" / "summary.json").read_text())["time_up_missed"] == s["time_up_missed"]
+
+    def ctrl_c_at_2(step, record):
+        if step == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    assert "time_up_missed" not in run(quick_dataset, tmp_path / "int", callback=ctrl_c_at_2)
+
+
 def test_bernoulli_floor_and_pixel_call_counts():
     import numpy as np
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -64,7 +65,7 @@ STOP_AFTER_HELP = ("stop the runs still training this many seconds after they st
 
 
 def run_commands(cmds: dict[str, list[str]], logs: Path, parallel: bool = True, on_exit=None,
-                 stop_after: float | None = None) -> dict[str, int]:
+                 stop_after: float | None = None, interrupt_after: float | None = None) -> dict[str, int]:
     """One process per named command, logging to ``logs/<name>.log``; returns each process's exit code.
     ``on_exit(name, code)`` is called as each process ends, in the order they end (a lease records a
     finished run while the others still train, so a lease cut short keeps what finished).
@@ -73,7 +74,11 @@ def run_commands(cmds: dict[str, list[str]], logs: Path, parallel: bool = True, 
     status "time-limit"), so that a caller bounded from outside records them before its own end. A run's
     ``--time-limit`` leaves compilation out, and a first compilation once ran two runs past their lease's end
     (2026-12-02, the jumpy sSSM runs' first lease). A process that has not installed its handler yet (still
-    starting) is ended by the signal without saving."""
+    starting) is ended by the signal without saving.
+    ``interrupt_after`` (with ``stop_after``): seconds after TIME_UP at which a process still running is sent
+    SIGTERM (train: finish the step, save, status "interrupted"), so that it is recorded well before the caller's
+    outer bound: twice a campaign's sSSM trained on past TIME_UP until that bound (2026-12-03 11:51 and
+    2026-12-05 04:57). Not for a process that ignores TIME_UP on purpose (an I2A run's frozen games)."""
     if stop_after is not None and stop_after <= 0:
         raise SsmlibError(f"stop_after must be positive (got {stop_after}): the runs would be stopped before they start")
     procs = {}
@@ -85,8 +90,18 @@ def run_commands(cmds: dict[str, list[str]], logs: Path, parallel: bool = True, 
         if not parallel:
             procs[name][0].wait()
     codes: dict[str, int] = {}
-    stopped = False
+    stopped = interrupted = False
     while len(codes) < len(procs):
+        if (stopped and not interrupted and interrupt_after is not None
+                and time.monotonic() - t0 >= stop_after + interrupt_after):
+            interrupted = True
+            late = [n for n, (p, _) in procs.items() if p.poll() is None]
+            for n in late:
+                procs[n][0].send_signal(signal.SIGTERM)
+            if late:
+                print(f"stop: {', '.join(late)} still running {interrupt_after:.0f} s after their TIME_UP: sent "
+                      f"SIGTERM (each saves and ends \"interrupted\"; its log says what TIME_UP's state was)",
+                      flush=True)
         if not stopped and stop_after is not None and time.monotonic() - t0 >= stop_after:
             stopped = True
             running = [n for n, (p, _) in procs.items() if p.poll() is None]

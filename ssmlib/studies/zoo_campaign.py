@@ -427,11 +427,17 @@ def lease(game: str, data: Path, seconds: float, runs_dir: Path, max_runs: int =
             out[name] = point
 
     t0 = time.perf_counter()
-    codes = run_commands(cmds, runs_dir, parallel, on_exit=record, stop_after=stop_after)
+    codes = run_commands(cmds, runs_dir, parallel, on_exit=record, stop_after=stop_after,
+                         interrupt_after=TIME_UP_GRACE_S)
     print(f"trained {', '.join(cmds)} in {time.perf_counter() - t0:.0f} s: exit codes {codes}", flush=True)
     write_table(game, results)
     return {"trained": list(out), "runs": out, "picked": list(cmds)}
 
+
+TIME_UP_GRACE_S = 30.0
+"""Seconds a lease's run has after its TIME_UP before it is sent SIGTERM (``run_commands``' ``interrupt_after``):
+runs ended 10-12 s after TIME_UP (results/speed/engine/time-up-diagnosis-h200/README.md), and the lease keeps
+RECORD_SECONDS (75, scripts/gpu_campaign.sh) after TIME_UP to score and record two runs."""
 
 WARM_STEPS = 3
 """Steps of a compile warm-up run (:func:`warm_commands`): the compiled-step check, the first step and the first test
@@ -634,6 +640,7 @@ def _record(cfg: CampaignConfig, run: CampaignRun, folder: Path, ds, lin: dict, 
         "frames_start": prev_end, "frames_end": frames_end, "env_steps_end": frames_end * run.jump,
         "train_wall_s": summary["wall_s"] - since["wall_s"], "frames_per_s_steady": summary.get("frames_per_s_steady"),
         "status": summary["status"], "data_fingerprint": ds.fingerprint,
+        **({"time_up_missed": summary["time_up_missed"]} if "time_up_missed" in summary else {}),
         "compile": compiled, "compile_fallback": config.get("compile_fallback") if compiled else None,
         "optimiser": "resumed exactly (warm machine)" if warm else (
             "fresh AdamW from the committed bf16 weights" if lin["leases"] else "new run"),

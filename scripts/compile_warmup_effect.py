@@ -22,7 +22,12 @@ def main() -> None:
         print(f"{group:45s} {s['runs']:2d} runs  overhead median {s['overhead_s']['median']:6.1f} s "
               f"[{s['overhead_s']['min']:.1f}, {s['overhead_s']['max']:.1f}]  lost {s['lost_s']['median']:6.1f} s "
               f"[{s['lost_s']['min']:.1f}, {s['lost_s']['max']:.1f}]  share of window "
-              f"{s['share']['median']:.3f} [{s['share']['min']:.3f}, {s['share']['max']:.3f}]")
+              f"{s['share']['median']:.3f} [{s['share']['min']:.3f}, {s['share']['max']:.3f}]  first step "
+              + ("-" if s["first_step_s"] is None else
+                 f"{s['first_step_s']['median']:.1f} s [{s['first_step_s']['min']:.1f}, {s['first_step_s']['max']:.1f}]"))
+    for r in doc["left_out"]:
+        print(f"left out: {r['log']} {r['run']} ({r['kind']}): trained {r['trained_s']} s of {r['given_s']} given, "
+              f"first step {r['first_step_s']} s; {r['why']}")
     print(f"wrote {path}")
 
 

@@ -66,7 +66,12 @@ def test_each_run_is_matched_to_its_calls_log_and_a_folded_lease_is_left_out(tmp
         "collected in 100 s; each run trains 300 s\nstarted dSSM-DET-s2: train --model dSSM-DET\n" + stop)
     (logs / "2026-12-05-0401-h200.log").write_text(  # no lease stop: the runs' own clock, compiling left out
         "collected in 100 s; each run trains 300 s\nstarted dSSM-DET-s2: train --model dSSM-DET\n")
-    rows = cw.rows("MsPacman", tmp_path)
+    rows, left_out = cw.scan("MsPacman", tmp_path)
+    assert rows == cw.rows("MsPacman", tmp_path)
+    assert left_out == [{"log": "2026-12-05-0331-h200.log", "kind": "cold", "run": "dSSM-DET-s2", "given_s": 300,
+                         "trained_s": 500.0, "first_step_s": None,
+                         "why": "more than one call's training: a lineage lease that folded calls together "
+                                "(lease_start.sh)"}]
     assert [(r["log"][:15], r["run"], r["kind"], r["overhead_s"], r["wait_s"], r["lost_s"]) for r in rows] == [
         ("2026-12-05-0208", "sSSM-rp-s0", "warm", 20.0, 0, 20.0),
         ("2026-12-05-0217", "dSSM-DET-s2", "warm-up", 22.3, 98, 120.3),
@@ -79,7 +84,22 @@ def test_each_run_is_matched_to_its_calls_log_and_a_folded_lease_is_left_out(tmp
 def test_the_committed_measurement_is_what_the_code_computes_from_results():
     path = zoo.campaign_dir("MsPacman", RESULTS_DIR) / "compile-warmup.json"
     doc = json.loads(path.read_text())
-    assert doc["rows"] == cw.rows("MsPacman", RESULTS_DIR)
+    assert (doc["rows"], doc["left_out"]) == cw.scan("MsPacman", RESULTS_DIR)
     assert doc["summary"] == cw.summary(doc["rows"]) and doc["provenance"]["git_sha"]
     kinds = {r["kind"] for r in doc["rows"]}
-    assert kinds == {"cold", "warm", "warm-up"}
+    assert {"cold", "warm", "warm-up"} <= kinds <= {"cold", "warm", "warm-up", "warm-up cut"}
+    cut = [r for r in doc["left_out"] if r["log"] == "2026-12-05-0457-h200.log.gz"]  # trained on past its TIME_UP
+    assert [(r["run"], r["kind"], r["first_step_s"]) for r in cut] == [("sSSM-rp-s0", "warm-up cut", 69.2)]
+
+
+def test_a_bare_leases_first_step_is_its_first_test_record_before_any_training_record(tmp_path):
+    _campaign(tmp_path, {"sSSM-s0": []})
+    d = zoo.campaign_dir("MsPacman", tmp_path) / "sSSM-s0"
+    rows = [{"step": 1, "split": "test", "wall_s": 69.23}, {"step": 50, "split": "train", "wall_s": 80.0}]
+    (d / "metrics-lease3.jsonl.gz").write_bytes(gzip.compress("\n".join(map(json.dumps, rows)).encode()))
+    old = [{"step": 50, "split": "train", "wall_s": 20.0}, {"step": 1000, "split": "test", "wall_s": 143.0}]
+    (d / "metrics-lease1.jsonl").write_text("\n".join(map(json.dumps, old)))
+    assert cw.first_step_s("MsPacman", "sSSM-s0", {"lease": 3}, tmp_path) == 69.2
+    assert cw.first_step_s("MsPacman", "sSSM-s0", {"lease": 3, "resumed_warm": True}, tmp_path) is None  # not its own
+    assert cw.first_step_s("MsPacman", "sSSM-s0", {"lease": 1}, tmp_path) is None  # a test after training began
+    assert cw.first_step_s("MsPacman", "sSSM-s0", {"lease": 2}, tmp_path) is None  # no metrics kept

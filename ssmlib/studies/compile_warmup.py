@@ -10,9 +10,10 @@
 Only calls whose lease stopped its runs at their seconds count (their log says ``told their time is up``; every
 log since 2026-12-02 18:16): a run's own clock starts after its first step (so after compiling), and before that
 day nothing else bounded it, so the seconds given there left the compilation out (trained = given, to the second).
-A lineage lease that trained more than :data:`OVER_S` longer than the call gave is left out: it cannot be one
-call's training (two calls folded into one lease, as ``scripts/lease_start.sh`` warns a warm machine may:
-sSSM-k2-s0 and -k4-s0 on 2026-12-02, 648 and 730 s against 401 and 328 s given).
+A lineage lease that trained more than :data:`OVER_S` longer than the call gave is left out (listed, with why,
+under ``left_out``): two calls folded into one lease, as ``scripts/lease_start.sh`` warns a warm machine may
+(sSSM-k2-s0 and -k4-s0 on 2026-12-02, 648 and 730 s against 401 and 328 s given), or a run that trained on past
+its TIME_UP until the lease's outer bound ended it (status "interrupted": sSSM-rp-s0 on 2026-12-05 04:57).
 
 A run's **overhead** is ``given - trained``: start-up, loading the dataset onto the GPU and, on a machine without
 torch's compile cache, compiling. A call is ``warm-up`` when its log says the warm-up ended before the runs started
@@ -28,6 +29,7 @@ length between calls: a share compares calls of one length, seconds lost compare
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -89,13 +91,20 @@ def rows(game: str = "MsPacman", results: Path = RESULTS_DIR) -> list[dict]:
     """One row per run per call: the call's log and kind, the run, its model, ``given_s``, ``trained_s``,
     ``overhead_s``, ``wait_s`` (the warm-up's wait; 0 without one), ``lost_s`` (overhead plus wait: the seconds of
     its window it did not train) and ``share`` of its window trained."""
+    return scan(game, results)[0]
+
+
+def scan(game: str = "MsPacman", results: Path = RESULTS_DIR) -> tuple[list[dict], list[dict]]:
+    """:func:`rows`, and the matched leases left out of them: each with its log, run, ``given_s``, ``trained_s``
+    and why (a lease that trained on past its TIME_UP until the lease's outer bound ended it, status
+    "interrupted"; or more than one call's training folded into one lease)."""
     cfg = zoo.load_config(game, results)
     models = {r["name"]: zoo.variant_label(r["model"], r.get("jump", 1), r.get("reward_state", "posterior"))
               for r in cfg.runs}
     leases = {name: [(parse_time(le["time"]), le)
                      for le in zoo.read_lineage(game, name, results)["leases"] if le.get("time")]
               for name in models}
-    out = []
+    out, left_out = [], []
     logs = zoo.campaign_dir(game, results) / "logs"
     previous = None  # the packing time of the log before: the previous call's leases were recorded before it
     for path in sorted(logs.glob("*.log*"), key=lambda p: log_time(p.name) or 0.0):
@@ -114,33 +123,63 @@ def rows(game: str = "MsPacman", results: Path = RESULTS_DIR) -> list[dict]:
                 continue  # not recorded by this call, or an eager lease (no compilation to pay for)
             trained = float(lease["train_wall_s"])
             if trained > call["given_s"] + OVER_S:
-                continue  # more than one call's training: a lineage lease that folded calls together (lease_start.sh)
+                why = ("trained on past its TIME_UP until the lease's outer bound (status interrupted)"
+                       if lease.get("status") == "interrupted" else
+                       "more than one call's training: a lineage lease that folded calls together (lease_start.sh)")
+                left_out.append({"log": path.name, "kind": call_kind(call), "run": run, "given_s": call["given_s"],
+                                 "trained_s": round(trained, 1),
+                                 "first_step_s": first_step_s(game, run, lease, results), "why": why})
+                continue
             out.append({"log": path.name, "kind": call_kind(call), "run": run, "model": models[run],
                         "given_s": call["given_s"], "trained_s": round(trained, 1),
                         "overhead_s": round(call["given_s"] - trained, 1), "wait_s": wait,
                         "lost_s": round(call["given_s"] + wait - trained, 1),
-                        "share": round(trained / (call["given_s"] + wait), 3)})
-    return out
+                        "share": round(trained / (call["given_s"] + wait), 3),
+                        "first_step_s": first_step_s(game, run, lease, results)})
+    return out, left_out
+
+
+def first_step_s(game: str, run: str, lease: dict, results: Path = RESULTS_DIR) -> float | None:
+    """A bare machine's lease (not resumed warm): the run's clock at its first test record, which train writes right
+    after the process's first step under compile (``train._first_test``), so it is start-up plus compiling the
+    step and the test pass, measured inside the run (no call's seconds needed). None for a warm lease (its metrics
+    file holds the earlier call's first record), a lease without its metrics file, or one whose first test came
+    after a training record (before that record existed, 2026-12-03: the test at ``eval_every``)."""
+    if lease.get("resumed_warm") or "lease" not in lease:
+        return None
+    path = zoo.campaign_dir(game, results) / run / f"metrics-lease{lease['lease']}.jsonl"
+    try:
+        text = read_packed(path).decode()
+    except FileNotFoundError:
+        return None
+    for row in (json.loads(line) for line in text.splitlines() if line.strip()):
+        if row.get("split") == "test" and "wall_s" in row:
+            return round(float(row["wall_s"]), 1)
+        if row.get("split") == "train":
+            return None  # a first test after training had started: before the first-step test (2026-12-03)
+    return None
 
 
 def summary(table: list[dict]) -> dict:
-    """Per call kind and model: runs, the median and range of ``overhead_s``, ``lost_s`` and ``share``."""
+    """Per call kind and model: runs, the median and range of ``overhead_s``, ``lost_s``, ``share`` and
+    ``first_step_s`` (None where no row of the group has one)."""
     groups: dict[tuple[str, str], list[dict]] = {}
     for r in table:
         groups.setdefault((r["kind"], r["model"]), []).append(r)
-    def spread(g: list[dict], key: str) -> dict:
-        values = [r[key] for r in g]
-        return {"median": float(np.median(values)), "min": min(values), "max": max(values)}
+    def spread(g: list[dict], key: str) -> dict | None:
+        values = [r[key] for r in g if r.get(key) is not None]
+        return {"median": float(np.median(values)), "min": min(values), "max": max(values)} if values else None
 
-    return {f"{kind} / {model}": {"runs": len(g), **{k: spread(g, k) for k in ("overhead_s", "lost_s", "share")}}
+    return {f"{kind} / {model}": {"runs": len(g), **{k: spread(g, k) for k in
+                                                     ("overhead_s", "lost_s", "share", "first_step_s")}}
             for (kind, model), g in sorted(groups.items())}
 
 
 def write(game: str = "MsPacman", results: Path = RESULTS_DIR, out: Path | None = None) -> Path:
     """``compile-warmup.json`` beside the campaign's table: the rows, their summary and provenance."""
-    table = rows(game, results)
+    table, left_out = scan(game, results)
     path = out or zoo.campaign_dir(game, results) / "compile-warmup.json"
-    atomic_write_json(path, {"game": game, "rows": table, "summary": summary(table),
+    atomic_write_json(path, {"game": game, "rows": table, "summary": summary(table), "left_out": left_out,
                              "rules": {"match_s": MATCH_S, "over_s": OVER_S, "cold_collect_s": COLD_COLLECT_S},
                              "provenance": provenance("cpu")})
     return path

@@ -6,7 +6,9 @@
 #      RMSprop averages) on a bare machine, or exactly from runs/i2a_campaign on one still warm; a run that
 #      reaches the budget plays its final weights frozen over the config's eval_games games. Arms whose
 #      environment model the design's rule cannot select yet (the model-zoo campaign unfinished) are refused,
-#      one line each; the arms and runs come from the config (Python), none is named here.
+#      one line each; the arms and runs come from the config (Python), none is named here. When every run has
+#      ended (reached its budget) with at least i2a_campaign.REFILL_S of the seconds left, the runs picked next
+#      train for what is left (`--refill-s`), so the lane does not stand idle.
 #   2. $OUT/i2a_campaign.tar: results/i2a/<game>/campaign and checkpoints/i2a_campaign/<game>. Unpack at the
 #      repository root AFTER deleting checkpoints/i2a_campaign/<game> (the tar holds every open run's state;
 #      a run finished in this lease has none any more), then commit both folders. `python -m ssmlib

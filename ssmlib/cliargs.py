@@ -83,7 +83,7 @@ RANGES: dict[str, dict[str, Range]] = {
     "i2a-campaign power": {"--seeds": COUNT},
     # the state budget is the committed MiB of open runs a lease may hold: no budget admits no run
     "i2a-campaign lease": {"--seconds": SECONDS, "--max-runs": COUNT, "--state-budget-mib": Range(0, low_open=True),
-                           "--stop-after": SECONDS},
+                           "--stop-after": SECONDS, "--refill-s": Range(0)},
     "i2a-campaign run": {"--seconds": SECONDS},
     "i2a-campaign random-floor": {"--env-threads": Range(0)},
     "outlook": {"--state-budget-mib": Range(0, low_open=True)},  # below one run's state it refuses, in one line

@@ -793,3 +793,47 @@ def test_the_readmes_floor_is_the_committed_random_games():
     text = " ".join((REPO_ROOT / "README.md").read_text().split())
     assert f"the random player scores {s['floor']['random_mean']:.0f} on average over the same 64 starts" in text
     assert f"The seeds beat it by {diffs[0]:.0f} to {diffs[-1]:.0f} points" in text and all(f["above"] for f in design)
+
+
+def test_a_lease_whose_runs_all_finished_early_trains_the_next_picked_for_what_is_left(tmp_path, monkeypatch):
+    """Rounds (``REFILL_S``): runs that reached their budget early leave the lane to the runs picked next, for the
+    seconds (and stop_after) left; no run twice in a lease; too little left, or refill_s None: one round."""
+    import time as clock
+
+    import ssmlib.studies.common as common
+
+    campaign(tmp_path, total_steps=1000, seeds=3)  # model-free s0-s2: the one arm without an environment model
+    rounds = []
+
+    def run_commands(cmds, logs, on_exit=None, stop_after=None, **kw):
+        rounds.append({n: float(c[c.index("--seconds") + 1]) for n, c in cmds.items()} | {"stop_after": stop_after})
+        clock.sleep(sleep_s)
+        for name in cmds:
+            if len(rounds) == 1:  # the first round's runs reach their budget
+                lineage(tmp_path, name, 1000, finished=True)
+            on_exit(name, 0)
+        return {n: 0 for n in cmds}
+
+    monkeypatch.setattr(common, "run_commands", run_commands)
+    monkeypatch.setattr(ic, "_record", lambda cfg, run, *a: {"run": run.name})
+    sleep_s = 0.0
+    res = ic.lease("MsPacman", 300.0, tmp_path / "runs", max_runs=2, device="cpu", results=tmp_path,
+                   checkpoints=tmp_path / "ckpt", stop_after=320.0)
+    assert [sorted(k for k in r if k != "stop_after") for r in rounds] == [["model-free-s0", "model-free-s1"],
+                                                                          ["model-free-s2"]]
+    assert rounds[0]["model-free-s0"] == 300.0 and rounds[0]["stop_after"] == 320.0
+    assert 290.0 < rounds[1]["model-free-s2"] < 300.0 and 310.0 < rounds[1]["stop_after"] < 320.0  # what was left
+    assert res["picked"] == res["trained"] == ["model-free-s0", "model-free-s1", "model-free-s2"]  # s2 not again
+
+    for name in ("model-free-s0", "model-free-s1", "model-free-s2"):
+        lineage(tmp_path, name, 100)
+    rounds.clear()
+    sleep_s = 1.0  # the round takes 1 of 2 s: less than refill_s is left
+    ic.lease("MsPacman", 2.0, tmp_path / "runs", max_runs=1, device="cpu", results=tmp_path,
+             checkpoints=tmp_path / "ckpt", refill_s=1.5)
+    assert len(rounds) == 1
+    sleep_s = 0.0
+    rounds.clear()
+    ic.lease("MsPacman", 300.0, tmp_path / "runs", max_runs=1, device="cpu", results=tmp_path,
+             checkpoints=tmp_path / "ckpt", refill_s=None)
+    assert len(rounds) == 1  # one round, as before rounds

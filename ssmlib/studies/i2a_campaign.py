@@ -873,42 +873,75 @@ def frozen_eval(checkpoint: Path, games: int, out: Path, device: str | None = No
 # ---------------------------------------------------------------------------------------- a lease
 
 
+REFILL_S = 60.0
+"""A lease's runs that all ended with at least this many of its training seconds left (runs that reached their
+budget) make room for the next picked runs, trained for what is left: on 2026-12-05 05:01 model-free-s6 and -s7
+finished 205 s into a 480 s window and the lane then stood idle. Below it, a new run's start-up (about 20 s) and
+recording would take most of what is left."""
+
+
 def lease(game: str, seconds: float, runs_dir: Path, max_runs: int = 2, device: str | None = None,
           results: Path = RESULTS_DIR, checkpoints: Path = CHECKPOINTS_DIR,
-          state_budget_mib: float = STATE_BUDGET_MIB, stop_after: float | None = None) -> dict:
+          state_budget_mib: float = STATE_BUDGET_MIB, stop_after: float | None = None,
+          refill_s: float | None = REFILL_S) -> dict:
     """One lease: choose (and freeze) the environment models the rule can select, pick the runs, train them in
     parallel processes, record each as it ends, rewrite ``table.md``; returns ``{"picked", "trained", "runs",
     "notes"}`` (``runs``: each recorded run's new lineage entry). ``stop_after``: seconds after which runs still
-    training are stopped as at their time limit (they save) and recorded."""
-    from .common import run_commands
-
+    training are stopped as at their time limit (they save) and recorded. Rounds: when every run of a round has
+    ended and at least ``refill_s`` of ``seconds`` (and of ``stop_after``) are left, the runs picked next (none
+    picked earlier in this lease) train for what is left; None: one round."""
     cfg = load_config(game, results)
     blocked = env_models(cfg, results, checkpoints, freeze=True)
-    for r in campaign_runs(cfg, extra=True):  # a finished run's state left by an earlier lease (the tar adds, never deletes)
-        if read_lineage(game, r.name, results)["finished"]:
-            drop_state(game, r.name, checkpoints)
-    picked, notes = pick_runs(cfg, max_runs, blocked, results, checkpoints, state_budget_mib)
-    for line in notes:
-        print(line, flush=True)
-    if not picked:
-        print("no run to train in this lease", flush=True)
-        write_table(game, results, checkpoints)
-        return {"picked": [], "trained": [], "runs": {}, "notes": notes}
     runs_dir = Path(runs_dir)
-    runs_dir.mkdir(parents=True, exist_ok=True)
-    cmds = {r.name: run_command(game, r.name, seconds, runs_dir, device, results, checkpoints) for r in picked}
-    out = {}
+    res: dict = {"picked": [], "trained": [], "runs": {}, "notes": []}
+    t0 = time.monotonic()
+    left, bound = seconds, stop_after
+    while True:
+        for r in campaign_runs(cfg, extra=True):  # a finished run's state (an earlier lease's or round's)
+            if read_lineage(game, r.name, results)["finished"]:
+                drop_state(game, r.name, checkpoints)
+        picked, notes = pick_runs(cfg, max_runs + len(res["picked"]), blocked, results, checkpoints,
+                                  state_budget_mib)
+        picked = [r for r in picked if r.name not in res["picked"]][:max_runs]  # a run at most once a lease
+        if not res["picked"]:
+            res["notes"] = notes
+            for line in notes:
+                print(line, flush=True)
+        if not picked:
+            if not res["picked"]:
+                print("no run to train in this lease", flush=True)
+            break
+        if res["picked"]:
+            print(f"{left:.0f} s of the lease's {seconds:.0f} left after every run ended: next "
+                  f"{', '.join(r.name for r in picked)}", flush=True)
+        _train_round(cfg, picked, left, runs_dir, device, results, checkpoints, bound, res)
+        elapsed = time.monotonic() - t0
+        left, bound = seconds - elapsed, None if stop_after is None else stop_after - elapsed
+        if refill_s is None or min(left, bound if bound is not None else left) < refill_s:
+            break
+    write_table(game, results, checkpoints)
+    return res
 
-    def record(name: str, code: int) -> None:  # as each process ends: a lease cut short keeps what finished
+
+def _train_round(cfg: I2ACampaignConfig, picked: list, seconds: float, runs_dir: Path, device, results: Path,
+                 checkpoints: Path, stop_after: float | None, res: dict) -> None:
+    """One round of a lease: the picked runs in parallel processes for ``seconds`` each, each recorded as it
+    ends (a lease cut short keeps what finished); adds to ``res``'s picked, trained and runs."""
+    from .common import run_commands
+
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    cmds = {r.name: run_command(cfg.game, r.name, seconds, runs_dir, device, results, checkpoints) for r in picked}
+    res["picked"] += list(cmds)
+
+    def record(name: str, code: int) -> None:
         row = _record(cfg, find_run(cfg, name), runs_dir, code, device, results, checkpoints)
         if row is not None:
-            out[name] = row
+            res["trained"].append(name)
+            res["runs"][name] = row
 
     t0 = time.perf_counter()
     codes = run_commands(cmds, runs_dir, on_exit=record, stop_after=stop_after)
     print(f"trained {', '.join(cmds)} in {time.perf_counter() - t0:.0f} s: exit codes {codes}", flush=True)
-    write_table(game, results, checkpoints)
-    return {"picked": list(cmds), "trained": list(out), "runs": out, "notes": notes}
 
 
 def run_command(game: str, name: str, seconds: float, runs_dir: Path, device: str | None, results: Path,
@@ -1184,7 +1217,8 @@ def plot_training_curves(ax, game: str = "MsPacman", arms=("model-free",), resul
 
 def _cli_lease(args) -> int:
     res = lease(args.game, args.seconds, Path(args.runs), args.max_runs, args.device,
-                state_budget_mib=args.state_budget_mib, stop_after=args.stop_after)
+                state_budget_mib=args.state_budget_mib, stop_after=args.stop_after,
+                refill_s=args.refill_s if args.refill_s > 0 else None)
     return 1 if res["picked"] and not res["trained"] else 0  # runs started but none recorded: say so
 
 
@@ -1214,6 +1248,9 @@ def _add_runner_cli(sub) -> None:
                          "without state counts at its raw size times the largest stored/raw ratio measured (stored_ratio); "
                          "a new run waits otherwise")
     le.add_argument("--stop-after", type=float, default=None, help=STOP_AFTER_HELP)
+    le.add_argument("--refill-s", type=float, default=REFILL_S,
+                    help="when every run has ended with at least this many of --seconds (and --stop-after) left, "
+                         "train the runs picked next for what is left (0: one round)")
     le.add_argument("--device", default=None)
     le.set_defaults(func=_cli_lease)
     t = sub.add_parser("table", help="where every run stands (writes campaign/table.md)")

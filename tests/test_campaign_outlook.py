@@ -172,3 +172,17 @@ def test_the_readme_block_is_the_committed_outlook(tmp_path):
     assert rewrite_block(copy, outlook.README_MARKERS, "new\n")
     assert copy.read_text() == f"before\n{start}\nnew\n{end}\nafter\n"
     assert not rewrite_block(tmp_path / "README.md", ("<!-- x -->", "<!-- /x -->"), "y")
+
+
+def test_the_model_free_pace_is_a_rate_times_a_full_calls_seconds_so_a_short_call_does_not_lower_it():
+    beside = [{"steps": 360_000, "seconds": 200.0}, {"steps": 720_000, "seconds": 380.0},
+              {"steps": 400_000, "seconds": 210.0}]
+    short_alone = [{"steps": 160_000, "seconds": 60.0}] * 3  # a short call: a faster rate, fewer steps
+    pace = outlook.model_free_pace({"beside": beside, "alone": short_alone})
+    assert pace["seconds_per_call"] == 210.0 and pace["leases"] == {"beside": 3, "alone": 3}
+    assert pace["steps_per_s"]["beside"] == pytest.approx(720_000 / 380)  # the median rate
+    assert pace["steps_per_call"]["alone"] == pytest.approx(160_000 / 60 * 210)  # above beside's, as its rate is
+    assert pace["steps_per_call"]["alone"] > pace["steps_per_call"]["beside"]
+    assert outlook.model_free_pace({"beside": beside, "alone": []})["steps_per_call"]["alone"] is None
+    with pytest.raises(SsmlibError, match="beside the zoo"):
+        outlook.model_free_pace({"beside": [], "alone": short_alone})

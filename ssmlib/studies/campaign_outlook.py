@@ -9,8 +9,9 @@ A projection from ``results/``, not a verdict; every input is measured and named
   from the rule's 3%. Calls are replayed with the campaign's own pick order (``zoo_campaign.pick_order``), its
   ``first_runs`` replaced by each order compared.
 * **The I2A campaign.** Its required arms whose environment model is not frozen wait until every zoo run of that
-  model has finished (``i2a_campaign.gate_runs``). An arm's run trains per call the model-free arm's median agent
-  steps per full lease (beside a zoo lease while the zoo trains, alone after it) divided by the arm's cost per agent
+  model has finished (``i2a_campaign.gate_runs``). An arm's run trains per call the model-free arm's agent steps
+  per call (``model_free_pace``: its median rate, beside a zoo lease while the zoo trains and alone after it, times
+  the median training seconds of its leases beside the zoo) divided by the arm's cost per agent
   step in the committed ``agent bench`` (``cost-bench-h200.json``, alone on the GPU), until its steps left are
   done. A run that is open holds its state in the repository, so at most ``floor(state budget / state size)``
   gated runs are open at once (and at most the lease's ``I2A_MAX_RUNS``); open runs continue before a new one
@@ -84,22 +85,38 @@ BESIDE_ZOO_S = 600
 ends 20 s before the zoo's bound, and the zoo records its runs after scoring them)."""
 
 
-def model_free_leases(game: str, results: Path = RESULTS_DIR) -> dict[str, list[int]]:
-    """The agent steps of every full (time-limited) lease of the I2A campaign's model-free arm, split by whether it
-    ran beside a zoo lease (``BESIDE_ZOO_S``) or alone on the GPU."""
+def model_free_leases(game: str, results: Path = RESULTS_DIR) -> dict[str, list[dict]]:
+    """Every full (time-limited) lease of the I2A campaign's model-free arm, split by whether it ran beside a zoo
+    lease (``BESIDE_ZOO_S``) or alone on the GPU: its agent ``steps`` and training ``seconds``."""
     cfg = i2a.load_config(game, results)
     zoo_cfg = zoo.load_config(game, results)
     zoo_times = [parse_time(le["time"]) for r in zoo_cfg.runs for le in zoo.read_lineage(game, r["name"], results)["leases"]
                  if le.get("time")]
-    out: dict[str, list[int]] = {"beside": [], "alone": []}
+    out: dict[str, list[dict]] = {"beside": [], "alone": []}
     for r in i2a.campaign_runs(cfg, extra=True):  # the extra seeds' leases measure the same pace
         if r.arm["variant"] != "model-free":
             continue
         for le in i2a.read_lineage(game, r.name, results)["leases"]:
-            if le.get("status") == "time-limit":
+            if le.get("status") == "time-limit" and le.get("train_wall_s"):
                 beside = any(abs(t - parse_time(le["time"])) <= BESIDE_ZOO_S for t in zoo_times)
-                out["beside" if beside else "alone"].append(le["steps_end"] - le["steps_start"])
+                out["beside" if beside else "alone"].append({"steps": le["steps_end"] - le["steps_start"],
+                                                             "seconds": le["train_wall_s"]})
     return out
+
+
+def model_free_pace(leases: dict[str, list[dict]]) -> dict:
+    """Agent steps a full call gives a model-free run, beside the zoo and alone: the median rate (steps per training
+    second, over each split's leases) times the median training seconds of the leases beside the zoo, the calls
+    the campaign makes (a call's length, not the rate, differs between calls: the three alone leases of 2026-12-05
+    05:38 trained 59-62 s of a short call, and their 157k-163k steps, taken as a full call's, once made the alone
+    pace half the pace beside the zoo, while their rate was 1.4-1.5x it)."""
+    if not leases["beside"]:
+        raise SsmlibError("no full lease of the model-free arm beside the zoo's to measure a call's seconds from")
+    seconds = float(np.median([le["seconds"] for le in leases["beside"]]))
+    rate = {k: float(np.median([le["steps"] / le["seconds"] for le in v])) if v else None for k, v in leases.items()}
+    return {"seconds_per_call": seconds, "steps_per_s": rate,
+            "steps_per_call": {k: None if r is None else r * seconds for k, r in rate.items()},
+            "leases": {k: len(v) for k, v in leases.items()}}
 
 
 def i2a_lane(runs: list[dict], max_open: int, runs_per_call: int, model_free_steps) -> int:
@@ -151,6 +168,7 @@ def i2a_needs(game: str, results: Path = RESULTS_DIR, state_budget_mib: float = 
     if not mf["beside"]:
         raise SsmlibError(f"no full lease of the {game} I2A campaign's model-free arm beside the zoo's to measure "
                           "steps per lease from")
+    pace = model_free_pace(mf)
     bench = read_json(camp / "cost-bench-h200.json")
     if bench is None:
         raise SsmlibError(f"{camp / 'cost-bench-h200.json'} is missing (python -m ssmlib agent bench; see chapter 10)")
@@ -175,8 +193,9 @@ def i2a_needs(game: str, results: Path = RESULTS_DIR, state_budget_mib: float = 
     if known and state_budget_mib < max(known):
         raise SsmlibError(f"a state budget of {state_budget_mib:g} MiB holds no gated I2A run ({max(known):.1f} MiB "
                           "each): no such run could ever start")
-    return {"model_free_steps_per_lease": {k: float(np.median(v)) if v else None for k, v in mf.items()},
-            "model_free_leases": {k: len(v) for k, v in mf.items()}, "total_steps": cfg.total_steps,
+    return {"model_free_steps_per_lease": pace["steps_per_call"], "model_free_steps_per_s": pace["steps_per_s"],
+            "model_free_seconds_per_call": pace["seconds_per_call"],
+            "model_free_leases": pace["leases"], "total_steps": cfg.total_steps,
             "state_budget_mib": state_budget_mib, "stored_ratio": round(ratio, 4),
             "max_open": int(state_budget_mib // max(known)) if known else 1,
             "arms": arms}
@@ -239,9 +258,10 @@ def outlook(game: str, results: Path = RESULTS_DIR, zoo_runs_per_call: int = ZOO
                 "each zoo run gains per call its variant's median frames per compiled lease so far",
                 "the zoo's frames per lease were measured beside the I2A campaign's model-free runs; a GPU-heavier "
                 "I2A run beside it may slow it (not measured yet)",
-                "an I2A arm's steps per call: the model-free arm's median per full lease (beside a zoo lease while "
-                "the zoo trains, alone after it where an alone lease was measured) over the arm's cost in the "
-                "committed agent bench (measured alone on the GPU)",
+                "an I2A arm's steps per call: the model-free arm's median steps per training second (beside a zoo "
+                "lease while the zoo trains, alone after it where an alone lease was measured) times the median "
+                "training seconds of its leases beside the zoo, over the arm's cost in the committed agent bench "
+                "(measured alone on the GPU)",
                 "i2a-distill-sSSM's cost is the bench's i2a-distill, which queried dSSM-DET",
                 "the model-free arm's open runs are not counted (they hold no gate and little state)",
                 "extra seeds (the design's extra_seeds) are not projected: they train only while no design run can; "
@@ -260,11 +280,15 @@ def markdown(o: dict) -> str:
             rows.append(f"| {lever} | {name} | {opens} | {r['zoo_at_cap_call']} | {r['i2a_gated_done_call']} | "
                         f"{r['both_done_call']} calls ({r['both_done_sessions']} sessions) |")
     joint = [r["gain_excess_joint"] for r in o["runs"] if r["gain_excess_joint"] is not None and not r["finished"]]
-    mf = o["i2a"]["model_free_steps_per_lease"]
+    mf, rate = o["i2a"]["model_free_steps_per_lease"], o["i2a"]["model_free_steps_per_s"]
     arms = "; ".join(f"{n} {a['cost']:.2f}x model-free's cost per step, {len(a['runs'])} runs to go"
                      for n, a in o["i2a"]["arms"].items())
-    arms = (f"model-free made {mf['beside']:,.0f} agent steps per full lease beside the zoo's"
-            + (f" and {mf['alone']:,.0f} alone" if mf["alone"] else "") + f"; {arms}")
+    arms = (f"a model-free run trains {rate['beside']:,.0f} agent steps per second beside the zoo's"
+            + (f" and {rate['alone']:,.0f} alone" if rate["alone"] else "")
+            + f" (medians over its leases), {mf['beside']:,.0f}"
+            + (f" and {mf['alone']:,.0f}" if mf["alone"] else "")
+            + f" a call of {o['i2a']['model_free_seconds_per_call']:.0f} training seconds (the median beside the "
+              f"zoo's); {arms}")
     return "\n".join(rows) + (
         f"\n\nCalls of {o['zoo_runs_per_call']} zoo runs and up to {o['i2a']['max_open']} open gated I2A run(s) "
         f"(state budget {o['i2a']['state_budget_mib']:g} MiB), {o['calls_per_session']} calls a session. "

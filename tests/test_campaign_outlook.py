@@ -186,3 +186,20 @@ def test_the_model_free_pace_is_a_rate_times_a_full_calls_seconds_so_a_short_cal
     assert outlook.model_free_pace({"beside": beside, "alone": []})["steps_per_call"]["alone"] is None
     with pytest.raises(SsmlibError, match="beside the zoo"):
         outlook.model_free_pace({"beside": [], "alone": short_alone})
+
+
+def test_a_calls_frames_are_the_models_rate_times_the_median_calls_seconds_so_a_folded_lease_counts_once(tmp_path):
+    _campaign(tmp_path, {})
+    leases = {"dSSM-DET-s0": [(0, 2000, 100.0), (2000, 5000, 150.0)],  # 20 and 20 frames a second
+              "sSSM-s0": [(0, 1000, 100.0), (1000, 3000, 200.0), (3000, 3100, 10.0)],  # 10, 10, 10
+              "sSSM-k2-s0": [(0, 6000, 300.0)]}  # one lease that folded two calls: 20 a second, 300 s
+    for name, les in leases.items():
+        d = zoo.campaign_dir("MsPacman", tmp_path) / name
+        d.mkdir(parents=True)
+        (d / "lineage.json").write_text(json.dumps({"run": name, "curve": [], "finished": False, "why": "", "leases": [
+            {"frames_start": a, "frames_end": b, "train_wall_s": s, "compile": True} for a, b, s in les]}))
+    got = outlook.lease_frames("MsPacman", tmp_path)
+    seconds = 125.0  # the median of 10, 100, 100, 150, 200, 300
+    assert got["dSSM-DET"] == {"frames": 20 * seconds, "frames_per_s": 20.0, "seconds": seconds, "leases": 2}
+    assert got["sSSM"]["frames"] == 10 * seconds and got["sSSM"]["leases"] == 3
+    assert got["sSSM k=2"]["frames"] == 20 * seconds  # not its one lease's 6000

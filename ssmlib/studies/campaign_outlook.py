@@ -2,9 +2,10 @@
 
 A projection from ``results/``, not a verdict; every input is measured and named in the output:
 
-* **The model zoo.** Each open run gains per call what its model (and jump) gained per lease so far: the median
-  over the campaign's compiled leases of ``frames_end - frames_start`` (``lease_frames``). No run is assumed to meet
-  the improvement test before its frame cap: an upper bound, reported beside each run's latest fall of its excess
+* **The model zoo.** Each open run gains per call its model's (and jump's) median frames per training second
+  over the campaign's compiled leases times the median training seconds of those leases (``lease_frames``). No
+  run is assumed to meet the improvement test before its frame cap: an upper bound, reported beside each run's
+  latest fall of its excess
   per doubling of frames (``doubling_gain``: the stop rule's own statistic), which says how far the curves are
   from the rule's 3%. Calls are replayed with the campaign's own pick order (``zoo_campaign.pick_order``), its
   ``first_runs`` replaced by each order compared.
@@ -47,16 +48,23 @@ CALLS_PER_SESSION = 3
 
 
 def lease_frames(game: str, results: Path = RESULTS_DIR) -> dict[str, dict]:
-    """Per variant (``zoo_campaign.variant_label``) the median training frames a compiled lease added, over every
-    such lease of its runs, with their count."""
+    """Per variant (``zoo_campaign.variant_label``) the training frames a call adds: the median rate over its runs'
+    compiled leases (frames per training second, compilation included) times the median training seconds of
+    every compiled lease of the campaign (``seconds``), with the rate and the count of leases. A rate, because a
+    lease's length is the call's, not the model's: the jumpy runs' one lease each folded two calls together
+    (648 and 730 s, 2026-12-02), and short calls (98 s given, 2026-12-05 02:46) are calls, not a slower model."""
     cfg = zoo.load_config(game, results)
-    gains: dict[str, list[int]] = {}
+    rates: dict[str, list[float]] = {}
+    seconds = []
     for r in cfg.runs:
         label = zoo.variant_label(r["model"], r.get("jump", 1), r.get("reward_state", "posterior"))
         for le in zoo.read_lineage(game, r["name"], results)["leases"]:
-            if le.get("compile"):
-                gains.setdefault(label, []).append(le["frames_end"] - le["frames_start"])
-    return {k: {"frames": float(np.median(v)), "leases": len(v)} for k, v in gains.items()}
+            if le.get("compile") and le.get("train_wall_s"):
+                rates.setdefault(label, []).append((le["frames_end"] - le["frames_start"]) / le["train_wall_s"])
+                seconds.append(le["train_wall_s"])
+    per_call = float(np.median(seconds)) if seconds else 0.0
+    return {k: {"frames": float(np.median(v)) * per_call, "frames_per_s": float(np.median(v)), "seconds": per_call,
+                "leases": len(v)} for k, v in rates.items()}
 
 
 def replay_zoo(cfg, frames: dict[str, int], gain: dict[str, float], runs_per_call: int,
@@ -255,7 +263,8 @@ def outlook(game: str, results: Path = RESULTS_DIR, zoo_runs_per_call: int = ZOO
             "lease_frames": per_lease, "runs": runs, "gates": gates, "i2a": needs, "orders": orders,
             "assumptions": [
                 "no zoo run meets the improvement test before the frame cap (an upper bound; see each run's gains)",
-                "each zoo run gains per call its variant's median frames per compiled lease so far",
+                "each zoo run gains per call its variant's median frames per training second over the compiled "
+                "leases so far, times the median training seconds of every compiled lease",
                 "the zoo's frames per lease were measured beside the I2A campaign's model-free runs; a GPU-heavier "
                 "I2A run beside it may slow it (not measured yet)",
                 "an I2A arm's steps per call: the model-free arm's median steps per training second (beside a zoo "

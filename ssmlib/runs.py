@@ -31,6 +31,7 @@ import dataclasses
 import json
 import math
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
@@ -203,6 +204,22 @@ TIME_UP = signal.SIGUSR1
 (``studies.common.run_commands``' ``stop_after``: a lease ending before its outer bound)."""
 
 
+def _c_handler(signum: int) -> int | None:
+    """The handler address the C library holds for ``signum`` (``sigaction``'s first field, Linux), or None where
+    it cannot be read."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        action = ctypes.create_string_buffer(512)  # larger than any struct sigaction
+        if libc.sigaction(int(signum), None, action) != 0:
+            return None
+        return int.from_bytes(action.raw[:ctypes.sizeof(ctypes.c_void_p)], sys.byteorder)
+    except (OSError, AttributeError):
+        return None
+
+
 class StopRule:
     """Whether a loop should stop before its next step: ``code()`` is 2 after a SIGINT or SIGTERM (the
     handlers are installed by ``with``, in the main thread only; a second signal raises KeyboardInterrupt),
@@ -220,11 +237,15 @@ class StopRule:
         self.time_up_at_interrupt: dict | None = None  # TIME_UP's state when a SIGTERM came before it
 
     def time_up_state(self) -> dict:
-        """Why a TIME_UP may not have reached this rule: whose handler SIGUSR1 has, and whether the signal is
-        blocked in this thread or pending (sent, not delivered). Read when a SIGTERM ends a run that TIME_UP
-        should have ended first (twice a campaign run trained on past it, 2026-12-03 and 2026-12-05)."""
+        """Why a TIME_UP may not have reached this rule: whose handler SIGUSR1 has in Python (``handler``) and in
+        the C library (``c_handler``: "Python's" when it is the function Python installed for SIGTERM too, else
+        its address: a library that called sigaction itself, which Python's own record cannot show), and whether
+        the signal is blocked in this thread or pending (sent, not delivered). Read when a SIGTERM ends a run that
+        TIME_UP should have ended first (twice a campaign run trained on past it, 2026-12-03 and 2026-12-05)."""
         handler = signal.getsignal(TIME_UP)
+        ours, term = _c_handler(TIME_UP), _c_handler(signal.SIGTERM)
         return {"handler": "this rule's" if handler == self._handler else repr(handler),
+                "c_handler": None if ours is None or term is None else "Python's" if ours == term else hex(ours),
                 "blocked": TIME_UP in signal.pthread_sigmask(signal.SIG_BLOCK, []),
                 "pending": TIME_UP in signal.sigpending()}
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 import time
 
 import pytest
@@ -108,23 +109,40 @@ def test_an_interruption_before_time_up_records_why_time_up_did_not_stop_the_run
     with StopRule(time_limit=None) as stop:  # the handler in place: TIME_UP simply never came
         os.kill(os.getpid(), signal.SIGTERM)
         assert stop.code() == 2
-        assert stop.time_up_at_interrupt == {"handler": "this rule's", "blocked": False, "pending": False}
-    with StopRule(time_limit=None) as stop:  # TIME_UP blocked in this thread: sent, held pending
+        assert stop.time_up_at_interrupt == {"handler": "this rule's", "c_handler": "Python's", "blocked": False,
+                                             "pending": False}
+    with StopRule(time_limit=None) as stop:  # TIME_UP blocked in this thread: sent to it, held pending
         signal.pthread_sigmask(signal.SIG_BLOCK, [TIME_UP])
-        try:
-            os.kill(os.getpid(), TIME_UP)
+        try:  # to this thread: sent to the process, another thread (torch starts one) would take it
+            signal.pthread_kill(threading.get_ident(), TIME_UP)
             os.kill(os.getpid(), signal.SIGTERM)
             assert stop.code() == 2
             state = stop.time_up_at_interrupt
         finally:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, [TIME_UP])  # delivered now
-    assert state == {"handler": "this rule's", "blocked": True, "pending": True}
+    assert state == {"handler": "this rule's", "c_handler": "Python's", "blocked": True, "pending": True}
     with StopRule(time_limit=None) as stop:  # something replaced the handler (an ignored signal is discarded)
         signal.signal(TIME_UP, signal.SIG_IGN)
         os.kill(os.getpid(), TIME_UP)
         os.kill(os.getpid(), signal.SIGTERM)
         assert stop.code() == 2
-        assert stop.time_up_at_interrupt == {"handler": repr(signal.SIG_IGN), "blocked": False, "pending": False}
+        assert stop.time_up_at_interrupt == {"handler": repr(signal.SIG_IGN), "c_handler": hex(1), "blocked": False,
+                                             "pending": False}  # SIG_IGN is handler 1 in C too
+    with StopRule(time_limit=None) as stop:  # a library replaced it in C, behind Python's back
+        import ctypes
+        import ctypes.util
+
+        libc = ctypes.CDLL(ctypes.util.find_library("c"))
+        libc.signal.restype = ctypes.c_void_p
+        libc.signal(int(TIME_UP), ctypes.c_void_p(1))  # SIG_IGN, set without Python
+        try:
+            os.kill(os.getpid(), TIME_UP)  # discarded: Python never hears of it
+            os.kill(os.getpid(), signal.SIGTERM)
+            assert stop.code() == 2
+            state = stop.time_up_at_interrupt
+        finally:
+            signal.signal(TIME_UP, stop._handler)  # Python's C handler back, so __exit__ restores cleanly
+    assert state == {"handler": "this rule's", "c_handler": hex(1), "blocked": False, "pending": False}
     with StopRule(time_limit=None) as stop:  # TIME_UP first: a planned stop, nothing to explain
         os.kill(os.getpid(), TIME_UP)
         os.kill(os.getpid(), signal.SIGTERM)

@@ -245,7 +245,8 @@ def test_a_sigterm_before_any_time_up_leaves_time_ups_state_in_the_summary_and_a
 
     s = run(quick_dataset, tmp_path / "term", callback=term_at_2)
     assert s["status"] == "interrupted" and s["step"] == 2
-    assert s["time_up_missed"] == {"handler": "this rule's", "blocked": False, "pending": False}
+    assert s["time_up_missed"] == {"handler": "this rule's", "c_handler": "Python's", "blocked": False,
+                                   "pending": False}
     assert "interrupted at step 2 without a TIME_UP received" in capsys.readouterr().out
     assert json.loads((tmp_path / "term" / "summary.json").read_text())["time_up_missed"] == s["time_up_missed"]
 

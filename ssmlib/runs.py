@@ -208,10 +208,9 @@ def _c_handler(signum: int) -> int | None:
     """The handler address the C library holds for ``signum`` (``sigaction``'s first field, Linux), or None where
     it cannot be read."""
     import ctypes
-    import ctypes.util
 
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc = ctypes.CDLL(None)  # the process's own symbols, the C library's among them (no search, no subprocess)
         action = ctypes.create_string_buffer(512)  # larger than any struct sigaction
         if libc.sigaction(int(signum), None, action) != 0:
             return None
@@ -262,7 +261,10 @@ class StopRule:
             raise KeyboardInterrupt
         self.requested = signum
         if signum == signal.SIGTERM and not self.time_up:  # a lease's bound, not a user's Ctrl-C
-            self.time_up_at_interrupt = self.time_up_state()
+            try:  # a diagnosis must never end the run unsaved (an exception here surfaces mid-step)
+                self.time_up_at_interrupt = self.time_up_state()
+            except Exception as e:  # noqa: BLE001
+                self.time_up_at_interrupt = {"error": repr(e)}
 
     def __exit__(self, *exc) -> bool:
         for s, old in self._old.items():

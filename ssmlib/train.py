@@ -667,7 +667,8 @@ def _eval_due(run: _Run, step: int) -> bool:
 def _note_missed_time_up(run: _Run, step: int, stop: runs.StopRule) -> None:
     """A SIGTERM that came before any TIME_UP: TIME_UP's state at that moment (``StopRule.time_up_state``) in the
     log and the summary (a campaign copies it into the lineage), so a run that trained on past its lease's TIME_UP
-    says why. Not in the metrics: an interrupted and resumed run's log equals a straight run's."""
+    says why. Not in the metrics: an interrupted and resumed run's log equals a straight run's. A run whose main
+    thread sat in one long C call while both signals came handles TIME_UP first (lower number) and notes nothing."""
     if stop.time_up_at_interrupt is None or not run.ctx.is_main:
         return
     run.time_up_missed = stop.time_up_at_interrupt
@@ -854,10 +855,10 @@ def _train(ctx: distributed.Context, args: RunSettings) -> dict:
                     _save(run, step, wall())
                 if args.callback is not None:
                     args.callback(step, record)
-            _note_missed_time_up(run, step, stop)
             last_test = _final_test(run, status, step, last_test, wall)
             if status != "done" and run.last_saved != step:
                 _save(run, step, wall())
+            _note_missed_time_up(run, step, stop)  # last: a SIGTERM during the final test or save counts too
     finally:
         bar.close()
     return _finish(run, status, step, last_train, last_test, train_time, interval.fps, wall())

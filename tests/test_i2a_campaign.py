@@ -806,6 +806,7 @@ def test_a_lease_whose_runs_all_finished_early_trains_the_next_picked_for_what_i
     rounds = []
 
     def run_commands(cmds, logs, on_exit=None, stop_after=None, **kw):
+        assert "interrupt_after" not in kw  # an I2A run ignores TIME_UP in its frozen games: never SIGTERM it
         rounds.append({n: float(c[c.index("--seconds") + 1]) for n, c in cmds.items()} | {"stop_after": stop_after})
         clock.sleep(sleep_s)
         for name in cmds:
@@ -815,7 +816,8 @@ def test_a_lease_whose_runs_all_finished_early_trains_the_next_picked_for_what_i
         return {n: 0 for n in cmds}
 
     monkeypatch.setattr(common, "run_commands", run_commands)
-    monkeypatch.setattr(ic, "_record", lambda cfg, run, *a: {"run": run.name})
+    recorded = []
+    monkeypatch.setattr(ic, "_record", lambda cfg, run, *a: recorded.append((run.name, a[-1])) or {"run": run.name})
     sleep_s = 0.0
     res = ic.lease("MsPacman", 300.0, tmp_path / "runs", max_runs=2, device="cpu", results=tmp_path,
                    checkpoints=tmp_path / "ckpt", stop_after=320.0)
@@ -824,6 +826,7 @@ def test_a_lease_whose_runs_all_finished_early_trains_the_next_picked_for_what_i
     assert rounds[0]["model-free-s0"] == 300.0 and rounds[0]["stop_after"] == 320.0
     assert 290.0 < rounds[1]["model-free-s2"] < 300.0 and 310.0 < rounds[1]["stop_after"] < 320.0  # what was left
     assert res["picked"] == res["trained"] == ["model-free-s0", "model-free-s1", "model-free-s2"]  # s2 not again
+    assert recorded == [("model-free-s0", 1), ("model-free-s1", 1), ("model-free-s2", 2)]  # the round, in the lineage
 
     for name in ("model-free-s0", "model-free-s1", "model-free-s2"):
         lineage(tmp_path, name, 100)

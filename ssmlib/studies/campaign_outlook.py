@@ -94,8 +94,8 @@ ends 20 s before the zoo's bound, and the zoo records its runs after scoring the
 
 
 def model_free_leases(game: str, results: Path = RESULTS_DIR) -> dict[str, list[dict]]:
-    """Every full (time-limited) lease of the I2A campaign's model-free arm, split by whether it ran beside a zoo
-    lease (``BESIDE_ZOO_S``) or alone on the GPU: its agent ``steps`` and training ``seconds``."""
+    """Every full (time-limited, a lease's first round) lease of the I2A campaign's model-free arm, split by whether it
+    ran beside a zoo lease (``BESIDE_ZOO_S``) or alone on the GPU: its agent ``steps`` and training ``seconds``."""
     cfg = i2a.load_config(game, results)
     zoo_cfg = zoo.load_config(game, results)
     zoo_times = [parse_time(le["time"]) for r in zoo_cfg.runs for le in zoo.read_lineage(game, r["name"], results)["leases"]
@@ -105,7 +105,8 @@ def model_free_leases(game: str, results: Path = RESULTS_DIR) -> dict[str, list[
         if r.arm["variant"] != "model-free":
             continue
         for le in i2a.read_lineage(game, r.name, results)["leases"]:
-            if le.get("status") == "time-limit" and le.get("train_wall_s"):
+            if le.get("status") == "time-limit" and le.get("train_wall_s") and le.get("lease_round", 1) == 1:
+                # a later round of a lease trains only what the first left: its seconds are not a call's
                 beside = any(abs(t - parse_time(le["time"])) <= BESIDE_ZOO_S for t in zoo_times)
                 out["beside" if beside else "alone"].append({"steps": le["steps_end"] - le["steps_start"],
                                                              "seconds": le["train_wall_s"]})

@@ -15,6 +15,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -78,7 +79,8 @@ def run_commands(cmds: dict[str, list[str]], logs: Path, parallel: bool = True, 
     ``interrupt_after`` (with ``stop_after``): seconds after TIME_UP at which a process still running is sent
     SIGTERM (train: finish the step, save, status "interrupted"), so that it is recorded well before the caller's
     outer bound: twice a campaign's sSSM trained on past TIME_UP until that bound (2026-12-03 11:51 and
-    2026-12-05 04:57). Not for a process that ignores TIME_UP on purpose (an I2A run's frozen games)."""
+    2026-12-05 04:57). Not for a process that ignores TIME_UP on purpose (an I2A run's frozen games). Both signals
+    are sent from timers, so they come on time even while ``on_exit`` scores a run that ended."""
     if stop_after is not None and stop_after <= 0:
         raise SsmlibError(f"stop_after must be positive (got {stop_after}): the runs would be stopped before they start")
     procs = {}
@@ -90,37 +92,41 @@ def run_commands(cmds: dict[str, list[str]], logs: Path, parallel: bool = True, 
         if not parallel:
             procs[name][0].wait()
     codes: dict[str, int] = {}
-    stopped = interrupted = False
-    while len(codes) < len(procs):
-        if (stopped and not interrupted and interrupt_after is not None
-                and time.monotonic() - t0 >= stop_after + interrupt_after):
-            interrupted = True
-            late = [n for n, (p, _) in procs.items() if p.poll() is None]
-            for n in late:
-                procs[n][0].send_signal(signal.SIGTERM)
-            if late:
-                print(f"stop: {', '.join(late)} still running {interrupt_after:.0f} s after their TIME_UP: sent "
-                      f"SIGTERM (each saves and ends \"interrupted\"; its log says what TIME_UP's state was)",
-                      flush=True)
-        if not stopped and stop_after is not None and time.monotonic() - t0 >= stop_after:
-            stopped = True
-            running = [n for n, (p, _) in procs.items() if p.poll() is None]
-            for n in running:
-                procs[n][0].send_signal(TIME_UP)
-            if running:
-                print(f"stop: {', '.join(running)} still running {stop_after:.0f} s after the start: told their time "
-                      f"is up", flush=True)
-        for name, (p, log) in procs.items():
-            if name in codes or p.poll() is None:
-                continue
-            codes[name] = p.returncode
-            log.close()
-            print(f"{name}: exit {codes[name]} at {time.monotonic() - t0:.0f} s; last log line: "
-                  f"{_last_line(logs / f'{name}.log')}", flush=True)
-            if on_exit is not None:
-                on_exit(name, codes[name])
-        if len(codes) < len(procs):
-            time.sleep(0.5)
+
+    def signal_running(signum, after: float, words: str) -> None:  # on a timer: on_exit may take a while
+        running = [n for n, (p, _) in procs.items() if p.poll() is None]
+        for n in running:
+            procs[n][0].send_signal(signum)
+        if running:
+            print(f"stop: {', '.join(running)} still running {after:.0f} s {words}", flush=True)
+
+    timers = []
+    if stop_after is not None:
+        timers.append(threading.Timer(stop_after, signal_running,
+                                      (TIME_UP, stop_after, "after the start: told their time is up")))
+        if interrupt_after is not None:
+            timers.append(threading.Timer(stop_after + interrupt_after, signal_running, (
+                signal.SIGTERM, interrupt_after, "after their TIME_UP: sent SIGTERM (each saves and ends "
+                "\"interrupted\"; its log says what TIME_UP's state was if it never came)")))
+    for timer in timers:
+        timer.daemon = True
+        timer.start()
+    try:
+        while len(codes) < len(procs):
+            for name, (p, log) in procs.items():
+                if name in codes or p.poll() is None:
+                    continue
+                codes[name] = p.returncode
+                log.close()
+                print(f"{name}: exit {codes[name]} at {time.monotonic() - t0:.0f} s; last log line: "
+                      f"{_last_line(logs / f'{name}.log')}", flush=True)
+                if on_exit is not None:
+                    on_exit(name, codes[name])
+            if len(codes) < len(procs):
+                time.sleep(0.5)
+    finally:
+        for timer in timers:
+            timer.cancel()
     return {name: codes[name] for name in procs}
 
 

@@ -123,8 +123,10 @@ def scan(game: str = "MsPacman", results: Path = RESULTS_DIR) -> tuple[list[dict
                 continue  # not recorded by this call, or an eager lease (no compilation to pay for)
             trained = float(lease["train_wall_s"])
             if trained > call["given_s"] + OVER_S:
-                why = ("trained on past its TIME_UP until the lease's outer bound (status interrupted)"
-                       if lease.get("status") == "interrupted" else
+                why = ("trained on past its TIME_UP, which it never received (time_up_missed), until a SIGTERM"
+                       if lease.get("time_up_missed") else
+                       "ended by a SIGTERM after its seconds (status interrupted: the lease's grace after TIME_UP "
+                       "or its outer bound)" if lease.get("status") == "interrupted" else
                        "more than one call's training: a lineage lease that folded calls together (lease_start.sh)")
                 left_out.append({"log": path.name, "kind": call_kind(call), "run": run, "given_s": call["given_s"],
                                  "trained_s": round(trained, 1),
@@ -141,8 +143,9 @@ def scan(game: str = "MsPacman", results: Path = RESULTS_DIR) -> tuple[list[dict
 
 def first_step_s(game: str, run: str, lease: dict, results: Path = RESULTS_DIR) -> float | None:
     """A bare machine's lease (not resumed warm): the run's clock at its first test record, which train writes right
-    after the process's first step under compile (``train._first_test``), so it is start-up plus compiling the
-    step and the test pass, measured inside the run (no call's seconds needed). None for a warm lease (its metrics
+    after the process's first step under compile (``train._first_test``), so it is compiling the step and the
+    test pass, and the first step itself, measured inside the run (the clock starts once the data and the model
+    are loaded; no call's seconds needed). None for a warm lease (its metrics
     file holds the earlier call's first record), a lease without its metrics file, or one whose first test came
     after a training record (before that record existed, 2026-12-03: the test at ``eval_every``)."""
     if lease.get("resumed_warm") or "lease" not in lease:

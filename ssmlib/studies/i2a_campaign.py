@@ -875,9 +875,9 @@ def frozen_eval(checkpoint: Path, games: int, out: Path, device: str | None = No
 
 REFILL_S = 60.0
 """A lease's runs that all ended with at least this many of its training seconds left (runs that reached their
-budget) make room for the next picked runs, trained for what is left: on 2026-12-05 05:01 model-free-s6 and -s7
-finished 205 s into a 480 s window and the lane then stood idle. Below it, a new run's start-up (about 20 s) and
-recording would take most of what is left."""
+budget, or ended early otherwise: none is picked twice in a lease) make room for the next picked runs, trained for
+what is left: on 2026-12-05 05:01 model-free-s6 and -s7 finished 205 s into a 480 s window and the lane then stood
+idle. Below it, a new run's start-up (about 20 s) and recording would take most of what is left."""
 
 
 def lease(game: str, seconds: float, runs_dir: Path, max_runs: int = 2, device: str | None = None,
@@ -895,7 +895,7 @@ def lease(game: str, seconds: float, runs_dir: Path, max_runs: int = 2, device: 
     runs_dir = Path(runs_dir)
     res: dict = {"picked": [], "trained": [], "runs": {}, "notes": []}
     t0 = time.monotonic()
-    left, bound = seconds, stop_after
+    left, bound, rounds = seconds, stop_after, 1
     while True:
         for r in campaign_runs(cfg, extra=True):  # a finished run's state (an earlier lease's or round's)
             if read_lineage(game, r.name, results)["finished"]:
@@ -903,9 +903,9 @@ def lease(game: str, seconds: float, runs_dir: Path, max_runs: int = 2, device: 
         picked, notes = pick_runs(cfg, max_runs + len(res["picked"]), blocked, results, checkpoints,
                                   state_budget_mib)
         picked = [r for r in picked if r.name not in res["picked"]][:max_runs]  # a run at most once a lease
-        if not res["picked"]:
-            res["notes"] = notes
-            for line in notes:
+        for line in notes:
+            if line not in res["notes"]:  # each round's new lines (e.g. a run the state budget holds back)
+                res["notes"].append(line)
                 print(line, flush=True)
         if not picked:
             if not res["picked"]:
@@ -914,7 +914,8 @@ def lease(game: str, seconds: float, runs_dir: Path, max_runs: int = 2, device: 
         if res["picked"]:
             print(f"{left:.0f} s of the lease's {seconds:.0f} left after every run ended: next "
                   f"{', '.join(r.name for r in picked)}", flush=True)
-        _train_round(cfg, picked, left, runs_dir, device, results, checkpoints, bound, res)
+        _train_round(cfg, picked, left, runs_dir, device, results, checkpoints, bound, res, rounds)
+        rounds += 1
         elapsed = time.monotonic() - t0
         left, bound = seconds - elapsed, None if stop_after is None else stop_after - elapsed
         if refill_s is None or min(left, bound if bound is not None else left) < refill_s:
@@ -924,7 +925,7 @@ def lease(game: str, seconds: float, runs_dir: Path, max_runs: int = 2, device: 
 
 
 def _train_round(cfg: I2ACampaignConfig, picked: list, seconds: float, runs_dir: Path, device, results: Path,
-                 checkpoints: Path, stop_after: float | None, res: dict) -> None:
+                 checkpoints: Path, stop_after: float | None, res: dict, lease_round: int = 1) -> None:
     """One round of a lease: the picked runs in parallel processes for ``seconds`` each, each recorded as it
     ends (a lease cut short keeps what finished); adds to ``res``'s picked, trained and runs."""
     from .common import run_commands
@@ -934,7 +935,7 @@ def _train_round(cfg: I2ACampaignConfig, picked: list, seconds: float, runs_dir:
     res["picked"] += list(cmds)
 
     def record(name: str, code: int) -> None:
-        row = _record(cfg, find_run(cfg, name), runs_dir, code, device, results, checkpoints)
+        row = _record(cfg, find_run(cfg, name), runs_dir, code, device, results, checkpoints, lease_round)
         if row is not None:
             res["trained"].append(name)
             res["runs"][name] = row
@@ -953,9 +954,10 @@ def run_command(game: str, name: str, seconds: float, runs_dir: Path, device: st
 
 
 def _record(cfg: I2ACampaignConfig, run: Run, runs_dir: Path, code: int, device, results: Path,
-            checkpoints: Path) -> dict | None:
+            checkpoints: Path, lease_round: int = 1) -> dict | None:
     """Append the lease to the run's lineage and its new episodes to ``episodes.jsonl``; then keep its state
-    (open) or store its frozen evaluation and delete its state (finished)."""
+    (open) or store its frozen evaluation and delete its state (finished). ``lease_round``: the lease's round
+    that trained it (stored when above 1: a later round trains only what the first left)."""
     folder, out = runs_dir / run.name, campaign_dir(cfg.game, results) / run.name
     summary, start = read_json(folder / "summary.json"), read_json(runs_dir / f"{run.name}.lease.json")
     if summary is None or start is None:
@@ -971,7 +973,8 @@ def _record(cfg: I2ACampaignConfig, run: Run, runs_dir: Path, code: int, device,
         "lease": len(lin["leases"]) + 1, "git_sha": prov["git_sha"], "device": prov["device"], "time": prov["time"],
         "started_from": start["from"], "steps_start": begin, "steps_end": end,
         "train_wall_s": summary["wall_s"] - start["start_wall_s"], "status": summary["status"], "exit_code": code,
-        "episodes": len(new), "steps_per_s_median": float(np.median(sps)) if sps else None})
+        "episodes": len(new), "steps_per_s_median": float(np.median(sps)) if sps else None,
+        **({"lease_round": lease_round} if lease_round > 1 else {})})
     ev = read_json(runs_dir / f"{run.name}.eval.json")
     finished = end >= cfg.total_steps and ev is not None and ev.get("trained_steps") == end
     if finished:

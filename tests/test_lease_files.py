@@ -172,6 +172,15 @@ def test_an_i2a_call_on_its_own_returns_its_tar_at_the_top(repo, tmp_path):
     assert not (repo / ZOO / "logs").exists()
 
 
+def test_an_i2a_call_on_its_own_may_name_its_log_i2a_log(repo, tmp_path):
+    back = tmp_path / "back"
+    make_tar(back / "i2a_campaign.tar", {f"{I2A}/table.md": b"t"})
+    (back / "i2a.log").write_text("i2a alone, named as beside the zoo")
+    done = unpack(back, root=repo)
+    assert "stored i2a.log as results/i2a/MsPacman/campaign/logs/2025-12-03-0557-h200.log.gz" in done
+    assert read_text(repo / I2A / "logs/2025-12-03-0557-h200.log") == "i2a alone, named as beside the zoo"
+
+
 def test_a_tar_whose_lineage_does_not_continue_the_committed_one_is_a_branch_and_refused(repo, tmp_path):
     """Two calls from one tree (the first not unpacked before the second, on a machine no longer warm) both
     continue the committed state: whichever is unpacked second does not continue the first, and is refused."""

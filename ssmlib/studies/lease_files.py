@@ -56,14 +56,25 @@ class LeaseTar:
     """The campaign's checkpoint folder, ``{game}`` filled in."""
     replace_checkpoints: bool
     """Delete the checkpoint folder before unpacking (the tar holds every open run's state, and only those)."""
+    other_logs: tuple[str, ...] = ()
+    """Other names the log may have come back under, tried in order when ``log`` is absent."""
+
+    def log_in(self, folder: Path) -> Path:
+        """The lease's log in ``folder``: ``log``, else the first of ``other_logs`` there, else ``log``'s path."""
+        for name in (self.log, *self.other_logs):
+            if (folder / name).is_file():
+                return folder / name
+        return folder / self.log
 
 
 LEASE_TARS = (
     LeaseTar("campaign.tar", "lease.log", "results/model_zoo/{game}/campaign", "checkpoints/campaign/{game}", False),
     LeaseTar("i2a/i2a_campaign.tar", "i2a.log", "results/i2a/{game}/campaign", "checkpoints/i2a_campaign/{game}",
              True),
-    # scripts/gpu_i2a_campaign.sh called on its own: its tar at the top, the caller's log beside it
-    LeaseTar("i2a_campaign.tar", "lease.log", "results/i2a/{game}/campaign", "checkpoints/i2a_campaign/{game}", True),
+    # scripts/gpu_i2a_campaign.sh called on its own: its tar at the top, the caller's log beside it (named as in a
+    # call with the zoo, i2a.log, on 2026-12-05 05:38)
+    LeaseTar("i2a_campaign.tar", "lease.log", "results/i2a/{game}/campaign", "checkpoints/i2a_campaign/{game}", True,
+             ("i2a.log",)),
 )
 
 
@@ -221,7 +232,7 @@ def unpack(folder, game: str = "MsPacman", root=None, device_tag: str = "h200") 
                 raise SsmlibError(f"{lt.name}: cannot be read ({e}); a split tar needs all its parts "
                                   f"({', '.join(p.name for p in parts)} found); nothing was unpacked"
                                   f"{SKIP_ADVICE}") from None
-            log_src = folder / lt.log
+            log_src = lt.log_in(folder)
             log_dst = root / results / "logs" / f"{stamp(newest)}-{device_tag}.log"
             if log_src.is_file() and _stored_log(log_dst) not in (None, log_src.read_bytes()):
                 raise SsmlibError(f"{log_dst} already exists with other contents: this lease looks unpacked "
@@ -252,7 +263,7 @@ def unpack(folder, game: str = "MsPacman", root=None, device_tag: str = "h200") 
                     tar.extract(m, root, set_attrs=False, **safe)
             done.append(f"unpacked {lt.name} ({path.stat().st_size:,} bytes) into {results} and {ckpts}")
             if log_src.is_file():
-                done.append(f"stored {lt.log} as {_store_log(log_src.read_bytes(), log_dst).relative_to(root)}")
+                done.append(f"stored {log_src.name} as {_store_log(log_src.read_bytes(), log_dst).relative_to(root)}")
             else:
                 done.append(f"no {lt.log} beside {lt.name}: no log stored")
             if lt.replace_checkpoints:  # the I2A campaign's: a best run kept now serves its arm in the pilot's place

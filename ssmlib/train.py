@@ -302,7 +302,6 @@ class _Run:
     step: int = 0  # the step the loop starts from
     wall0: float = 0.0  # wall time of the run before this process
     last_saved: int | None = None
-    time_up_missed: dict | None = None  # TIME_UP's state at a SIGTERM that came first (_note_missed_time_up)
     agreed: int = 0  # under DDP: the stop code the ranks agreed on at the last step (runs.STOPS)
     deferred: bool = False  # non-finite steps skipped on the device, checked every check_every steps
     bad_step: torch.Tensor | None = None
@@ -671,7 +670,6 @@ def _note_missed_time_up(run: _Run, step: int, stop: runs.StopRule) -> None:
     thread sat in one long C call while both signals came handles TIME_UP first (lower number) and notes nothing."""
     if stop.time_up_at_interrupt is None or not run.ctx.is_main:
         return
-    run.time_up_missed = stop.time_up_at_interrupt
     print(f"interrupted at step {step:,} without a TIME_UP received; TIME_UP then: {stop.time_up_at_interrupt}",
           flush=True)
 
@@ -744,7 +742,7 @@ def steady_fps(interval_fps: list[float]) -> float | None:
 
 
 def _finish(run: _Run, status: str, step: int, last_train: dict, last_test: dict, train_time: float,
-            interval_fps: list[float], wall: float) -> dict:
+            interval_fps: list[float], wall: float, time_up_missed: dict | None = None) -> dict:
     """The run's summary, written to ``summary.json`` by rank 0 once every rank is done."""
     B, T = run.train_cfg.batch_size, run.train_cfg.horizon
     summary = {
@@ -757,8 +755,8 @@ def _finish(run: _Run, status: str, step: int, last_train: dict, last_test: dict
         "wall_s": wall, "device": run.run_info["device"], "world_size": run.ctx.world_size,
         "data_shards": run.shards,
     }
-    if run.time_up_missed is not None:
-        summary["time_up_missed"] = run.time_up_missed
+    if time_up_missed is not None:
+        summary["time_up_missed"] = time_up_missed
     run.folder.write_summary(summary)
     run.ctx.barrier()  # every rank returns once the run folder is complete
     return summary
@@ -861,7 +859,8 @@ def _train(ctx: distributed.Context, args: RunSettings) -> dict:
             _note_missed_time_up(run, step, stop)  # last: a SIGTERM during the final test or save counts too
     finally:
         bar.close()
-    return _finish(run, status, step, last_train, last_test, train_time, interval.fps, wall())
+    return _finish(run, status, step, last_train, last_test, train_time, interval.fps, wall(),
+                   stop.time_up_at_interrupt)
 
 
 # --------------------------------------------------------------------------------------------------

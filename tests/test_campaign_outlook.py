@@ -203,3 +203,16 @@ def test_a_calls_frames_are_the_models_rate_times_the_median_calls_seconds_so_a_
     assert got["dSSM-DET"] == {"frames": 20 * seconds, "frames_per_s": 20.0, "seconds": seconds, "leases": 2}
     assert got["sSSM"]["frames"] == 10 * seconds and got["sSSM"]["leases"] == 3
     assert got["sSSM k=2"]["frames"] == 20 * seconds  # not its one lease's 6000
+
+
+def test_a_later_rounds_lease_is_not_a_calls_pace(tmp_path):
+    """A lease's later round trains only what its first round left: model_free_leases counts first rounds only."""
+    results = _copy_campaigns(tmp_path)
+    path = results / "i2a/MsPacman/campaign/model-free-s8/lineage.json"
+    lin = json.loads(path.read_text())
+    before = outlook.model_free_leases("MsPacman", results)
+    short = {**lin["leases"][-1], "steps_start": lin["steps"], "steps_end": lin["steps"] + 50_000, "train_wall_s": 20.0}
+    for lease_round, counted in ((2, 0), (1, 1)):
+        path.write_text(json.dumps({**lin, "leases": lin["leases"] + [{**short, "lease_round": lease_round}]}))
+        after = outlook.model_free_leases("MsPacman", results)
+        assert sum(map(len, after.values())) == sum(map(len, before.values())) + counted

@@ -47,6 +47,11 @@ CALLS_PER_SESSION = 3
 """Calls a working session's ~30 device minutes hold (sessions 14 and 15 made 3; 13 made 2 after refused starts)."""
 
 
+def _median_rate(amounts_seconds: list[tuple[float, float]]) -> float:
+    """The median of ``amount / seconds`` over a campaign's leases (its pace per training second)."""
+    return float(np.median([a / s for a, s in amounts_seconds]))
+
+
 def lease_frames(game: str, results: Path = RESULTS_DIR) -> dict[str, dict]:
     """Per variant (``zoo_campaign.variant_label``) the training frames a call adds: the median rate over its runs'
     compiled leases (frames per training second, compilation included) times the median training seconds of
@@ -54,17 +59,17 @@ def lease_frames(game: str, results: Path = RESULTS_DIR) -> dict[str, dict]:
     lease's length is the call's, not the model's: the jumpy runs' one lease each folded two calls together
     (648 and 730 s, 2026-12-02), and short calls (98 s given, 2026-12-05 02:46) are calls, not a slower model."""
     cfg = zoo.load_config(game, results)
-    rates: dict[str, list[float]] = {}
-    seconds = []
+    leases: dict[str, list[tuple[float, float]]] = {}
     for r in cfg.runs:
         label = zoo.variant_label(r["model"], r.get("jump", 1), r.get("reward_state", "posterior"))
         for le in zoo.read_lineage(game, r["name"], results)["leases"]:
             if le.get("compile") and le.get("train_wall_s"):
-                rates.setdefault(label, []).append((le["frames_end"] - le["frames_start"]) / le["train_wall_s"])
-                seconds.append(le["train_wall_s"])
-    per_call = float(np.median(seconds)) if seconds else 0.0
-    return {k: {"frames": float(np.median(v)) * per_call, "frames_per_s": float(np.median(v)), "seconds": per_call,
-                "leases": len(v)} for k, v in rates.items()}
+                leases.setdefault(label, []).append((le["frames_end"] - le["frames_start"], le["train_wall_s"]))
+    if not leases:
+        return {}
+    per_call = float(np.median([s for v in leases.values() for _, s in v]))
+    return {k: {"frames": _median_rate(v) * per_call, "frames_per_s": _median_rate(v), "seconds": per_call,
+                "leases": len(v)} for k, v in leases.items()}
 
 
 def replay_zoo(cfg, frames: dict[str, int], gain: dict[str, float], runs_per_call: int,
@@ -118,11 +123,11 @@ def model_free_pace(leases: dict[str, list[dict]]) -> dict:
     second, over each split's leases) times the median training seconds of the leases beside the zoo, the calls
     the campaign makes (a call's length, not the rate, differs between calls: the three alone leases of 2026-12-05
     05:38 trained 59-62 s of a short call, and their 157k-163k steps, taken as a full call's, once made the alone
-    pace half the pace beside the zoo, while their rate was 1.4-1.5x it)."""
+    pace half the pace beside the zoo, while their rate was about 1.5x it)."""
     if not leases["beside"]:
         raise SsmlibError("no full lease of the model-free arm beside the zoo's to measure a call's seconds from")
     seconds = float(np.median([le["seconds"] for le in leases["beside"]]))
-    rate = {k: float(np.median([le["steps"] / le["seconds"] for le in v])) if v else None for k, v in leases.items()}
+    rate = {k: _median_rate([(le["steps"], le["seconds"]) for le in v]) if v else None for k, v in leases.items()}
     return {"seconds_per_call": seconds, "steps_per_s": rate,
             "steps_per_call": {k: None if r is None else r * seconds for k, r in rate.items()},
             "leases": {k: len(v) for k, v in leases.items()}}
@@ -173,11 +178,7 @@ def i2a_needs(game: str, results: Path = RESULTS_DIR, state_budget_mib: float = 
     per full lease beside the zoo and alone; how many such runs the state budget holds open."""
     cfg = i2a.load_config(game, results)
     camp = i2a.campaign_dir(game, results)
-    mf = model_free_leases(game, results)
-    if not mf["beside"]:
-        raise SsmlibError(f"no full lease of the {game} I2A campaign's model-free arm beside the zoo's to measure "
-                          "steps per lease from")
-    pace = model_free_pace(mf)
+    pace = model_free_pace(model_free_leases(game, results))  # refuses without a lease beside the zoo's
     bench = read_json(camp / "cost-bench-h200.json")
     if bench is None:
         raise SsmlibError(f"{camp / 'cost-bench-h200.json'} is missing (python -m ssmlib agent bench; see chapter 10)")

@@ -87,17 +87,12 @@ def call_kind(call: dict) -> str:
     return "cold" if call["collected_s"] >= COLD_COLLECT_S else "warm"
 
 
-def rows(game: str = "MsPacman", results: Path = RESULTS_DIR) -> list[dict]:
-    """One row per run per call: the call's log and kind, the run, its model, ``given_s``, ``trained_s``,
-    ``overhead_s``, ``wait_s`` (the warm-up's wait; 0 without one), ``lost_s`` (overhead plus wait: the seconds of
-    its window it did not train) and ``share`` of its window trained."""
-    return scan(game, results)[0]
-
-
 def scan(game: str = "MsPacman", results: Path = RESULTS_DIR) -> tuple[list[dict], list[dict]]:
-    """:func:`rows`, and the matched leases left out of them: each with its log, run, ``given_s``, ``trained_s``
-    and why (a lease that trained on past its TIME_UP until the lease's outer bound ended it, status
-    "interrupted"; or more than one call's training folded into one lease)."""
+    """``(rows, left_out)``. A row per run per call: the call's log and kind, the run, its model, ``given_s``,
+    ``trained_s``, ``overhead_s``, ``wait_s`` (the warm-up's wait; 0 without one), ``lost_s`` (overhead plus wait:
+    the seconds of its window it did not train), ``share`` of its window trained and ``first_step_s``. Left out:
+    the matched leases that trained more than :data:`OVER_S` past their seconds, each with its log, kind, run,
+    ``given_s``, ``trained_s``, ``first_step_s`` and why (ended by a SIGTERM, or calls folded into one lease)."""
     cfg = zoo.load_config(game, results)
     models = {r["name"]: zoo.variant_label(r["model"], r.get("jump", 1), r.get("reward_state", "posterior"))
               for r in cfg.runs}

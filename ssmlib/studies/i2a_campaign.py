@@ -877,7 +877,8 @@ REFILL_S = 60.0
 """A lease's runs that all ended with at least this many of its training seconds left (runs that reached their
 budget, or ended early otherwise: none is picked twice in a lease) make room for the next picked runs, trained for
 what is left: on 2026-12-05 05:01 model-free-s6 and -s7 finished 205 s into a 480 s window and the lane then stood
-idle. Below it, a new run's start-up (about 20 s) and recording would take most of what is left."""
+idle. Below it, a new run's start-up would take most of what is left: the three runs of the I2A-only call of
+2026-12-05 05:38 ended 87-90 s after they started, having trained 59-62 s (its log and their lineages)."""
 
 
 def lease(game: str, seconds: float, runs_dir: Path, max_runs: int = 2, device: str | None = None,

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One lease of the model-zoo campaign (ssmlib/studies/zoo_campaign.py) on a lent GPU machine:
-#   1. collect the campaign's dataset from its config (agent + random envs, same fingerprint every lease);
+#   1. collect the campaign's dataset from its config (agent + random envs, same fingerprint every lease), DATA_WORKERS
+#      (4) shards at once, each in its own process; in one process if that fails (below);
 #   2. `campaign lease`: the unfinished runs in the pick order (the config's first_runs, then fewest frames),
 #      MAX_RUNS at once on the one GPU, each
 #      for SECONDS of training (compilation not counted), continuing from the committed bf16 weights (a
@@ -110,7 +111,13 @@ if [ "${WARM_COMPILE:-1}" = 1 ] && [ "${COMPILE:-1}" = 1 ] && [ ! -d "$INDUCTOR_
       --data /tmp/data/warm-compile --max-runs '$MAX_RUNS' --runs runs/warm-compile" > "$WARM_LOG" 2>&1 &
   WARM_PID=$!
 fi
-python3 -m ssmlib campaign data --game "$GAME" --out "$DATA"
+# DATA_WORKERS shards at once, each in its own process (the same bytes: tests/test_data.py; since 2026-12-05, not
+# yet timed on the H200): one process took 90-150 s of a cold call for the 4 shards, its phases in the logs' "collect
+# phases" lines leaving most of the 16 cores idle. If that fails (the campaign would refuse another fingerprint),
+# the data are collected again in one process, as before.
+python3 -m ssmlib campaign data --game "$GAME" --out "$DATA" --workers "${DATA_WORKERS:-4}" || {
+  echo "campaign data with ${DATA_WORKERS:-4} workers ended with exit $?: collecting again in one process"
+  rm -rf "$DATA"; python3 -m ssmlib campaign data --game "$GAME" --out "$DATA"; }
 if [ "${OPEN_LOOP:-1}" = 1 ]; then  # beside the lease: how many prior samples the open-loop excess needs
   # (scripts/open_loop_samples.py) for every committed sampling-model weights, on the campaign's data, bounded; it
   # reads the weights before the lease exports new ones (OPEN_LOOP_SECONDS < each run's training), and writes its

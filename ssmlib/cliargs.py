@@ -64,7 +64,7 @@ RANGES: dict[str, dict[str, Range]] = {
         # the multiple-of-8 rule is checked with the frame size (ssmlib.data.ale.check_frame_size)
         "--height": Range(8, 210), "--width": Range(8, 160),
         "--epsilon": Range(0, 1),
-        "--agent-share": Range(0, 1, low_open=True),
+        "--agent-share": Range(0, 1, low_open=True), "--workers": COUNT,
     },
     "train": {
         "--steps": COUNT, "--batch-size": COUNT, "--lr": Range(0, low_open=True), "--time-limit": SECONDS,
@@ -75,6 +75,7 @@ RANGES: dict[str, dict[str, Range]] = {
     },
     "zoo train": {"--time-limit": SECONDS},
     "campaign init": {"--data-steps": COUNT},
+    "campaign data": {"--workers": COUNT},
     "campaign lease": {"--seconds": SECONDS, "--max-runs": COUNT, "--stop-after": SECONDS},
     "campaign warm": {"--max-runs": COUNT},
     "campaign add-run": {"--seed": Range(0), "--jump": COUNT},

@@ -251,6 +251,71 @@ def test_resume_after_a_killed_collection_equals_an_uninterrupted_one(tmp_path):
     assert open_dataset(out).fingerprint == open_dataset(ref).fingerprint
 
 
+def test_collecting_shards_in_worker_processes_writes_the_same_bytes(tmp_path):
+    # the campaign's own kind of policy (the committed agent on half the envs, the rest random) at its frame size:
+    # each shard depends only on its seeds, so three worker processes write what one process writes
+    common = ["collect", "--profile", "paper", "--steps", "120", "--envs", "2", "--steps-per-shard", "20",
+              "--policy-agent", "checkpoints/agents/MsPacman-model-free.safetensors", "--agent-share", "0.5",
+              "--no-progress"]
+    one, three = tmp_path / "one", tmp_path / "three"
+    for out, workers in ((one, "1"), (three, "3")):
+        r = _cli(*common, "--out", str(out), "--workers", workers)
+        assert r.returncode == 0, r.stderr
+    a, b = open_dataset(one).manifest, open_dataset(three).manifest
+    assert len(b["shards"]) == 3 and b["complete"] and b["collect_workers"] == 3 and a["collect_workers"] == 1
+    assert [s["files"] for s in b["shards"]] == [s["files"] for s in a["shards"]]
+    assert open_dataset(three).fingerprint == open_dataset(one).fingerprint
+    assert {"env", "policy", "preprocess", "split", "write"} <= set(b["collect_phases_s"])
+    # this process entered every worker's digests, so a first open hashes nothing again
+    cache = json.loads((three / DIGEST_CACHE).read_text())
+    assert {f"{s['name']}/{f}" for s in b["shards"] for f in s["files"]} == set(cache)
+    assert not [p for p in three.iterdir() if p.name.startswith(".") and p.name != DIGEST_CACHE]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
+def test_a_collection_with_workers_stopped_midway_leaves_no_worker_and_resumes_to_the_same_bytes(tmp_path, sig):
+    # 6 shards of about half a second each: a worker that outlived its parent would be seen finishing its shard
+    common = ["collect", "--steps", "4800", "--envs", "2", "--steps-per-shard", "400", "--no-progress"]
+    ref, out = tmp_path / "ref", tmp_path / "stopped"
+    assert _cli(*common, "--out", str(ref)).returncode == 0
+    log = tmp_path / "stderr.txt"  # not a pipe: waiting on a pipe would wait for every process that holds it
+    proc = subprocess.Popen([sys.executable, "-m", "ssmlib", *common, "--out", str(out), "--workers", "2"], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=log.open("w"))
+    deadline = time.time() + 120
+    while time.time() < deadline:  # stop it once a shard is listed, mid-way through the rest
+        try:
+            if json.loads((out / "manifest.json").read_text())["shards"]:
+                break
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.05)
+    proc.send_signal(sig)
+    proc.wait(timeout=60)
+    err = log.read_text()
+    if sig == signal.SIGINT:  # one line that says how to go on, and it works (below)
+        assert proc.returncode == 2 and "interrupted" in err and "--resume" in err and "Traceback" not in err
+    # no worker outlives it: before PR_SET_PDEATHSIG a worker went on to write its shard after a SIGKILL, which
+    # a resumed collection may be writing at the same time
+    before = sorted(p.name for p in out.iterdir())
+    time.sleep(2.0)
+    assert sorted(p.name for p in out.iterdir()) == before
+    assert not open_dataset(out).manifest["complete"]
+    assert _cli(*common, "--out", str(out), "--resume", "--workers", "2").returncode == 0
+    assert open_dataset(out).fingerprint == open_dataset(ref).fingerprint
+    assert not [p for p in out.iterdir() if p.name.startswith(".") and p.name != DIGEST_CACHE]
+
+
+def test_workers_need_a_policy_another_process_can_be_sent(tmp_path):
+    cfg = config_with(get_profile("quick").data, num_envs=2, steps_per_shard=10)
+    always_left = lambda frames, rng: np.full(len(frames), 3)  # noqa: E731  (a lambda cannot be pickled)
+    with pytest.raises(SsmlibError, match="with 2 workers needs a policy factory.*collect with workers=1"):
+        collect(cfg, tmp_path / "d", 40, policy=always_left, progress=False, workers=2)
+    with pytest.raises(SsmlibError, match="workers must be at least 1"):
+        collect(cfg, tmp_path / "e", 40, progress=False, workers=0)
+    # one worker needs no pickling: the same call collects
+    assert collect(cfg, tmp_path / "f", 40, policy=always_left, progress=False, workers=1).manifest["complete"]
+
+
 def test_resume_removes_what_a_kill_between_write_and_rename_leaves(tmp_path):
     # what a SIGKILL can leave at any instant, planted by hand (the killed-collection test above meets
     # them only when the kill lands in that instant: once, on CI, the digest cache's temp file)

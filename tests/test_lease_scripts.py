@@ -322,3 +322,32 @@ def test_the_lease_waits_for_the_compile_warm_up_at_most_warm_wait_and_kills_all
     train = int((tmp_path / "train.pid").read_text())
     time.sleep(0.2)
     assert not Path(f"/proc/{train}").exists() or "Z" in Path(f"/proc/{train}/stat").read_text().split()[2]
+
+
+def _data_block() -> str:
+    """gpu_campaign.sh's collection of the campaign's data, as written there."""
+    text = (ROOT / "scripts/gpu_campaign.sh").read_text()
+    block = text[text.index('python3 -m ssmlib campaign data'):]
+    return block[:block.index("; }\n") + 4]
+
+
+@pytest.mark.parametrize("workers_fail", [False, True])
+def test_the_data_are_collected_by_workers_and_again_in_one_process_if_that_fails(tmp_path, workers_fail):
+    bin_dir, data = tmp_path / "bin", tmp_path / "data"
+    bin_dir.mkdir()
+    stub = bin_dir / "python3"  # records each call and whether the folder was there; workers may fail
+    stub.write_text('#!/bin/bash\necho "call $* (folder there: $([ -d "$DATA" ] && echo yes || echo no))"\n'
+                    f'case "$*" in *--workers*) mkdir -p "$DATA"; {"exit 2" if workers_fail else "exit 0"};; esac\n')
+    stub.chmod(0o755)
+    script = f'set -euo pipefail\nGAME=MsPacman; DATA="{data}"\n{_data_block()}\necho "trained"\n'
+    done = subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                          env={"PATH": f"{bin_dir}:/usr/bin:/bin", "DATA": str(data), "DATA_WORKERS": "3"})
+    assert done.returncode == 0, done.stderr
+    calls = [ln for ln in done.stdout.splitlines() if ln.startswith("call ")]
+    assert calls[0] == f"call -m ssmlib campaign data --game MsPacman --out {data} --workers 3 (folder there: no)"
+    if workers_fail:  # the workers' folder is removed, and one process collects it afresh
+        assert "campaign data with 3 workers ended with exit 2: collecting again in one process" in done.stdout
+        assert calls[1:] == [f"call -m ssmlib campaign data --game MsPacman --out {data} (folder there: no)"]
+    else:
+        assert calls[1:] == []
+    assert done.stdout.splitlines()[-1] == "trained"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import PROFILES, get_profile
@@ -10,6 +11,29 @@ from ..errors import SsmlibError
 from .collect import collect, config_from_manifest, config_with
 
 DEFAULT_EPSILON = 0.05
+
+
+@dataclass(frozen=True)
+class AgentPolicies:
+    """The policy factory of a collection with a trained agent: a fresh agent per shard, taking a uniform random
+    action with probability ``epsilon``, on a ``share`` of the envs (the others random; None: all of them).
+    A dataclass, not a closure: ``collect``'s worker processes are sent it."""
+
+    checkpoint: str
+    device: str
+    num_actions: int
+    epsilon: float
+    share: float | None
+    mean_repeat: float
+
+    def __call__(self):
+        from ..agents.policy import AgentPolicy
+        from .collect import EpsilonPolicy, RandomPolicy, SplitPolicy
+
+        agent = EpsilonPolicy(AgentPolicy(self.checkpoint, device=self.device), self.num_actions, self.epsilon)
+        if self.share is None:
+            return agent
+        return SplitPolicy(agent, RandomPolicy(self.num_actions, self.mean_repeat), self.share)
 
 
 def _cli_collect(args) -> None:
@@ -45,7 +69,6 @@ def _cli_collect(args) -> None:
     if agent_ckpt:  # a trained agent (e.g. the model-free one) with some epsilon, fresh per shard
         from ..agents.policy import AgentPolicy
         from .ale import action_meanings
-        from .collect import EpsilonPolicy
 
         n = len(action_meanings(cfg.game))
         eps = DEFAULT_EPSILON if epsilon is None else epsilon
@@ -53,20 +76,15 @@ def _cli_collect(args) -> None:
 
         import torch
 
-        from .collect import RandomPolicy, SplitPolicy
-
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-
-        def factory():
-            agent = EpsilonPolicy(AgentPolicy(agent_ckpt, device=device), n, eps)
-            if share is None:
-                return agent
-            return SplitPolicy(agent, RandomPolicy(n, cfg.mean_action_repeat), share)
+        factory = AgentPolicies(agent_ckpt, "cuda" if torch.cuda.is_available() else "cpu", n, eps, share,
+                                cfg.mean_action_repeat)
     ds = collect(cfg, out, args.steps, policy_factory=factory, resume=args.resume, overwrite=args.overwrite,
-                 progress=not args.no_progress)
+                 progress=not args.no_progress, workers=args.workers)
     print(json.dumps(ds.summary()))
     if ds.manifest.get("collect_phases_s"):  # where this call's time went (the writer thread overlaps the rest)
-        print("collect phases (s) of the call that collected the last shard: "
+        workers = ds.manifest.get("collect_workers", 1)
+        print("collect phases (s) of the call that collected the last shard"
+              + (f", summed over its {workers} worker processes" if workers > 1 else "") + ": "
               + json.dumps(ds.manifest["collect_phases_s"]))
 
 
@@ -92,5 +110,8 @@ def add_cli(subparsers) -> None:
     p.add_argument("--resume", action="store_true",
                    help="continue the collection in --out with its own settings; re-collects missing or corrupt shards")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    p.add_argument("--workers", type=int, default=1,
+                   help="shards collected at once, each in its own process with its share of the cores (the same "
+                        "bytes as one at a time)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_cli_collect)

@@ -8,8 +8,12 @@ bytes an uninterrupted one would. Tensors are pre-allocated as (steps, envs, ...
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
+import os
+import pickle
 import shutil
+import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -236,7 +240,7 @@ def _differences(manifest: dict, fresh: dict) -> str:
 
 def collect(cfg: DataConfig, out: str | Path, total_steps: int | None, *, policy: Policy | None = None,
             policy_factory: Callable[[], Policy] | None = None, resume: bool = False,
-            overwrite: bool = False, progress: bool = True) -> store.Dataset:
+            overwrite: bool = False, progress: bool = True, workers: int = 1) -> store.Dataset:
     """Collect ``total_steps`` agent steps (rounded up to whole shards) of ``cfg.game`` into ``out``.
 
     Give a stateless ``policy`` or a ``policy_factory`` (a fresh policy per shard); default: RandomPolicy.
@@ -244,6 +248,9 @@ def collect(cfg: DataConfig, out: str | Path, total_steps: int | None, *, policy
     ``resume`` first verifies every listed shard and collects any missing or corrupt one again (shard
     i comes from seed (seed, i), so the bytes are the same); ``total_steps`` may then be None (the
     collection's own target). Warns when the test split has no window for ``train``/``eval``.
+    ``workers`` > 1 collects that many shards at once, each in its own process with its share of the cores
+    (``_collect_in_processes``): the same bytes, as every shard depends only on its own seeds; the policy
+    (factory) must then be picklable.
     """
     game = resolve_game(cfg.game)
     check_data_config(cfg)
@@ -253,10 +260,12 @@ def collect(cfg: DataConfig, out: str | Path, total_steps: int | None, *, policy
         raise SsmlibError("give the number of agent steps to collect (--steps N)")
     if total_steps is not None and total_steps <= 0:
         raise SsmlibError(f"--steps must be positive, got {total_steps}")
+    if workers < 1:
+        raise SsmlibError(f"workers must be at least 1, got {workers}")
     num_actions = len(action_meanings(game))
-    if policy_factory is None:
-        policy_factory = (lambda: policy) if policy is not None else (
-            lambda: RandomPolicy(num_actions, cfg.mean_action_repeat))
+    if policy_factory is None:  # partials, not lambdas: a worker process is sent the factory
+        policy_factory = functools.partial(_same_policy, policy) if policy is not None else functools.partial(
+            RandomPolicy, num_actions, cfg.mean_action_repeat)
     n_shards = math.ceil(total_steps / (cfg.num_envs * cfg.steps_per_shard)) if total_steps else 0
     fresh = _manifest_for(cfg, game, describe_policy(policy_factory()), n_shards)
 
@@ -294,31 +303,36 @@ def collect(cfg: DataConfig, out: str | Path, total_steps: int | None, *, policy
 
     bar = tqdm(total=len(todo) * cfg.num_envs * cfg.steps_per_shard, unit="step", unit_scale=True,
                desc=f"collect {game.name}", disable=not progress, smoothing=0.1)
+    workers = min(workers, len(todo)) or 1
     env = make_vector_env(game, cfg.num_envs, sticky_actions=cfg.sticky_actions, frameskip=cfg.frameskip,
-                          max_episode_steps=cfg.max_episode_steps) if todo else None
+                          max_episode_steps=cfg.max_episode_steps) if todo and workers == 1 else None
     seconds0, start = manifest.get("collect_seconds", 0.0), time.perf_counter()
 
-    phases = {}  # this call's seconds per phase (collect_phases_s in the manifest)
+    phases = {}  # this call's seconds per phase (collect_phases_s in the manifest), summed over its workers
 
     def listed(entry: dict) -> None:  # a written shard enters the manifest (atomically, after its files)
         manifest["shards"] = sorted(manifest["shards"] + [entry], key=lambda s: s["index"])
         manifest["collect_seconds"] = seconds0 + time.perf_counter() - start
         manifest["collect_phases_s"] = {k: round(v, 2) for k, v in sorted(phases.items())}
+        manifest["collect_workers"] = workers  # how this call collected (not a setting: the bytes are the same)
         manifest["complete"] = len(manifest["shards"]) >= manifest["target_shards"]
         store.write_manifest(out, manifest)
 
     try:
-        # one writer thread: shard i is written and hashed while shard i+1 is collected (I/O and hashing
-        # release the GIL); at most two shards are in memory
-        with ThreadPoolExecutor(max_workers=1) as writer:
-            pending = None
-            for i in todo:
-                arrays = collect_shard(env, cfg, i, policy_factory, progress=bar, timing=phases)
+        if workers > 1:
+            _collect_in_processes(cfg, out, todo, policy_factory, workers, phases, listed, bar)
+        else:
+            # one writer thread: shard i is written and hashed while shard i+1 is collected (I/O and hashing
+            # release the GIL); at most two shards are in memory
+            with ThreadPoolExecutor(max_workers=1) as writer:
+                pending = None
+                for i in todo:
+                    arrays = collect_shard(env, cfg, i, policy_factory, progress=bar, timing=phases)
+                    if pending is not None:
+                        listed(_timed(phases, "wait_for_writer", pending.result))
+                    pending = writer.submit(_timed, phases, "write_in_thread", store.write_shard, out, i, arrays)
                 if pending is not None:
                     listed(_timed(phases, "wait_for_writer", pending.result))
-                pending = writer.submit(_timed, phases, "write_in_thread", store.write_shard, out, i, arrays)
-            if pending is not None:
-                listed(_timed(phases, "wait_for_writer", pending.result))
     except KeyboardInterrupt:
         bar.close()
         how = (f"python -m ssmlib collect --out {out} --resume" if store.resumable_from_cli(manifest)
@@ -337,6 +351,74 @@ def collect(cfg: DataConfig, out: str | Path, total_steps: int | None, *, policy
     if problem:
         warn(f"{problem}; until then `train` reports no test metrics and `eval` refuses the dataset")
     return ds
+
+
+def _same_policy(policy: Policy) -> Policy:
+    """The policy factory of a stateless ``policy`` (a partial of this: a worker process can be sent it)."""
+    return policy
+
+
+def _collect_in_processes(cfg: DataConfig, out: Path, todo: list[int], policy_factory: Callable[[], Policy],
+                          workers: int, phases: dict, listed: Callable[[dict], None], bar) -> None:
+    """Collect the shards ``todo`` in ``workers`` processes at once, each with its own vector env on its share
+    of the cores: one process left most of them idle while its envs waited on the policy, the preprocessing or
+    the split (a lease's 256k frames took 90-150 s on 16 cores, ``collect_phases_s`` in the campaign logs).
+    Each worker writes its shard (atomically) and returns its manifest entry; this process alone enters it in
+    the manifest and the digest cache, as the shards finish. Spawned workers: the parent may hold CUDA."""
+    import multiprocessing as mp
+
+    try:
+        pickle.dumps(policy_factory)
+    except Exception as e:  # noqa: BLE001 (any pickling failure)
+        raise SsmlibError(f"collecting with {workers} workers needs a policy factory that can be sent to another "
+                          f"process ({type(e).__name__}: {e}); collect with workers=1") from None
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    pool = mp.get_context("spawn").Pool(workers, initializer=_worker_start, initargs=(threads,))
+    try:
+        for entry, timing in pool.imap_unordered(_worker_shard, [(cfg, str(out), i, policy_factory) for i in todo]):
+            store.remember_digests(out, entry)
+            for k, v in timing.items():
+                phases[k] = phases.get(k, 0.0) + v
+            listed(entry)
+            bar.update(cfg.num_envs * cfg.steps_per_shard)
+        pool.close()
+    except BaseException:
+        pool.terminate()  # a shard half-written is a temp folder, which --resume removes
+        raise
+    finally:
+        pool.join()
+
+
+_WORKER: dict = {}  # a collection worker's own state: its env's thread count, then its env (made at first use)
+
+
+def _worker_start(threads: int) -> None:
+    """A collection worker: Ctrl-C is the parent's to handle (it ends the workers), and a parent killed outright
+    takes its workers with it (Linux: else an orphan would finish its shard while a resumed collection writes
+    the same one); ``threads`` cores for the env and the preprocessing."""
+    global _POOL
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: Pool's workers still end once their parent's pipe closes
+        pass
+    _WORKER["threads"] = threads
+    _POOL = ThreadPoolExecutor(max_workers=min(8, threads))
+
+
+def _worker_shard(job: tuple) -> tuple[dict, dict]:
+    """One shard in a worker process: collected, written, and its manifest entry and phase seconds returned."""
+    cfg, out, index, policy_factory = job
+    if "env" not in _WORKER:
+        _WORKER["env"] = make_vector_env(cfg.game, cfg.num_envs, sticky_actions=cfg.sticky_actions,
+                                         frameskip=cfg.frameskip, max_episode_steps=cfg.max_episode_steps,
+                                         num_threads=_WORKER["threads"])
+    timing: dict = {}
+    arrays = collect_shard(_WORKER["env"], cfg, index, policy_factory, timing=timing)
+    entry = _timed(timing, "write", store.write_shard, Path(out), index, arrays, remember=False)
+    return entry, timing
 
 
 def _timed(timing: dict, phase: str, fn, *args, **kwargs):

@@ -77,8 +77,10 @@ def remove_stale_temps(root: Path) -> None:
             shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
 
 
-def write_shard(root: Path, index: int, arrays: dict[str, np.ndarray]) -> dict:
-    """Write one shard atomically (temp folder, then rename); return its manifest entry."""
+def write_shard(root: Path, index: int, arrays: dict[str, np.ndarray], remember: bool = True) -> dict:
+    """Write one shard atomically (temp folder, then rename); return its manifest entry. ``remember``: also
+    enter its digests in the folder's digest cache (``remember_digests``); a collection's worker processes
+    leave that to the one process that owns the folder's files, so that no two rewrite the cache at once."""
     n = len(arrays["frames"])
     for k, dtype in ARRAYS.items():
         if arrays[k].dtype != dtype or len(arrays[k]) != n:
@@ -93,13 +95,21 @@ def write_shard(root: Path, index: int, arrays: dict[str, np.ndarray]) -> dict:
         files[f"{k}.npy"] = sha256_file(tmp / f"{k}.npy")
     shutil.rmtree(final, ignore_errors=True)  # a stale, unlisted shard from a killed run
     os.replace(tmp, final)
-    cache = _read_digest_cache(root)  # the digests just computed, for the first open (a rename keeps the mtime)
-    for fname, digest in files.items():
-        st = (final / fname).stat()
-        cache[f"{final.name}/{fname}"] = [st.st_size, st.st_mtime_ns, digest]
+    entry = {"name": final.name, "index": index, "rows": n,
+             "episodes": int(len(np.unique(arrays["episode"]))), "files": files}
+    if remember:
+        remember_digests(root, entry)
+    return entry
+
+
+def remember_digests(root: Path, entry: dict) -> None:
+    """Enter a just-written shard's digests (``entry``: ``write_shard``'s) in the digest cache, for the first
+    open: a rename keeps the files' mtimes, so they need not be hashed again."""
+    cache = _read_digest_cache(root)
+    for fname, digest in entry["files"].items():
+        st = (root / entry["name"] / fname).stat()
+        cache[f"{entry['name']}/{fname}"] = [st.st_size, st.st_mtime_ns, digest]
     _write_digest_cache(root, cache)
-    return {"name": final.name, "index": index, "rows": n,
-            "episodes": int(len(np.unique(arrays["episode"]))), "files": files}
 
 
 def write_manifest(root: Path, manifest: dict) -> None:

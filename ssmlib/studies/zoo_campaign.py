@@ -1046,8 +1046,9 @@ def _cli_init(args) -> int:
     return 0
 
 
-def collect_data(game: str, out: Path, results: Path = RESULTS_DIR, progress: bool = False) -> None:
-    """Collect (or verify and complete) the campaign's dataset from its config: same seed, same fingerprint."""
+def collect_data(game: str, out: Path, results: Path = RESULTS_DIR, progress: bool = False, workers: int = 1) -> None:
+    """Collect (or verify and complete) the campaign's dataset from its config: same seed, same fingerprint
+    (``workers`` shards at once: the same bytes, ``ssmlib.data.collect.collect``)."""
     from ..data.cli import _cli_collect
 
     cfg = load_config(game, results)
@@ -1055,7 +1056,7 @@ def collect_data(game: str, out: Path, results: Path = RESULTS_DIR, progress: bo
         out=str(out), resume=Path(out, "manifest.json").exists(), overwrite=False, steps=cfg.data_steps,
         profile=None if Path(out, "manifest.json").exists() else cfg.profile, game=game, height=None, width=None,
         envs=None, steps_per_shard=None, seed=cfg.data_seed, policy_agent=cfg.agent, epsilon=cfg.epsilon,
-        agent_share=cfg.agent_share, no_progress=not progress))
+        agent_share=cfg.agent_share, no_progress=not progress, workers=workers))
     check_fingerprint(game, out, results)
 
 
@@ -1076,7 +1077,7 @@ def check_fingerprint(game: str, data, results: Path = RESULTS_DIR) -> str:
 
 
 def _cli_data(args) -> int:
-    collect_data(args.game, Path(args.out))
+    collect_data(args.game, Path(args.out), workers=args.workers)
     return 0
 
 
@@ -1148,6 +1149,8 @@ def add_cli(subparsers) -> None:
     d = sub.add_parser("data", help="collect the campaign's dataset from its config (same fingerprint every lease)")
     d.add_argument("--game", default="MsPacman")
     d.add_argument("--out", required=True)
+    d.add_argument("--workers", type=int, default=1,
+                   help="shards collected at once, each in its own process (the same bytes; default 1)")
     d.set_defaults(func=_cli_data)
     le = sub.add_parser("lease", help="train the unfinished runs for --seconds, score them, update the lineages")
     le.add_argument("--game", default="MsPacman")

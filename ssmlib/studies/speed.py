@@ -3,6 +3,8 @@
 ``python -m ssmlib bench collect``: agent steps per second of gymnasium's synchronous vector env and
 of ale-py's native ``AtariVectorEnv`` (C++ threads) side by side, raw RGB 210x160 screens, random
 actions, for several env counts; plus the whole ssmlib collection pipeline (env + preprocessing).
+``python -m ssmlib bench collect-workers``: the wall time of one whole collection (``ssmlib.data.collect``) with its
+shards collected in 1, 2, 4 ... worker processes, and whether each wrote the same bytes as one process.
 """
 
 from __future__ import annotations
@@ -83,6 +85,49 @@ def bench_collect(game: str = "MsPacman", env_counts=(1, 4, 16, 64), seconds: fl
             "seconds_per_measurement": seconds, "rows": rows, "provenance": provenance(device="cpu")}
 
 
+def bench_collect_workers(game: str = "MsPacman", workers=(1, 2, 4), shards: int = 4, envs: int = 16,
+                          steps_per_shard: int = 250, profile: str = "paper", agent: str | None = None,
+                          agent_share: float | None = 0.5, epsilon: float = 0.05) -> dict:
+    """One collection of ``shards`` shards (``envs`` x ``steps_per_shard`` agent steps each) per worker count, into
+    a temporary folder: its wall time, frames/s, speed-up over the first count, and whether its fingerprint is the
+    first count's (the same bytes). ``agent``: the campaign's kind of policy (that agent on ``agent_share`` of the
+    envs, the rest random), else random actions. The machine's cores and device are in the provenance."""
+    import os
+    import tempfile
+
+    import torch
+
+    from ..config import get_profile
+    from ..data.ale import action_meanings
+    from ..data.cli import AgentPolicies
+    from ..data.collect import collect, config_with
+
+    cfg = config_with(get_profile(profile).data, game=game, num_envs=envs, steps_per_shard=steps_per_shard)
+    factory = None
+    if agent:
+        factory = AgentPolicies(agent, "cuda" if torch.cuda.is_available() else "cpu",
+                                len(action_meanings(cfg.game)), epsilon, agent_share, cfg.mean_action_repeat)
+    rows, first = [], None
+    for w in workers:
+        with tempfile.TemporaryDirectory(prefix="bench-collect-workers-") as tmp:
+            t0 = time.perf_counter()
+            ds = collect(cfg, Path(tmp) / "d", shards * envs * steps_per_shard, policy_factory=factory,
+                         progress=False, workers=w)
+            wall = time.perf_counter() - t0
+            frames = int(sum(s["rows"] for s in ds.manifest["shards"]))
+            first = first or {"wall": wall, "fingerprint": ds.fingerprint}
+            row = {"workers": w, "wall_s": wall, "frames": frames, "frames_per_s": frames / wall,
+                   "speedup": first["wall"] / wall, "same_bytes": ds.fingerprint == first["fingerprint"],
+                   "phases_s": ds.manifest.get("collect_phases_s", {})}
+        rows.append(row)
+        print(json.dumps({k: v for k, v in row.items() if k != "phases_s"}), flush=True)
+    return {"study": "bench_collect_workers", "game": cfg.game, "profile": profile,
+            "frame": f"{cfg.height}x{cfg.width}", "shards": shards, "envs": envs, "steps_per_shard": steps_per_shard,
+            "policy": f"{agent} on {agent_share} of the envs (epsilon {epsilon}), the rest random" if agent
+            else "random", "cores": os.cpu_count(), "rows": rows,
+            "provenance": provenance(device="cuda" if agent and torch.cuda.is_available() else "cpu")}
+
+
 def format_table(result: dict) -> str:
     cols = [k for k in result["rows"][0] if k != "envs"]
     lines = ["envs | " + " | ".join(cols)]
@@ -97,12 +142,28 @@ def _cli_collect(args) -> None:
         raise SsmlibError(f"--envs must be positive integers, got {args.envs}")
     result = bench_collect(args.game, counts, args.seconds)
     print(format_table(result))
-    if args.out:
-        out = Path(args.out)
-        if out.exists() and not args.overwrite:
-            raise SsmlibError(f"{out} exists; pass --overwrite to replace it")
-        atomic_write_json(out, result)
-        print(f"wrote {out}")
+    _write_result(result, args.out, args.overwrite)
+
+
+def _write_result(result: dict, out: str | None, overwrite: bool) -> None:
+    if out:
+        path = Path(out)
+        if path.exists() and not overwrite:
+            raise SsmlibError(f"{path} exists; pass --overwrite to replace it")
+        atomic_write_json(path, result)
+        print(f"wrote {path}")
+
+
+def _cli_collect_workers(args) -> None:
+    if args.out and Path(args.out).exists() and not args.overwrite:  # refused before minutes of collecting
+        raise SsmlibError(f"{args.out} exists; pass --overwrite to replace it")
+    result = bench_collect_workers(args.game, tuple(int(x) for x in args.workers.split(",")), args.shards, args.envs,
+                                   args.steps_per_shard, args.profile, args.policy_agent, args.agent_share)
+    print("workers | wall s | frames/s | speed-up | same bytes")
+    for r in result["rows"]:
+        print(f"{r['workers']:>7} | {r['wall_s']:6.1f} | {r['frames_per_s']:8,.0f} | {r['speedup']:7.2f}x | "
+              f"{r['same_bytes']}")
+    _write_result(result, args.out, args.overwrite)
 
 
 def add_cli(subparsers) -> None:
@@ -115,6 +176,20 @@ def add_cli(subparsers) -> None:
     c.add_argument("--out", help="write the JSON result here (e.g. results/bench_collect/cpu-2core.json)")
     c.add_argument("--overwrite", action="store_true")
     c.set_defaults(func=_cli_collect)
+    w = sub.add_parser("collect-workers", help="one whole collection's wall time with its shards in 1, 2, 4 ... "
+                                               "worker processes, and whether each wrote the same bytes")
+    w.add_argument("--game", default="MsPacman")
+    w.add_argument("--workers", default="1,2,4", help="comma-separated worker counts (the first is the reference)")
+    w.add_argument("--shards", type=int, default=4, help="shards in the collection (the campaign's has 4)")
+    w.add_argument("--envs", type=int, default=16, help="environments per shard (the campaign's: 64)")
+    w.add_argument("--steps-per-shard", type=int, default=250, help="agent steps per env in a shard (the campaign's: 1000)")
+    w.add_argument("--profile", default="paper", choices=PROFILES, help="the frame size's profile (default paper)")
+    w.add_argument("--policy-agent", default=None, metavar="CHECKPOINT",
+                   help="collect as the campaign does: this agent on --agent-share of the envs, the rest random")
+    w.add_argument("--agent-share", type=float, default=0.5)
+    w.add_argument("--out", help="write the JSON result here (e.g. results/bench_collect/workers-cpu-2core.json)")
+    w.add_argument("--overwrite", action="store_true")
+    w.set_defaults(func=_cli_collect_workers)
     _add_speed_cli(sub)
     from ..viz.play import add_bench_cli  # bench play: the play widget's key-press latency
 

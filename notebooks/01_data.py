@@ -204,6 +204,24 @@ for path in sorted((RESULTS_DIR / "bench_collect").glob("*.json")):
               f"{row['native_over_sync']:>6.1f} {row['pipeline_200x160_steps_per_s']:>19,.0f}")
 
 # %% [markdown]
+# Every shard depends only on its own seeds $(\text{seed}, i)$, so shards can also be collected side by side:
+# `collect --workers N` runs $N$ shards at once, each in its own process with its share of the cores, and
+# writes the same bytes as one process (a test checks this with the campaign's own policy). One process
+# leaves cores idle while its envs wait on the policy, the resizing and the cut into episodes.
+# `python -m ssmlib bench collect-workers` times one whole collection per worker count and checks the bytes;
+# its results are in `results/bench_collect_workers/`.
+
+# %%
+for path in sorted((RESULTS_DIR / "bench_collect_workers").glob("*.json")):
+    r = json.loads(path.read_text())
+    print(f"{path.name}: {r['provenance']['device']}, {r['cores']} cores, git {r['provenance']['git_sha'][:10]}; "
+          f"{r['shards']} shards of {r['envs']} envs x {r['steps_per_shard']} steps at {r['frame']}, {r['policy']}")
+    print(f"{'workers':>8} {'wall s':>7} {'frames/s':>9} {'speed-up':>9} {'same bytes':>11}")
+    for row in r["rows"]:
+        print(f"{row['workers']:>8} {row['wall_s']:>7.1f} {row['frames_per_s']:>9,.0f} {row['speedup']:>8.2f}x "
+              f"{str(row['same_bytes']):>11}")
+
+# %% [markdown]
 # ## Summary
 #
 # - A dataset is a folder of checksummed shards of episodes (frames, actions, rewards, ends) and a

@@ -84,11 +84,15 @@ jstudy = jumpy.load_study("MsPacman")
 i2a = load_i2a_study()
 scaling = load("scaling/h200-x4.json")
 collect = {p.stem: json.loads(p.read_text()) for p in sorted((RESULTS_DIR / "bench_collect").glob("*.json"))}
+collect_workers = {p.stem: json.loads(p.read_text())
+                   for p in sorted((RESULTS_DIR / "bench_collect_workers").glob("*.json"))}
 reward = load("reward/MsPacman/dSSM-DET/eval.json")
 reward_cfg = load("reward/MsPacman/dSSM-DET/config.json")
 print("studies loaded:", ", ".join([f"model_zoo/{g}" for g in zoo] + [f"speed/{k}" for k in speed]
                                    + ["jumpy/MsPacman", "i2a/MsPacman", "scaling/h200-x4"]
-                                   + [f"bench_collect/{k}" for k in collect] + ["reward/MsPacman/dSSM-DET"]))
+                                   + [f"bench_collect/{k}" for k in collect]
+                                   + [f"bench_collect_workers/{k}" for k in collect_workers]
+                                   + ["reward/MsPacman/dSSM-DET"]))
 
 # %% [markdown]
 # ## Provenance
@@ -114,6 +118,8 @@ prov_row("i2a/MsPacman (steps/s alone)", i2a["bench"]["provenance"])
 prov_row("scaling/h200-x4", scaling["provenance"])
 for k, s in collect.items():
     prov_row(f"bench_collect/{k}", s["provenance"])
+for k, s in collect_workers.items():
+    prov_row(f"bench_collect_workers/{k}", s["provenance"])
 prov_row("reward/MsPacman/dSSM-DET", reward["provenance"])
 
 # %% [markdown]

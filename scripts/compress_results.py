@@ -8,7 +8,7 @@ files lease by lease. JSON and JSON-lines results compress about 4x. A file is c
   the campaigns' own code writes and rewrites those,
 * is not cited by its path in the README, a results README, a notebook, a script, the package or a test (a
   reader following the path must find it), and does not lie in a folder that the book lists by suffix
-  (``GLOBBED``: ``speed/*.json``, ``bench_collect/*.json``).
+  (``GLOBBED``: ``speed/*.json``, ``bench_collect/*.json``, ``bench_collect_workers/*.json``).
 
 ``NAME`` becomes ``NAME.gz`` (gzip, no time stamp, so equal contents give equal bytes), written atomically before
 ``NAME`` is deleted. Every reader in ``ssmlib`` finds the compressed sibling (``ssmlib.io.stored_path``), and a
@@ -32,7 +32,7 @@ CITING = ("README.md", "results/**/*.md", "notebooks/*.py", "scripts/*", "ssmlib
 """Where a path that must stay as written can be cited."""
 
 
-GLOBBED = ("speed", "bench_collect")
+GLOBBED = ("speed", "bench_collect", "bench_collect_workers")
 """Folders of results/ whose files the book and the claims find with globs such as ``*.json``."""
 
 

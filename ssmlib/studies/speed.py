@@ -187,7 +187,7 @@ def add_cli(subparsers) -> None:
     w.add_argument("--policy-agent", default=None, metavar="CHECKPOINT",
                    help="collect as the campaign does: this agent on --agent-share of the envs, the rest random")
     w.add_argument("--agent-share", type=float, default=0.5)
-    w.add_argument("--out", help="write the JSON result here (e.g. results/bench_collect/workers-cpu-2core.json)")
+    w.add_argument("--out", help="write the JSON result here (e.g. results/bench_collect_workers/cpu-2core.json)")
     w.add_argument("--overwrite", action="store_true")
     w.set_defaults(func=_cli_collect_workers)
     _add_speed_cli(sub)

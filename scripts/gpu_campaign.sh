@@ -102,13 +102,18 @@ INDUCTOR_CACHE=$(python3 -c "import getpass, os, tempfile; print(os.environ.get(
 WARM_LOG=/tmp/warm_compile.log  # not under $OUT: the device returns at most 8 files; its summary goes to the lease's log
 WARM_DEADLINE=${WARM_DEADLINE:-240}  # seconds from here after which the warm-up is killed (and no longer waited for)
 WARM_WAIT=${WARM_WAIT:-0}  # seconds the lease waits for the warm-up once its data is collected (header: why 0)
+# models not warmed up (their runs compile for themselves; WARM_SKIP= warms every one): by default the sSSM when the lease
+# does not wait: its warm-up took 191-193 s, never ended before the data, and a cut one bought its run nothing (first
+# step 69.2 s against a cold median of 68.6, compile-warmup.json) while it took cores from the data's collection
+WARM_SKIP=${WARM_SKIP-$([ "$WARM_WAIT" = 0 ] && echo sSSM || true)}
 if [ "${WARM_COMPILE:-1}" = 1 ] && [ "${COMPILE:-1}" = 1 ] && [ ! -d "$INDUCTOR_CACHE" ] && [ "$WARM_DEADLINE" -gt 0 ]; then
   # a bare machine (no compile cache yet): compile what the lease's runs will compile while the data is collected
   # (`campaign warm`, see zoo_campaign.warm_commands), on 16,016 frames collected for it. timeout -s KILL ends the
   # whole process group: a train process would finish its step on SIGTERM, next to the lease's runs
   timeout -s KILL "$WARM_DEADLINE" bash -c "python3 -m ssmlib collect --profile paper --game '$GAME' --envs 16 \
       --steps 16000 --out /tmp/data/warm-compile --no-progress && python3 -m ssmlib campaign warm --game '$GAME' \
-      --data /tmp/data/warm-compile --max-runs '$MAX_RUNS' --runs runs/warm-compile" > "$WARM_LOG" 2>&1 &
+      --data /tmp/data/warm-compile --max-runs '$MAX_RUNS' --runs runs/warm-compile --skip-models '$WARM_SKIP'" \
+      > "$WARM_LOG" 2>&1 &
   WARM_PID=$!
 fi
 # DATA_WORKERS shards at once, each in its own process (the same bytes: tests/test_data.py; since 2026-12-05, not

@@ -698,6 +698,11 @@ def test_compile_warm_up_runs_the_leases_own_command_per_kind_on_other_data_and_
         assert cmd[-2:] == ["--set", f"steps={campaign.WARM_STEPS}"] and "--time-limit" in cmd
         assert ("--init-from" in cmd) == ("--init-from" in lease_cmd)
     assert "--init-from" in cmds["warm-dSSM-DET-k1-posterior"] and "reward_state=prior" in cmds["warm-sSSM-k1-prior"]
+    # a model the lease will not wait for is left out (its runs compile for themselves); a misspelt one is refused
+    assert list(campaign.warm_commands("MsPacman", quick_dataset, tmp_path / "warm", max_runs=3, results=results,
+                                       checkpoints=ckpts, skip_models=["sSSM"])) == ["warm-dSSM-DET-k1-posterior"]
+    with pytest.raises(SsmlibError, match="unknown model 'SSSM'; the models are"):
+        campaign.warm_commands("MsPacman", quick_dataset, tmp_path / "warm", 3, results, ckpts, skip_models=["SSSM"])
     before = {r["name"]: campaign.read_lineage("MsPacman", r["name"], results) for r in runs}
     (tmp_path / "warm" / "other-run").mkdir(parents=True)  # not a warm-up's: left as it is
     for _ in range(2):  # the second call finds the first one's folder: emptied, so it starts again from the weights

@@ -304,8 +304,8 @@ def test_the_lease_waits_for_the_compile_warm_up_at_most_warm_wait_and_kills_all
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     stub = bin_dir / "python3"  # collect ends at once; the warm-up's train process (a grandchild) runs warm_seconds
-    stub.write_text('#!/bin/bash\ncase "$3" in campaign) sleep %d & echo $! > "%s/train.pid"; wait;; esac\n'
-                    % (warm_seconds, tmp_path))
+    stub.write_text('#!/bin/bash\ncase "$3" in campaign) printf "%%s\\n" "$@" > "%s/warm.args"; sleep %d & echo $! > "%s/train.pid"; '
+                    'wait;; esac\n' % (tmp_path, warm_seconds, tmp_path))
     stub.chmod(0o755)
     start, wait = _warm_blocks()
     script = (f'set -euo pipefail\nGAME=MsPacman; MAX_RUNS=2; INDUCTOR_CACHE="{tmp_path}/no-cache"\n{start}\n'
@@ -319,6 +319,9 @@ def test_the_lease_waits_for_the_compile_warm_up_at_most_warm_wait_and_kills_all
     assert lines[1].startswith(f"compile warm-up: exit {137 if killed else 0} ")
     call = compile_warmup.parse_log(lines[1] + "\ncollected in 2 s; each run trains 300 s\n")  # what measures it
     assert call["warm_up"]["exit"] == (137 if killed else 0) and call["warm_up"]["waited_s"] <= int(warm_wait) + 1
+    # a lease that does not wait leaves the sSSM's warm-up out (it never ended before the data)
+    args = (tmp_path / "warm.args").read_text().split("\n")[:-1]  # one line per argument
+    assert args[-2:] == ["--skip-models", "sSSM" if warm_wait == "0" else ""]
     train = int((tmp_path / "train.pid").read_text())
     time.sleep(0.2)
     assert not Path(f"/proc/{train}").exists() or "Z" in Path(f"/proc/{train}/stat").read_text().split()[2]

@@ -25,6 +25,7 @@ import argparse
 import dataclasses
 import shutil
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -447,7 +448,7 @@ WARM_TIME_LIMIT = 120.0
 
 
 def warm_commands(game: str, data: Path, runs_dir: Path, max_runs: int = 2, results: Path = RESULTS_DIR,
-                  checkpoints: Path = CHECKPOINTS_DIR) -> dict[str, list[str]]:
+                  checkpoints: Path = CHECKPOINTS_DIR, skip_models: Iterable[str] = ()) -> dict[str, list[str]]:
     """Compile warm-ups for the next lease on a bare machine, one per kind of run it will pick (model, jump, reward
     state): the very command the lease runs (:func:`_train_command`, compiled, started from the same committed
     weights), on another dataset of the same frame size (``data``, a small one collected in seconds) and in
@@ -456,11 +457,19 @@ def warm_commands(game: str, data: Path, runs_dir: Path, max_runs: int = 2, resu
     lease's runs then read instead of compiling; nothing of them is recorded. Why: on a bare machine the lease's
     runs compiled after the data was collected, which cost a run a median 48.5 s (dSSM-DET) to 100 s (sSSM) of the
     seconds it was given; with a warm-up 20-30 s (``compile_warmup``, measured 2026-12-05). Folders left in
-    ``runs_dir`` would make these commands resume instead (:func:`warm` removes them first)."""
-    cfg = load_config(game, results)
+    ``runs_dir`` would make these commands resume instead (:func:`warm` removes them first).
+    ``skip_models``: models left out (their runs, picked all the same, compile for themselves): a warm-up that a
+    lease does not wait for and that cannot end before the data buys nothing and takes the collection's cores
+    (the sSSM's, ``scripts/gpu_campaign.sh``'s ``WARM_SKIP``)."""
+    cfg, skip_models = load_config(game, results), tuple(skip_models)
+    unknown = set(skip_models) - set(MODEL_NAMES)
+    if unknown:
+        raise SsmlibError(f"--skip-models: unknown model {sorted(unknown)[0]!r}; the models are {', '.join(MODEL_NAMES)}")
     cmds = {}
     for run in pick_runs(cfg, max_runs, results):
         name = f"warm-{run.model}-k{run.jump}-{run.reward_state}"
+        if run.model in skip_models:
+            continue
         if name not in cmds:  # the seeds of one kind compile the same graphs
             cmds[name] = _train_command(cfg, run, data, Path(runs_dir) / name, WARM_TIME_LIMIT, 0, checkpoints,
                                         compile=True) + ["--set", f"steps={WARM_STEPS}"]
@@ -468,14 +477,14 @@ def warm_commands(game: str, data: Path, runs_dir: Path, max_runs: int = 2, resu
 
 
 def warm(game: str, data: Path, runs_dir: Path, max_runs: int = 2, results: Path = RESULTS_DIR,
-         checkpoints: Path = CHECKPOINTS_DIR) -> dict[str, int]:
+         checkpoints: Path = CHECKPOINTS_DIR, skip_models: Iterable[str] = ()) -> dict[str, int]:
     """Run :func:`warm_commands` side by side (fresh scratch folders); returns their exit codes."""
     runs_dir = Path(runs_dir)
     runs_dir.mkdir(parents=True, exist_ok=True)
     for old in runs_dir.glob("warm-*"):  # only warm-ups' folders (``--runs`` may hold others), before the commands
         if old.is_dir():  # are made: an earlier warm-up's folder would make its command resume instead of compile
             shutil.rmtree(old)
-    cmds = warm_commands(game, data, runs_dir, max_runs, results, checkpoints)
+    cmds = warm_commands(game, data, runs_dir, max_runs, results, checkpoints, skip_models)
     t0 = time.perf_counter()
     codes = run_commands(cmds, runs_dir)
     print(f"compile warm-up of {', '.join(cmds) or 'nothing'} in {time.perf_counter() - t0:.0f} s: exit codes {codes}",
@@ -1088,7 +1097,8 @@ def _cli_lease(args) -> int:
 
 
 def _cli_warm(args) -> int:
-    codes = warm(args.game, Path(args.data), Path(args.runs), args.max_runs)
+    skip = [m for m in (args.skip_models or "").split(",") if m]
+    codes = warm(args.game, Path(args.data), Path(args.runs), args.max_runs, skip_models=skip)
     return 0 if all(c == 0 for c in codes.values()) else 1
 
 
@@ -1171,6 +1181,8 @@ def add_cli(subparsers) -> None:
                    "`python -m ssmlib collect --profile paper --envs 16 --steps 16000`)")
     w.add_argument("--runs", default="runs/warm-compile", help="the folder for the warm-up's run folders (those of an earlier warm-up in it are replaced)")
     w.add_argument("--max-runs", type=int, default=2, help="as the lease's --max-runs: the runs it will pick")
+    w.add_argument("--skip-models", default="", metavar="M1,M2",
+                   help="models not to warm up (their runs compile for themselves), e.g. sSSM")
     w.set_defaults(func=_cli_warm)
     rl = sub.add_parser("record", help="record the run folders a lease stopped or lost but did not record (a lease "
                         "killed at its bound), without training")

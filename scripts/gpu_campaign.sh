@@ -115,6 +115,7 @@ if [ "${WARM_COMPILE:-1}" = 1 ] && [ "${COMPILE:-1}" = 1 ] && [ ! -d "$INDUCTOR_
       --data /tmp/data/warm-compile --max-runs '$MAX_RUNS' --runs runs/warm-compile --skip-models '$WARM_SKIP'" \
       > "$WARM_LOG" 2>&1 &
   WARM_PID=$!
+  [ -z "$WARM_SKIP" ] || echo "compile warm-up leaves out: $WARM_SKIP"  # those runs compile cold (compile_warmup reads it)
 fi
 # DATA_WORKERS shards at once, each in its own process (the same bytes: tests/test_data.py; since 2026-12-05, not
 # yet timed on the H200): one process took 90-150 s of a cold call for the 4 shards, its phases in the logs' "collect

@@ -22,7 +22,7 @@ def test_a_lease_log_gives_the_seconds_given_the_runs_and_the_warm_ups_wait():
     call = cw.parse_log(WARMED)
     assert call == {"collected_s": 212, "given_s": 258, "runs": ["dSSM-DET-s2", "sSSM-rp-s0"], "bounded": True,
                     "warm_up": {"exit": 0, "waited_s": 98, "wall_s": 191,
-                                "runs": ["warm-dSSM-DET-k1-posterior", "warm-sSSM-k1-prior"]}}
+                                "runs": ["warm-dSSM-DET-k1-posterior", "warm-sSSM-k1-prior"], "left_out": []}}
     assert cw.call_kind(call) == "warm-up"
     plain = cw.parse_log("collected in 151 s; each run trains 319 s\nstarted AR-s0: train --model AR\n")
     assert plain["warm_up"] is None and plain["runs"] == ["AR-s0"] and cw.call_kind(plain) == "cold"
@@ -32,8 +32,13 @@ def test_a_lease_log_gives_the_seconds_given_the_runs_and_the_warm_ups_wait():
     killed = cw.parse_log(  # the line as gpu_campaign.sh writes it since WARM_WAIT: killed, its summary never printed
         "compile warm-up: exit 137 (137: killed at its deadline, 240 s, or WARM_WAIT=0 s after the data), waited 0 s "
         "after the data; its log's last lines:\ncollected in 120 s; each run trains 300 s\n")
-    assert killed["warm_up"] == {"exit": 137, "waited_s": 0, "wall_s": None, "runs": []}
+    assert killed["warm_up"] == {"exit": 137, "waited_s": 0, "wall_s": None, "runs": [], "left_out": []}
     assert cw.call_kind(killed) == "warm-up cut"
+    # a model the warm-up left out (WARM_SKIP): its runs compiled cold on that call, the others read the warm-up
+    skipping = cw.parse_log("compile warm-up leaves out: sSSM\ncompile warm-up: exit 0 (137: ...), waited 0 s after "
+                            "the data; its log's last lines:\ncollected in 120 s; each run trains 300 s\n")
+    assert skipping["warm_up"]["left_out"] == ["sSSM"]
+    assert (cw.call_kind(skipping, "sSSM"), cw.call_kind(skipping, "dSSM-DET")) == ("cold", "warm-up")
     assert cw.log_time("2026-12-05-0217-h200.log.gz") == cw.log_time("2026-12-05-0216-h200.log") + 60
     assert cw.log_time("README.md") is None
 

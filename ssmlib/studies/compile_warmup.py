@@ -19,7 +19,8 @@ A run's **overhead** is ``given - trained``: start-up, loading the dataset onto 
 torch's compile cache, compiling. A call is ``warm-up`` when its log says the warm-up ended before the runs started
 (exit 0), ``warm-up cut`` when the lease killed it first (``WARM_WAIT``, since 2026-12-05; what it had compiled
 is used), ``cold`` when it collected its dataset (at least :data:`COLD_COLLECT_S` seconds: a bare machine) and
-``warm`` otherwise (the machine kept the previous call's dataset and caches). What a warm-up costs is its wait after the data: the runs'
+``warm`` otherwise (the machine kept the previous call's dataset and caches). A run whose model the warm-up left
+out (``compile warm-up leaves out: sSSM``, ``WARM_SKIP`` since 2026-12-05) counts as ``cold`` or ``warm`` all the same. What a warm-up costs is its wait after the data: the runs'
 window starts that much later, so the number that decides whether it pays is a run's **trained share of its
 window**, ``trained / (given + wait)``, or the **seconds lost**, ``given + wait - trained`` (windows differ in
 length between calls: a share compares calls of one length, seconds lost compares across them).
@@ -63,13 +64,15 @@ def parse_log(text: str) -> dict | None:
     runs = re.findall(r"^started ([\w.-]+): train ", text, flags=re.M)
     warm = re.search(r"^compile warm-up: exit (\d+) .*waited (\d+) s after the data", text, flags=re.M)
     done = re.search(r"^compile warm-up of (.*) in (\d+) s: exit codes", text, flags=re.M)
+    skipped = re.search(r"^compile warm-up leaves out: (.*)$", text, flags=re.M)
     return {"collected_s": int(m[1]), "given_s": int(m[2]),
             "runs": [r for r in runs if not r.startswith("warm-")],
             "bounded": re.search(r"^stop: .* told their time is up", text, flags=re.M) is not None,
             "warm_up": None if warm is None else {
                 "exit": int(warm[1]), "waited_s": int(warm[2]),
                 "wall_s": None if done is None else int(done[2]),
-                "runs": [] if done is None else done[1].split(", ")}}
+                "runs": [] if done is None else done[1].split(", "),
+                "left_out": [] if skipped is None else [x for x in skipped[1].strip().split(",") if x]}}
 
 
 def log_time(name: str) -> float | None:
@@ -80,9 +83,9 @@ def log_time(name: str) -> float | None:
     return parse_time(f"{m[1]}T{m[2]}:{m[3]}:00+0000") + 59  # the name keeps the minute only: the packing was within it
 
 
-def call_kind(call: dict) -> str:
-    """``warm-up``, ``cold`` or ``warm`` (the module's docstring says how)."""
-    if call["warm_up"] is not None:
+def call_kind(call: dict, model: str | None = None) -> str:
+    """``warm-up``, ``warm-up cut``, ``cold`` or ``warm`` for a run of ``model`` (the module's docstring says how)."""
+    if call["warm_up"] is not None and model not in call["warm_up"].get("left_out", []):
         return "warm-up" if call["warm_up"]["exit"] == 0 else "warm-up cut"
     return "cold" if call["collected_s"] >= COLD_COLLECT_S else "warm"
 
@@ -96,6 +99,7 @@ def scan(game: str = "MsPacman", results: Path = RESULTS_DIR) -> tuple[list[dict
     cfg = zoo.load_config(game, results)
     models = {r["name"]: zoo.variant_label(r["model"], r.get("jump", 1), r.get("reward_state", "posterior"))
               for r in cfg.runs}
+    model_of = {r["name"]: r["model"] for r in cfg.runs}
     leases = {name: [(parse_time(le["time"]), le)
                      for le in zoo.read_lineage(game, name, results)["leases"] if le.get("time")]
               for name in models}
@@ -112,6 +116,7 @@ def scan(game: str = "MsPacman", results: Path = RESULTS_DIR) -> tuple[list[dict
             continue  # a call whose runs' clock alone bounded them: its seconds given left the compilation out
         wait = call["warm_up"]["waited_s"] if call["warm_up"] else 0
         for run in call["runs"]:
+            kind = call_kind(call, model_of.get(run))
             near = [(t, le) for t, le in leases.get(run, []) if since < t <= packed]
             lease = max(near, key=lambda x: x[0])[1] if near else None  # the call's own: the latest in its window
             if lease is None or not lease.get("compile"):
@@ -123,11 +128,11 @@ def scan(game: str = "MsPacman", results: Path = RESULTS_DIR) -> tuple[list[dict
                        "ended by a SIGTERM after its seconds (status interrupted: the lease's grace after TIME_UP "
                        "or its outer bound)" if lease.get("status") == "interrupted" else
                        "more than one call's training: a lineage lease that folded calls together (lease_start.sh)")
-                left_out.append({"log": path.name, "kind": call_kind(call), "run": run, "given_s": call["given_s"],
+                left_out.append({"log": path.name, "kind": kind, "run": run, "given_s": call["given_s"],
                                  "trained_s": round(trained, 1),
                                  "first_step_s": first_step_s(game, run, lease, results), "why": why})
                 continue
-            out.append({"log": path.name, "kind": call_kind(call), "run": run, "model": models[run],
+            out.append({"log": path.name, "kind": kind, "run": run, "model": models[run],
                         "given_s": call["given_s"], "trained_s": round(trained, 1),
                         "overhead_s": round(call["given_s"] - trained, 1), "wait_s": wait,
                         "lost_s": round(call["given_s"] + wait - trained, 1),

@@ -322,17 +322,7 @@ def collect(cfg: DataConfig, out: str | Path, total_steps: int | None, *, policy
         if workers > 1:
             _collect_in_processes(cfg, out, todo, policy_factory, workers, phases, listed, bar)
         else:
-            # one writer thread: shard i is written and hashed while shard i+1 is collected (I/O and hashing
-            # release the GIL); at most two shards are in memory
-            with ThreadPoolExecutor(max_workers=1) as writer:
-                pending = None
-                for i in todo:
-                    arrays = collect_shard(env, cfg, i, policy_factory, progress=bar, timing=phases)
-                    if pending is not None:
-                        listed(_timed(phases, "wait_for_writer", pending.result))
-                    pending = writer.submit(_timed, phases, "write_in_thread", store.write_shard, out, i, arrays)
-                if pending is not None:
-                    listed(_timed(phases, "wait_for_writer", pending.result))
+            _collect_here(env, cfg, out, todo, policy_factory, phases, listed, bar)
     except KeyboardInterrupt:
         bar.close()
         how = (f"python -m ssmlib collect --out {out} --resume" if store.resumable_from_cli(manifest)
@@ -351,6 +341,21 @@ def collect(cfg: DataConfig, out: str | Path, total_steps: int | None, *, policy
     if problem:
         warn(f"{problem}; until then `train` reports no test metrics and `eval` refuses the dataset")
     return ds
+
+
+def _collect_here(env, cfg: DataConfig, out: Path, todo: list[int], policy_factory: Callable[[], Policy],
+                  phases: dict, listed: Callable[[dict], None], bar) -> None:
+    """Collect the shards ``todo`` in this process, with one writer thread: shard i is written and hashed while
+    shard i+1 is collected (I/O and hashing release the GIL); at most two shards are in memory."""
+    with ThreadPoolExecutor(max_workers=1) as writer:
+        pending = None
+        for i in todo:
+            arrays = collect_shard(env, cfg, i, policy_factory, progress=bar, timing=phases)
+            if pending is not None:
+                listed(_timed(phases, "wait_for_writer", pending.result))
+            pending = writer.submit(_timed, phases, "write_in_thread", store.write_shard, out, i, arrays)
+        if pending is not None:
+            listed(_timed(phases, "wait_for_writer", pending.result))
 
 
 def _same_policy(policy: Policy) -> Policy:

@@ -395,8 +395,9 @@ def test_calibrate_adds_the_class_weights_train_used_and_rescores(quick_dataset,
     by_h = read_json(run_dir / campaign.EVAL_FILE)["results"]["per_horizon"]  # h = 1 is the first of each list
     assert by_h["h"][0] == 1 and row["open_loop_h1"] == by_h["reward_nll_open_loop"][0]
     assert row["base_rate_h1"] == by_h["reward_nll_base_rate"][0]
-    # (these few windows may hold no reward at h = 1: a base rate of 0 nats, against which nothing can be judged)
-    assert row["leak_h1"] is (None if row["base_rate_h1"] == 0 else False)
+    # these test windows hold no reward at h = 1, so there is no base rate to judge a leak against: no verdict (the
+    # verdicts with a base rate are test_the_h1_leak_reading_tells_a_leak_from_an_honest_head_whose_rollout_drifts's)
+    assert row["base_rate_h1"] == 0 and row["leak_h1"] is None
 
 
 def test_the_reward_leak_rule_flags_a_head_that_reads_the_frame_and_nothing_else():

@@ -191,17 +191,19 @@ def test_copy_model_scores_exactly_the_copy_reference(sprite_dataset):
     reference, its moving-pixel error is the copy's, and the moving share is the one sprite pixel."""
     ds = open_dataset(sprite_dataset)
     sampler = WindowSampler(ds, "test", horizon=4)
-    eps = ev.EPS_GRID[2]
-    res = ev.evaluate(CopyLastFrame(8, 8, 4, eps=eps), sampler, batch_size=5, n_boot=200)
+    res = ev.evaluate(CopyLastFrame(8, 8, 4, eps=ev.EPS_GRID[2]), sampler, batch_size=5, n_boot=200)
     ph, tot = {**res["per_horizon"], **res["per_horizon_where_defined"]}, res["total"]
     assert res["episodes"] == 3 and res["windows"] == len(sampler)
     # the sprite moves one column per step: o_h differs from o_0 in 2 pixels x 3 channels (h < 8)
     assert ph["moving_share"] == pytest.approx([6 / 192] * 4)
     assert ph["moving_mae"] == pytest.approx(ph["copy_ctx_moving_mae"], rel=1e-3)
     assert ph["moving_within"] == [0.0] * 4 and ph["copy_ctx_moving_within"] == [0.0] * 4
-    if res["copy_eps"]["copy_ctx"] == eps:
-        assert ph["excess_open_loop_nats"] == pytest.approx(ph["copy_ctx_excess_nats"], rel=1e-4)
-        assert ph["excess_joint_nats"] == pytest.approx(ph["copy_prev_excess_nats"], rel=1e-4)
+    # with the eps the copy references pick on these frames (the best of the grid), the model IS them: equal excess
+    eps = res["copy_eps"]["copy_ctx"]
+    assert res["copy_eps"] == {"copy_prev": eps, "copy_ctx": eps} and eps != ev.EPS_GRID[2]
+    same = ev.evaluate(CopyLastFrame(8, 8, 4, eps=eps), sampler, batch_size=5, n_boot=200)["per_horizon"]
+    assert same["excess_open_loop_nats"] == pytest.approx(same["copy_ctx_excess_nats"], rel=1e-4)
+    assert same["excess_joint_nats"] == pytest.approx(same["copy_prev_excess_nats"], rel=1e-4)
     # excess = floor - LL, and both exceed zero: the copy misses the moving sprite
     for i in range(4):
         assert ph["excess_open_loop_nats"][i] == pytest.approx(ph["floor_nats"][i] - ph["ll_open_loop_nats"][i])

@@ -146,13 +146,20 @@ def test_the_committed_tree_serves_every_arm_and_holds_no_pilot_it_could_retire(
 
 
 def test_model_source_reads_a_campaign_runs_frames_from_its_lineage_and_a_first_zoo_run_from_its_export():
-    from ssmlib.config import CHECKPOINTS_DIR
+    import json
+
+    from ssmlib.checkpoint import read_meta
+    from ssmlib.config import CHECKPOINTS_DIR, RESULTS_DIR
     from ssmlib.pretrained import model_source
-    from ssmlib.studies.zoo_campaign import read_lineage, run_frames, weights_path
+    from ssmlib.studies.zoo_campaign import weights_path
 
     run = "dSSM-DET-s2"
-    frames = run_frames(read_lineage(GAME, run))
+    # the oracle: the committed lineage file as it lies, not the helper model_source calls
+    leases = json.loads((RESULTS_DIR / "model_zoo" / GAME / "campaign" / run / "lineage.json").read_text())["leases"]
+    frames = leases[-1]["frames_end"]
     assert model_source(weights_path(GAME, run)).endswith(f"run {run}, {frames / 1e6:.2f}M training frames")
+    # the weights' own count is their last lease's only: the wrong number this reading avoids
+    assert read_meta(weights_path(GAME, run))["frames_seen"] < frames
     assert model_source(CHECKPOINTS_DIR / GAME / "dSSM-DET.safetensors").startswith("the first zoo's dSSM-DET run, ")
 
 

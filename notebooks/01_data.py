@@ -46,6 +46,7 @@ from ssmlib.book import CONTEXT, book_dataset
 from ssmlib.config import RESULTS_DIR, book_profile
 from ssmlib.data.ale import action_meanings, make_env, preprocess, resolve_game
 from ssmlib.data.windows import WindowSampler
+from ssmlib.studies.speed import format_table, format_workers_table
 from ssmlib.viz.frames import episode_browser, frame_strip, frames_player
 
 PROFILE = book_profile()
@@ -198,10 +199,7 @@ frames_player(episode["frames"][:60], fps=10)
 for path in sorted((RESULTS_DIR / "bench_collect").glob("*.json")):
     r = json.loads(path.read_text())
     print(f"{path.name}: {r['provenance']['device']}, git {r['provenance']['git_sha'][:10]}")
-    print(f"{'envs':>5} {'sync/s':>9} {'native/s':>9} {'ratio':>6} {'pipeline 200x160/s':>19}")
-    for row in r["rows"]:
-        print(f"{row['envs']:>5} {row['sync_steps_per_s']:>9,.0f} {row['native_steps_per_s']:>9,.0f} "
-              f"{row['native_over_sync']:>6.1f} {row['pipeline_200x160_steps_per_s']:>19,.0f}")
+    print(format_table(r))
 
 # %% [markdown]
 # Every shard depends only on its own seeds $(\text{seed}, i)$, so shards can also be collected side by side:
@@ -216,10 +214,7 @@ for path in sorted((RESULTS_DIR / "bench_collect_workers").glob("*.json")):
     r = json.loads(path.read_text())
     print(f"{path.name}: {r['provenance']['device']}, {r['cores']} cores, git {r['provenance']['git_sha'][:10]}; "
           f"{r['shards']} shards of {r['envs']} envs x {r['steps_per_shard']} steps at {r['frame']}, {r['policy']}")
-    print(f"{'workers':>8} {'wall s':>7} {'frames/s':>9} {'speed-up':>9} {'same bytes':>11}")
-    for row in r["rows"]:
-        print(f"{row['workers']:>8} {row['wall_s']:>7.1f} {row['frames_per_s']:>9,.0f} {row['speedup']:>8.2f}x "
-              f"{str(row['same_bytes']):>11}")
+    print(format_workers_table(r))
 
 # %% [markdown]
 # ## Summary

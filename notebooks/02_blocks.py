@@ -211,6 +211,8 @@ try:
     ConvStack(48, 3, 16, 5, 32, 3, 64)
 except ValueError as e:
     print("ValueError:", e)
+else:
+    raise AssertionError("ConvStack accepted c1 != c2")
 
 # %% [markdown]
 # ## res_conv and pool-and-inject: local and global
@@ -418,7 +420,7 @@ for p, model in models.items():
 #
 # The posterior is a **filtering** posterior. It sees the encoding of the real current frame $o_t$,
 # never a future frame, and never the model's own prediction. One public reimplementation got this
-# wrong (see the paper notes). The stack's 64 output channels are split in two: 32 for the mean
+# wrong ({doc}`chapter 0 <00_paper>` lists it). The stack's 64 output channels are split in two: 32 for the mean
 # and 32 for the pre-std of the 32 channels of $z$. The split and the floor $\sigma_{\min} = 0.01$ are
 # **ours**; the inputs follow the reimplementations. Training uses the analytic KL between the two
 # Gaussians, summed over every position and channel of $z$ (`blocks.gaussian_kl`).
@@ -545,8 +547,8 @@ for p, model in models.items():
 # %% [markdown]
 # ## The categorical reward head and its class weights (ours)
 #
-# The bits head never learned on Ms. Pac-Man. About 8% of steps carry a reward, almost all of them
-# +10, so every bit's best constant guess is "off", a bit thresholded at 0.5 decodes to 0, and the
+# The bits head never learned on Ms. Pac-Man. Few steps carry a reward (the quick dataset's share is the
+# P(r ≠ 0) printed below), almost all of them +10, so every bit's best constant guess is "off", a bit thresholded at 0.5 decodes to 0, and the
 # head predicted 0 everywhere. The models of the campaign ({doc}`chapter 10 <10_results>`) therefore
 # use a **categorical** head (**ours**): logits $\ell(s_t)$ over the reward values of the training data
 # (0 and the most frequent others; a rarer reward counts as its nearest value), trained with a
@@ -626,8 +628,8 @@ for p, cfg in model_cfg.items():
     print("  AR == dSSM-DET:", count_parameters(built["AR"]) == count_parameters(built["dSSM-DET"]))
 
 # %% [markdown]
-# These models are small. At the paper's size an SSM has well under a million parameters, and the
-# reward head's linear layer over the whole $25 \times 20$ map is one of the largest parts. The
+# These models are small: at the paper's size an SSM has well under a million parameters (the table above).
+# The reward head's linear layer reads the whole state map, so it grows with the frame's area. The
 # computational cost comes from the large feature maps the convolutions run over, not from the
 # number of weights.
 #
@@ -668,11 +670,9 @@ for p, cfg in model_cfg.items():
 # 1. Replace the pool-and-inject in the influence figure by a second `ResConv` (build the blocks
 #    yourself from `ssmlib.models.blocks`). How many positions does the centre see now? How many
 #    res_convs would it take to see the whole $25 \times 20$ state map at the paper size?
-# 2. Build a paper-size dSSM-DET with `jump=4` and compare its parameter count with `jump=1`. Which
-#    block grows, and by how much? Check your answer against the channel arithmetic above.
-# 3. The reward head's linear layer grows with the area of the state map. Compute its share of the
+# 2. The reward head's linear layer grows with the area of the state map. Compute its share of the
 #    parameters at both profiles, and propose a head whose size does not depend on the frame size.
 #    What would it lose?
-# 4. Train only a categorical head (a linear layer on random features) with the class-weighted loss on
+# 3. Train only a categorical head (a linear layer on random features) with the class-weighted loss on
 #    the quick dataset's rewards. Plot its raw and its calibrated P(r ≠ 0) against the data's rate.
 #    Which one would an agent that plans with predicted rewards want, and why?

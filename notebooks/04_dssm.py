@@ -58,7 +58,7 @@ from ssmlib.data.windows import WindowSampler
 from ssmlib.evaluate import bernoulli_floor, count_pixel_calls, evaluate
 from ssmlib.models import CONTEXT, build_model
 from ssmlib.pretrained import pretrained_path
-from ssmlib.train import kl_weight_at, read_metrics
+from ssmlib.train import kl_weight_at, loss_options, read_metrics
 from ssmlib.viz.explorer import explore
 from ssmlib.viz.frames import frame_strip
 from ssmlib.studies.zoo import load_study, rollout_panel
@@ -265,22 +265,31 @@ print("elbo == -(recon + kl):", torch.allclose(terms["elbo"], -(terms["recon"] +
 # predict, and the KL term then dominates the loss. Like many VAE implementations, ssmlib multiplies
 # the KL by a weight $w$ that rises linearly to 1 over `kl_warmup_steps` optimiser steps:
 #
-# $$\text{loss} = \text{recon} + w(\text{step})\,\text{KL} + \text{reward}, \qquad w(\text{step}) = \min(1, \text{step} / \text{kl\_warmup\_steps}).$$
+# $$\text{loss} = \text{recon} + w(\text{step})\,\mathrm{KL}_\text{train} + \lambda_r\,\mathcal{L}_r, \qquad w(\text{step}) = \min(1, \text{step} / \text{kl\_warmup\_steps}).$$
 #
-# The warm-up is **our choice**: the paper's optimisation details are unknown. Every test metric
-# and every evaluation uses $w = 1$, the true ELBO. dSSM-DET has no KL and ignores the weight.
+# Two more of **our** choices sit inside $\mathrm{KL}_\text{train}$ (`ssmlib.models.base.EnvironmentModel.loss`):
+# KL balancing, $a\,\mathrm{KL}(\mathrm{sg}(q)\,\|\,p) + (1-a)\,\mathrm{KL}(q\,\|\,\mathrm{sg}(p))$ with
+# $a$ = `kl_balance` (sg: no gradient), which trains the prior faster than it pulls the posterior towards
+# it, and free nats: a frame whose KL is below `kl_free_nats` gets no KL gradient. Both change only the
+# gradient; the KL's value is the true one. $\mathcal{L}_r$ is the class-weighted cross-entropy of the
+# categorical reward head ({doc}`chapter 2 <02_blocks>`), weighted by $\lambda_r$ = `reward_weight`.
+# The warm-up is **our choice** too: the paper's optimisation details are unknown. Every test metric
+# and every evaluation uses $w = 1$ and the plain KL, the true ELBO. dSSM-DET has no KL and ignores all three.
 
 # %%
 for p in PROFILES:
     n = get_profile(p).train.kl_warmup_steps
     print(f"{p:6} kl_warmup_steps={n:5}: w at steps", {s: round(kl_weight_at(s, n), 3) for s in (1, n // 2, n, 2 * n)})
+    print(f"{'':6} the loss's other settings:", loss_options(get_profile(p).train))
 
 # %% [markdown]
-# ### Reward bits from $s_t$
+# ### The reward from $s_t$
 #
-# Both models predict the reward of step $t$ from the state alone,
-# $p(r_t \mid s_t) = \prod_b \mathrm{Bernoulli}(\text{bit}_b(\lfloor r_t \rfloor); \sigma(\ell_b(s_t)))$,
-# with a sign bit and 12 magnitude bits ({doc}`chapter 2 <02_blocks>`). Since $s_t$ is deterministic in both models,
+# Both models predict the reward of step $t$ from the state alone. The paper's caption reads it as bits,
+# $p(r_t \mid s_t) = \prod_b \mathrm{Bernoulli}(\text{bit}_b(\lfloor r_t \rfloor); \sigma(\ell_b(s_t)))$; the models
+# here use **our** categorical head over the data's reward values,
+# $p(r_t \mid s_t) = \operatorname{softmax}(\ell(s_t))_{c(r_t)}$, trained class-weighted and read with the weights
+# divided out ({doc}`chapter 2 <02_blocks>` says why). Since $s_t$ is deterministic in both models,
 # the reward prediction is too, and in dSSM-VAE it does not depend on $z$, as checked above. The
 # training loss adds the reward's negative log-likelihood, `reward`, to the frame terms. It is
 # reported separately and is not part of the frame ELBO.

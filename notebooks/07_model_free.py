@@ -46,12 +46,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from ssmlib.agents import (AgentPolicy, ModelFreeAgent, a2c_losses, gae, load_agent, make_agent_env, reset_env,
+from ssmlib.agents import (ModelFreeAgent, a2c_losses, gae, load_agent, make_agent_env, reset_env,
                            train_agent)
 from ssmlib.book import demo_dataset
 from ssmlib.config import PROFILES, REPO_ROOT, RUNS_DIR, AgentConfig, agent_profile, book_profile, get_profile
 from ssmlib.data.ale import action_meanings, make_vector_env, preprocess
-from ssmlib.data.collect import EpsilonPolicy, collect, config_with
+from ssmlib.data.cli import AgentPolicies
+from ssmlib.data.collect import collect, config_with
 from ssmlib.models import count_parameters
 from ssmlib.pretrained import agent_source, pretrained_agent_path
 from ssmlib.studies.i2a import curve, runs_of, score_at
@@ -359,19 +360,21 @@ print(f"median probability of the most likely action: {np.median(probs_max):.2f}
 #
 # `ssmlib.agents.AgentPolicy` wraps an agent checkpoint as a collection policy: the collector hands it
 # one new frame per environment, and it keeps the 3-frame stack the agent reads. `EpsilonPolicy` then
-# replaces each action by a uniformly random one with probability $\epsilon$. The collector takes a
-# **factory**, so that every shard gets a fresh policy (shards are independent, and a resumed
-# collection writes the same bytes). The model-zoo campaign of {doc}`chapter 10 <10_results>` collects its
-# dataset this way, again in every GPU lease, with the pilot study's seed 0. Its config pins that file:
-# weights that drew other actions would give the dataset another fingerprint. A tiny collection with
-# the same agent, at its frame size:
+# replaces each action by a uniformly random one with probability $\epsilon$, and `SplitPolicy` lets the
+# agent play only a share of the environments, the others playing randomly. The collector takes a
+# **factory** (`ssmlib.data.cli.AgentPolicies` builds all three), so that every shard gets a fresh policy
+# (shards are independent, and a resumed collection writes the same bytes). The model-zoo campaign of
+# {doc}`chapter 10 <10_results>` collects its dataset this way, again in every GPU lease, with the pilot
+# study's seed 0 on the share of the envs and with the $\epsilon$ its config holds (printed below). Its config
+# pins that file: weights that drew other actions would give the dataset another fingerprint. A tiny
+# collection with the same policy, at its frame size:
 
 # %%
-EPS = 0.05
-COLLECTOR = REPO_ROOT / zoo_campaign.load_config("MsPacman").agent  # the model-zoo campaign's data policy
-print("collecting with", COLLECTOR.relative_to(REPO_ROOT))
-data_cfg = config_with(get_profile("paper").data, num_envs=2, steps_per_shard=100, seed=7)
-factory = lambda: EpsilonPolicy(AgentPolicy(COLLECTOR), len(NAMES), EPS)  # noqa: E731
+CAMPAIGN = zoo_campaign.load_config("MsPacman")  # the model-zoo campaign's data policy: agent, epsilon, share
+COLLECTOR, EPS, SHARE = REPO_ROOT / CAMPAIGN.agent, CAMPAIGN.epsilon, CAMPAIGN.agent_share
+print(f"collecting with {COLLECTOR.relative_to(REPO_ROOT)} on {SHARE:.0%} of the envs, epsilon {EPS:g}, the rest random")
+data_cfg = config_with(get_profile("paper").data, num_envs=4, steps_per_shard=50, seed=7)
+factory = AgentPolicies(str(COLLECTOR), "cpu", len(NAMES), EPS, SHARE, data_cfg.mean_action_repeat)
 t0 = time.perf_counter()
 agent_data = collect(data_cfg, OUT / "agent-data", 200, policy_factory=factory, overwrite=True, progress=False)
 print(f"{len(agent_data)} frames of {agent_data.height}x{agent_data.width} in {time.perf_counter() - t0:.1f} s")
@@ -380,7 +383,7 @@ print("manifest policy:", json.dumps(agent_data.manifest["policy"]))
 # %%
 demo = demo_dataset("MsPacman")
 hist = {}
-for label, ds in (("random (demo dataset)", demo), (f"agent, eps={EPS}", agent_data)):
+for label, ds in (("random (demo dataset)", demo), (f"campaign's policy", agent_data)):
     acts = np.concatenate([ds.episode(e)["actions"][:-1] for e in ds.episodes])
     hist[label] = np.bincount(acts, minlength=len(NAMES)) / len(acts)
     print(f"{label:22} policy: {json.dumps(ds.manifest['policy'])[:90]}")
@@ -393,13 +396,14 @@ ax.legend(fontsize=8)
 fig.tight_layout()
 
 # %% [markdown]
-# The random policy spreads its actions evenly. The collecting agent concentrates on the few moves its
-# policy prefers (its bars show which), and $\epsilon$ keeps every action present. From the command line, the same
-# collection at full size is
+# The random policy spreads its actions evenly. In the campaign's mix the agent's envs concentrate on
+# the few moves its policy prefers (its bars show which), the random envs spread theirs, and $\epsilon$ keeps
+# every action present in the agent's. From the command line, a collection like the campaign's at full size
+# (with its `--epsilon` and `--agent-share`, printed above) is
 #
 # ```bash
-# python -m ssmlib collect --profile paper --steps 128000 --out data/MsPacman-agent \
-#     --policy-agent checkpoints/agents/MsPacman-model-free.safetensors --epsilon 0.05
+# python -m ssmlib collect --profile paper --steps 256000 --out data/MsPacman-agent \
+#     --policy-agent checkpoints/agents/MsPacman-model-free.safetensors --epsilon EPS --agent-share SHARE
 # ```
 #
 # and the dataset's manifest records the policy, the checkpoint and the number of steps it was
@@ -415,8 +419,8 @@ fig.tight_layout()
 # - On this CPU the quick loop runs at the speed printed above. On the GPU, two seeds of the
 #   paper-size agent, trained for 2,000,000 agent steps each, ended their runs well above their
 #   first games, with dips on the way; their curves are the baseline of {doc}`chapter 8 <08_i2a>`.
-# - A trained agent, wrapped in `AgentPolicy` and `EpsilonPolicy`, collects data that covers more of
-#   the game than a random policy.
+# - A trained agent, wrapped in `AgentPolicy` and `EpsilonPolicy` (and, for the campaign, `SplitPolicy`
+#   with random envs), collects data that covers more of the game than a random policy.
 #
 # ## Exercises
 #

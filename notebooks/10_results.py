@@ -58,7 +58,9 @@ from ssmlib.config import RESULTS_DIR
 from ssmlib.errors import SsmlibError
 from ssmlib.paper import PUBLISHED, paper_i2a_scores
 from ssmlib.studies import jumpy
+from ssmlib.studies.i2a import PILOT_COST_TARGET
 from ssmlib.studies.i2a import load_study as load_i2a_study
+from ssmlib.studies.scaling import TARGET_SPEEDUP
 from ssmlib.studies.common import read_json
 from ssmlib.studies.zoo import load_study
 
@@ -68,10 +70,6 @@ PAPER = {
     "i2a_env_steps": PUBLISHED["i2a_env_steps"].value,      # the x-axis of the paper's MS_PACMAN agent curves
     "i2a_scores": paper_i2a_scores(),                       # read off the paper's MS_PACMAN figure (approximate)
 }
-# Targets of our issues for the supporting studies (not claims of the paper; the claims' thresholds are
-# in ssmlib.claims).
-OURS = {"i2a_cost_target": 3.0,        # issue target: an I2A costs at most 3x the model-free agent per step
-        "ddp_targets": {2: 1.8, 4: 3.4}}  # issue #7: training speed-up at 2 and 4 GPUs
 
 
 def load(rel: str) -> dict:
@@ -280,16 +278,6 @@ speed_rows = [dict(r, file=f) for f, s in speed.items() if s.get("study") == "sp
 bmax = max(r["batch"] for r in speed_rows)
 
 
-def jump_speedup(model, k):
-    """Speed of `model` at jump k over jump 1, both read from one speed file (None if no file has both)."""
-    for f in speed:
-        v = {r["jump"]: r["env_steps_per_s"] for r in speed_rows
-             if r["file"] == f and (r["model"], r["batch"]) == (model, bmax)}
-        if 1 in v and k in v:
-            return v[k] / v[1]
-    return None
-
-
 jrows = {r["run"]: r for r in jstudy["rows"]}
 for model in ("sSSM", "dSSM-DET"):
     k1 = jrows[f"{model}-k1"]
@@ -297,7 +285,9 @@ for model in ("sSSM", "dSSM-DET"):
     for k in jstudy["jumps"][1:]:
         r = jrows[f"{model}-k{k}"]
         dll = r["ll_open_loop_nats_matched_mean"] - k1["ll_open_loop_nats_matched_mean"]
-        spd = jump_speedup(model, k)
+        # the smallest ratio over the speed files that measured both at the largest batch (claims' own reading)
+        spd = (claims.speed_ratio(speed_rows, model, [model], jump=k, ref_jump=1, variant=HEAD, min_batch=bmax)
+               or {}).get("min_ratio")
         print(f"{model:8} k={k} vs k=1: speed {'%.2fx' % spd if spd else 'not measured':>12} (B={bmax}) | "
               f"open-loop LL {dll:+7.1f} nats/frame | steps {r['train_steps']} vs "
               f"{k1['train_steps']} ({r['train_wall_s']:.0f} s vs {k1['train_wall_s']:.0f} s) | training "
@@ -350,8 +340,8 @@ print("i2a-learned above every other agent:", learned_best)
 print("highest mean:", max(VARIANTS, key=lambda v: var[v]["score_mean"]))
 for v in VARIANTS[1:]:
     c = var[v]["cost_vs_model_free"]
-    print(f"cost {v:13} {c:.2f}x model-free: {'within' if c <= OURS['i2a_cost_target'] else 'above'} "
-          f"the {OURS['i2a_cost_target']:.0f}x target (ours)")
+    print(f"cost {v:13} {c:.2f}x model-free: {'within' if c <= PILOT_COST_TARGET else 'above'} "
+          f"the pilot's {PILOT_COST_TARGET:g}x target (ours)")
 env_models = {Path(r["config"]["config"]["env_model"]).stem for r in i2a["runs"].values()
               if r["config"]["config"]["agent"] != "model-free"}
 print("environment models queried by the I2A runs:", sorted(env_models))
@@ -378,8 +368,8 @@ print("environment models queried by the I2A runs:", sorted(env_models))
 # ### Logged scores and the frozen final weights
 #
 # All the scores above are the training logs' "mean of the last 100 games". Those games were played
-# by a policy that changed while it played: A2C updates it every 5 agent steps, about 130 times per
-# game. The final weights of every run were also scored frozen, in two ways that share little code:
+# by a policy that changed while it played: A2C updates it every 5 agent steps, well over a hundred times
+# in a game of the lengths printed in {doc}`chapter 8 <08_i2a>`. The final weights of every run were also scored frozen, in two ways that share little code:
 # `agent eval` plays one fresh game in each of 64 environments, sampling from the policy
 # (`eval_return_mean`); and the A2C training loop itself, restarted from the final weights with
 # learning rate 0 for 96,000 steps, gives the mean of its last 100 games (`frozen_loop_last100`).
@@ -984,13 +974,13 @@ plt.show()
 # ## The supporting studies
 #
 # Three studies are not claims of the paper but make the others possible: how well training scales
-# over GPUs (issue #7; targets ours), how fast data is collected, and a dSSM-DET fine-tuned with a
+# over GPUs (targets ours, `scaling.TARGET_SPEEDUP`), how fast data is collected, and a dSSM-DET fine-tuned with a
 # heavier reward term for the agents.
 
 # %%
 print("data-parallel training of the sSSM (per-GPU batch fixed):")
 for r in scaling["rows"]:
-    tgt = OURS["ddp_targets"].get(r["gpus"])
+    tgt = TARGET_SPEEDUP.get(r["gpus"])
     print(f"  {r['gpus']} GPU(s): {r['frames_per_s']:8.0f} frames/s, {r['speedup']:.2f}x, efficiency "
           f"{r['efficiency']:.2f}" + (f" | target {tgt}x: {'met' if r['speedup'] >= tgt else 'missed'}" if tgt else ""))
 print("collection (MsPacman, random actions), env steps/s:")
@@ -1050,7 +1040,7 @@ for v in VARIANTS:
     runs = [r for r in i2a["rows"] if r["variant"] == v]
     ax2.scatter([var[v]["cost_vs_model_free"]] * len(runs), [r["score_at_budget"] for r in runs],
                 color=colour(v), label=v)
-ax2.axvline(OURS["i2a_cost_target"], color="gray", ls="--", lw=1, label="3x cost target (ours)")
+ax2.axvline(PILOT_COST_TARGET, color="gray", ls="--", lw=1, label=f"the pilot's {PILOT_COST_TARGET:g}x cost target (ours)")
 ax2.set(xlabel="cost per agent step vs model-free", ylabel="score at the budget",
         title=f"MsPacman agents at {i2a['budget_agent_steps']:,} agent steps")
 ax2.legend(fontsize=8)
@@ -1076,16 +1066,17 @@ print(claims.format_verdicts(claims.all_claims()))
 # %% [markdown]
 # ## Summary
 #
-# - Every study in `results/` was made on an H200 (one or four), at a commit recorded in its file
-#   (see the provenance cell). The budgets are a small fraction of the paper's: minutes of model
+# - Every study in `results/` records the device it ran on and its commit (the provenance cell): the
+#   models and agents were trained on H200s (one or four), and the collection benchmarks and some scoring
+#   ran on CPUs. The budgets are a small fraction of the paper's: minutes of model
 #   training (each training frame a prediction target tens of times at most), and the agent budget
 #   printed in the scale cell.
 # - The verdicts are those printed by `ssmlib.claims`, one table, by rules fixed before the numbers.
 #   The model zoos of both games have been re-scored with the current evaluator (the per-window
 #   excess over the exact floor, open loop for every model, episode-bootstrap intervals): claim 1 is
 #   judged on MsPacman from it (the accuracy section prints the same rule on Bowling), claim 2 on
-#   MsPacman and Bowling; claim 3 waits for the jumpy study to be trained again, its weights not
-#   being committed.
+#   MsPacman and Bowling; claim 3 reads the model-zoo campaign's jumpy sSSM runs, provisionally while they are
+#   open (the jumpy study's weights are not committed, so it cannot be re-scored).
 # - Descriptively: every SSM imagines faster than RAR in the speed file, most of all without decoding;
 #   against the two deterministic-transition SSMs (dSSM-DET, dSSM-VAE), the sign of the sSSM's raw
 #   log-likelihood difference depends on the game, on the dSSM and on equal steps versus equal time
@@ -1116,14 +1107,7 @@ print(claims.format_verdicts(claims.all_claims()))
 #    `ACCURACY_RATIO`). Read `claims.RULES` and, for each claim, write down which verdict a change of
 #    threshold could move and which only new data could. Why must such thresholds be fixed before the
 #    numbers are seen?
-# 3. With `i2a["runs"][run]["episodes"]`, plot each run's returns against agent steps and decide
-#    whether a longer budget would be likely to separate the I2As from the copy model. How many seeds
-#    would the claim-4 interval need to exclude zero at the spread you see?
-# 4. Fit $a + b\,K^{-c}$ to the 256-sample curves of the sample-count section (`deep["excess"]`), read
-#    off $a$ as a guess at the excess with infinitely many samples, and say why it is a guess and not a
-#    bound, unlike each measured point (an upper bound on the excess in expectation): what would have
-#    to be true of the curve beyond $K$ = 256?
-# 5. Replay the stop rule point by point with and without the joint test
+# 3. Replay the stop rule point by point with and without the joint test
 #    (`campaign.stop_rule_replay("MsPacman", 2, joint=...)`) and plot both excesses of each run the two
 #    replays disagree on (`campaign.curves`). Which of the two numbers says whether a sampling model is
 #    still learning, and why is neither its open-loop likelihood? Write down, before the next leases, a

@@ -58,6 +58,7 @@ import torch
 
 from ssmlib.config import MODEL_NAMES, book_profile
 from ssmlib.io import device_name
+from ssmlib.pretrained import model_source, pretrained_path
 from ssmlib.viz.explorer import RolloutExplorer, explore
 from ssmlib.viz.frames import frames_player
 
@@ -234,6 +235,7 @@ print("growth t+30 / t+1, largest first:", " > ".join(sorted(drift, key=lambda m
 
 # %%
 e = RolloutExplorer("MsPacman", "sSSM", horizon=10, samples=1, **window)
+print("the sSSM here:", model_source(pretrained_path("MsPacman", "sSSM")))
 names = e.action_meanings
 directions = [names.index(a) for a in ("UP", "RIGHT", "LEFT", "DOWN")]
 futures = []
@@ -266,12 +268,13 @@ print("  ", " ".join(names[a] for a in e.recorded_actions()))
 # position in the last context frame along each direction. Read the printed ratio: it compares how
 # much the action changes the imagined frame with how much a new draw of $z$ does.
 #
-# Look at the four frames above: they are hard to tell apart, and the map is dark except for a few
-# small spots on the blurred sprites. Ms. Pac-Man herself, whom the actions steer, is one of those
-# faint blurs ({doc}`chapter 5 <05_sssm>` showed that this model draws the moving sprites only faintly). The
-# pretrained models of this book were trained for a short time on data from a random policy, and
-# what an action does to one small sprite is a small part of a frame's likelihood. This is what
-# an agent querying these models would get. The I2A agent ({doc}`chapter 8 <08_i2a>`) is built for imperfect models:
+# Look at the four frames above and the map, and read the printed ratio. Where the frames are hard to tell
+# apart and the map is dark except for small spots on the sprites, the model barely answers the action:
+# Ms. Pac-Man herself, whom the actions steer, is a small sprite, which these models draw only faintly
+# ({doc}`chapter 5 <05_sssm>`), and what an action does to her is a small part of a frame's likelihood, so
+# training gains little by drawing her sharply. The model used here is the campaign's run printed above the
+# figure, with the training frames it had seen; its data came half from the model-free agent and half from
+# random play. This is what an agent querying these models would get. The I2A agent ({doc}`chapter 8 <08_i2a>`) is built for imperfect models:
 # it learns from experience how much of what it imagines to trust.
 #
 # ## The explorer

@@ -234,9 +234,10 @@ frames_player(mixed.pictures(), fps=3, scale=0.75,
 # The widget should feel like a game: the target is at most 100 ms from a key press to the
 # next imagined frame, for dSSM-DET and the sSSM at $200 \times 160$ on one CPU thread.
 # `python -m ssmlib bench play --threads 1` measures it for dSSM-DET, the sSSM, RAR and jumpy models
-# with $k = 4$, on the actions of the demo episode. It uses the committed checkpoints, and freshly built
-# paper-size models where none is committed (the time does not depend on the weights). It writes
-# `results/speed/play-cpu-1thread.json`. The table below reads that file:
+# with $k = 4$, on the actions of the demo episode. It uses the pretrained checkpoints committed when it ran
+# (the file names them; some have been replaced by the campaign's since), and freshly built paper-size
+# models where none was committed: the time does not depend on the weights, only on the architecture. It
+# writes `results/speed/play-cpu-1thread.json`. The table below reads that file:
 #
 # - **model ms**: `model.step` + `model.decode` + the frame as 8-bit pixels, i.e. the key press to
 #   the imagined frame (the median of 40 presses; its 90th percentile and minimum next to it);
@@ -316,5 +317,5 @@ print(f"chapter runtime: {time.perf_counter() - T_START:.0f} s")
 # 2. Play 20 presses with dSSM-DET, switch to the sSSM, and press **resample future** a few times.
 #    Which parts of the imagined frame change between draws?
 # 3. Measure the latency on your own machine:
-#    `python -m ssmlib bench play --threads 1 --out /tmp/play.json`, and with `--threads 4`. Which
+#    `python -m ssmlib bench play --threads 1 --out runs/play.json`, and with `--threads 4`. Which
 #    model gains most from more threads?

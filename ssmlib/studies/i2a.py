@@ -42,6 +42,9 @@ from .common import copy_files, markdown_table, read_json, read_jsonl, results_r
 RUN_FILES = ("metrics.jsonl", "episodes.jsonl", "config.json", "summary.json")
 VARIANTS = ("model-free", "copy-distill", "i2a-uniform", "i2a-distill", "i2a-learned")
 """Run-folder names: ``<agent>[-<rollout policy>]-s<seed>``."""
+PILOT_COST_TARGET = 3.0
+"""This (pilot) study's target for the cost of imagination: an I2A costs at most 3x the model-free agent per
+agent step, alone (ours). The I2A campaign set its own, stricter one in its config (``cost_target``, 2.5)."""
 
 
 def variant_args(variant: str) -> tuple[str, str]:

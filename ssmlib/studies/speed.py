@@ -154,15 +154,21 @@ def _write_result(result: dict, out: str | None, overwrite: bool) -> None:
         print(f"wrote {path}")
 
 
+def format_workers_table(result: dict) -> str:
+    """``bench_collect_workers``' rows as a table: wall time, frames/s, speed-up over the first count, same bytes."""
+    lines = [f"{'workers':>8} {'wall s':>7} {'frames/s':>9} {'speed-up':>9} {'same bytes':>11}"]
+    for r in result["rows"]:
+        lines.append(f"{r['workers']:>8} {r['wall_s']:>7.1f} {r['frames_per_s']:>9,.0f} {r['speedup']:>8.2f}x "
+                     f"{str(r['same_bytes']):>11}")
+    return "\n".join(lines)
+
+
 def _cli_collect_workers(args) -> None:
     if args.out and Path(args.out).exists() and not args.overwrite:  # refused before minutes of collecting
         raise SsmlibError(f"{args.out} exists; pass --overwrite to replace it")
     result = bench_collect_workers(args.game, tuple(int(x) for x in args.workers.split(",")), args.shards, args.envs,
                                    args.steps_per_shard, args.profile, args.policy_agent, args.agent_share)
-    print("workers | wall s | frames/s | speed-up | same bytes")
-    for r in result["rows"]:
-        print(f"{r['workers']:>7} | {r['wall_s']:6.1f} | {r['frames_per_s']:8,.0f} | {r['speedup']:7.2f}x | "
-              f"{r['same_bytes']}")
+    print(format_workers_table(result))
     _write_result(result, args.out, args.overwrite)
 
 
@@ -350,6 +356,12 @@ def _add_ratios(rows: list[dict]) -> None:
             r[f"speedup_vs_{base}"] = b / r["ms_per_env_step"] if b else None
 
 
+def roofs_ms(flops: float, min_bytes: float, peaks: dict) -> tuple[float, float]:
+    """The two floors of one step, in ms: its FLOPs at the measured bf16 matmul rate (TFLOP/s) and its least bytes
+    at the measured copy bandwidth (GB/s). The step's floor is the larger."""
+    return flops / (peaks["bf16_matmul_tflops"] * 1e9), min_bytes / (peaks["copy_gb_per_s"] * 1e6)
+
+
 def _roofline(profile: str, B: int, dev, peaks: dict, rows: list[dict]) -> dict:
     """FLOPs of one latent sSSM transition at batch B (counted by torch) against the GPU's measured roofs."""
     import dataclasses
@@ -373,7 +385,7 @@ def _roofline(profile: str, B: int, dev, peaks: dict, rows: list[dict]) -> dict:
     state_bytes = (state.s.numel() + model.z_channels * model.h * model.w * B) * 2
     weight_bytes = sum(p.numel() for p in model.parameters()) * 2
     min_bytes = 2 * state_bytes + weight_bytes  # read and write the state once, the weights once
-    floor_ms = max(flops / (peaks["bf16_matmul_tflops"] * 1e9), min_bytes / (peaks["copy_gb_per_s"] * 1e6))
+    floor_ms = max(roofs_ms(flops, min_bytes, peaks))
     best = min((r["ms_per_env_step"] for r in rows if "error" not in r and r["model"] == "sSSM" and r["jump"] == 1
                 and r["batch"] == B and not r["decode"]), default=None)
     return {"batch": B, "flops_per_step": flops, "min_bytes_per_step": min_bytes, "floor_ms_per_step": floor_ms,

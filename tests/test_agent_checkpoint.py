@@ -190,3 +190,29 @@ def test_the_committed_bf16_check_is_of_the_committed_files():
         assert r["ref"]["weights_dtype"] == "float32" and r["test"]["weights_dtype"] == "bfloat16"
         assert r["frames"]["n"] >= 128 and r["frames"]["shape"] == [3, 200, 160, 3]
         assert r["games_ref"]["max_steps"] == r["games_test"]["max_steps"]
+
+
+def test_every_served_campaign_agents_bf16_copy_plays_like_its_float32_weights():
+    """The served bf16 copy of a kept campaign run against its float32 weights on the same 64 starts: the 95%
+    paired bootstrap interval of the per-game difference (stored - float32) must hold 0. A stored copy whose
+    rounding changed how the agent plays fails it (its means alone, e.g. 1374.5 against 1247.8, say nothing)."""
+    import numpy as np
+
+    from ssmlib.config import RESULTS_DIR
+    from ssmlib.pretrained import SERVED_AGENTS, pretrained_agent_path
+
+    judged = 0
+    for arm in SERVED_AGENTS:
+        best = read_meta(pretrained_agent_path("MsPacman", arm), kind="ssmlib-agent").get("campaign_best")
+        if best is None:
+            continue  # a pilot: bf16-check.json checks it (above)
+        run = RESULTS_DIR / "i2a" / "MsPacman" / "campaign" / best["run"]
+        ref, stored = (np.asarray(json.loads((run / f).read_text())["returns"]) for f in ("eval.json", "eval-stored.json"))
+        assert len(ref) == len(stored) == best["frozen_games"]
+        assert (ref.mean(), stored.mean()) == pytest.approx((best["frozen_mean"], best["stored_frozen_mean"]))
+        diff = stored - ref
+        boot = diff[np.random.default_rng(0).integers(0, len(diff), (4000, len(diff)))].mean(1)
+        lo, hi = np.percentile(boot, [2.5, 97.5])
+        assert lo <= 0 <= hi, f"{best['run']}: bf16 minus float32 {diff.mean():+.1f} [{lo:.1f}, {hi:.1f}] per game"
+        judged += 1
+    assert judged >= 1  # the served model-free agent is a kept campaign run since 2026-12-05

@@ -214,6 +214,18 @@ def _cli(*args, **kw):
     return subprocess.run([sys.executable, "-m", "ssmlib", *args], capture_output=True, text=True, cwd=ROOT, **kw)
 
 
+def _wait_for_a_listed_shard(out: Path, seconds: float = 120) -> None:
+    """Until the collection in ``out`` has listed a shard in its manifest (or ``seconds`` have passed)."""
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        try:
+            if json.loads((out / "manifest.json").read_text())["shards"]:
+                return
+        except (OSError, ValueError):  # not written yet, or caught between its write and rename
+            pass
+        time.sleep(0.05)
+
+
 def test_resume_after_a_killed_collection_equals_an_uninterrupted_one(tmp_path):
     # 16 shards: a kill that a loaded machine delivers a few shards late still lands mid-way (with 4 shards and
     # "fewer than 4 listed" the test failed once while other jobs shared the 2 cores)
@@ -223,14 +235,7 @@ def test_resume_after_a_killed_collection_equals_an_uninterrupted_one(tmp_path):
     out = tmp_path / "killed"
     proc = subprocess.Popen([sys.executable, "-m", "ssmlib", *common, "--out", str(out)], cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while time.time() < deadline:  # kill -9 once at least one shard is listed, mid-way through the rest
-        try:
-            if json.loads((out / "manifest.json").read_text())["shards"]:
-                break
-        except (OSError, ValueError):
-            pass
-        time.sleep(0.05)
+    _wait_for_a_listed_shard(out)  # kill -9 once at least one shard is listed, mid-way through the rest
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     partial = open_dataset(out)  # what is listed is valid (checksums verified)
@@ -281,14 +286,7 @@ def test_a_collection_with_workers_stopped_midway_leaves_no_worker_and_resumes_t
     log = tmp_path / "stderr.txt"  # not a pipe: waiting on a pipe would wait for every process that holds it
     proc = subprocess.Popen([sys.executable, "-m", "ssmlib", *common, "--out", str(out), "--workers", "2"], cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=log.open("w"))
-    deadline = time.time() + 120
-    while time.time() < deadline:  # stop it once a shard is listed, mid-way through the rest
-        try:
-            if json.loads((out / "manifest.json").read_text())["shards"]:
-                break
-        except (OSError, ValueError):
-            pass
-        time.sleep(0.05)
+    _wait_for_a_listed_shard(out)  # stop it once a shard is listed, mid-way through the rest
     proc.send_signal(sig)
     proc.wait(timeout=60)
     err = log.read_text()

@@ -47,7 +47,8 @@
 #   a run lost 20-30 s of its seconds to start-up, against medians of 48.5 s (dSSM-DET) and 99.5-100 s (sSSM) on
 #   cold calls without one, but the sSSM's warm-up took 191-193 s, 97-98 s past the data, and the two calls of
 #   2026-12-05 that waited for it lost 117-126 s of each run's window (the wait plus the start-up); the
-#   dSSM-DET-only call between them, whose warm-up ended before the data, lost 29 s.
+#   dSSM-DET-only call between them, whose warm-up ended before the data, lost 29 s. Since 2026-12-05 a lease that
+#   does not wait leaves the sSSM's warm-up out (WARM_SKIP, below), and collects its data with DATA_WORKERS processes.
 #   MAX_RUNS=3 was killed by the host's OOM killer before the episode-by-episode sampler store (41 GiB per
 #   process); two runs already fill the GPU (9.2k frames/s each against 19.7k alone).
 #   REQUIRE_WARM=1 (scripts/lease_start.sh): call again at once with the tree of the previous call, its files not yet

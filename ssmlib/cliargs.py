@@ -93,7 +93,7 @@ RANGES: dict[str, dict[str, Range]] = {
     "zoo rescore": {"--samples": COUNT, "--max-windows": Range(0), "--batch-size": COUNT},
     "bench collect": {"--envs": COUNTS, "--seconds": SECONDS},
     "bench collect-workers": {"--workers": COUNTS, "--shards": COUNT, "--envs": COUNT, "--steps-per-shard": COUNT,
-                              "--agent-share": Range(0, 1, low_open=True)},
+                              "--agent-share": Range(0, 1, low_open=True), "--epsilon": Range(0, 1)},
     "bench rollout": {"--batches": COUNTS, "--horizon": COUNT, "--repeats": COUNT},
     "bench train": {"--seconds": SECONDS},
     "jumpy train": {"--jumps": COUNTS, "--time-limit": SECONDS},

@@ -87,11 +87,12 @@ def bench_collect(game: str = "MsPacman", env_counts=(1, 4, 16, 64), seconds: fl
 
 def bench_collect_workers(game: str = "MsPacman", workers=(1, 2, 4), shards: int = 4, envs: int = 16,
                           steps_per_shard: int = 250, profile: str = "paper", agent: str | None = None,
-                          agent_share: float | None = 0.5, epsilon: float = 0.05) -> dict:
+                          agent_share: float | None = 0.5, epsilon: float | None = None) -> dict:
     """One collection of ``shards`` shards (``envs`` x ``steps_per_shard`` agent steps each) per worker count, into
     a temporary folder: its wall time, frames/s, speed-up over the first count, and whether its fingerprint is the
     first count's (the same bytes). ``agent``: the campaign's kind of policy (that agent on ``agent_share`` of the
-    envs, the rest random), else random actions. The machine's cores and device are in the provenance."""
+    envs, the rest random), else random actions; ``epsilon`` defaults to the model-zoo campaign's. The machine's
+    cores and device are in the provenance."""
     import os
     import tempfile
 
@@ -102,6 +103,9 @@ def bench_collect_workers(game: str = "MsPacman", workers=(1, 2, 4), shards: int
     from ..data.cli import AgentPolicies
     from ..data.collect import collect, config_with
 
+    from .zoo_campaign import CampaignConfig
+
+    epsilon = CampaignConfig.epsilon if epsilon is None else epsilon
     cfg = config_with(get_profile(profile).data, game=game, num_envs=envs, steps_per_shard=steps_per_shard)
     factory = None
     if agent:
@@ -167,7 +171,8 @@ def _cli_collect_workers(args) -> None:
     if args.out and Path(args.out).exists() and not args.overwrite:  # refused before minutes of collecting
         raise SsmlibError(f"{args.out} exists; pass --overwrite to replace it")
     result = bench_collect_workers(args.game, tuple(int(x) for x in args.workers.split(",")), args.shards, args.envs,
-                                   args.steps_per_shard, args.profile, args.policy_agent, args.agent_share)
+                                   args.steps_per_shard, args.profile, args.policy_agent, args.agent_share,
+                                   args.epsilon)
     print(format_workers_table(result))
     _write_result(result, args.out, args.overwrite)
 
@@ -193,6 +198,8 @@ def add_cli(subparsers) -> None:
     w.add_argument("--policy-agent", default=None, metavar="CHECKPOINT",
                    help="collect as the campaign does: this agent on --agent-share of the envs, the rest random")
     w.add_argument("--agent-share", type=float, default=0.5)
+    w.add_argument("--epsilon", type=float, default=None, help="the agent's random-action probability (default: the "
+                   "model-zoo campaign's)")
     w.add_argument("--out", help="write the JSON result here (e.g. results/bench_collect_workers/cpu-2core.json)")
     w.add_argument("--overwrite", action="store_true")
     w.set_defaults(func=_cli_collect_workers)

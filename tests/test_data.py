@@ -367,12 +367,14 @@ def test_bench_collect_writes_a_well_formed_file(tmp_path):
 def test_bench_collect_workers_times_each_count_and_checks_the_bytes(tmp_path):
     out = tmp_path / "workers.json"
     r = _cli("bench", "collect-workers", "--workers", "1,2", "--shards", "2", "--envs", "2", "--steps-per-shard", "20",
-             "--profile", "quick", "--out", str(out))
+             "--profile", "quick", "--repeats", "2", "--out", str(out))
     assert r.returncode == 0, r.stderr
     result = json.loads(out.read_text())
     assert [row["workers"] for row in result["rows"]] == [1, 2]
     assert all(row["same_bytes"] and row["frames"] == result["rows"][0]["frames"] > 0 for row in result["rows"])
     first, second = result["rows"]
+    assert result["repeats"] == 2 and all(len(row["walls_s"]) == 2 for row in result["rows"])
+    assert first["wall_s"] == pytest.approx(np.median(first["walls_s"]))
     assert first["speedup"] == 1.0 and second["speedup"] == pytest.approx(first["wall_s"] / second["wall_s"])
     assert result["policy"] == "random" and {"git_sha", "device"} <= set(result["provenance"])
     r = _cli("bench", "collect-workers", "--workers", "1", "--out", str(out))  # refused before any collecting

@@ -87,10 +87,10 @@ def bench_collect(game: str = "MsPacman", env_counts=(1, 4, 16, 64), seconds: fl
 
 def bench_collect_workers(game: str = "MsPacman", workers=(1, 2, 4), shards: int = 4, envs: int = 16,
                           steps_per_shard: int = 250, profile: str = "paper", agent: str | None = None,
-                          agent_share: float | None = 0.5, epsilon: float | None = None) -> dict:
+                          agent_share: float | None = 0.5, epsilon: float | None = None, repeats: int = 1) -> dict:
     """One collection of ``shards`` shards (``envs`` x ``steps_per_shard`` agent steps each) per worker count, into
-    a temporary folder: its wall time, frames/s, speed-up over the first count, and whether its fingerprint is the
-    first count's (the same bytes). ``agent``: the campaign's kind of policy (that agent on ``agent_share`` of the
+    a temporary folder, ``repeats`` times (the counts interleaved): its median wall time, frames/s, speed-up over the
+    first count's median, and whether every fingerprint is the first count's (the same bytes). ``agent``: the campaign's kind of policy (that agent on ``agent_share`` of the
     envs, the rest random), else random actions; ``epsilon`` defaults to the model-zoo campaign's. The machine's
     cores and device are in the provenance."""
     import os
@@ -111,24 +111,31 @@ def bench_collect_workers(game: str = "MsPacman", workers=(1, 2, 4), shards: int
     if agent:
         factory = AgentPolicies(agent, "cuda" if torch.cuda.is_available() else "cpu",
                                 len(action_meanings(cfg.game)), epsilon, agent_share, cfg.mean_action_repeat)
-    rows, first = [], None
+    walls: dict[int, list[float]] = {w: [] for w in workers}
+    fingerprints, frames, phases = {}, {}, {}
+    for _ in range(repeats):  # the counts interleaved, so that a busy spell of the machine falls on all of them
+        for w in workers:
+            with tempfile.TemporaryDirectory(prefix="bench-collect-workers-") as tmp:
+                t0 = time.perf_counter()
+                ds = collect(cfg, Path(tmp) / "d", shards * envs * steps_per_shard, policy_factory=factory,
+                             progress=False, workers=w)
+                walls[w].append(time.perf_counter() - t0)
+                fingerprints.setdefault(w, set()).add(ds.fingerprint)
+                frames[w] = int(sum(s["rows"] for s in ds.manifest["shards"]))
+                phases[w] = ds.manifest.get("collect_phases_s", {})
+    ref = workers[0]
+    rows = []
     for w in workers:
-        with tempfile.TemporaryDirectory(prefix="bench-collect-workers-") as tmp:
-            t0 = time.perf_counter()
-            ds = collect(cfg, Path(tmp) / "d", shards * envs * steps_per_shard, policy_factory=factory,
-                         progress=False, workers=w)
-            wall = time.perf_counter() - t0
-            frames = int(sum(s["rows"] for s in ds.manifest["shards"]))
-            first = first or {"wall": wall, "fingerprint": ds.fingerprint}
-            row = {"workers": w, "wall_s": wall, "frames": frames, "frames_per_s": frames / wall,
-                   "speedup": first["wall"] / wall, "same_bytes": ds.fingerprint == first["fingerprint"],
-                   "phases_s": ds.manifest.get("collect_phases_s", {})}
-        rows.append(row)
-        print(json.dumps({k: v for k, v in row.items() if k != "phases_s"}), flush=True)
+        wall = float(np.median(walls[w]))
+        rows.append({"workers": w, "wall_s": wall, "walls_s": walls[w], "frames": frames[w],
+                     "frames_per_s": frames[w] / wall, "speedup": float(np.median(walls[ref])) / wall,
+                     "same_bytes": fingerprints[w] == fingerprints[ref] and len(fingerprints[w]) == 1,
+                     "phases_s": phases[w]})
+        print(json.dumps({k: v for k, v in rows[-1].items() if k != "phases_s"}), flush=True)
     return {"study": "bench_collect_workers", "game": cfg.game, "profile": profile,
             "frame": f"{cfg.height}x{cfg.width}", "shards": shards, "envs": envs, "steps_per_shard": steps_per_shard,
             "policy": f"{agent} on {agent_share} of the envs (epsilon {epsilon}), the rest random" if agent
-            else "random", "cores": os.cpu_count(), "rows": rows,
+            else "random", "cores": os.cpu_count(), "repeats": repeats, "rows": rows,
             "provenance": provenance(device="cuda" if agent and torch.cuda.is_available() else "cpu")}
 
 
@@ -159,11 +166,12 @@ def _write_result(result: dict, out: str | None, overwrite: bool) -> None:
 
 
 def format_workers_table(result: dict) -> str:
-    """``bench_collect_workers``' rows as a table: wall time, frames/s, speed-up over the first count, same bytes."""
-    lines = [f"{'workers':>8} {'wall s':>7} {'frames/s':>9} {'speed-up':>9} {'same bytes':>11}"]
+    """``bench_collect_workers``' rows as a table: median wall time (and every repeat's), frames/s, speed-up over the
+    first count, same bytes."""
+    lines = [f"{'workers':>8} {'wall s':>7} {'frames/s':>9} {'speed-up':>9} {'same bytes':>11}  every repeat (s)"]
     for r in result["rows"]:
         lines.append(f"{r['workers']:>8} {r['wall_s']:>7.1f} {r['frames_per_s']:>9,.0f} {r['speedup']:>8.2f}x "
-                     f"{str(r['same_bytes']):>11}")
+                     f"{str(r['same_bytes']):>11}  " + ", ".join(f"{x:.1f}" for x in r.get("walls_s", [r["wall_s"]])))
     return "\n".join(lines)
 
 
@@ -172,7 +180,7 @@ def _cli_collect_workers(args) -> None:
         raise SsmlibError(f"{args.out} exists; pass --overwrite to replace it")
     result = bench_collect_workers(args.game, tuple(int(x) for x in args.workers.split(",")), args.shards, args.envs,
                                    args.steps_per_shard, args.profile, args.policy_agent, args.agent_share,
-                                   args.epsilon)
+                                   args.epsilon, args.repeats)
     print(format_workers_table(result))
     _write_result(result, args.out, args.overwrite)
 
@@ -198,6 +206,7 @@ def add_cli(subparsers) -> None:
     w.add_argument("--policy-agent", default=None, metavar="CHECKPOINT",
                    help="collect as the campaign does: this agent on --agent-share of the envs, the rest random")
     w.add_argument("--agent-share", type=float, default=0.5)
+    w.add_argument("--repeats", type=int, default=1, help="collections per worker count, interleaved (medians)")
     w.add_argument("--epsilon", type=float, default=None, help="the agent's random-action probability (default: the "
                    "model-zoo campaign's)")
     w.add_argument("--out", help="write the JSON result here (e.g. results/bench_collect_workers/cpu-2core.json)")

@@ -100,6 +100,10 @@ if [ "${BENCH:-0}" = 1 ]; then  # eager channels_last against compiled NCHW (the
 fi
 # torch's own default cache folder (TORCHINDUCTOR_CACHE_DIR, else <tempdir>/torchinductor_<user>)
 INDUCTOR_CACHE=$(python3 -c "import getpass, os, tempfile; print(os.environ.get('TORCHINDUCTOR_CACHE_DIR') or os.path.join(tempfile.gettempdir(), 'torchinductor_' + getpass.getuser()))")
+# a bare machine has no compile cache yet: its runs compile first, which needs the CPU (I2A_DELAY below). Said in the
+# log, which compile_warmup reads: the data's collection time told it before DATA_WORKERS, and may no longer
+BARE=$([ -d "$INDUCTOR_CACHE" ] && echo no || echo yes)
+echo "bare machine (no compile cache): $BARE"
 WARM_LOG=/tmp/warm_compile.log  # not under $OUT: the device returns at most 8 files; its summary goes to the lease's log
 WARM_DEADLINE=${WARM_DEADLINE:-240}  # seconds from here after which the warm-up is killed (and no longer waited for)
 WARM_WAIT=${WARM_WAIT:-0}  # seconds the lease waits for the warm-up once its data is collected (header: why 0)
@@ -122,8 +126,12 @@ fi
 # yet timed on the H200): one process took 90-150 s of a cold call for the 4 shards, its phases in the logs' "collect
 # phases" lines leaving most of the 16 cores idle. If that fails (the campaign would refuse another fingerprint),
 # the data are collected again in one process, as before.
-python3 -m ssmlib campaign data --game "$GAME" --out "$DATA" --workers "${DATA_WORKERS:-4}" || {
-  echo "campaign data with ${DATA_WORKERS:-4} workers ended with exit $?: collecting again in one process"
+# Bounded (DATA_TIMEOUT, SIGINT: the collection's own clean stop), and only a collection this call made is collected
+# again: a warm machine's dataset that the campaign refuses would be refused again, after minutes.
+DATA_NEW=$([ -f "$DATA/manifest.json" ] && echo no || echo yes)
+timeout -s INT -k 10 "${DATA_TIMEOUT:-300}" python3 -m ssmlib campaign data --game "$GAME" --out "$DATA" \
+    --workers "${DATA_WORKERS:-4}" || { code=$?; [ "$DATA_NEW" = yes ] || exit "$code"
+  echo "campaign data with ${DATA_WORKERS:-4} workers ended with exit $code: collecting again in one process"
   rm -rf "$DATA"; python3 -m ssmlib campaign data --game "$GAME" --out "$DATA"; }
 if [ "${OPEN_LOOP:-1}" = 1 ]; then  # beside the lease: how many prior samples the open-loop excess needs
   # (scripts/open_loop_samples.py) for every committed sampling-model weights, on the campaign's data, bounded; it
@@ -176,7 +184,7 @@ RECORD_SECONDS=${RECORD_SECONDS:-75}  # two runs scored and exported one after t
   echo "no time left to train (LEASE_SECONDS=$LEASE_SECONDS, $LEFT s left, SECONDS_PER_RUN=$SECONDS_PER_RUN)"; exit 1; }
 if [ "${I2A:-0}" = 1 ]; then  # the I2A campaign beside the zoo's runs (header): ends 20 s before the zoo's bound
   # a cold call's runs compile first, which needs the CPU; not after a warm-up that finished (exit 0)
-  I2A_DELAY=${I2A_DELAY:-$([ "$elapsed" -gt 60 ] && [ "$WARM_EXIT" != 0 ] && echo 120 || echo 30)}
+  I2A_DELAY=${I2A_DELAY:-$([ "${BARE:-yes}" = yes ] && [ "$WARM_EXIT" != 0 ] && echo 120 || echo 30)}
   I2A_SECONDS=$(( LEFT - I2A_DELAY - 20 ))
   I2A_CPUS="${I2A_FIRST_CPU:-4}-$(( $(nproc) - 1 ))"
   PIN=(); if command -v taskset > /dev/null && [ "${I2A_FIRST_CPU:-4}" -lt "$(nproc)" ]; then PIN=(taskset -c "$I2A_CPUS"); fi

@@ -20,7 +20,7 @@ stop: dSSM-DET-s2, sSSM-rp-s0 still running 263 s after the start: told their ti
 
 def test_a_lease_log_gives_the_seconds_given_the_runs_and_the_warm_ups_wait():
     call = cw.parse_log(WARMED)
-    assert call == {"collected_s": 212, "given_s": 258, "runs": ["dSSM-DET-s2", "sSSM-rp-s0"], "bounded": True,
+    assert call == {"collected_s": 212, "given_s": 258, "bare": None, "runs": ["dSSM-DET-s2", "sSSM-rp-s0"], "bounded": True,
                     "warm_up": {"exit": 0, "waited_s": 98, "wall_s": 191,
                                 "runs": ["warm-dSSM-DET-k1-posterior", "warm-sSSM-k1-prior"], "left_out": []}}
     assert cw.call_kind(call) == "warm-up"
@@ -39,6 +39,11 @@ def test_a_lease_log_gives_the_seconds_given_the_runs_and_the_warm_ups_wait():
                             "the data; its log's last lines:\ncollected in 120 s; each run trains 300 s\n")
     assert skipping["warm_up"]["left_out"] == ["sSSM"]
     assert (cw.call_kind(skipping, "sSSM"), cw.call_kind(skipping, "dSSM-DET")) == ("cold", "warm-up")
+    # since the data's workers a bare machine's collection may be short: its log says what it was
+    quick_bare = cw.parse_log("bare machine (no compile cache): yes\ncollected in 45 s; each run trains 400 s\n")
+    assert quick_bare["bare"] is True and cw.call_kind(quick_bare) == "cold"
+    assert cw.call_kind(cw.parse_log("bare machine (no compile cache): no\ncollected in 70 s; each run trains 4 s\n")) \
+        == "warm"
     assert cw.log_time("2026-12-05-0217-h200.log.gz") == cw.log_time("2026-12-05-0216-h200.log") + 60
     assert cw.log_time("README.md") is None
 

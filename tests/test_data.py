@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -301,6 +302,35 @@ def test_a_collection_with_workers_stopped_midway_leaves_no_worker_and_resumes_t
     assert _cli(*common, "--out", str(out), "--resume", "--workers", "2").returncode == 0
     assert open_dataset(out).fingerprint == open_dataset(ref).fingerprint
     assert not [p for p in out.iterdir() if p.name.startswith(".") and p.name != DIGEST_CACHE]
+
+
+def test_a_worker_that_dies_ends_the_collection_with_resume_advice_instead_of_a_hang(tmp_path):
+    # a policy that kills its worker at its first step (the OOM killer's doing, on a GPU machine): with
+    # multiprocessing.Pool the lost shard was waited for forever, and a lease lost its call
+    (tmp_path / "dying_policy.py").write_text("import os\n\nclass Dies:\n    def __call__(self, frames, rng):\n"
+                                              "        os._exit(9)\n")
+    out = tmp_path / "d"
+    script = ("import functools, sys\nfrom dying_policy import Dies\nfrom ssmlib.config import get_profile\n"
+              "from ssmlib.data.collect import collect, config_with\nfrom ssmlib.errors import SsmlibError\n"
+              "cfg = config_with(get_profile('quick').data, num_envs=2, steps_per_shard=10)\n"
+              f"try:\n    collect(cfg, {str(out)!r}, 80, policy_factory=functools.partial(Dies), progress=False, "
+              "workers=2)\nexcept SsmlibError as e:\n    print(e, file=sys.stderr)\n    sys.exit(2)\n")
+    r = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                       env={**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}"})
+    assert r.returncode == 2, r.stderr
+    assert "a collection worker died" in r.stderr and "0 of 4 shards" in r.stderr and "resume" in r.stderr
+
+
+def test_a_split_collection_is_resumable_from_the_command_line_with_its_own_action_repeat():
+    from ssmlib.data.collect import config_from_manifest
+
+    agent = {"name": "epsilon", "epsilon": 0.1, "policy": {"name": "agent", "checkpoint": "a.safetensors"}}
+    split = {"name": "split", "share": 0.5, "first": agent, "second": {"name": "random", "mean_repeat": 2.5}}
+    base = {"game": "MsPacman", "height": 80, "width": 64, "frameskip": 4, "sticky_actions": 0.25, "num_envs": 4,
+            "steps_per_shard": 10, "test_fraction": 0.1, "max_episode_steps": 100, "seed": 7}
+    assert store.resumable_from_cli({"policy": split})  # the advice after a stop names the CLI (it rebuilds both)
+    assert not store.resumable_from_cli({"policy": {**split, "second": {"name": "<function f>"}}})
+    assert config_from_manifest({**base, "policy": split}).mean_action_repeat == 2.5
 
 
 def test_workers_need_a_policy_another_process_can_be_sent(tmp_path):

@@ -335,14 +335,17 @@ def test_the_lease_waits_for_the_compile_warm_up_at_most_warm_wait_and_kills_all
 def _data_block() -> str:
     """gpu_campaign.sh's collection of the campaign's data, as written there."""
     text = (ROOT / "scripts/gpu_campaign.sh").read_text()
-    block = text[text.index('python3 -m ssmlib campaign data'):]
+    block = text[text.index('DATA_NEW='):]
     return block[:block.index("; }\n") + 4]
 
 
-@pytest.mark.parametrize("workers_fail", [False, True])
-def test_the_data_are_collected_by_workers_and_again_in_one_process_if_that_fails(tmp_path, workers_fail):
+@pytest.mark.parametrize("workers_fail,data_there", [(False, False), (True, False), (True, True)])
+def test_the_data_are_collected_by_workers_and_again_in_one_process_if_that_fails(tmp_path, workers_fail, data_there):
     bin_dir, data = tmp_path / "bin", tmp_path / "data"
     bin_dir.mkdir()
+    if data_there:  # a warm machine's dataset, which the campaign now refuses: refused again, not re-collected
+        data.mkdir()
+        (data / "manifest.json").write_text("{}")
     stub = bin_dir / "python3"  # records each call and whether the folder was there; workers may fail
     stub.write_text('#!/bin/bash\necho "call $* (folder there: $([ -d "$DATA" ] && echo yes || echo no))"\n'
                     f'case "$*" in *--workers*) mkdir -p "$DATA"; {"exit 2" if workers_fail else "exit 0"};; esac\n')
@@ -350,9 +353,13 @@ def test_the_data_are_collected_by_workers_and_again_in_one_process_if_that_fail
     script = f'set -euo pipefail\nGAME=MsPacman; DATA="{data}"\n{_data_block()}\necho "trained"\n'
     done = subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=60,
                           env={"PATH": f"{bin_dir}:/usr/bin:/bin", "DATA": str(data), "DATA_WORKERS": "3"})
-    assert done.returncode == 0, done.stderr
     calls = [ln for ln in done.stdout.splitlines() if ln.startswith("call ")]
-    assert calls[0] == f"call -m ssmlib campaign data --game MsPacman --out {data} --workers 3 (folder there: no)"
+    assert calls[0] == (f"call -m ssmlib campaign data --game MsPacman --out {data} --workers 3 "
+                        f"(folder there: {'yes' if data_there else 'no'})")
+    if data_there:  # the lease ends with the refusal's exit code, as before the workers
+        assert done.returncode == 2 and calls[1:] == [] and "trained" not in done.stdout
+        return
+    assert done.returncode == 0, done.stderr
     if workers_fail:  # the workers' folder is removed, and one process collects it afresh
         assert "campaign data with 3 workers ended with exit 2: collecting again in one process" in done.stdout
         assert calls[1:] == [f"call -m ssmlib campaign data --game MsPacman --out {data} (folder there: no)"]

@@ -26,6 +26,17 @@ class AgentPolicies:
     share: float | None
     mean_repeat: float
 
+    @classmethod
+    def for_data(cls, checkpoint: str, cfg, epsilon: float, share: float | None) -> "AgentPolicies":
+        """For a collection with ``cfg`` (a DataConfig): its game's actions and random envs' action repeat, the agent
+        on CUDA where there is one."""
+        import torch
+
+        from .ale import action_meanings
+
+        return cls(str(checkpoint), "cuda" if torch.cuda.is_available() else "cpu", len(action_meanings(cfg.game)),
+                   epsilon, share, cfg.mean_action_repeat)
+
     def __call__(self):
         from ..agents.policy import AgentPolicy
         from .collect import EpsilonPolicy, RandomPolicy, SplitPolicy
@@ -68,16 +79,9 @@ def _cli_collect(args) -> None:
     factory = None
     if agent_ckpt:  # a trained agent (e.g. the model-free one) with some epsilon, fresh per shard
         from ..agents.policy import AgentPolicy
-        from .ale import action_meanings
 
-        n = len(action_meanings(cfg.game))
-        eps = DEFAULT_EPSILON if epsilon is None else epsilon
         AgentPolicy(agent_ckpt)  # fail early, with one line, on a bad checkpoint
-
-        import torch
-
-        factory = AgentPolicies(agent_ckpt, "cuda" if torch.cuda.is_available() else "cpu", n, eps, share,
-                                cfg.mean_action_repeat)
+        factory = AgentPolicies.for_data(agent_ckpt, cfg, DEFAULT_EPSILON if epsilon is None else epsilon, share)
     ds = collect(cfg, out, args.steps, policy_factory=factory, resume=args.resume, overwrite=args.overwrite,
                  progress=not args.no_progress, workers=args.workers)
     print(json.dumps(ds.summary()))

@@ -15,7 +15,8 @@ import pickle
 import shutil
 import signal
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Callable, Protocol
 
@@ -225,10 +226,11 @@ def check_data_config(cfg: DataConfig) -> None:
 def config_from_manifest(manifest: dict) -> DataConfig:
     """The DataConfig a dataset was collected with (what ``collect --resume`` continues by default)."""
     policy = manifest.get("policy") or {}
+    random_part = (policy.get("second") or {}) if policy.get("name") == "split" else policy  # who holds mean_repeat
     return DataConfig(game=manifest["game"], height=manifest["height"], width=manifest["width"],
                       frameskip=manifest["frameskip"], sticky_actions=manifest["sticky_actions"],
                       num_envs=manifest["num_envs"], steps_per_shard=manifest["steps_per_shard"],
-                      mean_action_repeat=policy.get("mean_repeat", DataConfig.mean_action_repeat),
+                      mean_action_repeat=random_part.get("mean_repeat", DataConfig.mean_action_repeat),
                       test_fraction=manifest["test_fraction"], max_episode_steps=manifest["max_episode_steps"],
                       seed=manifest["seed"])
 
@@ -323,11 +325,13 @@ def collect(cfg: DataConfig, out: str | Path, total_steps: int | None, *, policy
             _collect_in_processes(cfg, out, todo, policy_factory, workers, phases, listed, bar)
         else:
             _collect_here(env, cfg, out, todo, policy_factory, phases, listed, bar)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, BrokenProcessPool) as e:
         bar.close()
         how = (f"python -m ssmlib collect --out {out} --resume" if store.resumable_from_cli(manifest)
                else "collect(..., resume=True) with the same policy")
-        raise SsmlibError(f"interrupted: {len(manifest['shards'])} of {manifest['target_shards']} shards of {out} "
+        what = "interrupted" if isinstance(e, KeyboardInterrupt) else (
+            "a collection worker died (killed, e.g. out of memory, or crashed)")
+        raise SsmlibError(f"{what}: {len(manifest['shards'])} of {manifest['target_shards']} shards of {out} "
                           f"are complete and valid; continue with: {how}") from None
     finally:
         if env is not None:
@@ -377,27 +381,34 @@ def _collect_in_processes(cfg: DataConfig, out: Path, todo: list[int], policy_fa
     except Exception as e:  # noqa: BLE001 (any pickling failure)
         raise SsmlibError(f"collecting with {workers} workers needs a policy factory that can be sent to another "
                           f"process ({type(e).__name__}: {e}); collect with workers=1") from None
-    threads = max(1, (os.cpu_count() or 1) // workers)
-    pool = mp.get_context("spawn").Pool(workers, initializer=_worker_start, initargs=(threads,))
+    threads = max(1, len(os.sched_getaffinity(0)) // workers)  # the cores this process may use, not the host's
+    # an executor, not multiprocessing.Pool: a worker that dies (the OOM killer, a crash) breaks it at once
+    # (BrokenProcessPool), where a Pool loses the task and waits for it forever
+    pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_worker_start,
+                               initargs=(threads, os.getpid()))
     try:
-        for entry, timing in pool.imap_unordered(_worker_shard, [(cfg, str(out), i, policy_factory) for i in todo]):
+        futures = [pool.submit(_worker_shard, (cfg, str(out), i, policy_factory)) for i in todo]
+        for done in as_completed(futures):
+            entry, timing = done.result()
             store.remember_digests(out, entry)
             for k, v in timing.items():
                 phases[k] = phases.get(k, 0.0) + v
             listed(entry)
             bar.update(cfg.num_envs * cfg.steps_per_shard)
-        pool.close()
     except BaseException:
-        pool.terminate()  # a shard half-written is a temp folder, which --resume removes
+        # end the workers now: shutdown alone would wait for the shards in flight (a half-written one is a temp
+        # folder, which --resume removes); Python 3.11 has no public way, hence the executor's own process table
+        for proc in list((getattr(pool, "_processes", None) or {}).values()):
+            proc.kill()
+        pool.shutdown(wait=False, cancel_futures=True)
         raise
-    finally:
-        pool.join()
+    pool.shutdown(wait=True)
 
 
 _WORKER: dict = {}  # a collection worker's own state: its env's thread count, then its env (made at first use)
 
 
-def _worker_start(threads: int) -> None:
+def _worker_start(threads: int, parent: int) -> None:
     """A collection worker: Ctrl-C is the parent's to handle (it ends the workers), and a parent killed outright
     takes its workers with it (Linux: else an orphan would finish its shard while a resumed collection writes
     the same one); ``threads`` cores for the env and the preprocessing."""
@@ -410,8 +421,10 @@ def _worker_start(threads: int) -> None:
         import ctypes
 
         ctypes.CDLL(None).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):  # not Linux: Pool's workers still end once their parent's pipe closes
+    except (OSError, AttributeError):  # not Linux: the executor's workers still end once their parent's pipe closes
         pass
+    if os.getppid() != parent:  # the parent died before the line above: nothing would ever end this worker
+        os._exit(1)
     _WORKER["threads"] = threads
     _POOL = ThreadPoolExecutor(max_workers=min(8, threads))
 

@@ -139,8 +139,14 @@ def resumable_from_cli(manifest: dict) -> bool:
     """Whether ``collect --out DIR --resume`` alone can continue this dataset: its settings are all in
     the manifest, and so is its policy unless it was a Python callable (then only Python can)."""
     policy = manifest.get("policy") or {}
-    inner = policy.get("policy") or {}
-    return policy.get("name") == "random" or (policy.get("name") == "epsilon" and inner.get("name") == "agent")
+    if policy.get("name") == "split":  # an agent on a share of the envs, the rest random (the campaign's): the CLI
+        first, second = policy.get("first") or {}, policy.get("second") or {}  # rebuilds both from the manifest
+        return second.get("name") == "random" and _agent_with_epsilon(first)
+    return policy.get("name") == "random" or _agent_with_epsilon(policy)
+
+
+def _agent_with_epsilon(policy: dict) -> bool:
+    return policy.get("name") == "epsilon" and (policy.get("policy") or {}).get("name") == "agent"
 
 
 def repair_advice(root: Path, manifest: dict) -> str:

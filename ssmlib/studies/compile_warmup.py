@@ -18,8 +18,8 @@ its TIME_UP until the lease's outer bound ended it (status "interrupted": sSSM-r
 A run's **overhead** is ``given - trained``: start-up, loading the dataset onto the GPU and, on a machine without
 torch's compile cache, compiling. A call is ``warm-up`` when its log says the warm-up ended before the runs started
 (exit 0), ``warm-up cut`` when the lease killed it first (``WARM_WAIT``, since 2026-12-05; what it had compiled
-is used), ``cold`` when it collected its dataset (at least :data:`COLD_COLLECT_S` seconds: a bare machine) and
-``warm`` otherwise (the machine kept the previous call's dataset and caches). A run whose model the warm-up left
+is used), ``cold`` on a bare machine (its log says so since 2026-12-05; before, it collected its dataset for at
+least :data:`COLD_COLLECT_S` seconds) and ``warm`` otherwise (the machine kept the previous call's dataset and caches). A run whose model the warm-up left
 out (``compile warm-up leaves out: sSSM``, ``WARM_SKIP`` since 2026-12-05) counts as ``cold`` or ``warm`` all the same. What a warm-up costs is its wait after the data: the runs'
 window starts that much later, so the number that decides whether it pays is a run's **trained share of its
 window**, ``trained / (given + wait)``, or the **seconds lost**, ``given + wait - trained`` (windows differ in
@@ -65,7 +65,8 @@ def parse_log(text: str) -> dict | None:
     warm = re.search(r"^compile warm-up: exit (\d+) .*waited (\d+) s after the data", text, flags=re.M)
     done = re.search(r"^compile warm-up of (.*) in (\d+) s: exit codes", text, flags=re.M)
     skipped = re.search(r"^compile warm-up leaves out: (.*)$", text, flags=re.M)
-    return {"collected_s": int(m[1]), "given_s": int(m[2]),
+    bare = re.search(r"^bare machine \(no compile cache\): (yes|no)$", text, flags=re.M)
+    return {"collected_s": int(m[1]), "given_s": int(m[2]), "bare": None if bare is None else bare[1] == "yes",
             "runs": [r for r in runs if not r.startswith("warm-")],
             "bounded": re.search(r"^stop: .* told their time is up", text, flags=re.M) is not None,
             "warm_up": None if warm is None else {
@@ -87,6 +88,8 @@ def call_kind(call: dict, model: str | None = None) -> str:
     """``warm-up``, ``warm-up cut``, ``cold`` or ``warm`` for a run of ``model`` (the module's docstring says how)."""
     if call["warm_up"] is not None and model not in call["warm_up"].get("left_out", []):
         return "warm-up" if call["warm_up"]["exit"] == 0 else "warm-up cut"
+    if call.get("bare") is not None:  # said by the log since 2026-12-05 (a collection with workers may be short)
+        return "cold" if call["bare"] else "warm"
     return "cold" if call["collected_s"] >= COLD_COLLECT_S else "warm"
 
 

@@ -99,7 +99,6 @@ def bench_collect_workers(game: str = "MsPacman", workers=(1, 2, 4), shards: int
     import torch
 
     from ..config import get_profile
-    from ..data.ale import action_meanings
     from ..data.cli import AgentPolicies
     from ..data.collect import collect, config_with
 
@@ -109,8 +108,7 @@ def bench_collect_workers(game: str = "MsPacman", workers=(1, 2, 4), shards: int
     cfg = config_with(get_profile(profile).data, game=game, num_envs=envs, steps_per_shard=steps_per_shard)
     factory = None
     if agent:
-        factory = AgentPolicies(agent, "cuda" if torch.cuda.is_available() else "cpu",
-                                len(action_meanings(cfg.game)), epsilon, agent_share, cfg.mean_action_repeat)
+        factory = AgentPolicies.for_data(agent, cfg, epsilon, agent_share)
     walls: dict[int, list[float]] = {w: [] for w in workers}
     fingerprints, frames, phases = {}, {}, {}
     for _ in range(repeats):  # the counts interleaved, so that a busy spell of the machine falls on all of them

@@ -371,7 +371,8 @@ def _collect_in_processes(cfg: DataConfig, out: Path, todo: list[int], policy_fa
                           workers: int, phases: dict, listed: Callable[[dict], None], bar) -> None:
     """Collect the shards ``todo`` in ``workers`` processes at once, each with its own vector env on its share
     of the cores: one process left most of them idle while its envs waited on the policy, the preprocessing or
-    the split (the cold leases of 2026-12-04 17:47 and 20:44 and 2026-12-05 04:57 logged "collected in" 101, 151 and 114 s on 16 cores, their phases in the same logs).
+    the split (the cold leases of 2026-12-04 17:47 and 20:44 and 2026-12-05 04:57 logged "collected in" 101, 151
+    and 114 s on 16 cores, and their phases, in the campaign's logs).
     Each worker writes its shard (atomically) and returns its manifest entry; this process alone enters it in
     the manifest and the digest cache, as the shards finish. Spawned workers: the parent may hold CUDA."""
     import multiprocessing as mp
